@@ -1,0 +1,1 @@
+"""custlabel: nightly good/bad customer labels from master data in Postgres."""

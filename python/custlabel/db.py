@@ -1,0 +1,40 @@
+"""Connections to the warehouse: SQLAlchemy for pandas, psycopg for COPY and DDL."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+import psycopg
+import sqlalchemy
+
+from custlabel.config import Settings, get_settings
+
+
+@lru_cache(maxsize=8)
+def _engine_for(url: str) -> sqlalchemy.Engine:
+    return sqlalchemy.create_engine(url, pool_pre_ping=True)
+
+
+def engine(settings: Settings | None = None) -> sqlalchemy.Engine:
+    """A pooled SQLAlchemy engine for the configured warehouse."""
+    settings = settings or get_settings()
+    return _engine_for(settings.connection.sqlalchemy_url())
+
+
+def connect(settings: Settings | None = None, autocommit: bool = False) -> psycopg.Connection:
+    """A fresh psycopg connection (for COPY, DDL and transactions we control)."""
+    settings = settings or get_settings()
+    return psycopg.connect(settings.connection.conninfo(), autocommit=autocommit)
+
+
+def read_frame(query: str, params: dict | None = None, settings: Settings | None = None) -> pd.DataFrame:
+    """Run a query with bound parameters and return the rows as a DataFrame."""
+    with engine(settings).connect() as conn:
+        return pd.read_sql_query(sqlalchemy.text(query), conn, params=params or {})
+
+
+def relation_exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
+    """Whether a table or view exists."""
+    row = conn.execute("select to_regclass(%s)", [f'"{schema}"."{name}"']).fetchone()
+    return row is not None and row[0] is not None

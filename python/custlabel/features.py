@@ -1,0 +1,35 @@
+"""The feature contract shared by training and scoring (columns of the dbt feature marts)."""
+
+KEY_COLUMNS = ["customer_id", "as_of_date"]
+
+NUMERIC_FEATURES = [
+    "tenure_days",
+    "days_since_last_sale",
+    "days_since_first_sale",
+    "sales_count_30d",
+    "sales_count_90d",
+    "sales_count_365d",
+    "revenue_30d",
+    "revenue_90d",
+    "revenue_365d",
+    "revenue_prev_90d",
+    "revenue_trend_90d",
+    "avg_sale_amount_365d",
+    "return_rate_365d",
+    "cancel_rate_365d",
+    "open_invoices_count",
+    "overdue_invoices_count",
+    "overdue_amount",
+    "late_payment_rate_365d",
+    "avg_days_to_pay_365d",
+    "online_share_365d",
+]
+
+CATEGORICAL_FEATURES = ["segment"]
+
+# Never model features by default: they feed the fairness report only.
+SENSITIVE_ATTRIBUTES = ["country", "gender", "age_band"]
+
+LABEL_COLUMN = "is_bad"
+
+MODEL_FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
