@@ -5,7 +5,7 @@ KEY_COLUMNS = ["customer_id", "as_of_date"]
 NUMERIC_FEATURES = [
     "tenure_days",
     "days_since_last_sale",
-    "days_since_first_sale",
+    "sales_count_prev_90d",
     "sales_count_30d",
     "sales_count_90d",
     "sales_count_365d",

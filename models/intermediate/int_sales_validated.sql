@@ -1,0 +1,39 @@
+{{ config(materialized='table', indexes=[{'columns': ['customer_id']}]) }}
+
+-- One row per clean sale: deduplicated, valid values, known customer.
+with
+
+checked as (
+
+    select * from {{ ref('int_sales_checked') }}
+
+),
+
+final as (
+
+    select
+        ---------- ids
+        sale_id,
+        customer_id,
+
+        ---------- event timestamps
+        sold_at,
+        status_changed_at,
+        due_at,
+        paid_at,
+        recorded_at,
+        updated_at,
+
+        ---------- amounts
+        quantity,
+        amount,
+
+        ---------- attributes
+        status,
+        channel
+    from checked
+    where customer_check is null
+
+)
+
+select * from final

@@ -1,0 +1,87 @@
+"""Runs dbt in-process (dbt's programmatic runner) against the configured warehouse."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+
+from custlabel.config import Settings, get_settings
+from custlabel.errors import CustlabelError
+
+
+class DbtFailure(CustlabelError):
+    """A dbt command failed; the message names the failing nodes."""
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    command: str
+    warnings: list[str]
+    nodes: int
+
+
+def _profiles_dir(settings: Settings) -> str:
+    """A profiles.yml that reads the PG* variables, kept under .local/ (never committed)."""
+    target = settings.dbt_profiles_dir / "profiles.yml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(settings.project_dir / "profiles.yml.example", target)
+    return str(target.parent)
+
+
+def _ensure_packages(settings: Settings, base: list[str]) -> None:
+    if not (settings.project_dir / "dbt_packages" / "dbt_expectations").exists():
+        _invoke(["deps", *base])
+
+
+def _invoke(args: list[str]):
+    from dbt.cli.main import dbtRunner
+
+    return dbtRunner().invoke(args)
+
+
+def _failures(result) -> list[str]:
+    if result.exception is not None:
+        return [str(result.exception)]
+    failures = []
+    for node_result in getattr(result.result, "results", None) or []:
+        if str(node_result.status) in {"error", "fail", "runtime error"}:
+            failures.append(f"{node_result.node.name}: {node_result.message}")
+    return failures or ["dbt reported failure without node details (see logs/dbt.log)"]
+
+
+def _warnings(result) -> list[str]:
+    return [
+        f"{node_result.node.name}: {node_result.message}"
+        for node_result in getattr(result.result, "results", None) or []
+        if str(node_result.status) == "warn"
+    ]
+
+
+def run(
+    args: list[str],
+    target: str | None = None,
+    as_of_date: str | None = None,
+    extra_vars: dict | None = None,
+    settings: Settings | None = None,
+) -> DbtResult:
+    """Run one dbt command (e.g. ["build"]) for a target and night; raise DbtFailure on failure."""
+    settings = settings or get_settings()
+    os.environ.update(settings.connection.pg_env())
+    os.environ["PGTZ"] = "UTC"
+    base = ["--project-dir", str(settings.project_dir), "--profiles-dir", _profiles_dir(settings)]
+    _ensure_packages(settings, base)
+    if not args:
+        raise CustlabelError("no dbt command given, e.g. `custlabel dbt build`")
+    variables = dict(extra_vars or {})
+    if as_of_date:
+        variables["as_of_date"] = str(as_of_date)
+    command = [*args, *base, "--target", target or settings.target]
+    if variables and args[0] not in {"deps", "clean", "debug"}:
+        command += ["--vars", json.dumps(variables)]
+    result = _invoke(command)
+    if not result.success:
+        raise DbtFailure(f"dbt {' '.join(args)} failed: " + "; ".join(_failures(result)))
+    nodes = len(getattr(result.result, "results", None) or [])
+    return DbtResult(" ".join(args), _warnings(result), nodes)

@@ -1,0 +1,407 @@
+"""Demo master data: customers and sales driven by hidden, drifting traits.
+
+Each customer has three hidden traits that drift month by month (a random walk in
+log or logit space, plus a population-wide drift): engagement (purchases a day),
+payment reliability (chance an invoice is never paid) and return propensity. A
+customer may churn in any month, more likely when payment risk is high. The
+probability of being "bad" in each outcome window follows from the traits in
+closed form and is written to `demo_truth.bad_probability`, which only benchmarks
+read.
+
+Real master data is messy, so a small documented share of rows is made messy on
+purpose (see `MESS_RATES`): the dbt staging models must fix, quarantine or reject
+each kind.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from custlabel import db
+from custlabel.config import Settings
+
+DAY = 86_400.0
+PAYMENT_TERMS_DAYS = 30
+BLOCK_CUSTOMERS = 50_000
+
+COUNTRIES = ["DE", "FR", "ES", "IT", "NL", "PL"]
+COUNTRY_WEIGHTS = [0.3, 0.2, 0.15, 0.15, 0.1, 0.1]
+SEGMENTS = ["consumer", "small_business", "enterprise"]
+SEGMENT_WEIGHTS = [0.7, 0.22, 0.08]
+GENDERS = ["F", "M", "X"]
+GENDER_WEIGHTS = [0.49, 0.48, 0.03]
+CHANNELS = np.array(["web", "app", "store", "phone"])
+
+# Share of rows made messy on purpose, by kind (per sale row unless said otherwise).
+MESS_RATES = {
+    "duplicate_sale_row": 0.005,
+    "status_spelling_variant": 0.002,  # ' Returned', 'COMPLETED': staging fixes these
+    "unknown_status": 0.0005,
+    "negative_amount": 0.0005,
+    "absurd_amount": 0.0002,
+    "sale_before_customer_created": 0.0005,
+    "future_sale": 0.0002,
+    "unknown_customer": 0.0002,
+    "missing_required": 0.0002,
+    "late_arriving": 0.02,  # recorded days after the sale: valid, handled point-in-time
+    "null_channel": 0.02,
+    "null_customer_attribute": 0.02,  # per customer column
+    "duplicate_customer_row": 0.002,  # per customer
+}
+
+CUSTOMER_COLUMNS = [
+    "customer_id", "created_at", "updated_at", "country", "segment", "birth_date", "gender",
+]
+SALE_COLUMNS = [
+    "sale_id", "customer_id", "sold_at", "quantity", "amount", "status",
+    "status_changed_at", "due_at", "paid_at", "channel", "recorded_at", "updated_at",
+]
+
+DDL = """
+create schema if not exists master_data;
+create schema if not exists demo_truth;
+create table if not exists master_data.customers (
+    customer_id text, created_at timestamptz, updated_at timestamptz, country text,
+    segment text, birth_date date, gender text
+);
+create table if not exists master_data.sales (
+    sale_id text, customer_id text, sold_at timestamptz, quantity numeric, amount numeric,
+    status text, status_changed_at timestamptz, due_at date, paid_at timestamptz,
+    channel text, recorded_at timestamptz, updated_at timestamptz
+);
+create table if not exists demo_truth.bad_probability (
+    customer_id text, as_of_date date, p_bad double precision
+);
+create index if not exists bad_probability_as_of on demo_truth.bad_probability (as_of_date, customer_id);
+truncate master_data.customers, master_data.sales, demo_truth.bad_probability;
+"""
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    customers: int
+    days: int
+    seed: int
+    end_date: date
+    window_days: int = 90
+
+    @property
+    def start_date(self) -> date:
+        return self.end_date - timedelta(days=self.days - 1)
+
+
+@dataclass
+class Block:
+    customers: pd.DataFrame
+    sales: pd.DataFrame
+    truth: pd.DataFrame
+
+
+def month_starts(start: date, end: date) -> list[date]:
+    """First day of every month overlapping [start, end]."""
+    months, current = [], date(start.year, start.month, 1)
+    while current <= end:
+        months.append(current)
+        current = date(current.year + current.month // 12, current.month % 12 + 1, 1)
+    return months
+
+
+def truth_dates(spec: DemoSpec) -> list[date]:
+    """As-of dates whose outcome window has matured inside the generated history."""
+    candidates = month_starts(spec.start_date, spec.end_date)[1:] + [spec.end_date]
+    last = spec.end_date - timedelta(days=spec.window_days)
+    return sorted({d for d in candidates if d <= last})
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+class _Timeline:
+    """Month boundaries of the history, in days since its first day."""
+
+    def __init__(self, spec: DemoSpec):
+        starts = month_starts(spec.start_date, spec.end_date)
+        self.origin = datetime.combine(spec.start_date, datetime.min.time(), timezone.utc)
+        edges = [max((m - spec.start_date).days, 0) for m in starts] + [spec.days]
+        self.edges = np.array(edges, dtype=float)
+        self.months = len(starts)
+
+
+def _traits(rng: np.random.Generator, n: int, timeline: _Timeline, segment: np.ndarray):
+    """Monthly purchase rate, default, return and cancel probabilities, shape (n, months)."""
+    months = timeline.months
+    segment_boost = np.select([segment == "enterprise", segment == "small_business"], [0.5, 0.2], 0.0)
+    risk = rng.normal(0, 1, n)  # latent riskiness shared by payment, returns and churn
+    log_rate = np.log(1 / 25) + segment_boost + rng.normal(0, 0.5, n) - 0.25 * risk
+    logit_default = _logit(0.015) + 0.9 * risk + rng.normal(0, 0.6, n)
+    logit_return = _logit(0.05) + 0.5 * risk + rng.normal(0, 0.6, n)
+    logit_cancel = _logit(0.03) + rng.normal(0, 0.4, n)
+
+    steps = rng.normal(0, 1, (n, months, 3)) * np.array([0.12, 0.2, 0.15])
+    drift = np.arange(months) / 12.0  # population drift: returns and defaults rise over time
+    churn_hazard = _sigmoid(-4.4 + 0.9 * risk)[:, None]
+    churned = np.cumsum(rng.random((n, months)) < churn_hazard, axis=1) > 0
+
+    rate = np.exp(log_rate[:, None] + np.cumsum(steps[:, :, 0], axis=1))
+    rate = np.where(churned, rate * 0.02, rate)
+    p_default = _sigmoid(logit_default[:, None] + np.cumsum(steps[:, :, 1], axis=1) + 0.25 * drift)
+    p_return = _sigmoid(logit_return[:, None] + np.cumsum(steps[:, :, 2], axis=1) + 0.3 * drift)
+    p_cancel = np.repeat(_sigmoid(logit_cancel)[:, None], months, axis=1)
+    online = _sigmoid(rng.normal(0, 1.2, n) + 0.4 * risk)
+    return rate, p_default, p_return, p_cancel, online
+
+
+def _active_spans(created_day: np.ndarray, timeline: _Timeline) -> tuple[np.ndarray, np.ndarray]:
+    """Start and length (days) of each customer's existence inside each month."""
+    lo = np.maximum(timeline.edges[None, :-1], created_day[:, None])
+    hi = np.broadcast_to(timeline.edges[None, 1:], lo.shape)
+    return lo, np.clip(hi - lo, 0, None)
+
+
+def _integral(rate_weight, span_start, span_len, timeline: _Timeline, t: float) -> np.ndarray:
+    """Integral of a month-piecewise daily rate from the start of history to day t."""
+    covered = np.clip(t - span_start, 0, span_len)
+    return (rate_weight * covered).sum(axis=1)
+
+
+def _truth(spec: DemoSpec, ids, timeline, created_day, rate, p_default, p_return, p_cancel, spans):
+    """P(bad) per customer and matured as-of date: no paid revenue, or an unpaid due invoice."""
+    span_start, span_len = spans
+    good_rate = rate * (1 - p_cancel) * (1 - p_return) * (1 - p_default)
+    unpaid_rate = rate * (1 - p_cancel) * (1 - p_return) * p_default
+    frames = []
+    for as_of in truth_dates(spec):
+        t = (as_of - spec.start_date).days + 1.0  # the window starts the day after as_of
+        w = spec.window_days
+        good = _integral(good_rate, span_start, span_len, timeline, t + w) - _integral(
+            good_rate, span_start, span_len, timeline, t
+        )
+        due_from, due_to = t - PAYMENT_TERMS_DAYS, t + w - PAYMENT_TERMS_DAYS
+        unpaid = _integral(unpaid_rate, span_start, span_len, timeline, due_to) - _integral(
+            unpaid_rate, span_start, span_len, timeline, due_from
+        )
+        exists = created_day < t
+        p_bad = 1 - (1 - np.exp(-good)) * np.exp(-unpaid)
+        frames.append(pd.DataFrame({"customer_id": ids[exists], "as_of_date": as_of, "p_bad": p_bad[exists]}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["customer_id", "as_of_date", "p_bad"])
+
+
+def _customers(rng, spec: DemoSpec, first: int, n: int, timeline: _Timeline) -> tuple[pd.DataFrame, np.ndarray]:
+    ids = np.char.add("C", np.char.zfill(np.arange(first, first + n).astype(str), 8))
+    # 60% existed before the history starts, the rest join during it.
+    before = rng.random(n) < 0.6
+    created_day = np.where(before, -rng.uniform(0, 3 * 365, n), rng.uniform(0, spec.days, n))
+    created_at = _stamp(timeline, created_day)
+    age_days = rng.uniform(18 * 365.25, 85 * 365.25, n)
+    birth = (pd.Timestamp(spec.end_date) - pd.to_timedelta(age_days, unit="D")).normalize()
+    frame = pd.DataFrame({
+        "customer_id": ids,
+        "created_at": created_at,
+        "updated_at": created_at.copy(),  # a copy: pandas 3.1 can write through shared columns
+        "country": rng.choice(COUNTRIES, n, p=COUNTRY_WEIGHTS),
+        "segment": rng.choice(SEGMENTS, n, p=SEGMENT_WEIGHTS),
+        "birth_date": birth.date,
+        "gender": rng.choice(GENDERS, n, p=GENDER_WEIGHTS),
+    })
+    for column in ["country", "segment", "birth_date", "gender"]:
+        frame[column] = frame[column].where(rng.random(n) >= MESS_RATES["null_customer_attribute"], None)
+    return frame, created_day
+
+
+def _stamp(timeline: _Timeline, days: np.ndarray) -> pd.Series:
+    """Timestamps (whole seconds, UTC) for day offsets from the start of history."""
+    seconds = pd.to_timedelta(np.round(np.asarray(days) * DAY), unit="s")
+    return pd.Series(timeline.origin + seconds).astype("datetime64[us, UTC]")
+
+
+def _sales(rng, spec: DemoSpec, customers, created_day, timeline, traits, spans) -> pd.DataFrame:
+    rate, p_default, p_return, p_cancel, online = traits
+    span_start, span_len = spans
+    counts = rng.poisson(rate * span_len)
+    cust = np.repeat(np.arange(len(customers)), counts.sum(axis=1))
+    flat = np.repeat(np.arange(counts.size), counts.ravel())
+    n_sales = len(flat)
+    day = span_start.ravel()[flat] + rng.random(n_sales) * span_len.ravel()[flat]
+    end_day = float(spec.days)
+
+    quantity = 1 + rng.poisson(1.2, n_sales)
+    unit_price = np.exp(rng.normal(3.2, 0.7, n_sales))
+    amount = np.round(quantity * unit_price, 2)
+    channel = np.where(
+        rng.random(n_sales) < online[cust], CHANNELS[rng.integers(0, 2, n_sales)],
+        CHANNELS[2 + rng.integers(0, 2, n_sales)],
+    ).astype(object)
+
+    u = rng.random(n_sales)
+    cancelled = u < p_cancel.ravel()[flat]
+    returned = ~cancelled & (u < p_cancel.ravel()[flat] + p_return.ravel()[flat])
+    change_day = np.where(cancelled, day + rng.uniform(0, 2, n_sales), day + rng.uniform(3, 45, n_sales))
+    changed = (cancelled | returned) & (change_day < end_day)
+    status = np.where(changed & cancelled, "cancelled", np.where(changed & returned, "returned", "completed"))
+
+    defaults = ~cancelled & ~returned & (rng.random(n_sales) < p_default.ravel()[flat])
+    late = rng.random(n_sales) < 2 * p_default.ravel()[flat]
+    pay_day = np.where(
+        late, day + PAYMENT_TERMS_DAYS + rng.uniform(1, 40, n_sales), day + rng.gamma(2.0, 7.0, n_sales)
+    )
+    paid = ~cancelled & ~defaults & (pay_day < end_day)
+    record_delay = np.where(rng.random(n_sales) < MESS_RATES["late_arriving"], rng.uniform(1, 10, n_sales), 0.0)
+    arrived = day + record_delay < end_day
+
+    status_changed = _stamp(timeline, change_day).where(changed)
+    paid_at = _stamp(timeline, pay_day).where(paid)
+    recorded = _stamp(timeline, day + record_delay).where(record_delay > 0)
+    updated_day = np.maximum.reduce([
+        day + record_delay,
+        np.where(changed, change_day, 0.0),
+        np.where(paid, pay_day, 0.0),
+    ])
+    due = (_stamp(timeline, day).dt.normalize() + pd.Timedelta(days=PAYMENT_TERMS_DAYS)).dt.date
+    sales = pd.DataFrame({
+        "sale_id": np.char.add(customers["customer_id"].to_numpy()[cust].astype(str), np.char.add("-", np.arange(n_sales).astype(str))),
+        "customer_id": customers["customer_id"].to_numpy()[cust],
+        "sold_at": _stamp(timeline, day),
+        "quantity": quantity,
+        "amount": amount,
+        "status": status,
+        "status_changed_at": status_changed,
+        "due_at": pd.Series(due).where(~cancelled),
+        "paid_at": paid_at,
+        "channel": channel,
+        "recorded_at": recorded,
+        "updated_at": _stamp(timeline, updated_day),
+    })
+    sales = sales[arrived].reset_index(drop=True)
+    return _make_messy(rng, sales, customers, created_day, timeline)
+
+
+def _pick(rng, n: int, kind: str) -> np.ndarray:
+    return rng.random(n) < MESS_RATES[kind]
+
+
+def _make_messy(rng, sales: pd.DataFrame, customers, created_day, timeline) -> pd.DataFrame:
+    """Inject the documented share of each kind of bad master data."""
+    n = len(sales)
+    sales["channel"] = sales["channel"].where(~_pick(rng, n, "null_channel"), None)
+    variants = _pick(rng, n, "status_spelling_variant")
+    sales.loc[variants, "status"] = " " + sales.loc[variants, "status"].str.upper()
+    sales.loc[_pick(rng, n, "unknown_status"), "status"] = "on_hold"
+    sales.loc[_pick(rng, n, "negative_amount"), "amount"] *= -1
+    sales.loc[_pick(rng, n, "absurd_amount"), "amount"] = 9_999_999.0
+    sales.loc[_pick(rng, n, "unknown_customer"), "customer_id"] = "C-UNKNOWN"
+    sales.loc[_pick(rng, n, "missing_required"), "amount"] = np.nan
+
+    early = _pick(rng, n, "sale_before_customer_created")
+    created = customers.set_index("customer_id")["created_at"]
+    owner_created = sales.loc[early, "customer_id"].map(created)
+    sales.loc[early, "sold_at"] = owner_created - pd.Timedelta(days=20)
+
+    future = _pick(rng, n, "future_sale")
+    sales.loc[future, "sold_at"] = sales.loc[future, "updated_at"] + pd.Timedelta(days=400)
+
+    duplicates = sales[_pick(rng, n, "duplicate_sale_row")]
+    return pd.concat([sales, duplicates], ignore_index=True)
+
+
+def generate_block(spec: DemoSpec, block_index: int, first: int, n: int) -> Block:
+    """Customers, sales and truth for customers [first, first + n): deterministic per block."""
+    rng = np.random.default_rng([spec.seed, block_index])
+    timeline = _Timeline(spec)
+    customers, created_day = _customers(rng, spec, first, n, timeline)
+    segment = customers["segment"].fillna("consumer").to_numpy()
+    traits = _traits(rng, n, timeline, segment)
+    spans = _active_spans(created_day, timeline)
+    sales = _sales(rng, spec, customers, created_day, timeline, traits, spans)
+    truth = _truth(spec, customers["customer_id"].to_numpy(), timeline, created_day, *traits[:4], spans)
+    _change_segments(rng, customers, spec, timeline)
+    duplicated = customers[_pick(rng, n, "duplicate_customer_row")]
+    return Block(pd.concat([customers, duplicated], ignore_index=True), sales, truth)
+
+
+def _change_segments(rng, customers: pd.DataFrame, spec: DemoSpec, timeline: _Timeline) -> None:
+    """A few customers were re-segmented lately: the edit shows in updated_at only."""
+    moved = rng.random(len(customers)) < 0.02
+    when = _stamp(timeline, rng.uniform(spec.days - 60, spec.days - 1, moved.sum()))
+    when.index = customers.index[moved]
+    later = when > customers.loc[moved, "created_at"]
+    target = later[later].index
+    customers.loc[target, "segment"] = rng.choice(SEGMENTS, len(target))
+    customers.loc[target, "updated_at"] = when[target]
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buffer, options)
+    return buffer.getvalue()
+
+
+def _copy(conn, table: str, columns: list[str], payload: bytes) -> None:
+    with conn.cursor().copy(f"copy {table} ({', '.join(columns)}) from stdin with (format csv)") as copy:
+        copy.write(payload)
+
+
+def generate_and_load(
+    customers: int,
+    days: int,
+    seed: int,
+    end_date: str | date | None = None,
+    window_days: int = 90,
+    settings: Settings | None = None,
+) -> str:
+    """Replace master_data.* and demo_truth.* with freshly generated data; returns a summary."""
+    if isinstance(end_date, str):
+        end_date = date.fromisoformat(end_date)
+    spec = DemoSpec(customers, days, seed, end_date or date.today(), window_days)
+    started = time.perf_counter()
+    payloads: queue.Queue = queue.Queue(maxsize=2)
+
+    def produce() -> None:
+        try:
+            for index, first in enumerate(range(0, customers, BLOCK_CUSTOMERS)):
+                block = generate_block(spec, index, first, min(BLOCK_CUSTOMERS, customers - first))
+                payloads.put((len(block.customers), len(block.sales), _csv_bytes(block.customers[CUSTOMER_COLUMNS]),
+                              _csv_bytes(block.sales[SALE_COLUMNS]), _csv_bytes(block.truth)))
+            payloads.put(None)
+        except BaseException as error:  # surfaced in the loading thread
+            payloads.put(error)
+
+    producer = threading.Thread(target=produce, daemon=True)
+    n_customers = n_sales = 0
+    with db.connect(settings) as conn:
+        conn.execute(DDL)
+        producer.start()
+        while (item := payloads.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            block_customers, block_sales, customer_csv, sales_csv, truth_csv = item
+            _copy(conn, "master_data.customers", CUSTOMER_COLUMNS, customer_csv)
+            _copy(conn, "master_data.sales", SALE_COLUMNS, sales_csv)
+            _copy(conn, "demo_truth.bad_probability", ["customer_id", "as_of_date", "p_bad"], truth_csv)
+            n_customers += block_customers
+            n_sales += block_sales
+    producer.join()
+    seconds = time.perf_counter() - started
+    for table in ["master_data.customers", "master_data.sales"]:
+        with db.connect(settings, autocommit=True) as conn:
+            conn.execute(f"analyze {table}")
+    return (
+        f"demo master data: {n_customers:,} customer rows, {n_sales:,} sale rows "
+        f"from {spec.start_date} to {spec.end_date} (seed {seed}) loaded in {seconds:.1f} s "
+        f"({n_sales / seconds:,.0f} sale rows/s)"
+    )

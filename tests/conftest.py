@@ -1,0 +1,60 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from custlabel import warehouse
+from custlabel.config import Settings, get_settings
+
+# Variables that select an external server; the session's own server must not see them.
+EXTERNAL_SERVER_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "DATABASE_URL")
+
+
+def _start_session_server(folder: Path) -> Settings:
+    """Start the embedded PostgreSQL that the test session uses."""
+    env = {name: value for name, value in os.environ.items() if name not in EXTERNAL_SERVER_VARIABLES}
+    env["CUSTLABEL_LOCAL_DIR"] = str(folder)
+    env["CUSTLABEL_PG_PORT"] = os.environ.get("CUSTLABEL_TEST_PG_PORT", "55433")
+    server = get_settings(env)
+    warehouse.start(server)
+    return server
+
+
+def _set_environ(values: dict[str, str | None]) -> None:
+    """Set (or, for None, remove) variables in os.environ."""
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def warehouse_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings for one PostgreSQL per session, reached as an external server through PG* variables."""
+    folder = tmp_path_factory.mktemp("warehouse")
+    server = _start_session_server(folder / "server")
+    # Set for the whole session, so that code calling get_settings() without arguments sees this server.
+    session_env: dict[str, str | None] = {
+        **server.connection.pg_env(),
+        "DATABASE_URL": None,
+        "CUSTLABEL_LOCAL_DIR": str(folder / "local"),
+    }
+    saved = {name: os.environ.get(name) for name in session_env}
+    _set_environ(session_env)
+    try:
+        yield get_settings(dict(os.environ))
+    finally:
+        _set_environ(saved)
+        warehouse.stop(server)
+
+
+@pytest.fixture(scope="session")
+def pg_env(warehouse_settings: Settings) -> dict[str, str]:
+    """The PG* variables of the session's server, for dbt and psql runs."""
+    return warehouse_settings.connection.pg_env()

@@ -1,0 +1,27 @@
+-- Nothing vanishes: per source table, source rows = clean rows + quarantined rows.
+with
+
+counts as (
+
+    select 'customers' as source_table,
+        (select count(*) from {{ source('master_data', 'customers') }}) as source_rows,
+        (select count(*) from {{ ref('int_customers_deduplicated') }}) as clean_rows
+    union all
+    select 'sales',
+        (select count(*) from {{ source('master_data', 'sales') }}),
+        (select count(*) from {{ ref('int_sales_validated') }})
+
+),
+
+quarantined as (
+
+    select source_table, count(*) as quarantined_rows
+    from {{ ref('master_data_quarantine') }}
+    group by source_table
+
+)
+
+select counts.*, coalesce(quarantined.quarantined_rows, 0) as quarantined_rows
+from counts
+left join quarantined using (source_table)
+where counts.source_rows <> counts.clean_rows + coalesce(quarantined.quarantined_rows, 0)
