@@ -58,3 +58,36 @@ def warehouse_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Set
 def pg_env(warehouse_settings: Settings) -> dict[str, str]:
     """The PG* variables of the session's server, for dbt and psql runs."""
     return warehouse_settings.connection.pg_env()
+
+
+DEMO_END_DATE = "2026-06-30"
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(warehouse_settings: Settings) -> Settings:
+    """The session's server with small demo master data and a full `dbt build` as of DEMO_END_DATE."""
+    from custlabel import dbt, demo
+
+    demo.generate_and_load(customers=3_000, days=540, seed=11, end_date=DEMO_END_DATE, settings=warehouse_settings)
+    dbt.run(["build"], target="prod", as_of_date=DEMO_END_DATE, settings=warehouse_settings)
+    return warehouse_settings
+
+
+@pytest.fixture(scope="session")
+def make_database(warehouse_settings: Settings) -> Iterator:
+    """Factory for an empty database on the session's server, dropped at the end of the session."""
+    import psycopg
+
+    created: list[str] = []
+
+    def make(name: str) -> Settings:
+        with psycopg.connect(warehouse_settings.connection.conninfo(), autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+            conn.execute(f'create database "{name}"')
+        created.append(name)
+        return get_settings({**os.environ, "PGDATABASE": name})
+
+    yield make
+    with psycopg.connect(warehouse_settings.connection.conninfo(), autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'drop database if exists "{name}" with (force)')

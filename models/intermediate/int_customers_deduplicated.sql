@@ -16,7 +16,9 @@ final as (
         country,
         segment,
         birth_date,
-        gender
+        gender,
+        -- the night this version was first seen: the snapshot keeps it from then on
+        {{ as_of_date() }} as seen_on
     from customers
     where quarantine_reason is null
 

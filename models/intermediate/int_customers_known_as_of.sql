@@ -1,6 +1,7 @@
 -- One row per (customer_id, as_of_date): the customer's attributes as known that night.
--- Before the first snapshot version, the earliest version stands in (the snapshot
--- starts on the first night; history before it holds what master data said then).
+-- A customer is known at a night once the snapshot has seen it; customers seen on the
+-- snapshot's first night are known since they were created (nothing older exists).
+-- Before a customer's first version, that version stands in.
 with
 
 dates as (
@@ -20,7 +21,9 @@ versions as (
         gender,
         dbt_valid_from,
         dbt_valid_to,
-        row_number() over (partition by customer_id order by dbt_valid_from) as version_number
+        row_number() over (partition by customer_id order by dbt_valid_from) as version_number,
+        min(seen_on) over (partition by customer_id) as first_seen_on,
+        min(seen_on) over () as snapshot_start
     from {{ ref('customers_snapshot') }}
 
 ),
@@ -38,6 +41,7 @@ final as (
     from dates
     inner join versions
         on versions.created_at < {{ known_before('dates.as_of_date') }}
+        and (versions.first_seen_on <= dates.as_of_date or versions.first_seen_on = versions.snapshot_start)
         and (versions.dbt_valid_to is null or versions.dbt_valid_to >= {{ known_before('dates.as_of_date') }})
         and (versions.dbt_valid_from < {{ known_before('dates.as_of_date') }} or versions.version_number = 1)
 

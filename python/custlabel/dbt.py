@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from custlabel.config import Settings, get_settings
@@ -59,6 +61,22 @@ def _warnings(result) -> list[str]:
     ]
 
 
+@contextmanager
+def _warehouse_env(settings: Settings) -> Iterator[None]:
+    """PG* variables for dbt's profile during one command, restored afterwards."""
+    values = {**settings.connection.pg_env(), "PGTZ": "UTC"}
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def run(
     args: list[str],
     target: str | None = None,
@@ -68,19 +86,18 @@ def run(
 ) -> DbtResult:
     """Run one dbt command (e.g. ["build"]) for a target and night; raise DbtFailure on failure."""
     settings = settings or get_settings()
-    os.environ.update(settings.connection.pg_env())
-    os.environ["PGTZ"] = "UTC"
-    base = ["--project-dir", str(settings.project_dir), "--profiles-dir", _profiles_dir(settings)]
-    _ensure_packages(settings, base)
     if not args:
         raise CustlabelError("no dbt command given, e.g. `custlabel dbt build`")
+    base = ["--project-dir", str(settings.project_dir), "--profiles-dir", _profiles_dir(settings)]
     variables = dict(extra_vars or {})
     if as_of_date:
         variables["as_of_date"] = str(as_of_date)
     command = [*args, *base, "--target", target or settings.target]
     if variables and args[0] not in {"deps", "clean", "debug"}:
         command += ["--vars", json.dumps(variables)]
-    result = _invoke(command)
+    with _warehouse_env(settings):
+        _ensure_packages(settings, base)
+        result = _invoke(command)
     if not result.success:
         raise DbtFailure(f"dbt {' '.join(args)} failed: " + "; ".join(_failures(result)))
     nodes = len(getattr(result.result, "results", None) or [])
