@@ -43,13 +43,22 @@ def _invoke(args: list[str]):
     return dbtRunner().invoke(args)
 
 
+def _describe(node_result) -> str:
+    if node_result.message:
+        return node_result.message
+    max_loaded_at = getattr(node_result, "max_loaded_at", None)
+    if max_loaded_at is not None:
+        return f"stale: last loaded {max_loaded_at:%Y-%m-%d %H:%M}, {node_result.age / 86400:.1f} days before the check"
+    return str(node_result.status)
+
+
 def _failures(result) -> list[str]:
     if result.exception is not None:
         return [str(result.exception)]
     failures = []
     for node_result in getattr(result.result, "results", None) or []:
         if str(node_result.status) in {"error", "fail", "runtime error"}:
-            failures.append(f"{node_result.node.name}: {node_result.message}")
+            failures.append(f"{node_result.node.name}: {_describe(node_result)}")
     return failures or ["dbt reported failure without node details (see logs/dbt.log)"]
 
 

@@ -1,0 +1,40 @@
+# custlabel: the commands the README names.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN = $(VENV)/bin
+CUSTOMERS ?= 20000
+DAYS ?= 730
+
+.PHONY: install demo test bench serve db-start db-stop clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+## make demo: install, start the embedded Postgres, generate master data, run the nightly job once
+demo: install
+	$(BIN)/custlabel db start
+	$(BIN)/custlabel demo-data --customers $(CUSTOMERS) --days $(DAYS)
+	$(BIN)/custlabel dbt build
+
+## make test: the whole suite (unit, integration on a real Postgres, flows)
+test: install
+	$(BIN)/pytest -q
+
+## make bench: figures at scale (1,000,000 customers); prints, never fails on a target
+bench: install
+	$(BIN)/custlabel db start
+	$(BIN)/custlabel bench
+
+db-start: install
+	$(BIN)/custlabel db start
+
+db-stop:
+	$(BIN)/custlabel db stop
+
+clean:
+	rm -rf target dbt_packages logs

@@ -1,0 +1,45 @@
+"""Benchmarks at scale: each module has run(settings, ...) -> list[str] and prints figures, never pass/fail."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, timedelta
+
+import psycopg
+from psycopg import sql
+
+from custlabel.config import Settings
+
+BENCH_DATABASE = "custlabel_bench"
+
+
+def bench_settings(settings: Settings) -> Settings:
+    """The same server, a database and an MLflow store of the benchmark's own (the demo stays as it is)."""
+    with psycopg.connect(settings.connection.conninfo(), autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", [BENCH_DATABASE]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(BENCH_DATABASE)))
+    folder = settings.local_dir / "bench"
+    return dataclasses.replace(
+        settings,
+        connection=dataclasses.replace(settings.connection, dbname=BENCH_DATABASE),
+        mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+        mlflow_artifact_root=folder / "artifacts",
+    )
+
+
+def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str]) -> list[str]:
+    """Run the chosen sections (warehouse, training, scoring) at each size; returns every figure line."""
+    from custlabel.benchmarks import scoring, training, warehouse
+
+    target = bench_settings(settings)
+    end_date = date.today() - timedelta(days=1)
+    lines: list[str] = []
+    for customers in sizes:
+        if {"warehouse", "training"} & sections:
+            lines += warehouse.run(target, customers, days, end_date)
+        if "training" in sections:
+            lines += training.run(target)
+        if "scoring" in sections:
+            lines += scoring.run(target, customers)
+    return lines
