@@ -1,5 +1,3 @@
-{{ config(materialized='table', indexes=[{'columns': ['customer_id']}]) }}
-
 -- One row per clean sale: deduplicated, valid values, known customer.
 with
 
@@ -32,7 +30,7 @@ final as (
         status,
         channel
     from checked
-    where customer_check is null
+    where quarantine_reason is null
 
 )
 

@@ -1,5 +1,5 @@
--- One row per master-data row that was set aside, with the reason. Nothing is
--- dropped silently: every source row is either clean downstream or here.
+-- One row per master-data row that was set aside, with the reason and the row as
+-- staged. Nothing is dropped silently: every source row is clean downstream or here.
 with
 
 customers as (
@@ -11,28 +11,26 @@ customers as (
 
 sales as (
 
-    select * from {{ ref('stg_master__sales') }}
-    where quarantine_reason is not null
-
-),
-
-sales_without_customer as (
-
     select * from {{ ref('int_sales_checked') }}
-    where customer_check is not null
+    where quarantine_reason is not null
 
 ),
 
 final as (
 
-    select 'customers' as source_table, customer_id as record_id, quarantine_reason as reason, source_row
+    select
+        'customers' as source_table,
+        customer_id as record_id,
+        quarantine_reason as reason,
+        to_jsonb(customers) - 'quarantine_reason' as staged_row
     from customers
     union all
-    select 'sales', sale_id, quarantine_reason, source_row
+    select
+        'sales',
+        sale_id,
+        quarantine_reason,
+        to_jsonb(sales) - 'quarantine_reason'
     from sales
-    union all
-    select 'sales', sale_id, customer_check, source_row
-    from sales_without_customer
 
 )
 
@@ -40,6 +38,6 @@ select
     source_table,
     record_id,
     reason,
-    source_row,
+    staged_row,
     {{ as_of_date() }} as as_of_date
 from final

@@ -22,10 +22,7 @@ renamed as (
         case
             when birth_date between '1900-01-01'::date and created_at::date then birth_date
         end as birth_date,
-        upper(nullif(trim(gender), '')) as gender,
-
-        ---------- the whole row, as it came, for the quarantine
-        to_jsonb(source) as source_row
+        upper(nullif(trim(gender), '')) as gender
 
     from source
 
@@ -53,7 +50,6 @@ final as (
         segment,
         birth_date,
         gender,
-        source_row,
         case
             when customer_id is null or created_at is null or updated_at is null then 'missing_required'
             when version_rank > 1 then 'duplicate_customer'

@@ -27,9 +27,7 @@ renamed as (
 
         ---------- attributes ('Returned ', 'COMPLETED' are fixed here)
         lower(trim(status)) as status,
-        lower(nullif(trim(channel), '')) as channel,
-
-        to_jsonb(source) as source_row
+        lower(nullif(trim(channel), '')) as channel
 
     from source
 
@@ -62,7 +60,6 @@ final as (
         amount,
         status,
         channel,
-        source_row,
         case
             when sale_id is null or customer_id is null or sold_at is null or quantity is null
                 or amount is null or status is null or updated_at is null

@@ -1,0 +1,107 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['as_of_date'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
+-- One row per source table per night: rows held, rows that arrived or changed
+-- that day, how long since the last load, and how many rows were quarantined.
+-- Incremental: each night adds its rows, a re-run of a night replaces them.
+with
+
+customers as (
+
+    select * from {{ ref('stg_master__customers') }}
+
+),
+
+sales as (
+
+    select * from {{ ref('stg_master__sales') }}
+
+),
+
+quarantine as (
+
+    select * from {{ ref('master_data_quarantine') }}
+
+),
+
+customer_volumes as (
+
+    select
+        'customers' as source_table,
+        count(*) as source_rows,
+        count(*) filter (
+            where created_at >= {{ as_of_date() }} and created_at < {{ known_before(as_of_date()) }}
+        ) as rows_arrived,
+        count(*) filter (
+            where updated_at >= {{ as_of_date() }} and updated_at < {{ known_before(as_of_date()) }}
+        ) as rows_updated,
+        max(updated_at) filter (where updated_at < {{ known_before(as_of_date()) }}) as last_loaded_at
+    from customers
+
+),
+
+sale_volumes as (
+
+    select
+        'sales' as source_table,
+        count(*) as source_rows,
+        count(*) filter (
+            where coalesce(recorded_at, sold_at) >= {{ as_of_date() }}
+                and coalesce(recorded_at, sold_at) < {{ known_before(as_of_date()) }}
+        ) as rows_arrived,
+        count(*) filter (
+            where updated_at >= {{ as_of_date() }} and updated_at < {{ known_before(as_of_date()) }}
+        ) as rows_updated,
+        max(updated_at) filter (where updated_at < {{ known_before(as_of_date()) }}) as last_loaded_at
+    from sales
+
+),
+
+volumes as (
+
+    select * from customer_volumes
+    union all
+    select * from sale_volumes
+
+),
+
+quarantined as (
+
+    select source_table, count(*) as quarantined_rows
+    from quarantine
+    group by source_table
+
+),
+
+final as (
+
+    select
+        ---------- keys
+        {{ as_of_date() }} as as_of_date,
+        volumes.source_table,
+
+        ---------- volumes
+        volumes.source_rows::bigint as source_rows,
+        volumes.rows_arrived::bigint as rows_arrived,
+        volumes.rows_updated::bigint as rows_updated,
+        coalesce(quarantined.quarantined_rows, 0)::bigint as quarantined_rows,
+        (coalesce(quarantined.quarantined_rows, 0)::float / nullif(volumes.source_rows, 0))::float
+            as quarantine_rate,
+
+        ---------- freshness, judged at the end of the night
+        volumes.last_loaded_at,
+        (extract(epoch from {{ known_before(as_of_date()) }} - volumes.last_loaded_at) / 3600.0)::float
+            as hours_since_last_load
+
+    from volumes
+    left join quarantined using (source_table)
+
+)
+
+select * from final
