@@ -1,0 +1,299 @@
+"""Scoring benchmark: scoring + write-back of N synthetic customers, both engines, against pandas to_sql.
+
+Figures: wall time of `custlabel.score.score` (read features, score, reasons, write,
+checks, swap), rows per second, and peak memory measured as `ru_maxrss` of a separate
+scoring process (so it includes the interpreter and libraries, not Postgres's own
+memory). The same label rows are then written with pandas `to_sql` and with our COPY
+path in the same run, for the baseline ratio.
+
+The synthetic features (and the helpers that fit stand-in models) are also what the
+scoring tests use: a `customer_features` table built in SQL, so creating a million rows
+does not go through Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import pickle
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from psycopg import sql
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from custlabel import db, score, sql_scoring, writeback
+from custlabel.config import Settings
+from custlabel.features import CATEGORICAL_FEATURES, MODEL_FEATURES, NUMERIC_FEATURES
+
+BENCH_SCHEMA = "custlabel_benchmark"
+SEGMENTS = ("retail", "wholesale", "online")
+# Features that are null for some customers (no sale, no invoice yet).
+NULLABLE = {"days_since_last_sale", "avg_days_to_pay_365d", "late_payment_rate_365d", "revenue_trend_90d"}
+RATES = {"return_rate_365d", "cancel_rate_365d", "late_payment_rate_365d", "online_share_365d"}
+TARGETS = {"seconds": 60.0, "memory_mb": 2048.0}
+RULE_REASON = "no purchase in the last 90 days"
+
+
+@dataclass(frozen=True)
+class StandInModel:
+    """A fitted pipeline shaped like custlabel.registry.DeployedModel, without a registry."""
+
+    name: str
+    version: str
+    alias: str
+    threshold: float
+    pipeline: Pipeline
+    feature_columns: list[str]
+
+
+def _feature_sql(name: str) -> sql.Composable:
+    if name in RATES:
+        value = sql.SQL("round(random()::numeric, 3)::float8")
+    elif name == "revenue_trend_90d":
+        value = sql.SQL("round((random() * 2 - 1)::numeric, 3)::float8")
+    else:
+        scale = 400.0 if "days" in name or "revenue" in name or "amount" in name else 5.0
+        value = sql.SQL("round((-ln(1 - random()) * {})::numeric, 2)::float8").format(sql.Literal(scale))
+    if name in NULLABLE:
+        value = sql.SQL("case when random() < 0.08 then null else {} end").format(value)
+    return sql.SQL("{} as {}").format(value, sql.Identifier(name))
+
+
+def create_synthetic_features(
+    conn: psycopg.Connection, schema: str, customers: int, nights: list[dt.date], seed: float = 0.42, prefix: str = "C"
+) -> None:
+    """customer_features (one row per customer per night) and customer_features_current (the last night)."""
+    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+    for table in ("customer_features_current", "customer_features"):
+        conn.execute(sql.SQL("drop table if exists {} cascade").format(sql.Identifier(schema, table)))
+    conn.execute("select setseed(%s)", [seed])
+    conn.execute(
+        sql.SQL(
+            "create table {table} as select {prefix} || lpad(g::text, 9, '0') as customer_id, n.night as as_of_date, {features},"
+            " (array[{segments}])[1 + floor(random() * 3)::int] as segment,"
+            " (array['FR', 'DE', 'ES'])[1 + floor(random() * 3)::int] as country,"
+            " (array['female', 'male'])[1 + floor(random() * 2)::int] as gender,"
+            " (array['18-34', '35-54', '55+'])[1 + floor(random() * 3)::int] as age_band"
+            " from unnest({nights}::date[]) as n (night) cross join generate_series(1, {customers}) as g"
+        ).format(
+            table=sql.Identifier(schema, "customer_features"),
+            prefix=sql.Literal(prefix),
+            features=sql.SQL(", ").join(_feature_sql(f) for f in NUMERIC_FEATURES),
+            segments=sql.SQL(", ").join(map(sql.Literal, SEGMENTS)),
+            nights=sql.Literal([n.isoformat() for n in nights]),
+            customers=sql.Literal(customers),
+        )
+    )
+    conn.execute(
+        sql.SQL("create table {} as select * from {} where as_of_date = {}").format(
+            sql.Identifier(schema, "customer_features_current"),
+            sql.Identifier(schema, "customer_features"),
+            sql.Literal(max(nights)),
+        )
+    )
+    conn.execute(sql.SQL("analyze {}").format(sql.Identifier(schema, "customer_features_current")))
+
+
+def create_synthetic_rule_baseline(conn: psycopg.Connection, schema: str) -> None:
+    """A stand-in for the dbt model rule_baseline_scores over the synthetic features (same columns, one rule)."""
+    conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, "rule_baseline_scores")))
+    conn.execute(
+        sql.SQL(
+            "create table {rules} as select customer_id, as_of_date, points as score,"
+            " case when points >= 0.5 then 'bad' else 'good' end as label,"
+            " case when points > 0 then {reason} end as reason_1, null::text as reason_2, null::text as reason_3"
+            " from (select *, case when coalesce(days_since_last_sale, 366) > 90 then 0.5 else 0 end::float8 as points"
+            " from {features}) as f"
+        ).format(
+            rules=sql.Identifier(schema, "rule_baseline_scores"),
+            reason=sql.Literal(RULE_REASON),
+            features=sql.Identifier(schema, "customer_features"),
+        )
+    )
+
+
+def read_features(settings: Settings, schema: str, limit: int, table: str = "customer_features_current") -> pd.DataFrame:
+    """A deterministic sample of feature rows, typed as the scorer types them."""
+    with db.connect(settings) as conn:
+        query = sql.SQL("select * from {} order by customer_id limit {}").format(
+            sql.Identifier(schema, table), sql.Literal(limit)
+        )
+        rows = conn.execute(query)
+        names = [c.name for c in rows.description]
+        frame = pd.DataFrame(rows.fetchall(), columns=names)
+    frame[NUMERIC_FEATURES] = frame[NUMERIC_FEATURES].astype("float64")
+    for column in CATEGORICAL_FEATURES:
+        frame[column] = frame[column].astype("str")
+    return frame
+
+
+def synthetic_outcome(frame: pd.DataFrame, seed: int = 7) -> np.ndarray:
+    """A 'bad' flag drawn from a known logistic rule of the features."""
+    z = (
+        -4.5
+        + 0.004 * frame["days_since_last_sale"].fillna(600).to_numpy()
+        + 0.35 * frame["overdue_invoices_count"].to_numpy()
+        + 2.0 * frame["return_rate_365d"].to_numpy()
+        - 0.15 * frame["sales_count_90d"].to_numpy()
+        + 0.6 * (frame["segment"] == "online").to_numpy()
+    )
+    return (np.random.default_rng(seed).random(len(frame)) < 1 / (1 + np.exp(-z))).astype(int)
+
+
+def sql_friendly_pipeline(estimator) -> Pipeline:
+    """Preprocessing orbital can translate: median imputer and scaler, one-hot segment."""
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    features = ColumnTransformer(
+        [("numeric", numeric, NUMERIC_FEATURES), ("categorical", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL_FEATURES)]
+    )
+    return Pipeline([("features", features), ("model", estimator)])
+
+
+def fit_model(frame: pd.DataFrame, kind: str = "logreg", name: str = "bench", version: str = "1", threshold: float = 0.5) -> StandInModel:
+    """A stand-in model fitted on synthetic outcomes. kind: logreg | forest | big-forest | hgb | trained."""
+    estimators = {
+        "logreg": lambda: LogisticRegression(max_iter=1000),
+        "forest": lambda: RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0),
+        "big-forest": lambda: RandomForestClassifier(n_estimators=50, max_depth=6, random_state=0),
+        "hgb": lambda: HistGradientBoostingClassifier(max_iter=30, random_state=0),
+    }
+    if kind == "trained":
+        from custlabel.train import build_pipeline
+
+        pipeline = build_pipeline(LogisticRegression(max_iter=1000))
+    else:
+        pipeline = sql_friendly_pipeline(estimators[kind]())
+    pipeline.fit(frame[MODEL_FEATURES], synthetic_outcome(frame))
+    return StandInModel(name, version, "champion", threshold, pipeline, list(MODEL_FEATURES))
+
+
+def _score_child(job: Path) -> dict:
+    """In the child process: score once from a pickled (settings, model, engine), report time and peak RSS."""
+    settings, model, engine = pickle.loads(job.read_bytes())
+    started = time.perf_counter()
+    summary = score.score(
+        settings,
+        schema=BENCH_SCHEMA,
+        engine=engine,
+        force=True,
+        loader=lambda alias, _settings: model if alias == "champion" else None,
+        baseline_loader=lambda _settings: score.RuleBaseline(),
+        parity_store=sql_scoring.MemoryParityStore(),
+    )
+    seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"seconds": seconds, "peak_mb": peak_mb, "engine": summary.slices[0].engine, "rows": summary.customers}
+
+
+def measure_score(settings: Settings, model: StandInModel, engine: str) -> dict:
+    """Run one scoring in a fresh process: wall time, peak RSS, and the engine actually used."""
+    with tempfile.TemporaryDirectory() as folder:
+        job = Path(folder) / "job.pickle"
+        job.write_bytes(pickle.dumps((settings, model, engine)))
+        done = subprocess.run(
+            [sys.executable, "-m", "custlabel.benchmarks.scoring", "--child", str(job)],
+            capture_output=True,
+            text=True,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"the {engine} scoring process failed: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _read_labels(settings: Settings) -> pd.DataFrame:
+    with db.connect(settings) as conn:
+        columns = [c for c, _, _ in writeback.COLUMNS]
+        query = sql.SQL("select {} from {}").format(
+            sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(BENCH_SCHEMA, writeback.LABELS)
+        )
+        with conn.cursor().copy(sql.SQL("copy ({}) to stdout (format csv)").format(query)) as copy:
+            data = b"".join(bytes(block) for block in copy)
+    table = pacsv.read_csv(
+        io.BytesIO(data),
+        read_options=pacsv.ReadOptions(column_names=columns),
+        convert_options=pacsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False),
+    )
+    return table.to_pandas()
+
+
+def measure_writes(settings: Settings, labels: pd.DataFrame) -> dict:
+    """Write the same label rows with pandas to_sql and with COPY (as the scorer does); seconds each."""
+    to_sql_table, copy_table = "labels_to_sql", "labels_copy"
+    with db.connect(settings, autocommit=True) as conn:
+        for table in (to_sql_table, copy_table):
+            conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(BENCH_SCHEMA, table)))
+        conn.execute(
+            sql.SQL("create table {} (like {})").format(
+                sql.Identifier(BENCH_SCHEMA, copy_table), sql.Identifier(BENCH_SCHEMA, writeback.LABELS)
+            )
+        )
+    started = time.perf_counter()
+    labels.to_sql(to_sql_table, db.engine(settings), schema=BENCH_SCHEMA, index=False, chunksize=10_000)
+    to_sql_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    with db.connect(settings) as conn, conn.cursor().copy(
+        sql.SQL("copy {} from stdin (format csv)").format(sql.Identifier(BENCH_SCHEMA, copy_table))
+    ) as copy:
+        options = pacsv.WriteOptions(include_header=False)
+        for start in range(0, len(labels), 100_000):
+            buffer = io.BytesIO()
+            pacsv.write_csv(pa.Table.from_pandas(labels.iloc[start : start + 100_000], preserve_index=False), buffer, write_options=options)
+            copy.write(buffer.getbuffer())
+    copy_seconds = time.perf_counter() - started
+    return {"to_sql": to_sql_seconds, "copy": copy_seconds}
+
+
+def run(settings: Settings, customers: int) -> list[str]:
+    """Benchmark scoring and write-back at `customers` synthetic customers; one line per figure."""
+    lines = [f"scoring benchmark: {customers:,} synthetic customers in schema {BENCH_SCHEMA}, {os.cpu_count()} CPU cores"]
+    started = time.perf_counter()
+    with db.connect(settings) as conn:
+        create_synthetic_features(conn, BENCH_SCHEMA, customers, [dt.date.today()])
+    lines.append(f"  synthetic features built in SQL in {time.perf_counter() - started:.1f} s (not counted)")
+    model = fit_model(read_features(settings, BENCH_SCHEMA, 20_000), "logreg", name="benchmark-logreg")
+    lines.append("  model: logistic regression (median imputer, scaler, one-hot segment), reasons exact-linear")
+    figures = {}
+    for engine in ("python", "sql"):
+        figures[engine] = result = measure_score(settings, model, engine)
+        met = result["seconds"] < TARGETS["seconds"] and result["peak_mb"] < TARGETS["memory_mb"]
+        lines.append(
+            f"  {engine:>6} engine (used: {result['engine']}): {result['seconds']:6.1f} s wall score + write-back,"
+            f" {result['rows'] / result['seconds']:>9,.0f} rows/s, peak RSS {result['peak_mb']:,.0f} MB"
+            f" (ru_maxrss of the scoring process)  targets <60 s, <2 GB: {'met' if met else 'MISSED'}"
+        )
+    writes = measure_writes(settings, _read_labels(settings))
+    lines.append(
+        f"  write of the same {customers:,} label rows: pandas to_sql {writes['to_sql']:.1f} s, COPY {writes['copy']:.1f} s"
+        f" ({writes['to_sql'] / writes['copy']:.1f}x); to_sql alone is {writes['to_sql'] / figures['python']['seconds']:.1f}x"
+        " the whole python-engine scoring run"
+    )
+    with db.connect(settings) as conn:
+        conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(BENCH_SCHEMA)))
+    return lines
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        print(json.dumps(_score_child(Path(sys.argv[2]))))
+    else:
+        from custlabel.config import get_settings
+
+        print("\n".join(run(get_settings(), int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)))

@@ -1,0 +1,219 @@
+"""The label tables BI reads: written aside, checked, swapped in one transaction.
+
+All of a night happens in one transaction of the caller's connection: the staging
+table is created and filled, checked, tonight's history rows are replaced, and the
+staging table takes the place of `customer_labels`. A run that fails or is killed
+before its commit leaves yesterday's table and history exactly as they were.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from custlabel.db import relation_exists
+from custlabel.errors import CustlabelError
+
+logger = logging.getLogger(__name__)
+
+LABELS = "customer_labels"
+HISTORY = "customer_label_history"
+STAGING = "customer_labels__staging"
+DEFAULT_MAX_LABEL_RATE_CHANGE = 0.10
+SWAP_LOCK_TIMEOUT = "60s"
+
+# (name, type, comment): the columns of both label tables; COPY sends all but scored_at.
+COLUMNS: list[tuple[str, str, str]] = [
+    ("customer_id", "text not null", "The customer (master data id)."),
+    ("label", "text not null check (label in ('good', 'bad'))", "'bad' when score >= threshold, else 'good'."),
+    ("score", "double precision not null check (score between 0 and 1)", "Probability of 'bad' (the rule baseline: its points)."),
+    ("threshold", "double precision", "The model's operating point: 'bad' when score >= threshold."),
+    ("model_name", "text not null", "Registered model that labelled the row, or 'rule-baseline'."),
+    ("model_version", "text not null", "Version of that model (canary rows carry the challenger's)."),
+    ("as_of_date", "date not null", "The night the features describe."),
+    ("scored_at", "timestamptz not null default now()", "When the scoring transaction ran."),
+    ("reason_1", "text", "Strongest reason pushing this customer toward 'bad' (null when none)."),
+    ("reason_2", "text", "Second reason toward 'bad'."),
+    ("reason_3", "text", "Third reason toward 'bad'."),
+]
+COPY_COLUMNS = [name for name, _, _ in COLUMNS if name != "scored_at"]
+
+
+class WriteBackError(CustlabelError):
+    """Tonight's labels failed a check; yesterday's table is left in place."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    rows: int
+    bad_rate: float
+    previous_bad_rate: float | None
+    previous_as_of_date: dt.date | None
+
+
+def _ident(schema: str, name: str) -> sql.Identifier:
+    return sql.Identifier(schema, name)
+
+
+def _create_table(conn: psycopg.Connection, schema: str, name: str, key: list[str] | None) -> None:
+    columns = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t, _ in COLUMNS]
+    if key:
+        columns.append(sql.SQL("primary key ({})").format(sql.SQL(", ").join(map(sql.Identifier, key))))
+    conn.execute(
+        sql.SQL("create table if not exists {} ({})").format(_ident(schema, name), sql.SQL(", ").join(columns))
+    )
+    for column, _, comment in COLUMNS:
+        conn.execute(
+            sql.SQL("comment on column {} is {}").format(sql.Identifier(schema, name, column), sql.Literal(comment))
+        )
+
+
+def ensure_history(conn: psycopg.Connection, schema: str) -> None:
+    """Create the schema and the history table when missing."""
+    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
+    # (as_of_date, customer_id): the nightly replace deletes by date; joins use both columns.
+    _create_table(conn, schema, HISTORY, ["as_of_date", "customer_id"])
+    conn.execute(
+        sql.SQL("comment on table {} is {}").format(
+            _ident(schema, HISTORY), sql.Literal("Every night's customer labels, one row per (customer_id, as_of_date).")
+        )
+    )
+
+
+def begin_night(conn: psycopg.Connection, schema: str) -> sql.Identifier:
+    """Serialize runs on this schema, make sure the history exists, and create an empty staging table."""
+    conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [f"custlabel.score.{schema}"])
+    ensure_history(conn, schema)
+    conn.execute(sql.SQL("drop table if exists {}").format(_ident(schema, STAGING)))
+    _create_table(conn, schema, STAGING, None)
+    return _ident(schema, STAGING)
+
+
+@contextmanager
+def copy_into_staging(conn: psycopg.Connection, schema: str) -> Iterator[psycopg.Copy]:
+    """A COPY ... FROM STDIN (csv) into the staging table, columns in COPY_COLUMNS order."""
+    statement = sql.SQL("copy {} ({}) from stdin (format csv)").format(
+        _ident(schema, STAGING), sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS))
+    )
+    with conn.cursor().copy(statement) as copy:
+        yield copy
+
+
+def _previous_night(conn: psycopg.Connection, schema: str, as_of_date: dt.date) -> tuple[dt.date | None, float | None]:
+    row = conn.execute(
+        sql.SQL(
+            "select as_of_date, avg((label = 'bad')::int)::float8 from {h}"
+            " where as_of_date = (select max(as_of_date) from {h} where as_of_date < %s) group by as_of_date"
+        ).format(h=_ident(schema, HISTORY)),
+        [as_of_date],
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def check_staging(
+    conn: psycopg.Connection,
+    schema: str,
+    expected_rows: int,
+    as_of_date: dt.date,
+    max_label_rate_change: float = DEFAULT_MAX_LABEL_RATE_CHANGE,
+    force: bool = False,
+) -> CheckResult:
+    """Row count, nulls, one row per customer, one night, and the label rate against the previous night."""
+    staging = _ident(schema, STAGING)
+    rows, null_labels, nights, bad_rate = conn.execute(
+        sql.SQL(
+            "select count(*), count(*) filter (where label is null), count(distinct as_of_date),"
+            " coalesce(avg((label = 'bad')::int)::float8, 0) from {}"
+        ).format(staging)
+    ).fetchone()
+    if rows != expected_rows:
+        raise WriteBackError(f"tonight's labels have {rows} rows but {expected_rows} customers are eligible")
+    if null_labels:
+        raise WriteBackError(f"{null_labels} rows have no label")
+    if rows and nights != 1:
+        raise WriteBackError(f"tonight's labels span {nights} as-of dates instead of one")
+    try:
+        conn.execute(
+            sql.SQL("alter table {} add constraint {} primary key (customer_id)").format(
+                staging, sql.Identifier(f"{STAGING}_pkey")
+            )
+        )
+    except psycopg.errors.UniqueViolation as error:
+        raise WriteBackError(f"a customer has more than one label tonight: {error.diag.message_detail}") from error
+    previous_date, previous_rate = _previous_night(conn, schema, as_of_date)
+    if previous_rate is not None and abs(bad_rate - previous_rate) > max_label_rate_change:
+        message = (
+            f"bad rate {bad_rate:.1%} moved more than {max_label_rate_change:.1%} from {previous_rate:.1%}"
+            f" on {previous_date}"
+        )
+        if not force:
+            raise WriteBackError(message + "; rerun with --force if this is expected")
+        logger.warning("%s; published anyway (--force)", message)
+    return CheckResult(rows, bad_rate, previous_rate, previous_date)
+
+
+def _acl_grants(conn: psycopg.Connection, schema: str, name: str) -> list[tuple[str, str, bool]]:
+    """(grantee, privilege, grantable) of a table's ACL, owner's implicit rights left out."""
+    rows = conn.execute(
+        """
+        select case when a.grantee = 0 then 'public' else pg_get_userbyid(a.grantee) end,
+               a.privilege_type, a.is_grantable
+        from pg_class as c cross join lateral aclexplode(c.relacl) as a
+        where c.oid = to_regclass(%s) and a.grantee <> c.relowner
+        """,
+        [sql.Identifier(schema, name).as_string(conn)],
+    ).fetchall()
+    return [tuple(row) for row in rows]
+
+
+def _grant(conn: psycopg.Connection, table: sql.Identifier, grants: list[tuple[str, str, bool]]) -> None:
+    for grantee, privilege, grantable in grants:
+        conn.execute(
+            sql.SQL("grant {} on {} to {}{}").format(
+                sql.SQL(privilege),
+                table,
+                sql.SQL("public") if grantee == "public" else sql.Identifier(grantee),
+                sql.SQL(" with grant option") if grantable else sql.SQL(""),
+            )
+        )
+
+
+def publish(conn: psycopg.Connection, schema: str, as_of_date: dt.date) -> None:
+    """Replace tonight's history rows, then swap the staging table in; the caller commits."""
+    history, staging, labels = _ident(schema, HISTORY), _ident(schema, STAGING), _ident(schema, LABELS)
+    conn.execute(sql.SQL("delete from {} where as_of_date = %s").format(history), [as_of_date])
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c, _, _ in COLUMNS)
+    conn.execute(sql.SQL("insert into {h} ({c}) select {c} from {s}").format(h=history, c=columns, s=staging))
+    conn.execute(
+        sql.SQL("comment on table {} is {}").format(
+            staging,
+            sql.Literal(f"Tonight's customer labels (as of {as_of_date}), one row per customer. Written by custlabel score."),
+        )
+    )
+    # BI queries the new table at once: give the planner statistics before it is visible.
+    conn.execute(sql.SQL("analyze {}").format(staging))
+    conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(SWAP_LOCK_TIMEOUT)))
+    try:
+        # The first night's table takes the readers of the history table.
+        readers = LABELS if relation_exists(conn, schema, LABELS) else HISTORY
+        _grant(conn, staging, _acl_grants(conn, schema, readers))
+        conn.execute(sql.SQL("drop table if exists {}").format(labels))
+    except psycopg.errors.LockNotAvailable as error:
+        raise WriteBackError(f"{schema}.{LABELS} stayed locked by a reader for {SWAP_LOCK_TIMEOUT}") from error
+    except psycopg.errors.DependentObjectsStillExist as error:
+        raise WriteBackError(
+            f"cannot swap {schema}.{LABELS}: other objects depend on it ({error.diag.message_detail});"
+            " drop them, or build them on customer_label_history"
+        ) from error
+    conn.execute(sql.SQL("alter table {} rename to {}").format(staging, sql.Identifier(LABELS)))
+    conn.execute(
+        sql.SQL("alter table {} rename constraint {} to {}").format(
+            labels, sql.Identifier(f"{STAGING}_pkey"), sql.Identifier(f"{LABELS}_pkey")
+        )
+    )

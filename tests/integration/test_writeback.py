@@ -1,0 +1,156 @@
+"""Write-back readers can trust: grants survive the swap; failed or killed runs leave yesterday's labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from custlabel import db, score, sql_scoring, writeback
+from custlabel.benchmarks.scoring import create_synthetic_features, create_synthetic_rule_baseline
+from custlabel.config import Settings
+
+pytestmark = pytest.mark.integration
+
+SCHEMA = "analytics_test"
+CUSTOMERS = 300
+NIGHT = dt.date(2026, 6, 1)
+READER = "custlabel_test_reader"
+
+
+@pytest.fixture(scope="module")
+def warehouse(make_database) -> Settings:
+    settings = make_database("writeback_it")
+    with db.connect(settings) as conn:
+        create_synthetic_features(conn, SCHEMA, CUSTOMERS, [NIGHT])
+        create_synthetic_rule_baseline(conn, SCHEMA)
+        if not conn.execute("select 1 from pg_roles where rolname = %s", [READER]).fetchone():
+            conn.execute(sql.SQL("create role {}").format(sql.Identifier(READER)))
+    return settings
+
+
+def rule_night(settings: Settings) -> score.ScoreSummary:
+    return score.score(
+        settings,
+        target="test",
+        force=True,
+        loader=lambda alias, _settings: None,
+        baseline_loader=lambda _settings: score.RuleBaseline(),
+        parity_store=sql_scoring.MemoryParityStore(),
+    )
+
+
+def state(settings: Settings) -> tuple:
+    """What a reader would notice changing: the rows, their scored_at, the history of the night."""
+    with db.connect(settings) as conn:
+        labels = conn.execute(f"select count(*), min(scored_at), max(scored_at) from {SCHEMA}.customer_labels").fetchone()
+        history = conn.execute(
+            f"select count(*), max(scored_at) from {SCHEMA}.customer_label_history where as_of_date = %s", [NIGHT]
+        ).fetchone()
+        staging = conn.execute("select to_regclass(%s)", [f"{SCHEMA}.{writeback.STAGING}"]).fetchone()[0]
+    return labels, history, staging
+
+
+def can_select(settings: Settings, role: str, table: str) -> bool:
+    with db.connect(settings) as conn:
+        return conn.execute("select has_table_privilege(%s, %s, 'select')", [role, f"{SCHEMA}.{table}"]).fetchone()[0]
+
+
+def test_first_table_takes_the_history_readers_and_grants_survive_swaps(warehouse):
+    with db.connect(warehouse) as conn:
+        writeback.ensure_history(conn, SCHEMA)
+        conn.execute(sql.SQL("grant select on {} to {}").format(sql.Identifier(SCHEMA, writeback.HISTORY), sql.Identifier(READER)))
+    rule_night(warehouse)
+    assert can_select(warehouse, READER, writeback.LABELS)
+    with db.connect(warehouse) as conn:
+        conn.execute(sql.SQL("revoke select on {} from {}").format(sql.Identifier(SCHEMA, writeback.HISTORY), sql.Identifier(READER)))
+        conn.execute(sql.SQL("grant select, references on {} to {}").format(sql.Identifier(SCHEMA, writeback.LABELS), sql.Identifier(READER)))
+    rule_night(warehouse)
+    rule_night(warehouse)
+    assert can_select(warehouse, READER, writeback.LABELS)
+    with db.connect(warehouse) as conn:
+        assert conn.execute(
+            "select has_table_privilege(%s, %s, 'references')", [READER, f"{SCHEMA}.{writeback.LABELS}"]
+        ).fetchone()[0]
+
+
+def test_error_in_the_middle_of_the_copy_leaves_yesterdays_table(warehouse):
+    rule_night(warehouse)
+    before = state(warehouse)
+    with pytest.raises(RuntimeError, match="writer died"), db.connect(warehouse) as conn:
+        writeback.begin_night(conn, SCHEMA)
+        with writeback.copy_into_staging(conn, SCHEMA) as copy:
+            copy.write(b'"C1","bad",0.9,0.5,"m","1",2026-06-01,,,\n')
+            raise RuntimeError("writer died")
+    assert state(warehouse) == before
+
+
+@pytest.fixture(scope="module")
+def empty_registry(tmp_path_factory) -> dict[str, str]:
+    """An MLflow store of our own, with nothing registered: the scorer falls back to the rule baseline."""
+    folder = tmp_path_factory.mktemp("registry")
+    return {"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}", "CUSTLABEL_LOCAL_DIR": str(folder / "local")}
+
+
+def _scorer(settings: Settings, registry_env: dict[str, str]) -> subprocess.Popen:
+    """`custlabel score --target test` in its own process."""
+    env = {**os.environ, **settings.connection.pg_env(), **registry_env}
+    command = [sys.executable, "-m", "custlabel.cli", "score", "--target", "test", "--force"]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_blocked_swap(settings: Settings, process: subprocess.Popen, seconds: float = 60) -> int:
+    """The backend pid of the scorer once it waits for our lock to drop the old table."""
+    deadline = time.monotonic() + seconds
+    with db.connect(settings, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "select pid from pg_stat_activity where datname = current_database()"
+                " and wait_event_type = 'Lock' and query ilike 'drop table%customer_labels%'"
+            ).fetchone()
+            if row:
+                return row[0]
+            if process.poll() is not None:
+                raise AssertionError(f"the scorer ended before the swap: {process.communicate()}")
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("the scorer never reached the swap")
+
+
+def _backend_alive(settings: Settings, pid: int) -> bool:
+    with db.connect(settings, autocommit=True) as conn:
+        return conn.execute("select 1 from pg_stat_activity where pid = %s", [pid]).fetchone() is not None
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "terminated"])
+def test_run_stopped_mid_write_leaves_yesterdays_labels(warehouse, empty_registry, how):
+    rule_night(warehouse)
+    before = state(warehouse)
+    # A BI reader holding the table makes the scorer wait right before its swap: staging and
+    # tonight's history rows are written but not committed when the process is stopped.
+    reader = psycopg.connect(warehouse.connection.conninfo())
+    reader.execute(f"select count(*) from {SCHEMA}.customer_labels")
+    process = _scorer(warehouse, empty_registry)
+    try:
+        backend = _wait_for_blocked_swap(warehouse, process)
+        process.send_signal(how)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        reader.rollback()
+        reader.close()
+    deadline = time.monotonic() + 30
+    while _backend_alive(warehouse, backend) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _backend_alive(warehouse, backend)
+    assert state(warehouse) == before
+    if how == signal.SIGTERM:
+        assert process.returncode == 2
+        assert "custlabel: error: stopped by signal 15; nothing was published" in stderr
+        assert f"{SCHEMA}.customer_labels is unchanged" in stderr
