@@ -163,7 +163,8 @@ def test_label_depends_only_on_the_outcome_window(make_database):
         update master_data.sales set status = 'returned', status_changed_at = '2026-06-29', updated_at = '2026-06-29'
         where sold_at >= '2026-05-31' and sold_at < '2026-06-29' and status = 'completed';
     """)
-    dbt.run(["build"], target="prod", as_of_date="2026-06-30", settings=settings)
+    rebuild = ["build", "--full-refresh", "--select", "+customer_outcomes"]
+    dbt.run(rebuild, target="prod", as_of_date="2026-06-30", settings=settings)
     pd.testing.assert_frame_equal(_outcomes_at(settings), before)
 
     # Inside the window: a good customer's invoice due in the window is left unpaid.
@@ -177,6 +178,6 @@ def test_label_depends_only_on_the_outcome_window(make_database):
         where customer_id = '{good}' and status = 'completed'
             and due_at > '2026-03-01' and due_at <= '2026-05-30';
     """)
-    dbt.run(["build"], target="prod", as_of_date="2026-06-30", settings=settings)
+    dbt.run(rebuild, target="prod", as_of_date="2026-06-30", settings=settings)
     after = _outcomes_at(settings).set_index("customer_id")
     assert after.loc[good, "is_bad"] == 1

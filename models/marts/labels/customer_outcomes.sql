@@ -1,5 +1,16 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['customer_id', 'as_of_date'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
 -- One row per (customer_id, as_of_date) whose outcome window has matured: what
--- happened in (as_of_date, as_of_date + W], as known tonight.
+-- happened in (as_of_date, as_of_date + W], as known the night the window matured.
+-- Incremental: a label is written once, when its window matures; `--full-refresh`
+-- recomputes every label from what is known tonight.
 --
 -- The business rule, owned by the business owner: a customer is "bad" at T when,
 -- in the window, they bring no net paid revenue (churned, or everything returned or
@@ -10,6 +21,9 @@ customers as (
 
     select customer_id, as_of_date from {{ ref('customer_features') }}
     where as_of_date + {{ var('outcome_window_days') }} <= {{ as_of_date() }}
+    {% if is_incremental() %}
+        and as_of_date not in (select distinct as_of_date from {{ this }})
+    {% endif %}
 
 ),
 

@@ -1,16 +1,30 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['customer_id', 'as_of_date'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
 -- One row per (customer_id, as_of_date) with a matured label: features as known at
--- as_of_date joined to what happened after it.
+-- as_of_date joined to what happened after it. Incremental: new matured nights only.
 with
-
-features as (
-
-    select * from {{ ref('customer_features') }}
-
-),
 
 outcomes as (
 
     select * from {{ ref('customer_outcomes') }}
+    {% if is_incremental() %}
+    where as_of_date not in (select distinct as_of_date from {{ this }})
+    {% endif %}
+
+),
+
+features as (
+
+    select features.*
+    from {{ ref('customer_features') }} as features
+    where features.as_of_date in (select distinct as_of_date from outcomes)
 
 ),
 

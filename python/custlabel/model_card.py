@@ -1,0 +1,94 @@
+"""The model card: a markdown page kept with each registered version."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from custlabel.evaluate import Metrics
+from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from custlabel.train import TrainResult
+
+ROWS = [
+    ("precision of bad", "precision"),
+    ("recall of bad", "recall"),
+    ("F1", "f1"),
+    ("ROC AUC", "roc_auc"),
+    ("PR AUC", "pr_auc"),
+    ("customers flagged", "flagged_rate"),
+    ("bad rate", "bad_rate"),
+]
+
+
+def _metrics_table(model: Metrics, baseline: Metrics | None) -> str:
+    lines = ["| figure | model | rule baseline |", "|---|---|---|"]
+    for label, key in ROWS:
+        other = f"{getattr(baseline, key):.3f}" if baseline else "n/a"
+        lines.append(f"| {label} | {getattr(model, key):.3f} | {other} |")
+    for label, metrics in (("model", model), ("rule baseline", baseline)):
+        if metrics:
+            lines.append(
+                f"\nConfusion matrix, {label} (rows {metrics.rows}): "
+                f"true good {metrics.tn}, false bad {metrics.fp}, missed bad {metrics.fn}, caught bad {metrics.tp}."
+            )
+    return "\n".join(lines)
+
+
+def render(name: str, version: str, result: TrainResult, tags: dict[str, str]) -> str:
+    """The card of one version: data window, features, operating point, test figures, limitations."""
+    plan, chosen, performance = result.data.plan, result.selection.chosen, result.criteria.performance
+    point = chosen.validation_point
+    verdict = "meets" if result.meets_acceptance else "does NOT meet"
+    fallback_note = (
+        ""
+        if point.meets_precision
+        else (
+            f"\n\nNo threshold reached precision {performance.min_precision:.2f} on validation, so the "
+            f"threshold maximises precision subject to recall >= {performance.min_recall:.2f} instead."
+        )
+    )
+    return f"""# Model card: {name} version {version}
+
+Labels a customer "bad" when the predicted probability of bad is at least
+**{result.threshold:.4f}**. Candidate: **{chosen.name}** ({tags.get("best_params", "")}).
+It {verdict} the acceptance criteria on the test period
+(precision >= {performance.min_precision:.2f} at recall >= {performance.min_recall:.2f}, owner: {result.criteria.owner}).
+
+## Data
+
+- Source: the `training_set` mart (features as known at each as_of_date, outcomes over the following window).
+- Train as_of_dates: {", ".join(str(d) for d in plan.train_dates)}
+- Validation (model choice and threshold): {", ".join(str(d) for d in plan.validation_dates)}
+- Test (reported below, used for nothing else): {plan.test_date}
+- Embargo between periods (labels matured before the next period starts): {"yes" if plan.embargo else "no (history too short)"}
+- Rows: train {tags.get("train_rows")}, validation {tags.get("validation_rows")}, test {tags.get("test_rows")}.
+- Sampling: {result.data.sampling}.
+
+## Features
+
+Numeric: {", ".join(NUMERIC_FEATURES)}.
+Categorical: {", ".join(CATEGORICAL_FEATURES)}.
+Not used as features (fairness reporting only): {", ".join(SENSITIVE_ATTRIBUTES)}.
+Preprocessing (median imputation with missing indicators, scaling, one-hot encoding) lives inside the pipeline.
+
+## Operating point
+
+Chosen on validation by `{point.policy}`: validation precision {point.precision:.3f}, recall {point.recall:.3f}.{fallback_note}
+
+## Test period ({plan.test_date})
+
+{_metrics_table(result.test_metrics, result.baseline_metrics)}
+
+## Provenance
+
+Code revision `{tags.get("code_revision")}`, config hash `{tags.get("config_hash")}`,
+acceptance file sha256 `{result.criteria.sha256[:16]}`, trained {tags.get("trained_at")}.
+
+## Limitations
+
+- Trained on train-period rows only; the newest labels (validation and test periods) are not in the fit.
+- Figures come from one test as_of_date; customer behaviour drifts, so monitor realized precision.
+- The probability is not guaranteed to be calibrated (see calibration.png); use the threshold, not 0.5.
+- Fairness and explainability are judged by the release gates, not here.
+"""

@@ -1,0 +1,83 @@
+"""The registry aliases are how other code finds a model: set, read back, loaded, scored."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from custlabel import db, registry, train
+from custlabel.config import Settings
+from custlabel.features import MODEL_FEATURES
+
+pytestmark = pytest.mark.integration
+
+FAST = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
+
+
+def with_store(settings: Settings, folder: Path) -> Settings:
+    return replace(
+        settings,
+        mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+        mlflow_artifact_root=folder / "artifacts",
+    )
+
+
+@pytest.fixture(scope="module")
+def registered(built_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = with_store(built_warehouse, tmp_path_factory.mktemp("registry"))
+    train.train(settings, FAST)
+    return settings
+
+
+def test_no_model_registered_is_a_clear_error(built_warehouse: Settings, tmp_path: Path) -> None:
+    settings = with_store(built_warehouse, tmp_path)
+    with pytest.raises(
+        registry.NoModelRegisteredError, match="no model is registered under 'customer-labels' yet"
+    ):
+        registry.load_alias("champion", settings)
+    assert registry.load_fallback(settings) is None
+    assert registry.alias_versions(settings) == {}
+
+
+def test_unset_alias_is_none(registered: Settings) -> None:
+    assert registry.load_alias("champion", registered) is None
+
+
+def test_challenger_loads_and_scores_tonights_customers(registered: Settings) -> None:
+    model = registry.load_alias("challenger", registered)
+    assert model is not None
+    assert (model.name, model.version, model.alias) == ("customer-labels", "1", "challenger")
+    assert model.feature_columns == MODEL_FEATURES
+    assert 0 < model.threshold < 1
+    tonight = db.read_frame(
+        f"select * from {registered.schema}.customer_features_current limit 500", settings=registered
+    )
+    scores = model.pipeline.predict_proba(tonight[model.feature_columns])[:, 1]
+    assert scores.shape == (len(tonight),)
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_aliases_move_and_read_back(registered: Settings) -> None:
+    train.train(registered, FAST)
+    assert registry.alias_versions(registered) == {"challenger": "2"}
+    registry.set_alias("champion", "1", registered)
+    assert registry.alias_versions(registered) == {"challenger": "2", "champion": "1"}
+    champion = registry.load_alias("champion", registered)
+    assert champion is not None and champion.version == "1"
+
+
+def test_pyfunc_signature_enforces_the_feature_schema(registered: Settings) -> None:
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(f"models:/{registered.model_name}@challenger")
+    assert model.metadata.get_input_schema().input_names() == MODEL_FEATURES
+    tonight = db.read_frame(
+        f"select * from {registered.schema}.customer_features_current limit 50", settings=registered
+    )
+    probabilities = model.predict(train.normalize(tonight)[MODEL_FEATURES])
+    assert np.asarray(probabilities).shape == (len(tonight), 2)
+    with pytest.raises(Exception, match="segment"):
+        model.predict(tonight[MODEL_FEATURES].drop(columns="segment"))

@@ -1,0 +1,177 @@
+"""`custlabel train` on the built demo warehouse, into a real MLflow tracking store and registry."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from custlabel import baseline, db, registry, train
+from custlabel.config import Settings
+from custlabel.features import NUMERIC_FEATURES
+
+pytestmark = pytest.mark.integration
+
+SMALL = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
+
+
+def with_store(settings: Settings, folder: Path) -> Settings:
+    """The settings with an MLflow store of their own (sqlite + artifact folder)."""
+    return replace(
+        settings,
+        mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+        mlflow_artifact_root=folder / "artifacts",
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(
+    built_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Settings, train.TrainResult]:
+    settings = with_store(built_warehouse, tmp_path_factory.mktemp("mlflow"))
+    return settings, train.train(settings, SMALL)
+
+
+def test_training_registers_a_challenger_with_its_record(trained) -> None:
+    settings, result = trained
+    assert result.model_version == "1"
+    assert registry.alias_versions(settings) == {"challenger": "1"}
+    version = MlflowClient(settings.mlflow_tracking_uri).get_model_version(settings.model_name, "1")
+    for tag in (
+        "data_window",
+        "code_revision",
+        "config_hash",
+        "threshold",
+        "test_precision",
+        "test_recall",
+        "test_f1",
+        "test_roc_auc",
+        "test_pr_auc",
+        "test_confusion_matrix",
+        "baseline_test_precision",
+    ):
+        assert version.tags[tag], tag
+    assert version.tags["data_window"].endswith(str(result.data.plan.test_date))
+    assert float(version.tags["threshold"]) == pytest.approx(result.threshold)
+    assert version.description.startswith(f"# Model card: {settings.model_name} version 1")
+
+
+def test_time_split_and_test_figures(trained) -> None:
+    _, result = trained
+    plan = result.data.plan
+    assert max(plan.train_dates) < min(plan.validation_dates) < plan.test_date
+    assert set(result.data.test["as_of_date"]) == {plan.test_date}
+    assert result.test_metrics.rows == len(result.data.test)
+    assert result.baseline_metrics is not None and result.baseline_metrics.rows == result.test_metrics.rows
+    assert {c.name for c in result.selection.candidates} == set(SMALL.candidates)
+
+
+def test_one_run_per_search_and_artifacts_kept(trained) -> None:
+    settings, result = trained
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    parent = client.get_run(result.run_id)
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'"
+    )
+    names = sorted(run.info.run_name for run in children)
+    assert names == sorted([f"search {name}" for name in SMALL.candidates] + ["rule-baseline"])
+    assert parent.data.metrics["test_precision"] == pytest.approx(result.test_metrics.precision)
+    artifacts = {item.path for item in client.list_artifacts(result.run_id, "evaluation")}
+    assert {
+        "evaluation/model_card.md",
+        "evaluation/precision_recall.png",
+        "evaluation/calibration.png",
+    } <= artifacts
+    assert Path(settings.mlflow_artifact_root).is_dir()
+    assert any(Path(settings.mlflow_artifact_root).rglob("model_card.md"))
+
+
+def test_rule_baseline_is_recorded_as_the_fallback(trained) -> None:
+    settings, result = trained
+    fallback = registry.load_fallback(settings)
+    assert fallback is not None
+    assert (fallback.name, fallback.relation, fallback.threshold) == ("rule-baseline", baseline.RELATION, 0.5)
+    version = MlflowClient(settings.mlflow_tracking_uri).get_model_version("rule-baseline", fallback.version)
+    assert float(version.tags["test_precision"]) == pytest.approx(result.baseline_metrics.precision, abs=1e-4)
+    # the same rule text records a run, not a new version
+    again = registry.record_baseline(settings, result.baseline_metrics, result.data.plan.test_date)
+    assert again == fallback.version
+
+
+def _create_training_set(settings: Settings, rows: list[tuple[str, str, int]]) -> None:
+    """An empty contract-shaped training_set in a fresh database, with (customer_id, as_of_date, is_bad) rows."""
+    columns = ", ".join(f"{name} double precision" for name in NUMERIC_FEATURES)
+    with db.connect(settings, autocommit=True) as conn:
+        conn.execute(f"create schema {settings.schema}")
+        conn.execute(
+            f"create table {settings.schema}.training_set (customer_id text, as_of_date date, {columns}, "
+            "segment text, country text, gender text, age_band text, window_end date, "
+            "net_paid_revenue double precision, unpaid_invoices_count integer, is_bad integer)"
+        )
+        for customer_id, as_of_date, is_bad in rows:
+            conn.execute(
+                f"insert into {settings.schema}.training_set (customer_id, as_of_date, window_end, is_bad) "
+                "values (%s, %s, %s::date + 90, %s)",
+                [customer_id, as_of_date, as_of_date, is_bad],
+            )
+
+
+def test_empty_training_set_is_a_clear_error(make_database, tmp_path: Path) -> None:
+    settings = with_store(make_database("train_empty"), tmp_path)
+    _create_training_set(settings, [])
+    with pytest.raises(train.TrainingDataError, match=r"analytics\.training_set is empty"):
+        train.train(settings, SMALL)
+
+
+def test_one_class_training_set_is_a_clear_error(make_database, tmp_path: Path) -> None:
+    settings = with_store(make_database("train_one_class"), tmp_path)
+    _create_training_set(settings, [(f"C{i}", f"2025-{m:02d}-01", 0) for i in range(3) for m in range(1, 7)])
+    with pytest.raises(train.TrainingDataError, match=r"has only one class \(is_bad = 0 on every row\)"):
+        train.train(settings, SMALL)
+
+
+def test_eda_report_is_written_and_logged(built_warehouse: Settings, tmp_path: Path) -> None:
+    from custlabel import eda
+
+    settings = with_store(built_warehouse, tmp_path / "mlflow")
+    message = eda.report(settings, output=tmp_path / "eda.html", rows_per_date=500)
+    page = (tmp_path / "eda.html").read_text()
+    for section in (
+        "Class balance by as_of_date",
+        "Missing values",
+        "Feature distributions, good vs bad",
+        "Correlations",
+    ):
+        assert f"<h2>{section}</h2>" in page
+    assert page.count("data:image/png;base64,") == 4
+    run_id = message.rsplit(" ", 1)[-1].rstrip(")")
+    artifacts = {
+        item.path for item in MlflowClient(settings.mlflow_tracking_uri).list_artifacts(run_id, "eda")
+    }
+    assert {"eda/eda.html", "eda/plots"} <= artifacts
+
+
+def test_benchmark_figures_include_the_oracle(built_warehouse: Settings, tmp_path: Path) -> None:
+    from custlabel.benchmarks import training
+
+    settings = with_store(built_warehouse, tmp_path)
+    lines = training.run(settings, replace(SMALL, candidates=("logistic_regression",)))
+    text = "\n".join(lines)
+    assert "model" in text and "rule baseline" in text
+    assert "oracle (ranking on demo_truth p_bad)" in text
+    assert "training wall time" in text
+
+
+def test_cli_train_and_baseline(built_warehouse: Settings, tmp_path: Path, monkeypatch, capsys) -> None:
+    from custlabel import cli
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("CUSTLABEL_LOCAL_DIR", str(tmp_path / "local"))
+    assert cli.main(["baseline"]) == 0
+    assert "recorded as rule-baseline version 1 (alias fallback)" in capsys.readouterr().out
+    assert cli.main(["train", "--search-iterations", "1", "--n-jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "chosen:" in out and "test model" in out and "test rule baseline" in out
+    assert "registered customer-labels version 1, alias challenger" in out
