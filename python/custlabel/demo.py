@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from psycopg import sql
 
 from custlabel import db
 from custlabel.config import Settings
@@ -34,6 +35,7 @@ from custlabel.config import Settings
 DAY = 86_400.0
 PAYMENT_TERMS_DAYS = 30
 BLOCK_CUSTOMERS = 50_000
+CHURNED_RATE_FACTOR = 0.02  # a churned customer still buys now and then
 GENERATOR_PROCESSES = 2
 
 COUNTRIES = ["DE", "FR", "ES", "IT", "NL", "PL"]
@@ -145,7 +147,8 @@ class _Timeline:
 
 
 def _traits(rng: np.random.Generator, n: int, timeline: _Timeline, segment: np.ndarray):
-    """Monthly purchase rate, default, return and cancel probabilities, shape (n, months)."""
+    """Monthly purchase rate, default, return and cancel probabilities (n, months), online share,
+    monthly churn hazard (n,) and whether churned by each month (n, months)."""
     months = timeline.months
     segment_boost = np.select([segment == "enterprise", segment == "small_business"], [0.5, 0.2], 0.0)
     risk = rng.normal(0, 1, n)  # latent riskiness shared by payment, returns and churn
@@ -156,16 +159,16 @@ def _traits(rng: np.random.Generator, n: int, timeline: _Timeline, segment: np.n
 
     steps = rng.normal(0, 1, (n, months, 3)) * np.array([0.12, 0.2, 0.15])
     drift = np.arange(months) / 12.0  # population drift: returns and defaults rise over time
-    churn_hazard = _sigmoid(-4.4 + 0.9 * risk)[:, None]
+    churn_hazard = _sigmoid(-4.4 + 0.9 * risk)[:, None]  # per month
     churned = np.cumsum(rng.random((n, months)) < churn_hazard, axis=1) > 0
 
     rate = np.exp(log_rate[:, None] + np.cumsum(steps[:, :, 0], axis=1))
-    rate = np.where(churned, rate * 0.02, rate)
+    rate = np.where(churned, rate * CHURNED_RATE_FACTOR, rate)
     p_default = _sigmoid(logit_default[:, None] + np.cumsum(steps[:, :, 1], axis=1) + 0.25 * drift)
     p_return = _sigmoid(logit_return[:, None] + np.cumsum(steps[:, :, 2], axis=1) + 0.3 * drift)
     p_cancel = np.repeat(_sigmoid(logit_cancel)[:, None], months, axis=1)
     online = _sigmoid(rng.normal(0, 1.2, n) + 0.4 * risk)
-    return rate, p_default, p_return, p_cancel, online
+    return rate, p_default, p_return, p_cancel, online, churn_hazard[:, 0], churned
 
 
 def _active_spans(created_day: np.ndarray, timeline: _Timeline) -> tuple[np.ndarray, np.ndarray]:
@@ -175,32 +178,39 @@ def _active_spans(created_day: np.ndarray, timeline: _Timeline) -> tuple[np.ndar
     return lo, np.clip(hi - lo, 0, None)
 
 
-def _integral(rate_weight, span_start, span_len, timeline: _Timeline, t: float) -> np.ndarray:
-    """Integral of a month-piecewise daily rate from the start of history to day t."""
-    covered = np.clip(t - span_start, 0, span_len)
-    return (rate_weight * covered).sum(axis=1)
+def _p_bad(good_expected: np.ndarray, unpaid_expected: np.ndarray) -> np.ndarray:
+    """P(no paid sale, or at least one unpaid invoice) for Poisson counts with these means."""
+    return 1 - (1 - np.exp(-good_expected)) * np.exp(-unpaid_expected)
 
 
-def _truth(spec: DemoSpec, ids, timeline, created_day, rate, p_default, p_return, p_cancel, spans):
-    """P(bad) per customer and matured as-of date: no paid revenue, or an unpaid due invoice."""
-    span_start, span_len = spans
-    good_rate = rate * (1 - p_cancel) * (1 - p_return) * (1 - p_default)
-    unpaid_rate = rate * (1 - p_cancel) * (1 - p_return) * p_default
+def _truth(spec: DemoSpec, ids, timeline: _Timeline, created_day, traits) -> pd.DataFrame:
+    """P(bad) per customer and matured as-of date, given the hidden state known at that night.
+
+    The state is the month's traits at the night; what happens after it is integrated
+    out: the customer may churn in each month of the window with their hazard.
+    Random-walk steps inside the window are ignored (mean zero, small over a window).
+    """
+    rate, p_default, p_return, p_cancel, _, hazard, churned = traits
+    paying = rate * (1 - p_cancel) * (1 - p_return)
+    good_rate, unpaid_rate = paying * (1 - p_default), paying * p_default
+    w = spec.window_days
+    window_months = int(np.ceil(w / 30))
     frames = []
     for as_of in truth_dates(spec):
-        t = (as_of - spec.start_date).days + 1.0  # the window starts the day after as_of
-        w = spec.window_days
-        good = _integral(good_rate, span_start, span_len, timeline, t + w) - _integral(
-            good_rate, span_start, span_len, timeline, t
-        )
-        due_from, due_to = t - PAYMENT_TERMS_DAYS, t + w - PAYMENT_TERMS_DAYS
-        unpaid = _integral(unpaid_rate, span_start, span_len, timeline, due_to) - _integral(
-            unpaid_rate, span_start, span_len, timeline, due_from
-        )
-        exists = created_day < t
-        p_bad = 1 - (1 - np.exp(-good)) * np.exp(-unpaid)
+        day = (as_of - spec.start_date).days
+        month = int(np.searchsorted(timeline.edges, day, side="right") - 1)
+        good, unpaid = good_rate[:, month], unpaid_rate[:, month] * w
+        h = np.where(churned[:, month], 0.0, hazard)
+        p_bad = (1 - h) ** window_months * _p_bad(good * w, unpaid)
+        for k in range(window_months):
+            churn_day = min((k + 0.5) * 30, w)
+            active_days = churn_day + CHURNED_RATE_FACTOR * (w - churn_day)
+            p_bad += h * (1 - h) ** k * _p_bad(good * active_days, unpaid)
+        exists = created_day < day + 1
         frames.append(pd.DataFrame({"customer_id": ids[exists], "as_of_date": as_of, "p_bad": p_bad[exists]}))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["customer_id", "as_of_date", "p_bad"])
+    if not frames:
+        return pd.DataFrame(columns=["customer_id", "as_of_date", "p_bad"])
+    return pd.concat(frames, ignore_index=True)
 
 
 def _customers(rng, spec: DemoSpec, first: int, n: int, timeline: _Timeline) -> tuple[pd.DataFrame, np.ndarray]:
@@ -232,7 +242,7 @@ def _stamp(timeline: _Timeline, days: np.ndarray) -> pd.Series:
 
 
 def _sales(rng, spec: DemoSpec, customers, created_day, timeline, traits, spans) -> pd.DataFrame:
-    rate, p_default, p_return, p_cancel, online = traits
+    rate, p_default, p_return, p_cancel, online = traits[:5]
     span_start, span_len = spans
     counts = rng.poisson(rate * span_len)
     cust = np.repeat(np.arange(len(customers)), counts.sum(axis=1))
@@ -330,7 +340,7 @@ def generate_block(spec: DemoSpec, block_index: int, first: int, n: int) -> Bloc
     traits = _traits(rng, n, timeline, segment)
     spans = _active_spans(created_day, timeline)
     sales = _sales(rng, spec, customers, created_day, timeline, traits, spans)
-    truth = _truth(spec, customers["customer_id"].to_numpy(), timeline, created_day, *traits[:4], spans)
+    truth = _truth(spec, customers["customer_id"].to_numpy(), timeline, created_day, traits)
     _change_segments(rng, customers, spec, timeline)
     duplicated = customers[_pick(rng, n, "duplicate_customer_row")]
     return Block(pd.concat([customers, duplicated], ignore_index=True), sales, truth)
@@ -362,6 +372,15 @@ def _csv_bytes(frame: pd.DataFrame) -> bytes:
 def _copy(conn, table: str, columns: list[str], payload: bytes) -> None:
     with conn.cursor().copy(f"copy {table} ({', '.join(columns)}) from stdin with (format csv)") as copy:
         copy.write(payload)
+
+
+def _drop_derived_schemas(conn) -> None:
+    """New master data is a new world: snapshots and tables built from the old one would mix them."""
+    schemas = conn.execute(
+        "select nspname from pg_namespace where nspname like 'analytics%%' or nspname like 'custlabel_benchmark%%'"
+    ).fetchall()
+    for (schema,) in schemas:
+        conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
 
 
 def _block_payload(spec: DemoSpec, index: int) -> tuple[int, int, bytes, bytes, bytes]:
@@ -400,7 +419,10 @@ def generate_and_load(
     window_days: int = 90,
     settings: Settings | None = None,
 ) -> str:
-    """Replace master_data.* and demo_truth.* with freshly generated data; returns a summary."""
+    """Replace master_data.* and demo_truth.* with freshly generated data; returns a summary.
+
+    The schemas dbt and the scorer build (analytics*) are dropped: they described the old data.
+    """
     if isinstance(end_date, str):
         end_date = date.fromisoformat(end_date)
     spec = DemoSpec(customers, days, seed, end_date or date.today(), window_days)
@@ -408,6 +430,7 @@ def generate_and_load(
     n_customers = n_sales = 0
     with db.connect(settings) as conn:
         conn.execute("set timezone = 'UTC'")
+        _drop_derived_schemas(conn)
         conn.execute(DDL)
         for block_customers, block_sales, customer_csv, sales_csv, truth_csv in _payloads(spec):
             _copy(conn, "master_data.customers", CUSTOMER_COLUMNS, customer_csv)

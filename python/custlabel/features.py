@@ -20,6 +20,7 @@ NUMERIC_FEATURES = [
     "open_invoices_count",
     "overdue_invoices_count",
     "overdue_amount",
+    "overdue_share_365d",
     "late_payment_rate_365d",
     "avg_days_to_pay_365d",
     "online_share_365d",

@@ -71,6 +71,8 @@ sales_aggregated as (
             as overdue_invoices_count,
         coalesce(sum(amount) filter (where status = 'completed' and paid_at is null and due_at < as_of_date), 0)
             as overdue_amount,
+        count(*) filter (where status = 'completed' and paid_at is null and due_at < as_of_date)::float
+            / nullif(count(*) filter (where status = 'completed' and due_at < as_of_date), 0) as overdue_share_365d,
         count(*) filter (where paid_at::date > due_at)::float
             / nullif(count(*) filter (where paid_at is not null), 0) as late_payment_rate_365d,
         avg(extract(epoch from paid_at - sold_at) / 86400.0) as avg_days_to_pay_365d,
@@ -113,6 +115,7 @@ final as (
         coalesce(sales_aggregated.open_invoices_count, 0)::float as open_invoices_count,
         coalesce(sales_aggregated.overdue_invoices_count, 0)::float as overdue_invoices_count,
         coalesce(sales_aggregated.overdue_amount, 0)::float as overdue_amount,
+        sales_aggregated.overdue_share_365d::float as overdue_share_365d,
         sales_aggregated.late_payment_rate_365d::float as late_payment_rate_365d,
         sales_aggregated.avg_days_to_pay_365d::float as avg_days_to_pay_365d,
         sales_aggregated.online_share_365d::float as online_share_365d,
