@@ -59,6 +59,7 @@ PHRASES: dict[str, tuple[str, str, str]] = {
     "open_invoices_count": ("many open invoices", "few open invoices", "open invoices unknown"),
     "overdue_invoices_count": ("many overdue invoices", "few overdue invoices", "overdue invoices unknown"),
     "overdue_amount": ("large overdue amount", "small overdue amount", "overdue amount unknown"),
+    "overdue_share_365d": ("many due invoices unpaid", "due invoices paid", "no invoice due yet"),
     "late_payment_rate_365d": ("often pays late", "rarely pays late", "no payment history"),
     "avg_days_to_pay_365d": ("slow to pay", "quick to pay", "no payment history"),
     "online_share_365d": ("mostly buys online", "mostly buys offline", "sales channel unknown"),

@@ -244,15 +244,10 @@ def build_pipeline(estimator: BaseEstimator) -> Pipeline:
     """All preprocessing and the classifier in one Pipeline; sensitive attributes are not features."""
     if set(MODEL_FEATURES) & set(SENSITIVE_ATTRIBUTES):
         raise CustlabelError("a sensitive attribute is listed as a model feature in custlabel.features")
-    numeric = Pipeline(
-        [("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())]
-    )
-    categorical = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
-            ("encode", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ]
-    )
+    # Kept to steps orbital can translate to SQL: no missing-value indicators, and the
+    # categorical features come without nulls from dbt ('unknown').
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     features = ColumnTransformer(
         [("numeric", numeric, NUMERIC_FEATURES), ("categorical", categorical, CATEGORICAL_FEATURES)],
         remainder="drop",
