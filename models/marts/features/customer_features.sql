@@ -13,28 +13,21 @@
 -- what the scorer saw.
 with
 
-new_dates as (
-
-    select as_of_date from {{ ref('int_as_of_dates') }}
-    {% if is_incremental() %}
-    where as_of_date not in (select distinct as_of_date from {{ this }})
-    {% endif %}
-
-),
-
 customers as (
 
-    select customers.*
-    from {{ ref('int_customers_known_as_of') }} as customers
-    inner join new_dates using (as_of_date)
+    select * from {{ ref('int_customers_known_as_of') }}
+    {% if is_incremental() %}
+    where as_of_date not in ({{ built_as_of_dates(this) }})
+    {% endif %}
 
 ),
 
 sales as (
 
-    select sales.*
-    from {{ ref('int_sales_known_as_of') }} as sales
-    inner join new_dates using (as_of_date)
+    select * from {{ ref('int_sales_known_as_of') }}
+    {% if is_incremental() %}
+    where as_of_date not in ({{ built_as_of_dates(this) }})
+    {% endif %}
 
 ),
 

@@ -1,3 +1,12 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['customer_id', 'as_of_date'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
 -- One row per (customer_id, as_of_date) of customer_features: the day-one rule
 -- baseline ("rule-baseline" in the model registry). A transparent points rule over
 -- recency, frequency, returns and unpaid invoices; "bad" when the points reach 0.5.
@@ -7,6 +16,9 @@ with
 features as (
 
     select * from {{ ref('customer_features') }}
+    {% if is_incremental() %}
+    where as_of_date not in ({{ built_as_of_dates(this) }})
+    {% endif %}
 
 ),
 
