@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 
 from custlabel.errors import CustlabelError
 
@@ -29,6 +30,93 @@ def _dbt(args: argparse.Namespace) -> None:
     dbt.run(args.dbt_args, target=args.target, as_of_date=args.as_of)
 
 
+def _train(args: argparse.Namespace) -> None:
+    from custlabel import train
+
+    chosen = {"train_rows_per_date": args.train_rows_per_date, "search_iterations": args.search_iterations, "n_jobs": args.n_jobs}
+    config = train.TrainConfig(**{key: value for key, value in chosen.items() if value is not None})
+    result = train.train(config=config, alias=args.alias or None)
+    print("\n".join(train.summary_lines(result)))
+
+
+def _baseline(args: argparse.Namespace) -> None:
+    from custlabel import baseline
+
+    print("\n".join(baseline.record_latest()))
+
+
+def _eda(args: argparse.Namespace) -> None:
+    from custlabel import eda
+
+    print(eda.report(output=args.output))
+
+
+def _score(args: argparse.Namespace) -> None:
+    import logging
+
+    from custlabel import score
+
+    log = logging.getLogger("custlabel")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("custlabel: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    with score.stop_on_sigterm():
+        summary = score.score(
+            alias=args.alias,
+            as_of=args.as_of,
+            target=args.target,
+            engine=args.engine,
+            canary_percent=args.canary_percent,
+            canary_alias=args.canary_alias,
+            force=args.force,
+            max_label_rate_change=args.max_label_rate_change,
+        )
+    print(summary)
+
+
+def _grants(args: argparse.Namespace) -> None:
+    from custlabel import grants
+
+    print("\n".join(grants.grant_bi_access(target=args.target, role=args.role, password=args.password)))
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from custlabel.benchmarks import run_all
+    from custlabel.config import get_settings
+
+    run_all(get_settings(), args.customers, args.days, set(args.sections.split(",")))
+
+
+def _nightly(args: argparse.Namespace) -> None:
+    from custlabel import nightly
+
+    print(nightly.run_once(as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve))
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from custlabel import nightly
+
+    nightly.serve(cron=args.cron, timezone=args.timezone, target=args.target, prefect_port=args.prefect_port)
+
+
+def _monitor(args: argparse.Namespace) -> None:
+    from custlabel import monitor
+
+    print(monitor.report(target=args.target, as_of_date=args.as_of, nights=args.nights))
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from custlabel import simulate
+
+    for line in simulate.run(
+        nights=args.nights, days_per_night=args.days_per_night, target=args.target, seed=args.seed,
+        auto_approve=not args.no_auto_approve,
+    ):
+        print(line, flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="custlabel", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +137,72 @@ def build_parser() -> argparse.ArgumentParser:
     dbt.add_argument("--as-of", default=None, help="the night to build, YYYY-MM-DD (default: today)")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     dbt.set_defaults(handler=_dbt)
+
+    train = sub.add_parser("train", help="search candidates on training_set, register the best version")
+    train.add_argument("--alias", default="challenger", help="alias to set on the new version ('' for none)")
+    train.add_argument("--train-rows-per-date", type=int, help="sampling cap per as_of_date (default 10000)")
+    train.add_argument("--search-iterations", type=int, help="settings tried per candidate (default 4)")
+    train.add_argument("--n-jobs", type=int, help="parallel fits (default 2)")
+    train.set_defaults(handler=_train)
+
+    baseline = sub.add_parser("baseline", help="judge the SQL rule baseline on the newest matured night, record it")
+    baseline.set_defaults(handler=_baseline)
+
+    eda = sub.add_parser("eda", help="HTML analysis report of training_set, logged to MLflow")
+    eda.add_argument("--output", default=None, help="where to write the HTML (default: .local/reports/eda.html)")
+    eda.set_defaults(handler=_eda)
+
+    score = sub.add_parser("score", help="label every eligible customer into customer_labels (atomic swap)")
+    score.add_argument("--alias", default="champion", help="model alias to score with (rule baseline when unset)")
+    score.add_argument("--as-of", type=date.fromisoformat, default=None, help="score customer_features at this night, YYYY-MM-DD")
+    score.add_argument("--target", default=None, help="prod | test | dev (default: CUSTLABEL_TARGET)")
+    score.add_argument("--engine", choices=["python", "sql", "auto"], default="auto", help="sql scores inside Postgres")
+    score.add_argument("--canary-percent", type=float, default=0.0, help="share of customers (stable hash) for the canary")
+    score.add_argument("--canary-alias", default="challenger", help="model alias labelling the canary slice")
+    score.add_argument("--max-label-rate-change", type=float, default=0.10, help="allowed move of the bad rate vs the previous night")
+    score.add_argument("--force", action="store_true", help="publish even when the bad rate moved more than allowed")
+    score.set_defaults(handler=_score)
+
+    grants = sub.add_parser("grants", help="create the read-only BI role and its grants")
+    grants.add_argument("--target", default=None, help="prod | test | dev (default: CUSTLABEL_TARGET)")
+    grants.add_argument("--role", default="custlabel_bi")
+    grants.add_argument("--password", default=None, help="login password (default: the documented embedded-demo one)")
+    grants.set_defaults(handler=_grants)
+
+    bench = sub.add_parser("bench", help="print speed, memory and quality figures at scale")
+    bench.add_argument("--customers", type=int, nargs="+", default=[100_000, 1_000_000])
+    bench.add_argument("--days", type=int, default=540, help="history length (540 days: about 20 sales per customer)")
+    bench.add_argument("--sections", default="warehouse,training,scoring")
+    bench.set_defaults(handler=_bench)
+
+
+    nightly = sub.add_parser("nightly", help="run the nightly flow once, here (Prefect local mode unless PREFECT_API_URL is set)")
+    nightly.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night to label, YYYY-MM-DD (default: today)")
+    nightly.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    nightly.add_argument("--retrain", action="store_true", help="train a new challenger even when a model exists")
+    nightly.add_argument("--auto-approve", action="store_true", help="promote a trained version that meets acceptance (demo, tests)")
+    nightly.set_defaults(handler=_nightly)
+
+    serve = sub.add_parser("serve", help="serve the deployment nightly-customer-labels/nightly on a cron schedule")
+    serve.add_argument("--cron", default="0 2 * * *", help="when the nightly run starts (default: 02:00)")
+    serve.add_argument("--timezone", default="UTC", help="time zone of the cron schedule")
+    serve.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    serve.add_argument("--prefect-port", type=int, default=4200, help="port of the local Prefect server (without PREFECT_API_URL)")
+    serve.set_defaults(handler=_serve)
+
+    monitor = sub.add_parser("monitor", help="monitoring figures of a night, recent label rates, realized precision, runs")
+    monitor.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    monitor.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night (default: the newest built)")
+    monitor.add_argument("--nights", type=int, default=30, help="how many nights of history to show")
+    monitor.set_defaults(handler=_monitor)
+
+    simulate = sub.add_parser("simulate", help="advance the demo master data night by night, running the nightly flow each night")
+    simulate.add_argument("--nights", type=int, default=5)
+    simulate.add_argument("--days-per-night", type=int, default=1, help="days of master data each simulated night adds")
+    simulate.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--no-auto-approve", action="store_true", help="leave trained versions as challengers")
+    simulate.set_defaults(handler=_simulate)
 
     return parser
 

@@ -88,10 +88,10 @@ def test_sql_and_python_agree_on_real_features(warehouse, training_rows):
     assert [r[2:] for r in sql_rows] == [r[2:] for r in python_rows]
 
 
-def test_the_training_pipeline_scores_in_python_with_exact_reasons(warehouse, training_rows):
+def test_the_training_pipeline_compiles_to_sql_with_exact_reasons(warehouse, training_rows):
     pipeline = build_pipeline(LogisticRegression(max_iter=2000))
     pipeline.fit(training_rows[MODEL_FEATURES], training_rows["is_bad"])
     model = StandInModel("demo-trained", "1", "champion", 0.5, pipeline, list(MODEL_FEATURES))
     summary = run(warehouse, model, "auto")
-    assert [(s.engine, s.reasons) for s in summary.slices] == [("python", reasons.EXACT)]
+    assert [(s.engine, s.reasons) for s in summary.slices] == [("sql", reasons.EXACT)]
     assert all(row[2] in ("good", "bad") for row in labels(warehouse))

@@ -37,9 +37,14 @@ def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str])
     lines: list[str] = []
     for customers in sizes:
         if {"warehouse", "training"} & sections:
-            lines += warehouse.run(target, customers, days, end_date)
+            lines += _report(warehouse.run(target, customers, days, end_date))
         if "training" in sections:
-            lines += training.run(target)
+            lines += _report(training.run(target))
         if "scoring" in sections:
-            lines += scoring.run(target, customers)
+            lines += _report(scoring.run(target, customers))
+    return lines
+
+
+def _report(lines: list[str]) -> list[str]:
+    print("\n".join(lines), flush=True)
     return lines

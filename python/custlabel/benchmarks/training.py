@@ -66,6 +66,4 @@ def run(settings: Settings | None = None, config: train.TrainConfig | None = Non
     lines.append(
         f"training wall time: {wall:.1f} s (target < {WALL_TIME_TARGET_SECONDS} s at 1,000,000 customers)"
     )
-    for line in lines:
-        print(line)
     return lines

@@ -38,6 +38,4 @@ def run(settings: Settings, customers: int, days: int, end_date: date) -> list[s
         f"  incremental dbt build of the next night: {incremental_seconds:.1f} s, "
         f"{full_seconds / incremental_seconds:.1f}x faster than full (target >= {INCREMENTAL_SPEEDUP_TARGET}x)",
     ]
-    for line in lines:
-        print(line, flush=True)
     return lines

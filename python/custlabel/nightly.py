@@ -1,0 +1,422 @@
+"""The nightly run's steps as plain functions; `flows/nightly.py` wraps each in a Prefect task.
+
+Order of a night: source freshness → dbt build (snapshots, models, tests) →
+monitoring figures → train when there is no model yet or when asked → score with
+the champion (the rule baseline while there is none) and publish atomically →
+refresh the label monitoring → run summary. One run at a time per target.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
+from typing import TYPE_CHECKING, Any, Literal
+
+from psycopg import sql
+
+from custlabel import db, locking, monitor, runs
+from custlabel import dbt as dbt_runner
+from custlabel.config import Settings, get_settings, schema_for
+from custlabel.errors import CustlabelError
+
+if TYPE_CHECKING:
+    from prefect import Flow
+
+    from custlabel.score import ScoreSummary
+    from custlabel.train import TrainConfig
+
+Target = Literal["dev", "test", "prod"]
+
+FLOW_NAME = "nightly-customer-labels"
+DEPLOYMENT_NAME = "nightly"
+FLOW_ENTRYPOINT = "flows/nightly.py:nightly_customer_labels"
+DEFAULT_CRON = "0 2 * * *"
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_PREFECT_PORT = 4200
+LABEL_MONITORING = ["label_rates"]
+# None: train.TrainConfig() defaults; tests and benchmarks may set a smaller search.
+TRAIN_CONFIG: TrainConfig | None = None
+
+
+@dataclass(frozen=True)
+class Night:
+    """What one run works on: the night, the target, and the run it belongs to (plain values: Prefect hashes them)."""
+
+    as_of_date: date
+    target: str
+    retrain: bool = False
+    auto_approve: bool = False
+    run_id: str = ""
+    run_name: str = ""
+
+    @property
+    def schema(self) -> str:
+        return schema_for(self.target)
+
+    def settings(self) -> Settings:
+        """The settings with this night's target."""
+        return replace(get_settings(), target=self.target)
+
+
+def plan(as_of_date: date | None, target: str | None, retrain: bool, auto_approve: bool) -> Night:
+    """Tonight's run: the night (default today), the target (default CUSTLABEL_TARGET), the Prefect run ids."""
+    from prefect.runtime import flow_run
+
+    target = target or get_settings().target
+    schema_for(target)
+    return Night(
+        as_of_date=as_of_date or date.today(),
+        target=target,
+        retrain=retrain,
+        auto_approve=auto_approve,
+        run_id=str(flow_run.id or uuid.uuid4()),
+        run_name=str(flow_run.name or "local"),
+    )
+
+
+def attempt() -> int:
+    """Which attempt of the flow run this is (2 and up on a retry)."""
+    from prefect.runtime import flow_run
+
+    return int(flow_run.run_count or 1)
+
+
+@contextmanager
+def one_run_at_a_time(night: Night) -> Iterator[None]:
+    """Hold the target's lock for the run; a second run meanwhile stops with RunLockedError."""
+    with locking.hold(night.settings(), night.schema, owner=f"{night.run_name} {night.run_id}"):
+        yield
+
+
+def run_record(night: Night) -> runs.RunRecord:
+    """The row of this run in pipeline_runs."""
+    parameters = {"retrain": night.retrain, "auto_approve": night.auto_approve}
+    return runs.RunRecord(
+        night.settings(), night.schema, night.run_id, night.run_name, night.as_of_date, night.target, parameters, attempt()
+    )
+
+
+@dataclass(frozen=True)
+class DbtStep:
+    """A dbt command of the run: nodes run and the warnings that did not stop it."""
+
+    command: str
+    nodes: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def detail(self) -> str:
+        text = f"{self.nodes} nodes"
+        if self.warnings:
+            text += f", {len(self.warnings)} warnings: " + "; ".join(self.warnings)
+        return text
+
+
+def _dbt(night: Night, args: list[str]) -> DbtStep:
+    # Warnings and errors only on the terminal: the run's logs and record carry the rest (and logs/dbt.log).
+    quiet = ["--log-level", "warn"]
+    result = dbt_runner.run([*args, *quiet], target=night.target, as_of_date=str(night.as_of_date), settings=night.settings())
+    return DbtStep(" ".join(args), result.nodes, list(result.warnings))
+
+
+def check_freshness(night: Night) -> DbtStep:
+    """`dbt source freshness` judged at the night: a stale source past error_after stops the run."""
+    return _dbt(night, ["source", "freshness"])
+
+
+def build(night: Night) -> DbtStep:
+    """`dbt build`: snapshots, models and every test; a failing test stops the run before scoring."""
+    return _dbt(night, ["build"])
+
+
+def refresh_label_monitoring(night: Night) -> DbtStep:
+    """Rebuild the monitoring marts that read the label history, so BI sees tonight's labels."""
+    return _dbt(night, ["build", "--select", *LABEL_MONITORING])
+
+
+def read_monitoring(night: Night) -> monitor.Headline:
+    """The monitoring marts' figures for the night, with alerts against the acceptance floors."""
+    from custlabel import acceptance
+
+    settings = night.settings()
+    performance = acceptance.load(settings=settings).performance
+    criteria = monitor.Criteria(performance.min_precision, performance.min_recall)
+    return monitor.read(settings, night.schema, night.as_of_date, criteria)
+
+
+def model_aliases(night: Night) -> dict[str, str]:
+    """The registry's aliases of the model and their versions."""
+    from custlabel import registry
+
+    return registry.alias_versions(night.settings())
+
+
+def should_train(night: Night) -> bool:
+    """Train when asked, or when neither a champion nor a challenger exists yet."""
+    from custlabel import registry
+
+    return night.retrain or not ({registry.CHAMPION, registry.CHALLENGER} & set(model_aliases(night)))
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What the night's training registered, and whether it became champion."""
+
+    version: str
+    candidate: str
+    meets_acceptance: bool
+    promoted: bool
+    lines: list[str]
+
+    @property
+    def detail(self) -> str:
+        verdict = "meets" if self.meets_acceptance else "does not meet"
+        where = "promoted to champion (auto-approve)" if self.promoted else "challenger, awaiting approval"
+        return f"version {self.version} ({self.candidate}) {verdict} acceptance; {where}"
+
+
+def train_and_register(night: Night) -> TrainOutcome:
+    """Train, register as challenger, and with auto_approve promote a version that meets acceptance."""
+    from custlabel import registry, train
+
+    settings = night.settings()
+    result = train.train(settings, TRAIN_CONFIG or train.TrainConfig(), alias=registry.CHALLENGER)
+    version = str(result.model_version)
+    promoted = night.auto_approve and result.meets_acceptance
+    if promoted:
+        registry.set_alias(registry.CHAMPION, version, settings)
+        registry.client(settings).set_model_version_tag(
+            settings.model_name, version, "approved_by", f"auto-approve (nightly run {night.run_name})"
+        )
+    return TrainOutcome(version, result.selection.chosen.name, result.meets_acceptance, promoted, train.summary_lines(result))
+
+
+def _published_models(settings: Settings, schema: str) -> set[tuple[str, str]]:
+    from custlabel import writeback
+
+    with db.connect(settings) as conn:
+        if not db.relation_exists(conn, schema, writeback.LABELS):
+            return set()
+        query = sql.SQL("select distinct model_name, model_version from {}").format(
+            sql.Identifier(schema, writeback.LABELS)
+        )
+        return {(name, version) for name, version in conn.execute(query).fetchall()}
+
+
+def model_changed(night: Night) -> bool:
+    """Whether tonight's champion differs from the model behind the published labels."""
+    from custlabel import baseline, registry
+
+    settings = night.settings()
+    previous = _published_models(settings, night.schema)
+    if not previous:
+        return False
+    champion = model_aliases(night).get(registry.CHAMPION)
+    if champion is None:
+        return all(name != baseline.MODEL_NAME for name, _ in previous)
+    return (settings.model_name, champion) not in previous
+
+
+def score_and_publish(night: Night, waive_rate_check: bool = False) -> ScoreSummary:
+    """Label every customer with the champion (or the rule baseline) and publish in one transaction.
+
+    Args:
+        waive_rate_check: skip the bad-rate check against the previous night (the night
+            a new champion takes over, whose rate is expected to differ from the old model's).
+    """
+    from custlabel import registry, score
+
+    return score.score(
+        night.settings(), alias=registry.CHAMPION, as_of=night.as_of_date, target=night.target,
+        force=waive_rate_check,
+    )
+
+
+@dataclass
+class Summary:
+    """The closing figures of a run: logged, returned by the flow, stored in pipeline_runs."""
+
+    lines: list[str]
+    data: dict[str, Any]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+def summarize(
+    night: Night,
+    record: runs.RunRecord,
+    headline: monitor.Headline | None,
+    labels: ScoreSummary | None,
+    trained: TrainOutcome | None,
+) -> Summary:
+    """What the night did: steps and durations, the labels published, the monitoring headline."""
+    steps = [step for step in record.steps if step.attempt == record.attempt]
+    lines = [
+        f"{FLOW_NAME} run {night.run_name} for {night.as_of_date}, target {night.target} ({night.schema})",
+        "steps: " + ", ".join(f"{step.name} {step.seconds:.1f} s ({step.state})" for step in steps),
+    ]
+    if trained is not None:
+        lines.append(f"training: {trained.detail}")
+    if labels is not None:
+        for part in labels.slices:
+            lines.append(f"labels: {part.rows:,} customers by {part.model_name} v{part.model_version}"
+                         f" ({part.role}, {part.engine} engine)")
+        lines.append(
+            f"labels: {labels.customers:,} customers as of {labels.as_of_date}, bad rate {labels.bad_rate:.1%}; "
+            f"select * from {labels.schema}.customer_labels"
+        )
+    if headline is not None:
+        lines.extend(headline.lines())
+    published = None if labels is None else {
+        "customers": labels.customers, "bad_rate": labels.bad_rate, "slices": [asdict(part) for part in labels.slices]
+    }
+    data = {
+        "labels": published,
+        "training": None if trained is None else asdict(trained),
+        "monitoring": None if headline is None else headline.as_dict(),
+    }
+    return Summary(lines, data)
+
+
+def is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Retry condition of the tasks: retry I/O trouble, never a failed dbt test, check or gate."""
+    return not isinstance(state.result(raise_on_failure=False), CustlabelError)
+
+
+def load_flow(settings: Settings | None = None) -> Flow:
+    """The nightly flow, loaded from flows/nightly.py of the project."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    settings = settings or get_settings()
+    path, function = FLOW_ENTRYPOINT.split(":")
+    return load_flow_from_entrypoint(f"{settings.project_dir / path}:{function}")
+
+
+@contextmanager
+def patient_prefect(startup_seconds: int = 180) -> Iterator[None]:
+    """Prefect settings for a machine shared with other work: a patient ephemeral-server start, no telemetry.
+
+    Prefect's local mode starts a temporary API server per process and gives up
+    after 20 s by default, which a busy 2-core machine can exceed.
+    """
+    from prefect.settings import (
+        PREFECT_SERVER_ANALYTICS_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    timeout = max(get_current_settings().server.ephemeral.startup_timeout_seconds, startup_seconds)
+    with temporary_settings(
+        updates={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: timeout, PREFECT_SERVER_ANALYTICS_ENABLED: False}
+    ):
+        yield
+
+
+def _api_is_up(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the serving process dies, so no server is left behind."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: serve's own cleanup stops the server
+
+
+@contextmanager
+def prefect_api(settings: Settings, port: int = DEFAULT_PREFECT_PORT, timeout: float = 120.0) -> Iterator[str]:
+    """The Prefect API to serve against: PREFECT_API_URL when set, else a local `prefect server` started here.
+
+    A schedule needs a server (Prefect's ephemeral mode runs no scheduler); a
+    local server on 127.0.0.1:<port> shares Prefect's default database, so
+    `prefect deployment run` works from another terminal with or without
+    PREFECT_API_URL set, and the UI is at http://127.0.0.1:<port>.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if settings.prefect_api_url:
+        yield settings.prefect_api_url
+        return
+    url = f"http://127.0.0.1:{port}/api"
+    process = None
+    if not _api_is_up(url):
+        settings.local_dir.mkdir(parents=True, exist_ok=True)
+        log_path = settings.local_dir / "prefect-server.log"
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+            )
+        deadline = time.monotonic() + timeout
+        while not _api_is_up(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+                raise CustlabelError(f"the local Prefect server on port {port} did not start; {log_path} ends:\n{tail}")
+            time.sleep(0.5)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def serve(
+    settings: Settings | None = None,
+    cron: str = DEFAULT_CRON,
+    timezone: str = DEFAULT_TIMEZONE,
+    target: str | None = None,
+    prefect_port: int = DEFAULT_PREFECT_PORT,
+) -> None:
+    """Serve the deployment `nightly-customer-labels/nightly` on a cron schedule until interrupted."""
+    from prefect.schedules import Cron
+
+    settings = settings or get_settings()
+    target = target or settings.target
+    schema_for(target)
+    flow = load_flow(settings)
+    with patient_prefect(), prefect_api(settings, prefect_port) as url:
+        print(f"Prefect API {url} (UI: {url.removesuffix('/api')}); nightly at '{cron}' ({timezone}), target {target}")
+        flow.serve(
+            name=DEPLOYMENT_NAME,
+            schedules=[Cron(cron, timezone=timezone)],
+            parameters={"target": target},
+            tags=["custlabel", target],
+            description=f"Nightly customer labels for target {target}: freshness, dbt build, monitoring, "
+            "training when needed, scoring and publishing.",
+        )
+
+
+def run_once(
+    as_of_date: date | None = None,
+    target: str | None = None,
+    retrain: bool = False,
+    auto_approve: bool = False,
+    settings: Settings | None = None,
+) -> str:
+    """Run the flow once in this process (Prefect's local mode unless PREFECT_API_URL is set); returns the summary."""
+    flow = load_flow(settings)
+    with patient_prefect():
+        return flow(as_of_date=as_of_date, target=target, retrain=retrain, auto_approve=auto_approve)

@@ -1,0 +1,48 @@
+"""Fixtures of the flow tests: a database with small demo master data, its own MLflow store, a Prefect harness."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from custlabel import demo, nightly, train
+from custlabel.config import Settings, get_settings
+
+DEMO_END = date(2026, 6, 30)
+CUSTOMERS = 2_000
+SMALL_TRAINING = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
+
+
+@pytest.fixture(scope="session")
+def flow_env(make_database, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Variables that point custlabel at a database of its own with demo data ending DEMO_END."""
+    settings = make_database("flows")
+    demo.generate_and_load(customers=CUSTOMERS, days=540, seed=5, end_date=DEMO_END, settings=settings)
+    local = tmp_path_factory.mktemp("flows-local")
+    return {
+        "PGDATABASE": settings.connection.dbname,
+        "CUSTLABEL_LOCAL_DIR": str(local),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{local / 'mlflow' / 'mlflow.db'}",
+        "CUSTLABEL_TARGET": "prod",
+    }
+
+
+@pytest.fixture(scope="module")
+def flow_settings(flow_env: dict[str, str]) -> Iterator[Settings]:
+    """The flow database's settings, with os.environ pointing at it for the module (the flow reads it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in flow_env.items():
+            patch.setenv(name, value)
+        patch.setattr(nightly, "TRAIN_CONFIG", SMALL_TRAINING)
+        yield get_settings()
+
+
+@pytest.fixture(scope="module")
+def harness(flow_settings: Settings) -> Iterator[None]:
+    """Prefect against a temporary database and API server (patient: the test machine is busy)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+        yield

@@ -1,0 +1,72 @@
+"""The nightly steps' own rules, without a warehouse: retries, plans, summaries, the flow's parameters."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import psycopg
+import pytest
+from prefect.states import Failed
+
+from custlabel import nightly, runs
+from custlabel.dbt import DbtFailure
+from custlabel.score import ScoreSummary, SliceResult
+from custlabel.writeback import WriteBackError
+
+NIGHT = nightly.Night(date(2026, 6, 30), "prod", run_id="r-1", run_name="brave-otter")
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (psycopg.OperationalError("server closed the connection unexpectedly"), True),
+        (OSError("disk hiccup"), True),
+        (DbtFailure("dbt build failed: not_null_customers_customer_id: Got 1 result"), False),
+        (WriteBackError("bad rate moved more than 10%"), False),
+    ],
+)
+def test_io_trouble_is_retried_a_failed_test_or_check_never(error, retried):
+    assert nightly.is_transient(None, None, Failed(data=error)) is retried
+
+
+def test_a_night_names_its_schema_and_rejects_unknown_targets():
+    assert NIGHT.schema == "analytics"
+    with pytest.raises(ValueError, match="unknown target 'staging'"):
+        nightly.plan(date(2026, 6, 30), "staging", False, False)
+
+
+def test_a_night_defaults_to_today_outside_a_flow_run():
+    night = nightly.plan(None, "test", retrain=True, auto_approve=False)
+    assert (night.as_of_date, night.schema, night.retrain, night.run_name) == (date.today(), "analytics_test", True, "local")
+    assert night.run_id
+
+
+def test_the_summary_lists_steps_labels_and_training():
+    record = runs.RunRecord(None, "analytics", "r-1", "brave-otter", NIGHT.as_of_date, "prod", {}, attempt=2)
+    record.steps = [
+        runs.Step("dbt build", "completed", 61.0, "t", 1),
+        runs.Step("dbt build", "cached", 0.1, "t", 2),
+        runs.Step("score and publish", "completed", 2.5, "t", 2),
+    ]
+    labels = ScoreSummary("analytics", NIGHT.as_of_date, 2_701, 0.271,
+                          [SliceResult("customer-labels", "2", "champion", "python", 2_701, "exact")])
+    trained = nightly.TrainOutcome("2", "random_forest", True, True, [])
+    summary = nightly.summarize(NIGHT, record, None, labels, trained)
+    assert summary.lines == [
+        "nightly-customer-labels run brave-otter for 2026-06-30, target prod (analytics)",
+        "steps: dbt build 0.1 s (cached), score and publish 2.5 s (completed)",
+        "training: version 2 (random_forest) meets acceptance; promoted to champion (auto-approve)",
+        "labels: 2,701 customers by customer-labels v2 (champion, python engine)",
+        "labels: 2,701 customers as of 2026-06-30, bad rate 27.1%; select * from analytics.customer_labels",
+    ]
+    assert summary.data["labels"]["customers"] == 2_701 and summary.data["monitoring"] is None
+
+
+def test_the_flow_has_typed_parameters_for_the_operator():
+    flow = nightly.load_flow()
+    assert flow.name == nightly.FLOW_NAME
+    properties = flow.parameters.properties
+    assert set(properties) == {"as_of_date", "target", "retrain", "auto_approve"}
+    assert {"format": "date", "type": "string"} in properties["as_of_date"]["anyOf"]
+    assert {"enum": ["dev", "test", "prod"], "type": "string"} in properties["target"]["anyOf"]
+    assert properties["retrain"]["type"] == properties["auto_approve"]["type"] == "boolean"
