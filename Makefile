@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 CUSTOMERS ?= 20000
 DAYS ?= 730
+CRON ?= 0 2 * * *
 
 .PHONY: install demo test bench serve db-start db-stop clean
 
@@ -15,11 +16,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-## make demo: install, start the embedded Postgres, generate master data, run the nightly job once
+## make demo: install, start the embedded Postgres, generate master data, run the nightly flow once
 demo: install
 	$(BIN)/custlabel db start
 	$(BIN)/custlabel demo-data --customers $(CUSTOMERS) --days $(DAYS)
-	$(BIN)/custlabel dbt build
+	$(BIN)/custlabel nightly --auto-approve
+
+## make serve: serve nightly-customer-labels/nightly on a cron (UTC); trigger it with prefect deployment run
+serve: install
+	$(BIN)/custlabel db start
+	$(BIN)/custlabel serve --cron '$(CRON)'
 
 ## make test: the whole suite (unit, integration on a real Postgres, flows)
 test: install
