@@ -25,7 +25,8 @@ customers as (
 
 sales as (
 
-    select * from {{ ref('stg_master__sales') }}
+    -- every source row, deduplication done once (the staging view sorts all sales)
+    select * from {{ ref('int_sales_checked') }}
 
 ),
 
