@@ -52,6 +52,23 @@ class EngineChoice:
     reason: str
 
 
+# Beyond this many leaves a forest's SQL passes Postgres's 1,664-column limit, and
+# orbital takes minutes to find out.
+MAX_SQL_TREE_LEAVES = 1_000
+
+
+def translation_obstacle(pipeline: Any) -> str | None:
+    """Why a pipeline should not be translated to SQL at all, or None; checked before orbital runs."""
+    estimator = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    if type(estimator).__name__ == "HistGradientBoostingClassifier":
+        return "orbital's SQL for histogram gradient boosting differs from Python (up to 0.14 seen)"
+    trees = np.ravel(getattr(estimator, "estimators_", []))
+    leaves = sum(int(tree.tree_.n_leaves) for tree in trees if hasattr(tree, "tree_"))
+    if leaves > MAX_SQL_TREE_LEAVES:
+        return f"{leaves:,} tree leaves: the SQL would pass Postgres's 1,664-column limit"
+    return None
+
+
 def compile_model(pipeline: Any, feature_columns: list[str], numeric: set[str]) -> str:
     """SQL selecting (customer_id, score) from MODEL_INPUT, score the probability of the second class."""
     import orbital
@@ -186,6 +203,11 @@ def choose_engine(
     if recorded is False:
         log("scoring %s in Python: its SQL failed the parity check (recorded on the version)", label)
         return EngineChoice("python", None, "SQL parity failed: recorded on the version")
+    obstacle = translation_obstacle(model.pipeline)
+    if obstacle:
+        store.put(model.name, version, Parity(False, None, 0, obstacle))
+        log("scoring %s in Python: %s", label, obstacle)
+        return EngineChoice("python", None, obstacle)
     try:
         compiled = compile_model(model.pipeline, list(model.feature_columns), numeric)
     except Exception as error:  # noqa: BLE001 - any translation failure means "use Python"

@@ -130,9 +130,8 @@ def test_parity_is_checked_once_and_recorded_on_the_registered_version(warehouse
 @pytest.mark.parametrize(
     ("kind", "why"),
     [
-        ("hgb", "SQL parity failed: .* max \\|SQL - Python\\|"),
-        ("big-forest", "SQL parity failed: SQL failed in Postgres: target lists can have at most 1664 entries"),
-        ("trained", "orbital cannot translate it"),
+        ("hgb", "histogram gradient boosting differs from Python"),
+        ("big-forest", "tree leaves: the SQL would pass Postgres's 1,664-column limit"),
     ],
 )
 def test_known_traps_fall_back_to_python_with_a_reason(warehouse, frame, kind, why, caplog):
@@ -165,9 +164,9 @@ def test_sql_that_fails_at_run_time_falls_back(warehouse, frame, monkeypatch):
 
 def test_a_version_that_failed_is_not_translated_again(warehouse, frame):
     store = sql_scoring.MemoryParityStore()
-    model = fit_model(frame, "trained", version="7")
+    model = fit_model(frame, "big-forest", version="7")
     first = run(warehouse, model, "auto", store=store)
-    assert first.slices[0].engine_reason.startswith("orbital cannot translate it")
+    assert "tree leaves" in first.slices[0].engine_reason
     assert store.results[(model.name, "7")].passed is False
     second = run(warehouse, model, "auto", store=store)
     assert second.slices[0].engine_reason == "SQL parity failed: recorded on the version"
