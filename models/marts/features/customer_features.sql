@@ -31,51 +31,67 @@ sales as (
 
 ),
 
+nights as (
+
+    select distinct as_of_date from customers
+
+),
+
+-- One aggregation per night (a lateral join): each night's hash table holds one
+-- row per customer and stays in memory, where grouping all nights at once spills.
 sales_aggregated as (
 
     select
-        customer_id,
-        as_of_date,
+        nights.as_of_date,
+        per_night.*
+    from nights
+    cross join lateral (
 
-        ---------- recency and frequency
-        min(age_days) as days_since_last_sale,
-        count(*) filter (where status <> 'cancelled' and age_days < 30) as sales_count_30d,
-        count(*) filter (where status <> 'cancelled' and age_days < 90) as sales_count_90d,
-        count(*) filter (where status <> 'cancelled' and age_days between 90 and 179) as sales_count_prev_90d,
-        count(*) filter (where status <> 'cancelled') as sales_count_365d,
+        select
+            customer_id,
 
-        ---------- monetary value (completed sales, as known that night)
-        coalesce(sum(amount) filter (where status = 'completed' and age_days < 30), 0) as revenue_30d,
-        coalesce(sum(amount) filter (where status = 'completed' and age_days < 90), 0) as revenue_90d,
-        coalesce(sum(amount) filter (where status = 'completed' and age_days between 90 and 179), 0)
-            as revenue_prev_90d,
-        coalesce(sum(amount) filter (where status = 'completed'), 0) as revenue_365d,
-        avg(amount) filter (where status <> 'cancelled') as avg_sale_amount_365d,
+            ---------- recency and frequency
+            min(age_days) as days_since_last_sale,
+            count(*) filter (where status <> 'cancelled' and age_days < 30) as sales_count_30d,
+            count(*) filter (where status <> 'cancelled' and age_days < 90) as sales_count_90d,
+            count(*) filter (where status <> 'cancelled' and age_days between 90 and 179) as sales_count_prev_90d,
+            count(*) filter (where status <> 'cancelled') as sales_count_365d,
 
-        ---------- returns and cancellations
-        count(*) filter (where status = 'returned')::float
-            / nullif(count(*) filter (where status <> 'cancelled'), 0) as return_rate_365d,
-        count(*) filter (where status = 'cancelled')::float / count(*) as cancel_rate_365d,
+            ---------- monetary value (completed sales, as known that night)
+            coalesce(sum(amount) filter (where status = 'completed' and age_days < 30), 0) as revenue_30d,
+            coalesce(sum(amount) filter (where status = 'completed' and age_days < 90), 0) as revenue_90d,
+            coalesce(sum(amount) filter (where status = 'completed' and age_days between 90 and 179), 0)
+                as revenue_prev_90d,
+            coalesce(sum(amount) filter (where status = 'completed'), 0) as revenue_365d,
+            avg(amount) filter (where status <> 'cancelled') as avg_sale_amount_365d,
 
-        ---------- payments
-        count(*) filter (where status = 'completed' and paid_at is null and due_at >= as_of_date)
-            as open_invoices_count,
-        count(*) filter (where status = 'completed' and paid_at is null and due_at < as_of_date)
-            as overdue_invoices_count,
-        coalesce(sum(amount) filter (where status = 'completed' and paid_at is null and due_at < as_of_date), 0)
-            as overdue_amount,
-        count(*) filter (where status = 'completed' and paid_at is null and due_at < as_of_date)::float
-            / nullif(count(*) filter (where status = 'completed' and due_at < as_of_date), 0) as overdue_share_365d,
-        count(*) filter (where paid_at::date > due_at)::float
-            / nullif(count(*) filter (where paid_at is not null), 0) as late_payment_rate_365d,
-        avg(extract(epoch from paid_at - sold_at) / 86400.0) as avg_days_to_pay_365d,
+            ---------- returns and cancellations
+            count(*) filter (where status = 'returned')::float
+                / nullif(count(*) filter (where status <> 'cancelled'), 0) as return_rate_365d,
+            count(*) filter (where status = 'cancelled')::float / count(*) as cancel_rate_365d,
 
-        ---------- channel mix
-        count(*) filter (where channel in ('web', 'app'))::float
-            / nullif(count(channel), 0) as online_share_365d
+            ---------- payments
+            count(*) filter (where status = 'completed' and paid_at is null and due_at >= as_of_date)
+                as open_invoices_count,
+            count(*) filter (where status = 'completed' and paid_at is null and due_at < as_of_date)
+                as overdue_invoices_count,
+            coalesce(sum(amount) filter (where status = 'completed' and paid_at is null and due_at < as_of_date), 0)
+                as overdue_amount,
+            count(*) filter (where status = 'completed' and paid_at is null and due_at < as_of_date)::float
+                / nullif(count(*) filter (where status = 'completed' and due_at < as_of_date), 0) as overdue_share_365d,
+            count(*) filter (where paid_at::date > due_at)::float
+                / nullif(count(*) filter (where paid_at is not null), 0) as late_payment_rate_365d,
+            avg(extract(epoch from paid_at - sold_at) / 86400.0) as avg_days_to_pay_365d,
 
-    from sales
-    group by customer_id, as_of_date
+            ---------- channel mix
+            count(*) filter (where channel in ('web', 'app'))::float
+                / nullif(count(channel), 0) as online_share_365d
+
+        from sales
+        where sales.as_of_date = nights.as_of_date
+        group by customer_id
+
+    ) as per_night
 
 ),
 
