@@ -4,6 +4,7 @@
         unique_key=['customer_id', 'as_of_date'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        indexes=[{'columns': ['as_of_date', 'customer_id'], 'unique': true}],
     )
 }}
 
