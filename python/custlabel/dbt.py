@@ -64,7 +64,7 @@ def _failures(result) -> list[str]:
 
 def _warnings(result) -> list[str]:
     return [
-        f"{node_result.node.name}: {node_result.message}"
+        f"{node_result.node.name}: {_describe(node_result)}"
         for node_result in getattr(result.result, "results", None) or []
         if str(node_result.status) == "warn"
     ]
