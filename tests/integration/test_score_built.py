@@ -8,7 +8,7 @@ from psycopg import sql
 from sklearn.linear_model import LogisticRegression
 
 from custlabel import db, reasons, score, sql_scoring
-from custlabel.benchmarks.scoring import StandInModel, sql_friendly_pipeline
+from custlabel.benchmarks.scoring import StandInModel
 from custlabel.features import MODEL_FEATURES
 from custlabel.train import build_pipeline, normalize
 
@@ -76,7 +76,7 @@ def test_rule_baseline_labels_tonights_customers_with_its_reasons(warehouse):
 
 
 def test_sql_and_python_agree_on_real_features(warehouse, training_rows):
-    pipeline = sql_friendly_pipeline(LogisticRegression(max_iter=2000))
+    pipeline = build_pipeline(LogisticRegression(max_iter=2000))
     pipeline.fit(training_rows[MODEL_FEATURES], training_rows["is_bad"])
     model = StandInModel("demo-logreg", "1", "champion", 0.5, pipeline, list(MODEL_FEATURES))
     in_sql = run(warehouse, model, "sql")

@@ -32,15 +32,13 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
-from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from custlabel import db, score, sql_scoring, writeback
 from custlabel.config import Settings
+from custlabel.train import build_pipeline
 from custlabel.features import CATEGORICAL_FEATURES, MODEL_FEATURES, NUMERIC_FEATURES
 
 BENCH_SCHEMA = "custlabel_benchmark"
@@ -158,29 +156,15 @@ def synthetic_outcome(frame: pd.DataFrame, seed: int = 7) -> np.ndarray:
     return (np.random.default_rng(seed).random(len(frame)) < 1 / (1 + np.exp(-z))).astype(int)
 
 
-def sql_friendly_pipeline(estimator) -> Pipeline:
-    """Preprocessing orbital can translate: median imputer and scaler, one-hot segment."""
-    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
-    features = ColumnTransformer(
-        [("numeric", numeric, NUMERIC_FEATURES), ("categorical", OneHotEncoder(handle_unknown="ignore"), CATEGORICAL_FEATURES)]
-    )
-    return Pipeline([("features", features), ("model", estimator)])
-
-
 def fit_model(frame: pd.DataFrame, kind: str = "logreg", name: str = "bench", version: str = "1", threshold: float = 0.5) -> StandInModel:
-    """A stand-in model fitted on synthetic outcomes. kind: logreg | forest | big-forest | hgb | trained."""
+    """A stand-in model fitted on synthetic outcomes, with the training pipeline. kind: logreg | forest | big-forest | hgb."""
     estimators = {
         "logreg": lambda: LogisticRegression(max_iter=1000),
         "forest": lambda: RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0),
         "big-forest": lambda: RandomForestClassifier(n_estimators=50, max_depth=6, random_state=0),
         "hgb": lambda: HistGradientBoostingClassifier(max_iter=30, random_state=0),
     }
-    if kind == "trained":
-        from custlabel.train import build_pipeline
-
-        pipeline = build_pipeline(LogisticRegression(max_iter=1000))
-    else:
-        pipeline = sql_friendly_pipeline(estimators[kind]())
+    pipeline = build_pipeline(estimators[kind]())
     pipeline.fit(frame[MODEL_FEATURES], synthetic_outcome(frame))
     return StandInModel(name, version, "champion", threshold, pipeline, list(MODEL_FEATURES))
 
