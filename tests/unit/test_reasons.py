@@ -35,10 +35,9 @@ def test_every_feature_has_words():
     )
 
 
-@pytest.mark.parametrize("kind", ["logreg"])
-def test_linear_models_get_the_exact_additive_map(kind):
+def test_linear_models_get_the_exact_additive_map():
     frame = _frame()
-    model = fit_model(frame, kind)
+    model = fit_model(frame, "logreg")
     explainer = reasons.build_reason_model(model.pipeline, MODEL_FEATURES, frame[MODEL_FEATURES])
     assert explainer.method == reasons.EXACT
     logits = _logit(model.pipeline.predict_proba(frame[MODEL_FEATURES])[:, 1])
