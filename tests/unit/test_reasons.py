@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from custlabel import reasons
 from custlabel.benchmarks.scoring import fit_model
