@@ -43,7 +43,7 @@ final as (
         sold_at,
         as_of_date - sold_at::date as age_days,
         due_at,
-        amount,
+        amount::float as amount,
         channel
     from known
 
