@@ -377,7 +377,7 @@ def _copy(conn, table: str, columns: list[str], payload: bytes) -> None:
 def _drop_derived_schemas(conn) -> None:
     """New master data is a new world: snapshots and tables built from the old one would mix them."""
     schemas = conn.execute(
-        "select nspname from pg_namespace where nspname like 'analytics%%' or nspname like 'custlabel_benchmark%%'"
+        "select nspname from pg_namespace where nspname like 'analytics%' or nspname like 'custlabel_benchmark%'"
     ).fetchall()
     for (schema,) in schemas:
         conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
@@ -439,9 +439,8 @@ def generate_and_load(
             n_customers += block_customers
             n_sales += block_sales
     seconds = time.perf_counter() - started
-    for table in ["master_data.customers", "master_data.sales"]:
-        with db.connect(settings, autocommit=True) as conn:
-            conn.execute(f"analyze {table}")
+    with db.connect(settings, autocommit=True) as conn:
+        conn.execute("analyze master_data.customers, master_data.sales")
     return (
         f"demo master data: {n_customers:,} customer rows, {n_sales:,} sale rows "
         f"from {spec.start_date} to {spec.end_date} (seed {seed}) loaded in {seconds:.1f} s "

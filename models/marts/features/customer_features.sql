@@ -8,6 +8,8 @@
     )
 }}
 
+{% set built_nights = built_as_of_dates(this) if is_incremental() else none %}
+
 -- One row per active customer per as_of_date, from what was known that night only.
 -- Incremental: a night's rows are written once and never recomputed, so they stay
 -- what the scorer saw.
@@ -17,7 +19,7 @@ customers as (
 
     select * from {{ ref('int_customers_known_as_of') }}
     {% if is_incremental() %}
-    where as_of_date not in ({{ built_as_of_dates(this) }})
+    where as_of_date not in ({{ built_nights }})
     {% endif %}
 
 ),
@@ -26,7 +28,7 @@ sales as (
 
     select * from {{ ref('int_sales_known_as_of') }}
     {% if is_incremental() %}
-    where as_of_date not in ({{ built_as_of_dates(this) }})
+    where as_of_date not in ({{ built_nights }})
     {% endif %}
 
 ),
