@@ -1,15 +1,81 @@
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='sale_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=[
+            "create unique index if not exists {{ this.identifier }}_clean_sale_id
+                on {{ this }} (sale_id) where quarantine_reason is null",
+            "analyze {{ this }}",
+        ],
+    )
+}}
+
+{% set source_sales = source('master_data', 'sales') %}
+{% set source_customers = source('master_data', 'customers') %}
 
 -- One row per row of master_data.sales, with quarantine_reason set when it cannot be
--- used: the staging checks, plus the ones that need its customer. A table: the
--- deduplication behind it sorts every sale, so it runs once per build.
+-- used: the staging checks, plus the ones that need its customer. The unique index
+-- on clean sale ids makes a second clean version of a sale fail the build.
+--
+-- Incremental: each night re-checks every row of the sales that changed since the
+-- last build (updated_at past the newest one seen, less a day for late commits), of
+-- the customers that changed, and the rows without a sale id or updated_at. Rows
+-- deleted from master data or inserted with an old updated_at are not seen; the
+-- reconciliation test then fails and names the fix (a full refresh of this model).
 with
+
+{% if is_incremental() %}
+
+watermark as (
+
+    select max(updated_at) - interval '1 day' as changed_after
+    from {{ this }}
+    where updated_at <= now()
+
+),
+
+changed_customers as (
+
+    select nullif(trim(customers.customer_id), '') as customer_id
+    from {{ source_customers }} as customers
+    cross join watermark
+    where customers.updated_at is null
+        or customers.updated_at > watermark.changed_after
+
+),
+
+changed_sales as (
+
+    select distinct coalesce(nullif(trim(sales.sale_id), ''), '') as sale_key
+    from {{ source_sales }} as sales
+    cross join watermark
+    where sales.updated_at is null
+        or sales.updated_at > watermark.changed_after
+        or nullif(trim(sales.sale_id), '') is null
+        or nullif(trim(sales.customer_id), '') in (select customer_id from changed_customers)
+
+),
+
+sales as (
+
+    {{ stage_master_sales(
+        "(select * from " ~ source_sales ~ " where coalesce(nullif(trim(sale_id), ''), '')"
+        ~ " in (select sale_key from changed_sales))"
+    ) }}
+
+),
+
+{% else %}
 
 sales as (
 
     select * from {{ ref('stg_master__sales') }}
 
 ),
+
+{% endif %}
 
 customers as (
 
@@ -20,6 +86,7 @@ customers as (
 final as (
 
     select
+        coalesce(sales.sale_id, '') as sale_key,
         sales.sale_id,
         sales.customer_id,
         sales.sold_at,

@@ -1,4 +1,6 @@
 -- Nothing vanishes: per source table, source rows = clean rows + quarantined rows.
+-- The sales check is incremental: rows deleted from master data, or inserted with an
+-- updated_at older than the last build, show here. The fix is in the `fix` column.
 with
 
 counts as (
@@ -21,7 +23,11 @@ quarantined as (
 
 )
 
-select counts.*, coalesce(quarantined.quarantined_rows, 0) as quarantined_rows
+select
+    counts.*,
+    coalesce(quarantined.quarantined_rows, 0) as quarantined_rows,
+    'rows were deleted or back-dated in master data: run '
+        || '`custlabel dbt run --full-refresh --select int_sales_checked`, then the build again' as fix
 from counts
 left join quarantined using (source_table)
 where counts.source_rows <> counts.clean_rows + coalesce(quarantined.quarantined_rows, 0)

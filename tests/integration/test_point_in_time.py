@@ -84,9 +84,28 @@ def _customers_with(settings: Settings, suffix_or_change: str) -> list[str]:
     return list(db.read_frame(suffix_or_change, None, settings)["customer_id"])
 
 
+CHECKED_SALES = (
+    "select * from analytics.int_sales_checked"
+    " order by sale_key, updated_at, sold_at, amount, quarantine_reason nulls first"
+)
+
+
+def _tonight(settings: Settings) -> dict[str, pd.DataFrame]:
+    """What the incremental models hold for the newest night, and the checked sales."""
+    return {
+        "int_sales_checked": db.read_frame(CHECKED_SALES, None, settings),
+        "customer_features": _features_at(settings, A_MONTH_LATER),
+        "rule_baseline_scores": db.read_frame(
+            "select * from analytics.rule_baseline_scores where as_of_date = :night order by customer_id",
+            {"night": A_MONTH_LATER},
+            settings,
+        ),
+    }
+
+
 @pytest.fixture(scope="module")
 def replayed(make_database):
-    """Build night NIGHT, add a month of changes, rebuild a month later: features of both builds."""
+    """Build night NIGHT, add a month of changes, rebuild a month later incrementally and in full."""
     settings = make_database("replay")
     demo.generate_and_load(customers=1_000, days=450, seed=5, end_date=NIGHT, settings=settings)
     dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
@@ -94,19 +113,39 @@ def replayed(make_database):
     _execute(settings, A_MONTH_OF_CHANGES)
     dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
     incremental = _features_at(settings, NIGHT)
+    incremental_tonight = _tonight(settings)
     dbt.run(["build", "--full-refresh"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
-    return settings, first, incremental, _features_at(settings, NIGHT)
+    return settings, first, incremental, _features_at(settings, NIGHT), incremental_tonight, _tonight(settings)
 
 
 def test_replay_after_a_month_of_changes_gives_identical_rows_for_the_night(replayed):
-    settings, first, incremental, rebuilt = replayed
+    settings, first, incremental, rebuilt, *_ = replayed
     assert len(first) > 500
     pd.testing.assert_frame_equal(incremental, first)
     pd.testing.assert_frame_equal(rebuilt, first)
 
 
+def test_the_incremental_build_of_a_new_night_equals_a_full_refresh(replayed):
+    *_, incremental_tonight, rebuilt_tonight = replayed
+    assert len(rebuilt_tonight["int_sales_checked"]) > 10_000
+    for model, rebuilt in rebuilt_tonight.items():
+        pd.testing.assert_frame_equal(incremental_tonight[model], rebuilt, obj=model)
+
+
+def test_sales_deleted_from_master_data_fail_the_build_until_a_full_refresh(make_database):
+    settings = make_database("deleted")
+    demo.generate_and_load(customers=300, days=200, seed=3, end_date=NIGHT, settings=settings)
+    dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    _execute(settings, "delete from master_data.sales where sale_id in (select sale_id from master_data.sales limit 3)")
+
+    with pytest.raises(dbt.DbtFailure, match="assert_every_source_row_is_clean_or_quarantined"):
+        dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt.run(["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+
+
 def test_a_sale_returned_after_the_night_changes_nothing_at_the_night(replayed):
-    settings, first, _, rebuilt = replayed
+    settings, first, _, rebuilt, *_ = replayed
     returned = _customers_with(
         settings,
         "select distinct customer_id from master_data.sales where status_changed_at = '2026-04-10 09:00+00'",
@@ -119,7 +158,7 @@ def test_a_sale_returned_after_the_night_changes_nothing_at_the_night(replayed):
 
 
 def test_a_row_recorded_after_the_night_is_not_in_its_features(replayed):
-    settings, first, _, rebuilt = replayed
+    settings, first, _, rebuilt, *_ = replayed
     late = _customers_with(settings, "select distinct customer_id from master_data.sales where sale_id like '%-late'")
     assert late
     night = rebuilt.set_index("customer_id").loc[late]

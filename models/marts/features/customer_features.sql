@@ -8,7 +8,7 @@
     )
 }}
 
-{% set built_nights = built_as_of_dates(this) if is_incremental() else none %}
+{% set nights = as_of_dates_to_build(ref('int_as_of_dates'), this if is_incremental() else none) %}
 
 -- One row per active customer per as_of_date, from what was known that night only.
 -- Incremental: a night's rows are written once and never recomputed, so they stay
@@ -18,82 +18,68 @@ with
 customers as (
 
     select * from {{ ref('int_customers_known_as_of') }}
-    {% if is_incremental() %}
-    where as_of_date not in ({{ built_nights }})
-    {% endif %}
+    where as_of_date in ({{ date_literals(nights) }})
 
 ),
 
-sales as (
-
-    select * from {{ ref('int_sales_known_as_of') }}
-    {% if is_incremental() %}
-    where as_of_date not in ({{ built_nights }})
-    {% endif %}
-
-),
-
-nights as (
-
-    select distinct as_of_date from customers
-
-),
-
--- One aggregation per night (a lateral join): each night's hash table holds one
--- row per customer and stays in memory, where grouping all nights at once spills.
+-- One aggregation per night, with the night and its windows as constants: Postgres
+-- scans the sales in parallel, compares timestamps to literals, and each night's
+-- hash table holds one row per customer.
 sales_aggregated as (
 
+    {% for night in nights or ['1900-01-01'] %}
+    {% set as_of = "'" ~ night ~ "'::date" %}
     select
-        nights.as_of_date,
-        per_night.*
-    from nights
-    cross join lateral (
+        {{ as_of }} as as_of_date,
+        customer_id,
 
-        select
-            customer_id,
+        ---------- recency and frequency (a sale's age in days: as_of - its date)
+        {{ as_of }} - max(sold_at)::date as days_since_last_sale,
+        count(*) filter (where status <> 'cancelled' and sold_at >= {{ day_start(night, -29) }}) as sales_count_30d,
+        count(*) filter (where status <> 'cancelled' and sold_at >= {{ day_start(night, -89) }}) as sales_count_90d,
+        count(*) filter (
+            where status <> 'cancelled' and sold_at >= {{ day_start(night, -179) }} and sold_at < {{ day_start(night, -89) }}
+        ) as sales_count_prev_90d,
+        count(*) filter (where status <> 'cancelled') as sales_count_365d,
 
-            ---------- recency and frequency
-            min(age_days) as days_since_last_sale,
-            count(*) filter (where status <> 'cancelled' and age_days < 30) as sales_count_30d,
-            count(*) filter (where status <> 'cancelled' and age_days < 90) as sales_count_90d,
-            count(*) filter (where status <> 'cancelled' and age_days between 90 and 179) as sales_count_prev_90d,
-            count(*) filter (where status <> 'cancelled') as sales_count_365d,
+        ---------- monetary value (completed sales, as known that night)
+        coalesce(sum(amount) filter (where status = 'completed' and sold_at >= {{ day_start(night, -29) }}), 0)
+            as revenue_30d,
+        coalesce(sum(amount) filter (where status = 'completed' and sold_at >= {{ day_start(night, -89) }}), 0)
+            as revenue_90d,
+        coalesce(sum(amount) filter (
+            where status = 'completed' and sold_at >= {{ day_start(night, -179) }} and sold_at < {{ day_start(night, -89) }}
+        ), 0) as revenue_prev_90d,
+        coalesce(sum(amount) filter (where status = 'completed'), 0) as revenue_365d,
+        avg(amount) filter (where status <> 'cancelled') as avg_sale_amount_365d,
 
-            ---------- monetary value (completed sales, as known that night)
-            coalesce(sum(amount) filter (where status = 'completed' and age_days < 30), 0) as revenue_30d,
-            coalesce(sum(amount) filter (where status = 'completed' and age_days < 90), 0) as revenue_90d,
-            coalesce(sum(amount) filter (where status = 'completed' and age_days between 90 and 179), 0)
-                as revenue_prev_90d,
-            coalesce(sum(amount) filter (where status = 'completed'), 0) as revenue_365d,
-            avg(amount) filter (where status <> 'cancelled') as avg_sale_amount_365d,
+        ---------- returns and cancellations
+        count(*) filter (where status = 'returned')::float
+            / nullif(count(*) filter (where status <> 'cancelled'), 0) as return_rate_365d,
+        count(*) filter (where status = 'cancelled')::float / count(*) as cancel_rate_365d,
 
-            ---------- returns and cancellations
-            count(*) filter (where status = 'returned')::float
-                / nullif(count(*) filter (where status <> 'cancelled'), 0) as return_rate_365d,
-            count(*) filter (where status = 'cancelled')::float / count(*) as cancel_rate_365d,
+        ---------- payments
+        count(*) filter (where status = 'completed' and paid_at is null and due_at >= {{ as_of }})
+            as open_invoices_count,
+        count(*) filter (where status = 'completed' and paid_at is null and due_at < {{ as_of }})
+            as overdue_invoices_count,
+        coalesce(sum(amount) filter (where status = 'completed' and paid_at is null and due_at < {{ as_of }}), 0)
+            as overdue_amount,
+        count(*) filter (where status = 'completed' and paid_at is null and due_at < {{ as_of }})::float
+            / nullif(count(*) filter (where status = 'completed' and due_at < {{ as_of }}), 0) as overdue_share_365d,
+        count(*) filter (where paid_at::date > due_at)::float
+            / nullif(count(*) filter (where paid_at is not null), 0) as late_payment_rate_365d,
+        avg(date_part('epoch', paid_at - sold_at) / 86400.0) as avg_days_to_pay_365d,
 
-            ---------- payments
-            count(*) filter (where status = 'completed' and paid_at is null and due_at >= as_of_date)
-                as open_invoices_count,
-            count(*) filter (where status = 'completed' and paid_at is null and due_at < as_of_date)
-                as overdue_invoices_count,
-            coalesce(sum(amount) filter (where status = 'completed' and paid_at is null and due_at < as_of_date), 0)
-                as overdue_amount,
-            count(*) filter (where status = 'completed' and paid_at is null and due_at < as_of_date)::float
-                / nullif(count(*) filter (where status = 'completed' and due_at < as_of_date), 0) as overdue_share_365d,
-            count(*) filter (where paid_at::date > due_at)::float
-                / nullif(count(*) filter (where paid_at is not null), 0) as late_payment_rate_365d,
-            avg(extract(epoch from paid_at - sold_at) / 86400.0) as avg_days_to_pay_365d,
+        ---------- channel mix
+        count(*) filter (where channel in ('web', 'app'))::float
+            / nullif(count(channel), 0) as online_share_365d
 
-            ---------- channel mix
-            count(*) filter (where channel in ('web', 'app'))::float
-                / nullif(count(channel), 0) as online_share_365d
-
-        from sales
-        where sales.as_of_date = nights.as_of_date
-        group by customer_id
-
-    ) as per_night
+    from ({{ sales_known_on(night, ref("int_sales_validated")) }}) as sales
+    {% if not nights %}where false{% endif %}
+    group by customer_id
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 
 ),
 

@@ -8,6 +8,12 @@
     )
 }}
 
+{% set window_days = var('outcome_window_days') %}
+{% set tonight = as_of_day() %}
+{% set matured = modules.datetime.date.fromisoformat(tonight) - modules.datetime.timedelta(days=window_days) %}
+{% set nights = as_of_dates_to_build(ref('customer_features'), this if is_incremental() else none)
+    | select('le', matured.isoformat()) | list %}
+
 -- One row per (customer_id, as_of_date) whose outcome window has matured: what
 -- happened in (as_of_date, as_of_date + W], as known the night the window matured.
 -- Incremental: a label is written once, when its window matures; `--full-refresh`
@@ -21,75 +27,66 @@ with
 customers as (
 
     select customer_id, as_of_date from {{ ref('customer_features') }}
-    where as_of_date + {{ var('outcome_window_days') }} <= {{ as_of_date() }}
-    {% if is_incremental() %}
-        and as_of_date not in (select distinct as_of_date from {{ this }})
-    {% endif %}
+    where as_of_date in ({{ date_literals(nights) }})
 
 ),
 
-sales as (
-
-    select
-        customer_id,
-        sold_at,
-        due_at,
-        amount,
-        {{ sale_status_at(known_before(as_of_date())) }} as status,
-        {{ sale_paid_at(known_before(as_of_date())) }} as paid_at
-    from {{ ref('int_sales_validated') }}
-    where {{ sale_is_known(known_before(as_of_date())) }}
-
-),
-
-windows as (
-
-    select
-        customer_id,
-        as_of_date,
-        {{ known_before('as_of_date') }} as window_start,
-        {{ known_before('as_of_date + ' ~ var('outcome_window_days')) }} as window_end_at,
-        as_of_date + {{ var('outcome_window_days') }} as window_end
-    from customers
-
-),
-
+-- One aggregation per night over the sales that can count in its window, with the
+-- window's bounds as constants (a parallel scan per night).
 outcomes as (
 
+    {% for night in nights or ['1900-01-01'] %}
+    {% set window_start = day_start(night, 1) %}
+    {% set window_end_at = day_start(night, window_days + 1) %}
     select
-        windows.customer_id,
-        windows.as_of_date,
-        windows.window_end,
-        coalesce(sum(sales.amount) filter (
-            where sales.sold_at >= windows.window_start
-                and sales.status = 'completed'
-                and sales.paid_at < windows.window_end_at
+        '{{ night }}'::date as as_of_date,
+        customer_id,
+        coalesce(sum(amount) filter (
+            where sold_at >= {{ window_start }}
+                and status = 'completed'
+                and paid_at < {{ window_end_at }}
         ), 0) as net_paid_revenue,
-        count(sales.customer_id) filter (
-            where sales.status = 'completed'
-                and sales.due_at > windows.as_of_date
-                and sales.due_at <= windows.window_end
-                and (sales.paid_at is null or sales.paid_at >= windows.window_end_at)
+        count(*) filter (
+            where status = 'completed'
+                and due_at > '{{ night }}'::date
+                and due_at <= '{{ night }}'::date + {{ window_days }}
+                and (paid_at is null or paid_at >= {{ window_end_at }})
         ) as unpaid_invoices_count
-    from windows
-    left join sales
-        on sales.customer_id = windows.customer_id
-        and sales.sold_at < windows.window_end_at
-        and sales.sold_at >= windows.window_start - interval '{{ var("active_window_days") }} days'
-    group by windows.customer_id, windows.as_of_date, windows.window_end
+    from (
+        select
+            customer_id,
+            sold_at,
+            due_at,
+            amount::float as amount,
+            {{ sale_status_at(day_start(tonight, 1)) }} as status,
+            {{ sale_paid_at(day_start(tonight, 1)) }} as paid_at
+        from {{ ref('int_sales_validated') }}
+        where {{ sale_is_known(day_start(tonight, 1)) }}
+    ) as sales
+    where sold_at < {{ window_end_at }}
+        and sold_at >= {{ day_start(night, 1 - var('active_window_days')) }}
+        and (sold_at >= {{ window_start }} or due_at > '{{ night }}'::date)
+        {% if not nights %}and false{% endif %}
+    group by customer_id
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 
 ),
 
 final as (
 
     select
-        customer_id,
-        as_of_date,
-        window_end,
-        net_paid_revenue::float as net_paid_revenue,
-        unpaid_invoices_count::integer as unpaid_invoices_count,
-        (net_paid_revenue <= 0 or unpaid_invoices_count > 0)::integer as is_bad
-    from outcomes
+        customers.customer_id,
+        customers.as_of_date,
+        customers.as_of_date + {{ window_days }} as window_end,
+        coalesce(outcomes.net_paid_revenue, 0)::float as net_paid_revenue,
+        coalesce(outcomes.unpaid_invoices_count, 0)::integer as unpaid_invoices_count,
+        (coalesce(outcomes.net_paid_revenue, 0) <= 0 or coalesce(outcomes.unpaid_invoices_count, 0) > 0)::integer
+            as is_bad
+    from customers
+    left join outcomes
+        on outcomes.customer_id = customers.customer_id
+        and outcomes.as_of_date = customers.as_of_date
 
 )
 

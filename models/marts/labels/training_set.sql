@@ -8,6 +8,8 @@
     )
 }}
 
+{% set nights = as_of_dates_to_build(ref('customer_outcomes'), this if is_incremental() else none) %}
+
 -- One row per (customer_id, as_of_date) with a matured label: features as known at
 -- as_of_date joined to what happened after it. Incremental: new matured nights only.
 with
@@ -15,9 +17,7 @@ with
 outcomes as (
 
     select * from {{ ref('customer_outcomes') }}
-    {% if is_incremental() %}
-    where as_of_date not in (select distinct as_of_date from {{ this }})
-    {% endif %}
+    where as_of_date in ({{ date_literals(nights) }})
 
 ),
 
@@ -25,7 +25,7 @@ features as (
 
     select features.*
     from {{ ref('customer_features') }} as features
-    where features.as_of_date in (select distinct as_of_date from outcomes)
+    where features.as_of_date in ({{ date_literals(nights) }})
 
 ),
 

@@ -8,6 +8,8 @@
     )
 }}
 
+{% set nights = as_of_dates_to_build(ref('customer_features'), this if is_incremental() else none) %}
+
 -- One row per (customer_id, as_of_date) of customer_features: the day-one rule
 -- baseline ("rule-baseline" in the model registry). A transparent points rule over
 -- recency, frequency, returns and unpaid invoices; "bad" when the points reach 0.5.
@@ -17,9 +19,7 @@ with
 features as (
 
     select * from {{ ref('customer_features') }}
-    {% if is_incremental() %}
-    where as_of_date not in ({{ built_as_of_dates(this) }})
-    {% endif %}
+    where as_of_date in ({{ date_literals(nights) }})
 
 ),
 

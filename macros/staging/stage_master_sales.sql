@@ -1,0 +1,83 @@
+{% macro stage_master_sales(source_rows) -%}
+{#- master_data.sales rows (a relation, or a subquery of some of its rows with every
+    row of their sales): trimmed, cast, ranked among the versions of their sale, and
+    flagged with the reason they cannot be used. -#}
+with
+
+source as (
+
+    select * from {{ source_rows }}
+
+),
+
+renamed as (
+
+    select
+        ---------- ids
+        nullif(trim(sale_id), '') as sale_id,
+        nullif(trim(customer_id), '') as customer_id,
+
+        ---------- event timestamps: the state of a sale at any date follows from them
+        sold_at,
+        status_changed_at,
+        due_at,
+        paid_at,
+        recorded_at,
+        updated_at,
+
+        ---------- amounts
+        quantity::numeric as quantity,
+        amount::numeric as amount,
+
+        ---------- attributes ('Returned ', 'COMPLETED' are fixed here)
+        lower(trim(status)) as status,
+        lower(nullif(trim(channel), '')) as channel
+
+    from source
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by sale_id
+            order by updated_at desc nulls last
+        ) as version_rank
+    from renamed
+
+),
+
+final as (
+
+    select
+        sale_id,
+        customer_id,
+        sold_at,
+        status_changed_at,
+        due_at,
+        paid_at,
+        recorded_at,
+        updated_at,
+        quantity,
+        amount,
+        status,
+        channel,
+        case
+            when sale_id is null or customer_id is null or sold_at is null or quantity is null
+                or amount is null or status is null or updated_at is null
+                then 'missing_required'
+            when version_rank > 1 then 'duplicate_sale'
+            when status not in ('completed', 'returned', 'cancelled') then 'unknown_status'
+            when amount < 0 or amount > {{ var('max_sale_amount') }} then 'amount_out_of_range'
+            when quantity <= 0 then 'quantity_out_of_range'
+            when sold_at > coalesce(recorded_at, updated_at) + interval '1 day' then 'sold_after_it_was_recorded'
+            when status_changed_at < sold_at or paid_at < sold_at then 'event_before_sale'
+        end as quarantine_reason
+    from ranked
+
+)
+
+select * from final
+{%- endmacro %}
