@@ -13,10 +13,11 @@
 }}
 
 {% set existing = adapter.get_relation(this.database, this.schema, this.identifier) %}
+{% set changed_after = changed_since_last_build(this, 'dbt_updated_at') if existing else none %}
 
 select * from {{ ref('int_sales_validated') }}
-{% if existing %}
-where updated_at > (select max(dbt_updated_at) - interval '1 day' from {{ this }} where dbt_updated_at <= now())
+{% if changed_after %}
+where updated_at > {{ changed_after }}
 {% endif %}
 
 {% endsnapshot %}

@@ -4,9 +4,12 @@
         unique_key='sale_key',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
+        indexes=[{'columns': ['sale_key']}],
         post_hook=[
             "create unique index if not exists {{ this.identifier }}_clean_sale_id
                 on {{ this }} (sale_id) where quarantine_reason is null",
+            "create index if not exists {{ this.identifier }}_quarantined
+                on {{ this }} (quarantine_reason) where quarantine_reason is not null",
             "analyze {{ this }}",
         ],
     )
@@ -14,6 +17,7 @@
 
 {% set source_sales = source('master_data', 'sales') %}
 {% set source_customers = source('master_data', 'customers') %}
+{% set changed_after = changed_since_last_build(this, 'updated_at') if is_incremental() else none %}
 
 -- One row per row of master_data.sales, with quarantine_reason set when it cannot be
 -- used: the staging checks, plus the ones that need its customer. The unique index
@@ -28,21 +32,12 @@ with
 
 {% if is_incremental() %}
 
-watermark as (
-
-    select max(updated_at) - interval '1 day' as changed_after
-    from {{ this }}
-    where updated_at <= now()
-
-),
-
 changed_customers as (
 
     select nullif(trim(customers.customer_id), '') as customer_id
     from {{ source_customers }} as customers
-    cross join watermark
     where customers.updated_at is null
-        or customers.updated_at > watermark.changed_after
+        or customers.updated_at > {{ changed_after or "'-infinity'::timestamptz" }}
 
 ),
 
@@ -50,9 +45,8 @@ changed_sales as (
 
     select distinct coalesce(nullif(trim(sales.sale_id), ''), '') as sale_key
     from {{ source_sales }} as sales
-    cross join watermark
     where sales.updated_at is null
-        or sales.updated_at > watermark.changed_after
+        or sales.updated_at > {{ changed_after or "'-infinity'::timestamptz" }}
         or nullif(trim(sales.sale_id), '') is null
         or nullif(trim(sales.customer_id), '') in (select customer_id from changed_customers)
 

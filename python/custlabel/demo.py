@@ -2,11 +2,14 @@
 
 Each customer has three hidden traits that drift month by month (a random walk in
 log or logit space, plus a population-wide drift): engagement (purchases a day),
-payment reliability (chance an invoice is never paid) and return propensity. A
-customer may churn in any month, more likely when payment risk is high. The
-probability of being "bad" in each outcome window follows from the traits in
-closed form and is written to `demo_truth.bad_probability`, which only benchmarks
-read.
+payment reliability (chance an invoice is never paid) and return propensity. On a
+random day (a hazard that is higher when payment risk is high) a customer begins to
+leave: from then on their purchases fade, halving every month, until they are churned
+and only buy now and then, so churn shows in declining purchases before it is complete.
+The probability of being "bad" in each outcome window, given the hidden state at the
+night (the traits, and when the customer began to leave if they have), follows in
+closed form with the day they may begin to leave integrated out; it is written to
+`demo_truth.bad_probability`, which only benchmarks read.
 
 Real master data is messy, so a small documented share of rows is made messy on
 purpose (see `MESS_RATES`): the dbt staging models must fix, quarantine or reject
@@ -36,6 +39,9 @@ DAY = 86_400.0
 PAYMENT_TERMS_DAYS = 30
 BLOCK_CUSTOMERS = 50_000
 CHURNED_RATE_FACTOR = 0.02  # a churned customer still buys now and then
+LEAVING_HALF_LIFE_DAYS = 30.0  # a leaving customer's purchases halve every month until churned
+DAYS_PER_MONTH = 365.25 / 12
+TRUTH_STEPS = 9  # quadrature points over the day a customer may begin to leave inside the window
 GENERATOR_PROCESSES = 2
 
 COUNTRIES = ["DE", "FR", "ES", "IT", "NL", "PL"]
@@ -146,9 +152,9 @@ class _Timeline:
         self.months = len(starts)
 
 
-def _traits(rng: np.random.Generator, n: int, timeline: _Timeline, segment: np.ndarray):
+def _traits(rng: np.random.Generator, n: int, timeline: _Timeline, segment: np.ndarray, created_day: np.ndarray):
     """Monthly purchase rate, default, return and cancel probabilities (n, months), online share,
-    monthly churn hazard (n,) and whether churned by each month (n, months)."""
+    the hazard (per day) of beginning to leave and the day each customer begins to leave (n,)."""
     months = timeline.months
     segment_boost = np.select([segment == "enterprise", segment == "small_business"], [0.5, 0.2], 0.0)
     risk = rng.normal(0, 1, n)  # latent riskiness shared by payment, returns and churn
@@ -159,16 +165,31 @@ def _traits(rng: np.random.Generator, n: int, timeline: _Timeline, segment: np.n
 
     steps = rng.normal(0, 1, (n, months, 3)) * np.array([0.12, 0.2, 0.15])
     drift = np.arange(months) / 12.0  # population drift: returns and defaults rise over time
-    churn_hazard = _sigmoid(-4.4 + 0.9 * risk)[:, None]  # per month
-    churned = np.cumsum(rng.random((n, months)) < churn_hazard, axis=1) > 0
+    leave_hazard = -np.log1p(-_sigmoid(-4.4 + 0.9 * risk)) / DAYS_PER_MONTH
+    leave_day = np.maximum(created_day, 0) + rng.exponential(1 / leave_hazard)
 
     rate = np.exp(log_rate[:, None] + np.cumsum(steps[:, :, 0], axis=1))
-    rate = np.where(churned, rate * CHURNED_RATE_FACTOR, rate)
     p_default = _sigmoid(logit_default[:, None] + np.cumsum(steps[:, :, 1], axis=1) + 0.25 * drift)
     p_return = _sigmoid(logit_return[:, None] + np.cumsum(steps[:, :, 2], axis=1) + 0.3 * drift)
     p_cancel = np.repeat(_sigmoid(logit_cancel)[:, None], months, axis=1)
     online = _sigmoid(rng.normal(0, 1.2, n) + 0.4 * risk)
-    return rate, p_default, p_return, p_cancel, online, churn_hazard[:, 0], churned
+    return rate, p_default, p_return, p_cancel, online, leave_hazard, leave_day
+
+
+def _engagement(days_leaving: np.ndarray) -> np.ndarray:
+    """Share of a customer's purchases still made this many days after they began to leave."""
+    return np.maximum(np.exp2(-np.maximum(days_leaving, 0) / LEAVING_HALF_LIFE_DAYS), CHURNED_RATE_FACTOR)
+
+
+def _engaged_days(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Integral of _engagement over days since beginning to leave in [start, end]."""
+    half_life = LEAVING_HALF_LIFE_DAYS
+    churned_from = half_life * np.log2(1 / CHURNED_RATE_FACTOR)
+    before = np.minimum(end, 0) - np.minimum(start, 0)
+    a, b = np.clip(start, 0, churned_from), np.clip(end, 0, churned_from)
+    fading = half_life / np.log(2) * (np.exp2(-a / half_life) - np.exp2(-b / half_life))
+    churned = CHURNED_RATE_FACTOR * (np.maximum(end, churned_from) - np.maximum(start, churned_from))
+    return before + fading + churned
 
 
 def _active_spans(created_day: np.ndarray, timeline: _Timeline) -> tuple[np.ndarray, np.ndarray]:
@@ -186,26 +207,30 @@ def _p_bad(good_expected: np.ndarray, unpaid_expected: np.ndarray) -> np.ndarray
 def _truth(spec: DemoSpec, ids, timeline: _Timeline, created_day, traits) -> pd.DataFrame:
     """P(bad) per customer and matured as-of date, given the hidden state known at that night.
 
-    The state is the month's traits at the night; what happens after it is integrated
-    out: the customer may churn in each month of the window with their hazard.
-    Random-walk steps inside the window are ignored (mean zero, small over a window).
+    The state is the month's traits at the night and, for a customer who has begun to
+    leave, the day they began. What happens after the night is integrated out: a
+    customer who has not begun to leave may begin on any day of the window, with their
+    hazard. Random-walk steps inside the window are ignored (mean zero, small over a window).
     """
-    rate, p_default, p_return, p_cancel, _, hazard, churned = traits
+    rate, p_default, p_return, p_cancel, _, hazard, leave_day = traits
     paying = rate * (1 - p_cancel) * (1 - p_return)
     good_rate, unpaid_rate = paying * (1 - p_default), paying * p_default
     w = spec.window_days
-    window_months = int(np.ceil(w / 30))
+    edges = np.linspace(0, w, TRUTH_STEPS + 1)
+    starts = (edges[:-1] + edges[1:]) / 2
+    start_weights = -np.diff(np.exp(-np.outer(hazard, edges)), axis=1)  # P(begins to leave in each step)
     frames = []
     for as_of in truth_dates(spec):
         day = (as_of - spec.start_date).days
         month = int(np.searchsorted(timeline.edges, day, side="right") - 1)
-        good, unpaid = good_rate[:, month], unpaid_rate[:, month] * w
-        h = np.where(churned[:, month], 0.0, hazard)
-        p_bad = (1 - h) ** window_months * _p_bad(good * w, unpaid)
-        for k in range(window_months):
-            churn_day = min((k + 0.5) * 30, w)
-            active_days = churn_day + CHURNED_RATE_FACTOR * (w - churn_day)
-            p_bad += h * (1 - h) ** k * _p_bad(good * active_days, unpaid)
+        good, unpaid = good_rate[:, month], unpaid_rate[:, month]
+        leaving = leave_day < day
+        since = day - leave_day
+        engaged = np.where(leaving, _engaged_days(since, since + w), w)
+        p_bad = np.where(leaving, 1.0, np.exp(-hazard * w)) * _p_bad(good * engaged, unpaid * engaged)
+        for start, weight in zip(starts, start_weights.T, strict=True):
+            engaged = start + _engaged_days(0.0, w - start)
+            p_bad += np.where(leaving, 0.0, weight) * _p_bad(good * engaged, unpaid * engaged)
         exists = created_day < day + 1
         frames.append(pd.DataFrame({"customer_id": ids[exists], "as_of_date": as_of, "p_bad": p_bad[exists]}))
     if not frames:
@@ -242,13 +267,16 @@ def _stamp(timeline: _Timeline, days: np.ndarray) -> pd.Series:
 
 
 def _sales(rng, spec: DemoSpec, customers, created_day, timeline, traits, spans) -> pd.DataFrame:
-    rate, p_default, p_return, p_cancel, online = traits[:5]
+    rate, p_default, p_return, p_cancel, online, _, leave_day = traits
     span_start, span_len = spans
     counts = rng.poisson(rate * span_len)
     cust = np.repeat(np.arange(len(customers)), counts.sum(axis=1))
     flat = np.repeat(np.arange(counts.size), counts.ravel())
+    day = span_start.ravel()[flat] + rng.random(len(flat)) * span_len.ravel()[flat]
+    # Thinning: a leaving customer makes a fading share of the purchases they would have made.
+    kept = rng.random(len(flat)) < _engagement(day - leave_day[cust])
+    cust, flat, day = cust[kept], flat[kept], day[kept]
     n_sales = len(flat)
-    day = span_start.ravel()[flat] + rng.random(n_sales) * span_len.ravel()[flat]
     end_day = float(spec.days)
 
     quantity = 1 + rng.poisson(1.2, n_sales)
@@ -337,7 +365,7 @@ def generate_block(spec: DemoSpec, block_index: int, first: int, n: int) -> Bloc
     timeline = _Timeline(spec)
     customers, created_day = _customers(rng, spec, first, n, timeline)
     segment = customers["segment"].fillna("consumer").to_numpy()
-    traits = _traits(rng, n, timeline, segment)
+    traits = _traits(rng, n, timeline, segment, created_day)
     spans = _active_spans(created_day, timeline)
     sales = _sales(rng, spec, customers, created_day, timeline, traits, spans)
     truth = _truth(spec, customers["customer_id"].to_numpy(), timeline, created_day, traits)

@@ -7,6 +7,9 @@
     )
 }}
 
+{% set night_start = day_start(as_of_day(), 0) %}
+{% set night_end = day_start(as_of_day(), 1) %}
+
 -- One row per source table per night: rows held, rows that arrived or changed
 -- that day, how long since the last load, and how many rows were quarantined.
 -- Incremental: each night adds its rows, a re-run of a night replaces them.
@@ -37,12 +40,12 @@ customer_volumes as (
         'customers' as source_table,
         count(*) as source_rows,
         count(*) filter (
-            where created_at >= {{ as_of_date() }} and created_at < {{ known_before(as_of_date()) }}
+            where created_at >= {{ night_start }} and created_at < {{ night_end }}
         ) as rows_arrived,
         count(*) filter (
-            where updated_at >= {{ as_of_date() }} and updated_at < {{ known_before(as_of_date()) }}
+            where updated_at >= {{ night_start }} and updated_at < {{ night_end }}
         ) as rows_updated,
-        max(updated_at) filter (where updated_at < {{ known_before(as_of_date()) }}) as last_loaded_at
+        max(updated_at) filter (where updated_at < {{ night_end }}) as last_loaded_at
     from customers
 
 ),
