@@ -25,7 +25,8 @@
 --
 -- Incremental: each night re-checks every row of the sales that changed since the
 -- last build (updated_at past the newest one seen, less a day for late commits), of
--- the customers that changed, and the rows without a sale id or updated_at. Rows
+-- the customers that changed, of the sales set aside for their customer, and the
+-- rows without a clean sale id or updated_at. Rows
 -- deleted from master data or inserted with an old updated_at are not seen; the
 -- reconciliation test then fails and names the fix (a full refresh of this model).
 with
@@ -43,21 +44,39 @@ changed_customers as (
 
 changed_sales as (
 
-    select distinct coalesce(nullif(trim(sales.sale_id), ''), '') as sale_key
+    select coalesce(nullif(trim(sales.sale_id), ''), '') as sale_key
     from {{ source_sales }} as sales
     where sales.updated_at is null
         or sales.updated_at > {{ changed_after or "'-infinity'::timestamptz" }}
-        or nullif(trim(sales.sale_id), '') is null
-        or nullif(trim(sales.customer_id), '') in (select customer_id from changed_customers)
+        or sales.sale_id is null
+        or sales.sale_id ~ '^ | $'
+        or sales.sale_id = ''
+    union
+    select sale_key
+    from {{ this }}
+    where quarantine_reason in ('unknown_customer', 'sold_before_customer_existed')
+    union
+    select checked.sale_key
+    from {{ this }} as checked
+    inner join changed_customers on changed_customers.customer_id = checked.customer_id
+
+),
+
+-- Every row of those sales: ids written as they are keyed, and the rows whose id is
+-- not (null, or with spaces), which the union above always takes.
+changed_rows as (
+
+    select * from {{ source_sales }}
+    where sale_id in (select sale_key from changed_sales)
+    union all
+    select * from {{ source_sales }}
+    where sale_id is null or sale_id ~ '^ | $'
 
 ),
 
 sales as (
 
-    {{ stage_master_sales(
-        "(select * from " ~ source_sales ~ " where coalesce(nullif(trim(sale_id), ''), '')"
-        ~ " in (select sale_key from changed_sales))"
-    ) }}
+    {{ stage_master_sales('changed_rows') }}
 
 ),
 
