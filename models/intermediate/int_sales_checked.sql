@@ -17,6 +17,7 @@
 
 {% set source_sales = source('master_data', 'sales') %}
 {% set source_customers = source('master_data', 'customers') %}
+-- depends_on: {{ ref('customers_snapshot') }}
 {% set changed_after = changed_since_last_build(this, 'updated_at') if is_incremental() else none %}
 
 -- One row per row of master_data.sales, with quarantine_reason set when it cannot be
@@ -33,12 +34,18 @@ with
 
 {% if is_incremental() %}
 
+-- Customers edited or added since the last build, and those whose version the
+-- snapshot closed since (edited or deleted): their sales are checked again.
 changed_customers as (
 
     select nullif(trim(customers.customer_id), '') as customer_id
     from {{ source_customers }} as customers
     where customers.updated_at is null
         or customers.updated_at > {{ changed_after or "'-infinity'::timestamptz" }}
+    union
+    select customer_id
+    from {{ ref('customers_snapshot') }}
+    where dbt_valid_to > {{ changed_after or "'-infinity'::timestamptz" }}
 
 ),
 

@@ -132,6 +132,26 @@ def test_the_incremental_build_of_a_new_night_equals_a_full_refresh(replayed):
         pd.testing.assert_frame_equal(incremental_tonight[model], rebuilt, obj=model)
 
 
+def test_the_sales_of_a_customer_deleted_from_master_data_are_set_aside_the_next_night(make_database):
+    settings = make_database("deleted_customer")
+    demo.generate_and_load(customers=300, days=200, seed=4, end_date=NIGHT, settings=settings)
+    dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    gone = db.read_frame(
+        "select customer_id from analytics.int_sales_validated group by customer_id order by count(*), customer_id limit 1",
+        None,
+        settings,
+    )["customer_id"][0]
+    _execute(settings, f"delete from master_data.customers where customer_id = '{gone}'")
+
+    dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    reasons = db.read_frame(
+        "select distinct quarantine_reason from analytics.int_sales_checked where customer_id = :gone",
+        {"gone": gone},
+        settings,
+    )["quarantine_reason"]
+    assert list(reasons) == ["unknown_customer"]
+
+
 def test_sales_deleted_from_master_data_fail_the_build_until_a_full_refresh(make_database):
     settings = make_database("deleted")
     demo.generate_and_load(customers=300, days=200, seed=3, end_date=NIGHT, settings=settings)
