@@ -2,14 +2,29 @@
 
 Each customer has three hidden traits that drift month by month (a random walk in
 log or logit space, plus a population-wide drift): engagement (purchases a day),
-payment reliability (chance an invoice is never paid) and return propensity. On a
-random day (a hazard that is higher when payment risk is high) a customer begins to
-leave: from then on their purchases fade, halving every month, until they are churned
-and only buy now and then, so churn shows in declining purchases before it is complete.
-The probability of being "bad" in each outcome window, given the hidden state at the
-night (the traits, and when the customer began to leave if they have), follows in
-closed form with the day they may begin to leave integrated out; it is written to
-`demo_truth.bad_probability`, which only benchmarks read.
+payment reliability (chance an invoice is never paid; unreliable payers also often
+pay late) and return propensity. On a random day (a hazard that is higher when
+payment risk is high) a customer begins to leave, and it shows the way it does in
+real master data:
+
+- they stop paying: invoices still open that day, and those of every later sale,
+  are never paid;
+- dissatisfied, they return most purchases of the previous weeks within days
+  (`LEAVING_RETURN_SHARE` of those of the last `LEAVING_LOOKBACK_DAYS`), and the same
+  share of any later purchase;
+- their purchases fade, halving every month, until they are churned and only buy
+  now and then.
+
+A customer is bad in an outcome window (T, T+W] when they bring no paid revenue in it
+or leave an invoice due in it unpaid when it ends. The probability of that given the
+hidden state at the night T (the traits, and whether the customer has begun to leave)
+follows in closed form and is written to `demo_truth.bad_probability`, which only
+benchmarks read: a customer who has begun to leave pays nothing any more, so is bad
+for sure; for the others, the day they may begin to leave inside the window is
+integrated out with their hazard, and payment delays (on time, late, never) are
+integrated exactly. Sales of the 30 days before T count as unknown like those of the
+window (their invoices fall due in it), and random-walk steps inside the window are
+ignored (mean zero, small over a window).
 
 Real master data is messy, so a small documented share of rows is made messy on
 purpose (see `MESS_RATES`): the dbt staging models must fix, quarantine or reject
@@ -40,6 +55,9 @@ PAYMENT_TERMS_DAYS = 30
 BLOCK_CUSTOMERS = 50_000
 CHURNED_RATE_FACTOR = 0.02  # a churned customer still buys now and then
 LEAVING_HALF_LIFE_DAYS = 30.0  # a leaving customer's purchases halve every month until churned
+LEAVING_LOOKBACK_DAYS = 45.0  # purchases this recent when a customer begins to leave may be returned
+LEAVING_RETURN_SHARE = 0.8  # share of those (and of later purchases) a leaving customer returns
+LEAVING_RETURN_DELAY_DAYS = 10.0  # they return them within this many days of beginning to leave
 DAYS_PER_MONTH = 365.25 / 12
 TRUTH_STEPS = 9  # quadrature points over the day a customer may begin to leave inside the window
 GENERATOR_PROCESSES = 2
@@ -204,17 +222,70 @@ def _p_bad(good_expected: np.ndarray, unpaid_expected: np.ndarray) -> np.ndarray
     return 1 - (1 - np.exp(-good_expected)) * np.exp(-unpaid_expected)
 
 
+def _paid_within_integral(x, late_share: np.ndarray) -> np.ndarray:
+    """Integral over [0, x] of P(an invoice that will be paid is paid within v days of the sale), dv.
+
+    Payment delays: with probability late_share 30 + U(1, 40) days, else Gamma(2, 7 days)."""
+    x = np.maximum(x, 0.0)
+    theta = 7.0
+    on_time = x - theta * (2 - np.exp(-x / theta) * (2 + x / theta))
+    lo, hi = PAYMENT_TERMS_DAYS + 1.0, PAYMENT_TERMS_DAYS + 41.0
+    late = np.where(x <= lo, 0.0, np.where(x <= hi, (x - lo) ** 2 / (2 * (hi - lo)), (hi - lo) / 2 + x - hi))
+    return (1 - late_share) * on_time + late_share * late
+
+
+def _open_at(lo: float, hi: float, p_default, late_share) -> np.ndarray:
+    """Integral over v in [lo, hi] (days from a sale) of P(its invoice is unpaid v days after the sale)."""
+    if hi <= lo:
+        return np.zeros_like(p_default)
+    paid = _paid_within_integral(hi, late_share) - _paid_within_integral(lo, late_share)
+    return (hi - lo) - (1 - p_default) * paid
+
+
+def _p_bad_staying(w: int, paying, p_default, late_share) -> np.ndarray:
+    """P(bad in the window) for a customer who does not begin to leave in it.
+
+    Good: sales in the window paid before it ends. Unpaid: invoices due in the window (sales
+    in (-terms, w - terms]) not paid when it ends."""
+    good = paying * (1 - p_default) * _paid_within_integral(w, late_share)
+    unpaid = paying * _open_at(PAYMENT_TERMS_DAYS, w + PAYMENT_TERMS_DAYS, p_default, late_share)
+    return _p_bad(good, unpaid)
+
+
+def _p_bad_leaving_at(s: float, w: int, paying, p_default, late_share) -> np.ndarray:
+    """P(bad in the window) for a customer who begins to leave s days into it (0 < s < w).
+
+    Good: sales before the onset paid before it and not returned then. Unpaid: invoices due in
+    the window (sales in (-terms, w - terms]) still open at the onset and not returned, and every
+    later sale due in the window that is not returned."""
+    lookback, keep = LEAVING_LOOKBACK_DAYS, 1 - LEAVING_RETURN_SHARE
+    # v: days from a sale to the onset; sales with v < lookback are returned with LEAVING_RETURN_SHARE
+    paid_by_onset = _paid_within_integral(s, late_share) - LEAVING_RETURN_SHARE * _paid_within_integral(
+        min(s, lookback), late_share
+    )
+    good = paying * (1 - p_default) * paid_by_onset
+    a, b = max(0.0, s - (w - PAYMENT_TERMS_DAYS)), s + PAYMENT_TERMS_DAYS
+    open_recent = _open_at(a, min(b, lookback), p_default, late_share)
+    open_older = _open_at(max(a, lookback), b, p_default, late_share)
+    after = max(w - PAYMENT_TERMS_DAYS - s, 0.0)
+    later = float(_engaged_days(np.float64(0.0), np.float64(after)))
+    unpaid = paying * (keep * open_recent + open_older + keep * later)
+    return _p_bad(good, unpaid)
+
+
 def _truth(spec: DemoSpec, ids, timeline: _Timeline, created_day, traits) -> pd.DataFrame:
     """P(bad) per customer and matured as-of date, given the hidden state known at that night.
 
     The state is the month's traits at the night and, for a customer who has begun to
-    leave, the day they began. What happens after the night is integrated out: a
-    customer who has not begun to leave may begin on any day of the window, with their
-    hazard. Random-walk steps inside the window are ignored (mean zero, small over a window).
+    leave, the day they began: such a customer pays nothing any more, so is bad for sure.
+    What happens after the night is integrated out: a customer who has not begun to leave
+    may begin on any day of the window, with their hazard, and then stops paying. Sales of
+    the 30 days before the night count as unknown, like those of the window (their invoices
+    fall due in it). Random-walk steps inside the window are ignored (mean zero, small
+    over a window).
     """
     rate, p_default, p_return, p_cancel, _, hazard, leave_day = traits
     paying = rate * (1 - p_cancel) * (1 - p_return)
-    good_rate, unpaid_rate = paying * (1 - p_default), paying * p_default
     w = spec.window_days
     edges = np.linspace(0, w, TRUTH_STEPS + 1)
     starts = (edges[:-1] + edges[1:]) / 2
@@ -223,14 +294,11 @@ def _truth(spec: DemoSpec, ids, timeline: _Timeline, created_day, traits) -> pd.
     for as_of in truth_dates(spec):
         day = (as_of - spec.start_date).days
         month = int(np.searchsorted(timeline.edges, day, side="right") - 1)
-        good, unpaid = good_rate[:, month], unpaid_rate[:, month]
-        leaving = leave_day < day
-        since = day - leave_day
-        engaged = np.where(leaving, _engaged_days(since, since + w), w)
-        p_bad = np.where(leaving, 1.0, np.exp(-hazard * w)) * _p_bad(good * engaged, unpaid * engaged)
+        late_share = np.minimum(2 * p_default[:, month], 1.0)
+        p_bad = np.exp(-hazard * w) * _p_bad_staying(w, paying[:, month], p_default[:, month], late_share)
         for start, weight in zip(starts, start_weights.T, strict=True):
-            engaged = start + _engaged_days(0.0, w - start)
-            p_bad += np.where(leaving, 0.0, weight) * _p_bad(good * engaged, unpaid * engaged)
+            p_bad += weight * _p_bad_leaving_at(start, w, paying[:, month], p_default[:, month], late_share)
+        p_bad = np.where(leave_day < day, 1.0, p_bad)
         exists = created_day < day + 1
         frames.append(pd.DataFrame({"customer_id": ids[exists], "as_of_date": as_of, "p_bad": p_bad[exists]}))
     if not frames:
@@ -291,15 +359,31 @@ def _sales(rng, spec: DemoSpec, customers, created_day, timeline, traits, spans)
     cancelled = u < p_cancel.ravel()[flat]
     returned = ~cancelled & (u < p_cancel.ravel()[flat] + p_return.ravel()[flat])
     change_day = np.where(cancelled, day + rng.uniform(0, 2, n_sales), day + rng.uniform(3, 45, n_sales))
-    changed = (cancelled | returned) & (change_day < end_day)
-    status = np.where(changed & cancelled, "cancelled", np.where(changed & returned, "returned", "completed"))
 
     defaults = ~cancelled & ~returned & (rng.random(n_sales) < p_default.ravel()[flat])
     late = rng.random(n_sales) < 2 * p_default.ravel()[flat]
     pay_day = np.where(
         late, day + PAYMENT_TERMS_DAYS + rng.uniform(1, 40, n_sales), day + rng.gamma(2.0, 7.0, n_sales)
     )
-    paid = ~cancelled & ~defaults & (pay_day < end_day)
+    # A customer who begins to leave stops paying: invoices still open then, and those of later
+    # sales, are never paid. They return most of their recent purchases within days of
+    # beginning to leave, and as large a share of any later purchase.
+    leaving_on = leave_day[cust]
+    since = day - leaving_on
+    kept_status = ~cancelled & ~returned
+    leave_returned = (
+        kept_status & (since > -LEAVING_LOOKBACK_DAYS) & (rng.random(n_sales) < LEAVING_RETURN_SHARE)
+    )
+    leave_change_day = np.where(
+        since < 0,
+        leaving_on + rng.uniform(0, LEAVING_RETURN_DELAY_DAYS, n_sales),
+        day + rng.uniform(3, 45, n_sales),
+    )
+    returned |= leave_returned
+    change_day = np.where(leave_returned, leave_change_day, change_day)
+    changed = (cancelled | returned) & (change_day < end_day)
+    status = np.where(changed & cancelled, "cancelled", np.where(changed & returned, "returned", "completed"))
+    paid = ~cancelled & ~defaults & (pay_day < end_day) & (pay_day < leaving_on)
     record_delay = np.where(rng.random(n_sales) < MESS_RATES["late_arriving"], rng.uniform(1, 10, n_sales), 0.0)
     arrived = day + record_delay < end_day
 

@@ -24,6 +24,8 @@ NUMERIC_FEATURES = [
     "late_payment_rate_365d",
     "avg_days_to_pay_365d",
     "online_share_365d",
+    "returns_count_90d",
+    "unpaid_invoices_15_90d",
 ]
 
 CATEGORICAL_FEATURES = ["segment"]

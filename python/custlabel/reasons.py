@@ -63,6 +63,12 @@ PHRASES: dict[str, tuple[str, str, str]] = {
     "late_payment_rate_365d": ("often pays late", "rarely pays late", "no payment history"),
     "avg_days_to_pay_365d": ("slow to pay", "quick to pay", "no payment history"),
     "online_share_365d": ("mostly buys online", "mostly buys offline", "sales channel unknown"),
+    "returns_count_90d": ("returned recent purchases", "kept recent purchases", "no recent purchase data"),
+    "unpaid_invoices_15_90d": (
+        "recent invoices left unpaid",
+        "recent invoices paid",
+        "no recent invoice data",
+    ),
 }
 
 

@@ -36,9 +36,10 @@ where sale_id in (
     order by sale_id limit 40
 );
 
--- late rows: sold before the night, reaching master data after it
+-- late rows: sold before the night, reaching master data after it (one per sale, even if
+-- master data holds a duplicated row of it)
 insert into master_data.sales
-select sale_id || '-late', customer_id, sold_at + interval '3 days', quantity, amount, 'completed',
+select distinct on (sale_id) sale_id || '-late', customer_id, sold_at + interval '3 days', quantity, amount, 'completed',
     null, due_at, null, channel, '2026-04-05 08:00+00', '2026-04-05 08:00+00'
 from master_data.sales
 where sold_at between '2026-03-20' and '2026-03-28' and status = 'completed' and amount between 1 and 1000

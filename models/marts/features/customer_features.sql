@@ -71,6 +71,13 @@ sales_aggregated as (
             / nullif(count(*) filter (where paid_at is not null), 0) as late_payment_rate_365d,
         avg(date_part('epoch', paid_at - sold_at) / 86400.0) as avg_days_to_pay_365d,
 
+        ---------- signs of leaving: recent purchases returned, recent invoices left unpaid
+        count(*) filter (where status = 'returned' and sold_at >= {{ day_start(night, -89) }}) as returns_count_90d,
+        count(*) filter (
+            where status = 'completed' and paid_at is null
+                and sold_at >= {{ day_start(night, -89) }} and sold_at < {{ day_start(night, -14) }}
+        ) as unpaid_invoices_15_90d,
+
         ---------- channel mix
         count(*) filter (where channel in ('web', 'app'))::float
             / nullif(count(channel), 0) as online_share_365d
@@ -116,6 +123,8 @@ final as (
         sales_aggregated.late_payment_rate_365d::float as late_payment_rate_365d,
         sales_aggregated.avg_days_to_pay_365d::float as avg_days_to_pay_365d,
         sales_aggregated.online_share_365d::float as online_share_365d,
+        coalesce(sales_aggregated.returns_count_90d, 0)::float as returns_count_90d,
+        coalesce(sales_aggregated.unpaid_invoices_15_90d, 0)::float as unpaid_invoices_15_90d,
         coalesce(customers.segment, 'unknown') as segment,
 
         ---------- sensitive attributes: fairness reports only, never model features
