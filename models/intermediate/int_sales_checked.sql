@@ -5,6 +5,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         indexes=[{'columns': ['sale_key']}],
+        pre_hook="set work_mem = '1GB'",
         post_hook=[
             "create unique index if not exists {{ this.identifier }}_clean_sale_id
                 on {{ this }} (sale_id) where quarantine_reason is null",
@@ -22,7 +23,8 @@
 
 -- One row per row of master_data.sales, with quarantine_reason set when it cannot be
 -- used: the staging checks, plus the ones that need its customer. The unique index
--- on clean sale ids makes a second clean version of a sale fail the build.
+-- on clean sale ids makes a second clean version of a sale fail the build. The full
+-- build sorts every sale to rank the versions of each: hence the work_mem.
 --
 -- Incremental: each night re-checks every row of the sales that changed since the
 -- last build (updated_at past the newest one seen, less a day for late commits), of
