@@ -5,10 +5,7 @@
         unique_key='sale_id',
         strategy='timestamp',
         updated_at='updated_at',
-        post_hook=[
-            "create index if not exists {{ this.identifier }}_current_sale_id on {{ this }} (sale_id) where dbt_valid_to is null",
-            "create index if not exists {{ this.identifier }}_updated_at on {{ this }} (dbt_updated_at)",
-        ],
+        post_hook="create index if not exists {{ this.identifier }}_current_sale_id on {{ this }} (sale_id) where dbt_valid_to is null",
     )
 }}
 

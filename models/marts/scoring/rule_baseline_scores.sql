@@ -1,25 +1,15 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['customer_id', 'as_of_date'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        indexes=[{'columns': ['as_of_date', 'customer_id'], 'unique': true}],
-    )
-}}
-
-{% set nights = as_of_dates_to_build(ref('customer_features'), this if is_incremental() else none) %}
+{{ config(materialized='view') }}
 
 -- One row per (customer_id, as_of_date) of customer_features: the day-one rule
 -- baseline ("rule-baseline" in the model registry). A transparent points rule over
 -- recency, frequency, returns and unpaid invoices; "bad" when the points reach 0.5.
--- The weights are fixed, so the reasons are listed in weight order.
+-- The weights are fixed, so the reasons are listed in weight order. A view: a
+-- projection of customer_features, read one night at a time through its index.
 with
 
 features as (
 
     select * from {{ ref('customer_features') }}
-    where as_of_date in ({{ date_literals(nights) }})
 
 ),
 
