@@ -1,14 +1,14 @@
 {% macro changed_since_last_build(relation, column) -%}
     {#- The newest `column` value in relation that is not in the future, less a day for
-        late commits, as a timestamptz literal (none when relation is empty): rows
+        late commits, as a timestamptz literal ('-infinity' when relation is empty): rows
         updated after it may be new since the last build. A literal, so that Postgres
         estimates the few changed rows and reaches them through indexes. -#}
     {%- if not execute -%}
-        {{ return(none) }}
+        {{ return("'-infinity'::timestamptz") }}
     {%- endif -%}
     {%- set query -%}
         select (max({{ column }}) - interval '1 day')::text from {{ relation }} where {{ column }} <= now()
     {%- endset -%}
     {%- set newest = run_query(query).columns[0].values()[0] -%}
-    {{ return("'" ~ newest ~ "'::timestamptz" if newest else none) }}
+    {{ return("'" ~ (newest or '-infinity') ~ "'::timestamptz") }}
 {%- endmacro %}

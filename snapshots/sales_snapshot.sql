@@ -10,11 +10,10 @@
 }}
 
 {% set existing = adapter.get_relation(this.database, this.schema, this.identifier) %}
-{% set changed_after = changed_since_last_build(this, 'dbt_updated_at') if existing else none %}
 
 select * from {{ ref('int_sales_validated') }}
-{% if changed_after %}
-where updated_at > {{ changed_after }}
+{% if existing %}
+where updated_at > {{ changed_since_last_build(this, 'dbt_updated_at') }}
 {% endif %}
 
 {% endsnapshot %}

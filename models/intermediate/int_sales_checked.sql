@@ -43,11 +43,11 @@ changed_customers as (
     select nullif(trim(customers.customer_id), '') as customer_id
     from {{ source_customers }} as customers
     where customers.updated_at is null
-        or customers.updated_at > {{ changed_after or "'-infinity'::timestamptz" }}
+        or customers.updated_at > {{ changed_after }}
     union
     select customer_id
     from {{ ref('customers_snapshot') }}
-    where dbt_valid_to > {{ changed_after or "'-infinity'::timestamptz" }}
+    where dbt_valid_to > {{ changed_after }}
 
 ),
 
@@ -56,7 +56,7 @@ changed_sales as (
     select coalesce(nullif(trim(sales.sale_id), ''), '') as sale_key
     from {{ source_sales }} as sales
     where sales.updated_at is null
-        or sales.updated_at > {{ changed_after or "'-infinity'::timestamptz" }}
+        or sales.updated_at > {{ changed_after }}
         or sales.sale_id is null
         or sales.sale_id ~ '^ | $'
         or sales.sale_id = ''

@@ -10,6 +10,7 @@
 
 {% set window_days = var('outcome_window_days') %}
 {% set tonight = as_of_day() %}
+{% set known_tonight = day_start(tonight, 1) %}
 {% set matured = modules.datetime.date.fromisoformat(tonight) - modules.datetime.timedelta(days=window_days) %}
 {% set nights = as_of_dates_to_build(ref('customer_features'), this if is_incremental() else none)
     | select('le', matured.isoformat()) | list %}
@@ -58,10 +59,10 @@ outcomes as (
             sold_at,
             due_at,
             amount::float as amount,
-            {{ sale_status_at(day_start(tonight, 1)) }} as status,
-            {{ sale_paid_at(day_start(tonight, 1)) }} as paid_at
+            {{ sale_status_at(known_tonight) }} as status,
+            {{ sale_paid_at(known_tonight) }} as paid_at
         from {{ ref('int_sales_validated') }}
-        where {{ sale_is_known(day_start(tonight, 1)) }}
+        where {{ sale_is_known(known_tonight) }}
     ) as sales
     where sold_at < {{ window_end_at }}
         and sold_at >= {{ day_start(night, 1 - var('active_window_days')) }}
