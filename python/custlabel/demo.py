@@ -3,9 +3,9 @@
 Each customer has three hidden traits that drift month by month (a random walk in
 log or logit space, plus a population-wide drift): engagement (purchases a day),
 payment reliability (chance an invoice is never paid; unreliable payers also often
-pay late) and return propensity. On a random day (a hazard that is higher when
-payment risk is high) a customer begins to leave, and it shows the way it does in
-real master data:
+pay late, and take longer to pay when they do pay on time) and return propensity.
+On a random day (a hazard that is higher when payment risk is high) a customer
+begins to leave, and it shows the way it does in real master data:
 
 - they stop paying: invoices still open that day, and those of every later sale,
   are never paid;
@@ -46,12 +46,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
+from scipy.special import gammainc
 
 from custlabel import db
 from custlabel.config import Settings
 
 DAY = 86_400.0
 PAYMENT_TERMS_DAYS = 30
+BASE_DEFAULT_PROBABILITY = 0.015
+ON_TIME_DELAY_SHAPE = 3  # an on-time payer's delay is Gamma(shape, scale) days
+ON_TIME_DELAY_MEAN_DAYS = 14.0  # at the base default probability
+ON_TIME_DELAY_RISK_SLOPE = 0.5  # the delay's log scale per unit of logit default probability
 BLOCK_CUSTOMERS = 50_000
 CHURNED_RATE_FACTOR = 0.02  # a churned customer still buys now and then
 LEAVING_HALF_LIFE_DAYS = 30.0  # a leaving customer's purchases halve every month until churned
@@ -170,14 +175,47 @@ class _Timeline:
         self.months = len(starts)
 
 
+@dataclass(frozen=True)
+class _Traits:
+    """Hidden traits: per customer and month (n, months), or per customer (n,)."""
+
+    rate: np.ndarray  # purchases a day
+    p_default: np.ndarray  # an invoice is never paid
+    p_return: np.ndarray
+    p_cancel: np.ndarray
+    online: np.ndarray  # (n,) share of purchases online
+    leave_hazard: np.ndarray  # (n,) per day, of beginning to leave
+    leave_day: np.ndarray  # (n,) the day each customer begins to leave
+
+
+@dataclass(frozen=True)
+class _Payment:
+    """How customers pay in one month: every invoice either defaults, is paid late (30 + U(1, 40)
+    days after the sale) or on time (Gamma(ON_TIME_DELAY_SHAPE, scale) days)."""
+
+    p_default: np.ndarray
+    late_share: np.ndarray
+    delay_scale: np.ndarray
+
+    @classmethod
+    def in_month(cls, traits: _Traits, month: int) -> _Payment:
+        p_default = traits.p_default[:, month]
+        return cls(p_default, np.minimum(2 * p_default, 1.0), on_time_delay_scale(p_default))
+
+
+def on_time_delay_scale(p_default: np.ndarray) -> np.ndarray:
+    """Gamma scale (days) of an on-time payment's delay: customers at risk of not paying pay
+    later even when they pay on time, and slow down as their risk rises."""
+    excess_risk = np.log(p_default / (1 - p_default)) - _logit(BASE_DEFAULT_PROBABILITY)
+    return ON_TIME_DELAY_MEAN_DAYS / ON_TIME_DELAY_SHAPE * np.exp(ON_TIME_DELAY_RISK_SLOPE * excess_risk)
+
+
 def _traits(rng: np.random.Generator, n: int, timeline: _Timeline, segment: np.ndarray, created_day: np.ndarray):
-    """Monthly purchase rate, default, return and cancel probabilities (n, months), online share,
-    the hazard (per day) of beginning to leave and the day each customer begins to leave (n,)."""
     months = timeline.months
     segment_boost = np.select([segment == "enterprise", segment == "small_business"], [0.5, 0.2], 0.0)
     risk = rng.normal(0, 1, n)  # latent riskiness shared by payment, returns and churn
     log_rate = np.log(1 / 25) + segment_boost + rng.normal(0, 0.5, n) - 0.25 * risk
-    logit_default = _logit(0.015) + 0.9 * risk + rng.normal(0, 0.6, n)
+    logit_default = _logit(BASE_DEFAULT_PROBABILITY) + 0.9 * risk + rng.normal(0, 0.6, n)
     logit_return = _logit(0.05) + 0.5 * risk + rng.normal(0, 0.6, n)
     logit_cancel = _logit(0.03) + rng.normal(0, 0.4, n)
 
@@ -186,12 +224,15 @@ def _traits(rng: np.random.Generator, n: int, timeline: _Timeline, segment: np.n
     leave_hazard = -np.log1p(-_sigmoid(-4.4 + 0.9 * risk)) / DAYS_PER_MONTH
     leave_day = np.maximum(created_day, 0) + rng.exponential(1 / leave_hazard)
 
-    rate = np.exp(log_rate[:, None] + np.cumsum(steps[:, :, 0], axis=1))
-    p_default = _sigmoid(logit_default[:, None] + np.cumsum(steps[:, :, 1], axis=1) + 0.25 * drift)
-    p_return = _sigmoid(logit_return[:, None] + np.cumsum(steps[:, :, 2], axis=1) + 0.3 * drift)
-    p_cancel = np.repeat(_sigmoid(logit_cancel)[:, None], months, axis=1)
-    online = _sigmoid(rng.normal(0, 1.2, n) + 0.4 * risk)
-    return rate, p_default, p_return, p_cancel, online, leave_hazard, leave_day
+    return _Traits(
+        rate=np.exp(log_rate[:, None] + np.cumsum(steps[:, :, 0], axis=1)),
+        p_default=_sigmoid(logit_default[:, None] + np.cumsum(steps[:, :, 1], axis=1) + 0.25 * drift),
+        p_return=_sigmoid(logit_return[:, None] + np.cumsum(steps[:, :, 2], axis=1) + 0.3 * drift),
+        p_cancel=np.repeat(_sigmoid(logit_cancel)[:, None], months, axis=1),
+        online=_sigmoid(rng.normal(0, 1.2, n) + 0.4 * risk),
+        leave_hazard=leave_hazard,
+        leave_day=leave_day,
+    )
 
 
 def _engagement(days_leaving: np.ndarray) -> np.ndarray:
@@ -222,37 +263,36 @@ def _p_bad(good_expected: np.ndarray, unpaid_expected: np.ndarray) -> np.ndarray
     return 1 - (1 - np.exp(-good_expected)) * np.exp(-unpaid_expected)
 
 
-def _paid_within_integral(x, late_share: np.ndarray) -> np.ndarray:
-    """Integral over [0, x] of P(an invoice that will be paid is paid within v days of the sale), dv.
-
-    Payment delays: with probability late_share 30 + U(1, 40) days, else Gamma(2, 7 days)."""
+def _paid_within_integral(x, payment: _Payment) -> np.ndarray:
+    """Integral over [0, x] of P(an invoice that will be paid is paid within v days of the sale), dv."""
     x = np.maximum(x, 0.0)
-    theta = 7.0
-    on_time = x - theta * (2 - np.exp(-x / theta) * (2 + x / theta))
+    # For a Gamma(k, scale) delay with CDF F_k: the integral of F_k over [0, x] is x F_k(x) - k scale F_(k+1)(x).
+    k, u = ON_TIME_DELAY_SHAPE, x / payment.delay_scale
+    on_time = x * gammainc(k, u) - k * payment.delay_scale * gammainc(k + 1, u)
     lo, hi = PAYMENT_TERMS_DAYS + 1.0, PAYMENT_TERMS_DAYS + 41.0
     late = np.where(x <= lo, 0.0, np.where(x <= hi, (x - lo) ** 2 / (2 * (hi - lo)), (hi - lo) / 2 + x - hi))
-    return (1 - late_share) * on_time + late_share * late
+    return (1 - payment.late_share) * on_time + payment.late_share * late
 
 
-def _open_at(lo: float, hi: float, p_default, late_share) -> np.ndarray:
+def _open_at(lo: float, hi: float, payment: _Payment) -> np.ndarray:
     """Integral over v in [lo, hi] (days from a sale) of P(its invoice is unpaid v days after the sale)."""
     if hi <= lo:
-        return np.zeros_like(p_default)
-    paid = _paid_within_integral(hi, late_share) - _paid_within_integral(lo, late_share)
-    return (hi - lo) - (1 - p_default) * paid
+        return np.zeros_like(payment.p_default)
+    paid = _paid_within_integral(hi, payment) - _paid_within_integral(lo, payment)
+    return (hi - lo) - (1 - payment.p_default) * paid
 
 
-def _p_bad_staying(w: int, paying, p_default, late_share) -> np.ndarray:
+def _p_bad_staying(w: int, paying, payment: _Payment) -> np.ndarray:
     """P(bad in the window) for a customer who does not begin to leave in it.
 
     Good: sales in the window paid before it ends. Unpaid: invoices due in the window (sales
     in (-terms, w - terms]) not paid when it ends."""
-    good = paying * (1 - p_default) * _paid_within_integral(w, late_share)
-    unpaid = paying * _open_at(PAYMENT_TERMS_DAYS, w + PAYMENT_TERMS_DAYS, p_default, late_share)
+    good = paying * (1 - payment.p_default) * _paid_within_integral(w, payment)
+    unpaid = paying * _open_at(PAYMENT_TERMS_DAYS, w + PAYMENT_TERMS_DAYS, payment)
     return _p_bad(good, unpaid)
 
 
-def _p_bad_leaving_at(s: float, w: int, paying, p_default, late_share) -> np.ndarray:
+def _p_bad_leaving_at(s: float, w: int, paying, payment: _Payment) -> np.ndarray:
     """P(bad in the window) for a customer who begins to leave s days into it (0 < s < w).
 
     Good: sales before the onset paid before it and not returned then. Unpaid: invoices due in
@@ -260,20 +300,20 @@ def _p_bad_leaving_at(s: float, w: int, paying, p_default, late_share) -> np.nda
     later sale due in the window that is not returned."""
     lookback, keep = LEAVING_LOOKBACK_DAYS, 1 - LEAVING_RETURN_SHARE
     # v: days from a sale to the onset; sales with v < lookback are returned with LEAVING_RETURN_SHARE
-    paid_by_onset = _paid_within_integral(s, late_share) - LEAVING_RETURN_SHARE * _paid_within_integral(
-        min(s, lookback), late_share
+    paid_by_onset = _paid_within_integral(s, payment) - LEAVING_RETURN_SHARE * _paid_within_integral(
+        min(s, lookback), payment
     )
-    good = paying * (1 - p_default) * paid_by_onset
+    good = paying * (1 - payment.p_default) * paid_by_onset
     a, b = max(0.0, s - (w - PAYMENT_TERMS_DAYS)), s + PAYMENT_TERMS_DAYS
-    open_recent = _open_at(a, min(b, lookback), p_default, late_share)
-    open_older = _open_at(max(a, lookback), b, p_default, late_share)
+    open_recent = _open_at(a, min(b, lookback), payment)
+    open_older = _open_at(max(a, lookback), b, payment)
     after = max(w - PAYMENT_TERMS_DAYS - s, 0.0)
     later = float(_engaged_days(np.float64(0.0), np.float64(after)))
     unpaid = paying * (keep * open_recent + open_older + keep * later)
     return _p_bad(good, unpaid)
 
 
-def _truth(spec: DemoSpec, ids, timeline: _Timeline, created_day, traits) -> pd.DataFrame:
+def _truth(spec: DemoSpec, ids, timeline: _Timeline, created_day, traits: _Traits) -> pd.DataFrame:
     """P(bad) per customer and matured as-of date, given the hidden state known at that night.
 
     The state is the month's traits at the night and, for a customer who has begun to
@@ -284,8 +324,8 @@ def _truth(spec: DemoSpec, ids, timeline: _Timeline, created_day, traits) -> pd.
     fall due in it). Random-walk steps inside the window are ignored (mean zero, small
     over a window).
     """
-    rate, p_default, p_return, p_cancel, _, hazard, leave_day = traits
-    paying = rate * (1 - p_cancel) * (1 - p_return)
+    paying = traits.rate * (1 - traits.p_cancel) * (1 - traits.p_return)
+    hazard = traits.leave_hazard
     w = spec.window_days
     edges = np.linspace(0, w, TRUTH_STEPS + 1)
     starts = (edges[:-1] + edges[1:]) / 2
@@ -294,11 +334,11 @@ def _truth(spec: DemoSpec, ids, timeline: _Timeline, created_day, traits) -> pd.
     for as_of in truth_dates(spec):
         day = (as_of - spec.start_date).days
         month = int(np.searchsorted(timeline.edges, day, side="right") - 1)
-        late_share = np.minimum(2 * p_default[:, month], 1.0)
-        p_bad = np.exp(-hazard * w) * _p_bad_staying(w, paying[:, month], p_default[:, month], late_share)
+        payment = _Payment.in_month(traits, month)
+        p_bad = np.exp(-hazard * w) * _p_bad_staying(w, paying[:, month], payment)
         for start, weight in zip(starts, start_weights.T, strict=True):
-            p_bad += weight * _p_bad_leaving_at(start, w, paying[:, month], p_default[:, month], late_share)
-        p_bad = np.where(leave_day < day, 1.0, p_bad)
+            p_bad += weight * _p_bad_leaving_at(start, w, paying[:, month], payment)
+        p_bad = np.where(traits.leave_day < day, 1.0, p_bad)
         exists = created_day < day + 1
         frames.append(pd.DataFrame({"customer_id": ids[exists], "as_of_date": as_of, "p_bad": p_bad[exists]}))
     if not frames:
@@ -334,10 +374,10 @@ def _stamp(timeline: _Timeline, days: np.ndarray) -> pd.Series:
     return pd.Series(timeline.origin + seconds).astype("datetime64[us, UTC]")
 
 
-def _sales(rng, spec: DemoSpec, customers, created_day, timeline, traits, spans) -> pd.DataFrame:
-    rate, p_default, p_return, p_cancel, online, _, leave_day = traits
+def _sales(rng, spec: DemoSpec, customers, created_day, timeline, traits: _Traits, spans) -> pd.DataFrame:
+    leave_day = traits.leave_day
     span_start, span_len = spans
-    counts = rng.poisson(rate * span_len)
+    counts = rng.poisson(traits.rate * span_len)
     cust = np.repeat(np.arange(len(customers)), counts.sum(axis=1))
     flat = np.repeat(np.arange(counts.size), counts.ravel())
     day = span_start.ravel()[flat] + rng.random(len(flat)) * span_len.ravel()[flat]
@@ -351,20 +391,21 @@ def _sales(rng, spec: DemoSpec, customers, created_day, timeline, traits, spans)
     unit_price = np.exp(rng.normal(3.2, 0.7, n_sales))
     amount = np.round(quantity * unit_price, 2)
     channel = np.where(
-        rng.random(n_sales) < online[cust], CHANNELS[rng.integers(0, 2, n_sales)],
+        rng.random(n_sales) < traits.online[cust], CHANNELS[rng.integers(0, 2, n_sales)],
         CHANNELS[2 + rng.integers(0, 2, n_sales)],
     ).astype(object)
 
+    p_cancel, p_return = traits.p_cancel.ravel()[flat], traits.p_return.ravel()[flat]
+    p_default = traits.p_default.ravel()[flat]
     u = rng.random(n_sales)
-    cancelled = u < p_cancel.ravel()[flat]
-    returned = ~cancelled & (u < p_cancel.ravel()[flat] + p_return.ravel()[flat])
+    cancelled = u < p_cancel
+    returned = ~cancelled & (u < p_cancel + p_return)
     change_day = np.where(cancelled, day + rng.uniform(0, 2, n_sales), day + rng.uniform(3, 45, n_sales))
 
-    defaults = ~cancelled & ~returned & (rng.random(n_sales) < p_default.ravel()[flat])
-    late = rng.random(n_sales) < 2 * p_default.ravel()[flat]
-    pay_day = np.where(
-        late, day + PAYMENT_TERMS_DAYS + rng.uniform(1, 40, n_sales), day + rng.gamma(2.0, 7.0, n_sales)
-    )
+    defaults = ~cancelled & ~returned & (rng.random(n_sales) < p_default)
+    late = rng.random(n_sales) < 2 * p_default
+    on_time_delay = rng.gamma(ON_TIME_DELAY_SHAPE, on_time_delay_scale(p_default))
+    pay_day = np.where(late, day + PAYMENT_TERMS_DAYS + rng.uniform(1, 40, n_sales), day + on_time_delay)
     # A customer who begins to leave stops paying: invoices still open then, and those of later
     # sales, are never paid. They return most of their recent purchases within days of
     # beginning to leave, and as large a share of any later purchase.

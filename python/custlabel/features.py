@@ -23,9 +23,12 @@ NUMERIC_FEATURES = [
     "overdue_share_365d",
     "late_payment_rate_365d",
     "avg_days_to_pay_365d",
+    "avg_days_to_pay_on_time_365d",
+    "avg_days_to_pay_120d",
     "online_share_365d",
     "returns_count_90d",
     "unpaid_invoices_15_90d",
+    "returns_unpaid_90d",
 ]
 
 CATEGORICAL_FEATURES = ["segment"]

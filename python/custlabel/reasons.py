@@ -62,6 +62,8 @@ PHRASES: dict[str, tuple[str, str, str]] = {
     "overdue_share_365d": ("many due invoices unpaid", "due invoices paid", "no invoice due yet"),
     "late_payment_rate_365d": ("often pays late", "rarely pays late", "no payment history"),
     "avg_days_to_pay_365d": ("slow to pay", "quick to pay", "no payment history"),
+    "avg_days_to_pay_on_time_365d": ("slow to pay even on time", "quick to pay", "no payment on time"),
+    "avg_days_to_pay_120d": ("slow to pay lately", "quick to pay lately", "no recent payment"),
     "online_share_365d": ("mostly buys online", "mostly buys offline", "sales channel unknown"),
     "returns_count_90d": ("returned recent purchases", "kept recent purchases", "no recent purchase data"),
     "unpaid_invoices_15_90d": (
@@ -69,6 +71,7 @@ PHRASES: dict[str, tuple[str, str, str]] = {
         "recent invoices paid",
         "no recent invoice data",
     ),
+    "returns_unpaid_90d": ("returned recent purchases before paying", "paid before returning", "no recent purchase data"),
 }
 
 

@@ -70,6 +70,10 @@ sales_aggregated as (
         count(*) filter (where paid_at::date > due_at)::float
             / nullif(count(*) filter (where paid_at is not null), 0) as late_payment_rate_365d,
         avg(date_part('epoch', paid_at - sold_at) / 86400.0) as avg_days_to_pay_365d,
+        avg(date_part('epoch', paid_at - sold_at) / 86400.0) filter (where paid_at::date <= due_at)
+            as avg_days_to_pay_on_time_365d,
+        avg(date_part('epoch', paid_at - sold_at) / 86400.0) filter (where sold_at >= {{ day_start(night, -119) }})
+            as avg_days_to_pay_120d,
 
         ---------- signs of leaving: recent purchases returned, recent invoices left unpaid
         count(*) filter (where status = 'returned' and sold_at >= {{ day_start(night, -89) }}) as returns_count_90d,
@@ -77,6 +81,9 @@ sales_aggregated as (
             where status = 'completed' and paid_at is null
                 and sold_at >= {{ day_start(night, -89) }} and sold_at < {{ day_start(night, -14) }}
         ) as unpaid_invoices_15_90d,
+        count(*) filter (
+            where status = 'returned' and paid_at is null and sold_at >= {{ day_start(night, -89) }}
+        ) as returns_unpaid_90d,
 
         ---------- channel mix
         count(*) filter (where channel in ('web', 'app'))::float
@@ -122,9 +129,12 @@ final as (
         sales_aggregated.overdue_share_365d::float as overdue_share_365d,
         sales_aggregated.late_payment_rate_365d::float as late_payment_rate_365d,
         sales_aggregated.avg_days_to_pay_365d::float as avg_days_to_pay_365d,
+        sales_aggregated.avg_days_to_pay_on_time_365d::float as avg_days_to_pay_on_time_365d,
+        sales_aggregated.avg_days_to_pay_120d::float as avg_days_to_pay_120d,
         sales_aggregated.online_share_365d::float as online_share_365d,
         coalesce(sales_aggregated.returns_count_90d, 0)::float as returns_count_90d,
         coalesce(sales_aggregated.unpaid_invoices_15_90d, 0)::float as unpaid_invoices_15_90d,
+        coalesce(sales_aggregated.returns_unpaid_90d, 0)::float as returns_unpaid_90d,
         coalesce(customers.segment, 'unknown') as segment,
 
         ---------- sensitive attributes: fairness reports only, never model features

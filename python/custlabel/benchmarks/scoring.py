@@ -44,7 +44,10 @@ from custlabel.features import CATEGORICAL_FEATURES, MODEL_FEATURES, NUMERIC_FEA
 BENCH_SCHEMA = "custlabel_benchmark"
 SEGMENTS = ("retail", "wholesale", "online")
 # Features that are null for some customers (no sale, no invoice yet).
-NULLABLE = {"days_since_last_sale", "avg_days_to_pay_365d", "late_payment_rate_365d", "revenue_trend_90d"}
+NULLABLE = {
+    "days_since_last_sale", "avg_days_to_pay_365d", "avg_days_to_pay_on_time_365d", "avg_days_to_pay_120d",
+    "late_payment_rate_365d", "revenue_trend_90d",
+}
 RATES = {"return_rate_365d", "cancel_rate_365d", "late_payment_rate_365d", "online_share_365d"}
 TARGETS = {"seconds": 60.0, "memory_mb": 2048.0}
 RULE_REASON = "no purchase in the last 90 days"
