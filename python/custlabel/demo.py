@@ -54,9 +54,9 @@ from custlabel.config import Settings
 DAY = 86_400.0
 PAYMENT_TERMS_DAYS = 30
 BASE_DEFAULT_PROBABILITY = 0.015
-ON_TIME_DELAY_SHAPE = 3  # an on-time payer's delay is Gamma(shape, scale) days
+ON_TIME_DELAY_SHAPE = 5  # an on-time payer's delay is Gamma(shape, scale) days
 ON_TIME_DELAY_MEAN_DAYS = 14.0  # at the base default probability
-ON_TIME_DELAY_RISK_SLOPE = 0.5  # the delay's log scale per unit of logit default probability
+ON_TIME_DELAY_RISK_SLOPE = 0.7  # the delay's log scale per unit of logit default probability
 BLOCK_CUSTOMERS = 50_000
 CHURNED_RATE_FACTOR = 0.02  # a churned customer still buys now and then
 LEAVING_HALF_LIFE_DAYS = 30.0  # a leaving customer's purchases halve every month until churned
