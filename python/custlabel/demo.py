@@ -57,6 +57,7 @@ BASE_DEFAULT_PROBABILITY = 0.015
 ON_TIME_DELAY_SHAPE = 5  # an on-time payer's delay is Gamma(shape, scale) days
 ON_TIME_DELAY_MEAN_DAYS = 14.0  # at the base default probability
 ON_TIME_DELAY_RISK_SLOPE = 0.7  # the delay's log scale per unit of logit default probability
+LATE_PAYMENT_DAYS = (PAYMENT_TERMS_DAYS + 1.0, PAYMENT_TERMS_DAYS + 40.0)  # a late payment's delay is uniform in it
 BLOCK_CUSTOMERS = 50_000
 CHURNED_RATE_FACTOR = 0.02  # a churned customer still buys now and then
 LEAVING_HALF_LIFE_DAYS = 30.0  # a leaving customer's purchases halve every month until churned
@@ -190,17 +191,20 @@ class _Traits:
 
 @dataclass(frozen=True)
 class _Payment:
-    """How customers pay in one month: every invoice either defaults, is paid late (30 + U(1, 40)
-    days after the sale) or on time (Gamma(ON_TIME_DELAY_SHAPE, scale) days)."""
+    """How customers pay in one month: see payment_delays."""
 
     p_default: np.ndarray
     late_share: np.ndarray
     delay_scale: np.ndarray
 
     @classmethod
-    def in_month(cls, traits: _Traits, month: int) -> _Payment:
-        p_default = traits.p_default[:, month]
-        return cls(p_default, np.minimum(2 * p_default, 1.0), on_time_delay_scale(p_default))
+    def of(cls, p_default: np.ndarray) -> _Payment:
+        return cls(p_default, late_share(p_default), on_time_delay_scale(p_default))
+
+
+def late_share(p_default: np.ndarray) -> np.ndarray:
+    """Share of a customer's paid invoices paid late: unreliable payers often pay late."""
+    return np.minimum(2 * p_default, 1.0)
 
 
 def on_time_delay_scale(p_default: np.ndarray) -> np.ndarray:
@@ -208,6 +212,14 @@ def on_time_delay_scale(p_default: np.ndarray) -> np.ndarray:
     later even when they pay on time, and slow down as their risk rises."""
     excess_risk = np.log(p_default / (1 - p_default)) - _logit(BASE_DEFAULT_PROBABILITY)
     return ON_TIME_DELAY_MEAN_DAYS / ON_TIME_DELAY_SHAPE * np.exp(ON_TIME_DELAY_RISK_SLOPE * excess_risk)
+
+
+def payment_delays(rng: np.random.Generator, p_default: np.ndarray) -> np.ndarray:
+    """Days from sale to payment of invoices that will be paid: late (uniform in LATE_PAYMENT_DAYS)
+    with probability late_share, else on time (Gamma(ON_TIME_DELAY_SHAPE, on_time_delay_scale))."""
+    late = rng.random(len(p_default)) < late_share(p_default)
+    on_time = rng.gamma(ON_TIME_DELAY_SHAPE, on_time_delay_scale(p_default))
+    return np.where(late, rng.uniform(*LATE_PAYMENT_DAYS, len(p_default)), on_time)
 
 
 def _traits(rng: np.random.Generator, n: int, timeline: _Timeline, segment: np.ndarray, created_day: np.ndarray):
@@ -269,7 +281,7 @@ def _paid_within_integral(x, payment: _Payment) -> np.ndarray:
     # For a Gamma(k, scale) delay with CDF F_k: the integral of F_k over [0, x] is x F_k(x) - k scale F_(k+1)(x).
     k, u = ON_TIME_DELAY_SHAPE, x / payment.delay_scale
     on_time = x * gammainc(k, u) - k * payment.delay_scale * gammainc(k + 1, u)
-    lo, hi = PAYMENT_TERMS_DAYS + 1.0, PAYMENT_TERMS_DAYS + 41.0
+    lo, hi = LATE_PAYMENT_DAYS
     late = np.where(x <= lo, 0.0, np.where(x <= hi, (x - lo) ** 2 / (2 * (hi - lo)), (hi - lo) / 2 + x - hi))
     return (1 - payment.late_share) * on_time + payment.late_share * late
 
@@ -334,7 +346,7 @@ def _truth(spec: DemoSpec, ids, timeline: _Timeline, created_day, traits: _Trait
     for as_of in truth_dates(spec):
         day = (as_of - spec.start_date).days
         month = int(np.searchsorted(timeline.edges, day, side="right") - 1)
-        payment = _Payment.in_month(traits, month)
+        payment = _Payment.of(traits.p_default[:, month])
         p_bad = np.exp(-hazard * w) * _p_bad_staying(w, paying[:, month], payment)
         for start, weight in zip(starts, start_weights.T, strict=True):
             p_bad += weight * _p_bad_leaving_at(start, w, paying[:, month], payment)
@@ -403,9 +415,7 @@ def _sales(rng, spec: DemoSpec, customers, created_day, timeline, traits: _Trait
     change_day = np.where(cancelled, day + rng.uniform(0, 2, n_sales), day + rng.uniform(3, 45, n_sales))
 
     defaults = ~cancelled & ~returned & (rng.random(n_sales) < p_default)
-    late = rng.random(n_sales) < 2 * p_default
-    on_time_delay = rng.gamma(ON_TIME_DELAY_SHAPE, on_time_delay_scale(p_default))
-    pay_day = np.where(late, day + PAYMENT_TERMS_DAYS + rng.uniform(1, 40, n_sales), day + on_time_delay)
+    pay_day = day + payment_delays(rng, p_default)
     # A customer who begins to leave stops paying: invoices still open then, and those of later
     # sales, are never paid. They return most of their recent purchases within days of
     # beginning to leave, and as large a share of any later purchase.

@@ -272,9 +272,7 @@ def new_sales(
     returned = ~cancelled & (u < p_cancel + p_return)
     change_day = np.where(cancelled, day + rng.uniform(0, 2, n), day + rng.uniform(3, 45, n))
     defaulted = ~cancelled & ~returned & (rng.random(n) < p_default)
-    late_payer = rng.random(n) < 2 * p_default
-    on_time_delay = rng.gamma(demo.ON_TIME_DELAY_SHAPE, demo.on_time_delay_scale(p_default))
-    pay_day = np.where(late_payer, day + demo.PAYMENT_TERMS_DAYS + rng.uniform(1, 40, n), day + on_time_delay)
+    pay_day = day + demo.payment_delays(rng, p_default)
     late_arrival = rng.random(n) < demo.MESS_RATES["late_arriving"]
     record_day = day + np.where(late_arrival, rng.uniform(1, 10, n), 0.0)
     mess = rng.random(n)

@@ -67,12 +67,12 @@ class StandInModel:
 
 def _feature_sql(name: str) -> sql.Composable:
     if name in RATES:
-        value = sql.SQL("round(random()::numeric, 3)::float8")
+        value = sql.SQL("random()")
     elif name == "revenue_trend_90d":
-        value = sql.SQL("round((random() * 2 - 1)::numeric, 3)::float8")
+        value = sql.SQL("random() * 2 - 1")
     else:
         scale = 400.0 if "days" in name or "revenue" in name or "amount" in name else 5.0
-        value = sql.SQL("round((-ln(1 - random()) * {})::numeric, 2)::float8").format(sql.Literal(scale))
+        value = sql.SQL("-ln(1 - random()) * {}").format(sql.Literal(scale))
     if name in NULLABLE:
         value = sql.SQL("case when random() < 0.08 then null else {} end").format(value)
     return sql.SQL("{} as {}").format(value, sql.Identifier(name))
