@@ -121,6 +121,9 @@ final as (
         sales.amount,
         sales.status,
         sales.channel,
+        -- payment facts, stored once: each night's features read them for every sale
+        date_part('epoch', sales.paid_at - sales.sold_at) / 86400.0 as days_to_pay,
+        sales.paid_at::date - sales.due_at as days_paid_after_due,
         coalesce(
             sales.quarantine_reason,
             case

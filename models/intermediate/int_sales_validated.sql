@@ -28,7 +28,11 @@ final as (
 
         ---------- attributes
         status,
-        channel
+        channel,
+
+        ---------- payment facts (null until paid)
+        days_to_pay,
+        days_paid_after_due
     from checked
     where quarantine_reason is null
 

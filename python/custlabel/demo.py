@@ -46,7 +46,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
-from scipy.special import gammainc
 
 from custlabel import db
 from custlabel.config import Settings
@@ -275,12 +274,22 @@ def _p_bad(good_expected: np.ndarray, unpaid_expected: np.ndarray) -> np.ndarray
     return 1 - (1 - np.exp(-good_expected)) * np.exp(-unpaid_expected)
 
 
+def _gamma_cdf(shape: int, u: np.ndarray) -> np.ndarray:
+    """CDF at u of a Gamma(shape, 1) for a whole-number shape (an Erlang distribution)."""
+    term = np.ones_like(u)
+    total = np.ones_like(u)
+    for j in range(1, shape):
+        term = term * u / j
+        total += term
+    return 1 - np.exp(-u) * total
+
+
 def _paid_within_integral(x, payment: _Payment) -> np.ndarray:
     """Integral over [0, x] of P(an invoice that will be paid is paid within v days of the sale), dv."""
     x = np.maximum(x, 0.0)
     # For a Gamma(k, scale) delay with CDF F_k: the integral of F_k over [0, x] is x F_k(x) - k scale F_(k+1)(x).
     k, u = ON_TIME_DELAY_SHAPE, x / payment.delay_scale
-    on_time = x * gammainc(k, u) - k * payment.delay_scale * gammainc(k + 1, u)
+    on_time = x * _gamma_cdf(k, u) - k * payment.delay_scale * _gamma_cdf(k + 1, u)
     lo, hi = LATE_PAYMENT_DAYS
     late = np.where(x <= lo, 0.0, np.where(x <= hi, (x - lo) ** 2 / (2 * (hi - lo)), (hi - lo) / 2 + x - hi))
     return (1 - payment.late_share) * on_time + payment.late_share * late

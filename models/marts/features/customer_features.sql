@@ -67,13 +67,11 @@ sales_aggregated as (
             as overdue_amount,
         count(*) filter (where status = 'completed' and paid_at is null and due_at < {{ as_of }})::float
             / nullif(count(*) filter (where status = 'completed' and due_at < {{ as_of }}), 0) as overdue_share_365d,
-        count(*) filter (where paid_at::date > due_at)::float
-            / nullif(count(*) filter (where paid_at is not null), 0) as late_payment_rate_365d,
-        avg(date_part('epoch', paid_at - sold_at) / 86400.0) as avg_days_to_pay_365d,
-        avg(date_part('epoch', paid_at - sold_at) / 86400.0) filter (where paid_at::date <= due_at)
-            as avg_days_to_pay_on_time_365d,
-        avg(date_part('epoch', paid_at - sold_at) / 86400.0) filter (where sold_at >= {{ day_start(night, -119) }})
-            as avg_days_to_pay_120d,
+        count(*) filter (where days_paid_after_due > 0)::float
+            / nullif(count(days_to_pay), 0) as late_payment_rate_365d,
+        avg(days_to_pay) as avg_days_to_pay_365d,
+        avg(days_to_pay) filter (where days_paid_after_due <= 0) as avg_days_to_pay_on_time_365d,
+        avg(days_to_pay) filter (where sold_at >= {{ day_start(night, -119) }}) as avg_days_to_pay_120d,
 
         ---------- signs of leaving: recent purchases returned, recent invoices left unpaid
         count(*) filter (where status = 'returned' and sold_at >= {{ day_start(night, -89) }}) as returns_count_90d,
