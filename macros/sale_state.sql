@@ -10,6 +10,7 @@
     end
 {%- endmacro %}
 
-{% macro sale_paid_at(cutoff) -%}
-    case when paid_at < {{ cutoff }} then paid_at end
+{% macro sale_paid_at(cutoff, fact='paid_at') -%}
+    {#- A payment fact (paid_at, days_to_pay, ...) as known at the cutoff: null until paid. -#}
+    case when paid_at < {{ cutoff }} then {{ fact }} end
 {%- endmacro %}

@@ -20,8 +20,8 @@
         ---------- state at as_of
         {{ sale_status_at(cutoff) }} as status,
         {{ sale_paid_at(cutoff) }} as paid_at,
-        case when paid_at < {{ cutoff }} then days_to_pay end as days_to_pay,
-        case when paid_at < {{ cutoff }} then days_paid_after_due end as days_paid_after_due,
+        {{ sale_paid_at(cutoff, 'days_to_pay') }} as days_to_pay,
+        {{ sale_paid_at(cutoff, 'days_paid_after_due') }} as days_paid_after_due,
 
         ---------- facts fixed at the sale
         sold_at,

@@ -241,7 +241,7 @@ def new_customers(rng: np.random.Generator, count: int, start: datetime, days: i
     traits = pd.DataFrame({
         "customer_id": ids,
         "log_rate": np.log(1 / 25) + boost + rng.normal(0, 0.5, count) - 0.25 * risk,
-        "logit_default": _logit(0.015) + 0.9 * risk + rng.normal(0, 0.6, count),
+        "logit_default": _logit(demo.BASE_DEFAULT_PROBABILITY) + 0.9 * risk + rng.normal(0, 0.6, count),
         "logit_return": _logit(0.05) + 0.5 * risk + rng.normal(0, 0.6, count),
         "logit_cancel": _logit(0.03) + rng.normal(0, 0.4, count),
         "online": _sigmoid(rng.normal(0, 1.2, count) + 0.4 * risk),
