@@ -325,7 +325,7 @@ def _start(conn: psycopg.Connection, seed: int, rng: np.random.Generator) -> tup
     invoices = pd.DataFrame(
         conn.execute(OPEN_INVOICES_QUERY, {"since": until - 120 * DAY}).fetchall(), columns=["sale_id", "customer_id", "sold_at"]
     )
-    p_default = _sigmoid(invoices["customer_id"].map(traits.set_index("customer_id")["logit_default"]).fillna(_logit(0.015)).to_numpy())
+    p_default = _sigmoid(invoices["customer_id"].map(traits.set_index("customer_id")["logit_default"]).fillna(_logit(demo.BASE_DEFAULT_PROBABILITY)).to_numpy())
     pays = rng.random(len(invoices)) >= p_default
     paid_at = pd.Series(until + pd.to_timedelta(np.round(rng.exponential(10.0, len(invoices)) * 86_400), unit="s"))
     _copy(conn, "demo_truth.sim_sales", pd.DataFrame({
