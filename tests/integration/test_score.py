@@ -45,15 +45,12 @@ def models(warehouse):
 
 def run(settings, champion=None, challenger=None, **options) -> score.ScoreSummary:
     """score() with stand-ins for the registry."""
-    by_alias = {"champion": champion, "challenger": challenger}
     options.setdefault("force", True)
     return score.score(
         settings,
-        target="test",
-        loader=lambda alias, _settings: by_alias.get(alias),
-        baseline_loader=lambda _settings: score.RuleBaseline(),
-        parity_store=sql_scoring.MemoryParityStore(),
-        **options,
+        score.ScoreRequest(SCHEMA, **options),
+        score.GivenModels({"champion": champion, "challenger": challenger}),
+        sql_scoring.MemoryParityStore(),
     )
 
 
@@ -184,7 +181,7 @@ def test_failed_run_leaves_yesterdays_labels_and_no_staging(warehouse, models):
 
 def test_missing_features_say_which_command_builds_them(warehouse, models):
     with pytest.raises(CustlabelError, match=r"analytics\.customer_features_current does not exist: run `custlabel dbt build`"):
-        score.score(warehouse, target="prod", loader=lambda alias, _settings: models["logreg"])
+        score.score(warehouse, score.ScoreRequest("analytics"), score.GivenModels({"champion": models["logreg"]}))
 
 
 def test_a_night_without_customers_is_not_published(warehouse, models):
