@@ -8,6 +8,7 @@ Each handler imports its stage when it runs: importing them all costs about 8 s
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from datetime import date
 
@@ -57,8 +58,6 @@ def _eda(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    import logging
-
     from custlabel import score
     from custlabel.config import get_settings, schema_for
 

@@ -41,7 +41,13 @@ from custlabel.features import CATEGORICAL_FEATURES, MODEL_FEATURES, NUMERIC_FEA
 from custlabel.model_families import build_pipeline
 
 BENCH_SCHEMA = "custlabel_benchmark"
-SEGMENTS = ("retail", "wholesale", "online")
+# The values drawn for each categorical feature and sensitive attribute (features.py lists the names).
+CATEGORIES = {
+    "segment": ("retail", "wholesale", "online"),
+    "country": ("FR", "DE", "ES"),
+    "gender": ("female", "male"),
+    "age_band": ("18-34", "35-54", "55+"),
+}
 # Features that are null for some customers (no sale, no invoice yet).
 NULLABLE = {
     "days_since_last_sale", "avg_days_to_pay_365d", "avg_days_to_pay_on_time_365d", "avg_days_to_pay_120d",
@@ -65,6 +71,12 @@ def _feature_sql(name: str) -> sql.Composable:
     return sql.SQL("{} as {}").format(value, sql.Identifier(name))
 
 
+def _category_sql(name: str, values: tuple[str, ...]) -> sql.Composable:
+    return sql.SQL("(array[{}])[1 + floor(random() * {})::int] as {}").format(
+        sql.SQL(", ").join(map(sql.Literal, values)), sql.Literal(len(values)), sql.Identifier(name)
+    )
+
+
 def create_synthetic_features(
     conn: psycopg.Connection, schema: str, customers: int, nights: list[dt.date], seed: float = 0.42, prefix: str = "C"
 ) -> None:
@@ -75,17 +87,14 @@ def create_synthetic_features(
     conn.execute("select setseed(%s)", [seed])
     conn.execute(
         sql.SQL(
-            "create table {table} as select {prefix} || lpad(g::text, 9, '0') as customer_id, n.night as as_of_date, {features},"
-            " (array[{segments}])[1 + floor(random() * 3)::int] as segment,"
-            " (array['FR', 'DE', 'ES'])[1 + floor(random() * 3)::int] as country,"
-            " (array['female', 'male'])[1 + floor(random() * 2)::int] as gender,"
-            " (array['18-34', '35-54', '55+'])[1 + floor(random() * 3)::int] as age_band"
+            "create table {table} as select {prefix} || lpad(g::text, 9, '0') as customer_id, n.night as as_of_date,"
+            " {features}, {categories}"
             " from unnest({nights}::date[]) as n (night) cross join generate_series(1, {customers}) as g"
         ).format(
             table=sql.Identifier(schema, "customer_features"),
             prefix=sql.Literal(prefix),
             features=sql.SQL(", ").join(_feature_sql(f) for f in NUMERIC_FEATURES),
-            segments=sql.SQL(", ").join(map(sql.Literal, SEGMENTS)),
+            categories=sql.SQL(", ").join(_category_sql(name, values) for name, values in CATEGORIES.items()),
             nights=sql.Literal([n.isoformat() for n in nights]),
             customers=sql.Literal(customers),
         )
