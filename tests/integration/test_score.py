@@ -16,6 +16,7 @@ from custlabel.benchmarks.scoring import (
     fit_model,
     read_features,
 )
+from custlabel.deployed import UNREGISTERED
 from custlabel.errors import CustlabelError
 
 pytestmark = pytest.mark.integration
@@ -115,7 +116,7 @@ def test_rule_baseline_labels_while_no_model_is_champion(warehouse):
     summary = run(warehouse, None)
     assert [(s.model_name, s.engine, s.rows) for s in summary.slices] == [("rule-baseline", "sql", CUSTOMERS)]
     rows = fetch(warehouse, f"select model_name, model_version, threshold, label, score, reason_1 from {SCHEMA}.customer_labels")
-    assert {(r[0], r[1], r[2]) for r in rows} == {("rule-baseline", score.UNREGISTERED, 0.5)}
+    assert {(r[0], r[1], r[2]) for r in rows} == {("rule-baseline", UNREGISTERED, 0.5)}
     assert all((r[3] == "bad") == (r[5] == RULE_REASON) for r in rows)
 
 
