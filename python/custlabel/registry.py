@@ -28,11 +28,9 @@ from mlflow.models import infer_signature
 
 from custlabel import evaluate
 from custlabel.config import Settings, get_settings
-from custlabel.deployed import CHALLENGER, CHAMPION, FALLBACK, DeployedModel
+from custlabel.deployed import FALLBACK, DeployedModel
 from custlabel.errors import CustlabelError
 from custlabel.features import MODEL_FEATURES
-
-__all__ = ["CHALLENGER", "CHAMPION", "FALLBACK", "DeployedModel"]
 
 MISSING = "RESOURCE_DOES_NOT_EXIST"
 # Tag of a version with the key of the run that registered it: a retried run reuses the version.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from custlabel import acceptance, baseline, evaluate, model_card, model_families, registry, train, training_data
 from custlabel.config import Settings, get_settings
-from custlabel.deployed import CHALLENGER, CHAMPION
+from custlabel.deployed import CHALLENGER, CHAMPION, FALLBACK
 from custlabel.features import CATEGORICAL_FEATURES, LABEL_COLUMN, MODEL_FEATURES, NUMERIC_FEATURES
 
 
@@ -222,5 +222,5 @@ def record_baseline(settings: Settings | None = None) -> list[str]:
     return [
         f"rule baseline on {test_date}: precision {metrics.precision:.3f} recall {metrics.recall:.3f} "
         f"F1 {metrics.f1:.3f} ROC AUC {metrics.roc_auc:.3f} PR AUC {metrics.pr_auc:.3f}",
-        f"recorded as {baseline.MODEL_NAME} version {version} (alias {registry.FALLBACK})",
+        f"recorded as {baseline.MODEL_NAME} version {version} (alias {FALLBACK})",
     ]
