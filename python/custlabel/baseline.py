@@ -10,15 +10,19 @@ import numpy as np
 import pandas as pd
 from psycopg import sql
 
-from custlabel import db, evaluate
+from custlabel import db, evaluate, label_rule
 from custlabel.config import Settings, get_settings
+from custlabel.deployed import FALLBACK, UNREGISTERED, DeployedModel
 from custlabel.features import KEY_COLUMNS, LABEL_COLUMN
+from custlabel.training_data import TABLE
 
 RELATION = "rule_baseline_scores"
 MODEL_NAME = "rule-baseline"
 # rule_baseline_scores labels "bad" exactly when score >= 0.5.
 THRESHOLD = 0.5
 SQL_PATH = Path("models") / "marts" / "scoring" / f"{RELATION}.sql"
+# The rule as a deployed model, before the registry has given it a version.
+RULE = DeployedModel(MODEL_NAME, UNREGISTERED, FALLBACK, THRESHOLD, relation=RELATION)
 
 log = logging.getLogger(__name__)
 
@@ -71,18 +75,15 @@ def evaluate_on(settings: Settings, rows: pd.DataFrame) -> tuple[evaluate.Metric
         raise evaluate.EvaluationError(
             f"{RELATION} has no score for {missing} training_set rows: rebuild it with dbt"
         )
+    scores = merged["baseline_score"].to_numpy()
     metrics = evaluate.metrics_for_labels(
-        merged[LABEL_COLUMN].to_numpy(),
-        (merged["baseline_label"] == "bad").to_numpy(),
-        merged["baseline_score"].to_numpy(),
+        merged[LABEL_COLUMN].to_numpy(), label_rule.is_bad(scores, THRESHOLD), scores
     )
     return metrics, merged
 
 
 def evaluate_latest(settings: Settings | None = None) -> tuple[date, evaluate.Metrics | None]:
     """The rule's figures on the newest matured as_of_date (the models' test period)."""
-    from custlabel.train import TABLE
-
     settings = settings or get_settings()
     query = sql.SQL(
         "select customer_id, as_of_date, {label} from {table} where as_of_date = (select max(as_of_date) from {table})"
@@ -93,21 +94,3 @@ def evaluate_latest(settings: Settings | None = None) -> tuple[date, evaluate.Me
     rows["as_of_date"] = pd.to_datetime(rows["as_of_date"]).dt.date
     metrics, _ = evaluate_on(settings, rows)
     return rows["as_of_date"].iloc[0], metrics
-
-
-def record_latest(settings: Settings | None = None) -> list[str]:
-    """`custlabel baseline`: judge the rule on the newest matured night and record it in the registry."""
-    from custlabel import registry
-
-    settings = settings or get_settings()
-    test_date, metrics = evaluate_latest(settings)
-    if metrics is None:
-        raise evaluate.EvaluationError(
-            f"{settings.schema}.{RELATION} does not exist: run `custlabel dbt build` first"
-        )
-    version = registry.record_baseline(settings, metrics, test_date)
-    return [
-        f"rule baseline on {test_date}: precision {metrics.precision:.3f} recall {metrics.recall:.3f} "
-        f"F1 {metrics.f1:.3f} ROC AUC {metrics.roc_auc:.3f} PR AUC {metrics.pr_auc:.3f}",
-        f"recorded as {MODEL_NAME} version {version} (alias {registry.FALLBACK})",
-    ]

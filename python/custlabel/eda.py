@@ -16,7 +16,7 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from custlabel import db, registry, train  # noqa: E402
+from custlabel import db, registry, training_data  # noqa: E402
 from custlabel.config import Settings, get_settings  # noqa: E402
 from custlabel.features import CATEGORICAL_FEATURES, LABEL_COLUMN, MODEL_FEATURES, NUMERIC_FEATURES  # noqa: E402
 
@@ -25,11 +25,11 @@ ROWS_PER_DATE = 20_000
 
 def load_sample(settings: Settings, rows_per_date: int = ROWS_PER_DATE) -> pd.DataFrame:
     """Every as_of_date of the training set, sampled like training does (stratified, deterministic)."""
-    summary = db.read_frame(train.summary_query(settings).as_string(), settings=settings)
+    summary = db.read_frame(training_data.summary_query(settings).as_string(), settings=settings)
     if summary.empty:
-        raise train.TrainingDataError(f"{settings.schema}.{train.TABLE} is empty: nothing to analyse")
+        raise training_data.TrainingDataError(f"{settings.schema}.{training_data.TABLE} is empty: nothing to analyse")
     dates = tuple(pd.to_datetime(summary["as_of_date"]).dt.date)
-    return train.read_rows(settings, summary, dates, rows_per_date)
+    return training_data.read_rows(settings, summary, dates, rows_per_date)
 
 
 def _save(fig: plt.Figure, folder: Path, name: str) -> Path:

@@ -18,6 +18,7 @@ from sklearn.metrics import (  # noqa: E402
     roc_auc_score,
 )
 
+from custlabel import label_rule  # noqa: E402
 from custlabel.errors import CustlabelError  # noqa: E402
 
 POLICY_FLOOR = "max_recall_at_precision"
@@ -59,6 +60,12 @@ class Metrics:
 
     def as_dict(self, prefix: str = "") -> dict[str, float]:
         return {f"{prefix}{key}": float(value) for key, value in asdict(self).items()}
+
+    def as_tags(self, prefix: str = "") -> dict[str, str]:
+        """The headline figures and the confusion matrix as registry tags."""
+        tags = {f"{prefix}{key}": f"{getattr(self, key):.4f}" for key in ("precision", "recall", "f1", "roc_auc", "pr_auc")}
+        tags[f"{prefix}confusion_matrix"] = f"tn={self.tn} fp={self.fp} fn={self.fn} tp={self.tp}"
+        return tags
 
 
 def check_labels(y: np.ndarray, what: str) -> None:
@@ -135,9 +142,9 @@ def metrics_for_labels(y: np.ndarray, flagged: np.ndarray, scores: np.ndarray) -
 
 
 def metrics_at(y: np.ndarray, scores: np.ndarray, threshold: float) -> Metrics:
-    """Metrics of the label "bad" = score >= threshold."""
+    """Metrics of the labels the rule gives these scores at this threshold."""
     scores = np.asarray(scores)
-    return metrics_for_labels(y, scores >= threshold, scores)
+    return metrics_for_labels(y, label_rule.is_bad(scores, threshold), scores)
 
 
 def precision_at_recall(y: np.ndarray, scores: np.ndarray, recall: float) -> float:

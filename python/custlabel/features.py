@@ -1,4 +1,8 @@
-"""The feature contract shared by training and scoring (columns of the dbt feature marts)."""
+"""The feature contract: the one list of feature columns training, scoring, reasons and benchmarks use.
+
+The dbt contracts (customer_features_current, training_set) declare the same
+columns; tests/unit/test_feature_contract.py checks that they agree.
+"""
 
 KEY_COLUMNS = ["customer_id", "as_of_date"]
 
@@ -39,3 +43,19 @@ SENSITIVE_ATTRIBUTES = ["country", "gender", "age_band"]
 LABEL_COLUMN = "is_bad"
 
 MODEL_FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
+
+# The typed columns of the contracted feature mart customer_features_current, in order.
+FEATURE_MART_COLUMNS: dict[str, str] = {
+    "customer_id": "text",
+    "as_of_date": "date",
+    **{name: "double precision" for name in NUMERIC_FEATURES},
+    **{name: "text" for name in CATEGORICAL_FEATURES + SENSITIVE_ATTRIBUTES},
+}
+
+# What training_set adds: the outcome of the window after as_of_date.
+OUTCOME_COLUMNS: dict[str, str] = {
+    "window_end": "date",
+    "net_paid_revenue": "double precision",
+    "unpaid_invoices_count": "integer",
+    LABEL_COLUMN: "integer",
+}

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from custlabel.evaluate import Metrics
 from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
-
-if TYPE_CHECKING:
-    from custlabel.train import TrainResult
+from custlabel.train import TrainResult
 
 ROWS = [
     ("precision of bad", "precision"),
@@ -61,7 +57,7 @@ It {verdict} the acceptance criteria on the test period
 - Train as_of_dates: {", ".join(str(d) for d in plan.train_dates)}
 - Validation (model choice and threshold): {", ".join(str(d) for d in plan.validation_dates)}
 - Test (reported below, used for nothing else): {plan.test_date}
-- Embargo between periods (labels matured before the next period starts): {"yes" if plan.embargo else "no (history too short)"}
+- Gap between periods and between the search's folds: one outcome window ({plan.gap_days} days), so every label used had matured before the period it judges.
 - Rows: train {tags.get("train_rows")}, validation {tags.get("validation_rows")}, test {tags.get("test_rows")}.
 - Sampling: {result.data.sampling}.
 
@@ -70,7 +66,7 @@ It {verdict} the acceptance criteria on the test period
 Numeric: {", ".join(NUMERIC_FEATURES)}.
 Categorical: {", ".join(CATEGORICAL_FEATURES)}.
 Not used as features (fairness reporting only): {", ".join(SENSITIVE_ATTRIBUTES)}.
-Preprocessing (median imputation with missing indicators, scaling, one-hot encoding) lives inside the pipeline.
+Preprocessing (median imputation, scaling, one-hot encoding) lives inside the pipeline.
 
 ## Operating point
 

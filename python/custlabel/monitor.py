@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 from psycopg import sql
 
-from custlabel import db
-from custlabel.config import Settings
+from custlabel import acceptance, db, runs
+from custlabel.config import Settings, get_settings, schema_for
 from custlabel.errors import CustlabelError
 from custlabel.grants import monitoring_schema
 
@@ -210,9 +210,6 @@ class MonitoringNotBuiltError(CustlabelError):
 
 def report(settings: Settings | None = None, target: str | None = None, as_of_date: date | None = None, nights: int = 30) -> str:
     """`custlabel monitor`: a night's headline, recent label rates, realized performance and pipeline runs."""
-    from custlabel import acceptance, runs
-    from custlabel.config import get_settings, schema_for
-
     settings = settings or get_settings()
     schema = schema_for(target or settings.target)
     performance = acceptance.load(settings=settings).performance

@@ -8,6 +8,7 @@ refresh the label monitoring → run summary. One run at a time per target.
 
 from __future__ import annotations
 
+import ctypes
 import signal
 import subprocess
 import sys
@@ -17,20 +18,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+import httpx
+from prefect import Flow
+from prefect.flows import load_flow_from_entrypoint
+from prefect.runtime import flow_run
+from prefect.schedules import Cron
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_SERVER_ANALYTICS_ENABLED,
+    PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    get_current_settings,
+    temporary_settings,
+)
 from psycopg import sql
 
-from custlabel import db, locking, monitor, runs
+from custlabel import acceptance, baseline, db, locking, monitor, registry, release, runs, score, writeback
 from custlabel import dbt as dbt_runner
 from custlabel.config import Settings, get_settings, schema_for
+from custlabel.deployed import CHALLENGER, CHAMPION
 from custlabel.errors import CustlabelError
-
-if TYPE_CHECKING:
-    from prefect import Flow
-
-    from custlabel.score import ScoreSummary
-    from custlabel.train import TrainConfig
+from custlabel.score import ScoreSummary
+from custlabel.train import TrainConfig
 
 Target = Literal["dev", "test", "prod"]
 
@@ -67,8 +77,6 @@ class Night:
 
 def plan(as_of_date: date | None, target: str | None, retrain: bool, auto_approve: bool) -> Night:
     """Tonight's run: the night (default today), the target (default CUSTLABEL_TARGET), the Prefect run ids."""
-    from prefect.runtime import flow_run
-
     target = target or get_settings().target
     schema_for(target)
     return Night(
@@ -83,8 +91,6 @@ def plan(as_of_date: date | None, target: str | None, retrain: bool, auto_approv
 
 def attempt() -> int:
     """Which attempt of the flow run this is (2 and up on a retry)."""
-    from prefect.runtime import flow_run
-
     return int(flow_run.run_count or 1)
 
 
@@ -143,8 +149,6 @@ def refresh_label_monitoring(night: Night) -> DbtStep:
 
 def read_monitoring(night: Night) -> monitor.Headline:
     """The monitoring marts' figures for the night, with alerts against the acceptance floors."""
-    from custlabel import acceptance
-
     settings = night.settings()
     performance = acceptance.load(settings=settings).performance
     criteria = monitor.Criteria(performance.min_precision, performance.min_recall)
@@ -153,16 +157,12 @@ def read_monitoring(night: Night) -> monitor.Headline:
 
 def model_aliases(night: Night) -> dict[str, str]:
     """The registry's aliases of the model and their versions."""
-    from custlabel import registry
-
     return registry.alias_versions(night.settings())
 
 
 def should_train(night: Night) -> bool:
     """Train when asked, or when neither a champion nor a challenger exists yet."""
-    from custlabel import registry
-
-    return night.retrain or not ({registry.CHAMPION, registry.CHALLENGER} & set(model_aliases(night)))
+    return night.retrain or not ({CHAMPION, CHALLENGER} & set(model_aliases(night)))
 
 
 @dataclass(frozen=True)
@@ -183,24 +183,25 @@ class TrainOutcome:
 
 
 def train_and_register(night: Night) -> TrainOutcome:
-    """Train, register as challenger, and with auto_approve promote a version that meets acceptance."""
-    from custlabel import registry, train
+    """Train, register as challenger, and with auto_approve promote a version that meets acceptance.
 
-    settings = night.settings()
-    result = train.train(settings, TRAIN_CONFIG or train.TrainConfig(), alias=registry.CHALLENGER)
-    version = str(result.model_version)
-    promoted = night.auto_approve and result.meets_acceptance
-    if promoted:
-        registry.set_alias(registry.CHAMPION, version, settings)
-        registry.client(settings).set_model_version_tag(
-            settings.model_name, version, "approved_by", f"auto-approve (nightly run {night.run_name})"
-        )
-    return TrainOutcome(version, result.selection.chosen.name, result.meets_acceptance, promoted, train.summary_lines(result))
+    The flow run's id keys the registration: a retried training reuses the version an
+    earlier attempt registered instead of adding one.
+    """
+    released = release.train_and_register(
+        night.settings(),
+        TRAIN_CONFIG or TrainConfig(),
+        alias=CHALLENGER,
+        run_key=night.run_id,
+        auto_approved_by=f"auto-approve (nightly run {night.run_name})" if night.auto_approve else None,
+    )
+    trained = released.trained
+    return TrainOutcome(
+        released.version, trained.selection.chosen.name, trained.meets_acceptance, released.promoted, released.summary_lines()
+    )
 
 
 def _published_models(settings: Settings, schema: str) -> set[tuple[str, str]]:
-    from custlabel import writeback
-
     with db.connect(settings) as conn:
         if not db.relation_exists(conn, schema, writeback.LABELS):
             return set()
@@ -212,31 +213,26 @@ def _published_models(settings: Settings, schema: str) -> set[tuple[str, str]]:
 
 def model_changed(night: Night) -> bool:
     """Whether tonight's champion differs from the model behind the published labels."""
-    from custlabel import baseline, registry
-
     settings = night.settings()
     previous = _published_models(settings, night.schema)
     if not previous:
         return False
-    champion = model_aliases(night).get(registry.CHAMPION)
+    champion = model_aliases(night).get(CHAMPION)
     if champion is None:
         return all(name != baseline.MODEL_NAME for name, _ in previous)
     return (settings.model_name, champion) not in previous
 
 
 def score_and_publish(night: Night, waive_rate_check: bool = False) -> ScoreSummary:
-    """Label every customer with the champion (or the rule baseline) and publish in one transaction.
+    """Label tonight's customers (customer_features_current, checked to hold this night) with the
+    champion, or the rule baseline while there is none, and publish in one transaction.
 
     Args:
         waive_rate_check: skip the bad-rate check against the previous night (the night
             a new champion takes over, whose rate is expected to differ from the old model's).
     """
-    from custlabel import registry, score
-
-    return score.score(
-        night.settings(), alias=registry.CHAMPION, as_of=night.as_of_date, target=night.target,
-        force=waive_rate_check,
-    )
+    request = score.ScoreRequest(night.schema, expected_as_of=night.as_of_date, force=waive_rate_check)
+    return score.score(night.settings(), request)
 
 
 @dataclass
@@ -293,8 +289,6 @@ def is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
 
 def load_flow(settings: Settings | None = None) -> Flow:
     """The nightly flow, loaded from flows/nightly.py of the project."""
-    from prefect.flows import load_flow_from_entrypoint
-
     settings = settings or get_settings()
     path, function = FLOW_ENTRYPOINT.split(":")
     return load_flow_from_entrypoint(f"{settings.project_dir / path}:{function}")
@@ -307,13 +301,6 @@ def patient_prefect(startup_seconds: int = 180) -> Iterator[None]:
     Prefect's local mode starts a temporary API server per process and gives up
     after 20 s by default, which a busy 2-core machine can exceed.
     """
-    from prefect.settings import (
-        PREFECT_SERVER_ANALYTICS_ENABLED,
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
-        get_current_settings,
-        temporary_settings,
-    )
-
     timeout = max(get_current_settings().server.ephemeral.startup_timeout_seconds, startup_seconds)
     with temporary_settings(
         updates={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: timeout, PREFECT_SERVER_ANALYTICS_ENABLED: False}
@@ -322,8 +309,6 @@ def patient_prefect(startup_seconds: int = 180) -> Iterator[None]:
 
 
 def _api_is_up(url: str) -> bool:
-    import httpx
-
     try:
         return httpx.get(f"{url}/health", timeout=2).status_code == 200
     except httpx.HTTPError:
@@ -332,8 +317,6 @@ def _api_is_up(url: str) -> bool:
 
 def _die_with_parent() -> None:
     """In the child: get SIGTERM when the serving process dies, so no server is left behind."""
-    import ctypes
-
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -349,8 +332,6 @@ def prefect_api(settings: Settings, port: int = DEFAULT_PREFECT_PORT, timeout: f
     `prefect deployment run` works from another terminal with or without
     PREFECT_API_URL set, and the UI is at http://127.0.0.1:<port>.
     """
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     if settings.prefect_api_url:
         yield settings.prefect_api_url
         return
@@ -391,8 +372,6 @@ def serve(
     prefect_port: int = DEFAULT_PREFECT_PORT,
 ) -> None:
     """Serve the deployment `nightly-customer-labels/nightly` on a cron schedule until interrupted."""
-    from prefect.schedules import Cron
-
     settings = settings or get_settings()
     target = target or settings.target
     schema_for(target)

@@ -17,7 +17,7 @@ import io
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,44 +29,95 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from custlabel import baseline, canary, db, reasons, sql_scoring, writeback
-from custlabel.config import Settings, get_settings, schema_for
+from custlabel import baseline, canary, db, label_rule, reasons, registry, sql_scoring, writeback
+from custlabel.config import Settings, get_settings
+from custlabel.deployed import CHALLENGER, CHAMPION, DeployedModel
 from custlabel.errors import CustlabelError
 from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
 logger = logging.getLogger(__name__)
 
-UNREGISTERED = "unregistered"
 INPUT_VIEW = "custlabel_score_input"
+CURRENT_FEATURES, FEATURE_HISTORY = "customer_features_current", "customer_features"
 SAMPLE_ROWS = 5_000
 # About 14k feature rows per Arrow batch: measured fastest and smallest at 1M customers (peak RSS ~380 MB).
 BLOCK_BYTES = 2 << 20
 
 
-class ScoringModel(Protocol):
-    """What scoring needs of a deployed model (custlabel.registry.DeployedModel has it)."""
-
-    name: str
-    version: str
-    alias: str
-    threshold: float
-    pipeline: Any
-    feature_columns: list[str]
-
-
-ModelLoader = Callable[[str, Settings], "ScoringModel | None"]
-
-
 @dataclass(frozen=True)
-class RuleBaseline:
-    """The rule labelling customers while no model is champion (its registered version when recorded)."""
+class ScoreRequest:
+    """One scoring: where it reads and writes, which night, which models label which slice, the publish check.
 
-    name: str = baseline.MODEL_NAME
-    version: str = UNREGISTERED
-    threshold: float = baseline.THRESHOLD
+    Args:
+        schema: the schema whose features are read and whose customer_labels is written.
+        as_of: None reads tonight's rows of customer_features_current (the nightly run);
+            a date reads customer_features at that night (an ad-hoc re-score).
+        expected_as_of: the night the rows must be of (the nightly run checks dbt built its night).
+        force: publish even when the bad rate moved more than max_label_rate_change.
+    """
+
+    schema: str
+    as_of: dt.date | None = None
+    expected_as_of: dt.date | None = None
+    alias: str = CHAMPION
+    engine: str = "auto"
+    canary_percent: float = 0.0
+    canary_alias: str = CHALLENGER
+    force: bool = False
+    max_label_rate_change: float = writeback.DEFAULT_MAX_LABEL_RATE_CHANGE
+
+    def __post_init__(self) -> None:
+        if self.engine not in sql_scoring.ENGINES:
+            raise CustlabelError(f"unknown engine {self.engine!r}: expected one of {', '.join(sql_scoring.ENGINES)}")
+        canary.validate_percent(self.canary_percent)
+
+    @property
+    def relation(self) -> str:
+        """The feature mart the request reads."""
+        return CURRENT_FEATURES if self.as_of is None else FEATURE_HISTORY
 
 
-BaselineLoader = Callable[[Settings], RuleBaseline]
+class ModelSource(Protocol):
+    """Where scoring finds its models: the version behind an alias, and the rule baseline."""
+
+    def model(self, alias: str) -> DeployedModel | None: ...
+
+    def rule(self) -> DeployedModel: ...
+
+
+class RegisteredModels:
+    """The models of the MLflow registry."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def model(self, alias: str) -> DeployedModel | None:
+        """The registered version behind an alias; None when the alias is unset or nothing is registered yet."""
+        try:
+            return registry.load_alias(alias, self.settings)
+        except registry.NoModelRegisteredError:
+            return None
+
+    def rule(self) -> DeployedModel:
+        """The rule baseline's registered version (alias `fallback`), or the unregistered rule."""
+        try:
+            return registry.load_fallback(self.settings, baseline.RULE) or baseline.RULE
+        except Exception as error:  # noqa: BLE001 - the rule's labels do not depend on the registry
+            logger.warning("could not read the rule baseline's version from the registry: %s", error)
+            return baseline.RULE
+
+
+class GivenModels:
+    """Models given by alias, without a registry (tests, benchmarks); the rule baseline unregistered."""
+
+    def __init__(self, by_alias: dict[str, DeployedModel] | None = None) -> None:
+        self.by_alias = by_alias or {}
+
+    def model(self, alias: str) -> DeployedModel | None:
+        return self.by_alias.get(alias)
+
+    def rule(self) -> DeployedModel:
+        return baseline.RULE
 
 
 @dataclass(frozen=True)
@@ -128,49 +179,22 @@ def stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def load_model(alias: str, settings: Settings) -> ScoringModel | None:
-    """The registered version behind an alias; None when the alias is unset or nothing is registered yet."""
-    from custlabel import registry
-
-    try:
-        return registry.load_alias(alias, settings)
-    except registry.NoModelRegisteredError:
-        return None
-
-
-def load_rule_baseline(settings: Settings) -> RuleBaseline:
-    """The rule baseline's registered version (alias `fallback`), or an unregistered one."""
-    from custlabel import registry
-
-    try:
-        fallback = registry.load_fallback(settings)
-    except Exception as error:  # noqa: BLE001 - the rule's labels do not depend on the registry
-        logger.warning("could not read the rule baseline's version from the registry: %s", error)
-        fallback = None
-    if fallback is None:
-        return RuleBaseline()
-    return RuleBaseline(fallback.name, str(fallback.version), float(fallback.threshold))
-
-
-def source_query(schema: str, as_of: dt.date | None) -> sql.Composable:
-    """Tonight's eligible rows, each with its canary bucket."""
-    if as_of is None:
-        relation, where = sql.Identifier(schema, "customer_features_current"), sql.SQL("")
-    else:
-        relation = sql.Identifier(schema, "customer_features")
-        where = sql.SQL(" where f.as_of_date = {}").format(sql.Literal(as_of))
+def source_query(request: ScoreRequest) -> sql.Composable:
+    """The request's eligible rows, each with its canary bucket."""
+    where = sql.SQL("")
+    if request.as_of is not None:
+        where = sql.SQL(" where f.as_of_date = {}").format(sql.Literal(request.as_of))
     return sql.SQL("select f.*, {} as canary_bucket from {} as f{}").format(
-        canary.bucket_sql("customer_id"), relation, where
+        canary.bucket_sql("customer_id"), sql.Identifier(request.schema, request.relation), where
     )
 
 
-def _open_input(conn: psycopg.Connection, schema: str, as_of: dt.date | None) -> None:
-    relation = "customer_features_current" if as_of is None else "customer_features"
-    if not db.relation_exists(conn, schema, relation):
-        raise CustlabelError(f"{schema}.{relation} does not exist: run `custlabel dbt build` for this target first")
-    conn.execute(
-        sql.SQL("create or replace temp view {} as {}").format(sql.Identifier(INPUT_VIEW), source_query(schema, as_of))
-    )
+def _open_input(conn: psycopg.Connection, request: ScoreRequest) -> None:
+    if not db.relation_exists(conn, request.schema, request.relation):
+        raise CustlabelError(
+            f"{request.schema}.{request.relation} does not exist: run `custlabel dbt build` for this target first"
+        )
+    conn.execute(sql.SQL("create or replace temp view {} as {}").format(sql.Identifier(INPUT_VIEW), source_query(request)))
 
 
 def _arrow_types(columns: list[str], numeric: set[str]) -> dict[str, pa.DataType]:
@@ -241,16 +265,16 @@ def _numeric_columns(feature_columns: list[str]) -> set[str]:
     return {c for c in feature_columns if c in NUMERIC_FEATURES or c not in CATEGORICAL_FEATURES}
 
 
-def _label_batch(model: ScoringModel, explainer: reasons.ReasonModel, batch: pa.RecordBatch) -> pa.Table:
+def _label_batch(model: DeployedModel, explainer: reasons.ReasonModel, batch: pa.RecordBatch) -> pa.Table:
     features = batch.select(list(model.feature_columns)).to_pandas()
-    scores = model.pipeline.predict_proba(features)[:, 1].astype(float)
+    scores = model.scores(features)
     threshold = float(model.threshold)
     first, second, third = reasons.top_reasons(explainer, features)
     rows = len(scores)
     return pa.table(
         {
             "customer_id": batch.column("customer_id"),
-            "label": pa.array(np.where(scores >= threshold, "bad", "good")),
+            "label": pa.array(label_rule.labels(scores, threshold)),
             "score": pa.array(scores),
             "threshold": pa.array(np.full(rows, threshold)),
             "model_name": pa.array([model.name] * rows, pa.string()),
@@ -267,7 +291,7 @@ def score_in_python(
     reader: psycopg.Connection,
     writer: psycopg.Connection,
     schema: str,
-    model: ScoringModel,
+    model: DeployedModel,
     explainer: reasons.ReasonModel,
     where: sql.Composable | None,
 ) -> int:
@@ -292,32 +316,35 @@ def _select_all(where: sql.Composable | None) -> sql.Composable:
     )
 
 
-def score_rule_baseline(conn: psycopg.Connection, schema: str, rule: RuleBaseline, where: sql.Composable | None) -> int:
-    """Copy tonight's rule-baseline rows of the slice into staging."""
-    if not db.relation_exists(conn, schema, baseline.RELATION):
+def score_rule_baseline(conn: psycopg.Connection, schema: str, rule: DeployedModel, where: sql.Composable | None) -> int:
+    """Label tonight's rows of the slice by the rule's scores (copied inside the warehouse) into staging."""
+    relation = rule.relation or baseline.RELATION
+    if not db.relation_exists(conn, schema, relation):
         raise CustlabelError(
-            f"no model to score with: no champion in the registry and no {schema}.{baseline.RELATION};"
+            f"no model to score with: no champion in the registry and no {schema}.{relation};"
             " run `custlabel dbt build` first"
         )
+    threshold = sql.Literal(float(rule.threshold))
     statement = sql.SQL(
-        "insert into {staging} ({columns}) select r.customer_id, r.label, r.score, {threshold}, {name}, {version},"
+        "insert into {staging} ({columns}) select r.customer_id, {label}, r.score, {threshold}, {name}, {version},"
         " r.as_of_date, r.reason_1, r.reason_2, r.reason_3"
         " from ({input}) as i join {rules} as r on r.customer_id = i.customer_id and r.as_of_date = i.as_of_date"
     ).format(
         staging=sql.Identifier(schema, writeback.STAGING),
         columns=sql.SQL(", ").join(map(sql.Identifier, writeback.COPY_COLUMNS)),
-        threshold=sql.Literal(float(rule.threshold)),
+        label=label_rule.label_sql(sql.SQL("r.score"), threshold),
+        threshold=threshold,
         name=sql.Literal(rule.name),
         version=sql.Literal(rule.version),
         input=_select_all(where),
-        rules=sql.Identifier(schema, baseline.RELATION),
+        rules=sql.Identifier(schema, relation),
     )
     return conn.execute(statement).rowcount
 
 
 def _slices(
-    champion: ScoringModel | None, challenger: ScoringModel | None, percent: float
-) -> list[tuple[str, ScoringModel | None, sql.Composable | None]]:
+    champion: DeployedModel | None, challenger: DeployedModel | None, percent: float
+) -> list[tuple[str, DeployedModel | None, sql.Composable | None]]:
     if challenger is None or percent <= 0:
         return [("champion", champion, None)]
     bucket = sql.Identifier("canary_bucket")
@@ -329,7 +356,7 @@ def _slices(
     ]
 
 
-def _eligible(conn: psycopg.Connection) -> tuple[int, dt.date]:
+def _eligible(conn: psycopg.Connection, request: ScoreRequest) -> tuple[int, dt.date]:
     count, nights, as_of_date = conn.execute(
         sql.SQL("select count(*), count(distinct as_of_date), max(as_of_date) from {}").format(sql.Identifier(INPUT_VIEW))
     ).fetchone()
@@ -337,6 +364,11 @@ def _eligible(conn: psycopg.Connection) -> tuple[int, dt.date]:
         raise writeback.WriteBackError("no eligible customers tonight: refusing to publish an empty label table")
     if nights != 1:
         raise writeback.WriteBackError(f"the feature rows span {nights} as-of dates instead of one")
+    if request.expected_as_of is not None and as_of_date != request.expected_as_of:
+        raise writeback.WriteBackError(
+            f"{request.schema}.{request.relation} holds the night {as_of_date}, not {request.expected_as_of}:"
+            f" run `custlabel dbt build` for {request.expected_as_of} first"
+        )
     return count, as_of_date
 
 
@@ -344,21 +376,20 @@ def _score_model_slice(
     conn: psycopg.Connection,
     settings: Settings,
     store: sql_scoring.ParityStore,
-    schema: str,
-    as_of: dt.date | None,
+    request: ScoreRequest,
     role: str,
-    model: ScoringModel,
+    model: DeployedModel,
     where: sql.Composable | None,
-    engine: str,
 ) -> SliceResult:
+    schema = request.schema
     feature_columns = list(model.feature_columns)
     numeric = _numeric_columns(feature_columns)
     sample_query = _sample_query(feature_columns)
     sample = _read_frame(conn, sample_query, ["customer_id", *feature_columns], numeric)
     explainer = reasons.build_reason_model(model.pipeline, feature_columns, sample[feature_columns])
     choice = sql_scoring.EngineChoice("python", None, "requested")
-    if engine != "python":
-        choice = sql_scoring.choose_engine(conn, store, engine, model, numeric, sample_query, sample)
+    if request.engine != "python":
+        choice = sql_scoring.choose_engine(conn, store, request.engine, model, numeric, sample_query, sample)
     rows = None
     if choice.engine == "sql":
         try:
@@ -370,58 +401,48 @@ def _score_model_slice(
             choice = sql_scoring.EngineChoice("python", None, reason)
     if rows is None:
         with db.connect(settings) as reader:
-            _open_input(reader, schema, as_of)
+            _open_input(reader, request)
             rows = score_in_python(reader, conn, schema, model, explainer, where)
     return SliceResult(model.name, str(model.version), role, choice.engine, rows, explainer.method, choice.reason)
 
 
 def score(
-    settings: Settings | None = None,
-    alias: str = "champion",
-    as_of: dt.date | None = None,
-    target: str | None = None,
-    engine: str = "auto",
-    canary_percent: float = 0.0,
-    canary_alias: str = "challenger",
-    force: bool = False,
-    max_label_rate_change: float = writeback.DEFAULT_MAX_LABEL_RATE_CHANGE,
-    schema: str | None = None,
-    loader: ModelLoader | None = None,
-    baseline_loader: BaselineLoader | None = None,
+    settings: Settings | None,
+    request: ScoreRequest,
+    models: ModelSource | None = None,
     parity_store: sql_scoring.ParityStore | None = None,
 ) -> ScoreSummary:
     """Label every eligible customer and publish customer_labels and tonight's history rows atomically.
 
     Args:
-        schema: read features from and write labels to this schema instead of the target's (benchmarks).
-        loader, baseline_loader, parity_store: stand-ins for the registry (tests, benchmarks).
+        models, parity_store: where models and SQL-parity results come from (default: the
+            registry; tests and benchmarks give stand-ins).
     """
     settings = settings or get_settings()
-    schema = schema or schema_for(target or settings.target)
+    models = models or RegisteredModels(settings)
     store = parity_store or sql_scoring.MlflowParityStore(settings)
-    if engine not in sql_scoring.ENGINES:
-        raise CustlabelError(f"unknown engine {engine!r}: expected one of {', '.join(sql_scoring.ENGINES)}")
-    canary.validate_percent(canary_percent)
-    load = loader or load_model
-    champion = load(alias, settings)
-    challenger = load(canary_alias, settings) if canary_percent > 0 else None
-    if canary_percent > 0 and challenger is None:
-        raise CustlabelError(f"--canary-percent {canary_percent:g} needs a model behind the alias {canary_alias!r}")
+    schema = request.schema
+    champion = models.model(request.alias)
+    challenger = models.model(request.canary_alias) if request.canary_percent > 0 else None
+    if request.canary_percent > 0 and challenger is None:
+        raise CustlabelError(
+            f"--canary-percent {request.canary_percent:g} needs a model behind the alias {request.canary_alias!r}"
+        )
     started = time.perf_counter()
     try:
         with db.connect(settings) as conn:
             writeback.begin_night(conn, schema)
-            _open_input(conn, schema, as_of)
-            expected, night = _eligible(conn)
+            _open_input(conn, request)
+            expected, night = _eligible(conn, request)
             results = []
-            for role, model, where in _slices(champion, challenger, canary_percent):
-                if model is None:
-                    rule = (baseline_loader or load_rule_baseline)(settings)
+            for role, model, where in _slices(champion, challenger, request.canary_percent):
+                if model is None or model.is_rule:
+                    rule = model or models.rule()
                     rows = score_rule_baseline(conn, schema, rule, where)
                     results.append(SliceResult(rule.name, rule.version, role, "sql", rows, "the rule"))
                 else:
-                    results.append(_score_model_slice(conn, settings, store, schema, as_of, role, model, where, engine))
-            check = writeback.check_staging(conn, schema, expected, night, max_label_rate_change, force)
+                    results.append(_score_model_slice(conn, settings, store, request, role, model, where))
+            check = writeback.check_staging(conn, schema, expected, night, request.max_label_rate_change, request.force)
             writeback.publish(conn, schema, night)
     except BaseException as error:
         logger.error("scoring failed before publishing (%s); %s.%s is unchanged", error, schema, writeback.LABELS)

@@ -25,7 +25,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from custlabel import db, demo, monitor
+from custlabel import acceptance, db, demo, monitor, nightly
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel.errors import CustlabelError
 
@@ -393,8 +393,6 @@ def run(
     settings: Settings | None = None,
 ) -> Iterator[str]:
     """Advance the data and run the nightly flow, night after night; yields one line per night."""
-    from custlabel import acceptance, nightly
-
     settings = settings or get_settings()
     target = target or settings.target
     schema = schema_for(target)

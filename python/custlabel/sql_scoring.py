@@ -22,10 +22,12 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import psycopg
+from mlflow import MlflowClient
 from psycopg import sql
 
-from custlabel import reasons, writeback
+from custlabel import label_rule, model_families, reasons, writeback
 from custlabel.config import Settings
+from custlabel.deployed import DeployedModel
 
 logger = logging.getLogger(__name__)
 
@@ -52,25 +54,9 @@ class EngineChoice:
     reason: str
 
 
-# Beyond this many leaves a forest's SQL passes Postgres's 1,664-column limit, and
-# orbital takes minutes to find out.
-MAX_SQL_TREE_LEAVES = 1_000
-
-
-def translation_obstacle(pipeline: Any) -> str | None:
-    """Why a pipeline should not be translated to SQL at all, or None; checked before orbital runs."""
-    estimator = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
-    if type(estimator).__name__ == "HistGradientBoostingClassifier":
-        return "orbital's SQL for histogram gradient boosting differs from Python (up to 0.14 seen)"
-    trees = np.ravel(getattr(estimator, "estimators_", []))
-    leaves = sum(int(tree.tree_.n_leaves) for tree in trees if hasattr(tree, "tree_"))
-    if leaves > MAX_SQL_TREE_LEAVES:
-        return f"{leaves:,} tree leaves: the SQL would pass Postgres's 1,664-column limit"
-    return None
-
-
 def compile_model(pipeline: Any, feature_columns: list[str], numeric: set[str]) -> str:
     """SQL selecting (customer_id, score) from MODEL_INPUT, score the probability of the second class."""
+    # Imported here: orbital takes about 4 s to import and the Python engine never needs it.
     import orbital
     import orbital.types as types
 
@@ -118,7 +104,7 @@ def check_parity(
         return Parity(False, None, len(rows), f"SQL returned {int(sql_scores.isna().sum())} null scores")
     diff = np.abs(sql_scores.to_numpy() - python.to_numpy())
     max_diff = float(diff.max()) if len(diff) else 0.0
-    flipped = (sql_scores.to_numpy() >= threshold) != (python.to_numpy() >= threshold)
+    flipped = label_rule.is_bad(sql_scores.to_numpy(), threshold) != label_rule.is_bad(python.to_numpy(), threshold)
     flipped &= np.abs(python.to_numpy() - threshold) > PARITY_TOLERANCE
     passed = max_diff <= PARITY_TOLERANCE and not flipped.any()
     detail = f"{len(diff)} rows, max |SQL - Python| {max_diff:.3g}, {int(flipped.sum())} labels differ"
@@ -153,9 +139,7 @@ class MlflowParityStore:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def _client(self) -> Any:
-        from mlflow import MlflowClient
-
+    def _client(self) -> MlflowClient:
         uri = self.settings.mlflow_tracking_uri
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
@@ -186,7 +170,7 @@ def choose_engine(
     conn: psycopg.Connection,
     store: ParityStore,
     requested: str,
-    model: Any,
+    model: DeployedModel,
     numeric: set[str],
     sample_query: sql.Composable,
     sample: pd.DataFrame,
@@ -203,7 +187,7 @@ def choose_engine(
     if recorded is False:
         log("scoring %s in Python: its SQL failed the parity check (recorded on the version)", label)
         return EngineChoice("python", None, "SQL parity failed: recorded on the version")
-    obstacle = translation_obstacle(model.pipeline)
+    obstacle = model_families.sql_obstacle(model.pipeline)
     if obstacle:
         store.put(model.name, version, Parity(False, None, 0, obstacle))
         log("scoring %s in Python: %s", label, obstacle)
@@ -229,19 +213,25 @@ def choose_engine(
 
 
 def score_in_sql(
-    conn: psycopg.Connection, schema: str, model: Any, explainer: reasons.ReasonModel, compiled: str, rows: sql.Composable
+    conn: psycopg.Connection,
+    schema: str,
+    model: DeployedModel,
+    explainer: reasons.ReasonModel,
+    compiled: str,
+    rows: sql.Composable,
 ) -> int:
     """Label the rows of a query inside Postgres: compiled model and reasons in one insert ... select."""
     point_model_input(conn, rows)
     threshold = sql.Literal(float(model.threshold))
     statement = sql.SQL(
         "insert into {staging} ({columns}) select i.customer_id,"
-        " case when s.score >= {t} then 'bad' else 'good' end, s.score, {t}, {name}, {version}, i.as_of_date,"
+        " {label}, s.score, {t}, {name}, {version}, i.as_of_date,"
         " i.reason_1, i.reason_2, i.reason_3"
         " from ({explained}) as i join ({compiled}) as s on s.customer_id = i.customer_id"
     ).format(
         staging=sql.Identifier(schema, writeback.STAGING),
         columns=sql.SQL(", ").join(map(sql.Identifier, writeback.COPY_COLUMNS)),
+        label=label_rule.label_sql(sql.SQL("s.score"), threshold),
         t=threshold,
         name=sql.Literal(model.name),
         version=sql.Literal(str(model.version)),

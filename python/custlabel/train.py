@@ -1,41 +1,20 @@
-"""Training: time-ordered split, candidate searches over time-ordered folds, the chosen model."""
+"""The search: candidate families over time-ordered folds of the train rows, chosen on validation, tested once."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
-from psycopg import sql
-from sklearn.base import BaseEstimator
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import ParameterGrid, RandomizedSearchCV
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from custlabel import acceptance, db, evaluate
-from custlabel.config import Settings, get_settings
-from custlabel.errors import CustlabelError
-from custlabel.features import (
-    CATEGORICAL_FEATURES,
-    KEY_COLUMNS,
-    LABEL_COLUMN,
-    MODEL_FEATURES,
-    NUMERIC_FEATURES,
-    SENSITIVE_ATTRIBUTES,
-)
-
-TABLE = "training_set"
-
-
-class TrainingDataError(CustlabelError):
-    """The training set cannot support a time-ordered training."""
+from custlabel import acceptance, evaluate, model_families
+from custlabel.features import KEY_COLUMNS, LABEL_COLUMN, MODEL_FEATURES
+from custlabel.training_data import TrainingData, TrainingDataError
 
 
 @dataclass(frozen=True)
@@ -46,43 +25,11 @@ class TrainConfig:
     train_rows_per_date: int = 10_000
     eval_rows_per_date: int = 200_000
     validation_dates: int = 1
-    # None: keep an embargo (train labels matured before validation starts) when history allows.
-    embargo: bool | None = None
     max_folds: int = 2
     search_iterations: int = 4
     n_jobs: int = 2
     random_state: int = 0
-    candidates: tuple[str, ...] = ("logistic_regression", "random_forest", "hist_gradient_boosting")
-
-
-@dataclass(frozen=True)
-class SplitPlan:
-    """Which as_of_dates train, validate and test."""
-
-    train_dates: tuple[date, ...]
-    validation_dates: tuple[date, ...]
-    test_date: date
-    embargo: bool
-
-    def tags(self) -> dict[str, str]:
-        return {
-            "train_dates": f"{self.train_dates[0]}..{self.train_dates[-1]} ({len(self.train_dates)} dates)",
-            "validation_dates": ",".join(str(d) for d in self.validation_dates),
-            "test_date": str(self.test_date),
-            "split_embargo": str(self.embargo).lower(),
-        }
-
-
-@dataclass
-class TrainingData:
-    """The sampled frames of one time-ordered split."""
-
-    plan: SplitPlan
-    train: pd.DataFrame
-    validation: pd.DataFrame
-    test: pd.DataFrame
-    summary: pd.DataFrame
-    sampling: str
+    candidates: tuple[str, ...] = tuple(model_families.FAMILIES)
 
 
 @dataclass
@@ -115,184 +62,47 @@ class Selection:
         self.chosen = max(self.candidates, key=CandidateResult.rank_key)
 
 
-def summary_query(settings: Settings) -> sql.Composed:
-    """Rows, bad count and latest window end per as_of_date of the training set."""
-    return sql.SQL(
-        "select as_of_date, max(window_end) as window_end, count(*) as rows, sum({label}) as bad "
-        "from {table} group by as_of_date order by as_of_date"
-    ).format(label=sql.Identifier(LABEL_COLUMN), table=sql.Identifier(settings.schema, TABLE))
+@dataclass
+class TrainResult:
+    """What one training produced: the choice, its test figures and (judged by the release) the baseline's."""
 
+    data: TrainingData
+    selection: Selection
+    config: TrainConfig
+    criteria: acceptance.AcceptanceCriteria
+    test_metrics: evaluate.Metrics
+    test_scores: pd.DataFrame
+    seconds: float = 0.0
+    baseline_metrics: evaluate.Metrics | None = None
 
-def time_split(summary: pd.DataFrame, validation_dates: int = 1, embargo: bool | None = None) -> SplitPlan:
-    """Split as_of_dates by time: train on older ones, validate on newer, test on the newest.
+    @property
+    def threshold(self) -> float:
+        return self.selection.chosen.validation_point.threshold
 
-    With the embargo, a row is only used where its outcome window had ended by
-    the as_of_date of the period it helps judge (train before validation,
-    validation before test), as it would have been in production.
-    """
-    frame = summary.sort_values("as_of_date")
-    dates = [pd.Timestamp(d).date() for d in frame["as_of_date"]]
-    ends = dict(zip(dates, (pd.Timestamp(d).date() for d in frame["window_end"]), strict=True))
-    needed = validation_dates + 3
-    if len(dates) < needed:
-        raise TrainingDataError(
-            f"{TABLE} has {len(dates)} matured as_of_dates; a time-ordered split needs at least {needed} "
-            "(two to train, validation, test): generate a longer history"
+    @property
+    def meets_acceptance(self) -> bool:
+        performance = self.criteria.performance
+        return (
+            self.test_metrics.precision >= performance.min_precision
+            and self.test_metrics.recall >= performance.min_recall
         )
-    test = dates[-1]
-    if embargo is not False:
-        eligible = [d for d in dates[:-1] if ends[d] <= test]
-        validation = eligible[-validation_dates:]
-        train = [d for d in eligible if d < validation[0] and ends[d] <= validation[0]] if validation else []
-        if len(validation) == validation_dates and len(train) >= 2:
-            return SplitPlan(tuple(train), tuple(validation), test, embargo=True)
-        if embargo:
-            raise TrainingDataError(
-                f"{TABLE} spans {dates[0]}..{test}: too short for an embargo of one outcome window "
-                "between train, validation and test"
-            )
-    return SplitPlan(
-        tuple(dates[: -1 - validation_dates]), tuple(dates[-1 - validation_dates : -1]), test, embargo=False
-    )
 
 
-def _sample_query(settings: Settings) -> sql.Composed:
-    # A cheap Bernoulli pre-filter on the key's hash keeps about 1.5 * cap rows per date, so
-    # the exact stratified cut (row_number per as_of_date and class) sorts thousands, not millions.
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in [*KEY_COLUMNS, *MODEL_FEATURES, LABEL_COLUMN])
-    return sql.SQL(
-        "with keep as ("
-        " select * from unnest(cast(:dates as date[]), cast(:shares as double precision[])) as keep(as_of_date, share)"
-        "), candidates as ("
-        " select {columns}, md5(customer_id || as_of_date::text) as sample_key"
-        " from {table} inner join keep using (as_of_date)"
-        " where keep.share >= 1"
-        "  or ('x' || substr(md5(customer_id || as_of_date::text), 1, 8))::bit(32)::bigint < keep.share * 4294967296"
-        "), ranked as ("
-        " select *,"
-        "  row_number() over (partition by as_of_date, {label} order by sample_key) as sample_rank,"
-        "  count(*) over (partition by as_of_date, {label}) as stratum_rows,"
-        "  count(*) over (partition by as_of_date) as date_rows"
-        " from candidates"
-        ") select {columns} from ranked"
-        " where sample_rank <= ceil(stratum_rows * least(1.0, :cap / date_rows::float))"
-        " order by as_of_date, customer_id"
-    ).format(
-        columns=columns, label=sql.Identifier(LABEL_COLUMN), table=sql.Identifier(settings.schema, TABLE)
-    )
-
-
-def read_rows(settings: Settings, summary: pd.DataFrame, dates: tuple[date, ...], cap: int) -> pd.DataFrame:
-    """Rows of the training set for some as_of_dates, at most `cap` per date, stratified by is_bad.
-
-    Args:
-        summary: rows per as_of_date (from summary_query), to size the pre-filter.
-    """
-    rows = dict(zip(pd.to_datetime(summary["as_of_date"]).dt.date, summary["rows"], strict=True))
-    shares = [min(1.0, 1.5 * cap / rows[d]) if rows[d] > cap else 1.0 for d in dates]
-    params = {"dates": list(dates), "shares": shares, "cap": cap}
-    return normalize(db.read_frame(_sample_query(settings).as_string(), params, settings))
-
-
-def normalize(frame: pd.DataFrame) -> pd.DataFrame:
-    """Types the pipeline and the MLflow signature expect: float features, string segment, int label."""
-    frame = frame.copy()
-    frame["as_of_date"] = pd.to_datetime(frame["as_of_date"]).dt.date
-    frame[NUMERIC_FEATURES] = frame[NUMERIC_FEATURES].astype("float64")
-    frame[CATEGORICAL_FEATURES] = frame[CATEGORICAL_FEATURES].astype("str")
-    if LABEL_COLUMN in frame:
-        frame[LABEL_COLUMN] = frame[LABEL_COLUMN].astype("int64")
-    return frame
-
-
-def load(settings: Settings, config: TrainConfig) -> TrainingData:
-    """Read the training set through its contracted mart, split by time, sampled per as_of_date."""
-    summary = db.read_frame(summary_query(settings).as_string(), settings=settings)
-    if summary.empty:
-        raise TrainingDataError(
-            f"{settings.schema}.{TABLE} is empty: run `custlabel dbt build` on a history with matured outcomes"
-        )
-    if summary["bad"].sum() in (0, summary["rows"].sum()):
-        raise TrainingDataError(
-            f"{settings.schema}.{TABLE} has only one class (is_bad = {int(summary['bad'].iloc[0] > 0)} on every row)"
-        )
-    plan = time_split(summary, config.validation_dates, config.embargo)
-    return TrainingData(
-        plan=plan,
-        train=read_rows(settings, summary, plan.train_dates, config.train_rows_per_date),
-        validation=read_rows(settings, summary, plan.validation_dates, config.eval_rows_per_date),
-        test=read_rows(settings, summary, (plan.test_date,), config.eval_rows_per_date),
-        summary=summary,
-        sampling=(
-            f"at most {config.train_rows_per_date} train rows and {config.eval_rows_per_date} validation/test rows "
-            "per as_of_date, stratified by is_bad (same class shares), chosen deterministically by md5(customer_id || as_of_date)"
-        ),
-    )
-
-
-def split_frame(frame: pd.DataFrame, plan: SplitPlan) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The train, validation and test rows of an in-memory training set."""
-    dates = frame["as_of_date"]
-    return (
-        frame[dates.isin(plan.train_dates)],
-        frame[dates.isin(plan.validation_dates)],
-        frame[dates == plan.test_date],
-    )
-
-
-def build_pipeline(estimator: BaseEstimator) -> Pipeline:
-    """All preprocessing and the classifier in one Pipeline; sensitive attributes are not features."""
-    if set(MODEL_FEATURES) & set(SENSITIVE_ATTRIBUTES):
-        raise CustlabelError("a sensitive attribute is listed as a model feature in custlabel.features")
-    # Kept to steps orbital can translate to SQL: no missing-value indicators, and the
-    # categorical features come without nulls from dbt ('unknown').
-    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
-    categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-    features = ColumnTransformer(
-        [("numeric", numeric, NUMERIC_FEATURES), ("categorical", categorical, CATEGORICAL_FEATURES)],
-        remainder="drop",
-    )
-    return Pipeline([("features", features), ("model", estimator)])
-
-
-def candidate_spaces(random_state: int) -> dict[str, tuple[BaseEstimator, dict[str, list]]]:
-    """Each candidate's estimator and search space (kept small: two shared cores)."""
-    return {
-        "logistic_regression": (
-            LogisticRegression(max_iter=2000),
-            {"model__C": [0.01, 0.1, 1.0, 10.0], "model__class_weight": [None, "balanced"]},
-        ),
-        "random_forest": (
-            RandomForestClassifier(n_estimators=100, max_samples=0.5, n_jobs=1, random_state=random_state),
-            {
-                "model__max_depth": [8, 12, 16],
-                "model__min_samples_leaf": [20, 100],
-                "model__max_features": ["sqrt", 0.3],
-            },
-        ),
-        "hist_gradient_boosting": (
-            HistGradientBoostingClassifier(
-                max_iter=200, early_stopping=True, n_iter_no_change=10, random_state=random_state
-            ),
-            {
-                "model__learning_rate": [0.05, 0.1],
-                "model__max_leaf_nodes": [15, 31, 63],
-                "model__min_samples_leaf": [50, 200],
-                "model__l2_regularization": [0.0, 1.0],
-            },
-        ),
-    }
-
-
-def time_folds(dates: pd.Series, max_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Folds grouped by as_of_date that respect time: fit on earlier dates, score the next one."""
+def time_folds(dates: pd.Series, gap_days: int, max_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Folds grouped by as_of_date that respect time: each held-out date is scored by a fit on the dates
+    whose outcome windows (gap_days) had ended by then; the newest such dates are held out."""
     values = np.asarray(dates)
+    gap = timedelta(days=gap_days)
     unique = sorted(set(values))
-    if len(unique) < 2:
-        raise TrainingDataError("time-ordered folds need at least two training as_of_dates")
+    held_out = [night for night in unique if unique[0] + gap <= night][-max_folds:]
+    if not held_out:
+        raise TrainingDataError(
+            f"time-ordered folds need two training as_of_dates at least one outcome window ({gap_days} days) "
+            f"apart; the train period has {unique[0]}..{unique[-1]}"
+        )
     return [
-        (np.flatnonzero(values < held_out), np.flatnonzero(values == held_out))
-        for held_out in unique[-min(max_folds, len(unique) - 1) :]
+        (np.flatnonzero([day + gap <= night for day in values]), np.flatnonzero(values == night))
+        for night in held_out
     ]
 
 
@@ -302,16 +112,17 @@ def search_candidate(
     validation: pd.DataFrame,
     criteria: acceptance.AcceptanceCriteria,
     config: TrainConfig,
+    gap_days: int,
 ) -> CandidateResult:
-    """Search one candidate over time-ordered folds of the train rows; judge it on validation."""
-    estimator, space = candidate_spaces(config.random_state)[name]
+    """Search one family over time-ordered folds of the train rows; judge it on validation."""
+    family = model_families.get(name)
     started = time.perf_counter()
     search = RandomizedSearchCV(
-        build_pipeline(estimator),
-        space,
-        n_iter=min(config.search_iterations, len(ParameterGrid(space))),
+        model_families.build_pipeline(family.make(config.random_state)),
+        family.space,
+        n_iter=min(config.search_iterations, len(ParameterGrid(family.space))),
         scoring="average_precision",
-        cv=time_folds(train["as_of_date"], config.max_folds),
+        cv=time_folds(train["as_of_date"], gap_days, config.max_folds),
         n_jobs=config.n_jobs,
         random_state=config.random_state,
         refit=True,
@@ -339,43 +150,14 @@ def select(
     validation: pd.DataFrame,
     criteria: acceptance.AcceptanceCriteria,
     config: TrainConfig,
+    gap_days: int,
 ) -> Selection:
     """Fit every candidate on the train rows only and choose on the validation rows."""
     evaluate.check_labels(train[LABEL_COLUMN].to_numpy(), "train period")
     evaluate.check_labels(validation[LABEL_COLUMN].to_numpy(), "validation period")
     return Selection(
-        [search_candidate(name, train, validation, criteria, config) for name in config.candidates]
+        [search_candidate(name, train, validation, criteria, config, gap_days) for name in config.candidates]
     )
-
-
-@dataclass
-class TrainResult:
-    """What one training produced: the choice, its test figures and the baseline's, on the same rows."""
-
-    data: TrainingData
-    selection: Selection
-    config: TrainConfig
-    criteria: acceptance.AcceptanceCriteria
-    test_metrics: evaluate.Metrics
-    baseline_metrics: evaluate.Metrics | None
-    test_scores: pd.DataFrame
-    seconds: float = 0.0
-    model_name: str | None = None
-    model_version: str | None = None
-    alias: str | None = None
-    run_id: str | None = None
-
-    @property
-    def threshold(self) -> float:
-        return self.selection.chosen.validation_point.threshold
-
-    @property
-    def meets_acceptance(self) -> bool:
-        performance = self.criteria.performance
-        return (
-            self.test_metrics.precision >= performance.min_precision
-            and self.test_metrics.recall >= performance.min_recall
-        )
 
 
 def score_test(selection: Selection, test: pd.DataFrame) -> tuple[evaluate.Metrics, pd.DataFrame]:
@@ -388,27 +170,12 @@ def score_test(selection: Selection, test: pd.DataFrame) -> tuple[evaluate.Metri
     ), frame
 
 
-def train(
-    settings: Settings | None = None,
-    config: TrainConfig | None = None,
-    criteria: acceptance.AcceptanceCriteria | None = None,
-    alias: str | None = "challenger",
-) -> TrainResult:
-    """`custlabel train`: load, search, choose, test against the rule baseline, log, register, set the alias."""
-    from custlabel import baseline, registry
-
-    settings = settings or get_settings()
-    config = config or TrainConfig()
-    criteria = criteria or acceptance.load(settings=settings)
+def train(data: TrainingData, criteria: acceptance.AcceptanceCriteria, config: TrainConfig) -> TrainResult:
+    """Search every candidate on the train rows, choose on validation, report the choice's test figures."""
     started = time.perf_counter()
-    data = load(settings, config)
-    selection = select(data.train, data.validation, criteria, config)
+    selection = select(data.train, data.validation, criteria, config, data.plan.gap_days)
     test_metrics, test_scores = score_test(selection, data.test)
-    baseline_metrics, test_scores = baseline.evaluate_on(settings, test_scores)
-    result = TrainResult(data, selection, config, criteria, test_metrics, baseline_metrics, test_scores)
-    result.seconds = time.perf_counter() - started
-    registry.log_training(settings, result, alias)
-    return result
+    return TrainResult(data, selection, config, criteria, test_metrics, test_scores, time.perf_counter() - started)
 
 
 def config_dict(config: TrainConfig) -> dict:
@@ -417,12 +184,12 @@ def config_dict(config: TrainConfig) -> dict:
 
 
 def summary_lines(result: TrainResult) -> list[str]:
-    """What `custlabel train` prints."""
+    """What `custlabel train` prints about the training."""
     plan, chosen, test = result.data.plan, result.selection.chosen, result.test_metrics
     lines = [
         f"split: train {plan.train_dates[0]}..{plan.train_dates[-1]} ({len(result.data.train)} rows), "
         f"validation {', '.join(map(str, plan.validation_dates))} ({len(result.data.validation)} rows), "
-        f"test {plan.test_date} ({len(result.data.test)} rows), embargo {'on' if plan.embargo else 'off'}",
+        f"test {plan.test_date} ({len(result.data.test)} rows), gap {plan.gap_days} days between periods and folds",
     ]
     for candidate in result.selection.candidates:
         point = candidate.validation_point
@@ -446,10 +213,4 @@ def summary_lines(result: TrainResult) -> list[str]:
     lines.append(
         f"acceptance: {verdict} precision >= {result.criteria.performance.min_precision} at recall >= {result.criteria.performance.min_recall}"
     )
-    if result.model_version:
-        alias = f", alias {result.alias}" if result.alias else ""
-        lines.append(
-            f"registered {result.model_name} version {result.model_version}{alias} (MLflow run {result.run_id}); "
-            f"training took {result.seconds:.0f} s"
-        )
     return lines

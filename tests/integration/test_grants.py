@@ -21,14 +21,7 @@ MONITORING = grants.monitoring_schema(SCHEMA)
 
 
 def rule_night(settings: Settings) -> None:
-    score.score(
-        settings,
-        target="test",
-        force=True,
-        loader=lambda alias, _settings: None,
-        baseline_loader=lambda _settings: score.RuleBaseline(),
-        parity_store=sql_scoring.MemoryParityStore(),
-    )
+    score.score(settings, score.ScoreRequest("analytics_test", force=True), score.GivenModels(), sql_scoring.MemoryParityStore())
 
 
 @pytest.fixture(scope="module")

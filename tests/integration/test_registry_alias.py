@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custlabel import db, registry, train
+from custlabel import baseline, db, registry, release, train, training_data
 from custlabel.config import Settings
 from custlabel.features import MODEL_FEATURES
 
@@ -28,7 +28,7 @@ def with_store(settings: Settings, folder: Path) -> Settings:
 @pytest.fixture(scope="module")
 def registered(built_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = with_store(built_warehouse, tmp_path_factory.mktemp("registry"))
-    train.train(settings, FAST)
+    release.train_and_register(settings, FAST)
     return settings
 
 
@@ -38,7 +38,7 @@ def test_no_model_registered_is_a_clear_error(built_warehouse: Settings, tmp_pat
         registry.NoModelRegisteredError, match="no model is registered under 'customer-labels' yet"
     ):
         registry.load_alias("champion", settings)
-    assert registry.load_fallback(settings) is None
+    assert registry.load_fallback(settings, baseline.RULE) is None
     assert registry.alias_versions(settings) == {}
 
 
@@ -61,7 +61,7 @@ def test_challenger_loads_and_scores_tonights_customers(registered: Settings) ->
 
 
 def test_aliases_move_and_read_back(registered: Settings) -> None:
-    train.train(registered, FAST)
+    release.train_and_register(registered, FAST)
     assert registry.alias_versions(registered) == {"challenger": "2"}
     registry.set_alias("champion", "1", registered)
     assert registry.alias_versions(registered) == {"challenger": "2", "champion": "1"}
@@ -77,7 +77,7 @@ def test_pyfunc_signature_enforces_the_feature_schema(registered: Settings) -> N
     tonight = db.read_frame(
         f"select * from {registered.schema}.customer_features_current limit 50", settings=registered
     )
-    probabilities = model.predict(train.normalize(tonight)[MODEL_FEATURES])
+    probabilities = model.predict(training_data.normalize(tonight)[MODEL_FEATURES])
     assert np.asarray(probabilities).shape == (len(tonight), 2)
     with pytest.raises(Exception, match="segment"):
         model.predict(tonight[MODEL_FEATURES].drop(columns="segment"))

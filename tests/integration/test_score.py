@@ -16,6 +16,7 @@ from custlabel.benchmarks.scoring import (
     fit_model,
     read_features,
 )
+from custlabel.deployed import UNREGISTERED
 from custlabel.errors import CustlabelError
 
 pytestmark = pytest.mark.integration
@@ -45,15 +46,12 @@ def models(warehouse):
 
 def run(settings, champion=None, challenger=None, **options) -> score.ScoreSummary:
     """score() with stand-ins for the registry."""
-    by_alias = {"champion": champion, "challenger": challenger}
     options.setdefault("force", True)
     return score.score(
         settings,
-        target="test",
-        loader=lambda alias, _settings: by_alias.get(alias),
-        baseline_loader=lambda _settings: score.RuleBaseline(),
-        parity_store=sql_scoring.MemoryParityStore(),
-        **options,
+        score.ScoreRequest(SCHEMA, **options),
+        score.GivenModels({"champion": champion, "challenger": challenger}),
+        sql_scoring.MemoryParityStore(),
     )
 
 
@@ -118,7 +116,7 @@ def test_rule_baseline_labels_while_no_model_is_champion(warehouse):
     summary = run(warehouse, None)
     assert [(s.model_name, s.engine, s.rows) for s in summary.slices] == [("rule-baseline", "sql", CUSTOMERS)]
     rows = fetch(warehouse, f"select model_name, model_version, threshold, label, score, reason_1 from {SCHEMA}.customer_labels")
-    assert {(r[0], r[1], r[2]) for r in rows} == {("rule-baseline", score.UNREGISTERED, 0.5)}
+    assert {(r[0], r[1], r[2]) for r in rows} == {("rule-baseline", UNREGISTERED, 0.5)}
     assert all((r[3] == "bad") == (r[5] == RULE_REASON) for r in rows)
 
 
@@ -184,7 +182,7 @@ def test_failed_run_leaves_yesterdays_labels_and_no_staging(warehouse, models):
 
 def test_missing_features_say_which_command_builds_them(warehouse, models):
     with pytest.raises(CustlabelError, match=r"analytics\.customer_features_current does not exist: run `custlabel dbt build`"):
-        score.score(warehouse, target="prod", loader=lambda alias, _settings: models["logreg"])
+        score.score(warehouse, score.ScoreRequest("analytics"), score.GivenModels({"champion": models["logreg"]}))
 
 
 def test_a_night_without_customers_is_not_published(warehouse, models):

@@ -8,9 +8,10 @@ from psycopg import sql
 from sklearn.linear_model import LogisticRegression
 
 from custlabel import db, reasons, score, sql_scoring
-from custlabel.benchmarks.scoring import StandInModel
+from custlabel.deployed import CHAMPION, DeployedModel
 from custlabel.features import MODEL_FEATURES
-from custlabel.train import build_pipeline, normalize
+from custlabel.model_families import build_pipeline
+from custlabel.training_data import normalize
 
 pytestmark = pytest.mark.integration
 
@@ -44,12 +45,9 @@ def training_rows(warehouse):
 def run(settings, model, engine="auto") -> score.ScoreSummary:
     return score.score(
         settings,
-        schema=SCHEMA,
-        engine=engine,
-        force=True,
-        loader=lambda alias, _settings: model if alias == "champion" else None,
-        baseline_loader=lambda _settings: score.RuleBaseline(),
-        parity_store=sql_scoring.MemoryParityStore(),
+        score.ScoreRequest(SCHEMA, engine=engine, force=True),
+        score.GivenModels({CHAMPION: model}),
+        sql_scoring.MemoryParityStore(),
     )
 
 
@@ -78,7 +76,7 @@ def test_rule_baseline_labels_tonights_customers_with_its_reasons(warehouse):
 def test_sql_and_python_agree_on_real_features(warehouse, training_rows):
     pipeline = build_pipeline(LogisticRegression(max_iter=2000))
     pipeline.fit(training_rows[MODEL_FEATURES], training_rows["is_bad"])
-    model = StandInModel("demo-logreg", "1", "champion", 0.5, pipeline, list(MODEL_FEATURES))
+    model = DeployedModel("demo-logreg", "1", "champion", 0.5, pipeline, list(MODEL_FEATURES))
     in_sql = run(warehouse, model, "sql")
     sql_rows = labels(warehouse)
     run(warehouse, model, "python")
@@ -91,7 +89,7 @@ def test_sql_and_python_agree_on_real_features(warehouse, training_rows):
 def test_the_training_pipeline_compiles_to_sql_with_exact_reasons(warehouse, training_rows):
     pipeline = build_pipeline(LogisticRegression(max_iter=2000))
     pipeline.fit(training_rows[MODEL_FEATURES], training_rows["is_bad"])
-    model = StandInModel("demo-trained", "1", "champion", 0.5, pipeline, list(MODEL_FEATURES))
+    model = DeployedModel("demo-trained", "1", "champion", 0.5, pipeline, list(MODEL_FEATURES))
     summary = run(warehouse, model, "auto")
     assert [(s.engine, s.reasons) for s in summary.slices] == [("sql", reasons.EXACT)]
     assert all(row[2] in ("good", "bad") for row in labels(warehouse))

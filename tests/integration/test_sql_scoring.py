@@ -6,13 +6,11 @@ import dataclasses
 import datetime as dt
 import re
 
-import mlflow
 import numpy as np
 import pytest
-from mlflow.models import infer_signature
 from psycopg import sql
 
-from custlabel import db, registry, score, sql_scoring
+from custlabel import db, model_families, registry, score, sql_scoring
 from custlabel.benchmarks.scoring import create_synthetic_features, fit_model, read_features
 from custlabel.config import Settings
 
@@ -50,13 +48,9 @@ def frame(warehouse):
 def run(settings, model, engine, store=None, schema=None) -> score.ScoreSummary:
     return score.score(
         settings,
-        target="test",
-        schema=schema,
-        engine=engine,
-        force=True,
-        loader=lambda alias, _settings: model if alias == "champion" else None,
-        baseline_loader=lambda _settings: score.RuleBaseline(),
-        parity_store=store or sql_scoring.MemoryParityStore(),
+        score.ScoreRequest(schema or SCHEMA, engine=engine, force=True),
+        score.GivenModels({"champion": model}),
+        store or sql_scoring.MemoryParityStore(),
     )
 
 
@@ -88,19 +82,10 @@ def test_sql_and_python_engines_write_the_same_labels_and_reasons(warehouse, fra
 
 def _register(settings: Settings, model, alias: str) -> str:
     """Log and register a fitted pipeline the way training does, and point an alias at it."""
-    experiment = registry.configure(settings)
-    sample = model.sample.head(50)
-    with mlflow.start_run(experiment_id=experiment):
-        info = mlflow.sklearn.log_model(
-            model.pipeline,
-            name="model",
-            signature=infer_signature(sample, model.pipeline.predict_proba(sample)),
-            registered_model_name=settings.model_name,
-            metadata={"threshold": model.threshold, "feature_columns": model.feature_columns},
-            pip_requirements=["scikit-learn"],
-            skops_trusted_types=registry.TRUSTED_TYPES,
+    with registry.training_run(settings, "register for a test", {}):
+        version = registry.register_model(
+            settings, model.pipeline, model.sample.head(50), model.threshold, model_families.trusted_types()
         )
-    version = str(info.registered_model_version)
     registry.set_alias(alias, version, settings)
     return version
 
@@ -116,13 +101,13 @@ class _ToRegister:
 def test_parity_is_checked_once_and_recorded_on_the_registered_version(warehouse, frame):
     logreg = fit_model(frame, "logreg")
     version = _register(warehouse, _ToRegister(logreg.pipeline, 0.5, logreg.feature_columns, frame[logreg.feature_columns]), "champion")
-    summary = score.score(warehouse, target="test", engine="auto", force=True, baseline_loader=lambda _s: score.RuleBaseline())
+    summary = score.score(warehouse, score.ScoreRequest(SCHEMA, engine="auto", force=True))
     assert [(s.model_version, s.engine) for s in summary.slices] == [(version, "sql")]
     tags = registry.client(warehouse).get_model_version(warehouse.model_name, version).tags
     assert tags[sql_scoring.PARITY_TAG] == "passed"
     assert float(tags[sql_scoring.PARITY_DIFF_TAG]) <= sql_scoring.PARITY_TOLERANCE
     assert f"{CUSTOMERS} rows" in tags[sql_scoring.PARITY_DETAIL_TAG]
-    again = score.score(warehouse, target="test", engine="auto", force=True, baseline_loader=lambda _s: score.RuleBaseline())
+    again = score.score(warehouse, score.ScoreRequest(SCHEMA, engine="auto", force=True))
     assert again.slices[0].engine_reason == "SQL parity passed: recorded on the version"
 
 

@@ -7,14 +7,16 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
-from custlabel import baseline, db, registry, train
+from custlabel import baseline, db, registry, release, train, training_data
 from custlabel.config import Settings
 from custlabel.features import NUMERIC_FEATURES
 
 pytestmark = pytest.mark.integration
 
 SMALL = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
+FAST = replace(SMALL, candidates=("logistic_regression",))
 
 
 def with_store(settings: Settings, folder: Path) -> Settings:
@@ -27,16 +29,23 @@ def with_store(settings: Settings, folder: Path) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def trained(
+def released(
     built_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Settings, train.TrainResult]:
+) -> tuple[Settings, release.Release]:
     settings = with_store(built_warehouse, tmp_path_factory.mktemp("mlflow"))
-    return settings, train.train(settings, SMALL)
+    return settings, release.train_and_register(settings, SMALL)
 
 
-def test_training_registers_a_challenger_with_its_record(trained) -> None:
-    settings, result = trained
-    assert result.model_version == "1"
+@pytest.fixture(scope="module")
+def trained(released) -> tuple[Settings, train.TrainResult]:
+    settings, done = released
+    return settings, done.trained
+
+
+def test_training_registers_a_challenger_with_its_record(released) -> None:
+    settings, done = released
+    result = done.trained
+    assert done.version == "1"
     assert registry.alias_versions(settings) == {"challenger": "1"}
     version = MlflowClient(settings.mlflow_tracking_uri).get_model_version(settings.model_name, "1")
     for tag in (
@@ -62,23 +71,28 @@ def test_time_split_and_test_figures(trained) -> None:
     _, result = trained
     plan = result.data.plan
     assert max(plan.train_dates) < min(plan.validation_dates) < plan.test_date
+    # one outcome window between periods: each period's labels had matured before the next begins
+    assert plan.gap_days == 90
+    assert training_data.matured_by(max(plan.train_dates), min(plan.validation_dates), plan.gap_days)
+    assert training_data.matured_by(max(plan.validation_dates), plan.test_date, plan.gap_days)
     assert set(result.data.test["as_of_date"]) == {plan.test_date}
     assert result.test_metrics.rows == len(result.data.test)
     assert result.baseline_metrics is not None and result.baseline_metrics.rows == result.test_metrics.rows
     assert {c.name for c in result.selection.candidates} == set(SMALL.candidates)
 
 
-def test_one_run_per_search_and_artifacts_kept(trained) -> None:
-    settings, result = trained
+def test_one_run_per_search_and_artifacts_kept(released) -> None:
+    settings, done = released
+    result = done.trained
     client = MlflowClient(settings.mlflow_tracking_uri)
-    parent = client.get_run(result.run_id)
+    parent = client.get_run(done.run_id)
     children = client.search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'"
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{done.run_id}'"
     )
     names = sorted(run.info.run_name for run in children)
     assert names == sorted([f"search {name}" for name in SMALL.candidates] + ["rule-baseline"])
     assert parent.data.metrics["test_precision"] == pytest.approx(result.test_metrics.precision)
-    artifacts = {item.path for item in client.list_artifacts(result.run_id, "evaluation")}
+    artifacts = {item.path for item in client.list_artifacts(done.run_id, "evaluation")}
     assert {
         "evaluation/model_card.md",
         "evaluation/precision_recall.png",
@@ -90,14 +104,44 @@ def test_one_run_per_search_and_artifacts_kept(trained) -> None:
 
 def test_rule_baseline_is_recorded_as_the_fallback(trained) -> None:
     settings, result = trained
-    fallback = registry.load_fallback(settings)
+    fallback = registry.load_fallback(settings, baseline.RULE)
     assert fallback is not None
-    assert (fallback.name, fallback.relation, fallback.threshold) == ("rule-baseline", baseline.RELATION, 0.5)
+    assert (fallback.name, fallback.relation, fallback.threshold, fallback.is_rule) == (
+        "rule-baseline", baseline.RELATION, 0.5, True
+    )
     version = MlflowClient(settings.mlflow_tracking_uri).get_model_version("rule-baseline", fallback.version)
     assert float(version.tags["test_precision"]) == pytest.approx(result.baseline_metrics.precision, abs=1e-4)
     # the same rule text records a run, not a new version
-    again = registry.record_baseline(settings, result.baseline_metrics, result.data.plan.test_date)
+    again = registry.record_baseline(
+        settings, baseline.RULE, baseline.sql_text(settings), result.baseline_metrics, result.data.plan.test_date
+    )
     assert again == fallback.version
+
+
+def test_a_retried_training_reuses_the_version_its_run_registered(
+    built_warehouse: Settings, tmp_path: Path, monkeypatch
+) -> None:
+    settings = with_store(built_warehouse, tmp_path)
+    describe = registry.describe_version
+
+    def fail_once(*args, **kwargs):
+        monkeypatch.setattr(registry, "describe_version", describe)
+        raise MlflowException("the tracking server went away")
+
+    # attempt 1 registers its version, then fails on an MLflow error (Prefect retries the task)
+    monkeypatch.setattr(registry, "describe_version", fail_once)
+    with pytest.raises(MlflowException, match="went away"):
+        release.train_and_register(settings, FAST, run_key="flow-run-1")
+    assert str(registry.find_version(settings, "flow-run-1").version) == "1"
+
+    retried = release.train_and_register(settings, FAST, run_key="flow-run-1")
+    versions = MlflowClient(settings.mlflow_tracking_uri).search_model_versions(f"name = '{settings.model_name}'")
+    assert retried.version == "1" and [str(v.version) for v in versions] == ["1"]
+    assert registry.alias_versions(settings) == {"challenger": "1"}
+    assert versions[0].tags["config_hash"] and versions[0].description.startswith("# Model card")
+
+    # another run registers a version of its own
+    assert release.train_and_register(settings, FAST, run_key="flow-run-2").version == "2"
 
 
 def _create_training_set(settings: Settings, rows: list[tuple[str, str, int]]) -> None:
@@ -121,15 +165,15 @@ def _create_training_set(settings: Settings, rows: list[tuple[str, str, int]]) -
 def test_empty_training_set_is_a_clear_error(make_database, tmp_path: Path) -> None:
     settings = with_store(make_database("train_empty"), tmp_path)
     _create_training_set(settings, [])
-    with pytest.raises(train.TrainingDataError, match=r"analytics\.training_set is empty"):
-        train.train(settings, SMALL)
+    with pytest.raises(training_data.TrainingDataError, match=r"analytics\.training_set is empty"):
+        release.train_and_register(settings, SMALL)
 
 
 def test_one_class_training_set_is_a_clear_error(make_database, tmp_path: Path) -> None:
     settings = with_store(make_database("train_one_class"), tmp_path)
     _create_training_set(settings, [(f"C{i}", f"2025-{m:02d}-01", 0) for i in range(3) for m in range(1, 7)])
-    with pytest.raises(train.TrainingDataError, match=r"has only one class \(is_bad = 0 on every row\)"):
-        train.train(settings, SMALL)
+    with pytest.raises(training_data.TrainingDataError, match=r"has only one class \(is_bad = 0 on every row\)"):
+        release.train_and_register(settings, SMALL)
 
 
 def test_eda_report_is_written_and_logged(built_warehouse: Settings, tmp_path: Path) -> None:

@@ -37,14 +37,7 @@ def warehouse(make_database) -> Settings:
 
 
 def rule_night(settings: Settings) -> score.ScoreSummary:
-    return score.score(
-        settings,
-        target="test",
-        force=True,
-        loader=lambda alias, _settings: None,
-        baseline_loader=lambda _settings: score.RuleBaseline(),
-        parity_store=sql_scoring.MemoryParityStore(),
-    )
+    return score.score(settings, score.ScoreRequest("analytics_test", force=True), score.GivenModels(), sql_scoring.MemoryParityStore())
 
 
 def state(settings: Settings) -> tuple:

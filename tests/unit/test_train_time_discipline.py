@@ -14,15 +14,9 @@ from custlabel import acceptance
 from custlabel.config import DEFAULT_PROJECT_DIR
 from custlabel.evaluate import EvaluationError
 from custlabel.features import LABEL_COLUMN, MODEL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
-from custlabel.train import (
-    TrainConfig,
-    build_pipeline,
-    normalize,
-    score_test,
-    select,
-    split_frame,
-    time_split,
-)
+from custlabel.model_families import build_pipeline
+from custlabel.train import TrainConfig, score_test, select
+from custlabel.training_data import normalize, split_frame, time_split
 
 CONFIG = TrainConfig(search_iterations=2, max_folds=2, n_jobs=1)
 
@@ -59,7 +53,7 @@ def _train(frame: pd.DataFrame):
     summary = frame.groupby("as_of_date", as_index=False)["window_end"].max()
     plan = time_split(summary)
     train, validation, test = split_frame(frame, plan)
-    selection = select(train, validation, _criteria(), CONFIG)
+    selection = select(train, validation, _criteria(), CONFIG, plan.gap_days)
     return plan, selection, score_test(selection, test)
 
 
@@ -119,4 +113,4 @@ def test_one_class_train_period_is_refused(frame: pd.DataFrame) -> None:
     train = frame[frame["as_of_date"] < date(2025, 4, 1)].assign(**{LABEL_COLUMN: 0})
     validation = frame[frame["as_of_date"] == date(2025, 4, 1)]
     with pytest.raises(EvaluationError, match="train period has only one class"):
-        select(train, validation, _criteria(), replace(CONFIG, candidates=("logistic_regression",)))
+        select(train, validation, _criteria(), replace(CONFIG, candidates=("logistic_regression",)), 90)

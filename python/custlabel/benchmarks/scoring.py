@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,15 +33,21 @@ import pyarrow.csv as pacsv
 from psycopg import sql
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
-from custlabel import db, score, sql_scoring, writeback
-from custlabel.config import Settings
-from custlabel.train import build_pipeline
+from custlabel import db, label_rule, score, sql_scoring, writeback
+from custlabel.config import Settings, get_settings
+from custlabel.deployed import CHAMPION, DeployedModel
 from custlabel.features import CATEGORICAL_FEATURES, MODEL_FEATURES, NUMERIC_FEATURES
+from custlabel.model_families import build_pipeline
 
 BENCH_SCHEMA = "custlabel_benchmark"
-SEGMENTS = ("retail", "wholesale", "online")
+# The values drawn for each categorical feature and sensitive attribute (features.py lists the names).
+CATEGORIES = {
+    "segment": ("retail", "wholesale", "online"),
+    "country": ("FR", "DE", "ES"),
+    "gender": ("female", "male"),
+    "age_band": ("18-34", "35-54", "55+"),
+}
 # Features that are null for some customers (no sale, no invoice yet).
 NULLABLE = {
     "days_since_last_sale", "avg_days_to_pay_365d", "avg_days_to_pay_on_time_365d", "avg_days_to_pay_120d",
@@ -51,18 +56,6 @@ NULLABLE = {
 RATES = {"return_rate_365d", "cancel_rate_365d", "late_payment_rate_365d", "online_share_365d"}
 TARGETS = {"seconds": 60.0, "memory_mb": 2048.0}
 RULE_REASON = "no purchase in the last 90 days"
-
-
-@dataclass(frozen=True)
-class StandInModel:
-    """A fitted pipeline shaped like custlabel.registry.DeployedModel, without a registry."""
-
-    name: str
-    version: str
-    alias: str
-    threshold: float
-    pipeline: Pipeline
-    feature_columns: list[str]
 
 
 def _feature_sql(name: str) -> sql.Composable:
@@ -78,6 +71,12 @@ def _feature_sql(name: str) -> sql.Composable:
     return sql.SQL("{} as {}").format(value, sql.Identifier(name))
 
 
+def _category_sql(name: str, values: tuple[str, ...]) -> sql.Composable:
+    return sql.SQL("(array[{}])[1 + floor(random() * {})::int] as {}").format(
+        sql.SQL(", ").join(map(sql.Literal, values)), sql.Literal(len(values)), sql.Identifier(name)
+    )
+
+
 def create_synthetic_features(
     conn: psycopg.Connection, schema: str, customers: int, nights: list[dt.date], seed: float = 0.42, prefix: str = "C"
 ) -> None:
@@ -88,17 +87,14 @@ def create_synthetic_features(
     conn.execute("select setseed(%s)", [seed])
     conn.execute(
         sql.SQL(
-            "create table {table} as select {prefix} || lpad(g::text, 9, '0') as customer_id, n.night as as_of_date, {features},"
-            " (array[{segments}])[1 + floor(random() * 3)::int] as segment,"
-            " (array['FR', 'DE', 'ES'])[1 + floor(random() * 3)::int] as country,"
-            " (array['female', 'male'])[1 + floor(random() * 2)::int] as gender,"
-            " (array['18-34', '35-54', '55+'])[1 + floor(random() * 3)::int] as age_band"
+            "create table {table} as select {prefix} || lpad(g::text, 9, '0') as customer_id, n.night as as_of_date,"
+            " {features}, {categories}"
             " from unnest({nights}::date[]) as n (night) cross join generate_series(1, {customers}) as g"
         ).format(
             table=sql.Identifier(schema, "customer_features"),
             prefix=sql.Literal(prefix),
             features=sql.SQL(", ").join(_feature_sql(f) for f in NUMERIC_FEATURES),
-            segments=sql.SQL(", ").join(map(sql.Literal, SEGMENTS)),
+            categories=sql.SQL(", ").join(_category_sql(name, values) for name, values in CATEGORIES.items()),
             nights=sql.Literal([n.isoformat() for n in nights]),
             customers=sql.Literal(customers),
         )
@@ -118,13 +114,13 @@ def create_synthetic_rule_baseline(conn: psycopg.Connection, schema: str) -> Non
     conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, "rule_baseline_scores")))
     conn.execute(
         sql.SQL(
-            "create table {rules} as select customer_id, as_of_date, points as score,"
-            " case when points >= 0.5 then 'bad' else 'good' end as label,"
+            "create table {rules} as select customer_id, as_of_date, points as score, {label} as label,"
             " case when points > 0 then {reason} end as reason_1, null::text as reason_2, null::text as reason_3"
             " from (select *, case when coalesce(days_since_last_sale, 366) > 90 then 0.5 else 0 end::float8 as points"
             " from {features}) as f"
         ).format(
             rules=sql.Identifier(schema, "rule_baseline_scores"),
+            label=label_rule.label_sql(sql.Identifier("points"), sql.Literal(0.5)),
             reason=sql.Literal(RULE_REASON),
             features=sql.Identifier(schema, "customer_features"),
         )
@@ -159,7 +155,7 @@ def synthetic_outcome(frame: pd.DataFrame, seed: int = 7) -> np.ndarray:
     return (np.random.default_rng(seed).random(len(frame)) < 1 / (1 + np.exp(-z))).astype(int)
 
 
-def fit_model(frame: pd.DataFrame, kind: str = "logreg", name: str = "bench", version: str = "1", threshold: float = 0.5) -> StandInModel:
+def fit_model(frame: pd.DataFrame, kind: str = "logreg", name: str = "bench", version: str = "1", threshold: float = 0.5) -> DeployedModel:
     """A stand-in model fitted on synthetic outcomes, with the training pipeline. kind: logreg | forest | big-forest | hgb."""
     estimators = {
         "logreg": lambda: LogisticRegression(max_iter=1000),
@@ -169,7 +165,7 @@ def fit_model(frame: pd.DataFrame, kind: str = "logreg", name: str = "bench", ve
     }
     pipeline = build_pipeline(estimators[kind]())
     pipeline.fit(frame[MODEL_FEATURES], synthetic_outcome(frame))
-    return StandInModel(name, version, "champion", threshold, pipeline, list(MODEL_FEATURES))
+    return DeployedModel(name, version, CHAMPION, threshold, pipeline, list(MODEL_FEATURES))
 
 
 def _score_child(job: Path) -> dict:
@@ -178,19 +174,16 @@ def _score_child(job: Path) -> dict:
     started = time.perf_counter()
     summary = score.score(
         settings,
-        schema=BENCH_SCHEMA,
-        engine=engine,
-        force=True,
-        loader=lambda alias, _settings: model if alias == "champion" else None,
-        baseline_loader=lambda _settings: score.RuleBaseline(),
-        parity_store=sql_scoring.MemoryParityStore(),
+        score.ScoreRequest(BENCH_SCHEMA, engine=engine, force=True),
+        score.GivenModels({CHAMPION: model}),
+        sql_scoring.MemoryParityStore(),
     )
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"seconds": seconds, "peak_mb": peak_mb, "engine": summary.slices[0].engine, "rows": summary.customers}
 
 
-def measure_score(settings: Settings, model: StandInModel, engine: str) -> dict:
+def measure_score(settings: Settings, model: DeployedModel, engine: str) -> dict:
     """Run one scoring in a fresh process: wall time, peak RSS, and the engine actually used."""
     with tempfile.TemporaryDirectory() as folder:
         job = Path(folder) / "job.pickle"
@@ -281,6 +274,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         print(json.dumps(_score_child(Path(sys.argv[2]))))
     else:
-        from custlabel.config import get_settings
-
         print("\n".join(run(get_settings(), int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)))

@@ -7,7 +7,7 @@ import time
 import pandas as pd
 from psycopg import sql
 
-from custlabel import db, evaluate, train
+from custlabel import db, evaluate, release, train
 from custlabel.config import Settings, get_settings
 from custlabel.features import KEY_COLUMNS, LABEL_COLUMN
 
@@ -35,8 +35,9 @@ def run(settings: Settings | None = None, config: train.TrainConfig | None = Non
     """Train once (registering a challenger) and return the figures as printable lines."""
     settings = settings or get_settings()
     started = time.perf_counter()
-    result = train.train(settings, config)
+    released = release.train_and_register(settings, config)
     wall = time.perf_counter() - started
+    result = released.trained
     scores = result.test_scores
     y = scores[LABEL_COLUMN].to_numpy()
     recall = result.test_metrics.recall
@@ -45,7 +46,7 @@ def run(settings: Settings | None = None, config: train.TrainConfig | None = Non
     lines = [
         f"training: {len(result.data.train)} train rows over {len(result.data.plan.train_dates)} as_of_dates "
         f"({result.data.sampling}); test {result.data.plan.test_date}, {len(scores)} rows, bad rate {y.mean():.3f}",
-        f"chosen model: {result.selection.chosen.name}, threshold {result.threshold:.4f}, version {result.model_version}",
+        f"chosen model: {result.selection.chosen.name}, threshold {result.threshold:.4f}, version {released.version}",
         f"test precision at recall {recall:.3f}: model {model:.3f}",
     ]
     if result.baseline_metrics is not None:

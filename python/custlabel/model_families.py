@@ -1,0 +1,151 @@
+"""The model families training searches: each with its estimator, search space, load trust and SQL translation.
+
+Adding a family is one entry in FAMILIES (and its test): training searches it,
+the registry trusts its types when saving it, and in-warehouse scoring knows
+whether its SQL can be trusted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from custlabel.errors import CustlabelError
+from custlabel.features import CATEGORICAL_FEATURES, MODEL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
+
+# Types skops must trust to load any of our pipelines, whatever the family (numpy dtypes).
+PIPELINE_TRUSTED_TYPES = ("numpy.dtype",)
+# Beyond this many leaves a forest's SQL passes Postgres's 1,664-column limit, and
+# orbital takes minutes to find out.
+MAX_SQL_TREE_LEAVES = 1_000
+
+
+def _translates(_estimator: BaseEstimator) -> str | None:
+    return None
+
+
+def _tree_leaves_obstacle(estimator: BaseEstimator) -> str | None:
+    trees = np.ravel(getattr(estimator, "estimators_", []))
+    leaves = sum(int(tree.tree_.n_leaves) for tree in trees if hasattr(tree, "tree_"))
+    if leaves > MAX_SQL_TREE_LEAVES:
+        return f"{leaves:,} tree leaves: the SQL would pass Postgres's 1,664-column limit"
+    return None
+
+
+def _hist_gradient_boosting_obstacle(_estimator: BaseEstimator) -> str | None:
+    return "orbital's SQL for histogram gradient boosting differs from Python (up to 0.14 seen)"
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """One kind of classifier the search tries."""
+
+    name: str
+    estimator_type: type
+    # random_state -> a fresh, unfitted estimator (kept small: two shared cores)
+    make: Callable[[int], BaseEstimator]
+    # hyperparameters of the pipeline's "model" step and the values tried
+    space: dict[str, list[Any]]
+    # what skops must trust to load a fitted one (beyond PIPELINE_TRUSTED_TYPES)
+    trusted_types: tuple[str, ...] = ()
+    # why a fitted one should not be scored in SQL (None: translate it, the parity check decides)
+    sql_obstacle: Callable[[BaseEstimator], str | None] = field(default=_translates)
+
+
+FAMILIES: dict[str, ModelFamily] = {
+    family.name: family
+    for family in (
+        ModelFamily(
+            name="logistic_regression",
+            estimator_type=LogisticRegression,
+            make=lambda _random_state: LogisticRegression(max_iter=2000),
+            space={"model__C": [0.01, 0.1, 1.0, 10.0], "model__class_weight": [None, "balanced"]},
+        ),
+        ModelFamily(
+            name="random_forest",
+            estimator_type=RandomForestClassifier,
+            make=lambda random_state: RandomForestClassifier(
+                n_estimators=100, max_samples=0.5, n_jobs=1, random_state=random_state
+            ),
+            space={
+                "model__max_depth": [8, 12, 16],
+                "model__min_samples_leaf": [20, 100],
+                "model__max_features": ["sqrt", 0.3],
+            },
+            trusted_types=("sklearn.tree._tree.Tree",),
+            sql_obstacle=_tree_leaves_obstacle,
+        ),
+        ModelFamily(
+            name="hist_gradient_boosting",
+            estimator_type=HistGradientBoostingClassifier,
+            make=lambda random_state: HistGradientBoostingClassifier(
+                max_iter=200, early_stopping=True, n_iter_no_change=10, random_state=random_state
+            ),
+            space={
+                "model__learning_rate": [0.05, 0.1],
+                "model__max_leaf_nodes": [15, 31, 63],
+                "model__min_samples_leaf": [50, 200],
+                "model__l2_regularization": [0.0, 1.0],
+            },
+            trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+            sql_obstacle=_hist_gradient_boosting_obstacle,
+        ),
+    )
+}
+
+
+def get(name: str) -> ModelFamily:
+    """The family of this name; a clear error for an unknown one."""
+    if name not in FAMILIES:
+        raise CustlabelError(f"unknown model family {name!r}: expected one of {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def trusted_types() -> list[str]:
+    """Every type skops must trust to load a pipeline of any family."""
+    types = list(PIPELINE_TRUSTED_TYPES)
+    for family in FAMILIES.values():
+        types += [name for name in family.trusted_types if name not in types]
+    return types
+
+
+def search_spaces() -> dict[str, dict[str, list[Any]]]:
+    """Each family's search space by name (hashed into a version's config hash)."""
+    return {name: family.space for name, family in FAMILIES.items()}
+
+
+def family_of(estimator: BaseEstimator) -> ModelFamily | None:
+    """The family a fitted estimator belongs to, None for a kind training never searches."""
+    return next((f for f in FAMILIES.values() if isinstance(estimator, f.estimator_type)), None)
+
+
+def sql_obstacle(pipeline: Any) -> str | None:
+    """Why a fitted pipeline should not be translated to SQL at all, or None; checked before orbital runs."""
+    estimator = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    family = family_of(estimator)
+    return _tree_leaves_obstacle(estimator) if family is None else family.sql_obstacle(estimator)
+
+
+def build_pipeline(estimator: BaseEstimator) -> Pipeline:
+    """All preprocessing and the classifier in one Pipeline; sensitive attributes are not features."""
+    if set(MODEL_FEATURES) & set(SENSITIVE_ATTRIBUTES):
+        raise CustlabelError("a sensitive attribute is listed as a model feature in custlabel.features")
+    # Kept to steps orbital can translate to SQL: no missing-value indicators, and the
+    # categorical features come without nulls from dbt ('unknown').
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    features = ColumnTransformer(
+        [("numeric", numeric, NUMERIC_FEATURES), ("categorical", categorical, CATEGORICAL_FEATURES)],
+        remainder="drop",
+    )
+    return Pipeline([("features", features), ("model", estimator)])
