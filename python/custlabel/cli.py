@@ -10,13 +10,13 @@ from custlabel.errors import CustlabelError
 
 
 def _db(args: argparse.Namespace) -> None:
-    from custlabel import warehouse
+    from custlabel.devtools import embedded_postgres
 
-    print(warehouse.run_action(args.action))
+    print(embedded_postgres.run_action(args.action))
 
 
 def _demo_data(args: argparse.Namespace) -> None:
-    from custlabel import demo
+    from custlabel.demo import generator as demo
 
     summary = demo.generate_and_load(
         customers=args.customers, days=args.days, seed=args.seed, end_date=args.end_date
@@ -83,7 +83,7 @@ def _grants(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from custlabel.benchmarks import run_all
+    from custlabel.devtools.benchmarks import run_all
     from custlabel.config import get_settings
 
     run_all(get_settings(), args.customers, args.days, set(args.sections.split(",")))
@@ -108,9 +108,9 @@ def _monitor(args: argparse.Namespace) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> None:
-    from custlabel import simulate
+    from custlabel.demo import simulation
 
-    for line in simulate.run(
+    for line in simulation.run(
         nights=args.nights, days_per_night=args.days_per_night, target=args.target, seed=args.seed,
         auto_approve=not args.no_auto_approve,
     ):

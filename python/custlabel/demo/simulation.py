@@ -25,7 +25,8 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from custlabel import db, demo, monitor
+from custlabel import db, monitor
+from custlabel.demo import generator as demo
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel.errors import CustlabelError
 

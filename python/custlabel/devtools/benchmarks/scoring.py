@@ -196,7 +196,7 @@ def measure_score(settings: Settings, model: StandInModel, engine: str) -> dict:
         job = Path(folder) / "job.pickle"
         job.write_bytes(pickle.dumps((settings, model, engine)))
         done = subprocess.run(
-            [sys.executable, "-m", "custlabel.benchmarks.scoring", "--child", str(job)],
+            [sys.executable, "-m", "custlabel.devtools.benchmarks.scoring", "--child", str(job)],
             capture_output=True,
             text=True,
         )

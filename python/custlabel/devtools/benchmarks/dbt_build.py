@@ -6,7 +6,8 @@ import re
 import time
 from datetime import date, timedelta
 
-from custlabel import dbt, demo
+from custlabel import dbt
+from custlabel.demo import generator as demo
 from custlabel.config import Settings
 
 LOAD_TARGET_ROWS_PER_SECOND = 200_000
