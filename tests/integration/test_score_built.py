@@ -8,7 +8,7 @@ from psycopg import sql
 from sklearn.linear_model import LogisticRegression
 
 from custlabel import db, reasons, score, sql_scoring
-from custlabel.benchmarks.scoring import StandInModel
+from custlabel.devtools.benchmarks.scoring import StandInModel
 from custlabel.features import MODEL_FEATURES
 from custlabel.train import build_pipeline, normalize
 
