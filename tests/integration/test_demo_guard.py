@@ -57,7 +57,7 @@ def test_external_server_is_refused_without_the_database_name(company: Settings)
         "refusing to truncate master_data.customers and master_data.sales and drop every analytics* schema "
         "in the database 'guard_company' at 127.0.0.1:"
     )
-    assert "it is not the embedded PostgreSQL that custlabel manages" in message
+    assert f"it is not the embedded PostgreSQL that custlabel runs from {company.embedded_data_dir}" in message
     assert message.endswith("Nothing was written. If it is a scratch database, name it: --i-mean-database guard_company")
     assert state(company) == before
 
@@ -104,5 +104,5 @@ def test_a_server_on_the_embedded_port_that_is_not_ours_is_refused(warehouse_set
     impostor = get_settings(env | {"CUSTLABEL_LOCAL_DIR": str(tmp_path), "CUSTLABEL_PG_PORT": str(warehouse_settings.connection.port)})
     assert impostor.embedded
 
-    with pytest.raises(NotAScratchDatabase, match="it is not the embedded PostgreSQL that custlabel manages"):
+    with pytest.raises(NotAScratchDatabase, match="it is not the embedded PostgreSQL that custlabel runs from"):
         loader.generate_and_load(**SMALL, settings=impostor)

@@ -127,9 +127,13 @@ def test_eval_of_db_env_lets_psql_connect(embedded: Settings) -> None:
 
 def test_the_demo_loads_on_the_embedded_server_without_naming_the_database(embedded: Settings) -> None:
     summary = loader.generate_and_load(customers=50, days=60, seed=1, end_date="2026-06-30", settings=embedded)
+    # The same server named by PG* variables, as after `eval "$(custlabel db env)"`.
+    by_pg_env = get_settings(embedded_env(embedded.local_dir, MAIN_PORT) | embedded.connection.pg_env())
+    again = loader.generate_and_load(customers=40, days=60, seed=1, end_date="2026-06-30", settings=by_pg_env)
 
-    assert summary.startswith("demo master data: 50 customer rows")
-    assert query_one(embedded, "select count(distinct customer_id) from master_data.customers") == 50
+    assert not by_pg_env.embedded
+    assert summary.startswith("demo master data: ") and again.startswith("demo master data: ")
+    assert query_one(embedded, "select count(distinct customer_id) from master_data.customers") == 40
 
 
 def test_start_on_another_port_while_running_names_the_running_port(embedded: Settings) -> None:

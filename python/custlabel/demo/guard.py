@@ -32,7 +32,7 @@ def confirm_scratch_database(
     if embedded_postgres.is_embedded_server(conn, settings):
         return
     raise NotAScratchDatabase(
-        f"refusing to {would} in the {where}: it is not the embedded PostgreSQL that custlabel manages "
-        "(PG* variables or DATABASE_URL point elsewhere), so it may hold a company's real master data. "
+        f"refusing to {would} in the {where}: it is not the embedded PostgreSQL that custlabel runs from "
+        f"{settings.embedded_data_dir}, so it may hold a company's real master data. "
         f"Nothing was written. If it is a scratch database, name it: --i-mean-database {database}"
     )

@@ -158,8 +158,13 @@ def running_postmaster(settings: Settings) -> Postmaster | None:
 
 
 def is_embedded_server(conn: psycopg.Connection, settings: Settings) -> bool:
-    """Whether conn reaches the embedded server of these settings (its data folder, not just its port)."""
-    if not settings.embedded:
+    """Whether conn reaches the embedded server running in settings.local_dir (its data folder, not just its port).
+
+    Also true when PG* variables name it (after `eval "$(custlabel db env)"`).
+    """
+    running = running_postmaster(settings)
+    connection = settings.connection
+    if running is None or running.port != connection.port or connection.host not in {"127.0.0.1", "localhost", running.socket_dir}:
         return False
     # pg_settings hides data_directory from roles that may not read it: then it is not ours.
     row = conn.execute("select setting from pg_settings where name = 'data_directory'").fetchone()
