@@ -8,20 +8,29 @@ from pathlib import Path
 
 import pytest
 
-from custlabel import warehouse
 from custlabel.config import Settings, get_settings
+from custlabel.devtools import embedded_postgres
+
+from helpers.ports import free_port
 
 # Variables that select an external server; the session's own server must not see them.
 EXTERNAL_SERVER_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "DATABASE_URL")
 
 
 def _start_session_server(folder: Path) -> Settings:
-    """Start the embedded PostgreSQL that the test session uses."""
+    """Start the embedded PostgreSQL that the test session uses: on CUSTLABEL_TEST_PG_PORT, or a free port."""
     env = {name: value for name, value in os.environ.items() if name not in EXTERNAL_SERVER_VARIABLES}
     env["CUSTLABEL_LOCAL_DIR"] = str(folder)
-    env["CUSTLABEL_PG_PORT"] = os.environ.get("CUSTLABEL_TEST_PG_PORT", "55433")
+    chosen = os.environ.get("CUSTLABEL_TEST_PG_PORT")
+    if chosen and not embedded_postgres.port_is_free("127.0.0.1", int(chosen)):
+        pytest.exit(
+            f"CUSTLABEL_TEST_PG_PORT={chosen}: port {chosen} on 127.0.0.1 is already in use by another process; "
+            "choose another port, or unset CUSTLABEL_TEST_PG_PORT and the suite picks a free one",
+            returncode=2,
+        )
+    env["CUSTLABEL_PG_PORT"] = chosen or str(free_port())
     server = get_settings(env)
-    warehouse.start(server)
+    embedded_postgres.start(server)
     return server
 
 
@@ -51,7 +60,7 @@ def warehouse_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Set
         yield get_settings(dict(os.environ))
     finally:
         _set_environ(saved)
-        warehouse.stop(server)
+        embedded_postgres.stop(server)
 
 
 @pytest.fixture(scope="session")
@@ -66,9 +75,14 @@ DEMO_END_DATE = "2026-06-30"
 @pytest.fixture(scope="session")
 def built_warehouse(warehouse_settings: Settings) -> Settings:
     """The session's server with small demo master data and a full `dbt build` as of DEMO_END_DATE."""
-    from custlabel import dbt, demo
+    from custlabel import dbt
+    from custlabel.demo import loader
 
-    demo.generate_and_load(customers=3_000, days=540, seed=11, end_date=DEMO_END_DATE, settings=warehouse_settings)
+    # The session's server is reached as an external one, so the demo must be told the database it may overwrite.
+    loader.generate_and_load(
+        customers=3_000, days=540, seed=11, end_date=DEMO_END_DATE, settings=warehouse_settings,
+        i_mean_database=warehouse_settings.connection.dbname,
+    )
     dbt.run(["build"], target="prod", as_of_date=DEMO_END_DATE, settings=warehouse_settings)
     return warehouse_settings
 

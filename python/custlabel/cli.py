@@ -14,18 +14,23 @@ from datetime import date
 
 from custlabel.errors import CustlabelError
 
+I_MEAN_DATABASE_HELP = (
+    "required off the embedded server: the name of the database to overwrite, which must be the one connected to"
+)
+
 
 def _db(args: argparse.Namespace) -> None:
-    from custlabel import warehouse
+    from custlabel.devtools import embedded_postgres
 
-    print(warehouse.run_action(args.action))
+    print(embedded_postgres.run_action(args.action))
 
 
 def _demo_data(args: argparse.Namespace) -> None:
-    from custlabel import demo
+    from custlabel.demo import loader
 
-    summary = demo.generate_and_load(
-        customers=args.customers, days=args.days, seed=args.seed, end_date=args.end_date
+    summary = loader.generate_and_load(
+        customers=args.customers, days=args.days, seed=args.seed, end_date=args.end_date,
+        i_mean_database=args.i_mean_database,
     )
     print(summary)
 
@@ -90,7 +95,7 @@ def _grants(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from custlabel.benchmarks import run_all
+    from custlabel.devtools.benchmarks import run_all
     from custlabel.config import get_settings
 
     run_all(get_settings(), args.customers, args.days, set(args.sections.split(",")))
@@ -115,11 +120,11 @@ def _monitor(args: argparse.Namespace) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> None:
-    from custlabel import simulate
+    from custlabel.demo import simulation
 
-    for line in simulate.run(
+    for line in simulation.run(
         nights=args.nights, days_per_night=args.days_per_night, target=args.target, seed=args.seed,
-        auto_approve=not args.no_auto_approve,
+        auto_approve=not args.no_auto_approve, i_mean_database=args.i_mean_database,
     ):
         print(line, flush=True)
 
@@ -137,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=int, default=730)
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--end-date", help="last day of the generated history (default: today)")
+    demo.add_argument("--i-mean-database", metavar="NAME", help=I_MEAN_DATABASE_HELP)
     demo.set_defaults(handler=_demo_data)
 
     dbt = sub.add_parser("dbt", help="run dbt (build, test, snapshot, ...) against the warehouse")
@@ -209,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
     simulate.add_argument("--seed", type=int, default=7)
     simulate.add_argument("--no-auto-approve", action="store_true", help="leave trained versions as challengers")
+    simulate.add_argument("--i-mean-database", metavar="NAME", help=I_MEAN_DATABASE_HELP)
     simulate.set_defaults(handler=_simulate)
 
     return parser

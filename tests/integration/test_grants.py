@@ -10,9 +10,11 @@ import pytest
 from psycopg import sql
 
 from custlabel import db, grants, score, sql_scoring
-from custlabel.benchmarks.scoring import create_synthetic_features, create_synthetic_rule_baseline
+from custlabel.devtools.benchmarks.scoring import create_synthetic_features
 from custlabel.config import Settings
 from custlabel.errors import CustlabelError
+
+from helpers.scoring import create_synthetic_rule_baseline
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,9 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from custlabel import db, dbt, demo
+from custlabel import db, dbt
 from custlabel.config import Settings
+from custlabel.demo import loader
 
 pytestmark = pytest.mark.integration
 
@@ -108,7 +109,7 @@ def _tonight(settings: Settings) -> dict[str, pd.DataFrame]:
 def replayed(make_database):
     """Build night NIGHT, add a month of changes, rebuild a month later incrementally and in full."""
     settings = make_database("replay")
-    demo.generate_and_load(customers=1_000, days=450, seed=5, end_date=NIGHT, settings=settings)
+    loader.generate_and_load(customers=1_000, days=450, seed=5, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
     dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
     first = _features_at(settings, NIGHT)
     _execute(settings, A_MONTH_OF_CHANGES)
@@ -135,7 +136,7 @@ def test_the_incremental_build_of_a_new_night_equals_a_full_refresh(replayed):
 
 def test_the_sales_of_a_customer_deleted_from_master_data_are_set_aside_the_next_night(make_database):
     settings = make_database("deleted_customer")
-    demo.generate_and_load(customers=300, days=200, seed=4, end_date=NIGHT, settings=settings)
+    loader.generate_and_load(customers=300, days=200, seed=4, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
     dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
     gone = db.read_frame(
         "select customer_id from analytics.int_sales_validated group by customer_id order by count(*), customer_id limit 1",
@@ -155,7 +156,7 @@ def test_the_sales_of_a_customer_deleted_from_master_data_are_set_aside_the_next
 
 def test_sales_deleted_from_master_data_fail_the_build_until_a_full_refresh(make_database):
     settings = make_database("deleted")
-    demo.generate_and_load(customers=300, days=200, seed=3, end_date=NIGHT, settings=settings)
+    loader.generate_and_load(customers=300, days=200, seed=3, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
     dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
     _execute(settings, "delete from master_data.sales where sale_id in (select sale_id from master_data.sales limit 3)")
 
@@ -211,7 +212,7 @@ def _outcomes_at(settings: Settings) -> pd.DataFrame:
 
 def test_label_depends_only_on_the_outcome_window(make_database):
     settings = make_database("labels")
-    demo.generate_and_load(customers=800, days=450, seed=9, end_date="2026-06-30", settings=settings)
+    loader.generate_and_load(customers=800, days=450, seed=9, end_date="2026-06-30", settings=settings, i_mean_database=settings.connection.dbname)
     dbt.run(["build"], target="prod", as_of_date="2026-06-30", settings=settings)
     before = _outcomes_at(settings)
     assert before["is_bad"].nunique() == 2

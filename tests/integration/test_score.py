@@ -9,15 +9,11 @@ import numpy as np
 import pytest
 
 from custlabel import canary, db, reasons, score, sql_scoring, writeback
-from custlabel.benchmarks.scoring import (
-    RULE_REASON,
-    create_synthetic_features,
-    create_synthetic_rule_baseline,
-    fit_model,
-    read_features,
-)
 from custlabel.deployed import UNREGISTERED
+from custlabel.devtools.benchmarks.scoring import create_synthetic_features, read_features
 from custlabel.errors import CustlabelError
+
+from helpers.scoring import RULE_REASON, create_synthetic_rule_baseline, fit_model
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custlabel.benchmarks import scoring
+from custlabel.devtools.benchmarks import scoring
 
 pytestmark = pytest.mark.integration
 

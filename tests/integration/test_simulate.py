@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custlabel import db, dbt, demo, monitor, nightly, simulate
+from custlabel import db, dbt, monitor, nightly
+from custlabel.demo import loader
+from custlabel.demo import simulation as simulate
 
 pytestmark = pytest.mark.integration
 
@@ -70,9 +72,10 @@ def test_new_sales_carry_consistent_fates():
 @pytest.fixture(scope="module")
 def simulated(make_database):
     settings = make_database("simulate_it")
-    demo.generate_and_load(customers=600, days=400, seed=3, end_date=END, settings=settings)
-    first = simulate.advance(settings, days=1, seed=3)
-    second = simulate.advance(settings, days=30, seed=3)
+    database = settings.connection.dbname
+    loader.generate_and_load(customers=600, days=400, seed=3, end_date=END, settings=settings, i_mean_database=database)
+    first = simulate.advance(settings, days=1, seed=3, i_mean_database=database)
+    second = simulate.advance(settings, days=30, seed=3, i_mean_database=database)
     return settings, first, second
 
 
@@ -124,7 +127,7 @@ def test_run_advances_then_runs_the_flow_each_night(simulated, monkeypatch):
     calls = []
     monkeypatch.setattr(nightly, "run_once", lambda **params: calls.append(params) or "summary")
     monkeypatch.setattr(monitor, "read", lambda settings, schema, night, criteria: monitor.Headline(night))
-    lines = list(simulate.run(2, days_per_night=1, target="test", seed=3, settings=settings))
+    lines = list(simulate.run(2, days_per_night=1, target="test", seed=3, settings=settings, i_mean_database=settings.connection.dbname))
     assert [call["as_of_date"] for call in calls] == [date(2026, 8, 1), date(2026, 8, 2)]
     assert {call["target"] for call in calls} == {"test"} and all(call["auto_approve"] for call in calls)
     assert lines[0].startswith("2026-08-01: +") and lines[0].endswith("realized precision: no matured window yet")

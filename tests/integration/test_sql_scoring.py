@@ -11,8 +11,10 @@ import pytest
 from psycopg import sql
 
 from custlabel import db, model_families, registry, score, sql_scoring
-from custlabel.benchmarks.scoring import create_synthetic_features, fit_model, read_features
 from custlabel.config import Settings
+from custlabel.devtools.benchmarks.scoring import create_synthetic_features, read_features
+
+from helpers.scoring import fit_model
 
 pytestmark = pytest.mark.integration
 

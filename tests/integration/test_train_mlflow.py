@@ -198,7 +198,7 @@ def test_eda_report_is_written_and_logged(built_warehouse: Settings, tmp_path: P
 
 
 def test_benchmark_figures_include_the_oracle(built_warehouse: Settings, tmp_path: Path) -> None:
-    from custlabel.benchmarks import training
+    from custlabel.devtools.benchmarks import training
 
     settings = with_store(built_warehouse, tmp_path)
     lines = training.run(settings, replace(SMALL, candidates=("logistic_regression",)))

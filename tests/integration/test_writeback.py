@@ -14,8 +14,10 @@ import pytest
 from psycopg import sql
 
 from custlabel import db, score, sql_scoring, writeback
-from custlabel.benchmarks.scoring import create_synthetic_features, create_synthetic_rule_baseline
 from custlabel.config import Settings
+from custlabel.devtools.benchmarks.scoring import create_synthetic_features
+
+from helpers.scoring import create_synthetic_rule_baseline
 
 pytestmark = pytest.mark.integration
 

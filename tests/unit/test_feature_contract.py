@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from custlabel import features, reasons
-from custlabel.benchmarks import scoring as scoring_benchmark
+from custlabel.devtools.benchmarks import scoring as scoring_benchmark
 
 MARTS = Path(__file__).resolve().parents[2] / "models" / "marts"
 

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 
 from custlabel import reasons
-from custlabel.benchmarks.scoring import fit_model
 from custlabel.features import MODEL_FEATURES, NUMERIC_FEATURES
+
+from helpers.scoring import fit_model
 
 
 def _frame(rows: int = 600, seed: int = 3) -> pd.DataFrame:

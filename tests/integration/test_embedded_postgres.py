@@ -1,9 +1,10 @@
-"""The embedded PostgreSQL, with real servers in temporary folders (ports 55440-55449)."""
+"""The embedded PostgreSQL, with real servers in temporary folders on free ports."""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -15,18 +16,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from custlabel import warehouse
 from custlabel.config import Settings, get_settings
+from custlabel.demo import loader
+from custlabel.devtools import embedded_postgres
 from custlabel.errors import CustlabelError
+
+from helpers.ports import free_ports
 
 pytestmark = pytest.mark.integration
 
-MAIN_PORT = 55440
-RESTART_PORT = 55441
-CRASH_PORT = 55442
-BUSY_PORT = 55443
-NOBODY_PORT = 55444
-OTHER_PORT = 55445
+# Picked once per session: fixed numbers collide with other test runs on the same machine.
+MAIN_PORT, RESTART_PORT, CRASH_PORT, BUSY_PORT, NOBODY_PORT, OTHER_PORT = free_ports(6)
 
 
 def embedded_env(local_dir: Path, port: int) -> dict[str, str]:
@@ -52,16 +52,16 @@ def query_one(settings: Settings, query: str) -> object:
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Settings of an embedded server started for this module."""
     settings = get_settings(embedded_env(tmp_path_factory.mktemp("embedded"), MAIN_PORT))
-    warehouse.start(settings)
+    embedded_postgres.start(settings)
     yield settings
-    warehouse.stop(settings)
+    embedded_postgres.stop(settings)
 
 
 def test_start_twice_returns_the_same_connection_and_server(embedded: Settings) -> None:
-    before = warehouse.status(embedded)
+    before = embedded_postgres.status(embedded)
 
-    assert warehouse.start(embedded) == warehouse.start(embedded) == embedded.connection
-    assert warehouse.status(embedded) == before
+    assert embedded_postgres.start(embedded) == embedded_postgres.start(embedded) == embedded.connection
+    assert embedded_postgres.status(embedded) == before
 
 
 def test_psycopg_connects_over_tcp_to_the_custlabel_database(embedded: Settings) -> None:
@@ -77,7 +77,7 @@ def test_psycopg_connects_over_tcp_to_the_custlabel_database(embedded: Settings)
 
 
 def test_server_listens_on_a_unix_socket_under_local_dir(embedded: Settings) -> None:
-    socket_dir = warehouse.read_postmaster(embedded.embedded_data_dir).socket_dir
+    socket_dir = embedded_postgres.read_postmaster(embedded.embedded_data_dir).socket_dir
 
     with psycopg.connect(host=socket_dir, port=MAIN_PORT, user="postgres", dbname="custlabel") as conn:
         server_address = conn.execute("select inet_server_addr()").fetchone()[0]
@@ -87,7 +87,7 @@ def test_server_listens_on_a_unix_socket_under_local_dir(embedded: Settings) -> 
 
 
 def test_psql_connects_over_tcp(embedded: Settings) -> None:
-    psql = warehouse.bin_dir() / "psql"
+    psql = embedded_postgres.bin_dir() / "psql"
     command = [str(psql), "-h", "127.0.0.1", "-p", str(MAIN_PORT), "-U", "postgres", "-d", "custlabel"]
 
     result = subprocess.run([*command, "-tAc", "select current_database()"], capture_output=True, text=True)
@@ -97,15 +97,15 @@ def test_psql_connects_over_tcp(embedded: Settings) -> None:
 
 
 def test_status_url_and_env_describe_the_server(embedded: Settings) -> None:
-    pid = warehouse.read_postmaster(embedded.embedded_data_dir).pid
+    pid = embedded_postgres.read_postmaster(embedded.embedded_data_dir).pid
 
-    assert warehouse.run_action("status", embedded) == (
+    assert embedded_postgres.run_action("status", embedded) == (
         f"embedded PostgreSQL running: pid {pid}, port {MAIN_PORT}, socket dir {embedded.local_dir / 'run'}, "
         f"data dir {embedded.embedded_data_dir}"
     )
     expected_url = f"postgresql+psycopg://postgres@127.0.0.1:{MAIN_PORT}/custlabel"
-    assert warehouse.run_action("url", embedded) == expected_url
-    env_lines = warehouse.run_action("env", embedded).splitlines()
+    assert embedded_postgres.run_action("url", embedded) == expected_url
+    env_lines = embedded_postgres.run_action("env", embedded).splitlines()
     assert env_lines[:4] == [
         "export PGHOST=127.0.0.1",
         f"export PGPORT={MAIN_PORT}",
@@ -125,54 +125,65 @@ def test_eval_of_db_env_lets_psql_connect(embedded: Settings) -> None:
     assert result.stdout.strip() == "postgres@custlabel"
 
 
+def test_the_demo_loads_on_the_embedded_server_without_naming_the_database(embedded: Settings) -> None:
+    summary = loader.generate_and_load(customers=50, days=60, seed=1, end_date="2026-06-30", settings=embedded)
+    # The same server named by PG* variables, as after `eval "$(custlabel db env)"`.
+    by_pg_env = get_settings(embedded_env(embedded.local_dir, MAIN_PORT) | embedded.connection.pg_env())
+    again = loader.generate_and_load(customers=40, days=60, seed=1, end_date="2026-06-30", settings=by_pg_env)
+
+    assert not by_pg_env.embedded
+    assert summary.startswith("demo master data: ") and again.startswith("demo master data: ")
+    assert query_one(embedded, "select count(distinct customer_id) from master_data.customers") == 40
+
+
 def test_start_on_another_port_while_running_names_the_running_port(embedded: Settings) -> None:
     elsewhere = get_settings(embedded_env(embedded.local_dir, OTHER_PORT))
 
     expected = f"already running on port {MAIN_PORT}.*CUSTLABEL_PG_PORT={MAIN_PORT}"
     with pytest.raises(CustlabelError, match=expected):
-        warehouse.start(elsewhere)
+        embedded_postgres.start(elsewhere)
 
 
 def test_stop_is_idempotent_and_the_server_starts_again_with_its_data(tmp_path: Path) -> None:
     settings = get_settings(embedded_env(tmp_path, RESTART_PORT))
-    warehouse.start(settings)
+    embedded_postgres.start(settings)
     with psycopg.connect(settings.connection.conninfo(), autocommit=True) as conn:
         conn.execute("create table kept as select 42 as answer")
 
     data_dir = settings.embedded_data_dir
 
-    assert warehouse.stop(settings).startswith("embedded PostgreSQL stopped (was pid")
-    assert warehouse.status(settings) == f"embedded PostgreSQL stopped (data dir {data_dir})"
-    assert warehouse.stop(settings) == f"embedded PostgreSQL already stopped (data dir {data_dir})"
+    assert embedded_postgres.stop(settings).startswith("embedded PostgreSQL stopped (was pid")
+    assert embedded_postgres.status(settings) == f"embedded PostgreSQL stopped (data dir {data_dir})"
+    assert embedded_postgres.stop(settings) == f"embedded PostgreSQL already stopped (data dir {data_dir})"
 
-    warehouse.start(settings)
+    embedded_postgres.start(settings)
     try:
         assert query_one(settings, "select answer from kept") == 42
     finally:
-        warehouse.stop(settings)
+        embedded_postgres.stop(settings)
 
 
 def test_start_recovers_from_a_crash_that_left_a_stale_lock(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = get_settings(embedded_env(tmp_path, CRASH_PORT))
-    warehouse.start(settings)
-    crashed_pid = warehouse.read_postmaster(settings.embedded_data_dir).pid
+    embedded_postgres.start(settings)
+    crashed_pid = embedded_postgres.read_postmaster(settings.embedded_data_dir).pid
     os.kill(crashed_pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while warehouse.is_alive(crashed_pid) and time.monotonic() < deadline:
+    while embedded_postgres.is_alive(crashed_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
 
-    assert warehouse.status(settings).startswith("embedded PostgreSQL stopped")
-    with caplog.at_level(logging.WARNING, logger="custlabel.warehouse"):
-        warehouse.start(settings)
+    assert embedded_postgres.status(settings).startswith("embedded PostgreSQL stopped")
+    with caplog.at_level(logging.WARNING, logger="custlabel.devtools.embedded_postgres"):
+        embedded_postgres.start(settings)
     try:
         assert f"removed stale lock {settings.embedded_data_dir / 'postmaster.pid'}" in caplog.text
         assert f"(pid {crashed_pid}) is gone" in caplog.text
-        assert warehouse.read_postmaster(settings.embedded_data_dir).pid != crashed_pid
+        assert embedded_postgres.read_postmaster(settings.embedded_data_dir).pid != crashed_pid
         assert query_one(settings, "select current_database()") == "custlabel"
     finally:
-        warehouse.stop(settings)
+        embedded_postgres.stop(settings)
 
 
 def test_port_taken_by_another_process_is_a_clear_error(tmp_path: Path) -> None:
@@ -183,23 +194,26 @@ def test_port_taken_by_another_process_is_a_clear_error(tmp_path: Path) -> None:
         result = cli(["db", "start"], embedded_env(tmp_path, BUSY_PORT))
 
     assert result.returncode == 2
-    assert result.stderr.strip() == (
+    message = result.stderr.strip()
+    assert message.startswith(
         f"custlabel: error: port {BUSY_PORT} on 127.0.0.1 is already in use by another process: "
-        "choose another port for the embedded PostgreSQL with CUSTLABEL_PG_PORT=<port>"
+        "choose another port for the embedded PostgreSQL with CUSTLABEL_PG_PORT, for example `export CUSTLABEL_PG_PORT="
     )
+    suggested = int(re.search(r"CUSTLABEL_PG_PORT=(\d+)`", message).group(1))
+    assert suggested != BUSY_PORT and embedded_postgres.port_is_free("127.0.0.1", suggested)
     assert not (tmp_path / "pgdata").exists()
 
 
 def test_external_server_is_checked_not_started(warehouse_settings: Settings) -> None:
     assert not warehouse_settings.embedded
 
-    assert warehouse.start(warehouse_settings) == warehouse_settings.connection
+    assert embedded_postgres.start(warehouse_settings) == warehouse_settings.connection
     assert not warehouse_settings.embedded_data_dir.exists()
     # No arguments: the session's PG* variables select the external server.
-    assert warehouse.run_action("status").startswith(
+    assert embedded_postgres.run_action("status").startswith(
         f"external PostgreSQL at 127.0.0.1:{warehouse_settings.connection.port}/custlabel"
     )
-    assert warehouse.run_action("stop").endswith("(not managed by custlabel): nothing to stop")
+    assert embedded_postgres.run_action("stop").endswith("(not managed by custlabel): nothing to stop")
     assert query_one(warehouse_settings, "select 1") == 1
 
 
@@ -209,5 +223,5 @@ def test_unreachable_external_server_is_a_clear_error(tmp_path: Path) -> None:
 
     expected = f"cannot connect to the external PostgreSQL at 127.0.0.1:{NOBODY_PORT}"
     with pytest.raises(CustlabelError, match=expected):
-        warehouse.start(settings)
+        embedded_postgres.start(settings)
     assert not settings.local_dir.exists()

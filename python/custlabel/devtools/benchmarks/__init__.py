@@ -30,14 +30,14 @@ def bench_settings(settings: Settings) -> Settings:
 
 def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str]) -> list[str]:
     """Run the chosen sections (warehouse, training, scoring) at each size; returns every figure line."""
-    from custlabel.benchmarks import scoring, training, warehouse
+    from custlabel.devtools.benchmarks import dbt_build, scoring, training
 
     target = bench_settings(settings)
     end_date = date.today() - timedelta(days=1)
     lines: list[str] = []
     for customers in sizes:
         if {"warehouse", "training"} & sections:
-            lines += _report(warehouse.run(target, customers, days, end_date))
+            lines += _report(dbt_build.run(target, customers, days, end_date))
         if "training" in sections:
             lines += _report(training.run(target))
         if "scoring" in sections:

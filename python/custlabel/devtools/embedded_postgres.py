@@ -157,6 +157,20 @@ def running_postmaster(settings: Settings) -> Postmaster | None:
     return postmaster if postmaster and is_alive(postmaster.pid) else None
 
 
+def is_embedded_server(conn: psycopg.Connection, settings: Settings) -> bool:
+    """Whether conn reaches the embedded server running in settings.local_dir (its data folder, not just its port).
+
+    Also true when PG* variables name it (after `eval "$(custlabel db env)"`).
+    """
+    running = running_postmaster(settings)
+    connection = settings.connection
+    if running is None or running.port != connection.port or connection.host not in {"127.0.0.1", "localhost", running.socket_dir}:
+        return False
+    # pg_settings hides data_directory from roles that may not read it: then it is not ours.
+    row = conn.execute("select setting from pg_settings where name = 'data_directory'").fetchone()
+    return row is not None and Path(row[0]) == settings.embedded_data_dir
+
+
 def port_is_free(host: str, port: int) -> bool:
     """Whether a server could listen on host:port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -167,6 +181,11 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _next_free_port(taken: int) -> int:
+    """The first port above `taken` that is free on 127.0.0.1, to suggest in an error."""
+    return next((port for port in range(taken + 1, min(taken + 100, 65535)) if port_is_free("127.0.0.1", port)), taken + 1)
 
 
 def _server_account() -> pwd.struct_passwd | None:
@@ -383,8 +402,9 @@ def _start_server(settings: Settings) -> None:
     _remove_stale_lock(settings)
     if not port_is_free("127.0.0.1", port):
         raise CustlabelError(
-            f"port {port} on 127.0.0.1 is already in use by another process: "
-            "choose another port for the embedded PostgreSQL with CUSTLABEL_PG_PORT=<port>"
+            f"port {port} on 127.0.0.1 is already in use by another process: choose another port for the "
+            f"embedded PostgreSQL with CUSTLABEL_PG_PORT, for example `export CUSTLABEL_PG_PORT={_next_free_port(port)}` "
+            "(every later custlabel command must see the same value)"
         )
     account = _server_account()
     socket_dir = socket_dir_for(settings.local_dir, port)

@@ -7,28 +7,28 @@ from pathlib import Path
 
 import pytest
 
-from custlabel import warehouse
 from custlabel.config import Connection, get_settings
+from custlabel.devtools import embedded_postgres
 from custlabel.errors import CustlabelError
 
 
 def test_socket_dir_is_under_local_dir_when_the_path_is_short() -> None:
-    assert warehouse.socket_dir_for(Path("/work/main/.local"), 55432) == Path("/work/main/.local/run")
+    assert embedded_postgres.socket_dir_for(Path("/work/main/.local"), 55432) == Path("/work/main/.local/run")
 
 
 def test_socket_dir_falls_back_to_a_short_stable_tmp_dir_when_the_path_is_too_long() -> None:
     local_dir = Path("/srv/" + "x" * 100)
 
-    socket_dir = warehouse.socket_dir_for(local_dir, 55432)
+    socket_dir = embedded_postgres.socket_dir_for(local_dir, 55432)
 
     assert socket_dir.parent == Path("/tmp") and socket_dir.name.startswith("custlabel-")
-    assert socket_dir == warehouse.socket_dir_for(local_dir, 55432)
-    assert socket_dir != warehouse.socket_dir_for(Path("/srv/" + "y" * 100), 55432)
-    assert len(str(socket_dir / ".s.PGSQL.55432")) <= warehouse.MAX_SOCKET_PATH
+    assert socket_dir == embedded_postgres.socket_dir_for(local_dir, 55432)
+    assert socket_dir != embedded_postgres.socket_dir_for(Path("/srv/" + "y" * 100), 55432)
+    assert len(str(socket_dir / ".s.PGSQL.55432")) <= embedded_postgres.MAX_SOCKET_PATH
 
 
 def test_server_options_survive_the_shell_with_spaces_in_paths() -> None:
-    options = shlex.split(warehouse.server_options(55432, Path("/data/my project/run")))
+    options = shlex.split(embedded_postgres.server_options(55432, Path("/data/my project/run")))
 
     pairs = dict(value.split("=", 1) for value in options[1::2])
     assert set(options[::2]) == {"-c"}
@@ -41,7 +41,7 @@ def test_server_options_survive_the_shell_with_spaces_in_paths() -> None:
 def test_env_lines_export_libpq_variables_quoted_and_omit_an_empty_password() -> None:
     connection = Connection("127.0.0.1", 55432, "postgres", "", "custlabel")
 
-    assert warehouse.env_lines(connection) == (
+    assert embedded_postgres.env_lines(connection) == (
         "export PGHOST=127.0.0.1\nexport PGPORT=55432\nexport PGUSER=postgres\nexport PGDATABASE=custlabel"
     )
 
@@ -49,7 +49,7 @@ def test_env_lines_export_libpq_variables_quoted_and_omit_an_empty_password() ->
 def test_env_lines_quote_a_password_and_can_put_a_folder_first_on_path() -> None:
     connection = Connection("db.example", 5432, "bi", "it's secret", "warehouse")
 
-    lines = warehouse.env_lines(connection, Path("/opt/pg bin")).splitlines()
+    lines = embedded_postgres.env_lines(connection, Path("/opt/pg bin")).splitlines()
 
     assert "export PGPASSWORD='it'\"'\"'s secret'" in lines
     assert lines[-1] == "export PATH='/opt/pg bin':\"$PATH\""
@@ -58,14 +58,14 @@ def test_env_lines_quote_a_password_and_can_put_a_folder_first_on_path() -> None
 def test_parse_postmaster_pid_reads_pid_port_and_socket_dir() -> None:
     text = "4734\n/tmp/wh/pgdata\n1764320552\n55440\n/tmp/wh/run\n127.0.0.1\n  55433108         4\nready   \n"
 
-    assert warehouse.parse_postmaster_pid(text) == warehouse.Postmaster(4734, 55440, "/tmp/wh/run")
+    assert embedded_postgres.parse_postmaster_pid(text) == embedded_postgres.Postmaster(4734, 55440, "/tmp/wh/run")
 
 
 @pytest.mark.parametrize("text", ["", "garbage\n", "4734\n/tmp/wh/pgdata\n"])
 def test_parse_postmaster_pid_ignores_incomplete_files(text: str) -> None:
-    assert warehouse.parse_postmaster_pid(text) is None
+    assert embedded_postgres.parse_postmaster_pid(text) is None
 
 
 def test_unknown_action_is_a_clear_error() -> None:
     with pytest.raises(CustlabelError, match="unknown db action 'restart'"):
-        warehouse.run_action("restart", get_settings({}))
+        embedded_postgres.run_action("restart", get_settings({}))

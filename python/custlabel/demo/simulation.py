@@ -4,7 +4,7 @@ Each simulated night appends what a company's master data would see in a day (or
 `days_per_night` days): new customers, new sales, cancellations and returns of
 earlier sales, payments of open invoices, rows that arrive days late, a small share
 of messy rows, and customers whose hidden traits drift (engagement random walk,
-payment risk and returns rising with the population drift of demo.py, churn).
+payment risk and returns rising with the population drift of the demo world, churn).
 
 The traits of the customers already in master data are estimated once from their
 history; the simulation keeps its state in `demo_truth.sim_*` (demo only). Every
@@ -25,8 +25,10 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from custlabel import acceptance, db, demo, monitor, nightly
+from custlabel import acceptance, db, monitor, nightly
 from custlabel.config import Settings, get_settings, schema_for
+from custlabel.demo import guard, world
+from custlabel.demo.world import logit, sigmoid
 from custlabel.errors import CustlabelError
 
 DAY = timedelta(days=1)
@@ -34,7 +36,6 @@ NEW_CUSTOMERS_PER_YEAR = 0.2  # share of today's customers
 CHURN_PER_MONTH = 0.01
 EDITS_PER_DAY = 0.0005  # share of customers whose master record is edited (re-segmented) each day; at least one
 PRIOR_WEIGHT = 10.0  # pseudo-sales pulling a customer's estimated rates toward the population's
-MESS = {"duplicate": 0.005, "variant": 0.002, "unknown": 0.0005}
 
 DDL = """
 create schema if not exists demo_truth;
@@ -161,15 +162,6 @@ class NightData:
     revealed_events: int
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _logit(p: np.ndarray | float) -> np.ndarray:
-    p = np.clip(p, 1e-4, 1 - 1e-4)
-    return np.log(p / (1 - p))
-
-
 def _end_of(night: date) -> datetime:
     """The first instant after a night's day (UTC)."""
     return datetime.combine(night + DAY, time.min, timezone.utc)
@@ -190,7 +182,7 @@ def estimate_traits(counts: pd.DataFrame, recent_days: float) -> pd.DataFrame:
     """Per-customer traits from observed history, shrunk toward the population's rates."""
     def shrunk(events: pd.Series, trials: pd.Series) -> np.ndarray:
         population = events.sum() / max(trials.sum(), 1)
-        return _logit(((events + PRIOR_WEIGHT * population) / (trials + PRIOR_WEIGHT)).to_numpy(float))
+        return logit(((events + PRIOR_WEIGHT * population) / (trials + PRIOR_WEIGHT)).to_numpy(float))
 
     kept = counts["sales"] - counts["cancelled"]
     rate = (counts["recent_sales"].to_numpy(float) + 0.1) / recent_days
@@ -206,15 +198,15 @@ def estimate_traits(counts: pd.DataFrame, recent_days: float) -> pd.DataFrame:
 
 
 def drift(traits: pd.DataFrame, rng: np.random.Generator, days: int) -> pd.DataFrame:
-    """Traits after `days` more days: random walks, the population drift of demo.py, churn."""
+    """Traits after `days` more days: the world's random walks and population drift, and churn."""
     months = days / 30.0
     n = len(traits)
-    walk = rng.normal(0, 1, (n, 3)) * np.array([0.12, 0.2, 0.15]) * np.sqrt(months)
+    walk = rng.normal(0, 1, (n, 3)) * world.MONTHLY_STEPS * np.sqrt(months)
     out = traits.copy()
     out["log_rate"] += walk[:, 0]
-    out["logit_default"] += walk[:, 1] + 0.25 * months / 12
-    out["logit_return"] += walk[:, 2] + 0.3 * months / 12
-    hazard = 1 - (1 - (CHURN_PER_MONTH + 0.5 * _sigmoid(out["logit_default"].to_numpy()))) ** months
+    out["logit_default"] += walk[:, 1] + world.DEFAULT_DRIFT_PER_YEAR * months / 12
+    out["logit_return"] += walk[:, 2] + world.RETURN_DRIFT_PER_YEAR * months / 12
+    hazard = 1 - (1 - (CHURN_PER_MONTH + 0.5 * sigmoid(out["logit_default"].to_numpy()))) ** months
     newly = ~out["churned"].to_numpy() & (rng.random(n) < hazard)
     out.loc[newly, "log_rate"] += np.log(0.02)
     out["churned"] = out["churned"].to_numpy() | newly
@@ -222,29 +214,19 @@ def drift(traits: pd.DataFrame, rng: np.random.Generator, days: int) -> pd.DataF
 
 
 def new_customers(rng: np.random.Generator, count: int, start: datetime, days: int, first_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Customers created during the night's days, with traits drawn as demo.py draws them."""
+    """Customers created during the night's days, with attributes and traits drawn as the demo world draws them."""
     ids = np.array([f"S{number:08d}" for number in range(first_id, first_id + count)], dtype=object)
-    created = pd.Series(start + pd.to_timedelta(np.round(rng.uniform(0, days * 86_400, count)), unit="s"))
-    segment = rng.choice(demo.SEGMENTS, count, p=demo.SEGMENT_WEIGHTS)
-    age_days = rng.uniform(18 * 365.25, 85 * 365.25, count)
-    customers = pd.DataFrame({
-        "customer_id": ids,
-        "created_at": created,
-        "updated_at": created,
-        "country": rng.choice(demo.COUNTRIES, count, p=demo.COUNTRY_WEIGHTS),
-        "segment": segment,
-        "birth_date": (pd.Timestamp(start.date()) - pd.to_timedelta(age_days, unit="D")).normalize().date,
-        "gender": rng.choice(demo.GENDERS, count, p=demo.GENDER_WEIGHTS),
-    })
-    boost = np.select([segment == "enterprise", segment == "small_business"], [0.5, 0.2], 0.0)
-    risk = rng.normal(0, 1, count)
+    created = world.stamp(start, rng.uniform(0, days, count))
+    attributes = world.draw_attributes(rng, count, start.date())
+    customers = pd.DataFrame({"customer_id": ids, "created_at": created, "updated_at": created.copy(), **attributes})
+    drawn = world.draw_traits(rng, attributes["segment"])
     traits = pd.DataFrame({
         "customer_id": ids,
-        "log_rate": np.log(1 / 25) + boost + rng.normal(0, 0.5, count) - 0.25 * risk,
-        "logit_default": _logit(demo.BASE_DEFAULT_PROBABILITY) + 0.9 * risk + rng.normal(0, 0.6, count),
-        "logit_return": _logit(0.05) + 0.5 * risk + rng.normal(0, 0.6, count),
-        "logit_cancel": _logit(0.03) + rng.normal(0, 0.4, count),
-        "online": _sigmoid(rng.normal(0, 1.2, count) + 0.4 * risk),
+        "log_rate": drawn.log_rate,
+        "logit_default": drawn.logit_default,
+        "logit_return": drawn.logit_return,
+        "logit_cancel": drawn.logit_cancel,
+        "online": world.draw_online_share(rng, drawn.risk),
         "churned": False,
     })
     return customers, traits
@@ -259,34 +241,24 @@ def new_sales(
     who = np.repeat(np.arange(len(traits)), counts)
     n = len(who)
     day = active_from[who] + rng.random(n) * exposure[who]
-    p_cancel = _sigmoid(traits["logit_cancel"].to_numpy()[who])
-    p_return = _sigmoid(traits["logit_return"].to_numpy()[who])
-    p_default = _sigmoid(traits["logit_default"].to_numpy()[who])
-    quantity = 1 + rng.poisson(1.2, n)
-    amount = np.round(quantity * np.exp(rng.normal(3.2, 0.7, n)), 2)
-    online = rng.random(n) < traits["online"].to_numpy()[who]
-    channel = np.where(online, demo.CHANNELS[rng.integers(0, 2, n)], demo.CHANNELS[2 + rng.integers(0, 2, n)])
-
-    u = rng.random(n)
-    cancelled = u < p_cancel
-    returned = ~cancelled & (u < p_cancel + p_return)
-    change_day = np.where(cancelled, day + rng.uniform(0, 2, n), day + rng.uniform(3, 45, n))
-    defaulted = ~cancelled & ~returned & (rng.random(n) < p_default)
-    pay_day = day + demo.payment_delays(rng, p_default)
-    late_arrival = rng.random(n) < demo.MESS_RATES["late_arriving"]
-    record_day = day + np.where(late_arrival, rng.uniform(1, 10, n), 0.0)
+    p_cancel = sigmoid(traits["logit_cancel"].to_numpy()[who])
+    p_return = sigmoid(traits["logit_return"].to_numpy()[who])
+    p_default = sigmoid(traits["logit_default"].to_numpy()[who])
+    quantity, amount, channel = world.draw_baskets(rng, traits["online"].to_numpy()[who])
+    fates = world.draw_fates(rng, day, p_cancel, p_return, p_default)
+    record_delay = world.record_delays(rng, n)
     mess = rng.random(n)
+    duplicate, variant, unknown = (
+        world.MESS_RATES[kind] for kind in ("duplicate_sale_row", "status_spelling_variant", "unknown_status")
+    )
     mess_kind = np.select(
-        [mess < MESS["duplicate"], mess < MESS["duplicate"] + MESS["variant"],
-         mess < MESS["duplicate"] + MESS["variant"] + MESS["unknown"]],
+        [mess < duplicate, mess < duplicate + variant, mess < duplicate + variant + unknown],
         ["duplicate", "variant", "unknown"], "",
     )
 
-    def stamp(offsets: np.ndarray) -> pd.Series:
-        return pd.Series(start + pd.to_timedelta(np.round(offsets * 86_400), unit="s"))
-
-    sold_at = stamp(day)
+    sold_at = world.stamp(start, day)
     ids = traits["customer_id"].to_numpy()[who]
+    cancelled, returned = fates.cancelled, fates.returned
     return pd.DataFrame({
         "sale_id": [f"{customer}-s{night_index}-{number}" for number, customer in enumerate(ids)],
         "customer_id": ids,
@@ -294,11 +266,11 @@ def new_sales(
         "quantity": quantity,
         "amount": amount,
         "final_status": np.where(cancelled, "cancelled", np.where(returned, "returned", "completed")),
-        "change_at": stamp(change_day).where(cancelled | returned),
-        "due_at": (sold_at.dt.normalize() + pd.Timedelta(days=demo.PAYMENT_TERMS_DAYS)).dt.date.where(~cancelled),
-        "paid_at": stamp(pay_day).where(~cancelled & ~defaulted),
+        "change_at": world.stamp(start, fates.change_day).where(cancelled | returned),
+        "due_at": world.due_dates(sold_at).where(~cancelled),
+        "paid_at": world.stamp(start, fates.pay_day).where(~cancelled & ~fates.defaulted),
         "channel": channel,
-        "recorded_at": stamp(record_day).where(late_arrival),
+        "recorded_at": world.stamp(start, day + record_delay).where(record_delay > 0),
         "mess": np.where(mess_kind == "", None, mess_kind),
     })
 
@@ -325,7 +297,7 @@ def _start(conn: psycopg.Connection, seed: int, rng: np.random.Generator) -> tup
     invoices = pd.DataFrame(
         conn.execute(OPEN_INVOICES_QUERY, {"since": until - 120 * DAY}).fetchall(), columns=["sale_id", "customer_id", "sold_at"]
     )
-    p_default = _sigmoid(invoices["customer_id"].map(traits.set_index("customer_id")["logit_default"]).fillna(_logit(demo.BASE_DEFAULT_PROBABILITY)).to_numpy())
+    p_default = sigmoid(invoices["customer_id"].map(traits.set_index("customer_id")["logit_default"]).fillna(logit(world.BASE_DEFAULT_PROBABILITY)).to_numpy())
     pays = rng.random(len(invoices)) >= p_default
     paid_at = pd.Series(until + pd.to_timedelta(np.round(rng.exponential(10.0, len(invoices)) * 86_400), unit="s"))
     _copy(conn, "demo_truth.sim_sales", pd.DataFrame({
@@ -340,14 +312,20 @@ def _edit_customers(conn: psycopg.Connection, rng: np.random.Generator, ids: np.
     edited = min(len(ids), max(1, rng.poisson(len(ids) * EDITS_PER_DAY * days)))
     conn.execute(EDIT_CUSTOMERS, {
         "ids": [str(i) for i in rng.choice(ids, edited, replace=False)],
-        "segments": [str(s) for s in rng.choice(demo.SEGMENTS, edited)],
+        "segments": [str(s) for s in rng.choice(world.SEGMENTS, edited)],
         "at": list(start + pd.to_timedelta(np.round(rng.uniform(0, days * 86_400, edited)), unit="s")),
     })
 
 
-def advance(settings: Settings, days: int = 1, seed: int = 7) -> NightData:
-    """Append the next night's master data (`days` days of it); returns what was added."""
+def advance(settings: Settings, days: int = 1, seed: int = 7, i_mean_database: str | None = None) -> NightData:
+    """Append the next night's master data (`days` days of it); returns what was added.
+
+    Off the embedded server, the operator must name the database (see guard.confirm_scratch_database).
+    """
     with db.connect(settings) as conn:
+        guard.confirm_scratch_database(
+            conn, settings, i_mean_database, "append to master_data.sales and rewrite customers' segments and payments"
+        )
         conn.execute(DDL)
         rng = np.random.default_rng([seed, 0])
         last_night, done = _start(conn, seed, rng)
@@ -391,13 +369,14 @@ def run(
     seed: int = 7,
     auto_approve: bool = True,
     settings: Settings | None = None,
+    i_mean_database: str | None = None,
 ) -> Iterator[str]:
     """Advance the data and run the nightly flow, night after night; yields one line per night."""
     settings = settings or get_settings()
     target = target or settings.target
     schema = schema_for(target)
     for _ in range(nights):
-        data = advance(settings, days_per_night, seed)
+        data = advance(settings, days_per_night, seed, i_mean_database)
         nightly.run_once(as_of_date=data.night, target=target, auto_approve=auto_approve, settings=settings)
         performance = acceptance.load(settings=settings).performance
         headline = monitor.read(settings, schema, data.night, monitor.Criteria(performance.min_precision, performance.min_recall))

@@ -6,9 +6,9 @@ scoring process (so it includes the interpreter and libraries, not Postgres's ow
 memory). The same label rows are then written with pandas `to_sql` and with our COPY
 path in the same run, for the baseline ratio.
 
-The synthetic features (and the helpers that fit stand-in models) are also what the
-scoring tests use: a `customer_features` table built in SQL, so creating a million rows
-does not go through Python.
+The synthetic features are a `customer_features` table built in SQL, so creating a
+million rows does not go through Python; the scoring tests use them too (their own
+helpers are in tests/helpers/).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.base import ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from custlabel import db, label_rule, score, sql_scoring, writeback
@@ -55,7 +55,6 @@ NULLABLE = {
 }
 RATES = {"return_rate_365d", "cancel_rate_365d", "late_payment_rate_365d", "online_share_365d"}
 TARGETS = {"seconds": 60.0, "memory_mb": 2048.0}
-RULE_REASON = "no purchase in the last 90 days"
 
 
 def _feature_sql(name: str) -> sql.Composable:
@@ -109,24 +108,6 @@ def create_synthetic_features(
     conn.execute(sql.SQL("analyze {}").format(sql.Identifier(schema, "customer_features_current")))
 
 
-def create_synthetic_rule_baseline(conn: psycopg.Connection, schema: str) -> None:
-    """A stand-in for the dbt model rule_baseline_scores over the synthetic features (same columns, one rule)."""
-    conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, "rule_baseline_scores")))
-    conn.execute(
-        sql.SQL(
-            "create table {rules} as select customer_id, as_of_date, points as score, {label} as label,"
-            " case when points > 0 then {reason} end as reason_1, null::text as reason_2, null::text as reason_3"
-            " from (select *, case when coalesce(days_since_last_sale, 366) > 90 then 0.5 else 0 end::float8 as points"
-            " from {features}) as f"
-        ).format(
-            rules=sql.Identifier(schema, "rule_baseline_scores"),
-            label=label_rule.label_sql(sql.Identifier("points"), sql.Literal(0.5)),
-            reason=sql.Literal(RULE_REASON),
-            features=sql.Identifier(schema, "customer_features"),
-        )
-    )
-
-
 def read_features(settings: Settings, schema: str, limit: int, table: str = "customer_features_current") -> pd.DataFrame:
     """A deterministic sample of feature rows, typed as the scorer types them."""
     with db.connect(settings) as conn:
@@ -155,15 +136,11 @@ def synthetic_outcome(frame: pd.DataFrame, seed: int = 7) -> np.ndarray:
     return (np.random.default_rng(seed).random(len(frame)) < 1 / (1 + np.exp(-z))).astype(int)
 
 
-def fit_model(frame: pd.DataFrame, kind: str = "logreg", name: str = "bench", version: str = "1", threshold: float = 0.5) -> DeployedModel:
-    """A stand-in model fitted on synthetic outcomes, with the training pipeline. kind: logreg | forest | big-forest | hgb."""
-    estimators = {
-        "logreg": lambda: LogisticRegression(max_iter=1000),
-        "forest": lambda: RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0),
-        "big-forest": lambda: RandomForestClassifier(n_estimators=50, max_depth=6, random_state=0),
-        "hgb": lambda: HistGradientBoostingClassifier(max_iter=30, random_state=0),
-    }
-    pipeline = build_pipeline(estimators[kind]())
+def fit_stand_in(
+    frame: pd.DataFrame, estimator: ClassifierMixin, name: str = "bench", version: str = "1", threshold: float = 0.5
+) -> DeployedModel:
+    """A stand-in model: the training pipeline around estimator, fitted on synthetic outcomes."""
+    pipeline = build_pipeline(estimator)
     pipeline.fit(frame[MODEL_FEATURES], synthetic_outcome(frame))
     return DeployedModel(name, version, CHAMPION, threshold, pipeline, list(MODEL_FEATURES))
 
@@ -189,7 +166,7 @@ def measure_score(settings: Settings, model: DeployedModel, engine: str) -> dict
         job = Path(folder) / "job.pickle"
         job.write_bytes(pickle.dumps((settings, model, engine)))
         done = subprocess.run(
-            [sys.executable, "-m", "custlabel.benchmarks.scoring", "--child", str(job)],
+            [sys.executable, "-m", "custlabel.devtools.benchmarks.scoring", "--child", str(job)],
             capture_output=True,
             text=True,
         )
@@ -248,7 +225,7 @@ def run(settings: Settings, customers: int) -> list[str]:
     with db.connect(settings) as conn:
         create_synthetic_features(conn, BENCH_SCHEMA, customers, [dt.date.today()])
     lines.append(f"  synthetic features built in SQL in {time.perf_counter() - started:.1f} s (not counted)")
-    model = fit_model(read_features(settings, BENCH_SCHEMA, 20_000), "logreg", name="benchmark-logreg")
+    model = fit_stand_in(read_features(settings, BENCH_SCHEMA, 20_000), LogisticRegression(max_iter=1000), name="benchmark-logreg")
     lines.append("  model: logistic regression (median imputer, scaler, one-hot segment), reasons exact-linear")
     figures = {}
     for engine in ("python", "sql"):

@@ -1,0 +1,38 @@
+"""The demo rewrites master data and drops schemas: only on the embedded server, or a database the operator names."""
+
+from __future__ import annotations
+
+import psycopg
+
+from custlabel.config import Settings
+from custlabel.devtools import embedded_postgres
+from custlabel.errors import CustlabelError
+
+
+class NotAScratchDatabase(CustlabelError):
+    """The demo refused to write to a server that may hold a company's real master data."""
+
+
+def confirm_scratch_database(
+    conn: psycopg.Connection, settings: Settings, i_mean_database: str | None, would: str
+) -> None:
+    """Return when conn is the embedded server custlabel manages, or the database the operator named; else raise.
+
+    `would` says what the caller is about to do, for the error message.
+    """
+    database = conn.execute("select current_database()").fetchone()[0]
+    where = f"database {database!r} at {settings.connection.host}:{settings.connection.port}"
+    if i_mean_database is not None:
+        if i_mean_database == database:
+            return
+        raise NotAScratchDatabase(
+            f"--i-mean-database {i_mean_database!r} does not match the {where} this connects to: "
+            "nothing was written. Name the database you mean to overwrite exactly."
+        )
+    if embedded_postgres.is_embedded_server(conn, settings):
+        return
+    raise NotAScratchDatabase(
+        f"refusing to {would} in the {where}: it is not the embedded PostgreSQL that custlabel runs from "
+        f"{settings.embedded_data_dir}, so it may hold a company's real master data. "
+        f"Nothing was written. If it is a scratch database, name it: --i-mean-database {database}"
+    )

@@ -1,0 +1,1 @@
+"""Helpers shared by the test files (importable because tests/ holds the suite's conftest.py)."""

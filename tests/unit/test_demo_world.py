@@ -1,0 +1,52 @@
+"""The demo world: the same seed gives the same data, and its truth uses dbt's outcome window."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from custlabel.config import DEFAULT_PROJECT_DIR
+from custlabel.demo import truth
+from custlabel.demo.generator import generate_block
+from custlabel.demo.loader import CUSTOMER_COLUMNS, SALE_COLUMNS, _csv_bytes
+from custlabel.demo.world import DemoSpec
+from custlabel.errors import CustlabelError
+
+END = date(2026, 6, 30)
+# md5 of the COPY payloads (customers, sales, truth) of 300 customers over 200 days, seed 7, window 90,
+# as generated before the demo world moved into its own package: a change here changes every demo.
+GENERATED_MD5 = "4e992843a82e9ec8d92cceede4768615"
+
+
+def test_the_same_seed_and_end_date_give_the_same_data_as_before() -> None:
+    block = generate_block(DemoSpec(300, 200, 7, END, 90), 0, 0, 300)
+    digest = hashlib.md5()
+    for frame in (block.customers[CUSTOMER_COLUMNS], block.sales[SALE_COLUMNS], block.truth):
+        digest.update(_csv_bytes(frame))
+    assert digest.hexdigest() == GENERATED_MD5
+
+
+def _project(folder: Path, window: object) -> Path:
+    (folder / "dbt_project.yml").write_text(yaml.safe_dump({"name": "custlabel", "vars": {"outcome_window_days": window}}))
+    return folder
+
+
+def test_the_truth_window_is_dbts_outcome_window(tmp_path: Path) -> None:
+    dbt_vars = yaml.safe_load((DEFAULT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    assert truth.outcome_window_days(DEFAULT_PROJECT_DIR) == dbt_vars["outcome_window_days"]
+
+    window = truth.outcome_window_days(_project(tmp_path, 30))
+    dates = truth.truth_dates(DemoSpec(10, 400, 1, END, window))
+    assert window == 30
+    assert dates[-1] == date(2026, 5, 1)  # matured 30 days after; with 90 days the last would be 2026-03-01
+    assert all(d + timedelta(days=30) <= END for d in dates)
+
+
+@pytest.mark.parametrize("window", [None, "ninety", 0, True])
+def test_a_bad_outcome_window_is_named(tmp_path: Path, window: object) -> None:
+    with pytest.raises(CustlabelError, match="vars.outcome_window_days must be a positive whole number of days"):
+        truth.outcome_window_days(_project(tmp_path, window))
