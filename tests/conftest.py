@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from custlabel.config import Settings, get_settings
-from custlabel.devtools import embedded_postgres
+from custlabel import embedded_postgres
 
 from helpers.ports import free_port
 

@@ -20,7 +20,7 @@ I_MEAN_DATABASE_HELP = (
 
 
 def _db(args: argparse.Namespace) -> None:
-    from custlabel.devtools import embedded_postgres
+    from custlabel import embedded_postgres
 
     print(embedded_postgres.run_action(args.action))
 

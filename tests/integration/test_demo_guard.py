@@ -12,7 +12,7 @@ import pytest
 from custlabel import db
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader, simulation
-from custlabel.demo.guard import NotAScratchDatabase
+from custlabel.guard import NotAScratchDatabase
 
 pytestmark = pytest.mark.integration
 

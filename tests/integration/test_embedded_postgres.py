@@ -18,7 +18,7 @@ import pytest
 
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
-from custlabel.devtools import embedded_postgres
+from custlabel import embedded_postgres
 from custlabel.errors import CustlabelError
 
 from helpers.ports import free_ports
@@ -175,7 +175,7 @@ def test_start_recovers_from_a_crash_that_left_a_stale_lock(
         time.sleep(0.1)
 
     assert embedded_postgres.status(settings).startswith("embedded PostgreSQL stopped")
-    with caplog.at_level(logging.WARNING, logger="custlabel.devtools.embedded_postgres"):
+    with caplog.at_level(logging.WARNING, logger="custlabel.embedded_postgres"):
         embedded_postgres.start(settings)
     try:
         assert f"removed stale lock {settings.embedded_data_dir / 'postmaster.pid'}" in caplog.text

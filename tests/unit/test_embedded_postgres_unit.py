@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from custlabel.config import Connection, get_settings
-from custlabel.devtools import embedded_postgres
+from custlabel import embedded_postgres
 from custlabel.errors import CustlabelError
 
 

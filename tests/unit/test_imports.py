@@ -19,7 +19,7 @@ ALLOWED_IN_FUNCTIONS = {
     # dbt's runner is imported when a dbt command runs
     "dbt.py": {"dbt"},
     # `python -m custlabel.benchmarks.scoring` would import itself twice through the package
-    "benchmarks/__init__.py": {"custlabel"},
+    "devtools/benchmarks/__init__.py": {"custlabel"},
 }
 
 

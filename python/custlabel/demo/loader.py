@@ -16,7 +16,8 @@ from psycopg import sql
 
 from custlabel import db
 from custlabel.config import Settings, get_settings
-from custlabel.demo import guard, truth
+from custlabel import guard
+from custlabel.demo import truth
 from custlabel.demo.generator import generate_block
 from custlabel.demo.world import DemoSpec
 

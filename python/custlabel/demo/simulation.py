@@ -27,7 +27,8 @@ from psycopg import sql
 
 from custlabel import acceptance, db, monitor, nightly
 from custlabel.config import Settings, get_settings, schema_for
-from custlabel.demo import guard, world
+from custlabel import guard
+from custlabel.demo import world
 from custlabel.demo.world import logit, sigmoid
 from custlabel.errors import CustlabelError
 

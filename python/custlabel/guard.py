@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from custlabel.config import Settings
-from custlabel.devtools import embedded_postgres
+from custlabel import embedded_postgres
 from custlabel.errors import CustlabelError
 
 
