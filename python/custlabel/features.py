@@ -36,6 +36,9 @@ CATEGORICAL_FEATURES = ["segment"]
 # Never model features by default: they feed the fairness report only.
 SENSITIVE_ATTRIBUTES = ["country", "gender", "age_band"]
 
+# Never model features: how a row was built ('observed' by the snapshot or 'reconstructed').
+PROVENANCE_COLUMNS = ["history_source"]
+
 LABEL_COLUMN = "is_bad"
 
 MODEL_FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
