@@ -1,6 +1,22 @@
 {% macro as_of_day() -%}
-    {#- Tonight as 'YYYY-MM-DD': the var as_of_date, or the day the run started. -#}
-    {{ return((var('as_of_date') or run_started_at.strftime('%Y-%m-%d')) | string) }}
+    {#- Tonight as 'YYYY-MM-DD': the var as_of_date, or the last complete night. -#}
+    {{ return((var('as_of_date') or last_complete_night()) | string) }}
+{%- endmacro %}
+
+{% macro last_complete_night() -%}
+    {#- The day before the one the run started on, in the time zone CUSTLABEL_TIMEZONE
+        (default UTC), as 'YYYY-MM-DD': a run after midnight labels the night that ended. -#}
+    {%- set zone = modules.pytz.timezone(env_var('CUSTLABEL_TIMEZONE', 'UTC')) -%}
+    {%- set started = run_started_at.astimezone(zone).date() -%}
+    {{ return((started - modules.datetime.timedelta(days=1)).isoformat()) }}
+{%- endmacro %}
+
+{% macro last_matured_night(window_days) -%}
+    {#- The newest as-of date whose outcome window (T, T + W] is entirely in the past:
+        T + W no later than tonight, nor than the last complete night at run time. -#}
+    {%- set newest_end = [as_of_day(), last_complete_night()] | min -%}
+    {%- set matured = modules.datetime.date.fromisoformat(newest_end) - modules.datetime.timedelta(days=window_days) -%}
+    {{ return(matured.isoformat()) }}
 {%- endmacro %}
 
 {% macro as_of_date() -%}

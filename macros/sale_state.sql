@@ -1,16 +1,14 @@
 {% macro sale_is_known(cutoff) -%}
-    (sold_at < {{ cutoff }} and coalesce(recorded_at, sold_at) < {{ cutoff }})
+    {#- Over int_sales_known_at: the sale had happened and was known before the cutoff. -#}
+    (sold_at < {{ cutoff }} and sale_known_at < {{ cutoff }})
 {%- endmacro %}
 
 {% macro sale_status_at(cutoff) -%}
-    {#- Before its status changed, a sale was completed (the state every sale starts in). -#}
-    case
-        when status_changed_at is null or status_changed_at < {{ cutoff }} then status
-        else 'completed'
-    end
+    {#- Until its status was known, a sale was completed (the state every sale starts in). -#}
+    case when status_known_at < {{ cutoff }} then status else 'completed' end
 {%- endmacro %}
 
 {% macro sale_paid_at(cutoff, fact='paid_at') -%}
-    {#- A payment fact (paid_at, days_to_pay, ...) as known at the cutoff: null until paid. -#}
-    case when paid_at < {{ cutoff }} then {{ fact }} end
+    {#- A payment fact (paid_at, days_to_pay, ...) as known at the cutoff: null until paid and known. -#}
+    case when paid_known_at < {{ cutoff }} then {{ fact }} end
 {%- endmacro %}

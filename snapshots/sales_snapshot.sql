@@ -5,15 +5,79 @@
         unique_key='sale_id',
         strategy='timestamp',
         updated_at='updated_at',
-        post_hook="create index if not exists {{ this.identifier }}_current_sale_id on {{ this }} (sale_id) where dbt_valid_to is null",
+        post_hook=[
+            "create index if not exists {{ this.identifier }}_current_sale_id on {{ this }} (sale_id) where dbt_valid_to is null",
+            "create index if not exists {{ this.identifier }}_late_facts on {{ this }} (sale_id)
+                include (sale_seen_late_on, paid_seen_late_on, status_seen_late_on)
+                where dbt_valid_to is null and (sale_seen_late_on is not null
+                    or paid_seen_late_on is not null or status_seen_late_on is not null)",
+        ],
     )
 }}
 
 {% set existing = adapter.get_relation(this.database, this.schema, this.identifier) %}
+{% set tonight = as_of_date() %}
+{% set tonight_starts = day_start(as_of_day(), 0) %}
 
-select * from {{ ref('int_sales_validated') }}
 {% if existing %}
-where updated_at > {{ changed_since_last_build(this, 'dbt_updated_at') }}
+{% set held = adapter.get_columns_in_relation(existing) | map(attribute='name') | list %}
+{% if 'status_seen_late_on' not in held %}
+{{ exceptions.raise_compiler_error(
+    this ~ " predates the columns that say when each fact was first seen: drop it (it held an audit trail only)"
+    ~ " and build again; see README, 'Time: what was known, when'") }}
+{% endif %}
+{% endif %}
+
+-- One row per version of each clean sale. Besides the sale, each version records the
+-- night it was first seen, and the night each fact of the sale (the sale, its
+-- payment, its status) was first seen when that is later than the night its own
+-- timestamp says, or when it has no timestamp (a returned or cancelled status
+-- without status_changed_at): the features of a night then see only what was known
+-- that night. Before the snapshot's first night, the past is reconstructed from the
+-- event timestamps alone, and a status without its own timestamp was never seen.
+{% if existing %}
+
+with
+
+changed as (
+
+    select * from {{ ref('int_sales_validated') }}
+    where updated_at > {{ changed_since_last_build(this, 'dbt_updated_at') }}
+
+)
+
+select
+    changed.*,
+    {{ tonight }} as seen_on,
+    case
+        when previous.sale_id is not null then previous.sale_seen_late_on
+        when coalesce(changed.recorded_at, changed.sold_at) < {{ tonight_starts }} then {{ tonight }}
+    end as sale_seen_late_on,
+    case
+        when changed.paid_at is null then null
+        when previous.paid_at is not null then previous.paid_seen_late_on
+        when changed.paid_at < {{ tonight_starts }} then {{ tonight }}
+    end as paid_seen_late_on,
+    case
+        when changed.status = 'completed' then null
+        when previous.status = changed.status then previous.status_seen_late_on
+        when changed.status_changed_at is null or changed.status_changed_at < {{ tonight_starts }} then {{ tonight }}
+    end as status_seen_late_on
+from changed
+left join {{ this }} as previous
+    on previous.sale_id = changed.sale_id
+    and previous.dbt_valid_to is null
+
+{% else %}
+
+select
+    *,
+    {{ tonight }} as seen_on,
+    null::date as sale_seen_late_on,
+    null::date as paid_seen_late_on,
+    case when status <> 'completed' and status_changed_at is null then {{ tonight }} end as status_seen_late_on
+from {{ ref('int_sales_validated') }}
+
 {% endif %}
 
 {% endsnapshot %}

@@ -1,12 +1,15 @@
 {% macro stage_master_sales(source_rows) -%}
 {#- master_data.sales rows (a relation, or a subquery of some of its rows with every
     row of their sales): trimmed, cast, ranked among the versions of their sale, and
-    flagged with the reason they cannot be used. -#}
+    flagged with the reason they cannot be used, or a status without its time. -#}
 with
 
 source as (
 
-    select * from {{ source_rows }}
+    select
+        source_rows.*,
+        {{ sale_row_hash('source_rows') }} as source_row_hash
+    from {{ source_rows }} as source_rows
 
 ),
 
@@ -31,7 +34,10 @@ renamed as (
 
         ---------- attributes ('Returned ', 'COMPLETED' are fixed here)
         lower(trim(status)) as status,
-        lower(nullif(trim(channel), '')) as channel
+        lower(nullif(trim(channel), '')) as channel,
+
+        ---------- the source row as it was read, for the reconciliation test
+        source_row_hash
 
     from source
 
@@ -64,6 +70,9 @@ final as (
         amount,
         status,
         channel,
+        -- returned or cancelled, but not said when: known only from when it was first seen
+        status in ('returned', 'cancelled') and status_changed_at is null as status_change_time_unknown,
+        source_row_hash,
         case
             when sale_id is null or customer_id is null or sold_at is null or quantity is null
                 or amount is null or status is null or updated_at is null
@@ -80,4 +89,17 @@ final as (
 )
 
 select * from final
+{%- endmacro %}
+
+
+{% macro sale_row_hash(row) -%}
+    {#- A 64-bit hash of a master_data.sales row's contract columns, independent of the
+        session's time zone: the reconciliation test sums it to see edits that kept
+        their updated_at. -#}
+    hashtextextended(row(
+        {{ row }}.sale_id, {{ row }}.customer_id, extract(epoch from {{ row }}.sold_at), {{ row }}.quantity,
+        {{ row }}.amount, {{ row }}.status, extract(epoch from {{ row }}.status_changed_at), {{ row }}.due_at,
+        extract(epoch from {{ row }}.paid_at), {{ row }}.channel, extract(epoch from {{ row }}.recorded_at),
+        extract(epoch from {{ row }}.updated_at)
+    )::text, 0)
 {%- endmacro %}

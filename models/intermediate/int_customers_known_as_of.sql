@@ -1,7 +1,10 @@
 -- One row per (customer_id, as_of_date): the customer's attributes as known that night.
--- A customer is known at a night once the snapshot has seen it; customers seen on the
--- snapshot's first night are known since they were created (nothing older exists).
--- Before a customer's first version, that version stands in.
+-- A customer is in a night's history once created (customers seen on the snapshot's
+-- first night are known since they were created: nothing older exists; later ones
+-- from the night the snapshot first saw them) until deleted. Its attributes carry no
+-- timestamp of their own, so a night sees the newest version the snapshot had seen by
+-- then; before the snapshot saw any version of the customer, they are unknown (null)
+-- and the night is 'reconstructed' from event times only, else 'observed'.
 with
 
 dates as (
@@ -21,29 +24,57 @@ versions as (
         gender,
         dbt_valid_from,
         dbt_valid_to,
-        row_number() over (partition by customer_id order by dbt_valid_from) as version_number,
+        -- the first night this version was seen, and as the newest known version
+        greatest(seen_on, dbt_valid_from::date) as known_from,
+        row_number() over (partition by customer_id order by dbt_valid_from desc) as newest_first,
         min(seen_on) over (partition by customer_id) as first_seen_on,
         min(seen_on) over () as snapshot_start
     from {{ ref('customers_snapshot') }}
 
 ),
 
+known_versions as (
+
+    select
+        *,
+        lead(known_from) over (partition by customer_id order by dbt_valid_from) as known_until
+    from versions
+
+),
+
+-- One row per customer: when it enters the history and when it left master data.
+customers as (
+
+    select
+        customer_id,
+        created_at,
+        dbt_valid_to as deleted_at,
+        case when first_seen_on = snapshot_start then created_at::date else first_seen_on end as in_history_from
+    from versions
+    where newest_first = 1
+
+),
+
 final as (
 
     select
-        versions.customer_id,
+        customers.customer_id,
         dates.as_of_date,
-        versions.created_at,
-        versions.country,
-        versions.segment,
-        versions.birth_date,
-        versions.gender
+        customers.created_at,
+        known_versions.country,
+        known_versions.segment,
+        known_versions.birth_date,
+        known_versions.gender,
+        case when known_versions.customer_id is null then 'reconstructed' else 'observed' end as history_source
     from dates
-    inner join versions
-        on versions.created_at < {{ known_before('dates.as_of_date') }}
-        and (versions.first_seen_on <= dates.as_of_date or versions.first_seen_on = versions.snapshot_start)
-        and (versions.dbt_valid_to is null or versions.dbt_valid_to >= {{ known_before('dates.as_of_date') }})
-        and (versions.dbt_valid_from < {{ known_before('dates.as_of_date') }} or versions.version_number = 1)
+    inner join customers
+        on customers.created_at < {{ known_before('dates.as_of_date') }}
+        and customers.in_history_from <= dates.as_of_date
+        and (customers.deleted_at is null or customers.deleted_at >= {{ known_before('dates.as_of_date') }})
+    left join known_versions
+        on known_versions.customer_id = customers.customer_id
+        and known_versions.known_from <= dates.as_of_date
+        and (known_versions.known_until is null or known_versions.known_until > dates.as_of_date)
 
 )
 

@@ -121,6 +121,8 @@ final as (
         sales.amount,
         sales.status,
         sales.channel,
+        sales.status_change_time_unknown,
+        sales.source_row_hash,
         -- payment facts, stored once: each night's features read them for every sale
         date_part('epoch', sales.paid_at - sales.sold_at) / 86400.0 as days_to_pay,
         sales.paid_at::date - sales.due_at as days_paid_after_due,

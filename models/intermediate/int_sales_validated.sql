@@ -29,6 +29,7 @@ final as (
         ---------- attributes
         status,
         channel,
+        status_change_time_unknown,
 
         ---------- payment facts (null until paid)
         days_to_pay,

@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dbt = sub.add_parser("dbt", help="run dbt (build, test, snapshot, ...) against the warehouse")
     dbt.add_argument("--target", default=None, help="dev | test | prod")
-    dbt.add_argument("--as-of", default=None, help="the night to build, YYYY-MM-DD (default: today)")
+    dbt.add_argument("--as-of", default=None, help="the night to build, YYYY-MM-DD (default: the last complete night)")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     dbt.set_defaults(handler=_dbt)
 
@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
     nightly = sub.add_parser("nightly", help="run the nightly flow once, here (Prefect local mode unless PREFECT_API_URL is set)")
-    nightly.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night to label, YYYY-MM-DD (default: today)")
+    nightly.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night to label, YYYY-MM-DD (default: the last complete night, yesterday in CUSTLABEL_TIMEZONE)")
     nightly.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
     nightly.add_argument("--retrain", action="store_true", help="train a new challenger even when a model exists")
     nightly.add_argument("--auto-approve", action="store_true", help="promote a trained version that meets acceptance (demo, tests)")
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="serve the deployment nightly-customer-labels/nightly on a cron schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="when the nightly run starts (default: 02:00)")
-    serve.add_argument("--timezone", default="UTC", help="time zone of the cron schedule")
+    serve.add_argument("--timezone", default=None, help="time zone of the cron schedule (default: CUSTLABEL_TIMEZONE, else UTC)")
     serve.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
     serve.add_argument("--prefect-port", type=int, default=4200, help="port of the local Prefect server (without PREFECT_API_URL)")
     serve.set_defaults(handler=_serve)

@@ -56,6 +56,8 @@ class Settings:
     model_name: str
     target: str
     prefect_api_url: str | None
+    # The nights' time zone: a night is a calendar day there (dbt reads the same variable).
+    timezone: str = "UTC"
 
     @property
     def schema(self) -> str:
@@ -120,4 +122,5 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         model_name=env.get("CUSTLABEL_MODEL_NAME", "customer-labels"),
         target=target,
         prefect_api_url=env.get("PREFECT_API_URL"),
+        timezone=env.get("CUSTLABEL_TIMEZONE", "UTC"),
     )

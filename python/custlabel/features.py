@@ -40,6 +40,9 @@ CATEGORICAL_FEATURES = ["segment"]
 # Never model features by default: they feed the fairness report only.
 SENSITIVE_ATTRIBUTES = ["country", "gender", "age_band"]
 
+# Never model features: how a row was built ('observed' by the snapshot or 'reconstructed').
+PROVENANCE_COLUMNS = ["history_source"]
+
 LABEL_COLUMN = "is_bad"
 
 MODEL_FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
@@ -49,7 +52,7 @@ FEATURE_MART_COLUMNS: dict[str, str] = {
     "customer_id": "text",
     "as_of_date": "date",
     **{name: "double precision" for name in NUMERIC_FEATURES},
-    **{name: "text" for name in CATEGORICAL_FEATURES + SENSITIVE_ATTRIBUTES},
+    **{name: "text" for name in CATEGORICAL_FEATURES + PROVENANCE_COLUMNS + SENSITIVE_ATTRIBUTES},
 }
 
 # What training_set adds: the outcome of the window after as_of_date.

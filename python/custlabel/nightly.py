@@ -17,8 +17,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from prefect import Flow
@@ -48,7 +49,6 @@ FLOW_NAME = "nightly-customer-labels"
 DEPLOYMENT_NAME = "nightly"
 FLOW_ENTRYPOINT = "flows/nightly.py:nightly_customer_labels"
 DEFAULT_CRON = "0 2 * * *"
-DEFAULT_TIMEZONE = "UTC"
 DEFAULT_PREFECT_PORT = 4200
 LABEL_MONITORING = ["label_rates"]
 # None: train.TrainConfig() defaults; tests and benchmarks may set a smaller search.
@@ -75,12 +75,22 @@ class Night:
         return replace(get_settings(), target=self.target)
 
 
+def last_complete_night(timezone: str, now: datetime | None = None) -> date:
+    """The night that ended last in the time zone: yesterday there, so a run after midnight labels a whole day."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise CustlabelError(f"unknown time zone {timezone!r} (CUSTLABEL_TIMEZONE): use a name such as 'Europe/Rome'") from error
+    return (now or datetime.now(zone)).astimezone(zone).date() - timedelta(days=1)
+
+
 def plan(as_of_date: date | None, target: str | None, retrain: bool, auto_approve: bool) -> Night:
-    """Tonight's run: the night (default today), the target (default CUSTLABEL_TARGET), the Prefect run ids."""
-    target = target or get_settings().target
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
     schema_for(target)
     return Night(
-        as_of_date=as_of_date or date.today(),
+        as_of_date=as_of_date or last_complete_night(settings.timezone),
         target=target,
         retrain=retrain,
         auto_approve=auto_approve,
@@ -367,13 +377,14 @@ def prefect_api(settings: Settings, port: int = DEFAULT_PREFECT_PORT, timeout: f
 def serve(
     settings: Settings | None = None,
     cron: str = DEFAULT_CRON,
-    timezone: str = DEFAULT_TIMEZONE,
+    timezone: str | None = None,
     target: str | None = None,
     prefect_port: int = DEFAULT_PREFECT_PORT,
 ) -> None:
     """Serve the deployment `nightly-customer-labels/nightly` on a cron schedule until interrupted."""
     settings = settings or get_settings()
     target = target or settings.target
+    timezone = timezone or settings.timezone
     schema_for(target)
     flow = load_flow(settings)
     with patient_prefect(), prefect_api(settings, prefect_port) as url:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import psycopg
 import pytest
@@ -10,6 +10,7 @@ from prefect.states import Failed
 
 from custlabel import nightly, runs
 from custlabel.dbt import DbtFailure
+from custlabel.errors import CustlabelError
 from custlabel.score import ScoreSummary, SliceResult
 from custlabel.writeback import WriteBackError
 
@@ -35,10 +36,34 @@ def test_a_night_names_its_schema_and_rejects_unknown_targets():
         nightly.plan(date(2026, 6, 30), "staging", False, False)
 
 
-def test_a_night_defaults_to_today_outside_a_flow_run():
+def test_a_night_defaults_to_the_last_complete_night_outside_a_flow_run(monkeypatch):
+    # UTC-12: the last complete night there is never today's date in UTC
+    monkeypatch.setenv("CUSTLABEL_TIMEZONE", "Etc/GMT+12")
     night = nightly.plan(None, "test", retrain=True, auto_approve=False)
-    assert (night.as_of_date, night.schema, night.retrain, night.run_name) == (date.today(), "analytics_test", True, "local")
+    expected = nightly.last_complete_night("Etc/GMT+12")
+    assert (night.as_of_date, night.schema, night.retrain, night.run_name) == (expected, "analytics_test", True, "local")
+    assert night.as_of_date < date.today()
     assert night.run_id
+
+
+@pytest.mark.parametrize(
+    ("now", "zone", "night"),
+    [
+        ("2026-12-02T02:00:00+00:00", "UTC", date(2026, 12, 1)),
+        ("2026-12-02T00:00:00+00:00", "UTC", date(2026, 12, 1)),
+        ("2026-12-01T23:59:00+00:00", "UTC", date(2026, 11, 30)),
+        ("2026-12-02T02:00:00+00:00", "America/New_York", date(2026, 11, 30)),
+        ("2026-12-02T02:00:00+00:00", "Asia/Tokyo", date(2026, 12, 1)),
+        ("2026-12-02T20:00:00+00:00", "Asia/Tokyo", date(2026, 12, 2)),
+    ],
+)
+def test_the_last_complete_night_is_yesterday_in_the_time_zone(now, zone, night):
+    assert nightly.last_complete_night(zone, datetime.fromisoformat(now)) == night
+
+
+def test_an_unknown_time_zone_is_named():
+    with pytest.raises(CustlabelError, match="unknown time zone 'Mars/Olympus'"):
+        nightly.last_complete_night("Mars/Olympus")
 
 
 def test_the_summary_lists_steps_labels_and_training():

@@ -17,7 +17,49 @@ NIGHT = date(2026, 4, 1)
 A_MONTH_LATER = date(2026, 5, 1)
 KNOWN_BEFORE = "2026-04-02 00:00:00+00"  # the end of NIGHT
 
+# Before the first build: sales of customers who never returned anything, returned
+# without saying when (null status_changed_at). The first snapshot sees them on NIGHT.
+RETURNED_UNTIMED_BEFORE_THE_FIRST_NIGHT = """
+update master_data.sales
+set status = 'returned', updated_at = '2026-03-15 09:00+00'
+where sale_id in (
+    select distinct on (customer_id) sale_id from master_data.sales
+    where sold_at between '2026-02-01' and '2026-02-20' and status = 'completed'
+        and customer_id not in (select customer_id from master_data.sales where status <> 'completed')
+    order by customer_id, sale_id limit 20
+);
+"""
+
 A_MONTH_OF_CHANGES = f"""
+-- returns, recorded after the night without saying when (null status_changed_at), of
+-- sales sold and completed before it
+update master_data.sales
+set status = 'returned', updated_at = '2026-04-12 09:00+00'
+where sale_id in (
+    select sale_id from master_data.sales
+    where status = 'completed' and status_changed_at is null and paid_at is not null
+        and sold_at between '2026-02-01' and '2026-02-28' and amount between 1 and 1000
+    order by sale_id limit 40
+);
+
+-- backdated payments: dated before the night, recorded after it
+update master_data.sales
+set paid_at = '2026-03-28 12:00+00', updated_at = '2026-04-12 12:00+00'
+where sale_id in (
+    select sale_id from master_data.sales
+    where status = 'completed' and paid_at is null and sold_at between '2026-03-01' and '2026-03-25'
+    order by sale_id desc limit 40
+);
+
+-- late rows that do not say they are late: sold before the night, no recorded_at,
+-- reaching master data after it
+insert into master_data.sales
+select distinct on (sale_id) sale_id || '-unrecorded', customer_id, sold_at + interval '2 days', quantity, amount,
+    'completed', null, due_at, null, channel, null, '2026-04-06 08:00+00'
+from master_data.sales
+where sold_at between '2026-03-10' and '2026-03-20' and status = 'completed' and amount between 1 and 1000
+order by sale_id desc limit 40;
+
 -- returns, decided after the night, of sales sold and completed before it
 update master_data.sales
 set status = 'returned', status_changed_at = '2026-04-10 09:00+00', updated_at = '2026-04-10 09:00+00'
@@ -110,6 +152,7 @@ def replayed(make_database):
     """Build night NIGHT, add a month of changes, rebuild a month later incrementally and in full."""
     settings = make_database("replay")
     loader.generate_and_load(customers=1_000, days=450, seed=5, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
+    _execute(settings, RETURNED_UNTIMED_BEFORE_THE_FIRST_NIGHT)
     dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
     first = _features_at(settings, NIGHT)
     _execute(settings, A_MONTH_OF_CHANGES)
@@ -160,7 +203,8 @@ def test_sales_deleted_from_master_data_fail_the_build_until_a_full_refresh(make
     dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
     _execute(settings, "delete from master_data.sales where sale_id in (select sale_id from master_data.sales limit 3)")
 
-    with pytest.raises(dbt.DbtFailure, match="assert_every_source_row_is_clean_or_quarantined"):
+    reconciliation = "assert_checked_sales_match_master_data|assert_every_source_row_is_clean_or_quarantined"
+    with pytest.raises(dbt.DbtFailure, match=reconciliation):
         dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
     dbt.run(["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
     dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
@@ -179,24 +223,133 @@ def test_a_sale_returned_after_the_night_changes_nothing_at_the_night(replayed):
     assert (later.loc[later.index.intersection(returned), "return_rate_365d"] > 0).all()
 
 
+def _unchanged_at_the_night(replayed, customers_query: str, columns: list[str]) -> list[str]:
+    """The customers the query names, after checking their features at NIGHT are what the first build wrote."""
+    settings, first, incremental, rebuilt, *_ = replayed
+    customers = _customers_with(settings, customers_query)
+    assert customers
+    expected = first.set_index("customer_id").loc[customers, columns]
+    for built in (incremental, rebuilt):
+        pd.testing.assert_frame_equal(built.set_index("customer_id").loc[customers, columns], expected)
+    return customers
+
+
+def _later(settings: Settings, customers: list[str]) -> pd.DataFrame:
+    later = _features_at(settings, A_MONTH_LATER).set_index("customer_id")
+    return later.loc[later.index.intersection(customers)]
+
+
 def test_a_row_recorded_after_the_night_is_not_in_its_features(replayed):
+    settings = replayed[0]
+    late = _unchanged_at_the_night(
+        replayed,
+        "select distinct customer_id from master_data.sales where sale_id like '%-late'",
+        ["sales_count_30d", "sales_count_90d", "revenue_90d"],
+    )
+    known = db.read_frame(
+        "select sale_known_at from analytics.int_sales_known_at where sale_id like '%-late'", None, settings
+    )["sale_known_at"]
+    assert len(known) == 40
+    assert known.between(pd.Timestamp(KNOWN_BEFORE), pd.Timestamp("2026-05-01 23:59:59+00")).all()
+    assert len(_later(settings, late)) == len(late)
+
+
+def test_a_late_row_without_recorded_at_enters_the_past_when_first_seen(replayed):
+    settings = replayed[0]
+    late = _unchanged_at_the_night(
+        replayed,
+        "select distinct customer_id from master_data.sales where sale_id like '%-unrecorded'",
+        ["sales_count_30d", "sales_count_90d", "revenue_90d"],
+    )
+    seen = db.read_frame(
+        "select distinct sale_known_at from analytics.int_sales_known_at where sale_id like '%-unrecorded'",
+        None,
+        settings,
+    )["sale_known_at"]
+    assert [value.date() for value in seen] == [A_MONTH_LATER]
+    assert (_later(settings, late)["sales_count_90d"] > 0).all()
+
+
+def test_a_return_without_its_time_is_not_seen_by_the_nights_before_it_was_recorded(replayed):
+    settings = replayed[0]
+    returned = _unchanged_at_the_night(
+        replayed,
+        "select distinct customer_id from master_data.sales"
+        " where status = 'returned' and status_changed_at is null and updated_at = '2026-04-12 09:00+00'",
+        ["return_rate_365d", "revenue_90d", "revenue_365d"],
+    )
+    flagged = db.read_frame(
+        "select bool_and(status_change_time_unknown) as all_flagged from analytics.int_sales_checked"
+        " where status = 'returned' and status_changed_at is null",
+        None,
+        settings,
+    )["all_flagged"][0]
+    assert flagged
+    assert (_later(settings, returned)["return_rate_365d"] > 0).all()
+
+
+def test_a_return_without_its_time_counts_as_completed_before_the_first_snapshot(replayed):
+    settings = replayed[0]
+    customers = _customers_with(
+        settings,
+        "select distinct customer_id from master_data.sales where status = 'returned' and status_changed_at is null"
+        " and updated_at = '2026-03-15 09:00+00'",
+    )
+    assert customers
+    before_the_snapshot = _features_at(settings, date(2026, 3, 1)).set_index("customer_id")
+    first_night = _features_at(settings, NIGHT).set_index("customer_id")
+    assert (before_the_snapshot.loc[before_the_snapshot.index.intersection(customers), "returns_count_90d"] == 0).all()
+    assert (first_night.loc[customers, "returns_count_90d"] > 0).all()
+
+
+def test_a_payment_recorded_after_the_night_is_not_seen_by_it(replayed):
+    settings = replayed[0]
+    paid = _unchanged_at_the_night(
+        replayed,
+        "select distinct customer_id from master_data.sales"
+        " where paid_at = '2026-03-28 12:00+00' and updated_at = '2026-04-12 12:00+00'",
+        ["open_invoices_count", "overdue_invoices_count", "avg_days_to_pay_365d", "late_payment_rate_365d"],
+    )
+    known = db.read_frame(
+        "select distinct paid_known_at from analytics.int_sales_known_at where paid_at = '2026-03-28 12:00+00'",
+        None,
+        settings,
+    )["paid_known_at"]
+    assert [value.date() for value in known] == [A_MONTH_LATER]
+    assert len(_later(settings, paid)) > 0
+
+
+def test_customer_attributes_are_unknown_before_the_snapshot_saw_them(replayed):
     settings, first, _, rebuilt, *_ = replayed
-    late = _customers_with(settings, "select distinct customer_id from master_data.sales where sale_id like '%-late'")
-    assert late
-    night = rebuilt.set_index("customer_id").loc[late]
-    pd.testing.assert_series_equal(night["sales_count_30d"], first.set_index("customer_id").loc[late]["sales_count_30d"])
-    counted_later = db.read_frame(
-        "select count(*) as n from analytics.int_sales_known_as_of where as_of_date = :later and sale_id like '%-late'",
-        {"later": A_MONTH_LATER},
-        settings,
-    )["n"][0]
-    counted_at_night = db.read_frame(
-        "select count(*) as n from analytics.int_sales_known_as_of where as_of_date = :night and sale_id like '%-late'",
-        {"night": NIGHT},
-        settings,
-    )["n"][0]
-    assert counted_later == len(db.read_frame("select 1 from master_data.sales where sale_id like '%-late'", None, settings))
-    assert counted_at_night == 0
+    history = db.read_frame(
+        "select as_of_date, history_source, segment from analytics.customer_features", None, settings
+    )
+    before = history[history["as_of_date"] < NIGHT]
+    assert len(before) > 1_000
+    assert set(before["history_source"]) == {"reconstructed"}
+    assert set(before["segment"]) == {"unknown"}
+    at_night = history[history["as_of_date"] == NIGHT]
+    assert set(at_night["history_source"]) == {"observed"}
+    assert (at_night["segment"] != "unknown").mean() > 0.9
+    resegmented = _customers_with(
+        settings, "select customer_id from master_data.customers where updated_at = '2026-04-20 10:00+00'"
+    )
+    at_night = rebuilt.set_index("customer_id").loc[resegmented, "segment"]
+    pd.testing.assert_series_equal(at_night, first.set_index("customer_id").loc[resegmented, "segment"])
+    assert set(_later(settings, resegmented)["segment"]) == {"enterprise"}
+
+
+def test_an_edit_that_keeps_its_updated_at_fails_the_build_until_a_full_refresh(make_database):
+    settings = make_database("silent_edit")
+    loader.generate_and_load(customers=300, days=200, seed=6, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
+    dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    _execute(settings, "update master_data.sales set amount = amount + 1"
+                       " where sale_id in (select sale_id from master_data.sales order by sale_id limit 3)")
+
+    with pytest.raises(dbt.DbtFailure, match="assert_checked_sales_match_master_data"):
+        dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt.run(["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
 
 
 OUTCOME_NIGHT = date(2026, 3, 1)  # window (2026-03-01, 2026-05-30], matured by 2026-06-30

@@ -28,9 +28,9 @@ def test_the_training_set_declares_the_features_and_the_outcome() -> None:
     assert _contract("labels", "training_set") == {**features.FEATURE_MART_COLUMNS, **features.OUTCOME_COLUMNS}
 
 
-def test_model_features_are_the_numeric_and_categorical_ones_never_a_sensitive_attribute() -> None:
+def test_model_features_are_the_numeric_and_categorical_ones_never_a_sensitive_attribute_or_provenance() -> None:
     assert features.MODEL_FEATURES == features.NUMERIC_FEATURES + features.CATEGORICAL_FEATURES
-    assert not set(features.MODEL_FEATURES) & set(features.SENSITIVE_ATTRIBUTES)
+    assert not set(features.MODEL_FEATURES) & set(features.SENSITIVE_ATTRIBUTES + features.PROVENANCE_COLUMNS)
 
 
 def test_every_numeric_feature_has_reasons_in_words_and_no_other() -> None:

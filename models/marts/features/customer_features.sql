@@ -1,14 +1,6 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['customer_id', 'as_of_date'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        indexes=[{'columns': ['as_of_date', 'customer_id'], 'unique': true}],
-    )
-}}
+{{ config(materialized='incremental') }}
 
-{% set nights = as_of_dates_to_build(ref('int_as_of_dates'), this if is_incremental() else none) %}
+{% set nights = nights_to_build(ref('int_as_of_dates')) %}
 
 -- One row per active customer per as_of_date, from what was known that night only.
 -- Incremental: a night's rows are written once and never recomputed, so they stay
@@ -27,7 +19,7 @@ customers as (
 -- hash table holds one row per customer.
 sales_aggregated as (
 
-    {% for night in nights or ['1900-01-01'] %}
+    {% call(night) union_per_night(nights) %}
     {% set as_of = "'" ~ night ~ "'::date" %}
     select
         {{ as_of }} as as_of_date,
@@ -87,11 +79,9 @@ sales_aggregated as (
         count(*) filter (where channel in ('web', 'app'))::float
             / nullif(count(channel), 0) as online_share_365d
 
-    from ({{ sales_known_on(night, ref("int_sales_validated")) }}) as sales
-    {% if not nights %}where false{% endif %}
+    from ({{ sales_known_on(night, ref("int_sales_known_at")) }}) as sales
     group by customer_id
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {% endcall %}
 
 ),
 
@@ -134,6 +124,9 @@ final as (
         coalesce(sales_aggregated.unpaid_invoices_15_90d, 0)::float as unpaid_invoices_15_90d,
         coalesce(sales_aggregated.returns_unpaid_90d, 0)::float as returns_unpaid_90d,
         coalesce(customers.segment, 'unknown') as segment,
+
+        ---------- whether the snapshot had seen the customer's attributes by that night
+        customers.history_source,
 
         ---------- sensitive attributes: fairness reports only, never model features
         coalesce(customers.country, 'unknown') as country,

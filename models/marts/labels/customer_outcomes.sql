@@ -1,24 +1,16 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['customer_id', 'as_of_date'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        indexes=[{'columns': ['as_of_date', 'customer_id'], 'unique': true}],
-    )
-}}
+{{ config(materialized='incremental') }}
 
 {% set window_days = var('outcome_window_days') %}
 {% set tonight = as_of_day() %}
 {% set known_tonight = day_start(tonight, 1) %}
-{% set matured = modules.datetime.date.fromisoformat(tonight) - modules.datetime.timedelta(days=window_days) %}
-{% set nights = as_of_dates_to_build(ref('customer_features'), this if is_incremental() else none)
-    | select('le', matured.isoformat()) | list %}
+{% set nights = nights_to_build(ref('customer_features')) | select('le', last_matured_night(window_days)) | list %}
 
 -- One row per (customer_id, as_of_date) whose outcome window has matured: what
 -- happened in (as_of_date, as_of_date + W], as known the night the window matured.
--- Incremental: a label is written once, when its window matures; `--full-refresh`
--- recomputes every label from what is known tonight.
+-- A window has matured when its last day is complete, both tonight and at run time
+-- (a build for today's date writes no label whose window ends today). Incremental: a
+-- label is written once, when its window matures; `--full-refresh` recomputes every
+-- label from what is known tonight.
 --
 -- The business rule, owned by the business owner: a customer is "bad" at T when,
 -- in the window, they bring no net paid revenue (churned, or everything returned or
@@ -36,7 +28,7 @@ customers as (
 -- window's bounds as constants (a parallel scan per night).
 outcomes as (
 
-    {% for night in nights or ['1900-01-01'] %}
+    {% call(night) union_per_night(nights) %}
     {% set window_start = day_start(night, 1) %}
     {% set window_end_at = day_start(night, window_days + 1) %}
     select
@@ -61,16 +53,14 @@ outcomes as (
             amount::float as amount,
             {{ sale_status_at(known_tonight) }} as status,
             {{ sale_paid_at(known_tonight) }} as paid_at
-        from {{ ref('int_sales_validated') }}
+        from {{ ref('int_sales_known_at') }}
         where {{ sale_is_known(known_tonight) }}
     ) as sales
     where sold_at < {{ window_end_at }}
         and sold_at >= {{ day_start(night, 1 - var('active_window_days')) }}
         and (sold_at >= {{ window_start }} or due_at > '{{ night }}'::date)
-        {% if not nights %}and false{% endif %}
     group by customer_id
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    {% endcall %}
 
 ),
 

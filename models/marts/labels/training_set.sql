@@ -1,14 +1,6 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['customer_id', 'as_of_date'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-        indexes=[{'columns': ['as_of_date', 'customer_id'], 'unique': true}],
-    )
-}}
+{{ config(materialized='incremental') }}
 
-{% set nights = as_of_dates_to_build(ref('customer_outcomes'), this if is_incremental() else none) %}
+{% set nights = nights_to_build(ref('customer_outcomes')) %}
 
 -- One row per (customer_id, as_of_date) with a matured label: features as known at
 -- as_of_date joined to what happened after it. Incremental: new matured nights only.

@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['as_of_date'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-    )
-}}
+{{ config(materialized='incremental') }}
 
 -- One row per night and model version: how many customers it labelled, the share
 -- labelled bad, and the distribution of its scores. Incremental: the newest night

@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['as_of_date'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-    )
-}}
+{{ config(materialized='incremental') }}
 
 -- One row per night, source table and reason: how many master-data rows were set
 -- aside and their share of the table. Incremental: each night adds its rows.

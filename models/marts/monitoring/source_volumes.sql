@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['as_of_date'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-    )
-}}
+{{ config(materialized='incremental') }}
 
 {% set night_start = day_start(as_of_day(), 0) %}
 {% set night_end = day_start(as_of_day(), 1) %}

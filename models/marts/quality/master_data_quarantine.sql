@@ -29,7 +29,7 @@ final as (
         'sales',
         sale_id,
         quarantine_reason,
-        to_jsonb(sales) - 'quarantine_reason' - 'sale_key'
+        to_jsonb(sales) - 'quarantine_reason' - 'sale_key' - 'source_row_hash'
     from sales
 
 )
