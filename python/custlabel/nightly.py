@@ -85,9 +85,9 @@ def last_complete_night(timezone: str, now: datetime | None = None) -> date:
 
 
 def plan(as_of_date: date | None, target: str | None, retrain: bool, auto_approve: bool) -> Night:
-from datetime import date, datetime, timedelta
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    """Tonight's run: the night (default the last complete one), the target (default CUSTLABEL_TARGET), the Prefect run ids."""
+    settings = get_settings()
+    target = target or settings.target
     schema_for(target)
     return Night(
         as_of_date=as_of_date or last_complete_night(settings.timezone),
