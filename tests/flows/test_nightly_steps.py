@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from prefect.states import Failed
 
-from custlabel import nightly, runs
+from custlabel import nightly, release, runs, score
 from custlabel.dbt import DbtFailure
 from custlabel.errors import CustlabelError
 from custlabel.score import ScoreSummary, SliceResult
@@ -95,3 +95,31 @@ def test_the_flow_has_typed_parameters_for_the_operator():
     assert {"format": "date", "type": "string"} in properties["as_of_date"]["anyOf"]
     assert {"enum": ["dev", "test", "prod"], "type": "string"} in properties["target"]["anyOf"]
     assert properties["retrain"]["type"] == properties["auto_approve"]["type"] == "boolean"
+
+
+def test_the_night_scores_the_contracted_current_features_of_its_night(monkeypatch):
+    requests = []
+    monkeypatch.setattr(score, "score", lambda settings, request: requests.append(request))
+    nightly.score_and_publish(NIGHT, waive_rate_check=True)
+    (request,) = requests
+    assert (request.schema, request.relation, request.as_of, request.expected_as_of) == (
+        "analytics", "customer_features_current", None, NIGHT.as_of_date,
+    )
+    assert request.alias == "champion" and request.force
+
+
+class _Registered(Exception):
+    """Stops the stand-in release once it has seen its arguments."""
+
+
+def test_the_nights_training_is_keyed_by_its_flow_run(monkeypatch):
+    calls = []
+
+    def release_stand_in(*args, **kwargs):
+        calls.append(kwargs)
+        raise _Registered
+
+    monkeypatch.setattr(release, "train_and_register", release_stand_in)
+    with pytest.raises(_Registered):
+        nightly.train_and_register(NIGHT)
+    assert calls[0]["run_key"] == "r-1" and calls[0]["auto_approved_by"] is None

@@ -100,6 +100,17 @@ def test_rerunning_a_night_replaces_its_history(warehouse, models):
     assert dict(per_night)[TONIGHT] == CUSTOMERS
 
 
+def test_tonight_must_be_the_night_the_current_features_hold(warehouse, models):
+    before = labels(warehouse)
+    with pytest.raises(
+        writeback.WriteBackError,
+        match=rf"{SCHEMA}\.customer_features_current holds the night {TONIGHT}, not {EARLIER}: run `custlabel dbt build`",
+    ):
+        run(warehouse, models["logreg"], engine="python", expected_as_of=EARLIER)
+    assert labels(warehouse) == before
+    assert run(warehouse, models["logreg"], engine="python", expected_as_of=TONIGHT).as_of_date == TONIGHT
+
+
 def test_as_of_scores_an_earlier_night_from_customer_features(warehouse, models):
     summary = run(warehouse, models["logreg"], engine="python", as_of=EARLIER)
     assert summary.as_of_date == EARLIER
