@@ -73,7 +73,7 @@ def _warnings(result) -> list[str]:
 @contextmanager
 def _warehouse_env(settings: Settings) -> Iterator[None]:
     """PG* variables for dbt's profile during one command, restored afterwards."""
-    values = {**settings.connection.pg_env(), "PGTZ": "UTC"}
+    values = {**settings.connection.session_env(), "PGTZ": "UTC"}
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
