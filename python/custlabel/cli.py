@@ -117,6 +117,16 @@ def _simulate(args: argparse.Namespace) -> None:
         print(line, flush=True)
 
 
+def _night(text: str) -> date:
+    """argparse type of a night: a date written YYYY-MM-DD."""
+    from custlabel.dbt import iso_day
+
+    try:
+        return date.fromisoformat(iso_day(text, "--as-of"))
+    except CustlabelError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="custlabel", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dbt = sub.add_parser("dbt", help="run dbt (build, test, snapshot, ...) against the warehouse")
     dbt.add_argument("--target", default=None, help="dev | test | prod")
-    dbt.add_argument("--as-of", default=None, help="the night to build, YYYY-MM-DD (default: today)")
+    dbt.add_argument("--as-of", type=_night, default=None, help="the night to build, YYYY-MM-DD (default: today)")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     dbt.set_defaults(handler=_dbt)
 

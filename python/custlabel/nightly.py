@@ -287,8 +287,10 @@ def summarize(
 
 
 def is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
-    """Retry condition of the tasks: retry I/O trouble, never a failed dbt test, check or gate."""
-    return not isinstance(state.result(raise_on_failure=False), CustlabelError)
+    """Retry condition of the tasks: retry lost connections, lock waits and I/O trouble, never a failed dbt test, check or gate."""
+    from custlabel import retry
+
+    return retry.is_transient(state.result(raise_on_failure=False))
 
 
 def load_flow(settings: Settings | None = None) -> Flow:
