@@ -79,7 +79,10 @@ def _score(args: argparse.Namespace) -> None:
 def _grants(args: argparse.Namespace) -> None:
     from custlabel import grants
 
-    print("\n".join(grants.grant_bi_access(target=args.target, role=args.role, password=args.password)))
+    import getpass
+
+    prompt = getpass.getpass if sys.stdin.isatty() else None
+    print("\n".join(grants.grant_bi_access(target=args.target, role=args.role, reset_password=args.reset_password, prompt=prompt)))
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -176,7 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     grants = sub.add_parser("grants", help="create the read-only BI role and its grants")
     grants.add_argument("--target", default=None, help="prod | test | dev (default: CUSTLABEL_TARGET)")
     grants.add_argument("--role", default="custlabel_bi")
-    grants.add_argument("--password", default=None, help="login password (default: the documented embedded-demo one)")
+    grants.add_argument(
+        "--reset-password", action="store_true",
+        help="set a new password on an existing role (from CUSTLABEL_BI_PASSWORD, else asked; the embedded demo's by default)",
+    )
     grants.set_defaults(handler=_grants)
 
     bench = sub.add_parser("bench", help="print speed, memory and quality figures at scale")

@@ -231,12 +231,14 @@ def score_and_publish(night: Night, waive_rate_check: bool = False) -> ScoreSumm
         waive_rate_check: skip the bad-rate check against the previous night (the night
             a new champion takes over, whose rate is expected to differ from the old model's).
     """
-    from custlabel import registry, score
+    from custlabel import grants, registry, score
 
-    return score.score(
-        night.settings(), alias=registry.CHAMPION, as_of=night.as_of_date, target=night.target,
-        force=waive_rate_check,
+    settings = night.settings()
+    summary = score.score(
+        settings, alias=registry.CHAMPION, as_of=night.as_of_date, target=night.target, force=waive_rate_check,
     )
+    grants.ensure_for_nightly(settings, night.schema)
+    return summary
 
 
 @dataclass
