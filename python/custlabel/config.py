@@ -112,19 +112,17 @@ class Connection:
         return make_conninfo("", **self.parameters())
 
     def sqlalchemy_url(self) -> str:
-        """The SQLAlchemy URL (psycopg driver), libpq keywords in its query string."""
+        """The SQLAlchemy URL (psycopg driver) of the address, DATABASE_URL's parameters in its query string."""
         from sqlalchemy.engine import URL
 
-        parameters = self.parameters()
-        address = {key: parameters.pop(key, None) for key in ("host", "port", "user", "password", "dbname")}
         return URL.create(
             "postgresql+psycopg",
-            username=address["user"],
-            password=address["password"],
-            host=address["host"],
-            port=int(address["port"]),
-            database=address["dbname"],
-            query=parameters,
+            username=self.user,
+            password=self.password or None,
+            host=self.host,
+            port=self.port,
+            database=self.dbname,
+            query=dict(self.params),
         ).render_as_string(hide_password=False)
 
     def pg_env(self) -> dict[str, str]:
