@@ -221,3 +221,18 @@ def test_grants_refuse_to_leave_a_schema_open_for_create_through_public(warehous
     finally:
         with db.connect(warehouse) as conn:
             conn.execute("revoke create on schema public from public")
+
+
+def test_the_nightly_grants_the_demo_role_on_the_embedded_server_only(warehouse):
+    assert grants.ensure_for_nightly(with_bi(warehouse, password=None), SCHEMA) == []
+    embedded = dataclasses.replace(with_bi(warehouse, password=None), embedded=True)
+    role = "pw_demo_embedded"
+    drop_role(warehouse, role)
+    try:
+        grants.grant_bi_access(embedded, target="test", role=role)
+        with login(warehouse, role, grants.DEMO_PASSWORD) as conn:
+            assert conn.execute(f"select count(*) from {SCHEMA}.customer_labels").fetchone()[0] > 0
+        done = grants.ensure_for_nightly(embedded, SCHEMA)
+        assert "role custlabel_bi: login, password kept (--reset-password to change it)" in done
+    finally:
+        drop_role(warehouse, role)
