@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,3 +106,45 @@ def make_database(warehouse_settings: Settings) -> Iterator:
     with psycopg.connect(warehouse_settings.connection.conninfo(), autocommit=True) as conn:
         for name in created:
             conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+PASSWORD_RULES = """\
+# Added by the test session: these roles log in with a real password (scram), not trust.
+host    all       custlabel_bi    127.0.0.1/32  scram-sha-256
+host    all       /^pw_           127.0.0.1/32  scram-sha-256
+"""
+
+
+@pytest.fixture(scope="session")
+def password_auth(warehouse_settings: Settings) -> Settings:
+    """The session's server with password authentication for custlabel_bi and roles named pw_*."""
+    import psycopg
+
+    with psycopg.connect(warehouse_settings.connection.conninfo(), autocommit=True) as conn:
+        hba_file = Path(conn.execute("show hba_file").fetchone()[0])
+        rules = hba_file.read_text()
+        if PASSWORD_RULES not in rules:
+            hba_file.write_text(PASSWORD_RULES + rules)  # first match wins: before the trust lines
+        conn.execute("select pg_reload_conf()")
+        errors = conn.execute("select line_number, error from pg_hba_file_rules where error is not null").fetchall()
+    assert not errors, errors
+    _wait_for_password_prompt(warehouse_settings)
+    return warehouse_settings
+
+
+def _wait_for_password_prompt(settings: Settings, seconds: float = 15.0) -> None:
+    """The reload is asynchronous: wait until the server asks a pw_* role for its password."""
+    import time
+
+    import psycopg
+
+    probe = dataclasses.replace(settings.connection, user="pw_probe", password="")
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            psycopg.connect(probe.conninfo()).close()
+        except psycopg.OperationalError as error:
+            if "password" in str(error) or time.monotonic() > deadline:
+                assert "password" in str(error), f"the server did not switch to password authentication: {error}"
+                return
+        time.sleep(0.2)

@@ -91,7 +91,10 @@ def _score(args: argparse.Namespace) -> None:
 def _grants(args: argparse.Namespace) -> None:
     from custlabel import grants
 
-    print("\n".join(grants.grant_bi_access(target=args.target, role=args.role, password=args.password)))
+    import getpass
+
+    prompt = getpass.getpass if sys.stdin.isatty() else None
+    print("\n".join(grants.grant_bi_access(target=args.target, role=args.role, reset_password=args.reset_password, prompt=prompt)))
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -129,6 +132,16 @@ def _simulate(args: argparse.Namespace) -> None:
         print(line, flush=True)
 
 
+def _night(text: str) -> date:
+    """argparse type of a night: a date written YYYY-MM-DD."""
+    from custlabel.dbt import iso_day
+
+    try:
+        return date.fromisoformat(iso_day(text, "--as-of"))
+    except CustlabelError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="custlabel", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dbt = sub.add_parser("dbt", help="run dbt (build, test, snapshot, ...) against the warehouse")
     dbt.add_argument("--target", default=None, help="dev | test | prod")
-    dbt.add_argument("--as-of", default=None, help="the night to build, YYYY-MM-DD (default: the last complete night)")
+    dbt.add_argument("--as-of", type=_night, default=None, help="the night to build, YYYY-MM-DD (default: the last complete night)")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     dbt.set_defaults(handler=_dbt)
 
@@ -179,7 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     grants = sub.add_parser("grants", help="create the read-only BI role and its grants")
     grants.add_argument("--target", default=None, help="prod | test | dev (default: CUSTLABEL_TARGET)")
     grants.add_argument("--role", default="custlabel_bi")
-    grants.add_argument("--password", default=None, help="login password (default: the documented embedded-demo one)")
+    grants.add_argument(
+        "--reset-password", action="store_true",
+        help="set a new password on an existing role (from CUSTLABEL_BI_PASSWORD, else asked; the embedded demo's by default)",
+    )
     grants.set_defaults(handler=_grants)
 
     bench = sub.add_parser("bench", help="print speed, memory and quality figures at scale")

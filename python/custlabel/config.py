@@ -3,46 +3,170 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import quote, unquote, urlparse
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from custlabel.errors import CustlabelError
 
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[2]
 EMBEDDED_DEFAULT_PORT = 55432
 TARGET_SCHEMAS = {"dev": "analytics_dev", "test": "analytics_test", "prod": "analytics"}
+# A Postgres duration ("90s", "15min", "2h", "0" for none): safe inside a libpq options string.
+DURATION = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
+# libpq keywords of a DATABASE_URL query string and the variables that carry them to dbt and psql.
+LIBPQ_VARIABLES = {
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+    "sslcompression": "PGSSLCOMPRESSION",
+    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION",
+    "gssencmode": "PGGSSENCMODE",
+    "krbsrvname": "PGKRBSRVNAME",
+    "requirepeer": "PGREQUIREPEER",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "application_name": "PGAPPNAME",
+    "passfile": "PGPASSFILE",
+    "service": "PGSERVICE",
+    "hostaddr": "PGHOSTADDR",
+    "channel_binding": "PGCHANNELBINDING",
+    "options": "PGOPTIONS",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+}
+# Keepalive keywords have no libpq variable: dbt's profile reads keepalives_idle itself.
+KEEPALIVE_KEYWORDS = {"keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"}
+
+
+def duration(name: str, value: str) -> str:
+    """A Postgres duration setting, checked (it goes into every session's options)."""
+    value = value.strip()
+    if not DURATION.match(value):
+        raise CustlabelError(f"{name}={value!r} is not a duration such as 30s, 15min or 2h (0 for none)")
+    return value.replace(" ", "")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Limits every warehouse session gets, so that a lost server or a hung statement cannot hang a night."""
+
+    connect_seconds: int = 10
+    statement: str = "2h"
+    idle_in_transaction: str = "30min"
+    keepalives_idle_seconds: int = 60
+    keepalives_interval_seconds: int = 10
+    keepalives_count: int = 6
+
+    def session_options(self) -> str:
+        """The `-c` flags of libpq's options keyword."""
+        return (
+            f"-c statement_timeout={self.statement}"
+            f" -c idle_in_transaction_session_timeout={self.idle_in_transaction}"
+        )
+
+    def keepalive_parameters(self) -> dict[str, str]:
+        return {
+            "keepalives": "1",
+            "keepalives_idle": str(self.keepalives_idle_seconds),
+            "keepalives_interval": str(self.keepalives_interval_seconds),
+            "keepalives_count": str(self.keepalives_count),
+        }
 
 
 @dataclass(frozen=True)
 class Connection:
-    """Where the warehouse is, in the terms libpq, SQLAlchemy and dbt each want."""
+    """Where the warehouse is, in the terms libpq, SQLAlchemy and dbt each want.
+
+    Args:
+        params: further libpq keywords, e.g. sslmode from DATABASE_URL's query string.
+    """
 
     host: str
     port: int
     user: str
     password: str
     dbname: str
+    params: tuple[tuple[str, str], ...] = ()
+    timeouts: Timeouts = field(default_factory=Timeouts)
 
-    def sqlalchemy_url(self) -> str:
-        auth = quote(self.user, safe="")
+    def parameters(self) -> dict[str, str]:
+        """Every libpq keyword of a session: address, credentials, timeouts, keepalives, options."""
+        extra = dict(self.params)
+        options = " ".join(filter(None, [extra.pop("options", ""), self.timeouts.session_options()]))
+        parameters = {"host": self.host, "port": str(self.port), "user": self.user, "dbname": self.dbname}
         if self.password:
-            auth += ":" + quote(self.password, safe="")
-        return f"postgresql+psycopg://{auth}@{self.host}:{self.port}/{self.dbname}"
+            parameters["password"] = self.password
+        return {
+            "connect_timeout": str(self.timeouts.connect_seconds),
+            **self.timeouts.keepalive_parameters(),
+            **extra,
+            **parameters,
+            "options": options,
+        }
 
     def conninfo(self) -> str:
-        parts = {"host": self.host, "port": self.port, "user": self.user, "dbname": self.dbname}
-        if self.password:
-            parts["password"] = self.password
-        return " ".join(f"{key}={value}" for key, value in parts.items())
+        """A libpq connection string with every value quoted."""
+        return make_conninfo("", **self.parameters())
+
+    def sqlalchemy_url(self) -> str:
+        """The SQLAlchemy URL (psycopg driver) of the address, DATABASE_URL's parameters in its query string."""
+        from sqlalchemy.engine import URL
+
+        return URL.create(
+            "postgresql+psycopg",
+            username=self.user,
+            password=self.password or None,
+            host=self.host,
+            port=self.port,
+            database=self.dbname,
+            query=dict(self.params),
+        ).render_as_string(hide_password=False)
 
     def pg_env(self) -> dict[str, str]:
-        """PG* variables for dbt's profile and for psql."""
-        return {
+        """libpq variables (PG*) of the address, the credentials and DATABASE_URL's parameters, for psql."""
+        env = {
             "PGHOST": self.host,
             "PGPORT": str(self.port),
             "PGUSER": self.user,
             "PGPASSWORD": self.password,
             "PGDATABASE": self.dbname,
         }
+        for keyword, value in self.params:
+            if keyword in LIBPQ_VARIABLES:
+                env[LIBPQ_VARIABLES[keyword]] = value
+        return env
+
+    def session_env(self) -> dict[str, str]:
+        """pg_env() plus the session limits, for dbt's profile: the same sessions as conninfo()."""
+        parameters = self.parameters()
+        return {
+            **self.pg_env(),
+            "PGOPTIONS": parameters["options"],
+            "PGCONNECT_TIMEOUT": parameters["connect_timeout"],
+            "CUSTLABEL_PG_KEEPALIVES_IDLE": parameters["keepalives_idle"],
+        }
+
+
+@dataclass(frozen=True)
+class BiRole:
+    """The read-only BI role's password (when given) and the limits of its sessions."""
+
+    password: str | None = None
+    statement_timeout: str = "10min"
+    idle_in_transaction_timeout: str = "5min"
+    connection_limit: int = 20
+
+
+@dataclass(frozen=True)
+class SwapWait:
+    """How the nightly swap waits for BI readers of the label table: short tries, a pause between, a bound."""
+
+    lock_timeout: str = "2s"
+    pause_seconds: float = 3.0
+    max_wait_seconds: float = 1200.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +182,9 @@ class Settings:
     prefect_api_url: str | None
     # The nights' time zone: a night is a calendar day there (dbt reads the same variable).
     timezone: str = "UTC"
+    bi_role: BiRole = field(default_factory=BiRole)
+    swap_wait: SwapWait = field(default_factory=SwapWait)
+    lock_heartbeat_seconds: float = 30.0
 
     @property
     def schema(self) -> str:
@@ -79,17 +206,72 @@ def schema_for(target: str) -> str:
     return TARGET_SCHEMAS[target]
 
 
+def _url_connection(url: str, timeouts: Timeouts) -> Connection:
+    """A DATABASE_URL parsed by libpq itself: percent-decoding and its query string (sslmode, ...) kept."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme.split("+")[0] not in {"postgresql", "postgres"}:
+        raise CustlabelError("DATABASE_URL must look like postgresql://user:password@host:5432/dbname?sslmode=require")
+    try:
+        parts = conninfo_to_dict(f"postgresql://{rest}")
+    except Exception as error:  # psycopg.ProgrammingError names the bad part
+        raise CustlabelError(f"DATABASE_URL cannot be read: {error}") from error
+    address = {key: str(parts.pop(key)) for key in ("host", "port", "user", "password", "dbname") if key in parts}
+    unsupported = set(parts) - set(LIBPQ_VARIABLES) - KEEPALIVE_KEYWORDS
+    if unsupported:
+        raise CustlabelError(f"DATABASE_URL parameters not supported here: {', '.join(sorted(unsupported))}")
+    if "connect_timeout" in parts:
+        timeouts = replace(timeouts, connect_seconds=int(parts.pop("connect_timeout")))
+    return Connection(
+        host=address.get("host", "localhost"),
+        port=int(address.get("port", 5432)),
+        user=address.get("user", "postgres"),
+        password=address.get("password", ""),
+        dbname=address.get("dbname", "postgres"),
+        params=tuple(sorted((key, str(value)) for key, value in parts.items())),
+        timeouts=timeouts,
+    )
+
+
+def _timeouts_from_env(env: dict[str, str]) -> Timeouts:
+    defaults = Timeouts()
+    return Timeouts(
+        connect_seconds=_integer(env, "CUSTLABEL_PG_CONNECT_TIMEOUT", defaults.connect_seconds),
+        statement=duration("CUSTLABEL_PG_STATEMENT_TIMEOUT", env.get("CUSTLABEL_PG_STATEMENT_TIMEOUT", defaults.statement)),
+        idle_in_transaction=duration(
+            "CUSTLABEL_PG_IDLE_IN_TRANSACTION_TIMEOUT",
+            env.get("CUSTLABEL_PG_IDLE_IN_TRANSACTION_TIMEOUT", defaults.idle_in_transaction),
+        ),
+        keepalives_idle_seconds=_integer(env, "CUSTLABEL_PG_KEEPALIVES_IDLE", defaults.keepalives_idle_seconds),
+    )
+
+
+def _integer(env: dict[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    if value is None:
+        return default
+    if not value.strip().isdigit():
+        raise CustlabelError(f"{name}={value!r} is not a whole number")
+    return int(value)
+
+
+def _number(env: dict[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if number < 0:
+        raise CustlabelError(f"{name}={value!r} is not a number of seconds")
+    return number
+
+
 def _connection_from_env(env: dict[str, str], embedded_port: int) -> tuple[bool, Connection]:
+    timeouts = _timeouts_from_env(env)
     url = env.get("DATABASE_URL")
     if url:
-        parsed = urlparse(url)
-        return False, Connection(
-            host=parsed.hostname or "localhost",
-            port=parsed.port or 5432,
-            user=unquote(parsed.username or "postgres"),
-            password=unquote(parsed.password or ""),
-            dbname=(parsed.path or "/postgres").lstrip("/") or "postgres",
-        )
+        return False, _url_connection(url, timeouts)
     if env.get("PGHOST") or env.get("PGPORT"):
         return False, Connection(
             host=env.get("PGHOST", "localhost"),
@@ -97,8 +279,30 @@ def _connection_from_env(env: dict[str, str], embedded_port: int) -> tuple[bool,
             user=env.get("PGUSER", "postgres"),
             password=env.get("PGPASSWORD", ""),
             dbname=env.get("PGDATABASE", "postgres"),
+            timeouts=timeouts,
         )
-    return True, Connection("127.0.0.1", embedded_port, "postgres", "", "custlabel")
+    return True, Connection("127.0.0.1", embedded_port, "postgres", "", "custlabel", timeouts=timeouts)
+
+
+def _bi_role_from_env(env: dict[str, str]) -> BiRole:
+    defaults = BiRole()
+    return BiRole(
+        password=env.get("CUSTLABEL_BI_PASSWORD") or None,
+        statement_timeout=duration(
+            "CUSTLABEL_BI_STATEMENT_TIMEOUT", env.get("CUSTLABEL_BI_STATEMENT_TIMEOUT", defaults.statement_timeout)
+        ),
+        idle_in_transaction_timeout=defaults.idle_in_transaction_timeout,
+        connection_limit=_integer(env, "CUSTLABEL_BI_CONNECTION_LIMIT", defaults.connection_limit),
+    )
+
+
+def _swap_wait_from_env(env: dict[str, str]) -> SwapWait:
+    defaults = SwapWait()
+    return SwapWait(
+        lock_timeout=duration("CUSTLABEL_SWAP_LOCK_TIMEOUT", env.get("CUSTLABEL_SWAP_LOCK_TIMEOUT", defaults.lock_timeout)),
+        pause_seconds=_number(env, "CUSTLABEL_SWAP_PAUSE_SECONDS", defaults.pause_seconds),
+        max_wait_seconds=_number(env, "CUSTLABEL_SWAP_MAX_WAIT_SECONDS", defaults.max_wait_seconds),
+    )
 
 
 def get_settings(env: dict[str, str] | None = None) -> Settings:
@@ -123,4 +327,7 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         target=target,
         prefect_api_url=env.get("PREFECT_API_URL"),
         timezone=env.get("CUSTLABEL_TIMEZONE", "UTC"),
+        bi_role=_bi_role_from_env(env),
+        swap_wait=_swap_wait_from_env(env),
+        lock_heartbeat_seconds=_number(env, "CUSTLABEL_LOCK_HEARTBEAT_SECONDS", 30.0),
     )

@@ -12,18 +12,21 @@ from custlabel.config import Settings, get_settings
 
 
 @lru_cache(maxsize=8)
-def _engine_for(url: str) -> sqlalchemy.Engine:
-    return sqlalchemy.create_engine(url, pool_pre_ping=True)
+def _engine_for(conninfo: str) -> sqlalchemy.Engine:
+    # The same quoted conninfo as psycopg's connections: timeouts, keepalives and sslmode included.
+    return sqlalchemy.create_engine(
+        "postgresql+psycopg://", creator=lambda: psycopg.connect(conninfo), pool_pre_ping=True
+    )
 
 
 def engine(settings: Settings | None = None) -> sqlalchemy.Engine:
     """A pooled SQLAlchemy engine for the configured warehouse."""
     settings = settings or get_settings()
-    return _engine_for(settings.connection.sqlalchemy_url())
+    return _engine_for(settings.connection.conninfo())
 
 
 def connect(settings: Settings | None = None, autocommit: bool = False) -> psycopg.Connection:
-    """A fresh psycopg connection (for COPY, DDL and transactions we control)."""
+    """A fresh psycopg connection (for COPY, DDL and transactions we control), with the configured timeouts."""
     settings = settings or get_settings()
     return psycopg.connect(settings.connection.conninfo(), autocommit=autocommit)
 

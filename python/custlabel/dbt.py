@@ -2,19 +2,45 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
+import yaml
+
+from custlabel import retry
 from custlabel.config import Settings, get_settings
 from custlabel.errors import CustlabelError
 
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Node statuses that end a command: "fail" is a failed test, "error" a model or query that broke.
+FAILED_STATUSES = {"error", "fail", "runtime error"}
+
 
 class DbtFailure(CustlabelError):
-    """A dbt command failed; the message names the failing nodes."""
+    """A dbt command failed; the message names the failing nodes.
+
+    transient: every failure was a lost connection or a lock wait (worth a retry),
+    not a failed test, a compile error or a gate.
+    """
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class Failure:
+    text: str
+    transient: bool
 
 
 @dataclass(frozen=True)
@@ -52,14 +78,24 @@ def _describe(node_result) -> str:
     return str(node_result.status)
 
 
-def _failures(result) -> list[str]:
+def _exception_is_transient(exception: BaseException) -> bool:
+    from dbt.adapters.exceptions.connection import FailedToConnectError
+
+    return isinstance(exception, FailedToConnectError) or retry.is_transient_message(str(exception))
+
+
+def _failures(result) -> list[Failure]:
     if result.exception is not None:
-        return [str(result.exception)]
+        return [Failure(str(result.exception), _exception_is_transient(result.exception))]
     failures = []
     for node_result in getattr(result.result, "results", None) or []:
-        if str(node_result.status) in {"error", "fail", "runtime error"}:
-            failures.append(f"{node_result.node.name}: {_describe(node_result)}")
-    return failures or ["dbt reported failure without node details (see logs/dbt.log)"]
+        status = str(node_result.status)
+        if status in FAILED_STATUSES:
+            text = _describe(node_result)
+            # A failed test ("fail") is a verdict on the data: it fails the same way on a retry.
+            transient = status != "fail" and retry.is_transient_message(text)
+            failures.append(Failure(f"{node_result.node.name}: {text}", transient))
+    return failures or [Failure("dbt reported failure without node details (see logs/dbt.log)", False)]
 
 
 def _warnings(result) -> list[str]:
@@ -73,7 +109,7 @@ def _warnings(result) -> list[str]:
 @contextmanager
 def _warehouse_env(settings: Settings) -> Iterator[None]:
     """PG* variables for dbt's profile during one command, restored afterwards."""
-    values = {**settings.connection.pg_env(), "PGTZ": "UTC"}
+    values = {**settings.connection.session_env(), "PGTZ": "UTC"}
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
@@ -86,10 +122,51 @@ def _warehouse_env(settings: Settings) -> Iterator[None]:
                 os.environ[name] = value
 
 
+@lru_cache(maxsize=4)
+def project_vars(project_dir: Path) -> frozenset[str]:
+    """The vars dbt_project.yml declares."""
+    project = yaml.safe_load((project_dir / "dbt_project.yml").read_text())
+    return frozenset((project.get("vars") or {}).keys())
+
+
+def iso_day(value: str | dt.date, name: str = "as_of_date") -> str:
+    """A night as 'YYYY-MM-DD', or a CustlabelError naming the bad value."""
+    if isinstance(value, dt.datetime):
+        raise CustlabelError(f"{name} must be a date (YYYY-MM-DD), not a timestamp: {value!r}")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    try:
+        if ISO_DAY.match(text):
+            return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    raise CustlabelError(f"{name} must be a date written YYYY-MM-DD, got {value!r}")
+
+
+def checked_vars(variables: dict[str, Any], project_dir: Path) -> dict[str, Any]:
+    """The vars for dbt's --vars, checked: declared in dbt_project.yml, a date for as_of_date, numbers otherwise.
+
+    dbt pastes vars into SQL text, so nothing else may reach it.
+    """
+    known = project_vars(project_dir)
+    checked: dict[str, Any] = {}
+    for name, value in variables.items():
+        if name not in known:
+            raise CustlabelError(f"unknown dbt var {name!r}: dbt_project.yml declares {', '.join(sorted(known))}")
+        if name == "as_of_date":
+            checked[name] = iso_day(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            checked[name] = value
+        else:
+            raise CustlabelError(f"dbt var {name} must be a number, got {value!r}")
+    return checked
+
+
 def run(
     args: list[str],
     target: str | None = None,
-    as_of_date: str | None = None,
+    as_of_date: str | dt.date | None = None,
     extra_vars: dict | None = None,
     settings: Settings | None = None,
 ) -> DbtResult:
@@ -97,10 +174,11 @@ def run(
     settings = settings or get_settings()
     if not args:
         raise CustlabelError("no dbt command given, e.g. `custlabel dbt build`")
-    base = ["--project-dir", str(settings.project_dir), "--profiles-dir", _profiles_dir(settings)]
     variables = dict(extra_vars or {})
     if as_of_date:
-        variables["as_of_date"] = str(as_of_date)
+        variables["as_of_date"] = as_of_date
+    variables = checked_vars(variables, settings.project_dir)
+    base = ["--project-dir", str(settings.project_dir), "--profiles-dir", _profiles_dir(settings)]
     command = [*args, *base, "--target", target or settings.target]
     if variables and args[0] not in {"deps", "clean", "debug"}:
         command += ["--vars", json.dumps(variables)]
@@ -108,6 +186,10 @@ def run(
         _ensure_packages(settings, base)
         result = _invoke(command)
     if not result.success:
-        raise DbtFailure(f"dbt {' '.join(args)} failed: " + "; ".join(_failures(result)))
+        failures = _failures(result)
+        raise DbtFailure(
+            f"dbt {' '.join(args)} failed: " + "; ".join(failure.text for failure in failures),
+            transient=all(failure.transient for failure in failures),
+        )
     nodes = len(getattr(result.result, "results", None) or [])
     return DbtResult(" ".join(args), _warnings(result), nodes)

@@ -5,15 +5,21 @@
 - The monitoring marts live in their own schema, `<target schema>_monitoring` (dbt
   `+schema: monitoring`): select on every table there now, and default privileges so
   the tables dbt creates later are covered too.
-- Nothing in master_data, no writes anywhere: the role's sessions are read-only.
+- Nothing in master_data, no writes and no objects anywhere: sessions are read-only by
+  default, and the role holds no CREATE on any schema or the database and no TEMP, so
+  `set default_transaction_read_only = off` gains it nothing.
+- Its sessions have a statement timeout, an idle-in-transaction timeout and a
+  connection limit (settings `bi_role`).
 
-The embedded server trusts local connections, so the password only matters on a real
-server; the default below is for the embedded demo and should be overridden elsewhere.
+The tool only alters a role it created (marked by a comment on the role). Off the
+embedded server the password comes from CUSTLABEL_BI_PASSWORD or a prompt, never the
+demo one; an existing role keeps its password unless asked to reset it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import psycopg
 from psycopg import sql
@@ -25,7 +31,8 @@ from custlabel.errors import CustlabelError
 logger = logging.getLogger(__name__)
 
 BI_ROLE = "custlabel_bi"
-DEFAULT_BI_PASSWORD = "custlabel_bi"
+DEMO_PASSWORD = "custlabel_bi"
+MARKER = "custlabel: read-only BI role, managed by custlabel grants"
 SOURCE_SCHEMA = "master_data"
 LABEL_TABLES = (writeback.LABELS, writeback.HISTORY)
 
@@ -35,18 +42,106 @@ def monitoring_schema(schema: str) -> str:
     return f"{schema}_monitoring"
 
 
-def _role_exists(conn: psycopg.Connection, role: str) -> bool:
-    return conn.execute("select 1 from pg_roles where rolname = %s", [role]).fetchone() is not None
+def _role_comment(conn: psycopg.Connection, role: str) -> tuple[bool, str | None]:
+    """Whether the role exists, and its comment."""
+    row = conn.execute(
+        "select shobj_description(oid, 'pg_authid') from pg_roles where rolname = %s", [role]
+    ).fetchone()
+    return (row is not None, row[0] if row else None)
 
 
-def _ensure_role(conn: psycopg.Connection, role: str, password: str) -> None:
-    verb = "alter" if _role_exists(conn, role) else "create"
-    conn.execute(
-        sql.SQL(verb + " role {} with login nosuperuser nocreatedb nocreaterole noinherit password {}").format(
-            sql.Identifier(role), sql.Literal(password)
+def _password(settings: Settings, role: str, given: str | None, prompt: Callable[[str], str] | None) -> str:
+    """The password for a new role or a reset: given, CUSTLABEL_BI_PASSWORD, the prompt; the demo one only when embedded."""
+    password = given or settings.bi_role.password
+    if not password and settings.embedded:
+        return DEMO_PASSWORD
+    if not password and prompt is not None:
+        password = prompt(f"password for the BI role {role}: ")
+    if not password:
+        raise CustlabelError(
+            f"the BI role {role} needs a password on this server: set CUSTLABEL_BI_PASSWORD,"
+            " or run `custlabel grants` in a terminal to be asked for one"
         )
+    if password == DEMO_PASSWORD and not settings.embedded:
+        raise CustlabelError(
+            f"the documented demo password {DEMO_PASSWORD!r} is refused off the embedded server: choose another"
+        )
+    return password
+
+
+def _ensure_role(
+    conn: psycopg.Connection,
+    settings: Settings,
+    role: str,
+    password: str | None,
+    reset_password: bool,
+    prompt: Callable[[str], str] | None,
+) -> str:
+    exists, comment = _role_comment(conn, role)
+    who = sql.Identifier(role)
+    if exists and comment != MARKER:
+        raise CustlabelError(
+            f"role {role} exists and was not created by custlabel grants, so it is left alone: choose another"
+            f" --role, or hand it over with: comment on role {role} is '{MARKER}'"
+        )
+    attributes = sql.SQL("login nosuperuser nocreatedb nocreaterole noinherit noreplication nobypassrls")
+    if exists and not reset_password:
+        conn.execute(sql.SQL("alter role {} with {}").format(who, attributes))
+        return f"role {role}: login, password kept (--reset-password to change it)"
+    secret = _password(settings, role, password, prompt)
+    verb = sql.SQL("alter" if exists else "create")
+    conn.execute(sql.SQL("{} role {} with {} password {}").format(verb, who, attributes, sql.Literal(secret)))
+    conn.execute(sql.SQL("comment on role {} is {}").format(who, sql.Literal(MARKER)))
+    return f"role {role}: login, password {'reset' if exists else 'set'}"
+
+
+def _limit_sessions(conn: psycopg.Connection, settings: Settings, role: str) -> str:
+    limits = settings.bi_role
+    who = sql.Identifier(role)
+    conn.execute(sql.SQL("alter role {} connection limit {}").format(who, sql.Literal(limits.connection_limit)))
+    for name, value in [
+        ("default_transaction_read_only", "on"),
+        ("statement_timeout", limits.statement_timeout),
+        ("idle_in_transaction_session_timeout", limits.idle_in_transaction_timeout),
+    ]:
+        conn.execute(sql.SQL("alter role {} set {} = {}").format(who, sql.Identifier(name), sql.Literal(value)))
+    return (
+        f"role {role}: read-only sessions, statement timeout {limits.statement_timeout},"
+        f" idle in transaction {limits.idle_in_transaction_timeout}, at most {limits.connection_limit} connections"
     )
-    conn.execute(sql.SQL("alter role {} set default_transaction_read_only = on").format(sql.Identifier(role)))
+
+
+def _close_temp(conn: psycopg.Connection, role: str) -> str:
+    """Revoke TEMP on the database from the role, and from PUBLIC (which grants it by default).
+
+    The login roles that had TEMP through PUBLIC get it granted by name, so nothing
+    changes for them; roles created later need `grant temp on database` to use temp tables.
+    """
+    database = sql.Identifier(conn.info.dbname)
+    kept: list[str] = []
+    if conn.execute("select has_database_privilege('public', current_database(), 'temp')").fetchone()[0]:
+        kept = [
+            name
+            for (name,) in conn.execute(
+                """
+                select rolname from pg_roles
+                where rolcanlogin and not rolsuper and rolname !~ '^pg_' and rolname <> %s
+                  and shobj_description(oid, 'pg_authid') is distinct from %s
+                order by rolname
+                """,
+                [role, MARKER],
+            ).fetchall()
+        ]
+        conn.execute(sql.SQL("revoke temp on database {} from public").format(database))
+        for name in kept:
+            conn.execute(sql.SQL("grant temp on database {} to {}").format(database, sql.Identifier(name)))
+    conn.execute(sql.SQL("revoke temp, create on database {} from {}").format(database, sql.Identifier(role)))
+    if not kept:
+        return f"no temp tables for {role} on database {conn.info.dbname}"
+    return (
+        f"no temp tables for {role}: TEMP on database {conn.info.dbname} revoked from PUBLIC and granted by name"
+        f" to the login roles that had it ({', '.join(kept)})"
+    )
 
 
 def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
@@ -59,18 +154,22 @@ def grant_bi_access(
     role: str = BI_ROLE,
     password: str | None = None,
     schema: str | None = None,
+    reset_password: bool = False,
+    prompt: Callable[[str], str] | None = None,
 ) -> list[str]:
-    """Create or update the BI role and its grants for a target (or an explicit schema); returns what it did."""
+    """Create or update the BI role and its grants for a target (or an explicit schema); returns what it did.
+
+    Args:
+        password: for a new role or with reset_password (default: CUSTLABEL_BI_PASSWORD, then the prompt).
+        prompt: asks for a password when none is configured (the CLI passes getpass in a terminal).
+    """
     settings = settings or get_settings()
     schema = schema or schema_for(target or settings.target)
     monitoring = monitoring_schema(schema)
-    password = password or getattr(settings, "bi_password", None) or DEFAULT_BI_PASSWORD
-    if password == DEFAULT_BI_PASSWORD and not settings.embedded:
-        logger.warning("role %s gets the documented default password: pass --password on a shared server", role)
     done = []
     with db.connect(settings) as conn:
-        _ensure_role(conn, role, password)
-        done.append(f"role {role}: login, read-only sessions")
+        done.append(_ensure_role(conn, settings, role, password, reset_password, prompt))
+        done.append(_limit_sessions(conn, settings, role))
         who = sql.Identifier(role)
         if _schema_exists(conn, SOURCE_SCHEMA):
             conn.execute(sql.SQL("revoke all on all tables in schema {s} from {r}").format(s=sql.Identifier(SOURCE_SCHEMA), r=who))
@@ -90,8 +189,50 @@ def grant_bi_access(
             )
         )
         done.append(f"select on every table of {monitoring}, now and later (tables created by {settings.connection.user})")
+        for granted in (schema, monitoring):
+            conn.execute(sql.SQL("revoke create on schema {} from {}").format(sql.Identifier(granted), who))
+        done.append(_close_temp(conn, role))
         done.append(_check_master_data_closed(conn, role))
+        done.append(_check_cannot_create(conn, role))
     return done
+
+
+def ensure_for_nightly(settings: Settings, schema: str) -> list[str]:
+    """The nightly's grants: always on the embedded server (the demo), elsewhere only with CUSTLABEL_BI_PASSWORD set.
+
+    A problem is logged, not raised: the night's labels are published by then.
+    """
+    if not (settings.embedded or settings.bi_role.password):
+        return []
+    try:
+        return grant_bi_access(settings, schema=schema)
+    except CustlabelError as error:
+        logger.warning("the BI role was not updated: %s", error)
+        return [f"BI role not updated: {error}"]
+
+
+def _check_cannot_create(conn: psycopg.Connection, role: str) -> str:
+    """Fail when the role could create objects: CREATE on the database or a schema, or TEMP (e.g. through PUBLIC)."""
+    database_rights = conn.execute(
+        "select has_database_privilege(%(role)s, current_database(), 'create'),"
+        " has_database_privilege(%(role)s, current_database(), 'temp')",
+        {"role": role},
+    ).fetchone()
+    schemas = [
+        name
+        for (name,) in conn.execute(
+            "select nspname from pg_namespace where has_schema_privilege(%s, oid, 'create') order by nspname", [role]
+        ).fetchall()
+    ]
+    if any(database_rights) or schemas:
+        where = [f"schema {name}" for name in schemas] + [
+            f"{right} on database" for right, granted in zip(("create", "temp"), database_rights) if granted
+        ]
+        raise CustlabelError(
+            f"{role} could still create objects ({', '.join(where)}) through grants to PUBLIC or a role it belongs to:"
+            f" revoke them (e.g. revoke create on schema {schemas[0] if schemas else 'public'} from public)"
+        )
+    return f"checked: {role} cannot create tables, temp tables or schemas"
 
 
 def _check_master_data_closed(conn: psycopg.Connection, role: str) -> str:

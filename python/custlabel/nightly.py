@@ -35,7 +35,7 @@ from prefect.settings import (
 )
 from psycopg import sql
 
-from custlabel import acceptance, baseline, db, locking, monitor, registry, release, runs, score, writeback
+from custlabel import acceptance, baseline, db, grants, locking, monitor, registry, release, runs, score, writeback
 from custlabel import dbt as dbt_runner
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel.deployed import CHALLENGER, CHAMPION
@@ -241,8 +241,11 @@ def score_and_publish(night: Night, waive_rate_check: bool = False) -> ScoreSumm
         waive_rate_check: skip the bad-rate check against the previous night (the night
             a new champion takes over, whose rate is expected to differ from the old model's).
     """
+    settings = night.settings()
     request = score.ScoreRequest(night.schema, expected_as_of=night.as_of_date, force=waive_rate_check)
-    return score.score(night.settings(), request)
+    summary = score.score(settings, request)
+    grants.ensure_for_nightly(settings, night.schema)
+    return summary
 
 
 @dataclass
@@ -293,8 +296,10 @@ def summarize(
 
 
 def is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
-    """Retry condition of the tasks: retry I/O trouble, never a failed dbt test, check or gate."""
-    return not isinstance(state.result(raise_on_failure=False), CustlabelError)
+    """Retry condition of the tasks: retry lost connections, lock waits and I/O trouble, never a failed dbt test, check or gate."""
+    from custlabel import retry
+
+    return retry.is_transient(state.result(raise_on_failure=False))
 
 
 def load_flow(settings: Settings | None = None) -> Flow:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from custlabel.config import SwapWait, get_settings
 from custlabel.db import relation_exists
 from custlabel.errors import CustlabelError
 
@@ -26,7 +28,13 @@ LABELS = "customer_labels"
 HISTORY = "customer_label_history"
 STAGING = "customer_labels__staging"
 DEFAULT_MAX_LABEL_RATE_CHANGE = 0.10
-SWAP_LOCK_TIMEOUT = "60s"
+# Sessions that hold a lock on a table, for the message of a swap that waited too long.
+LOCK_HOLDERS_QUERY = """
+select a.pid, a.usename, a.application_name, a.query_start, a.state, left(a.query, 120)
+from pg_locks as l join pg_stat_activity as a using (pid)
+where l.relation = to_regclass(%s) and l.granted and l.pid <> pg_backend_pid()
+order by a.query_start
+"""
 
 # (name, type, comment): the columns of both label tables; COPY sends all but scored_at.
 COLUMNS: list[tuple[str, str, str]] = [
@@ -184,8 +192,54 @@ def _grant(conn: psycopg.Connection, table: sql.Identifier, grants: list[tuple[s
         )
 
 
-def publish(conn: psycopg.Connection, schema: str, as_of_date: dt.date) -> None:
-    """Replace tonight's history rows, then swap the staging table in; the caller commits."""
+def _lock_holders(conn: psycopg.Connection, table: sql.Identifier) -> list[str]:
+    rows = conn.execute(LOCK_HOLDERS_QUERY, [table.as_string(conn)]).fetchall()
+    return [
+        f"pid {pid} (user {user}, application {application or '-'!r}, {state}, query started"
+        f" {started:%Y-%m-%d %H:%M:%S %Z}: {query!r})"
+        for pid, user, application, started, state, query in rows
+    ]
+
+
+def _swap_in(conn: psycopg.Connection, schema: str, staging: sql.Identifier, labels: sql.Identifier) -> None:
+    # The first night's table takes the readers of the history table.
+    readers = LABELS if relation_exists(conn, schema, LABELS) else HISTORY
+    _grant(conn, staging, _acl_grants(conn, schema, readers))
+    conn.execute(sql.SQL("drop table if exists {}").format(labels))
+
+
+def _swap_waiting_for_readers(
+    conn: psycopg.Connection, schema: str, staging: sql.Identifier, labels: sql.Identifier, wait: SwapWait
+) -> None:
+    """Drop the old table, trying with a short lock_timeout until the bound: BI readers are never queued for long."""
+    conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(wait.lock_timeout)))
+    started = time.monotonic()
+    while True:
+        try:
+            with conn.transaction():  # a savepoint: a lock timeout undoes this try only
+                _swap_in(conn, schema, staging, labels)
+            return
+        except psycopg.errors.LockNotAvailable as error:
+            waited = time.monotonic() - started
+            holders = _lock_holders(conn, labels)
+            if waited + wait.pause_seconds >= wait.max_wait_seconds:
+                raise WriteBackError(
+                    f"{schema}.{LABELS} stayed in use by readers for {waited:.0f} s (bound"
+                    f" {wait.max_wait_seconds:g} s, CUSTLABEL_SWAP_MAX_WAIT_SECONDS): "
+                    + ("; ".join(holders) or "they ended just now")
+                    + "; yesterday's labels stay; end that session (select pg_cancel_backend(pid)) or raise the bound"
+                ) from error
+            logger.info("%s.%s is in use by %s; trying again", schema, LABELS, "; ".join(holders) or "a reader")
+            time.sleep(wait.pause_seconds)
+
+
+def publish(conn: psycopg.Connection, schema: str, as_of_date: dt.date, wait: SwapWait | None = None) -> None:
+    """Replace tonight's history rows, then swap the staging table in; the caller commits.
+
+    Args:
+        wait: how long to wait for readers of the old table (default: the settings' swap_wait).
+    """
+    wait = wait or get_settings().swap_wait
     history, staging, labels = _ident(schema, HISTORY), _ident(schema, STAGING), _ident(schema, LABELS)
     conn.execute(sql.SQL("delete from {} where as_of_date = %s").format(history), [as_of_date])
     columns = sql.SQL(", ").join(sql.Identifier(c) for c, _, _ in COLUMNS)
@@ -198,14 +252,8 @@ def publish(conn: psycopg.Connection, schema: str, as_of_date: dt.date) -> None:
     )
     # BI queries the new table at once: give the planner statistics before it is visible.
     conn.execute(sql.SQL("analyze {}").format(staging))
-    conn.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(SWAP_LOCK_TIMEOUT)))
     try:
-        # The first night's table takes the readers of the history table.
-        readers = LABELS if relation_exists(conn, schema, LABELS) else HISTORY
-        _grant(conn, staging, _acl_grants(conn, schema, readers))
-        conn.execute(sql.SQL("drop table if exists {}").format(labels))
-    except psycopg.errors.LockNotAvailable as error:
-        raise WriteBackError(f"{schema}.{LABELS} stayed locked by a reader for {SWAP_LOCK_TIMEOUT}") from error
+        _swap_waiting_for_readers(conn, schema, staging, labels, wait)
     except psycopg.errors.DependentObjectsStillExist as error:
         raise WriteBackError(
             f"cannot swap {schema}.{LABELS}: other objects depend on it ({error.diag.message_detail});"

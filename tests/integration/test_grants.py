@@ -20,16 +20,38 @@ pytestmark = pytest.mark.integration
 
 SCHEMA = "analytics_test"
 MONITORING = grants.monitoring_schema(SCHEMA)
+PASSWORD = "bi's 'long' pass phrase"
 
 
 def rule_night(settings: Settings) -> None:
     score.score(settings, score.ScoreRequest("analytics_test", force=True), score.GivenModels(), sql_scoring.MemoryParityStore())
 
 
+def with_bi(settings: Settings, **changes) -> Settings:
+    """Settings with other BI role settings (as CUSTLABEL_BI_* would give)."""
+    return dataclasses.replace(settings, bi_role=dataclasses.replace(settings.bi_role, **changes))
+
+
+def login(settings: Settings, role: str, password: str) -> psycopg.Connection:
+    """Log in the way a BI tool does: address and password only (the test server asks for it), no session options."""
+    address = settings.connection
+    return psycopg.connect(
+        host=address.host, port=address.port, dbname=address.dbname, user=role, password=password, autocommit=True
+    )
+
+
+def drop_role(settings: Settings, role: str) -> None:
+    with db.connect(settings, autocommit=True) as conn:
+        if conn.execute("select 1 from pg_roles where rolname = %s", [role]).fetchone():
+            conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
+
+
 @pytest.fixture(scope="module")
-def warehouse(make_database) -> Settings:
+def warehouse(make_database, password_auth) -> Settings:
     """Master data, features, tonight's labels, then `custlabel grants`, then a monitoring mart built later."""
-    settings = make_database("grants_it")
+    settings = with_bi(make_database("grants_it"), password=PASSWORD)
+    drop_role(settings, grants.BI_ROLE)
     with db.connect(settings) as conn:
         conn.execute("create schema master_data")
         conn.execute("create table master_data.customers as select 'C1'::text as customer_id, 'secret'::text as gender")
@@ -47,8 +69,7 @@ def warehouse(make_database) -> Settings:
 @pytest.fixture()
 def bi(warehouse):
     """A connection as the BI role, the way a BI tool logs in."""
-    connection = dataclasses.replace(warehouse.connection, user=grants.BI_ROLE, password=grants.DEFAULT_BI_PASSWORD)
-    with psycopg.connect(connection.conninfo(), autocommit=True) as conn:
+    with login(warehouse, grants.BI_ROLE, PASSWORD) as conn:
         yield conn
 
 
@@ -89,6 +110,9 @@ def test_bi_is_refused_everything_else(bi, statement, error):
         f"truncate {SCHEMA}.customer_labels",
         f"create table {SCHEMA}.mine (x int)",
         f"create table {MONITORING}.mine (x int)",
+        "create table public.mine (x int)",
+        "create temp table mine (x int)",
+        "create schema mine",
     ],
 )
 def test_writes_are_refused_by_privilege_too(bi, statement):
@@ -114,3 +138,96 @@ def test_grants_refuse_to_leave_master_data_open_to_public(warehouse):
         with db.connect(warehouse) as conn:
             conn.execute("revoke select on master_data.customers from public")
             conn.execute("revoke usage on schema master_data from public")
+
+
+def test_the_role_has_a_statement_timeout_and_a_connection_limit(warehouse, bi):
+    assert bi.execute("show statement_timeout").fetchone() == ("10min",)
+    assert bi.execute("show idle_in_transaction_session_timeout").fetchone() == ("5min",)
+    with db.connect(warehouse) as conn:
+        assert conn.execute("select rolconnlimit from pg_roles where rolname = %s", [grants.BI_ROLE]).fetchone() == (20,)
+
+
+def test_the_connection_limit_is_configurable_and_enforced(warehouse):
+    grants.grant_bi_access(with_bi(warehouse, connection_limit=2, statement_timeout="30s"), target="test")
+    try:
+        with login(warehouse, grants.BI_ROLE, PASSWORD) as first, login(warehouse, grants.BI_ROLE, PASSWORD):
+            assert first.execute("show statement_timeout").fetchone() == ("30s",)
+            with pytest.raises(psycopg.OperationalError, match="too many connections for role"):
+                login(warehouse, grants.BI_ROLE, PASSWORD)
+    finally:
+        grants.grant_bi_access(warehouse, target="test")
+
+
+def test_a_rerun_keeps_the_password_unless_asked_to_reset_it(warehouse):
+    done = grants.grant_bi_access(with_bi(warehouse, password="a newer pass"), target="test")
+    assert "role custlabel_bi: login, password kept (--reset-password to change it)" in done
+    login(warehouse, grants.BI_ROLE, PASSWORD).close()
+    try:
+        grants.grant_bi_access(with_bi(warehouse, password="a newer pass"), target="test", reset_password=True)
+        login(warehouse, grants.BI_ROLE, "a newer pass").close()
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            login(warehouse, grants.BI_ROLE, PASSWORD)
+    finally:
+        grants.grant_bi_access(warehouse, target="test", reset_password=True)
+
+
+def test_off_the_embedded_server_the_demo_password_is_refused_and_one_is_required(warehouse):
+    role = "pw_demo_bi"
+    drop_role(warehouse, role)
+    with pytest.raises(CustlabelError, match="demo password 'custlabel_bi' is refused off the embedded server"):
+        grants.grant_bi_access(with_bi(warehouse, password=grants.DEMO_PASSWORD), target="test", role=role)
+    with pytest.raises(CustlabelError, match="needs a password on this server: set CUSTLABEL_BI_PASSWORD"):
+        grants.grant_bi_access(with_bi(warehouse, password=None), target="test", role=role)
+    with db.connect(warehouse) as conn:
+        assert conn.execute("select 1 from pg_roles where rolname = %s", [role]).fetchone() is None
+    asked = []
+    try:
+        grants.grant_bi_access(
+            with_bi(warehouse, password=None), target="test", role=role, prompt=lambda text: asked.append(text) or "typed in"
+        )
+        assert asked == [f"password for the BI role {role}: "]
+        with login(warehouse, role, "typed in") as conn:
+            assert conn.execute("select count(*) from analytics_test.customer_labels").fetchone()[0] > 0
+    finally:
+        drop_role(warehouse, role)
+
+
+def test_a_role_the_tool_did_not_create_is_left_alone(warehouse):
+    role = "pw_finance"
+    drop_role(warehouse, role)
+    with db.connect(warehouse) as conn:
+        conn.execute(sql.SQL("create role {} login createdb password 'finance pass'").format(sql.Identifier(role)))
+    try:
+        with pytest.raises(CustlabelError, match="role pw_finance exists and was not created by custlabel grants"):
+            grants.grant_bi_access(warehouse, target="test", role=role, reset_password=True)
+        with db.connect(warehouse) as conn:
+            assert conn.execute("select rolcreatedb, rolconfig from pg_roles where rolname = %s", [role]).fetchone() == (True, None)
+        login(warehouse, role, "finance pass").close()
+    finally:
+        drop_role(warehouse, role)
+
+
+def test_grants_refuse_to_leave_a_schema_open_for_create_through_public(warehouse):
+    with db.connect(warehouse) as conn:
+        conn.execute("grant create on schema public to public")
+    try:
+        with pytest.raises(CustlabelError, match=r"custlabel_bi could still create objects \(schema public\)"):
+            grants.grant_bi_access(warehouse, target="test")
+    finally:
+        with db.connect(warehouse) as conn:
+            conn.execute("revoke create on schema public from public")
+
+
+def test_the_nightly_grants_the_demo_role_on_the_embedded_server_only(warehouse):
+    assert grants.ensure_for_nightly(with_bi(warehouse, password=None), SCHEMA) == []
+    embedded = dataclasses.replace(with_bi(warehouse, password=None), embedded=True)
+    role = "pw_demo_embedded"
+    drop_role(warehouse, role)
+    try:
+        grants.grant_bi_access(embedded, target="test", role=role)
+        with login(warehouse, role, grants.DEMO_PASSWORD) as conn:
+            assert conn.execute(f"select count(*) from {SCHEMA}.customer_labels").fetchone()[0] > 0
+        done = grants.ensure_for_nightly(embedded, SCHEMA)
+        assert "role custlabel_bi: login, password kept (--reset-password to change it)" in done
+    finally:
+        drop_role(warehouse, role)

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psycopg
@@ -149,3 +150,62 @@ def test_run_stopped_mid_write_leaves_yesterdays_labels(warehouse, empty_registr
         assert process.returncode == 2
         assert "custlabel: error: stopped by signal 15; nothing was published" in stderr
         assert f"{SCHEMA}.customer_labels is unchanged" in stderr
+
+
+@pytest.fixture()
+def short_swap_wait(monkeypatch) -> None:
+    """Tries of 300 ms, 200 ms apart, for at most 4 s (the defaults: 2 s, 3 s, 20 min)."""
+    monkeypatch.setenv("CUSTLABEL_SWAP_LOCK_TIMEOUT", "300ms")
+    monkeypatch.setenv("CUSTLABEL_SWAP_PAUSE_SECONDS", "0.2")
+    monkeypatch.setenv("CUSTLABEL_SWAP_MAX_WAIT_SECONDS", "4")
+
+
+def _long_reader(settings: Settings, application: str) -> psycopg.Connection:
+    """A BI session inside a long query's transaction: it holds ACCESS SHARE on customer_labels."""
+    reader = psycopg.connect(settings.connection.conninfo(), application_name=application)
+    reader.execute(f"select count(*) from {SCHEMA}.customer_labels")
+    return reader
+
+
+def test_a_long_reader_delays_the_swap_without_failing_or_blocking_other_readers(warehouse, short_swap_wait):
+    rule_night(warehouse)
+    reader = _long_reader(warehouse, "long dashboard")
+    threading.Timer(2.5, reader.rollback).start()
+    other_readers: list[float] = []
+
+    def read_while_the_swap_waits() -> None:
+        time.sleep(1.0)
+        with psycopg.connect(warehouse.connection.conninfo()) as other:
+            started = time.monotonic()
+            other.execute(f"select count(*) from {SCHEMA}.customer_labels")
+            other_readers.append(time.monotonic() - started)
+
+    other = threading.Thread(target=read_while_the_swap_waits)
+    other.start()
+    try:
+        summary = rule_night(warehouse)
+    finally:
+        other.join()
+        reader.close()
+    assert summary.customers == CUSTOMERS
+    # Queued behind the swap's lock request for at most one try, not for the long reader's whole query.
+    assert other_readers and other_readers[0] < 1.0
+
+
+def test_a_reader_that_outlasts_the_bound_fails_the_swap_naming_its_session(warehouse, short_swap_wait):
+    rule_night(warehouse)
+    before = state(warehouse)
+    reader = _long_reader(warehouse, "endless dashboard")
+    pid = reader.info.backend_pid
+    started = time.monotonic()
+    try:
+        with pytest.raises(writeback.WriteBackError) as raised:
+            rule_night(warehouse)
+    finally:
+        reader.close()
+    message = str(raised.value)
+    assert time.monotonic() - started < 30
+    assert f"{SCHEMA}.customer_labels stayed in use by readers for" in message
+    assert f"pid {pid} (user postgres, application 'endless dashboard', idle in transaction, query started" in message
+    assert "yesterday's labels stay" in message
+    assert state(warehouse) == before
