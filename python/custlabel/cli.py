@@ -8,6 +8,7 @@ Each handler imports its stage when it runs: importing them all costs about 8 s
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import sys
 from datetime import date
@@ -90,8 +91,6 @@ def _score(args: argparse.Namespace) -> None:
 
 def _grants(args: argparse.Namespace) -> None:
     from custlabel import grants
-
-    import getpass
 
     prompt = getpass.getpass if sys.stdin.isatty() else None
     print("\n".join(grants.grant_bi_access(target=args.target, role=args.role, reset_password=args.reset_password, prompt=prompt)))

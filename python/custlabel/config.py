@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from sqlalchemy.engine import URL
 
 from custlabel.errors import CustlabelError
 
@@ -113,8 +114,6 @@ class Connection:
 
     def sqlalchemy_url(self) -> str:
         """The SQLAlchemy URL (psycopg driver) of the address, DATABASE_URL's parameters in its query string."""
-        from sqlalchemy.engine import URL
-
         return URL.create(
             "postgresql+psycopg",
             username=self.user,

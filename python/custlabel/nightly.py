@@ -35,7 +35,7 @@ from prefect.settings import (
 )
 from psycopg import sql
 
-from custlabel import acceptance, baseline, db, grants, locking, monitor, registry, release, runs, score, writeback
+from custlabel import acceptance, baseline, db, grants, locking, monitor, registry, release, retry, runs, score, writeback
 from custlabel import dbt as dbt_runner
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel.deployed import CHALLENGER, CHAMPION
@@ -297,8 +297,6 @@ def summarize(
 
 def is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
     """Retry condition of the tasks: retry lost connections, lock waits and I/O trouble, never a failed dbt test, check or gate."""
-    from custlabel import retry
-
     return retry.is_transient(state.result(raise_on_failure=False))
 
 
