@@ -24,6 +24,15 @@ def _demo_data(args: argparse.Namespace) -> None:
     print(summary)
 
 
+def _load(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from custlabel import load
+
+    files = {name: Path(path) for name, path in (("customers", args.customers), ("sales", args.sales)) if path}
+    print(load.load(files, mode=args.mode, i_mean_database=args.i_mean_database))
+
+
 def _dbt(args: argparse.Namespace) -> None:
     from custlabel import dbt
 
@@ -131,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--end-date", help="last day of the generated history (default: today)")
     demo.set_defaults(handler=_demo_data)
+
+    load = sub.add_parser("load", help="load customers and sales files (CSV or Parquet) into master_data.*")
+    load.add_argument("--customers", help="customers file (.csv or .parquet)")
+    load.add_argument("--sales", help="sales file (.csv or .parquet)")
+    load.add_argument("--mode", choices=["replace", "append"], default="replace",
+                      help="replace: the tables become the files (a full extract); append: add the rows")
+    load.add_argument("--i-mean-database", default=None, help="required on a server other than the embedded one: its database name")
+    load.set_defaults(handler=_load)
 
     dbt = sub.add_parser("dbt", help="run dbt (build, test, snapshot, ...) against the warehouse")
     dbt.add_argument("--target", default=None, help="dev | test | prod")
