@@ -99,9 +99,12 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def _nightly(args: argparse.Namespace) -> None:
-    from custlabel import nightly
+    from custlabel import dbt, nightly
 
-    print(nightly.run_once(as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve))
+    print(nightly.run_once(
+        as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve,
+        dbt_vars=dbt.parse_vars(args.vars),
+    ))
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -198,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
     nightly.add_argument("--retrain", action="store_true", help="train a new challenger even when a model exists")
     nightly.add_argument("--auto-approve", action="store_true", help="promote a trained version that meets acceptance (demo, tests)")
+    nightly.add_argument("--vars", default="", help="dbt vars for every dbt step, as `dbt build --vars` takes them, "
+                         "e.g. '{outcome_window_days: 30, freshness: warn}'")
     nightly.set_defaults(handler=_nightly)
 
     serve = sub.add_parser("serve", help="serve the deployment nightly-customer-labels/nightly on a cron schedule")

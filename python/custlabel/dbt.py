@@ -48,8 +48,38 @@ def _describe(node_result) -> str:
         return node_result.message
     max_loaded_at = getattr(node_result, "max_loaded_at", None)
     if max_loaded_at is not None:
-        return f"stale: last loaded {max_loaded_at:%Y-%m-%d %H:%M}, {node_result.age / 86400:.1f} days before the check"
+        # Judged at the end of the night built, or now if earlier (macros/collect_freshness.sql).
+        judged_at = f"{node_result.snapshotted_at:%Y-%m-%d %H:%M} UTC"
+        if max_loaded_at.year == 1:
+            return f"stale: nothing loaded by {judged_at}"
+        return f"stale: last loaded {max_loaded_at:%Y-%m-%d %H:%M}, {node_result.age / 86400:.1f} days before {judged_at}"
     return str(node_result.status)
+
+
+def split_vars(args: list[str]) -> tuple[list[str], dict]:
+    """dbt arguments without `--vars`, and the vars they gave (YAML, as `dbt --vars` takes them)."""
+    rest, variables = [], {}
+    iterator = iter(args)
+    for arg in iterator:
+        if arg == "--vars" or arg.startswith("--vars="):
+            text = arg.split("=", 1)[1] if "=" in arg else next(iterator, "")
+            variables.update(parse_vars(text))
+        else:
+            rest.append(arg)
+    return rest, variables
+
+
+def parse_vars(text: str) -> dict:
+    """A `--vars` value, e.g. '{outcome_window_days: 30}', as a dict."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text) if text else {}
+    except yaml.YAMLError as error:
+        raise CustlabelError(f"--vars {text!r} is not YAML: {error}") from None
+    if not isinstance(value, dict):
+        raise CustlabelError(f"--vars {text!r} must be a mapping, e.g. '{{outcome_window_days: 30}}'")
+    return value
 
 
 def _failures(result) -> list[str]:
@@ -98,12 +128,13 @@ def run(
     if not args:
         raise CustlabelError("no dbt command given, e.g. `custlabel dbt build`")
     base = ["--project-dir", str(settings.project_dir), "--profiles-dir", _profiles_dir(settings)]
-    variables = dict(extra_vars or {})
+    args, given = split_vars(args)
+    variables = {**(extra_vars or {}), **given}
     if as_of_date:
         variables["as_of_date"] = str(as_of_date)
     command = [*args, *base, "--target", target or settings.target]
     if variables and args[0] not in {"deps", "clean", "debug"}:
-        command += ["--vars", json.dumps(variables)]
+        command += ["--vars", json.dumps(variables, default=str)]
     with _warehouse_env(settings):
         _ensure_packages(settings, base)
         result = _invoke(command)

@@ -55,6 +55,8 @@ class Night:
     auto_approve: bool = False
     run_id: str = ""
     run_name: str = ""
+    # Passed to every dbt command as `--vars` (as_of_date comes from the night).
+    dbt_vars: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def schema(self) -> str:
@@ -65,8 +67,10 @@ class Night:
         return replace(get_settings(), target=self.target)
 
 
-def plan(as_of_date: date | None, target: str | None, retrain: bool, auto_approve: bool) -> Night:
-    """Tonight's run: the night (default today), the target (default CUSTLABEL_TARGET), the Prefect run ids."""
+def plan(
+    as_of_date: date | None, target: str | None, retrain: bool, auto_approve: bool, dbt_vars: dict[str, Any] | None = None
+) -> Night:
+    """Tonight's run: the night (default today), the target (default CUSTLABEL_TARGET), dbt vars, the Prefect run ids."""
     from prefect.runtime import flow_run
 
     target = target or get_settings().target
@@ -78,6 +82,7 @@ def plan(as_of_date: date | None, target: str | None, retrain: bool, auto_approv
         auto_approve=auto_approve,
         run_id=str(flow_run.id or uuid.uuid4()),
         run_name=str(flow_run.name or "local"),
+        dbt_vars=dict(dbt_vars or {}),
     )
 
 
@@ -97,7 +102,7 @@ def one_run_at_a_time(night: Night) -> Iterator[None]:
 
 def run_record(night: Night) -> runs.RunRecord:
     """The row of this run in pipeline_runs."""
-    parameters = {"retrain": night.retrain, "auto_approve": night.auto_approve}
+    parameters = {"retrain": night.retrain, "auto_approve": night.auto_approve, "dbt_vars": night.dbt_vars}
     return runs.RunRecord(
         night.settings(), night.schema, night.run_id, night.run_name, night.as_of_date, night.target, parameters, attempt()
     )
@@ -122,7 +127,10 @@ class DbtStep:
 def _dbt(night: Night, args: list[str]) -> DbtStep:
     # Warnings and errors only on the terminal: the run's logs and record carry the rest (and logs/dbt.log).
     quiet = ["--log-level", "warn"]
-    result = dbt_runner.run([*args, *quiet], target=night.target, as_of_date=str(night.as_of_date), settings=night.settings())
+    result = dbt_runner.run(
+        [*args, *quiet], target=night.target, as_of_date=str(night.as_of_date), extra_vars=night.dbt_vars,
+        settings=night.settings(),
+    )
     return DbtStep(" ".join(args), result.nodes, list(result.warnings))
 
 
@@ -415,8 +423,11 @@ def run_once(
     retrain: bool = False,
     auto_approve: bool = False,
     settings: Settings | None = None,
+    dbt_vars: dict[str, Any] | None = None,
 ) -> str:
     """Run the flow once in this process (Prefect's local mode unless PREFECT_API_URL is set); returns the summary."""
     flow = load_flow(settings)
     with patient_prefect():
-        return flow(as_of_date=as_of_date, target=target, retrain=retrain, auto_approve=auto_approve)
+        return flow(
+            as_of_date=as_of_date, target=target, retrain=retrain, auto_approve=auto_approve, dbt_vars=dbt_vars or {}
+        )
