@@ -33,6 +33,17 @@ def _load(args: argparse.Namespace) -> None:
     print(load.load(files, mode=args.mode, i_mean_database=args.i_mean_database))
 
 
+def _example(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from custlabel import dbt, pagila
+
+    print(pagila.run(
+        dataset_dir=Path(args.dataset) if args.dataset else None, as_of_date=args.as_of or pagila.NIGHT, target=args.target,
+        dbt_vars=dbt.parse_vars(args.vars), i_mean_database=args.i_mean_database,
+    ))
+
+
 def _dbt(args: argparse.Namespace) -> None:
     from custlabel import dbt
 
@@ -151,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="replace: the tables become the files (a full extract); append: add the rows")
     load.add_argument("--i-mean-database", default=None, help="required on a server other than the embedded one: its database name")
     load.set_defaults(handler=_load)
+
+    example = sub.add_parser("example", help="worked examples on real schemas: pagila (load, map by views, run a night)")
+    example.add_argument("name", choices=["pagila"])
+    example.add_argument("--dataset", default=None, help="the pagila folder (default: ../shared/datasets/pagila beside the repo)")
+    example.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night to label (default 2005-08-23, the last of its rentals)")
+    example.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    example.add_argument("--vars", default="", help="more dbt vars, e.g. '{outcome_window_days: 21}'")
+    example.add_argument("--i-mean-database", default=None, help="required on a server other than the embedded one: its database name")
+    example.set_defaults(handler=_example)
 
     dbt = sub.add_parser("dbt", help="run dbt (build, test, snapshot, ...) against the warehouse")
     dbt.add_argument("--target", default=None, help="dev | test | prod")

@@ -182,20 +182,33 @@ class TrainOutcome:
     meets_acceptance: bool
     promoted: bool
     lines: list[str]
+    # Why no version was trained: the history cannot train one yet (a first night on short data).
+    not_trained: str = ""
 
     @property
     def detail(self) -> str:
+        if self.not_trained:
+            return f"no model yet ({self.not_trained}); the rule baseline labels until one can be trained"
         verdict = "meets" if self.meets_acceptance else "does not meet"
         where = "promoted to champion (auto-approve)" if self.promoted else "challenger, awaiting approval"
         return f"version {self.version} ({self.candidate}) {verdict} acceptance; {where}"
 
 
 def train_and_register(night: Night) -> TrainOutcome:
-    """Train, register as challenger, and with auto_approve promote a version that meets acceptance."""
+    """Train, register as challenger, and with auto_approve promote a version that meets acceptance.
+
+    On a night without any model (not asked to retrain), a history that cannot train
+    one yet is an outcome, not a failure: the rule baseline labels.
+    """
     from custlabel import registry, train
 
     settings = night.settings()
-    result = train.train(settings, TRAIN_CONFIG or train.TrainConfig(), alias=registry.CHALLENGER)
+    try:
+        result = train.train(settings, TRAIN_CONFIG or train.TrainConfig(), alias=registry.CHALLENGER)
+    except train.TrainingDataError as error:
+        if night.retrain:
+            raise
+        return TrainOutcome("", "", False, False, [], not_trained=str(error))
     version = str(result.model_version)
     promoted = night.auto_approve and result.meets_acceptance
     if promoted:
