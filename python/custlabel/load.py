@@ -83,6 +83,7 @@ def load(
     started = time.perf_counter()
     rows: dict[str, int] = {}
     with db.connect(settings) as conn:
+        conn.execute("set temp_buffers = '256MB'")  # the staging tables' buffers (default 8 MB)
         conn.execute("set local timezone = 'UTC'")
         conn.execute("set local datestyle = 'ISO, YMD'")
         _ensure_tables(conn, tables)
