@@ -178,7 +178,8 @@ def _csv_chunks(path: Path) -> Iterator[bytes]:
 def _parquet_chunks(path: Path) -> Iterator[bytes]:
     """The file's rows as CSV without header, one record batch at a time."""
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH_ROWS):
+    # Without pre-buffering, Arrow holds one batch at a time rather than whole row groups.
+    for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=PARQUET_BATCH_ROWS, use_threads=False):
         buffer = io.BytesIO()
         pacsv.write_csv(_naive_utc(batch), buffer, options)
         yield buffer.getvalue()
