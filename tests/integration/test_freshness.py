@@ -64,8 +64,9 @@ def test_thresholds_per_source_and_a_replay_downgrade_come_from_vars(loaded: Set
         dbt.run(["source", "freshness", "--vars", "{sales_error_after_days: 30}"], as_of_date="2026-07-10", settings=loaded)
     assert "customers: stale" in str(raised.value) and "sales:" not in str(raised.value)
     result = dbt.run(["source", "freshness"], as_of_date="2026-07-10", extra_vars={"freshness": "warn"}, settings=loaded)
-    assert [warning.split(":")[0] for warning in result.warnings] == ["customers", "sales"]
-    assert "10.5 days before 2026-07-11 00:00 UTC" in result.warnings[0]
+    warnings = sorted(result.warnings)
+    assert [warning.split(":")[0] for warning in warnings] == ["customers", "sales"]
+    assert "10.5 days before 2026-07-11 00:00 UTC" in warnings[0]
     assert dbt.run(["source", "freshness", "--vars", "{freshness: skip}"], as_of_date="2026-07-10", settings=loaded).nodes == 0
 
 
