@@ -74,6 +74,7 @@ def nightly_customer_labels(
     target: Target | None = None,
     retrain: bool = False,
     auto_approve: bool = False,
+    dbt_vars: dict | None = None,
 ) -> str:
     """Tonight's customer labels: freshness → dbt build → monitoring → [train] → score and publish → summary.
 
@@ -82,8 +83,9 @@ def nightly_customer_labels(
         target: dev | test | prod (default CUSTLABEL_TARGET).
         retrain: train a new challenger even when a model exists.
         auto_approve: promote a trained version that meets acceptance (demo and tests only).
+        dbt_vars: vars for every dbt step, as `dbt build --vars` takes them (e.g. {"freshness": "warn"}).
     """
-    night = nightly.plan(as_of_date, target, retrain, auto_approve)
+    night = nightly.plan(as_of_date, target, retrain, auto_approve, dbt_vars)
     with nightly.one_run_at_a_time(night), runs.record(nightly.run_record(night)) as run:
         run.step("source freshness", check_source_freshness, night)
         run.step("dbt build", dbt_build, night)

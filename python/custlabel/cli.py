@@ -36,6 +36,26 @@ def _demo_data(args: argparse.Namespace) -> None:
     print(summary)
 
 
+def _load(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from custlabel import load
+
+    files = {name: Path(path) for name, path in (("customers", args.customers), ("sales", args.sales)) if path}
+    print(load.load(files, mode=args.mode, i_mean_database=args.i_mean_database))
+
+
+def _example(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from custlabel import dbt, pagila
+
+    print(pagila.run(
+        dataset_dir=Path(args.dataset) if args.dataset else None, as_of_date=args.as_of or pagila.NIGHT, target=args.target,
+        dbt_vars=dbt.parse_vars(args.vars), i_mean_database=args.i_mean_database,
+    ))
+
+
 def _dbt(args: argparse.Namespace) -> None:
     from custlabel import dbt
 
@@ -104,9 +124,12 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def _nightly(args: argparse.Namespace) -> None:
-    from custlabel import nightly
+    from custlabel import dbt, nightly
 
-    print(nightly.run_once(as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve))
+    print(nightly.run_once(
+        as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve,
+        dbt_vars=dbt.parse_vars(args.vars),
+    ))
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -157,6 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--i-mean-database", metavar="NAME", help=I_MEAN_DATABASE_HELP)
     demo.set_defaults(handler=_demo_data)
 
+    load = sub.add_parser("load", help="load customers and sales files (CSV or Parquet) into master_data.*")
+    load.add_argument("--customers", help="customers file (.csv or .parquet)")
+    load.add_argument("--sales", help="sales file (.csv or .parquet)")
+    load.add_argument("--mode", choices=["replace", "append"], default="replace",
+                      help="replace: the tables become the files (a full extract); append: add the rows")
+    load.add_argument("--i-mean-database", default=None, help="required on a server other than the embedded one: its database name")
+    load.set_defaults(handler=_load)
+
+    example = sub.add_parser("example", help="worked examples on real schemas: pagila (load, map by views, run a night)")
+    example.add_argument("name", choices=["pagila"])
+    example.add_argument("--dataset", default=None, help="the pagila folder (default: ../shared/datasets/pagila beside the repo)")
+    example.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night to label (default 2005-08-23, the last of its rentals)")
+    example.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    example.add_argument("--vars", default="", help="more dbt vars, e.g. '{outcome_window_days: 21}'")
+    example.add_argument("--i-mean-database", default=None, help="required on a server other than the embedded one: its database name")
+    example.set_defaults(handler=_example)
+
     dbt = sub.add_parser("dbt", help="run dbt (build, test, snapshot, ...) against the warehouse")
     dbt.add_argument("--target", default=None, help="dev | test | prod")
     dbt.add_argument("--as-of", type=_night, default=None, help="the night to build, YYYY-MM-DD (default: the last complete night)")
@@ -200,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="print speed, memory and quality figures at scale")
     bench.add_argument("--customers", type=int, nargs="+", default=[100_000, 1_000_000])
     bench.add_argument("--days", type=int, default=540, help="history length (540 days: about 20 sales per customer)")
-    bench.add_argument("--sections", default="warehouse,training,scoring")
+    bench.add_argument("--sections", default="warehouse,training,scoring,load")
     bench.set_defaults(handler=_bench)
 
 
@@ -209,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
     nightly.add_argument("--retrain", action="store_true", help="train a new challenger even when a model exists")
     nightly.add_argument("--auto-approve", action="store_true", help="promote a trained version that meets acceptance (demo, tests)")
+    nightly.add_argument("--vars", default="", help="dbt vars for every dbt step, as `dbt build --vars` takes them, "
+                         "e.g. '{outcome_window_days: 30, freshness: warn}'")
     nightly.set_defaults(handler=_nightly)
 
     serve = sub.add_parser("serve", help="serve the deployment nightly-customer-labels/nightly on a cron schedule")

@@ -74,8 +74,36 @@ def _describe(node_result) -> str:
         return node_result.message
     max_loaded_at = getattr(node_result, "max_loaded_at", None)
     if max_loaded_at is not None:
-        return f"stale: last loaded {max_loaded_at:%Y-%m-%d %H:%M}, {node_result.age / 86400:.1f} days before the check"
+        # Judged at the end of the night built, or now if earlier (macros/collect_freshness.sql).
+        judged_at = f"{node_result.snapshotted_at:%Y-%m-%d %H:%M} UTC"
+        if max_loaded_at.year == 1:
+            return f"stale: nothing loaded by {judged_at}"
+        return f"stale: last loaded {max_loaded_at:%Y-%m-%d %H:%M}, {node_result.age / 86400:.1f} days before {judged_at}"
     return str(node_result.status)
+
+
+def split_vars(args: list[str]) -> tuple[list[str], dict]:
+    """dbt arguments without `--vars`, and the vars they gave (YAML, as `dbt --vars` takes them)."""
+    rest, variables = [], {}
+    iterator = iter(args)
+    for arg in iterator:
+        if arg == "--vars" or arg.startswith("--vars="):
+            text = arg.split("=", 1)[1] if "=" in arg else next(iterator, "")
+            variables.update(parse_vars(text))
+        else:
+            rest.append(arg)
+    return rest, variables
+
+
+def parse_vars(text: str) -> dict:
+    """A `--vars` value, e.g. '{outcome_window_days: 30}', as a dict."""
+    try:
+        value = yaml.safe_load(text) if text else {}
+    except yaml.YAMLError as error:
+        raise CustlabelError(f"--vars {text!r} is not YAML: {error}") from None
+    if not isinstance(value, dict):
+        raise CustlabelError(f"--vars {text!r} must be a mapping, e.g. '{{outcome_window_days: 30}}'")
+    return value
 
 
 def _exception_is_transient(exception: BaseException) -> bool:
@@ -144,8 +172,13 @@ def iso_day(value: str | dt.date, name: str = "as_of_date") -> str:
     raise CustlabelError(f"{name} must be a date written YYYY-MM-DD, got {value!r}")
 
 
+# Vars that take a word, and the words they take (every other var but as_of_date is a number).
+WORD_VARS = {"freshness": {"error", "warn", "skip"}}
+
+
 def checked_vars(variables: dict[str, Any], project_dir: Path) -> dict[str, Any]:
-    """The vars for dbt's --vars, checked: declared in dbt_project.yml, a date for as_of_date, numbers otherwise.
+    """The vars for dbt's --vars, checked: declared in dbt_project.yml, a date for as_of_date, a listed word
+    for WORD_VARS, numbers (or null, where the project default is null-able) otherwise.
 
     dbt pastes vars into SQL text, so nothing else may reach it.
     """
@@ -156,10 +189,14 @@ def checked_vars(variables: dict[str, Any], project_dir: Path) -> dict[str, Any]
             raise CustlabelError(f"unknown dbt var {name!r}: dbt_project.yml declares {', '.join(sorted(known))}")
         if name == "as_of_date":
             checked[name] = iso_day(value)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        elif name in WORD_VARS:
+            if value not in WORD_VARS[name]:
+                raise CustlabelError(f"dbt var {name} must be one of {', '.join(sorted(WORD_VARS[name]))}, got {value!r}")
+            checked[name] = value
+        elif value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
             checked[name] = value
         else:
-            raise CustlabelError(f"dbt var {name} must be a number, got {value!r}")
+            raise CustlabelError(f"dbt var {name} must be a number or null, got {value!r}")
     return checked
 
 
@@ -174,14 +211,15 @@ def run(
     settings = settings or get_settings()
     if not args:
         raise CustlabelError("no dbt command given, e.g. `custlabel dbt build`")
-    variables = dict(extra_vars or {})
+    args, given = split_vars(args)
+    variables = {**(extra_vars or {}), **given}
     if as_of_date:
         variables["as_of_date"] = as_of_date
     variables = checked_vars(variables, settings.project_dir)
     base = ["--project-dir", str(settings.project_dir), "--profiles-dir", _profiles_dir(settings)]
     command = [*args, *base, "--target", target or settings.target]
     if variables and args[0] not in {"deps", "clean", "debug"}:
-        command += ["--vars", json.dumps(variables)]
+        command += ["--vars", json.dumps(variables, default=str)]
     with _warehouse_env(settings):
         _ensure_packages(settings, base)
         result = _invoke(command)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
+from custlabel import db, embedded_postgres
 from custlabel.config import Settings
-from custlabel import embedded_postgres
 from custlabel.errors import CustlabelError
 
 
@@ -36,3 +36,9 @@ def confirm_scratch_database(
         f"{settings.embedded_data_dir}, so it may hold a company's real master data. "
         f"Nothing was written. If it is a scratch database, name it: --i-mean-database {database}"
     )
+
+
+def require_scratch_database(settings: Settings, i_mean_database: str | None, would: str) -> None:
+    """confirm_scratch_database on a connection of its own, for commands that check before they connect."""
+    with db.connect(settings) as conn:
+        confirm_scratch_database(conn, settings, i_mean_database, would)

@@ -42,6 +42,7 @@ from custlabel.deployed import CHALLENGER, CHAMPION
 from custlabel.errors import CustlabelError
 from custlabel.score import ScoreSummary
 from custlabel.train import TrainConfig
+from custlabel.training_data import TrainingDataError
 
 Target = Literal["dev", "test", "prod"]
 
@@ -65,6 +66,8 @@ class Night:
     auto_approve: bool = False
     run_id: str = ""
     run_name: str = ""
+    # Passed to every dbt command as `--vars` (as_of_date comes from the night).
+    dbt_vars: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def schema(self) -> str:
@@ -84,8 +87,10 @@ def last_complete_night(timezone: str, now: datetime | None = None) -> date:
     return (now or datetime.now(zone)).astimezone(zone).date() - timedelta(days=1)
 
 
-def plan(as_of_date: date | None, target: str | None, retrain: bool, auto_approve: bool) -> Night:
-    """Tonight's run: the night (default the last complete one), the target (default CUSTLABEL_TARGET), the Prefect run ids."""
+def plan(
+    as_of_date: date | None, target: str | None, retrain: bool, auto_approve: bool, dbt_vars: dict[str, Any] | None = None
+) -> Night:
+    """Tonight's run: the night (default the last complete one), the target (default CUSTLABEL_TARGET), dbt vars, the Prefect run ids."""
     settings = get_settings()
     target = target or settings.target
     schema_for(target)
@@ -96,6 +101,7 @@ def plan(as_of_date: date | None, target: str | None, retrain: bool, auto_approv
         auto_approve=auto_approve,
         run_id=str(flow_run.id or uuid.uuid4()),
         run_name=str(flow_run.name or "local"),
+        dbt_vars=dict(dbt_vars or {}),
     )
 
 
@@ -113,7 +119,7 @@ def one_run_at_a_time(night: Night) -> Iterator[None]:
 
 def run_record(night: Night) -> runs.RunRecord:
     """The row of this run in pipeline_runs."""
-    parameters = {"retrain": night.retrain, "auto_approve": night.auto_approve}
+    parameters = {"retrain": night.retrain, "auto_approve": night.auto_approve, "dbt_vars": night.dbt_vars}
     return runs.RunRecord(
         night.settings(), night.schema, night.run_id, night.run_name, night.as_of_date, night.target, parameters, attempt()
     )
@@ -138,7 +144,10 @@ class DbtStep:
 def _dbt(night: Night, args: list[str]) -> DbtStep:
     # Warnings and errors only on the terminal: the run's logs and record carry the rest (and logs/dbt.log).
     quiet = ["--log-level", "warn"]
-    result = dbt_runner.run([*args, *quiet], target=night.target, as_of_date=str(night.as_of_date), settings=night.settings())
+    result = dbt_runner.run(
+        [*args, *quiet], target=night.target, as_of_date=str(night.as_of_date), extra_vars=night.dbt_vars,
+        settings=night.settings(),
+    )
     return DbtStep(" ".join(args), result.nodes, list(result.warnings))
 
 
@@ -184,9 +193,13 @@ class TrainOutcome:
     meets_acceptance: bool
     promoted: bool
     lines: list[str]
+    # Why no version was trained: the history cannot train one yet (a first night on short data).
+    not_trained: str = ""
 
     @property
     def detail(self) -> str:
+        if self.not_trained:
+            return f"no model yet ({self.not_trained}); the rule baseline labels until one can be trained"
         verdict = "meets" if self.meets_acceptance else "does not meet"
         where = "promoted to champion (auto-approve)" if self.promoted else "challenger, awaiting approval"
         return f"version {self.version} ({self.candidate}) {verdict} acceptance; {where}"
@@ -196,15 +209,22 @@ def train_and_register(night: Night) -> TrainOutcome:
     """Train, register as challenger, and with auto_approve promote a version that meets acceptance.
 
     The flow run's id keys the registration: a retried training reuses the version an
-    earlier attempt registered instead of adding one.
+    earlier attempt registered instead of adding one. On a night without any model (not
+    asked to retrain), a history that cannot train one yet is an outcome, not a failure:
+    the rule baseline labels.
     """
-    released = release.train_and_register(
-        night.settings(),
-        TRAIN_CONFIG or TrainConfig(),
-        alias=CHALLENGER,
-        run_key=night.run_id,
-        auto_approved_by=f"auto-approve (nightly run {night.run_name})" if night.auto_approve else None,
-    )
+    try:
+        released = release.train_and_register(
+            night.settings(),
+            TRAIN_CONFIG or TrainConfig(),
+            alias=CHALLENGER,
+            run_key=night.run_id,
+            auto_approved_by=f"auto-approve (nightly run {night.run_name})" if night.auto_approve else None,
+        )
+    except TrainingDataError as error:
+        if night.retrain:
+            raise
+        return TrainOutcome("", "", False, False, [], not_trained=str(error))
     trained = released.trained
     return TrainOutcome(
         released.version, trained.selection.chosen.name, trained.meets_acceptance, released.promoted, released.summary_lines()
@@ -408,8 +428,11 @@ def run_once(
     retrain: bool = False,
     auto_approve: bool = False,
     settings: Settings | None = None,
+    dbt_vars: dict[str, Any] | None = None,
 ) -> str:
     """Run the flow once in this process (Prefect's local mode unless PREFECT_API_URL is set); returns the summary."""
     flow = load_flow(settings)
     with patient_prefect():
-        return flow(as_of_date=as_of_date, target=target, retrain=retrain, auto_approve=auto_approve)
+        return flow(
+            as_of_date=as_of_date, target=target, retrain=retrain, auto_approve=auto_approve, dbt_vars=dbt_vars or {}
+        )

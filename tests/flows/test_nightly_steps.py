@@ -9,7 +9,7 @@ import pytest
 from prefect.states import Failed
 
 from custlabel import nightly, release, runs, score
-from custlabel.dbt import DbtFailure
+from custlabel.dbt import DbtFailure, DbtResult, parse_vars, split_vars
 from custlabel.errors import CustlabelError
 from custlabel.score import ScoreSummary, SliceResult
 from custlabel.writeback import WriteBackError
@@ -91,7 +91,7 @@ def test_the_flow_has_typed_parameters_for_the_operator():
     flow = nightly.load_flow()
     assert flow.name == nightly.FLOW_NAME
     properties = flow.parameters.properties
-    assert set(properties) == {"as_of_date", "target", "retrain", "auto_approve"}
+    assert set(properties) == {"as_of_date", "target", "retrain", "auto_approve", "dbt_vars"}
     assert {"format": "date", "type": "string"} in properties["as_of_date"]["anyOf"]
     assert {"enum": ["dev", "test", "prod"], "type": "string"} in properties["target"]["anyOf"]
     assert properties["retrain"]["type"] == properties["auto_approve"]["type"] == "boolean"
@@ -123,3 +123,21 @@ def test_the_nights_training_is_keyed_by_its_flow_run(monkeypatch):
     with pytest.raises(_Registered):
         nightly.train_and_register(NIGHT)
     assert calls[0]["run_key"] == "r-1" and calls[0]["auto_approved_by"] is None
+
+
+def test_the_nights_dbt_vars_reach_every_dbt_step(monkeypatch):
+    calls = []
+    monkeypatch.setattr(nightly.dbt_runner, "run", lambda args, **kw: calls.append((args[0], kw)) or DbtResult(args[0], [], 1))
+    night = nightly.plan(date(2026, 6, 30), "test", False, False, dbt_vars={"outcome_window_days": 30, "freshness": "warn"})
+    nightly.check_freshness(night), nightly.build(night), nightly.refresh_label_monitoring(night)
+    assert [(command, kw["extra_vars"], kw["as_of_date"]) for command, kw in calls] == [
+        (command, {"outcome_window_days": 30, "freshness": "warn"}, "2026-06-30") for command in ("source", "build", "build")
+    ]
+    assert nightly.run_record(night).parameters["dbt_vars"] == {"outcome_window_days": 30, "freshness": "warn"}
+
+
+def test_vars_are_read_as_dbt_reads_them():
+    assert parse_vars("{outcome_window_days: 30, as_of_date: 2026-06-30}") == {"outcome_window_days": 30, "as_of_date": date(2026, 6, 30)}
+    assert split_vars(["build", "--vars", "{a: 1}", "--select", "x", "--vars={b: 2}"]) == (["build", "--select", "x"], {"a": 1, "b": 2})
+    with pytest.raises(CustlabelError, match="must be a mapping"):
+        parse_vars("30")

@@ -14,9 +14,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from custlabel import db
+from custlabel import contract, db, guard
 from custlabel.config import Settings, get_settings
-from custlabel import guard
 from custlabel.demo import truth
 from custlabel.demo.generator import generate_block
 from custlabel.demo.world import DemoSpec
@@ -33,19 +32,10 @@ SALE_COLUMNS = [
 ]
 
 # demo_truth belongs to the old world too: its truth and the simulation's state (demo_truth.sim_*).
+# The master_data tables come from the contract (custlabel.contract) first.
 DDL = """
-create schema if not exists master_data;
 drop schema if exists demo_truth cascade;
 create schema demo_truth;
-create table if not exists master_data.customers (
-    customer_id text, created_at timestamptz, updated_at timestamptz, country text,
-    segment text, birth_date date, gender text
-);
-create table if not exists master_data.sales (
-    sale_id text, customer_id text, sold_at timestamptz, quantity numeric, amount numeric,
-    status text, status_changed_at timestamptz, due_at date, paid_at timestamptz,
-    channel text, recorded_at timestamptz, updated_at timestamptz
-);
 create table if not exists demo_truth.bad_probability (
     customer_id text, as_of_date date, p_bad double precision
 );
@@ -135,6 +125,8 @@ def generate_and_load(
         )
         conn.execute("set timezone = 'UTC'")
         _drop_derived_schemas(conn)
+        for statement in contract.create_tables(contract.load(settings.project_dir)):
+            conn.execute(statement)
         conn.execute(DDL)
         for block_customers, block_sales, customer_csv, sales_csv, truth_csv in _payloads(spec):
             _copy(conn, "master_data.customers", CUSTOMER_COLUMNS, customer_csv)

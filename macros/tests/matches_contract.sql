@@ -1,0 +1,42 @@
+{# Fails with one row per contract column that the relation lacks or holds in another
+   type: the contract is the source's columns and their data_type (_master__sources.yml). #}
+{% test matches_contract(model) %}
+
+{%- set columns = [] -%}
+{%- if execute -%}
+    {%- set node = graph.sources.values() | selectattr('identifier', 'equalto', model.identifier)
+                                          | selectattr('schema', 'equalto', model.schema) | first -%}
+    {%- set columns = node.columns.values() | list -%}
+{%- endif %}
+
+with contract (column_name, expected_type, position) as (
+
+    values
+    {%- for column in columns %}
+        ('{{ column.name }}', '{{ column.data_type }}', {{ loop.index }}){{ "," if not loop.last }}
+    {%- endfor %}
+
+),
+
+actual as (
+
+    select column_name::text, data_type::text as actual_type
+    from information_schema.columns
+    where table_schema = '{{ model.schema }}' and table_name = '{{ model.identifier }}'
+
+)
+
+select
+    contract.column_name,
+    contract.expected_type,
+    actual.actual_type,
+    case
+        when actual.actual_type is null then 'missing: add it to {{ model }} (null when you have no value)'
+        else 'wrong type: cast it to ' || contract.expected_type || ' in {{ model }}'
+    end as problem
+from contract
+left join actual using (column_name)
+where actual.actual_type is distinct from contract.expected_type
+order by contract.position
+
+{% endtest %}

@@ -1,0 +1,161 @@
+"""`custlabel load`: good CSV and Parquet files land in master data; bad files name the problem and change nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from custlabel import db, load
+from custlabel.config import Settings
+from custlabel.errors import CustlabelError
+
+CUSTOMERS_CSV = """customer_id,created_at,updated_at,segment,country
+c1,2026-01-01,2026-01-02 10:00:00,retail,DE
+c2,2026-01-03T05:00:00Z,2026-01-03,,FR
+"""
+SALES_CSV = """sale_id,customer_id,sold_at,quantity,amount,status,updated_at,due_at
+s1,c1,2026-02-01 09:30:00+01,1,10.5,completed,2026-02-01,2026-03-01
+s2,c2,2026-02-02,2,20,returned,2026-02-05,
+s3,c2,2026-02-03,1,7.25,completed,2026-02-03,
+"""
+
+
+@pytest.fixture(scope="module")
+def database(make_database) -> Settings:
+    return make_database("custlabel_load")
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def _rows(settings: Settings, query: str) -> list[tuple]:
+    with db.connect(settings) as conn:
+        return conn.execute(query).fetchall()
+
+
+def _load_good_csv(settings: Settings, folder: Path) -> None:
+    load.load(
+        {"customers": _write(folder, "customers.csv", CUSTOMERS_CSV), "sales": _write(folder, "sales.csv", SALES_CSV)},
+        i_mean_database=settings.connection.dbname,
+        settings=settings,
+    )
+
+
+def test_good_csv_files_replace_master_data_with_a_load_time(database: Settings, tmp_path: Path) -> None:
+    _load_good_csv(database, tmp_path)
+    _load_good_csv(database, tmp_path)  # replace, not doubled
+
+    sales = _rows(database, "select sale_id, sold_at, amount, status, due_at, channel from master_data.sales order by 1")
+    assert [row[0] for row in sales] == ["s1", "s2", "s3"]
+    assert sales[0][1] == datetime(2026, 2, 1, 8, 30, tzinfo=UTC)
+    assert float(sales[2][2]) == 7.25
+    assert sales[0][4].isoformat() == "2026-03-01" and sales[1][4] is None
+    assert all(row[5] is None for row in sales)  # optional column absent from the file: null
+    customers = _rows(database, "select customer_id, segment, gender from master_data.customers order by 1")
+    assert customers == [("c1", "retail", None), ("c2", None, None)]
+    stamps = _rows(database, "select distinct loaded_at from master_data.sales union select distinct loaded_at from master_data.customers")
+    assert len(stamps) == 1 and stamps[0][0] is not None
+
+
+def test_good_parquet_files_load_with_zoned_timestamps_and_numbers(database: Settings, tmp_path: Path) -> None:
+    stamp = pa.array([datetime(2026, 3, 1, 12, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC)], pa.timestamp("us", tz="UTC"))
+    pq.write_table(
+        pa.table({"customer_id": ["p1", "p2"], "created_at": stamp, "updated_at": stamp, "gender": ["F", None]}),
+        tmp_path / "customers.parquet",
+    )
+    pq.write_table(
+        pa.table({
+            "sale_id": ["q1", "q2"], "customer_id": ["p1", "p2"], "sold_at": stamp, "quantity": pa.array([1, 3]),
+            "amount": pa.array([12.5, 0.0]), "status": ["completed", "cancelled"], "updated_at": stamp,
+            "channel": ["online", "store, north"],
+        }),
+        tmp_path / "sales.parquet",
+    )
+    summary = load.load(
+        {"customers": tmp_path / "customers.parquet", "sales": tmp_path / "sales.parquet"},
+        i_mean_database=database.connection.dbname, settings=database,
+    )
+    assert summary.rows == {"customers": 2, "sales": 2}
+    sales = _rows(database, "select sale_id, sold_at, quantity, channel from master_data.sales order by 1")
+    assert sales == [
+        ("q1", datetime(2026, 3, 1, 12, tzinfo=UTC), 1, "online"),
+        ("q2", datetime(2026, 3, 2, tzinfo=UTC), 3, "store, north"),
+    ]
+
+
+def test_append_adds_rows(database: Settings, tmp_path: Path) -> None:
+    _load_good_csv(database, tmp_path)
+    more = _write(tmp_path, "more.csv", "sale_id,customer_id,sold_at,quantity,amount,status,updated_at\ns4,c1,2026-02-09,1,3,completed,2026-02-09\n")
+    load.load({"sales": more}, mode="append", i_mean_database=database.connection.dbname, settings=database)
+    assert _rows(database, "select count(*) from master_data.sales") == [(4,)]
+
+
+def _unchanged_after(database: Settings, files: dict[str, Path], expected: str) -> str:
+    before = _rows(database, "select * from master_data.sales order by sale_id") + _rows(
+        database, "select * from master_data.customers order by customer_id"
+    )
+    with pytest.raises(load.LoadError) as raised:
+        load.load(files, i_mean_database=database.connection.dbname, settings=database)
+    message = str(raised.value)
+    assert expected in message, message
+    after = _rows(database, "select * from master_data.sales order by sale_id") + _rows(
+        database, "select * from master_data.customers order by customer_id"
+    )
+    assert after == before
+    return message
+
+
+def test_missing_required_columns_are_listed_and_nothing_loads(database: Settings, tmp_path: Path) -> None:
+    _load_good_csv(database, tmp_path)
+    customers = _write(tmp_path, "new_customers.csv", CUSTOMERS_CSV.replace("c1", "c9"))
+    sales = _write(tmp_path, "bad_sales.csv", "sale_id,customer_id,quantity,amount\ns9,c9,1,2\n")
+    message = _unchanged_after(
+        database, {"customers": customers, "sales": sales}, "missing required column(s) sold_at, status, updated_at"
+    )
+    assert "bad_sales.csv" in message
+
+
+def test_unparsable_csv_value_names_file_row_and_column_and_nothing_loads(database: Settings, tmp_path: Path) -> None:
+    _load_good_csv(database, tmp_path)
+    customers = _write(tmp_path, "new_customers.csv", CUSTOMERS_CSV.replace("c1", "c9"))
+    sales = _write(tmp_path, "bad_sales.csv", SALES_CSV.replace("2026-02-03,1,7.25", "2026-02-31,1,7.25"))
+    message = _unchanged_after(database, {"customers": customers, "sales": sales}, "row 3 (line 4), column sold_at")
+    assert "bad_sales.csv (sales)" in message and "2026-02-31" in message
+
+
+def test_unparsable_parquet_value_names_file_row_and_column(database: Settings, tmp_path: Path) -> None:
+    _load_good_csv(database, tmp_path)
+    rows = 100_000  # more than one record batch
+    amounts = ["1.5"] * rows
+    amounts[70_001] = "twelve"
+    pq.write_table(
+        pa.table({
+            "sale_id": [f"x{i}" for i in range(rows)], "customer_id": ["c1"] * rows, "sold_at": ["2026-02-01"] * rows,
+            "quantity": [1] * rows, "amount": amounts, "status": ["completed"] * rows, "updated_at": ["2026-02-01"] * rows,
+        }),
+        tmp_path / "sales.parquet",
+    )
+    message = _unchanged_after(database, {"sales": tmp_path / "sales.parquet"}, "row 70002, column amount (numeric)")
+    assert 'invalid input syntax for type numeric: "twelve"' in message
+
+
+def test_unknown_columns_and_file_types_are_refused(database: Settings, tmp_path: Path) -> None:
+    sales = _write(tmp_path, "sales.csv", SALES_CSV.replace("due_at", "due_date"))
+    _unchanged_after(database, {"sales": sales}, "not in the sales contract: due_date")
+    _unchanged_after(database, {"sales": _write(tmp_path, "sales.json", "{}")}, "unknown file type '.json'")
+
+
+def test_a_server_other_than_the_embedded_one_needs_its_database_named(database: Settings, tmp_path: Path) -> None:
+    files = {"customers": _write(tmp_path, "customers.csv", CUSTOMERS_CSV)}
+    assert not database.embedded
+    with pytest.raises(CustlabelError, match="add --i-mean-database custlabel_load"):
+        load.load(files, settings=database)
+    with pytest.raises(CustlabelError, match="does not match the connected database 'custlabel_load'"):
+        load.load(files, i_mean_database="custlabel", settings=database)
