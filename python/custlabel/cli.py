@@ -11,6 +11,7 @@ import argparse
 import getpass
 import logging
 import sys
+from pathlib import Path
 from datetime import date
 
 from custlabel.errors import CustlabelError
@@ -37,8 +38,6 @@ def _demo_data(args: argparse.Namespace) -> None:
 
 
 def _load(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from custlabel import load
 
     files = {name: Path(path) for name, path in (("customers", args.customers), ("sales", args.sales)) if path}
@@ -46,8 +45,6 @@ def _load(args: argparse.Namespace) -> None:
 
 
 def _example(args: argparse.Namespace) -> None:
-    from pathlib import Path
-
     from custlabel import dbt, pagila
 
     print(pagila.run(
