@@ -11,8 +11,8 @@ import argparse
 import getpass
 import logging
 import sys
-from pathlib import Path
 from datetime import date
+from pathlib import Path
 
 from custlabel.errors import CustlabelError
 
