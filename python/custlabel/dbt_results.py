@@ -82,9 +82,11 @@ def parse(document: dict) -> RunResults:
             resource = result["unique_id"].split(".", 1)[0]
             if resource not in TEST_KINDS:
                 continue
+            # test.<project>.<name>[.<hash>]; unit_test.<project>.<model>.<name>
+            parts = result["unique_id"].split(".")
             tests.append(TestResult(
                 unique_id=result["unique_id"],
-                test_name=result["unique_id"].split(".")[2],
+                test_name=parts[-1] if resource == "unit_test" else parts[2],
                 test_kind=TEST_KINDS[resource],
                 status=str(result["status"]),
                 failures=result.get("failures"),

@@ -69,20 +69,33 @@ def _empty(message: str) -> str:
 
 
 def _versions(frame: pd.DataFrame) -> pd.Series:
-    return frame["model_name"].str.replace("customer-labels", "v", regex=False) + frame["model_version"].astype(str)
+    prefix = frame["model_name"].map(lambda name: "rule " if name == "rule-baseline" else "")
+    return prefix + "v" + frame["model_version"].astype(str)
+
+
+def _positions(frame: pd.DataFrame, nights: list) -> np.ndarray:
+    """Each row's night as its position among the plotted nights (one evenly spaced slot per night)."""
+    return frame["as_of_date"].map({night: i for i, night in enumerate(nights)}).to_numpy()
+
+
+def _night_axis(ax: plt.Axes, nights: list) -> None:
+    step = max(1, len(nights) // 12)
+    ax.set_xticks(range(0, len(nights), step), [str(night) for night in nights[::step]], rotation=45, ha="right")
+    ax.set_xlim(-0.5, len(nights) - 0.5)
 
 
 def label_rate_plot(rates: pd.DataFrame) -> str:
     """Bad rate per night, one line per model version."""
     if rates.empty:
         return _empty("no labels published yet")
+    nights = sorted(rates["as_of_date"].unique())
     fig, ax = plt.subplots(figsize=(8, 3))
     for version, part in rates.assign(version=_versions(rates)).groupby("version"):
-        ax.plot(part["as_of_date"], part["bad_rate"], marker="o", markersize=3, label=version)
+        ax.plot(_positions(part, nights), part["bad_rate"], marker="o", markersize=3, label=version)
     ax.set(ylabel="share labelled bad", ylim=(0, None))
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.legend(title="model version", fontsize=8)
-    fig.autofmt_xdate()
+    _night_axis(ax, nights)
     return _svg(fig)
 
 
@@ -90,14 +103,17 @@ def score_distribution_plot(rates: pd.DataFrame) -> str:
     """Median score and its 10-90 and 25-75 percentile bands per night and version."""
     if rates.empty:
         return _empty("no labels published yet")
+    nights = sorted(rates["as_of_date"].unique())
     fig, ax = plt.subplots(figsize=(8, 3))
     for version, part in rates.assign(version=_versions(rates)).groupby("version"):
-        line = ax.plot(part["as_of_date"], part["score_p50"], label=f"{version} median")[0]
-        ax.fill_between(part["as_of_date"], part["score_p10"], part["score_p90"], alpha=0.15, color=line.get_color())
-        ax.fill_between(part["as_of_date"], part["score_p25"], part["score_p75"], alpha=0.3, color=line.get_color())
+        x = _positions(part, nights)
+        line = ax.plot(x, part["score_p50"], marker="o", markersize=3, label=f"{version} median")[0]
+        for low, high, alpha in (("score_p10", "score_p90", 0.15), ("score_p25", "score_p75", 0.3)):
+            # bars, not bands: a band needs two nights, a bar shows one too
+            ax.bar(x, part[high] - part[low], bottom=part[low], width=0.6, alpha=alpha, color=line.get_color())
     ax.set(ylabel="score (probability of bad)", ylim=(0, 1))
     ax.legend(fontsize=8)
-    fig.autofmt_xdate()
+    _night_axis(ax, nights)
     return _svg(fig)
 
 
@@ -124,16 +140,18 @@ def precision_plot(tracking: pd.DataFrame) -> str:
     """Estimated precision each night against the realized precision of the nights that matured."""
     if tracking.empty:
         return _empty("no estimates yet")
+    nights = sorted(tracking["as_of_date"].unique())
     fig, ax = plt.subplots(figsize=(8, 3))
     for version, part in tracking.assign(version=_versions(tracking)).groupby("version"):
-        line = ax.plot(part["as_of_date"], part["estimated_precision"], label=f"{version} estimated")[0]
+        line = ax.plot(_positions(part, nights), part["estimated_precision"], marker="o", markersize=3,
+                       label=f"{version} estimated")[0]
         matured = part[part["matured"]]
-        ax.plot(matured["as_of_date"], matured["realized_precision"], marker="s", linestyle="--",
+        ax.plot(_positions(matured, nights), matured["realized_precision"], marker="s", linestyle="--",
                 color=line.get_color(), label=f"{version} realized")
     ax.set(ylabel="precision of bad", ylim=(0, 1))
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.legend(fontsize=8)
-    fig.autofmt_xdate()
+    _night_axis(ax, nights)
     return _svg(fig)
 
 
@@ -141,11 +159,12 @@ def volumes_plot(volumes: pd.DataFrame) -> str:
     """Rows arriving per night, per source table."""
     if volumes.empty:
         return _empty("no source volumes yet")
+    nights = sorted(volumes["as_of_date"].unique())
     fig, axes = plt.subplots(1, 2, figsize=(8, 2.6))
     for ax, (source, part) in zip(axes, volumes.groupby("source_table")):
-        ax.bar(part["as_of_date"], part["rows_arrived"], color="#4c78a8")
+        ax.bar(_positions(part, nights), part["rows_arrived"], color="#4c78a8")
         ax.set(title=f"{source}: rows arrived", ylabel="rows")
-        ax.tick_params(axis="x", rotation=45)
+        _night_axis(ax, nights)
     return _svg(fig)
 
 
@@ -157,11 +176,11 @@ def quarantine_plot(reasons: pd.DataFrame) -> str:
     fig, ax = plt.subplots(figsize=(8, 3))
     bottom = np.zeros(len(table))
     for reason in table.columns:
-        ax.bar([str(d) for d in table.index], table[reason], bottom=bottom, label=reason)
+        ax.bar(range(len(table)), table[reason], bottom=bottom, width=0.6, label=reason)
         bottom += table[reason].to_numpy()
     ax.set(ylabel="rows quarantined")
-    ax.tick_params(axis="x", rotation=45)
-    ax.legend(fontsize=7, ncol=2)
+    _night_axis(ax, list(table.index))
+    ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _svg(fig)
 
 
@@ -170,11 +189,11 @@ def data_tests_plot(tests: pd.DataFrame) -> str:
     if tests.empty:
         return _empty("no dbt test results stored yet")
     fig, ax = plt.subplots(figsize=(8, 2.6))
-    nights = [str(d) for d in tests["as_of_date"]]
-    ax.bar(nights, tests["tests_failed"], color="#d62728", label="failed or errored")
-    ax.bar(nights, tests["tests_warned"], bottom=tests["tests_failed"], color="#ff9f1c", label="warned")
-    ax.set(ylabel="tests", title=f"of {int(tests['tests_run'].max())} tests a night")
-    ax.tick_params(axis="x", rotation=45)
+    x = range(len(tests))
+    ax.bar(x, tests["tests_failed"], width=0.6, color="#d62728", label="failed or errored")
+    ax.bar(x, tests["tests_warned"], bottom=tests["tests_failed"], width=0.6, color="#ff9f1c", label="warned")
+    ax.set(ylabel="tests", title=f"of {int(tests['tests_run'].max())} tests a night", ylim=(0, None))
+    _night_axis(ax, list(tests["as_of_date"]))
     ax.legend(fontsize=8)
     return _svg(fig)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
-from custlabel import db, dbt, drift_reference, writeback
+from custlabel import browser, db, dbt, drift_reference, report, writeback
 from custlabel.config import Settings
 from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
 
@@ -121,3 +123,38 @@ def test_estimates_are_the_mean_score_of_the_labelled_bad(drift_night):
                              " sum(score) filter (where label = 'bad') / sum(score)"
                              " from analytics.customer_label_history where model_version = %s", [VERSION])
     assert estimated == [(pytest.approx(direct[0][0]), pytest.approx(direct[0][1]), False)]
+
+
+needs_chromium = pytest.mark.skipif(
+    browser.executable() is None, reason="chromium is not installed (apt-get install -y chromium): browser test skipped"
+)
+
+
+def drawn(dom: str) -> tuple[int, str | None]:
+    """The plots the page's script saw drawn, and the script errors it recorded."""
+    root = re.search(r"<html[^>]*>", dom).group(0)
+    plots = re.search(r'data-plots-drawn="(\d+)"', root)
+    errors = re.search(r'data-script-errors="([^"]*)"', root)
+    return (int(plots.group(1)) if plots else 0), (errors.group(1) if errors else None)
+
+
+@needs_chromium
+def test_a_script_error_in_a_page_is_caught(tmp_path):
+    page = tmp_path / "broken.html"
+    page.write_text(report.PAGE.split("</script>")[0] + "</script><script>undefinedFunction();</script></head><body></body></html>")
+    assert drawn(browser.dump_dom(page).dom)[1].startswith("Uncaught ReferenceError: undefinedFunction")
+
+
+@needs_chromium
+def test_the_report_draws_every_plot_in_headless_chromium(drift_night, tmp_path):
+    settings, _, _ = drift_night
+    path = report.write(settings, "analytics", NIGHT, ["a headline line"])
+    assert path == settings.local_dir / "reports" / f"monitoring-analytics-{NIGHT}.html"
+    rendered = browser.dump_dom(path)
+    plots, errors = drawn(rendered.dom)
+    assert errors is None and plots == 8
+    assert "tenure_days" in rendered.dom and "a headline line" in rendered.dom
+    shot = plt.imread(browser.screenshot(path, tmp_path / "report.png"))
+    ink = (shot[..., :3] < 0.9).any(axis=2)
+    assert shot[..., :3].std() > 0.05 and ink.mean() > 0.02  # not a blank page
+    assert ink[: shot.shape[0] // 2].mean() > 0.02 and ink[shot.shape[0] // 2 :].mean() > 0.01  # plots all the way down

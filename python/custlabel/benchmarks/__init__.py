@@ -29,8 +29,8 @@ def bench_settings(settings: Settings) -> Settings:
 
 
 def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str]) -> list[str]:
-    """Run the chosen sections (warehouse, training, scoring) at each size; returns every figure line."""
-    from custlabel.benchmarks import scoring, training, warehouse
+    """Run the chosen sections (warehouse, training, scoring, monitoring) at each size; returns every figure line."""
+    from custlabel.benchmarks import monitoring, scoring, training, warehouse
 
     target = bench_settings(settings)
     end_date = date.today() - timedelta(days=1)
@@ -42,6 +42,8 @@ def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str])
             lines += _report(training.run(target))
         if "scoring" in sections:
             lines += _report(scoring.run(target, customers))
+        if "monitoring" in sections:
+            lines += _report(monitoring.run(target, customers))
     return lines
 
 
