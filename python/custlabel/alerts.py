@@ -43,6 +43,14 @@ METRICS: dict[str, tuple[str, str]] = {
     "sensitive_psi_max": (
         "feature_drift", "select as_of_date, max(psi) from {mart} where feature_kind = 'sensitive' group by 1"
     ),
+    "feature_shift_max": (
+        "feature_drift",
+        "select as_of_date, max(psi_since_first_night) from {mart} where feature_kind <> 'sensitive' group by 1",
+    ),
+    "sensitive_shift_max": (
+        "feature_drift",
+        "select as_of_date, max(psi_since_first_night) from {mart} where feature_kind = 'sensitive' group by 1",
+    ),
     "score_psi": ("score_drift", "select as_of_date, max(score_psi) from {mart} group by 1"),
     "bad_rate_change": ("score_drift", "select as_of_date, max(abs(bad_rate_change)) from {mart} group by 1"),
     "estimated_precision": (

@@ -46,7 +46,7 @@ DEFAULT_TIMEZONE = "UTC"
 DEFAULT_PREFECT_PORT = 4200
 # The monitoring marts that read the label history (and the stored dbt test results).
 LABEL_MONITORING = [
-    "label_rates", "feature_drift", "score_drift", "performance_estimates", "estimated_vs_realized",
+    "label_rates", "feature_bin_shares", "feature_drift", "score_drift", "performance_estimates", "estimated_vs_realized",
     "data_test_trends", "data_quality_trends",
 ]
 # None: train.TrainConfig() defaults; tests and benchmarks may set a smaller search.

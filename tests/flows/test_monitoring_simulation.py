@@ -77,8 +77,8 @@ def test_the_drift_alert_fires_k_nights_into_the_drift_and_not_before(season):
     rule = next(r for r in alerts.load(settings=settings).rules if r.name == "feature_drift")
     states = frame(settings, "select as_of_date, value, state from analytics_monitoring.alerts"
                              " where rule = :rule order by as_of_date", {"rule": rule.name})
-    drift = frame(settings, "select as_of_date, feature, psi from analytics_monitoring.feature_drift"
-                            " where feature_kind <> 'sensitive' order by as_of_date, psi desc")
+    drift = frame(settings, "select as_of_date, feature, psi_since_first_night, psi from analytics_monitoring.feature_drift"
+                            " where feature_kind <> 'sensitive' order by as_of_date, psi_since_first_night desc")
     print(drift.groupby("as_of_date").head(3).to_string())
     print(states.to_string())
     firing = list(states.loc[states["state"] == "firing", "as_of_date"])

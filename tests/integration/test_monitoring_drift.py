@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 NIGHT = date(2026, 6, 30)  # DEMO_END_DATE of the built warehouse
 MODEL, VERSION = "customer-labels", "drift-test"
 MARTS = "analytics_monitoring"
-DRIFT_MARTS = ["feature_drift", "score_drift", "performance_estimates", "estimated_vs_realized"]
+DRIFT_MARTS = ["feature_bin_shares", "feature_drift", "score_drift", "performance_estimates", "estimated_vs_realized"]
 
 
 def fetch(settings: Settings, query: str, params: list | None = None) -> list[tuple]:
@@ -91,7 +91,7 @@ def test_reference_bins_cover_the_training_rows(drift_night):
 
 def test_feature_psi_matches_python(drift_night):
     settings, _, _ = drift_night
-    drift = frame(settings, f"select feature, feature_kind, psi, customers from {MARTS}.feature_drift"
+    drift = frame(settings, f"select feature, feature_kind, psi, psi_since_first_night, customers from {MARTS}.feature_drift"
                             " where as_of_date = :night and model_version = :v", {"night": NIGHT, "v": VERSION})
     bins = frame(settings, f"select * from {MARTS}.model_reference_bins where model_version = :v", {"v": VERSION})
     tonight = frame(settings, "select f.* from analytics.customer_features as f join analytics.customer_label_history as h"
@@ -99,6 +99,7 @@ def test_feature_psi_matches_python(drift_night):
                     {"night": NIGHT, "v": VERSION})
     assert len(drift) == len(NUMERIC_FEATURES + CATEGORICAL_FEATURES + SENSITIVE_ATTRIBUTES)
     assert (drift["customers"] == len(tonight)).all()
+    assert (drift["psi_since_first_night"] == 0).all()  # the version's first night is its live reference
     for row in drift.itertuples():
         expected = python_psi(bins[bins["feature"] == row.feature], tonight[row.feature])
         assert row.psi == pytest.approx(expected, abs=1e-9), row.feature

@@ -1,45 +1,14 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['as_of_date'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-    )
-}}
-
-{#- The columns of customer_features (bar the keys) are the monitored features: numbers
-    are binned at the reference edges, text (segment, the sensitive attributes) by value. -#}
-{%- set numeric, categorical = [], [] %}
-{%- if execute %}
-    {%- for column in adapter.get_columns_in_relation(ref('customer_features')) %}
-        {%- if column.name in ('customer_id', 'as_of_date') %}
-        {%- elif column.is_number() %}{% do numeric.append(column.name) %}
-        {%- else %}{% do categorical.append(column.name) %}
-        {%- endif %}
-    {%- endfor %}
-{%- endif %}
-
 -- One row per night, model version and feature: the population stability index
 -- (PSI) of the customers the version labelled that night against the version's
--- training rows, bin by bin (bins and shares in model_reference_bins). Sensitive
--- attributes are compared too, for population shift. Versions without a stored
--- reference (the rule baseline) have no rows. Incremental: the newest night here
--- and later ones are recomputed (the nightly run refreshes it after publishing).
+-- training rows (psi), and against the customers it labelled on its first night
+-- (psi_since_first_night: the drift since the version went live, which the training
+-- window's own age does not inflate). Sensitive attributes are compared too, for
+-- population shift. Shares are floored at 1e-4 so that empty bins count.
 with
 
-history as (
+shares as (
 
-    select as_of_date, customer_id, model_name, model_version
-    from {{ ref('label_history') }}
-    {% if is_incremental() %}
-    where as_of_date >= (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
-    {% endif %}
-
-),
-
-features as (
-
-    select * from {{ ref('customer_features') }}
+    select * from {{ ref('feature_bin_shares') }}
 
 ),
 
@@ -49,103 +18,65 @@ reference as (
 
 ),
 
--- one row per version: each feature's inner edges (numeric) or categories, in bin order
-version_bins as (
+first_nights as (
 
-    select
-        model_name,
-        model_version,
-        {% for column in numeric %}
-        array_agg(lower_edge order by bin) filter (where feature = '{{ column }}' and bin >= 2) as {{ column }},
-        {% endfor %}
-        {% for column in categorical %}
-        array_agg(category order by bin) filter (where feature = '{{ column }}' and bin >= 1) as {{ column }},
-        {% endfor %}
-        count(*) as reference_bins
-    from reference
+    select model_name, model_version, min(as_of_date) as first_night
+    from shares
     group by model_name, model_version
 
 ),
 
--- bin numbers of each labelled customer: 0 null, numeric width_bucket + 1, category
--- position (-1: a category the training rows never had)
-binned as (
+first_shares as (
 
-    select
-        history.as_of_date,
-        history.model_name,
-        history.model_version,
-        {% for column in numeric %}
-        case when features.{{ column }} is null then 0
-            else coalesce(width_bucket(features.{{ column }}::float, version_bins.{{ column }}), 0) + 1 end
-            as {{ column }},
-        {% endfor %}
-        {% for column in categorical %}
-        case when features.{{ column }} is null then 0
-            else coalesce(array_position(version_bins.{{ column }}, features.{{ column }}::text), -1) end
-            as {{ column }}{{ ',' if not loop.last }}
-        {% endfor %}
-    from history
-    inner join features using (customer_id, as_of_date)
-    inner join version_bins using (model_name, model_version)
+    select shares.model_name, shares.model_version, shares.feature, shares.bin, shares.share, first_nights.first_night
+    from shares
+    inner join first_nights
+        on shares.model_name = first_nights.model_name
+        and shares.model_version = first_nights.model_version
+        and shares.as_of_date = first_nights.first_night
 
 ),
 
-night_bins as (
+night_features as (
 
-    select
-        binned.as_of_date,
-        binned.model_name,
-        binned.model_version,
-        cell.feature,
-        cell.bin,
-        count(*) as night_rows
-    from binned
-    cross join lateral (
-        values
-        {% for column in numeric + categorical %}
-        ('{{ column }}', binned.{{ column }}){{ ',' if not loop.last }}
-        {% endfor %}
-    ) as cell (feature, bin)
-    group by 1, 2, 3, 4, 5
+    select distinct as_of_date, model_name, model_version, feature, feature_kind from shares
 
 ),
 
-nights as (
+-- every bin of a feature held by the reference, the first night or the night
+grid as (
 
-    select distinct as_of_date, model_name, model_version from night_bins
+    select night_features.as_of_date, night_features.model_name, night_features.model_version,
+           night_features.feature, known.bin
+    from night_features
+    inner join (
+        select model_name, model_version, feature, bin from reference
+        union
+        select model_name, model_version, feature, bin from first_shares
+    ) as known using (model_name, model_version, feature)
+    union
+    select as_of_date, model_name, model_version, feature, bin from shares
 
 ),
 
--- every reference bin of the version on every night, and tonight's unseen categories
 compared as (
 
     select
-        as_of_date,
-        model_name,
-        model_version,
-        feature,
-        bin,
-        coalesce(night_bins.night_rows, 0) as night_rows,
-        coalesce(reference_grid.reference_share, 0) as reference_share,
-        reference_grid.kind
-    from (
-        select nights.as_of_date, reference.*
-        from nights
-        inner join reference using (model_name, model_version)
-    ) as reference_grid
-    full outer join night_bins using (as_of_date, model_name, model_version, feature, bin)
-
-),
-
-shares as (
-
-    select
-        *,
-        night_rows::float / nullif(sum(night_rows) over (partition by as_of_date, model_name, model_version, feature), 0)
-            as night_share,
-        max(kind) over (partition by as_of_date, model_name, model_version, feature) as feature_kind
-    from compared
+        grid.as_of_date,
+        grid.model_name,
+        grid.model_version,
+        grid.feature,
+        grid.bin,
+        coalesce(shares.customers_in_bin, 0) as customers_in_bin,
+        coalesce(shares.share, 0) as night_raw_share,
+        coalesce(reference.reference_share, 0) as reference_raw_share,
+        greatest(coalesce(shares.share, 0), 1e-4) as night_share,
+        greatest(coalesce(reference.reference_share, 0), 1e-4) as reference_share,
+        greatest(coalesce(first_shares.share, 0), 1e-4) as first_night_share
+    from grid
+    left join shares using (as_of_date, model_name, model_version, feature, bin)
+    left join reference using (model_name, model_version, feature, bin)
+    left join first_shares using (model_name, model_version, feature, bin)
 
 ),
 
@@ -153,25 +84,29 @@ final as (
 
     select
         ---------- keys
-        as_of_date,
-        model_name,
-        model_version,
-        feature,
-        max(feature_kind) as feature_kind,
+        compared.as_of_date,
+        compared.model_name,
+        compared.model_version,
+        compared.feature,
+        night_features.feature_kind,
 
-        ---------- drift
-        sum(night_rows)::bigint as customers,
-        sum(
-            (greatest(night_share, 1e-4) - greatest(reference_share, 1e-4))
-            * ln(greatest(night_share, 1e-4) / greatest(reference_share, 1e-4))
-        )::float as psi,
-        coalesce(sum(night_share) filter (where bin = 0), 0)::float as null_share,
-        coalesce(sum(reference_share) filter (where bin = 0), 0)::float as reference_null_share,
-        coalesce(sum(night_share) filter (where bin = -1), 0)::float as unseen_share
+        ---------- drift against training
+        sum(compared.customers_in_bin)::bigint as customers,
+        sum((night_share - reference_share) * ln(night_share / reference_share))::float as psi,
 
-    from shares
-    where feature_kind is not null
-    group by as_of_date, model_name, model_version, feature
+        ---------- drift since the version's first night
+        first_nights.first_night,
+        sum((night_share - first_night_share) * ln(night_share / first_night_share))::float as psi_since_first_night,
+
+        ---------- nulls and unseen categories
+        coalesce(sum(night_raw_share) filter (where compared.bin = 0), 0)::float as null_share,
+        coalesce(sum(reference_raw_share) filter (where compared.bin = 0), 0)::float as reference_null_share,
+        coalesce(sum(night_raw_share) filter (where compared.bin = -1), 0)::float as unseen_share
+
+    from compared
+    inner join night_features using (as_of_date, model_name, model_version, feature)
+    inner join first_nights using (model_name, model_version)
+    group by 1, 2, 3, 4, 5, first_nights.first_night
 
 )
 
