@@ -76,6 +76,7 @@ class DriftFigures:
     feature_kind: str
     model_version: str
     psi: float
+    psi_since_first_night: float
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,8 @@ class Headline:
                 f"{percent(night.estimated_precision)}, recall {percent(night.estimated_recall)} (from the scores)"
             )
         if self.drift:
-            top = ", ".join(f"{d.feature} {d.psi:.2f}" for d in self.drift)
-            lines.append(f"largest feature drift (PSI against training): {top}")
+            top = ", ".join(f"{d.feature} {d.psi_since_first_night:.2f} ({d.psi:.2f})" for d in self.drift)
+            lines.append(f"largest feature drift, PSI since the version's first night (against training): {top}")
         lines.extend(f"ALERT: {alert}" for alert in self.alerts)
         if self.report:
             lines.append(f"report: {self.report}")
@@ -230,7 +231,7 @@ def read(settings: Settings, schema: str, as_of_date: date | None = None, criter
     )
     estimated = _optional(settings, marts, "performance_estimates",
                           "where as_of_date = %(night)s order by model_name, model_version", night)
-    drift = _optional(settings, marts, "feature_drift", "where as_of_date = %(night)s order by psi desc limit 3", night)
+    drift = _optional(settings, marts, "feature_drift", "where as_of_date = %(night)s order by psi_since_first_night desc limit 3", night)
     headline = Headline(
         as_of_date=as_of_date,
         sources=_records(sources, SourceFigures),

@@ -117,11 +117,11 @@ def score_distribution_plot(rates: pd.DataFrame) -> str:
     return _svg(fig)
 
 
-def drift_heatmap(drift: pd.DataFrame) -> str:
+def drift_heatmap(drift: pd.DataFrame, column: str = "psi") -> str:
     """PSI per feature (rows) and night (columns), the largest over the night's versions."""
     if drift.empty:
         return _empty("no model version with a stored reference has labelled a night yet")
-    table = drift.pivot_table(index="feature", columns="as_of_date", values="psi", aggfunc="max")
+    table = drift.pivot_table(index="feature", columns="as_of_date", values=column, aggfunc="max")
     kinds = drift.groupby("feature")["feature_kind"].first()
     order = sorted(table.index, key=lambda f: (kinds[f] == "sensitive", f))
     table = table.loc[order]
@@ -275,14 +275,18 @@ def sections(settings: Settings, schema: str, night: date, nights: int) -> list[
     def mart(name: str, column: str = "as_of_date") -> pd.DataFrame:
         return read_mart(settings, schema, name, night, nights, column)
 
-    rates = mart("label_rates")
+    rates, drift = mart("label_rates"), mart("feature_drift")
     return [
         Section("Label rate", "Share of customers labelled bad each night, one line per model version.",
                 label_rate_plot(rates)),
         Section("Score distribution", "Median score per night with its 25-75 % (dark) and 10-90 % (light) bands.",
                 score_distribution_plot(rates)),
-        Section("Feature drift", "PSI of each feature (and sensitive attribute) against the training rows of the "
-                "version that labelled the night; darker is further from training.", drift_heatmap(mart("feature_drift"))),
+        Section("Feature drift since going live", "PSI of each feature (and sensitive attribute) against the "
+                "customers the version labelled on its first night: what changed while it ran.",
+                drift_heatmap(drift, "psi_since_first_night")),
+        Section("Feature drift against training", "PSI of each feature against the training rows of the version "
+                "that labelled the night; darker is further from training (the training window's age counts too).",
+                drift_heatmap(drift, "psi")),
         Section("Estimated and realized precision", "Precision of bad estimated from the scores the night the labels "
                 "were published, and realized once the outcome window matured.",
                 precision_plot(mart("estimated_vs_realized"))),

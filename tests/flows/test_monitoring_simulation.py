@@ -25,8 +25,8 @@ NIGHTS = 6
 DRIFT_NIGHT = 4  # the first simulated night whose new sales carry amounts in cents
 CUSTOMERS = 2_000
 SMALL_TRAINING = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
+CENTS_TABLE = "create table if not exists demo_truth.sales_in_cents (sale_id text primary key)"
 CENTS = """
-create table if not exists demo_truth.sales_in_cents (sale_id text primary key);
 with changed as (
     update master_data.sales as s set amount = s.amount * 100
     where s.sold_at >= %(since)s and s.sale_id is not null
@@ -66,6 +66,7 @@ def season(make_database, tmp_path_factory):
                 if number >= DRIFT_NIGHT:
                     drift_start = datetime.combine(nights[DRIFT_NIGHT - 1] + timedelta(days=1), time.min, timezone.utc)
                     with db.connect(settings) as conn:
+                        conn.execute(CENTS_TABLE)
                         conn.execute(CENTS, {"since": drift_start})
                 nightly.run_once(as_of_date=night, target="prod", settings=settings)
                 nights.append(night)

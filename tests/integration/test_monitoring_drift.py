@@ -153,7 +153,7 @@ def test_the_report_draws_every_plot_in_headless_chromium(drift_night, tmp_path)
     assert path == settings.local_dir / "reports" / f"monitoring-analytics-{NIGHT}.html"
     rendered = browser.dump_dom(path)
     plots, errors = drawn(rendered.dom)
-    assert errors is None and plots == 8
+    assert errors is None and plots == 9
     assert "tenure_days" in rendered.dom and "a headline line" in rendered.dom
     shot = plt.imread(browser.screenshot(path, tmp_path / "report.png"))
     ink = (shot[..., :3] < 0.9).any(axis=2)

@@ -20,19 +20,32 @@
 {%- endif %}
 
 -- One row per night, model version, feature and bin: how many of the customers the
--- version labelled that night fall in each bin of the version's reference (bins in
+-- version labelled that night (a stable sample of large nights, in_drift_sample) fall in each bin of the version's reference (bins in
 -- model_reference_bins; -1 holds categories the training rows never had). Versions
--- without a stored reference (the rule baseline) have no rows. Incremental: the
--- newest night here and later ones are recomputed (the nightly run refreshes it
--- after publishing); feature_drift compares the shares.
+-- without a stored reference (the rule baseline) have no rows. Incremental: nights
+-- newer than the newest here, and tonight again (a re-run replaces it), are added;
+-- after re-scoring an older night, run it with --full-refresh. feature_drift
+-- compares the shares.
 with
 
+rates as (
+
+    select * from {{ ref('label_rates') }}
+
+),
+
+-- the customers each version labelled each night, a stable sample of the large nights
 history as (
 
-    select as_of_date, customer_id, model_name, model_version
-    from {{ ref('label_history') }}
+    select history.as_of_date, history.customer_id, history.model_name, history.model_version
+    from {{ ref('label_history') }} as history
+    inner join rates using (as_of_date, model_name, model_version)
+    where {{ in_drift_sample('history.customer_id', 'rates.customers') }}
     {% if is_incremental() %}
-    where as_of_date >= (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
+        and (
+            history.as_of_date > (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
+            or history.as_of_date = {{ as_of_date() }}
+        )
     {% endif %}
 
 ),
@@ -91,23 +104,32 @@ binned as (
 
 ),
 
+-- one row per night, version, feature and bin: the bins unnested as an integer
+-- array (the feature is its position), which Postgres counts faster than text pairs
 night_bins as (
 
     select
-        binned.as_of_date,
-        binned.model_name,
-        binned.model_version,
-        cell.feature,
-        cell.bin,
-        count(*) as night_rows
-    from binned
-    cross join lateral (
-        values
-        {% for column in numeric + categorical %}
-        ('{{ column }}', binned.{{ column }}){{ ',' if not loop.last }}
-        {% endfor %}
-    ) as cell (feature, bin)
-    group by 1, 2, 3, 4, 5
+        as_of_date,
+        model_name,
+        model_version,
+        (array[{% for column in numeric + categorical %}'{{ column }}'{{ ', ' if not loop.last }}{% endfor %}])[position]
+            as feature,
+        bin,
+        night_rows
+    from (
+        select
+            binned.as_of_date,
+            binned.model_name,
+            binned.model_version,
+            cell.position,
+            cell.bin,
+            count(*) as night_rows
+        from binned
+        cross join lateral unnest(array[
+            {% for column in numeric + categorical %}binned.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
+        ]) with ordinality as cell (bin, position)
+        group by 1, 2, 3, 4, 5
+    ) as counted
 
 ),
 

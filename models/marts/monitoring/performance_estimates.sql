@@ -12,14 +12,15 @@
 -- estimation, CBPE). With calibrated scores a customer labelled bad is bad with
 -- probability score, so the expected precision is the mean score of the customers
 -- labelled bad, and the expected recall their share of the night's summed scores.
--- Incremental: the newest night here and later ones are recomputed.
+-- Incremental: newer nights and tonight again (a re-run replaces it) are added.
 with
 
 history as (
 
     select * from {{ ref('label_history') }}
     {% if is_incremental() %}
-    where as_of_date >= (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
+    where as_of_date > (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
+        or as_of_date = {{ as_of_date() }}
     {% endif %}
 
 ),

@@ -9,8 +9,8 @@
 
 -- One row per night and model version: how far the version's scores and bad rate
 -- have moved from its first night (the reference). Score drift is the PSI over the
--- deciles of the first night's scores; label-rate drift the change in the share
--- labelled bad. Incremental: the newest night here and later ones are recomputed.
+-- deciles of the first night's scores (sampled on large nights); label-rate drift the change in the share
+-- labelled bad. Incremental: newer nights and tonight again (a re-run replaces it) are added.
 with
 
 rates as (
@@ -39,25 +39,31 @@ nights as (
     from rates
     inner join reference_nights using (model_name, model_version)
     {% if is_incremental() %}
-    where rates.as_of_date >= (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
+    where rates.as_of_date > (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
+        or rates.as_of_date = {{ as_of_date() }}
     {% endif %}
 
 ),
 
--- the scores of each version's reference night and of the nights in scope
+-- the scores of each version's reference night and of the nights in scope (a
+-- stable sample of large nights, in_drift_sample)
 scored as (
 
     select history.as_of_date, history.model_name, history.model_version, history.score
     from history
+    inner join rates using (as_of_date, model_name, model_version)
     inner join (
         select as_of_date, model_name, model_version from nights
         union
         select reference_night, model_name, model_version from reference_nights
     ) as wanted using (as_of_date, model_name, model_version)
+    where {{ in_drift_sample('history.customer_id', 'rates.customers') }}
 
 ),
 
-edges as (
+-- materialized: a few rows the bins join to, computed once (the planner cannot
+-- estimate the sampled scores and would otherwise recompute them per score)
+edges as materialized (
 
     select
         scored.model_name,

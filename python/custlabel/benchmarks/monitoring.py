@@ -35,7 +35,7 @@ insert into {history} (customer_id, label, score, threshold, model_name, model_v
 select customer_id, case when score >= 0.5 then 'bad' else 'good' end, score, 0.5, %(model)s, %(version)s, as_of_date
 from (
     select customer_id, as_of_date,
-           1 / (1 + exp(-(coalesce(overdue_invoices_count, 0) - 5 + 2 * late_payment_rate_365d))) as score
+           1 / (1 + exp(-(coalesce(overdue_invoices_count, 0) - 5 + 2 * coalesce(late_payment_rate_365d, 0)))) as score
     from {features} where as_of_date = %(night)s
 ) as scored
 """
