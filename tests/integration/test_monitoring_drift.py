@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custlabel import browser, db, dbt, drift_reference, report, writeback
+from custlabel import browser, db, dbt, drift_reference, monitor, report, writeback
 from custlabel.config import Settings
 from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
 
@@ -159,3 +159,14 @@ def test_the_report_draws_every_plot_in_headless_chromium(drift_night, tmp_path)
     ink = (shot[..., :3] < 0.9).any(axis=2)
     assert shot[..., :3].std() > 0.05 and ink.mean() > 0.02  # not a blank page
     assert ink[: shot.shape[0] // 2].mean() > 0.02 and ink[shot.shape[0] // 2 :].mean() > 0.01  # plots all the way down
+
+
+def test_monitor_prints_the_headline_and_opens_the_report(drift_night, monkeypatch):
+    settings, _, _ = drift_night
+    opened = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    text = monitor.report(settings, target="prod", as_of_date=NIGHT)
+    assert f"estimated {NIGHT}: {MODEL} v{VERSION}, precision" in text
+    assert "largest feature drift, PSI since the version's first night (against training): " in text
+    path = monitor.open_report(settings, target="prod", as_of_date=NIGHT)
+    assert opened == [path.as_uri()] and path.read_text().startswith("<!doctype html>")
