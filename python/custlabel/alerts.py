@@ -20,6 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
+import psycopg
 import yaml
 from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -188,7 +189,7 @@ class Alert:
         )
 
 
-def series(conn, schema: str, metric: str, night: date, nights: int) -> list[tuple[date, float | None]]:
+def series(conn: psycopg.Connection, schema: str, metric: str, night: date, nights: int) -> list[tuple[date, float | None]]:
     """The metric's last `nights` values up to a night, newest first (none when its mart is not built)."""
     mart, query = METRICS[metric]
     marts = monitoring_schema(schema)
@@ -207,7 +208,7 @@ def judge(rule: Rule, night: date, values: list[tuple[date, float | None]], was_
     return Alert(night, rule.name, rule.metric, tonight, rule.threshold, rule.direction, breaches, rule.k, rule.n, state)
 
 
-def ensure_table(conn, schema: str) -> sql.Identifier:
+def ensure_table(conn: psycopg.Connection, schema: str) -> sql.Identifier:
     """Create the alerts table in the monitoring schema when missing."""
     marts = monitoring_schema(schema)
     table = sql.Identifier(marts, TABLE)
@@ -215,7 +216,7 @@ def ensure_table(conn, schema: str) -> sql.Identifier:
     return table
 
 
-def _previous_states(conn, table: sql.Identifier, night: date) -> dict[str, str]:
+def _previous_states(conn: psycopg.Connection, table: sql.Identifier, night: date) -> dict[str, str]:
     query = sql.SQL("select distinct on (rule) rule, state from {} where as_of_date < %s order by rule, as_of_date desc")
     return dict(conn.execute(query.format(table), [night]).fetchall())
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import psycopg
 from psycopg import sql
 
 from custlabel import db
@@ -134,7 +135,7 @@ def _sensitive_population(settings: Settings, nights: Iterable) -> pd.DataFrame:
         return pd.DataFrame(cursor.fetchall(), columns=SENSITIVE_ATTRIBUTES)
 
 
-def ensure_table(conn, schema: str) -> sql.Identifier:
+def ensure_table(conn: psycopg.Connection, schema: str) -> sql.Identifier:
     """Create the reference table in the monitoring schema when missing."""
     monitoring = monitoring_schema(schema)
     table = sql.Identifier(monitoring, TABLE)
