@@ -5,7 +5,7 @@
 from datetime import date
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import DEFAULT
 
 from custlabel import monitor, nightly, runs
@@ -58,7 +58,16 @@ def score_and_publish(night: Night) -> ScoreSummary:
 @task(name="monitoring refresh", **RETRIES, **KEEP)
 def refresh_monitoring(night: Night) -> monitor.Headline:
     _logged(nightly.refresh_label_monitoring(night))
+    nightly.evaluate_alerts(night)
     return nightly.read_monitoring(night)
+
+
+@task(name="monitoring report", **RETRIES)
+def write_report(night: Night, headline: monitor.Headline | None) -> str:
+    path = nightly.write_report(night, headline)
+    create_link_artifact(path.as_uri(), link_text=path.name, key="monitoring-report",
+                         description=f"Monitoring report of {night.as_of_date} (opens in a browser, no server)")
+    return str(path)
 
 
 def publish_summary(summary: nightly.Summary) -> None:
@@ -93,6 +102,9 @@ def nightly_customer_labels(
         trained = run.step("train", train_model, night, required=False) if nightly.should_train(night) else None
         labels = run.step("score and publish", score_and_publish, night)
         headline = run.step("monitoring refresh", refresh_monitoring, night, required=False) or headline
+        report = run.step("monitoring report", write_report, night, headline, required=False)
+        if headline is not None:
+            headline.report = report
         summary = nightly.summarize(night, run, headline, labels, trained)
         publish_summary(summary)
         run.finish(summary.data, labels)

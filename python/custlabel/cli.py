@@ -139,6 +139,8 @@ def _monitor(args: argparse.Namespace) -> None:
     from custlabel import monitor
 
     print(monitor.report(target=args.target, as_of_date=args.as_of, nights=args.nights))
+    if args.open:
+        print(f"report: {monitor.open_report(target=args.target, as_of_date=args.as_of)}")
 
 
 def _simulate(args: argparse.Namespace) -> None:
@@ -237,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="print speed, memory and quality figures at scale")
     bench.add_argument("--customers", type=int, nargs="+", default=[100_000, 1_000_000])
     bench.add_argument("--days", type=int, default=540, help="history length (540 days: about 20 sales per customer)")
-    bench.add_argument("--sections", default="warehouse,training,scoring,load")
+    bench.add_argument("--sections", default="warehouse,training,scoring,load,monitoring")
     bench.set_defaults(handler=_bench)
 
 
@@ -261,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
     monitor.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night (default: the newest built)")
     monitor.add_argument("--nights", type=int, default=30, help="how many nights of history to show")
+    monitor.add_argument("--open", action="store_true", help="write the HTML report of the night and open it in a browser")
     monitor.set_defaults(handler=_monitor)
 
     simulate = sub.add_parser("simulate", help="advance the demo master data night by night, running the nightly flow each night")

@@ -205,6 +205,11 @@ def schema_for(target: str) -> str:
     return TARGET_SCHEMAS[target]
 
 
+def monitoring_schema(schema: str) -> str:
+    """Where dbt builds the monitoring marts for a target schema."""
+    return f"{schema}_monitoring"
+
+
 def _url_connection(url: str, timeouts: Timeouts) -> Connection:
     """A DATABASE_URL parsed by libpq itself: percent-decoding and its query string (sslmode, ...) kept."""
     scheme, separator, rest = url.partition("://")

@@ -25,7 +25,7 @@ import psycopg
 from psycopg import sql
 
 from custlabel import db, writeback
-from custlabel.config import Settings, get_settings, schema_for
+from custlabel.config import Settings, get_settings, monitoring_schema, schema_for
 from custlabel.errors import CustlabelError
 
 logger = logging.getLogger(__name__)
@@ -35,11 +35,6 @@ DEMO_PASSWORD = "custlabel_bi"
 MARKER = "custlabel: read-only BI role, managed by custlabel grants"
 SOURCE_SCHEMA = "master_data"
 LABEL_TABLES = (writeback.LABELS, writeback.HISTORY)
-
-
-def monitoring_schema(schema: str) -> str:
-    """Where dbt builds the monitoring marts for a target schema."""
-    return f"{schema}_monitoring"
 
 
 def _role_comment(conn: psycopg.Connection, role: str) -> tuple[bool, str | None]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import webbrowser
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from psycopg import sql
 
 from custlabel import acceptance, db, runs
-from custlabel.config import Settings, get_settings, schema_for
+from custlabel import alerts as alert_rules
+from custlabel import report as html_report
+from custlabel.config import Settings, get_settings, monitoring_schema, schema_for
 from custlabel.errors import CustlabelError
-from custlabel.grants import monitoring_schema
 
 MARTS = ("source_volumes", "quarantine_reasons", "label_rates", "realized_performance")
 STALE_HOURS = 24.0
@@ -56,6 +59,28 @@ class RealizedFigures:
 
 
 @dataclass(frozen=True)
+class EstimatedFigures:
+    """One model version's precision and recall of a night, estimated from its scores (CBPE)."""
+
+    as_of_date: date
+    model_name: str
+    model_version: str
+    estimated_precision: float | None
+    estimated_recall: float | None
+
+
+@dataclass(frozen=True)
+class DriftFigures:
+    """One feature's drift on a night against the training rows of the version that labelled it."""
+
+    feature: str
+    feature_kind: str
+    model_version: str
+    psi: float
+    psi_since_first_night: float
+
+
+@dataclass(frozen=True)
 class Criteria:
     """The acceptance floors realized performance is held to."""
 
@@ -72,7 +97,10 @@ class Headline:
     reasons: list[tuple[str, str, int]] = field(default_factory=list)
     labels: list[LabelFigures] = field(default_factory=list)
     realized: list[RealizedFigures] = field(default_factory=list)
+    estimated: list[EstimatedFigures] = field(default_factory=list)
+    drift: list[DriftFigures] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
+    report: str | None = None
 
     def lines(self) -> list[str]:
         """The figures as short lines for logs and the terminal."""
@@ -100,7 +128,17 @@ class Headline:
                 f"v{night.model_version}, precision {percent(night.realized_precision)}, "
                 f"recall {percent(night.realized_recall)} on {night.customers_with_outcome:,} customers"
             )
+        for night in self.estimated:
+            lines.append(
+                f"estimated {night.as_of_date}: {night.model_name} v{night.model_version}, precision "
+                f"{percent(night.estimated_precision)}, recall {percent(night.estimated_recall)} (from the scores)"
+            )
+        if self.drift:
+            top = ", ".join(f"{d.feature} {d.psi_since_first_night:.2f} ({d.psi:.2f})" for d in self.drift)
+            lines.append(f"largest feature drift, PSI since the version's first night (against training): {top}")
         lines.extend(f"ALERT: {alert}" for alert in self.alerts)
+        if self.report:
+            lines.append(f"report: {self.report}")
         return lines
 
     @property
@@ -155,6 +193,14 @@ def _records(frame: pd.DataFrame, kind: type) -> list:
     return [kind(**row) for row in clean.to_dict("records")]
 
 
+def _optional(settings: Settings, schema: str, table: str, tail: str, params: dict) -> pd.DataFrame:
+    """Rows of a mart that may not be built yet (an empty frame then)."""
+    with db.connect(settings) as conn:
+        if not db.relation_exists(conn, schema, table):
+            return pd.DataFrame()
+    return _frame(settings, schema, table, tail, params)
+
+
 def read(settings: Settings, schema: str, as_of_date: date | None = None, criteria: Criteria | None = None) -> Headline:
     """The headline of a night (default: the newest night in the marts) from the monitoring marts."""
     marts = monitoring_schema(schema)
@@ -184,14 +230,20 @@ def read(settings: Settings, schema: str, as_of_date: date | None = None, criter
         " order by model_name, model_version",
         night,
     )
+    estimated = _optional(settings, marts, "performance_estimates",
+                          "where as_of_date = %(night)s order by model_name, model_version", night)
+    drift = _optional(settings, marts, "feature_drift", "where as_of_date = %(night)s order by psi_since_first_night desc limit 3", night)
     headline = Headline(
         as_of_date=as_of_date,
         sources=_records(sources, SourceFigures),
         reasons=list(reasons[["source_table", "reason", "quarantined_rows"]].itertuples(index=False, name=None)),
         labels=_records(labels, LabelFigures),
         realized=_records(realized, RealizedFigures),
+        estimated=_records(estimated, EstimatedFigures) if len(estimated) else [],
+        drift=_records(drift, DriftFigures) if len(drift) else [],
     )
-    headline.alerts = alerts(headline, criteria)
+    firing = [a.line for a in alert_rules.read(settings, schema, as_of_date) if a.state == alert_rules.FIRING]
+    headline.alerts = alerts(headline, criteria) + firing
     return headline
 
 
@@ -208,12 +260,26 @@ class MonitoringNotBuiltError(CustlabelError):
     """The monitoring marts of a target do not exist yet."""
 
 
+def _headline(settings: Settings, schema: str, as_of_date: date | None) -> Headline:
+    performance = acceptance.load(settings=settings).performance
+    return read(settings, schema, as_of_date, Criteria(performance.min_precision, performance.min_recall))
+
+
+def open_report(settings: Settings | None = None, target: str | None = None, as_of_date: date | None = None) -> Path:
+    """`custlabel monitor --open`: write the night's HTML report and open it in the default browser."""
+    settings = settings or get_settings()
+    schema = schema_for(target or settings.target)
+    headline = _headline(settings, schema, as_of_date)
+    path = html_report.write(settings, schema, headline.as_of_date, headline.lines())
+    webbrowser.open(path.as_uri())
+    return path
+
+
 def report(settings: Settings | None = None, target: str | None = None, as_of_date: date | None = None, nights: int = 30) -> str:
     """`custlabel monitor`: a night's headline, recent label rates, realized performance and pipeline runs."""
     settings = settings or get_settings()
     schema = schema_for(target or settings.target)
-    performance = acceptance.load(settings=settings).performance
-    headline = read(settings, schema, as_of_date, Criteria(performance.min_precision, performance.min_recall))
+    headline = _headline(settings, schema, as_of_date)
     recent = history(settings, schema, nights)
     sections = [f"monitoring of {schema} ({monitoring_schema(schema)}), night {headline.as_of_date}", *headline.lines()]
     columns = {

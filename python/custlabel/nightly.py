@@ -9,6 +9,7 @@ refresh the label monitoring → run summary. One run at a time per target.
 from __future__ import annotations
 
 import ctypes
+import logging
 import signal
 import subprocess
 import sys
@@ -17,7 +18,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,7 +37,10 @@ from prefect.settings import (
 )
 from psycopg import sql
 
-from custlabel import acceptance, baseline, db, grants, locking, monitor, registry, release, retry, runs, score, writeback
+from custlabel import (
+    acceptance, alerts, baseline, db, dbt_results, grants, locking, monitor, registry, release, report, retry, runs, score,
+    writeback,
+)
 from custlabel import dbt as dbt_runner
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel.deployed import CHALLENGER, CHAMPION
@@ -44,6 +49,8 @@ from custlabel.score import ScoreSummary
 from custlabel.train import TrainConfig
 from custlabel.training_data import TrainingDataError
 
+logger = logging.getLogger(__name__)
+
 Target = Literal["dev", "test", "prod"]
 
 FLOW_NAME = "nightly-customer-labels"
@@ -51,7 +58,11 @@ DEPLOYMENT_NAME = "nightly"
 FLOW_ENTRYPOINT = "flows/nightly.py:nightly_customer_labels"
 DEFAULT_CRON = "0 2 * * *"
 DEFAULT_PREFECT_PORT = 4200
-LABEL_MONITORING = ["label_rates"]
+# The monitoring marts that read the label history (and the stored dbt test results).
+LABEL_MONITORING = [
+    "label_rates", "feature_bin_shares", "feature_drift", "score_drift", "performance_estimates", "estimated_vs_realized",
+    "data_test_trends", "data_quality_trends",
+]
 # None: train.TrainConfig() defaults; tests and benchmarks may set a smaller search.
 TRAIN_CONFIG: TrainConfig | None = None
 
@@ -151,6 +162,23 @@ def _dbt(night: Night, args: list[str]) -> DbtStep:
     return DbtStep(" ".join(args), result.nodes, list(result.warnings))
 
 
+def _keep_test_results(night: Night, since: datetime) -> None:
+    """Store the test results of the dbt build that just ran; a failure to store is logged, never raised."""
+    try:
+        dbt_results.store_latest(night.settings(), night.schema, night.run_id, night.as_of_date, since)
+    except Exception as error:  # the night's labels matter more than its test history
+        logger.warning("dbt test results of %s not stored: %s", night.as_of_date, error)
+
+
+def _build(night: Night, args: list[str]) -> DbtStep:
+    """A `dbt build` whose test results are kept in the monitoring schema, also when a test fails."""
+    started = datetime.now(timezone.utc)
+    try:
+        return _dbt(night, args)
+    finally:
+        _keep_test_results(night, started)
+
+
 def check_freshness(night: Night) -> DbtStep:
     """`dbt source freshness` judged at the night: a stale source past error_after stops the run."""
     return _dbt(night, ["source", "freshness"])
@@ -158,12 +186,23 @@ def check_freshness(night: Night) -> DbtStep:
 
 def build(night: Night) -> DbtStep:
     """`dbt build`: snapshots, models and every test; a failing test stops the run before scoring."""
-    return _dbt(night, ["build"])
+    return _build(night, ["build"])
 
 
 def refresh_label_monitoring(night: Night) -> DbtStep:
     """Rebuild the monitoring marts that read the label history, so BI sees tonight's labels."""
-    return _dbt(night, ["build", "--select", *LABEL_MONITORING])
+    return _build(night, ["build", "--select", *LABEL_MONITORING])
+
+
+def evaluate_alerts(night: Night) -> list[alerts.Alert]:
+    """Evaluate the rules of alerts.yml for the night into the alerts table (and notify changes)."""
+    return alerts.evaluate(night.settings(), night.schema, night.as_of_date, run_id=night.run_id)
+
+
+def write_report(night: Night, headline: monitor.Headline | None) -> Path:
+    """The night's HTML monitoring report under .local/reports/."""
+    lines = [] if headline is None else headline.lines()
+    return report.write(night.settings(), night.schema, night.as_of_date, lines)
 
 
 def read_monitoring(night: Night) -> monitor.Headline:

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.integration
 
 NIGHT1 = date(2026, 6, 30)  # the demo data's last day (DEMO_END in conftest.py)
 NIGHT2 = NIGHT1 + timedelta(days=1)
-FIRST_NIGHT_STEPS = ["source freshness", "dbt build", "monitoring", "train", "score and publish", "monitoring refresh"]
+FIRST_NIGHT_STEPS = [
+    "source freshness", "dbt build", "monitoring", "train", "score and publish", "monitoring refresh", "monitoring report",
+]
 NULL_ID_TEST = "dbt_expectations_source_expect_column_values_to_not_be_null_master_data_customers_customer_id"
 
 
@@ -44,6 +46,10 @@ def published(settings: Settings) -> tuple:
 
 def history_nights(settings: Settings) -> dict[date, int]:
     return dict(fetch(settings, "select as_of_date, count(*) from analytics.customer_label_history group by 1"))
+
+
+def record_run_id(state) -> str:
+    return str(state.state_details.flow_run_id)
 
 
 def run_row(settings: Settings, state) -> dict:
@@ -172,6 +178,10 @@ def test_a_failing_source_test_stops_before_scoring(first_night, flow, flow_sett
     assert [(s["name"], s["state"]) for s in record["steps"]] == [("source freshness", "completed"), ("dbt build", "failed")]
     assert NULL_ID_TEST in record["error"]
     assert published(flow_settings) == before
+    # the failed build's test results are kept for the data-quality history
+    kept = fetch(flow_settings, "select status, failures from analytics_monitoring.dbt_test_results"
+                                " where run_id = %s and test_name = %s", [record_run_id(state), NULL_ID_TEST])
+    assert kept == [("fail", 1)]
 
 
 def _lock_holders(settings: Settings) -> int:

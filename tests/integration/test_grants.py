@@ -11,7 +11,7 @@ from psycopg import sql
 
 from custlabel import db, grants, score, sql_scoring
 from custlabel.devtools.benchmarks.scoring import create_synthetic_features
-from custlabel.config import Settings
+from custlabel.config import Settings, monitoring_schema
 from custlabel.errors import CustlabelError
 
 from helpers.scoring import create_synthetic_rule_baseline
@@ -19,7 +19,7 @@ from helpers.scoring import create_synthetic_rule_baseline
 pytestmark = pytest.mark.integration
 
 SCHEMA = "analytics_test"
-MONITORING = grants.monitoring_schema(SCHEMA)
+MONITORING = monitoring_schema(SCHEMA)
 PASSWORD = "bi's 'long' pass phrase"
 
 

@@ -16,6 +16,8 @@ ALLOWED_IN_FUNCTIONS = {
     "cli.py": {"custlabel"},
     # orbital takes ~4 s to import and only the SQL engine needs it
     "sql_scoring.py": {"orbital"},
+    # Apprise loads its notification plugins on import; only a night with a notification URL needs it
+    "alerts.py": {"apprise"},
     # dbt's runner is imported when a dbt command runs
     "dbt.py": {"dbt"},
     # `python -m custlabel.benchmarks.scoring` would import itself twice through the package

@@ -1,8 +1,8 @@
 {{ config(materialized='incremental') }}
 
 -- One row per night and model version: how many customers it labelled, the share
--- labelled bad, and the distribution of its scores. Incremental: the newest night
--- already here and any later ones are recomputed (the nightly run refreshes this
+-- labelled bad, and the distribution of its scores. Incremental: nights newer than
+-- the newest here, and tonight again, are added (the nightly run refreshes this
 -- model after publishing); after re-scoring an older night, run it with --full-refresh.
 with
 
@@ -10,7 +10,8 @@ history as (
 
     select * from {{ ref('label_history') }}
     {% if is_incremental() %}
-    where as_of_date >= (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
+    where as_of_date > (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
+        or as_of_date = {{ as_of_date() }}
     {% endif %}
 
 ),

@@ -29,8 +29,8 @@ def bench_settings(settings: Settings) -> Settings:
 
 
 def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str]) -> list[str]:
-    """Run the chosen sections (warehouse, training, scoring, load) at each size; returns every figure line."""
-    from custlabel.devtools.benchmarks import dbt_build, load_speed, scoring, training
+    """Run the chosen sections (warehouse, training, scoring, load, monitoring) at each size; returns every figure line."""
+    from custlabel.devtools.benchmarks import dbt_build, load_speed, monitoring, scoring, training
 
     target = bench_settings(settings)
     end_date = date.today() - timedelta(days=1)
@@ -44,6 +44,8 @@ def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str])
             lines += _report(scoring.run(target, customers))
         if "load" in sections:
             lines += _report(load_speed.run(target, customers, days, end_date))
+        if "monitoring" in sections:
+            lines += _report(monitoring.run(target, customers))
     return lines
 
 

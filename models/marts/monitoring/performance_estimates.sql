@@ -1,0 +1,50 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['as_of_date'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
+-- One row per night and model version: precision and recall of "bad" estimated
+-- from the scores alone, before any outcome is known (confidence-based performance
+-- estimation, CBPE). With calibrated scores a customer labelled bad is bad with
+-- probability score, so the expected precision is the mean score of the customers
+-- labelled bad, and the expected recall their share of the night's summed scores.
+-- Incremental: newer nights and tonight again (a re-run replaces it) are added.
+with
+
+history as (
+
+    select * from {{ ref('label_history') }}
+    {% if is_incremental() %}
+    where as_of_date > (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
+        or as_of_date = {{ as_of_date() }}
+    {% endif %}
+
+),
+
+final as (
+
+    select
+        ---------- keys
+        as_of_date,
+        model_name,
+        model_version,
+
+        ---------- labels
+        count(*)::bigint as customers,
+        count(*) filter (where label = 'bad')::bigint as labelled_bad,
+
+        ---------- expected from the scores
+        avg(score)::float as expected_bad_rate,
+        avg(score) filter (where label = 'bad')::float as estimated_precision,
+        (sum(score) filter (where label = 'bad') / nullif(sum(score), 0))::float as estimated_recall
+
+    from history
+    group by as_of_date, model_name, model_version
+
+)
+
+select * from final
