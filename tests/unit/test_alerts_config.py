@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
+import yaml
 
 from custlabel import alerts
 from custlabel.config import get_settings
 
+ROOT = Path(__file__).resolve().parents[2]
 NIGHT = date(2026, 8, 1)
 RULE = alerts.Rule(name="drift", metric="feature_psi_max", direction="above", threshold=0.25, k=2, n=3)
 
@@ -22,6 +25,15 @@ def test_the_repository_rules_load():
     config = alerts.load(settings=get_settings())
     assert {rule.metric for rule in config.rules} <= set(alerts.METRICS)
     assert any(rule.name == "feature_drift" for rule in config.rules)
+
+
+def test_every_metric_reads_a_monitoring_mart_and_is_explained_in_alerts_yml():
+    schema = yaml.safe_load((ROOT / "models" / "marts" / "monitoring" / "_monitoring__models.yml").read_text())
+    marts = {model["name"] for model in schema["models"]}
+    explained = (ROOT / alerts.FILE_NAME).read_text()
+    for metric, (mart, _query) in alerts.METRICS.items():
+        assert mart in marts, f"metric {metric} reads {mart}, not a model of models/marts/monitoring"
+        assert f"#   {metric} " in explained, f"metric {metric} is not in the list at the top of alerts.yml"
 
 
 @pytest.mark.parametrize(("text", "named"), [
