@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from custlabel import acceptance, baseline, evaluate, model_card, model_families, registry, train, training_data
+from custlabel import acceptance, baseline, drift_reference, evaluate, model_card, model_families, registry, train, training_data
 from custlabel.config import Settings, get_settings
 from custlabel.deployed import CHALLENGER, CHAMPION, FALLBACK
 from custlabel.features import CATEGORICAL_FEATURES, LABEL_COLUMN, MODEL_FEATURES, NUMERIC_FEATURES
@@ -204,6 +204,7 @@ def train_and_register(
     result.baseline_metrics, result.test_scores = baseline.evaluate_on(settings, result.test_scores)
     result.seconds = time.perf_counter() - started
     release = register(settings, result, alias, run_key)
+    drift_reference.store(settings, release.model_name, release.version, result.data.train)
     if auto_approved_by and result.meets_acceptance:
         approve(settings, release.version, auto_approved_by)
         return Release(result, release.model_name, release.version, release.run_id, release.alias, promoted=True)

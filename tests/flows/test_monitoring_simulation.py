@@ -14,7 +14,10 @@ from datetime import date, datetime, time, timedelta, timezone
 import pandas as pd
 import pytest
 
-from custlabel import alerts, db, dbt, demo, drift_reference, nightly, registry, simulate, train
+from custlabel import alerts, db, dbt, nightly, release, train
+from custlabel.demo import loader
+from custlabel.demo import simulation as simulate
+from custlabel.deployed import CHAMPION
 from custlabel.config import get_settings
 
 pytestmark = pytest.mark.integration
@@ -48,7 +51,8 @@ def season(make_database, tmp_path_factory):
 
     database = make_database("monitoring_season")
     local = tmp_path_factory.mktemp("monitoring-season")
-    demo.generate_and_load(customers=CUSTOMERS, days=540, seed=5, end_date=END, settings=database)
+    name = database.connection.dbname
+    loader.generate_and_load(customers=CUSTOMERS, days=540, seed=5, end_date=END, settings=database, i_mean_database=name)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PGDATABASE", database.connection.dbname)
         patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
@@ -56,13 +60,12 @@ def season(make_database, tmp_path_factory):
         patch.setenv("CUSTLABEL_TARGET", "prod")
         settings = get_settings()
         dbt.run(["build"], target="prod", as_of_date=str(END), settings=settings)
-        trained = train.train(settings, SMALL_TRAINING, alias=registry.CHAMPION)
-        drift_reference.store(settings, settings.model_name, trained.model_version, trained.data.train)
+        release.train_and_register(settings, SMALL_TRAINING, alias=CHAMPION)
         nights = [END]
         with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
             nightly.run_once(as_of_date=END, target="prod", settings=settings)
             for number in range(1, NIGHTS + 1):
-                night = simulate.advance(settings, days=DAYS_PER_NIGHT, seed=5).night
+                night = simulate.advance(settings, days=DAYS_PER_NIGHT, seed=5, i_mean_database=name).night
                 if number >= DRIFT_NIGHT:
                     drift_start = datetime.combine(nights[DRIFT_NIGHT - 1] + timedelta(days=1), time.min, timezone.utc)
                     with db.connect(settings) as conn:

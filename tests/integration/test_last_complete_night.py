@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from custlabel import db, dbt, demo, nightly
+from custlabel import db, dbt, nightly
+from custlabel.demo import loader
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +26,9 @@ def test_a_label_is_written_only_once_its_window_is_entirely_in_the_past(make_da
     # A monthly as-of date T whose window (T, T + W] ends today: today is not complete yet.
     ends_today = today.replace(day=1) if today.day > 1 else (today - timedelta(days=1)).replace(day=1)
     window = (today - ends_today).days
-    demo.generate_and_load(customers=300, days=200, seed=8, end_date=today, settings=settings)
+    loader.generate_and_load(
+        customers=300, days=200, seed=8, end_date=today, settings=settings, i_mean_database=settings.connection.dbname
+    )
     dbt.run(["build"], target="prod", as_of_date=str(today), extra_vars={"outcome_window_days": window},
             settings=settings)
 
