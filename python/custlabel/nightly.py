@@ -40,6 +40,7 @@ from custlabel import dbt as dbt_runner
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel.deployed import CHALLENGER, CHAMPION
 from custlabel.errors import CustlabelError
+from custlabel.gates import failures
 from custlabel.score import ScoreSummary
 from custlabel.train import TrainConfig
 
@@ -53,6 +54,20 @@ DEFAULT_PREFECT_PORT = 4200
 LABEL_MONITORING = ["label_rates"]
 # None: train.TrainConfig() defaults; tests and benchmarks may set a smaller search.
 TRAIN_CONFIG: TrainConfig | None = None
+# --auto-approve of a run started in this process (`custlabel nightly`, the demo, tests): never a
+# parameter of the served deployment, so no scheduled or operator-started run can approve a version.
+_AUTO_APPROVE = False
+
+
+@contextmanager
+def auto_approval(enabled: bool = True) -> Iterator[None]:
+    """Runs of the flow started here within the block approve and promote a version that passed every gate."""
+    global _AUTO_APPROVE
+    previous, _AUTO_APPROVE = _AUTO_APPROVE, enabled
+    try:
+        yield
+    finally:
+        _AUTO_APPROVE = previous
 
 
 @dataclass(frozen=True)
@@ -84,8 +99,12 @@ def last_complete_night(timezone: str, now: datetime | None = None) -> date:
     return (now or datetime.now(zone)).astimezone(zone).date() - timedelta(days=1)
 
 
-def plan(as_of_date: date | None, target: str | None, retrain: bool, auto_approve: bool) -> Night:
-    """Tonight's run: the night (default the last complete one), the target (default CUSTLABEL_TARGET), the Prefect run ids."""
+def plan(as_of_date: date | None, target: str | None, retrain: bool, auto_approve: bool | None = None) -> Night:
+    """Tonight's run: the night (default the last complete one), the target (default CUSTLABEL_TARGET), the Prefect run ids.
+
+    Args:
+        auto_approve: None takes the process's switch (`auto_approval`), off unless a CLI run set it.
+    """
     settings = get_settings()
     target = target or settings.target
     schema_for(target)
@@ -93,7 +112,7 @@ def plan(as_of_date: date | None, target: str | None, retrain: bool, auto_approv
         as_of_date=as_of_date or last_complete_night(settings.timezone),
         target=target,
         retrain=retrain,
-        auto_approve=auto_approve,
+        auto_approve=_AUTO_APPROVE if auto_approve is None else auto_approve,
         run_id=str(flow_run.id or uuid.uuid4()),
         run_name=str(flow_run.name or "local"),
     )
@@ -177,23 +196,28 @@ def should_train(night: Night) -> bool:
 
 @dataclass(frozen=True)
 class TrainOutcome:
-    """What the night's training registered, and whether it became champion."""
+    """What the night's training registered, whether it passed the gates, and whether it became champion."""
 
     version: str
     candidate: str
-    meets_acceptance: bool
+    passed_gates: bool
     promoted: bool
     lines: list[str]
+    failed_gates: list[str] = field(default_factory=list)
 
     @property
     def detail(self) -> str:
-        verdict = "meets" if self.meets_acceptance else "does not meet"
-        where = "promoted to champion (auto-approve)" if self.promoted else "challenger, awaiting approval"
-        return f"version {self.version} ({self.candidate}) {verdict} acceptance; {where}"
+        if not self.passed_gates:
+            return (
+                f"version {self.version} ({self.candidate}) REJECTED by the release gates, no alias moved: "
+                + "; ".join(self.failed_gates)
+            )
+        where = "promoted to champion (auto-approve)" if self.promoted else "challenger, awaiting validation and approval"
+        return f"version {self.version} ({self.candidate}) passed every gate; {where}"
 
 
 def train_and_register(night: Night) -> TrainOutcome:
-    """Train, register as challenger, and with auto_approve promote a version that meets acceptance.
+    """Train, judge by the gates, register (challenger when every gate passed), and with auto_approve promote it.
 
     The flow run's id keys the registration: a retried training reuses the version an
     earlier attempt registered instead of adding one.
@@ -204,10 +228,16 @@ def train_and_register(night: Night) -> TrainOutcome:
         alias=CHALLENGER,
         run_key=night.run_id,
         auto_approved_by=f"auto-approve (nightly run {night.run_name})" if night.auto_approve else None,
+        actor=f"nightly run {night.run_name}",
     )
     trained = released.trained
     return TrainOutcome(
-        released.version, trained.selection.chosen.name, trained.meets_acceptance, released.promoted, released.summary_lines()
+        released.version,
+        trained.selection.chosen.name,
+        trained.passed_gates,
+        released.promoted,
+        released.summary_lines(),
+        failures(trained.gates),
     )
 
 
@@ -408,5 +438,5 @@ def run_once(
 ) -> str:
     """Run the flow once in this process (Prefect's local mode unless PREFECT_API_URL is set); returns the summary."""
     flow = load_flow(settings)
-    with patient_prefect():
-        return flow(as_of_date=as_of_date, target=target, retrain=retrain, auto_approve=auto_approve)
+    with patient_prefect(), auto_approval(auto_approve):
+        return flow(as_of_date=as_of_date, target=target, retrain=retrain)
