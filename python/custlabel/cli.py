@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from datetime import date
 
 from custlabel.errors import CustlabelError
@@ -43,8 +44,6 @@ def _dbt(args: argparse.Namespace) -> None:
 
 def _target_settings(target: str | None):
     """The settings, with the target given on the command line (default CUSTLABEL_TARGET)."""
-    from dataclasses import replace
-
     from custlabel.config import get_settings, schema_for
 
     settings = get_settings()
