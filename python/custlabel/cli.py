@@ -112,6 +112,7 @@ def _score(args: argparse.Namespace) -> None:
         canary_alias=args.canary_alias,
         force=args.force,
         max_label_rate_change=args.max_label_rate_change,
+        max_bad_share=score.acceptance_bound(settings),
     )
     with score.stop_on_sigterm():
         summary = score.score(settings, request)

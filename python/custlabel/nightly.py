@@ -271,8 +271,14 @@ def score_and_publish(night: Night, waive_rate_check: bool = False) -> ScoreSumm
         waive_rate_check: skip the bad-rate check against the previous night (the night
             a new champion takes over, whose rate is expected to differ from the old model's).
     """
-    request = score.ScoreRequest(night.schema, expected_as_of=night.as_of_date, force=waive_rate_check)
-    return score.score(night.settings(), request)
+    settings = night.settings()
+    request = score.ScoreRequest(
+        night.schema,
+        expected_as_of=night.as_of_date,
+        force=waive_rate_check,
+        max_bad_share=score.acceptance_bound(settings),
+    )
+    return score.score(settings, request)
 
 
 @dataclass

@@ -55,7 +55,8 @@ class ScoreRequest:
         expected_as_of: the night the rows must be of (the nightly run checks dbt built its night).
         force: publish even when the bad rate moved more than max_label_rate_change.
         max_bad_share: the largest share of customers that may be labelled bad, checked every
-            night (None: performance.max_bad_share of acceptance.yml); --force does not waive it.
+            night, the first one included; --force does not waive it. The nightly run and
+            `custlabel score` pass performance.max_bad_share of acceptance.yml (`acceptance_bound`).
     """
 
     schema: str
@@ -67,7 +68,7 @@ class ScoreRequest:
     canary_alias: str = CHALLENGER
     force: bool = False
     max_label_rate_change: float = writeback.DEFAULT_MAX_LABEL_RATE_CHANGE
-    max_bad_share: float | None = None
+    max_bad_share: float = 1.0
 
     def __post_init__(self) -> None:
         if self.engine not in sql_scoring.ENGINES:
@@ -78,6 +79,11 @@ class ScoreRequest:
     def relation(self) -> str:
         """The feature mart the request reads."""
         return CURRENT_FEATURES if self.as_of is None else FEATURE_HISTORY
+
+
+def acceptance_bound(settings: Settings) -> float:
+    """The business's cap on the share of customers labelled bad (performance.max_bad_share of acceptance.yml)."""
+    return acceptance.load(settings=settings).performance.max_bad_share
 
 
 class ModelSource(Protocol):
@@ -425,9 +431,6 @@ def score(
     models = models or RegisteredModels(settings)
     store = parity_store or sql_scoring.MlflowParityStore(settings)
     schema = request.schema
-    max_bad_share = request.max_bad_share
-    if max_bad_share is None:
-        max_bad_share = acceptance.load(settings=settings).performance.max_bad_share
     champion = models.model(request.alias)
     challenger = models.model(request.canary_alias) if request.canary_percent > 0 else None
     if request.canary_percent > 0 and challenger is None:
@@ -449,7 +452,7 @@ def score(
                 else:
                     results.append(_score_model_slice(conn, settings, store, request, role, model, where))
             check = writeback.check_staging(
-                conn, schema, expected, night, request.max_label_rate_change, request.force, max_bad_share
+                conn, schema, expected, night, request.max_label_rate_change, request.force, request.max_bad_share
             )
             writeback.publish(conn, schema, night)
     except BaseException as error:

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from prefect.states import Failed
 
-from custlabel import nightly, runs
+from custlabel import acceptance, nightly, runs, score
 from custlabel.dbt import DbtFailure
 from custlabel.errors import CustlabelError
 from custlabel.score import ScoreSummary, SliceResult
@@ -107,3 +107,10 @@ def test_auto_approval_is_a_switch_of_this_process_only():
     with nightly.auto_approval():
         assert nightly.plan(date(2026, 6, 30), "prod", False).auto_approve
     assert not nightly.plan(date(2026, 6, 30), "prod", False).auto_approve
+
+
+def test_the_night_publishes_within_the_business_capacity(monkeypatch):
+    requests = []
+    monkeypatch.setattr(score, "score", lambda settings, request: requests.append(request))
+    nightly.score_and_publish(NIGHT)
+    assert requests[0].max_bad_share == acceptance.load().performance.max_bad_share < 1
