@@ -110,7 +110,7 @@ def test_the_operating_point_gate_carries_the_policy_reason() -> None:
     [
         ({"min_lift": 1.0, "max_bad_share": 1.0}, "a 'bad' label must carry information"),
         ({"threshold_policy": "fixed_share"}, "fixed_share needs fixed_share"),
-        ({"threshold_policy": "fixed_share", "fixed_share": 0.7}, "fixed_share 0.7 is above max_bad_share 0.6 minus"),
+        ({"threshold_policy": "fixed_share", "fixed_share": 0.7}, "fixed_share 0.7 is above max_bad_share 0.65 minus"),
         ({"fixed_share": 0.2}, "fixed_share is read only with threshold_policy fixed_share"),
         ({"threshold_policy": "top_k"}, "threshold_policy"),
     ],
