@@ -94,7 +94,6 @@ def _eda(args: argparse.Namespace) -> None:
 
 def _score(args: argparse.Namespace) -> None:
     from custlabel import score
-    from custlabel.config import get_settings, schema_for
 
     log = logging.getLogger("custlabel")
     if not log.handlers:
@@ -102,9 +101,10 @@ def _score(args: argparse.Namespace) -> None:
         handler.setFormatter(logging.Formatter("custlabel: %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
-    settings = get_settings()
+    # The target's schema and its own aliases: a test scoring never reads prod's champion.
+    settings = _target_settings(args.target)
     request = score.ScoreRequest(
-        schema=schema_for(args.target or settings.target),
+        schema=settings.schema,
         as_of=args.as_of,
         alias=args.alias,
         engine=args.engine,
