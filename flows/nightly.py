@@ -82,7 +82,6 @@ def nightly_customer_labels(
     as_of_date: date | None = None,
     target: Target | None = None,
     retrain: bool = False,
-    auto_approve: bool = False,
     dbt_vars: dict | None = None,
 ) -> str:
     """Tonight's customer labels: freshness → dbt build → monitoring → [train] → score and publish → summary.
@@ -91,10 +90,11 @@ def nightly_customer_labels(
         as_of_date: the night to label (default today).
         target: dev | test | prod (default CUSTLABEL_TARGET).
         retrain: train a new challenger even when a model exists.
-        auto_approve: promote a trained version that meets acceptance (demo and tests only).
         dbt_vars: vars for every dbt step, as `dbt build --vars` takes them (e.g. {"freshness": "warn"}).
+
+    Approval is not a parameter: `custlabel nightly --auto-approve` (demo, tests) sets it for runs it starts.
     """
-    night = nightly.plan(as_of_date, target, retrain, auto_approve, dbt_vars)
+    night = nightly.plan(as_of_date, target, retrain, dbt_vars=dbt_vars)
     with nightly.one_run_at_a_time(night), runs.record(nightly.run_record(night)) as run:
         run.step("source freshness", check_source_freshness, night)
         run.step("dbt build", dbt_build, night)

@@ -28,7 +28,12 @@ class _Strict(BaseModel):
 class Performance(_Strict):
     min_precision: Share
     min_recall: Share
-    threshold_policy: Literal["max_recall_at_precision"] = "max_recall_at_precision"
+    min_lift: float = Field(default=1.0, ge=1.0)
+    max_bad_share: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    threshold_policy: Literal["max_recall_at_precision", "max_precision_at_recall", "fixed_share"] = (
+        "max_recall_at_precision"
+    )
+    fixed_share: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     validation_margin: float = Field(default=0.0, ge=0.0, le=0.2)
 
     @property
@@ -36,10 +41,34 @@ class Performance(_Strict):
         """The precision the threshold aims at on validation."""
         return min(1.0, self.min_precision + self.validation_margin)
 
+    @property
+    def validation_bad_share(self) -> float:
+        """The largest share labelled bad the threshold may give on validation."""
+        return max(0.0, self.max_bad_share - self.validation_margin)
+
     @model_validator(mode="after")
     def _not_trivial(self) -> Performance:
         if self.min_precision == 0 and self.min_recall == 0:
             raise ValueError("min_precision and min_recall cannot both be 0: every model would pass")
+        if self.min_lift <= 1.0 and self.max_bad_share >= 1.0:
+            raise ValueError(
+                "a 'bad' label must carry information: set min_lift above 1 or max_bad_share below 1"
+                " (else labelling everyone bad passes whenever the base rate is above min_precision)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _share_fits_the_policy(self) -> Performance:
+        if self.threshold_policy == "fixed_share":
+            if self.fixed_share is None:
+                raise ValueError("threshold_policy fixed_share needs fixed_share: the share of customers to label bad")
+            if self.fixed_share > self.validation_bad_share:
+                raise ValueError(
+                    f"fixed_share {self.fixed_share} is above max_bad_share {self.max_bad_share} minus the "
+                    f"validation_margin {self.validation_margin}"
+                )
+        elif self.fixed_share is not None:
+            raise ValueError(f"fixed_share is read only with threshold_policy fixed_share, not {self.threshold_policy}")
         return self
 
 

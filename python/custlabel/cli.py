@@ -11,6 +11,7 @@ import argparse
 import getpass
 import logging
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -59,13 +60,42 @@ def _dbt(args: argparse.Namespace) -> None:
     dbt.run(args.dbt_args, target=args.target, as_of_date=args.as_of)
 
 
+def _target_settings(target: str | None):
+    """The settings, with the target given on the command line (default CUSTLABEL_TARGET)."""
+    from custlabel.config import get_settings, schema_for
+
+    settings = get_settings()
+    if target:
+        schema_for(target)
+        settings = replace(settings, target=target)
+    return settings
+
+
 def _train(args: argparse.Namespace) -> None:
     from custlabel import release, train
 
     chosen = {"train_rows_per_date": args.train_rows_per_date, "search_iterations": args.search_iterations, "n_jobs": args.n_jobs}
     config = train.TrainConfig(**{key: value for key, value in chosen.items() if value is not None})
-    released = release.train_and_register(config=config, alias=args.alias or None)
+    released = release.train_and_register(_target_settings(args.target), config=config, alias=args.alias or None)
     print("\n".join(released.summary_lines()))
+
+
+def _approve(args: argparse.Namespace) -> None:
+    from custlabel import approval
+
+    print(approval.approve(_target_settings(args.target), args.version, args.by, args.note))
+
+
+def _reject(args: argparse.Namespace) -> None:
+    from custlabel import approval
+
+    print(approval.reject(_target_settings(args.target), args.version, args.by, args.note))
+
+
+def _promote(args: argparse.Namespace) -> None:
+    from custlabel import approval
+
+    print(approval.promote(_target_settings(args.target), args.version, args.by))
 
 
 def _baseline(args: argparse.Namespace) -> None:
@@ -82,7 +112,6 @@ def _eda(args: argparse.Namespace) -> None:
 
 def _score(args: argparse.Namespace) -> None:
     from custlabel import score
-    from custlabel.config import get_settings, schema_for
 
     log = logging.getLogger("custlabel")
     if not log.handlers:
@@ -90,9 +119,10 @@ def _score(args: argparse.Namespace) -> None:
         handler.setFormatter(logging.Formatter("custlabel: %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
-    settings = get_settings()
+    # The target's schema and its own aliases: a test scoring never reads prod's champion.
+    settings = _target_settings(args.target)
     request = score.ScoreRequest(
-        schema=schema_for(args.target or settings.target),
+        schema=settings.schema,
         as_of=args.as_of,
         alias=args.alias,
         engine=args.engine,
@@ -100,6 +130,7 @@ def _score(args: argparse.Namespace) -> None:
         canary_alias=args.canary_alias,
         force=args.force,
         max_label_rate_change=args.max_label_rate_change,
+        max_bad_share=score.acceptance_bound(settings),
     )
     with score.stop_on_sigterm():
         summary = score.score(settings, request)
@@ -207,7 +238,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-rows-per-date", type=int, help="sampling cap per as_of_date (default 10000)")
     train.add_argument("--search-iterations", type=int, help="settings tried per candidate (default 4)")
     train.add_argument("--n-jobs", type=int, help="parallel fits (default 2)")
+    train.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
     train.set_defaults(handler=_train)
+
+    approve = sub.add_parser("approve", help="approve a validated version (business owner); it becomes eligible for champion")
+    approve.add_argument("version")
+    approve.add_argument("--by", required=True, help="who approves (recorded on the version and in model_releases)")
+    approve.add_argument("--note", default="", help="why, for the release log")
+    approve.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    approve.set_defaults(handler=_approve)
+
+    reject = sub.add_parser("reject", help="reject a validated version (business owner), with the reason")
+    reject.add_argument("version")
+    reject.add_argument("--by", required=True, help="who rejects")
+    reject.add_argument("--note", required=True, help="why (required)")
+    reject.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    reject.set_defaults(handler=_reject)
+
+    promote = sub.add_parser("promote", help="make an approved version the champion (ML engineer)")
+    promote.add_argument("version")
+    promote.add_argument("--by", required=True, help="who promotes")
+    promote.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    promote.set_defaults(handler=_promote)
 
     baseline = sub.add_parser("baseline", help="judge the SQL rule baseline on the newest matured night, record it")
     baseline.set_defaults(handler=_baseline)
@@ -247,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night to label, YYYY-MM-DD (default: the last complete night, yesterday in CUSTLABEL_TIMEZONE)")
     nightly.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
     nightly.add_argument("--retrain", action="store_true", help="train a new challenger even when a model exists")
-    nightly.add_argument("--auto-approve", action="store_true", help="promote a trained version that meets acceptance (demo, tests)")
+    nightly.add_argument("--auto-approve", action="store_true", help="promote a trained version that passed every gate (demo, tests)")
     nightly.add_argument("--vars", default="", help="dbt vars for every dbt step, as `dbt build --vars` takes them, "
                          "e.g. '{outcome_window_days: 30, freshness: warn}'")
     nightly.set_defaults(handler=_nightly)

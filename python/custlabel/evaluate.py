@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import matplotlib
@@ -22,7 +22,9 @@ from custlabel import label_rule  # noqa: E402
 from custlabel.errors import CustlabelError  # noqa: E402
 
 POLICY_FLOOR = "max_recall_at_precision"
-POLICY_FALLBACK = "max_precision_at_recall"
+POLICY_RECALL_FLOOR = "max_precision_at_recall"
+POLICY_FIXED_SHARE = "fixed_share"
+POLICIES = (POLICY_FLOOR, POLICY_RECALL_FLOOR, POLICY_FIXED_SHARE)
 
 
 class EvaluationError(CustlabelError):
@@ -30,15 +32,43 @@ class EvaluationError(CustlabelError):
 
 
 @dataclass(frozen=True)
+class Constraints:
+    """What an operating point must meet: floors on precision, recall and lift, a cap on the share labelled bad."""
+
+    min_precision: float
+    min_recall: float
+    min_lift: float = 1.0
+    max_share: float = 1.0
+
+    def describe(self) -> str:
+        return (
+            f"precision >= {self.min_precision:.2f}, recall >= {self.min_recall:.2f}, "
+            f"lift >= {self.min_lift:.2f}, share labelled bad <= {self.max_share:.2f}"
+        )
+
+
+@dataclass(frozen=True)
 class OperatingPoint:
-    """A threshold and what it achieved on the data it was chosen on."""
+    """A threshold and what it achieved on the data it was chosen on.
+
+    `feasible` says whether it met every constraint; when no threshold did, the
+    point is the closest one (the best precision at the recall floor) and
+    `reason` says what could not be met.
+    """
 
     threshold: float
     precision: float
     recall: float
+    share: float
+    lift: float
     policy: str
-    meets_precision: bool
-    meets_recall: bool
+    feasible: bool
+    reason: str
+
+    @property
+    def objective(self) -> float:
+        """What the policy maximised: recall at a precision floor, else precision."""
+        return self.recall if self.policy == POLICY_FLOOR else self.precision
 
 
 @dataclass(frozen=True)
@@ -80,39 +110,102 @@ def check_labels(y: np.ndarray, what: str) -> None:
         )
 
 
-def _curve(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    precision, recall, thresholds = precision_recall_curve(y, scores)
-    # The curve's last point (precision 1, recall 0) has no threshold.
-    return precision[:-1], recall[:-1], thresholds
+@dataclass(frozen=True)
+class Curve:
+    """Every distinct threshold of a ranking (descending) with what labelling `score >= threshold` achieves."""
+
+    thresholds: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    share: np.ndarray
+    base_rate: float
+
+    @property
+    def lift(self) -> np.ndarray:
+        return self.precision / self.base_rate
+
+    @classmethod
+    def of(cls, y: np.ndarray, scores: np.ndarray) -> Curve:
+        y, scores = np.asarray(y).astype(int), np.asarray(scores, dtype=float)
+        order = np.argsort(-scores, kind="stable")
+        ranked, hits = scores[order], y[order]
+        # The last row of each run of equal scores: a threshold labels all of a tie or none.
+        ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])
+        flagged = ends + 1
+        tp = np.cumsum(hits)[ends]
+        return cls(ranked[ends], tp / flagged, tp / hits.sum(), flagged / y.size, float(hits.mean()))
+
+    def point(self, index: int, policy: str, constraints: Constraints, reason: str = "") -> OperatingPoint:
+        lift = float(self.lift[index])
+        feasible = bool(
+            self.precision[index] >= constraints.min_precision
+            and self.recall[index] >= constraints.min_recall
+            and lift >= constraints.min_lift
+            and self.share[index] <= constraints.max_share
+        )
+        return OperatingPoint(
+            threshold=float(self.thresholds[index]),
+            precision=float(self.precision[index]),
+            recall=float(self.recall[index]),
+            share=float(self.share[index]),
+            lift=lift,
+            policy=policy,
+            feasible=feasible,
+            reason=reason or describe_point(self, index),
+        )
+
+
+def describe_point(curve: Curve, index: int) -> str:
+    """One point of a curve in words."""
+    return (
+        f"precision {curve.precision[index]:.3f}, recall {curve.recall[index]:.3f}, lift {curve.lift[index]:.2f} "
+        f"over base rate {curve.base_rate:.3f}, {curve.share[index]:.1%} labelled bad"
+    )
 
 
 def choose_threshold(
-    y: np.ndarray, scores: np.ndarray, min_precision: float, min_recall: float
+    y: np.ndarray, scores: np.ndarray, constraints: Constraints, policy: str = POLICY_FLOOR, share: float | None = None
 ) -> OperatingPoint:
-    """The highest-recall threshold with precision >= min_precision.
+    """The threshold a policy chooses among those meeting every constraint.
 
-    When no threshold reaches the precision floor, fall back to the highest
-    precision among thresholds with recall >= min_recall (the business measure:
-    precision at an agreed minimum recall); that operating point fails acceptance.
+    max_recall_at_precision: the highest recall (ties: higher precision);
+    max_precision_at_recall: the highest precision (ties: higher recall);
+    fixed_share: the lowest threshold labelling at most `share` of the rows bad (top-k).
+    When no threshold meets the constraints, the point returned is not feasible:
+    the best precision at the recall floor, with the reason in words.
     """
     check_labels(y, "validation period")
-    precision, recall, thresholds = _curve(np.asarray(y), np.asarray(scores))
-    floor = precision >= min_precision
-    if floor.any():
-        candidates = np.flatnonzero(floor)
-        best = candidates[np.lexsort((-precision[candidates], -recall[candidates]))[0]]
-        policy = POLICY_FLOOR
-    else:
-        candidates = np.flatnonzero(recall >= min_recall)
-        best = candidates[np.lexsort((-recall[candidates], -precision[candidates]))[0]]
-        policy = POLICY_FALLBACK
-    return OperatingPoint(
-        threshold=float(thresholds[best]),
-        precision=float(precision[best]),
-        recall=float(recall[best]),
-        policy=policy,
-        meets_precision=bool(precision[best] >= min_precision),
-        meets_recall=bool(recall[best] >= min_recall),
+    if policy not in POLICIES:
+        raise EvaluationError(f"unknown threshold policy {policy!r}: expected one of {', '.join(POLICIES)}")
+    curve = Curve.of(y, scores)
+    if policy == POLICY_FIXED_SHARE:
+        if share is None:
+            raise EvaluationError("the fixed_share policy needs the share of customers to label bad")
+        within = np.flatnonzero(curve.share <= share)
+        index = int(within[-1]) if within.size else 0
+        point = curve.point(index, policy, constraints)
+        if point.feasible:
+            return point
+        return replace(point, reason=f"labelling the top {share:.1%} bad gives {describe_point(curve, index)}; "
+                                     f"it does not meet {constraints.describe()}")
+    feasible = np.flatnonzero(
+        (curve.precision >= constraints.min_precision)
+        & (curve.recall >= constraints.min_recall)
+        & (curve.lift >= constraints.min_lift)
+        & (curve.share <= constraints.max_share)
+    )
+    if feasible.size:
+        first, second = (curve.recall, curve.precision) if policy == POLICY_FLOOR else (curve.precision, curve.recall)
+        index = int(feasible[np.lexsort((-second[feasible], -first[feasible]))[0]])
+        return curve.point(index, policy, constraints)
+    at_recall = np.flatnonzero(curve.recall >= constraints.min_recall)
+    index = int(at_recall[np.lexsort((-curve.recall[at_recall], -curve.precision[at_recall]))[0]])
+    return curve.point(
+        index,
+        policy,
+        constraints,
+        reason=f"no threshold meets {constraints.describe()} together; the best precision at the recall floor is "
+        f"{describe_point(curve, index)}",
     )
 
 
@@ -151,8 +244,8 @@ def precision_at_recall(y: np.ndarray, scores: np.ndarray, recall: float) -> flo
     """The best precision of a ranking by score among thresholds reaching at least this recall."""
     y = np.asarray(y).astype(int)
     check_labels(y, "ranking")
-    precision, achieved, _ = _curve(y, np.asarray(scores))
-    return float(precision[achieved >= recall].max())
+    curve = Curve.of(y, scores)
+    return float(curve.precision[curve.recall >= recall].max())
 
 
 def plot_precision_recall(

@@ -35,21 +35,15 @@ def render(name: str, version: str, result: TrainResult, tags: dict[str, str]) -
     """The card of one version: data window, features, operating point, test figures, limitations."""
     plan, chosen, performance = result.data.plan, result.selection.chosen, result.criteria.performance
     point = chosen.validation_point
-    verdict = "meets" if result.meets_acceptance else "does NOT meet"
-    fallback_note = (
-        ""
-        if point.meets_precision
-        else (
-            f"\n\nNo threshold reached precision {performance.min_precision:.2f} on validation, so the "
-            f"threshold maximises precision subject to recall >= {performance.min_recall:.2f} instead."
-        )
-    )
+    verdict = "passed every gate" if result.passed_gates else "did NOT pass every gate"
+    gate_lines = "\n".join(f"- `{gate.name}`: {gate.verdict}: {gate.reason}" for gate in result.gates)
     return f"""# Model card: {name} version {version}
 
 Labels a customer "bad" when the predicted probability of bad is at least
 **{result.threshold:.4f}**. Candidate: **{chosen.name}** ({tags.get("best_params", "")}).
-It {verdict} the acceptance criteria on the test period
-(precision >= {performance.min_precision:.2f} at recall >= {performance.min_recall:.2f}, owner: {result.criteria.owner}).
+It {verdict} of the acceptance criteria (owner: {result.criteria.owner}): precision >=
+{performance.min_precision:.2f}, recall >= {performance.min_recall:.2f}, lift >= {performance.min_lift:.2f}, at most
+{performance.max_bad_share:.0%} labelled bad, better than the rule baseline at its recall, and not worse than the champion.
 
 ## Data
 
@@ -70,11 +64,15 @@ Preprocessing (median imputation, scaling, one-hot encoding) lives inside the pi
 
 ## Operating point
 
-Chosen on validation by `{point.policy}`: validation precision {point.precision:.3f}, recall {point.recall:.3f}.{fallback_note}
+Chosen on validation by `{point.policy}`: {point.reason}.
 
 ## Test period ({plan.test_date})
 
 {_metrics_table(result.test_metrics, result.baseline_metrics)}
+
+## Gates
+
+{gate_lines}
 
 ## Provenance
 

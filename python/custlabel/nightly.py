@@ -45,6 +45,7 @@ from custlabel import dbt as dbt_runner
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel.deployed import CHALLENGER, CHAMPION
 from custlabel.errors import CustlabelError
+from custlabel.gates import failures
 from custlabel.score import ScoreSummary
 from custlabel.train import TrainConfig
 from custlabel.training_data import TrainingDataError
@@ -65,6 +66,20 @@ LABEL_MONITORING = [
 ]
 # None: train.TrainConfig() defaults; tests and benchmarks may set a smaller search.
 TRAIN_CONFIG: TrainConfig | None = None
+# --auto-approve of a run started in this process (`custlabel nightly`, the demo, tests): never a
+# parameter of the served deployment, so no scheduled or operator-started run can approve a version.
+_AUTO_APPROVE = False
+
+
+@contextmanager
+def auto_approval(enabled: bool = True) -> Iterator[None]:
+    """Runs of the flow started here within the block approve and promote a version that passed every gate."""
+    global _AUTO_APPROVE
+    previous, _AUTO_APPROVE = _AUTO_APPROVE, enabled
+    try:
+        yield
+    finally:
+        _AUTO_APPROVE = previous
 
 
 @dataclass(frozen=True)
@@ -99,9 +114,17 @@ def last_complete_night(timezone: str, now: datetime | None = None) -> date:
 
 
 def plan(
-    as_of_date: date | None, target: str | None, retrain: bool, auto_approve: bool, dbt_vars: dict[str, Any] | None = None
+    as_of_date: date | None,
+    target: str | None,
+    retrain: bool,
+    auto_approve: bool | None = None,
+    dbt_vars: dict[str, Any] | None = None,
 ) -> Night:
-    """Tonight's run: the night (default the last complete one), the target (default CUSTLABEL_TARGET), dbt vars, the Prefect run ids."""
+    """Tonight's run: the night (default the last complete one), the target (default CUSTLABEL_TARGET), dbt vars, the Prefect run ids.
+
+    Args:
+        auto_approve: None takes the process's switch (`auto_approval`), off unless a CLI run set it.
+    """
     settings = get_settings()
     target = target or settings.target
     schema_for(target)
@@ -109,7 +132,7 @@ def plan(
         as_of_date=as_of_date or last_complete_night(settings.timezone),
         target=target,
         retrain=retrain,
-        auto_approve=auto_approve,
+        auto_approve=_AUTO_APPROVE if auto_approve is None else auto_approve,
         run_id=str(flow_run.id or uuid.uuid4()),
         run_name=str(flow_run.name or "local"),
         dbt_vars=dict(dbt_vars or {}),
@@ -225,13 +248,14 @@ def should_train(night: Night) -> bool:
 
 @dataclass(frozen=True)
 class TrainOutcome:
-    """What the night's training registered, and whether it became champion."""
+    """What the night's training registered, whether it passed the gates, and whether it became champion."""
 
     version: str
     candidate: str
-    meets_acceptance: bool
+    passed_gates: bool
     promoted: bool
     lines: list[str]
+    failed_gates: list[str] = field(default_factory=list)
     # Why no version was trained: the history cannot train one yet (a first night on short data).
     not_trained: str = ""
 
@@ -239,13 +263,17 @@ class TrainOutcome:
     def detail(self) -> str:
         if self.not_trained:
             return f"no model yet ({self.not_trained}); the rule baseline labels until one can be trained"
-        verdict = "meets" if self.meets_acceptance else "does not meet"
-        where = "promoted to champion (auto-approve)" if self.promoted else "challenger, awaiting approval"
-        return f"version {self.version} ({self.candidate}) {verdict} acceptance; {where}"
+        if not self.passed_gates:
+            return (
+                f"version {self.version} ({self.candidate}) REJECTED by the release gates, no alias moved: "
+                + "; ".join(self.failed_gates)
+            )
+        where = "promoted to champion (auto-approve)" if self.promoted else "challenger, awaiting validation and approval"
+        return f"version {self.version} ({self.candidate}) passed every gate; {where}"
 
 
 def train_and_register(night: Night) -> TrainOutcome:
-    """Train, register as challenger, and with auto_approve promote a version that meets acceptance.
+    """Train, judge by the gates, register (challenger when every gate passed), and with auto_approve promote it.
 
     The flow run's id keys the registration: a retried training reuses the version an
     earlier attempt registered instead of adding one. On a night without any model (not
@@ -259,6 +287,7 @@ def train_and_register(night: Night) -> TrainOutcome:
             alias=CHALLENGER,
             run_key=night.run_id,
             auto_approved_by=f"auto-approve (nightly run {night.run_name})" if night.auto_approve else None,
+            actor=f"nightly run {night.run_name}",
         )
     except TrainingDataError as error:
         if night.retrain:
@@ -266,7 +295,12 @@ def train_and_register(night: Night) -> TrainOutcome:
         return TrainOutcome("", "", False, False, [], not_trained=str(error))
     trained = released.trained
     return TrainOutcome(
-        released.version, trained.selection.chosen.name, trained.meets_acceptance, released.promoted, released.summary_lines()
+        released.version,
+        trained.selection.chosen.name,
+        trained.passed_gates,
+        released.promoted,
+        released.summary_lines(),
+        failures(trained.gates),
     )
 
 
@@ -301,7 +335,12 @@ def score_and_publish(night: Night, waive_rate_check: bool = False) -> ScoreSumm
             a new champion takes over, whose rate is expected to differ from the old model's).
     """
     settings = night.settings()
-    request = score.ScoreRequest(night.schema, expected_as_of=night.as_of_date, force=waive_rate_check)
+    request = score.ScoreRequest(
+        night.schema,
+        expected_as_of=night.as_of_date,
+        force=waive_rate_check,
+        max_bad_share=score.acceptance_bound(settings),
+    )
     summary = score.score(settings, request)
     grants.ensure_for_nightly(settings, night.schema)
     return summary
@@ -471,7 +510,5 @@ def run_once(
 ) -> str:
     """Run the flow once in this process (Prefect's local mode unless PREFECT_API_URL is set); returns the summary."""
     flow = load_flow(settings)
-    with patient_prefect():
-        return flow(
-            as_of_date=as_of_date, target=target, retrain=retrain, auto_approve=auto_approve, dbt_vars=dbt_vars or {}
-        )
+    with patient_prefect(), auto_approval(auto_approve):
+        return flow(as_of_date=as_of_date, target=target, retrain=retrain, dbt_vars=dbt_vars or {})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -24,10 +25,10 @@ import sklearn
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import Model, infer_signature
 
 from custlabel import evaluate
-from custlabel.config import Settings, get_settings
+from custlabel.config import TARGET_SCHEMAS, Settings, get_settings
 from custlabel.deployed import FALLBACK, DeployedModel
 from custlabel.errors import CustlabelError
 from custlabel.features import MODEL_FEATURES
@@ -35,12 +36,50 @@ from custlabel.features import MODEL_FEATURES
 MISSING = "RESOURCE_DOES_NOT_EXIST"
 # Tag of a version with the key of the run that registered it: a retried run reuses the version.
 RUN_KEY_TAG = "release_key"
+# Tags every version gets at registration: the environment it was trained in, and its files' hashes.
+TARGET_TAG = "target"
+SCHEMA_TAG = "schema"
+ARTIFACT_HASH_TAG = "artifact_sha256"
+PROD = "prod"
+# Written by MLflow into every download of a registered model (its name and version), not a model file.
+DOWNLOAD_METADATA = "registered_model_meta"
 
 log = logging.getLogger(__name__)
 
 
 class NoModelRegisteredError(CustlabelError):
     """No model is registered under the configured name yet."""
+
+
+class TargetMismatchError(CustlabelError):
+    """A version trained for one target was asked to take another target's alias."""
+
+
+class ArtifactTamperedError(CustlabelError):
+    """A version's model files differ from the hashes recorded at its registration."""
+
+
+def alias_name(settings: Settings, alias: str) -> str:
+    """The registry's name of a target's alias: prod keeps `champion`, test has `test-champion`, dev `dev-champion`."""
+    return alias if settings.target == PROD else f"{settings.target}-{alias}"
+
+
+def _logical_alias(settings: Settings, registered: str) -> str | None:
+    """The target's own name of a registered alias, None when the alias belongs to another target."""
+    if settings.target == PROD:
+        others = [f"{target}-" for target in TARGET_SCHEMAS if target != PROD]
+        return None if registered.startswith(tuple(others)) else registered
+    prefix = f"{settings.target}-"
+    return registered.removeprefix(prefix) if registered.startswith(prefix) else None
+
+
+def artifact_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every model file under a folder, by path relative to it (not what MLflow writes on download)."""
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != DOWNLOAD_METADATA
+    }
 
 
 def configure(settings: Settings) -> str:
@@ -141,10 +180,13 @@ def register_model(
         ],
         skops_trusted_types=trusted_types,
     )
-    # Registered with its key in one call, so a retry finds it even if the run died right after.
-    version = mlflow.register_model(
-        f"models:/{info.model_id}", settings.model_name, tags={RUN_KEY_TAG: run_key} if run_key else None
-    )
+    with tempfile.TemporaryDirectory() as folder:
+        hashes = artifact_hashes(Path(mlflow.artifacts.download_artifacts(info.model_uri, dst_path=folder)))
+    tags = {TARGET_TAG: settings.target, SCHEMA_TAG: settings.schema, ARTIFACT_HASH_TAG: json.dumps(hashes, sort_keys=True)}
+    if run_key:
+        tags[RUN_KEY_TAG] = run_key
+    # Registered with its key and hashes in one call, so a retry finds it even if the run died right after.
+    version = mlflow.register_model(f"models:/{info.model_id}", settings.model_name, tags=tags)
     return str(version.version)
 
 
@@ -173,9 +215,9 @@ def _aliased(registry: MlflowClient, name: str, alias: str) -> ModelVersion | No
     return None if version is None else registry.get_model_version(name, str(version))
 
 
-def _fallback_version(registry: MlflowClient, name: str) -> ModelVersion | None:
+def _fallback_version(registry: MlflowClient, settings: Settings, name: str) -> ModelVersion | None:
     try:
-        return _aliased(registry, name, FALLBACK)
+        return _aliased(registry, name, alias_name(settings, FALLBACK))
     except MlflowException as error:
         if error.error_code == MISSING:
             return None
@@ -190,7 +232,7 @@ def record_baseline(
     test_date: date,
     nested: bool = False,
 ) -> str:
-    """Record the rule baseline: a run with its test figures; a registered version (alias `fallback`) per rule text."""
+    """Record the rule baseline: a run with its test figures; a registered version (the target's alias `fallback`) per rule text."""
     experiment_id = configure(settings)
     registry = client(settings)
     sql_hash = hashlib.sha256(rule_sql.encode()).hexdigest()[:16]
@@ -200,13 +242,15 @@ def record_baseline(
         "role": "fallback while no model is champion",
         "sql_sha256": sql_hash,
         "test_date": str(test_date),
+        TARGET_TAG: settings.target,
+        SCHEMA_TAG: settings.schema,
         **metrics.as_tags("test_"),
     }
     with mlflow.start_run(experiment_id=experiment_id, run_name=rule.name, nested=nested):
         mlflow.set_tags({"kind": "rule-baseline", "candidate": rule.name, "test_date": str(test_date)})
         mlflow.log_metrics(metrics.as_dict("test_"))
         mlflow.log_text(rule_sql, f"{rule.relation}.sql")
-        current = _fallback_version(registry, rule.name)
+        current = _fallback_version(registry, settings, rule.name)
         if current is None or current.tags.get("sql_sha256") != sql_hash:
             model = mlflow.create_external_model(
                 name=rule.name,
@@ -221,15 +265,15 @@ def record_baseline(
                 current.version,
                 description=f"Transparent SQL rule (dbt model {rule.relation}); labels the customers while no model is champion.",
             )
-            registry.set_registered_model_alias(rule.name, FALLBACK, current.version)
+            registry.set_registered_model_alias(rule.name, alias_name(settings, FALLBACK), current.version)
         for key, value in tags.items():
             registry.set_model_version_tag(rule.name, current.version, key, value)
     return str(current.version)
 
 
 def load_fallback(settings: Settings, rule: DeployedModel) -> DeployedModel | None:
-    """The rule baseline's registered version (alias `fallback`), or None when it was never recorded."""
-    version = _fallback_version(client(settings), rule.name)
+    """The rule baseline's registered version (the target's alias `fallback`), or None when it was never recorded."""
+    version = _fallback_version(client(settings), settings, rule.name)
     if version is None:
         return None
     return replace(
@@ -252,35 +296,91 @@ def _version_by_alias(registry: MlflowClient, name: str, alias: str) -> ModelVer
         raise
 
 
-def load_alias(alias: str, settings: Settings | None = None) -> DeployedModel | None:
-    """The version behind `models:/<name>@<alias>`, loaded; None when the alias is not set.
+def verified_copy(settings: Settings, version: ModelVersion, folder: Path) -> Path:
+    """Download a version's model files into a folder and check each against the hashes recorded at registration.
 
-    Raises NoModelRegisteredError when no model is registered under the name at all.
+    The registry store is the trust boundary: a file changed there after registration
+    is refused before anything deserializes it.
     """
-    settings = settings or get_settings()
-    version = _version_by_alias(client(settings), settings.model_name, alias)
-    if version is None:
-        return None
-    uri = f"models:/{settings.model_name}/{version.version}"
-    metadata = mlflow.models.get_model_info(uri).metadata or {}
+    name, number = settings.model_name, str(version.version)
+    recorded = version.tags.get(ARTIFACT_HASH_TAG)
+    if not recorded:
+        raise ArtifactTamperedError(
+            f"{name} version {number} has no recorded artifact hashes (tag {ARTIFACT_HASH_TAG}): it was not "
+            "registered by custlabel, so its files cannot be checked; refusing to load it (train a new version)"
+        )
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{number}", dst_path=str(folder)))
+    found = artifact_hashes(local)
+    for path, digest in json.loads(recorded).items():
+        if path not in found:
+            raise ArtifactTamperedError(f"{name} version {number}: model file {path} is missing from the registry store")
+        if found[path] != digest:
+            raise ArtifactTamperedError(
+                f"{name} version {number}: model file {path} changed since registration "
+                f"(sha256 {found[path][:12]}…, recorded {digest[:12]}…); refusing to load it"
+            )
+    return local
+
+
+def load_version(settings: Settings, version: ModelVersion, alias: str) -> DeployedModel:
+    """A registered version, loaded from a copy whose files match the hashes recorded at registration."""
+    with tempfile.TemporaryDirectory() as folder:
+        local = verified_copy(settings, version, Path(folder))
+        metadata = Model.load(str(local / "MLmodel")).metadata or {}
+        pipeline = mlflow.sklearn.load_model(str(local))
     return DeployedModel(
         name=settings.model_name,
         version=str(version.version),
         alias=alias,
         threshold=float(metadata.get("threshold", version.tags.get("threshold", 0.5))),
-        pipeline=mlflow.sklearn.load_model(uri),
+        pipeline=pipeline,
         feature_columns=list(metadata.get("feature_columns", MODEL_FEATURES)),
     )
 
 
-def set_alias(alias: str, version: str, settings: Settings | None = None) -> None:
-    """Point an alias of the configured model at a version."""
+def load_alias(alias: str, settings: Settings | None = None) -> DeployedModel | None:
+    """The version behind the target's alias (`models:/<name>@<alias_name>`), loaded; None when the alias is not set.
+
+    Raises NoModelRegisteredError when no model is registered under the name at all,
+    ArtifactTamperedError when the version's files changed since registration.
+    """
     settings = settings or get_settings()
-    client(settings).set_registered_model_alias(settings.model_name, alias, version)
+    version = _version_by_alias(client(settings), settings.model_name, alias_name(settings, alias))
+    if version is None:
+        return None
+    return load_version(settings, version, alias)
+
+
+def get_version(settings: Settings, version: str) -> ModelVersion:
+    """A version of the configured model, with a clear error when it does not exist."""
+    try:
+        return client(settings).get_model_version(settings.model_name, str(version))
+    except MlflowException as error:
+        if error.error_code in (MISSING, "INVALID_PARAMETER_VALUE"):
+            raise NoModelRegisteredError(f"{settings.model_name} has no version {version!r}") from error
+        raise
+
+
+def set_alias(alias: str, version: str, settings: Settings | None = None) -> None:
+    """Point the target's alias at a version trained for the same target (never another target's alias)."""
+    settings = settings or get_settings()
+    trained_for = get_version(settings, version).tags.get(TARGET_TAG)
+    if trained_for != settings.target:
+        raise TargetMismatchError(
+            f"{settings.model_name} version {version} was trained for target {trained_for or '(not recorded)'}; "
+            f"target {settings.target} cannot point its alias {alias_name(settings, alias)!r} at it"
+        )
+    client(settings).set_registered_model_alias(settings.model_name, alias_name(settings, alias), version)
+
+
+def delete_alias(alias: str, settings: Settings | None = None) -> None:
+    """Unset the target's alias."""
+    settings = settings or get_settings()
+    client(settings).delete_registered_model_alias(settings.model_name, alias_name(settings, alias))
 
 
 def alias_versions(settings: Settings | None = None) -> dict[str, str]:
-    """The aliases of the configured model and the versions they point at."""
+    """The target's aliases of the configured model (by their target-free names) and the versions they point at."""
     settings = settings or get_settings()
     try:
         model = client(settings).get_registered_model(settings.model_name)
@@ -288,4 +388,5 @@ def alias_versions(settings: Settings | None = None) -> dict[str, str]:
         if error.error_code == MISSING:
             return {}
         raise
-    return {alias: str(version) for alias, version in model.aliases.items()}
+    aliases = {_logical_alias(settings, alias): str(version) for alias, version in model.aliases.items()}
+    return {alias: version for alias, version in aliases.items() if alias is not None}

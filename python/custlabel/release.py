@@ -1,9 +1,12 @@
-"""The release: train, judge the rule baseline on the same test rows, register the version, record the baseline, promote.
+"""The release: train, judge the version by the ML gates on the test rows, register it, record the baseline, promote.
 
 A release is one MLflow run: a nested run per candidate search and one for the
-rule baseline, the chosen pipeline registered (alias `challenger` by default) with
-its tags, model card and evaluation files. With a run key (the nightly flow run's
-id) a retried release reuses the version an earlier attempt registered.
+rule baseline, the chosen pipeline registered with its tags, gate verdicts, model
+card and evaluation files. A version that passes every gate takes the alias
+`challenger`; one that fails is registered for the record, rejected in the
+release log, and moves no alias: whoever labels today keeps labelling. With a
+run key (the nightly flow run's id) a retried release reuses the version an
+earlier attempt registered.
 """
 
 from __future__ import annotations
@@ -16,9 +19,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from custlabel import acceptance, baseline, drift_reference, evaluate, model_card, model_families, registry, train, training_data
+from custlabel import (
+    acceptance,
+    approval,
+    baseline,
+    drift_reference,
+    evaluate,
+    ml_gates,
+    model_card,
+    model_families,
+    registry,
+    releases,
+    train,
+    training_data,
+)
 from custlabel.config import Settings, get_settings
-from custlabel.deployed import CHALLENGER, CHAMPION, FALLBACK
+from custlabel.deployed import CHALLENGER, CHAMPION, FALLBACK, DeployedModel
+from custlabel.gates import GateResult, failures
 from custlabel.features import CATEGORICAL_FEATURES, LABEL_COLUMN, MODEL_FEATURES, NUMERIC_FEATURES
 
 
@@ -36,6 +53,8 @@ class Release:
     def summary_lines(self) -> list[str]:
         """What `custlabel train` prints."""
         alias = f", alias {self.alias}" if self.alias else ""
+        if not self.trained.passed_gates:
+            alias = ", REJECTED by the release gates (above): no alias moved"
         promoted = f"; promoted to {CHAMPION}" if self.promoted else ""
         return [
             *train.summary_lines(self.trained),
@@ -88,7 +107,10 @@ def version_tags(settings: Settings, result: train.TrainResult) -> dict[str, str
         "best_params": json.dumps(chosen.best_params, default=str, sort_keys=True),
         "threshold": repr(result.threshold),
         "threshold_policy": chosen.validation_point.policy,
-        "meets_acceptance": str(result.meets_acceptance).lower(),
+        "validation_lift": f"{chosen.validation_point.lift:.4f}",
+        "validation_bad_share": f"{chosen.validation_point.share:.4f}",
+        approval.GATES_PASSED_TAG: str(result.passed_gates).lower(),
+        **dict(gate.tag() for gate in result.gates),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **result.test_metrics.as_tags("test_"),
     }
@@ -175,10 +197,57 @@ def register(settings: Settings, result: train.TrainResult, alias: str | None, r
     return Release(result, settings.model_name, version, run_id, alias)
 
 
-def approve(settings: Settings, version: str, approved_by: str) -> None:
-    """Make a version champion, recording who approved it."""
-    registry.set_alias(CHAMPION, version, settings)
-    registry.tag_version(settings, version, {"approved_by": approved_by})
+def current_champion(settings: Settings) -> DeployedModel | None:
+    """The target's champion, loaded (None while the rule baseline labels)."""
+    try:
+        return registry.load_alias(CHAMPION, settings)
+    except registry.NoModelRegisteredError:
+        return None
+
+
+def judge(result: train.TrainResult, champion: DeployedModel | None) -> list[GateResult]:
+    """The ML gates on the test rows: operating point, absolute criteria, the rule baseline, the champion."""
+    scores = result.test_scores
+    has_baseline = result.baseline_metrics is not None
+    return [
+        ml_gates.operating_point_gate(result.selection.chosen.validation_point),
+        *ml_gates.performance_gates(
+            scores[LABEL_COLUMN].to_numpy(),
+            scores["score"].to_numpy(),
+            result.threshold,
+            scores["baseline_score"].to_numpy() if has_baseline else None,
+            baseline.THRESHOLD,
+            scores["champion_score"].to_numpy() if champion else None,
+            champion.threshold if champion else None,
+            result.criteria,
+        ),
+    ]
+
+
+def record_training(settings: Settings, result: train.TrainResult, version: str, actor: str) -> None:
+    """The `trained` event (and `rejected` when a gate failed), once per version even when a run is retried."""
+    recorded = {event.event for event in releases.history(settings, version, settings.model_name)}
+    if "trained" in recorded:
+        return
+    test_date = result.data.plan.test_date
+    details = {
+        "target": settings.target,
+        "data_window": f"{result.data.plan.train_dates[0]}..{test_date}",
+        "candidate": result.selection.chosen.name,
+        "gates": {gate.name: gate.as_dict() for gate in result.gates},
+    }
+    verdict = "every gate passed" if result.passed_gates else "a gate failed"
+    releases.record(
+        settings, releases.ReleaseEvent("trained", settings.model_name, version, actor, verdict, details, test_date)
+    )
+    if not result.passed_gates:
+        releases.record(
+            settings,
+            releases.ReleaseEvent(
+                "rejected", settings.model_name, version, "release gates", "; ".join(failures(result.gates)),
+                {"target": settings.target}, test_date,
+            ),
+        )
 
 
 def train_and_register(
@@ -188,12 +257,15 @@ def train_and_register(
     alias: str | None = CHALLENGER,
     run_key: str | None = None,
     auto_approved_by: str | None = None,
+    actor: str = "custlabel train",
 ) -> Release:
-    """`custlabel train` and the nightly training: train, judge the rule on the same test rows, register, record.
+    """`custlabel train` and the nightly training: train, judge by the gates, register, record.
 
     Args:
+        alias: set on the version only when every gate passed.
         run_key: an attempt-independent key of the run (the flow run id): a retry reuses its version.
-        auto_approved_by: promote the version to champion when it meets acceptance, recording this approver.
+        auto_approved_by: approve and promote the version to champion when every gate passed,
+            recording this approver (the nightly's --auto-approve: demo and tests).
     """
     settings = settings or get_settings()
     config = config or train.TrainConfig()
@@ -201,14 +273,28 @@ def train_and_register(
     started = time.perf_counter()
     data = training_data.load(settings, config.validation_dates, config.train_rows_per_date, config.eval_rows_per_date)
     result = train.train(data, criteria, config)
+    champion = current_champion(settings)
+    if champion is not None:
+        result.test_scores = result.test_scores.assign(champion_score=champion.scores(data.test))
     result.baseline_metrics, result.test_scores = baseline.evaluate_on(settings, result.test_scores)
+    result.gates = judge(result, champion)
     result.seconds = time.perf_counter() - started
-    release = register(settings, result, alias, run_key)
+    release = register(settings, result, alias if result.passed_gates else None, run_key)
+    record_training(settings, result, release.version, actor)
     drift_reference.store(settings, release.model_name, release.version, result.data.train)
-    if auto_approved_by and result.meets_acceptance:
-        approve(settings, release.version, auto_approved_by)
+    if auto_approved_by and result.passed_gates:
+        auto_approve(settings, release.version, auto_approved_by)
         return Release(result, release.model_name, release.version, release.run_id, release.alias, promoted=True)
     return release
+
+
+def auto_approve(settings: Settings, version: str, approver: str) -> None:
+    """Approve and promote a version that passed every training gate (idempotent for a retried run)."""
+    if registry.get_version(settings, version).tags.get(approval.APPROVAL_STATUS_TAG) is None:
+        note = "auto-approve: every training gate passed (demo and tests only)"
+        approval.approve(settings, version, approver, note, require_validation=False)
+    if registry.alias_versions(settings).get(CHAMPION) != version:
+        approval.promote(settings, version, approver)
 
 
 def record_baseline(settings: Settings | None = None) -> list[str]:

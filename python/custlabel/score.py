@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from custlabel import baseline, canary, db, label_rule, reasons, registry, sql_scoring, writeback
+from custlabel import acceptance, baseline, canary, db, label_rule, reasons, registry, sql_scoring, writeback
 from custlabel.config import Settings, get_settings
 from custlabel.deployed import CHALLENGER, CHAMPION, DeployedModel
 from custlabel.errors import CustlabelError
@@ -54,6 +54,9 @@ class ScoreRequest:
             a date reads customer_features at that night (an ad-hoc re-score).
         expected_as_of: the night the rows must be of (the nightly run checks dbt built its night).
         force: publish even when the bad rate moved more than max_label_rate_change.
+        max_bad_share: the largest share of customers that may be labelled bad, checked every
+            night, the first one included; --force does not waive it. The nightly run and
+            `custlabel score` pass performance.max_bad_share of acceptance.yml (`acceptance_bound`).
     """
 
     schema: str
@@ -65,6 +68,7 @@ class ScoreRequest:
     canary_alias: str = CHALLENGER
     force: bool = False
     max_label_rate_change: float = writeback.DEFAULT_MAX_LABEL_RATE_CHANGE
+    max_bad_share: float = 1.0
 
     def __post_init__(self) -> None:
         if self.engine not in sql_scoring.ENGINES:
@@ -75,6 +79,11 @@ class ScoreRequest:
     def relation(self) -> str:
         """The feature mart the request reads."""
         return CURRENT_FEATURES if self.as_of is None else FEATURE_HISTORY
+
+
+def acceptance_bound(settings: Settings) -> float:
+    """The business's cap on the share of customers labelled bad (performance.max_bad_share of acceptance.yml)."""
+    return acceptance.load(settings=settings).performance.max_bad_share
 
 
 class ModelSource(Protocol):
@@ -442,7 +451,9 @@ def score(
                     results.append(SliceResult(rule.name, rule.version, role, "sql", rows, "the rule"))
                 else:
                     results.append(_score_model_slice(conn, settings, store, request, role, model, where))
-            check = writeback.check_staging(conn, schema, expected, night, request.max_label_rate_change, request.force)
+            check = writeback.check_staging(
+                conn, schema, expected, night, request.max_label_rate_change, request.force, request.max_bad_share
+            )
             writeback.publish(conn, schema, night)
     except BaseException as error:
         logger.error("scoring failed before publishing (%s); %s.%s is unchanged", error, schema, writeback.LABELS)

@@ -12,7 +12,8 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import ParameterGrid, RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 
-from custlabel import acceptance, evaluate, model_families
+from custlabel import acceptance, evaluate, ml_gates, model_families
+from custlabel.gates import GateResult, all_passed
 from custlabel.features import KEY_COLUMNS, LABEL_COLUMN, MODEL_FEATURES
 from custlabel.training_data import TrainingData, TrainingDataError
 
@@ -46,9 +47,9 @@ class CandidateResult:
     fit_seconds: float
 
     def rank_key(self) -> tuple:
+        """Feasible operating points first, then what the threshold policy maximised, then validation PR AUC."""
         point = self.validation_point
-        reached = point.recall if point.meets_precision else point.precision
-        return (point.meets_precision, point.meets_recall, reached, self.validation_pr_auc)
+        return (point.feasible, point.objective, self.validation_pr_auc)
 
 
 @dataclass
@@ -74,18 +75,16 @@ class TrainResult:
     test_scores: pd.DataFrame
     seconds: float = 0.0
     baseline_metrics: evaluate.Metrics | None = None
+    gates: list[GateResult] = field(default_factory=list)
 
     @property
     def threshold(self) -> float:
         return self.selection.chosen.validation_point.threshold
 
     @property
-    def meets_acceptance(self) -> bool:
-        performance = self.criteria.performance
-        return (
-            self.test_metrics.precision >= performance.min_precision
-            and self.test_metrics.recall >= performance.min_recall
-        )
+    def passed_gates(self) -> bool:
+        """Whether the release judged the version and every gate passed."""
+        return bool(self.gates) and all_passed(self.gates)
 
 
 def time_folds(dates: pd.Series, gap_days: int, max_folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -130,9 +129,7 @@ def search_candidate(
     search.fit(train[MODEL_FEATURES], train[LABEL_COLUMN])
     scores = search.best_estimator_.predict_proba(validation[MODEL_FEATURES])[:, 1]
     y = validation[LABEL_COLUMN].to_numpy()
-    point = evaluate.choose_threshold(
-        y, scores, criteria.performance.validation_precision, criteria.performance.min_recall
-    )
+    point = ml_gates.choose_threshold(y, scores, criteria.performance)
     return CandidateResult(
         name=name,
         pipeline=search.best_estimator_,
@@ -209,8 +206,6 @@ def summary_lines(result: TrainResult) -> list[str]:
             f"ROC AUC {metrics.roc_auc:.3f} PR AUC {metrics.pr_auc:.3f}  "
             f"[tn {metrics.tn} fp {metrics.fp} fn {metrics.fn} tp {metrics.tp}]"
         )
-    verdict = "meets" if result.meets_acceptance else "does NOT meet"
-    lines.append(
-        f"acceptance: {verdict} precision >= {result.criteria.performance.min_precision} at recall >= {result.criteria.performance.min_recall}"
-    )
+    for gate in result.gates:
+        lines.append(f"gate {gate.name:<16} {gate.verdict}: {gate.reason}")
     return lines

@@ -131,8 +131,10 @@ def check_staging(
     as_of_date: dt.date,
     max_label_rate_change: float = DEFAULT_MAX_LABEL_RATE_CHANGE,
     force: bool = False,
+    max_bad_share: float = 1.0,
 ) -> CheckResult:
-    """Row count, nulls, one row per customer, one night, and the label rate against the previous night."""
+    """Row count, nulls, one row per customer, one night, the share labelled bad (always, the first night
+    included; --force does not waive it), and the label rate against the previous night."""
     staging = _ident(schema, STAGING)
     rows, null_labels, nights, bad_rate = conn.execute(
         sql.SQL(
@@ -146,6 +148,12 @@ def check_staging(
         raise WriteBackError(f"{null_labels} rows have no label")
     if rows and nights != 1:
         raise WriteBackError(f"tonight's labels span {nights} as-of dates instead of one")
+    if bad_rate > max_bad_share:
+        raise WriteBackError(
+            f"{bad_rate:.1%} of tonight's {rows} customers are labelled bad, above the {max_bad_share:.0%} that "
+            "acceptance.yml allows (performance.max_bad_share, the business's capacity to act); nothing was "
+            "published and the previous labels stay"
+        )
     try:
         conn.execute(
             sql.SQL("alter table {} add constraint {} primary key (customer_id)").format(

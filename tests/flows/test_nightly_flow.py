@@ -75,7 +75,10 @@ def flow(harness):
 @pytest.fixture(scope="module")
 def first_night(flow, flow_settings):
     """Night one on an empty registry: trains, auto-approves, labels with the new champion."""
-    return flow(as_of_date=NIGHT1, target="prod", auto_approve=True, return_state=True)
+    from custlabel import nightly
+
+    with nightly.auto_approval():
+        return flow(as_of_date=NIGHT1, target="prod", return_state=True)
 
 
 def test_first_night_trains_promotes_and_publishes(first_night, flow_settings):

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from prefect.states import Failed
 
-from custlabel import nightly, release, runs, score
+from custlabel import acceptance, nightly, release, runs, score
 from custlabel.dbt import DbtFailure, DbtResult, parse_vars, split_vars
 from custlabel.errors import CustlabelError
 from custlabel.score import ScoreSummary, SliceResult
@@ -76,25 +76,44 @@ def test_the_summary_lists_steps_labels_and_training():
     labels = ScoreSummary("analytics", NIGHT.as_of_date, 2_701, 0.271,
                           [SliceResult("customer-labels", "2", "champion", "python", 2_701, "exact")])
     trained = nightly.TrainOutcome("2", "random_forest", True, True, [])
+    rejected = nightly.TrainOutcome("3", "logistic_regression", False, False, [], ["lift: test lift 1.02"])
     summary = nightly.summarize(NIGHT, record, None, labels, trained)
     assert summary.lines == [
         "nightly-customer-labels run brave-otter for 2026-06-30, target prod (analytics)",
         "steps: dbt build 0.1 s (cached), score and publish 2.5 s (completed)",
-        "training: version 2 (random_forest) meets acceptance; promoted to champion (auto-approve)",
+        "training: version 2 (random_forest) passed every gate; promoted to champion (auto-approve)",
         "labels: 2,701 customers by customer-labels v2 (champion, python engine)",
         "labels: 2,701 customers as of 2026-06-30, bad rate 27.1%; select * from analytics.customer_labels",
     ]
     assert summary.data["labels"]["customers"] == 2_701 and summary.data["monitoring"] is None
+    assert rejected.detail == (
+        "version 3 (logistic_regression) REJECTED by the release gates, no alias moved: lift: test lift 1.02"
+    )
 
 
 def test_the_flow_has_typed_parameters_for_the_operator():
     flow = nightly.load_flow()
     assert flow.name == nightly.FLOW_NAME
     properties = flow.parameters.properties
-    assert set(properties) == {"as_of_date", "target", "retrain", "auto_approve", "dbt_vars"}
+    # auto-approve is a CLI flag of runs started here, never a parameter of the served deployment
+    assert set(properties) == {"as_of_date", "target", "retrain", "dbt_vars"}
     assert {"format": "date", "type": "string"} in properties["as_of_date"]["anyOf"]
     assert {"enum": ["dev", "test", "prod"], "type": "string"} in properties["target"]["anyOf"]
-    assert properties["retrain"]["type"] == properties["auto_approve"]["type"] == "boolean"
+    assert properties["retrain"]["type"] == "boolean"
+
+
+def test_auto_approval_is_a_switch_of_this_process_only():
+    assert not nightly.plan(date(2026, 6, 30), "prod", False).auto_approve
+    with nightly.auto_approval():
+        assert nightly.plan(date(2026, 6, 30), "prod", False).auto_approve
+    assert not nightly.plan(date(2026, 6, 30), "prod", False).auto_approve
+
+
+def test_the_night_publishes_within_the_business_capacity(monkeypatch):
+    requests = []
+    monkeypatch.setattr(score, "score", lambda settings, request: requests.append(request))
+    nightly.score_and_publish(NIGHT)
+    assert requests[0].max_bad_share == acceptance.load().performance.max_bad_share < 1
 
 
 def test_the_night_scores_the_contracted_current_features_of_its_night(monkeypatch):
@@ -128,7 +147,7 @@ def test_the_nights_training_is_keyed_by_its_flow_run(monkeypatch):
 def test_the_nights_dbt_vars_reach_every_dbt_step(monkeypatch):
     calls = []
     monkeypatch.setattr(nightly.dbt_runner, "run", lambda args, **kw: calls.append((args[0], kw)) or DbtResult(args[0], [], 1))
-    night = nightly.plan(date(2026, 6, 30), "test", False, False, dbt_vars={"outcome_window_days": 30, "freshness": "warn"})
+    night = nightly.plan(date(2026, 6, 30), "test", False, dbt_vars={"outcome_window_days": 30, "freshness": "warn"})
     nightly.check_freshness(night), nightly.build(night), nightly.refresh_label_monitoring(night)
     assert [(command, kw["extra_vars"], kw["as_of_date"]) for command, kw in calls] == [
         (command, {"outcome_window_days": 30, "freshness": "warn"}, "2026-06-30") for command in ("source", "build", "build")

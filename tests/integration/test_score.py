@@ -197,3 +197,16 @@ def test_a_night_without_customers_is_not_published(warehouse, models):
     with pytest.raises(writeback.WriteBackError, match="no eligible customers"):
         run(warehouse, models["logreg"], as_of=dt.date(2020, 1, 1))
     assert labels(warehouse) == before
+
+
+def test_the_share_labelled_bad_is_bounded_on_the_first_night_too(make_database, models):
+    settings = make_database("score_first_night")
+    with db.connect(settings) as conn:
+        create_synthetic_features(conn, SCHEMA, CUSTOMERS, [TONIGHT])
+        create_synthetic_rule_baseline(conn, SCHEMA)
+    everyone_bad = dataclasses.replace(models["logreg"], threshold=0.0)
+    # no previous night to compare with, and --force: the absolute bound still holds
+    with pytest.raises(writeback.WriteBackError, match=r"100\.0% of tonight's 400 customers are labelled bad, above the 60%"):
+        run(settings, everyone_bad, engine="python", force=True, max_bad_share=0.6)
+    assert fetch(settings, "select to_regclass(%s)", [f"{SCHEMA}.customer_labels"]) == [(None,)]
+    assert run(settings, everyone_bad, engine="python", max_bad_share=1.0).bad_rate == 1.0

@@ -12,10 +12,11 @@ import time
 
 import psycopg
 import pytest
+import yaml
 from psycopg import sql
 
 from custlabel import db, score, sql_scoring, writeback
-from custlabel.config import Settings
+from custlabel.config import DEFAULT_PROJECT_DIR, Settings
 from custlabel.devtools.benchmarks.scoring import create_synthetic_features
 
 from helpers.scoring import create_synthetic_rule_baseline
@@ -90,9 +91,20 @@ def test_error_in_the_middle_of_the_copy_leaves_yesterdays_table(warehouse):
 
 @pytest.fixture(scope="module")
 def empty_registry(tmp_path_factory) -> dict[str, str]:
-    """An MLflow store of our own, with nothing registered: the scorer falls back to the rule baseline."""
+    """An MLflow store of our own, with nothing registered: the scorer falls back to the rule baseline.
+
+    The synthetic rule labels about 80% bad: the project's acceptance criteria, with a
+    capacity that allows it, come from a home of their own.
+    """
     folder = tmp_path_factory.mktemp("registry")
-    return {"MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}", "CUSTLABEL_LOCAL_DIR": str(folder / "local")}
+    criteria = yaml.safe_load((DEFAULT_PROJECT_DIR / "acceptance.yml").read_text())
+    criteria["performance"]["max_bad_share"] = 1.0
+    (folder / "acceptance.yml").write_text(yaml.safe_dump(criteria))
+    return {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
+        "CUSTLABEL_LOCAL_DIR": str(folder / "local"),
+        "CUSTLABEL_HOME": str(folder),
+    }
 
 
 def _scorer(settings: Settings, registry_env: dict[str, str]) -> subprocess.Popen:
