@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from prefect.states import Failed
 
-from custlabel import acceptance, nightly, release, runs, score
+from custlabel import acceptance, grants, nightly, release, runs, score
 from custlabel.dbt import DbtFailure, DbtResult, parse_vars, split_vars
 from custlabel.errors import CustlabelError
 from custlabel.score import ScoreSummary, SliceResult
@@ -112,6 +112,7 @@ def test_auto_approval_is_a_switch_of_this_process_only():
 def test_the_night_publishes_within_the_business_capacity(monkeypatch):
     requests = []
     monkeypatch.setattr(score, "score", lambda settings, request: requests.append(request))
+    monkeypatch.setattr(grants, "ensure_for_nightly", lambda settings, schema: None)
     nightly.score_and_publish(NIGHT)
     assert requests[0].max_bad_share == acceptance.load().performance.max_bad_share < 1
 
@@ -119,6 +120,7 @@ def test_the_night_publishes_within_the_business_capacity(monkeypatch):
 def test_the_night_scores_the_contracted_current_features_of_its_night(monkeypatch):
     requests = []
     monkeypatch.setattr(score, "score", lambda settings, request: requests.append(request))
+    monkeypatch.setattr(grants, "ensure_for_nightly", lambda settings, schema: None)
     nightly.score_and_publish(NIGHT, waive_rate_check=True)
     (request,) = requests
     assert (request.schema, request.relation, request.as_of, request.expected_as_of) == (
