@@ -60,7 +60,7 @@ def summarise(features: pd.DataFrame | np.ndarray, lookback_days: int = LOOKBACK
     values = features[INPUT_FEATURES].to_numpy(float) if isinstance(features, pd.DataFrame) else np.asarray(features, float)
     tenure, recency, count = values[:, 0], values[:, 1], values[:, 2]
     T = np.clip(np.nan_to_num(tenure, nan=lookback_days), 0.0, lookback_days)
-    x = np.clip(np.nan_to_num(count, nan=0.0), 0.0, None)
+    x = np.rint(np.clip(np.nan_to_num(count, nan=0.0), 0.0, None))
     bought = (x > 0) & ~np.isnan(recency)
     x = np.where(bought, x, 0.0)
     t_x = np.where(bought, np.clip(T - np.nan_to_num(recency, nan=0.0), 0.0, T), 0.0)
@@ -122,16 +122,22 @@ def probability_alive(params: BGNBDParameters, data: Summary) -> np.ndarray:
 
 
 def expected_purchases(params: BGNBDParameters, data: Summary, days: float) -> np.ndarray:
-    """E[purchases in (T, T + days] | x, t_x, T] (FHL 2005, eq. 10)."""
+    """E[purchases in (T, T + days] | x, t_x, T] (FHL 2005, eq. 10).
+
+    The hypergeometric term is taken through Euler's transformation, 2F1(a, b; c; z) =
+    (1 - z)^(c - a - b) 2F1(c - a, c - b; c; z): its parameters then no longer grow with
+    x, so frequent buyers do not overflow it.
+    """
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     x, T = data.x, data.T
+    alive = probability_alive(params, data)
     z = days / (alpha + T + days)
-    ratio = np.exp((r + x) * np.log((alpha + T) / (alpha + T + days)))
-    tail = 1.0 - ratio * hyp2f1(r + x, b + x, a + b + x - 1, z)
-    expected = (a + b + x - 1) / (a - 1) * tail * probability_alive(params, data)
-    # hyp2f1 loses precision for very frequent buyers; their alive rate times the window bounds it.
-    fallback = probability_alive(params, data) * (r + x) / (alpha + T) * days
-    return np.where(np.isfinite(expected) & (expected >= 0), expected, fallback)
+    with np.errstate(all="ignore"):
+        tail = 1.0 - (1.0 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+        expected = (a + b + x - 1) / (a - 1) * tail * alive
+    # Where the series still fails (extreme fits), the alive rate over the window bounds it.
+    bound = alive * (r + x) / (alpha + T) * days
+    return np.where(np.isfinite(expected) & (expected >= 0), expected, bound)
 
 
 def probability_no_purchase(params: BGNBDParameters, data: Summary, days: float) -> np.ndarray:

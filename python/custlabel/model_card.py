@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from custlabel.evaluate import Metrics
-from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
-from custlabel.train import TrainResult
+from custlabel.features import SENSITIVE_ATTRIBUTES
+from custlabel.train import TrainResult, bgnbd_line, night_lines
 
 ROWS = [
     ("precision of bad", "precision"),
@@ -29,6 +29,26 @@ def _metrics_table(model: Metrics, baseline: Metrics | None) -> str:
                 f"true good {metrics.tn}, false bad {metrics.fp}, missed bad {metrics.fn}, caught bad {metrics.tp}."
             )
     return "\n".join(lines)
+
+
+def _left_out(result: TrainResult) -> str:
+    left_out = result.selection.features.left_out
+    if not left_out:
+        return "Every feature of the contract is used."
+    return "Left out (the training rows cannot fill them):\n\n" + "\n".join(f"- {k}: {v}" for k, v in left_out.items())
+
+
+def _nights(result: TrainResult) -> str:
+    lines = night_lines(result.data)
+    if not lines:
+        return ""
+    return "\n".join([lines[0], "", "```", *(line.strip() for line in lines[1:-1]), "```", "", lines[-1] + "."])
+
+
+def _bgnbd(result: TrainResult) -> str:
+    if result.bgnbd is None:
+        return "BG/NBD baseline: not fitted (its inputs tenure, recency and frequency are missing)."
+    return f"Against the buy-till-you-die baseline, same test rows: {bgnbd_line(result).removeprefix('test ')}."
 
 
 def render(name: str, version: str, result: TrainResult, tags: dict[str, str]) -> str:
@@ -61,10 +81,13 @@ It {verdict} the acceptance criteria on the test period
 - Rows: train {tags.get("train_rows")}, validation {tags.get("validation_rows")}, test {tags.get("test_rows")}.
 - Sampling: {result.data.sampling}.
 
+{_nights(result)}
+
 ## Features
 
-Numeric: {", ".join(NUMERIC_FEATURES)}.
-Categorical: {", ".join(CATEGORICAL_FEATURES)}.
+Numeric: {", ".join(result.selection.features.numeric)}.
+Categorical: {", ".join(result.selection.features.categorical) or "none"}.
+{_left_out(result)}
 Not used as features (fairness reporting only): {", ".join(SENSITIVE_ATTRIBUTES)}.
 Preprocessing (median imputation, scaling, one-hot encoding) lives inside the pipeline.
 
@@ -75,6 +98,8 @@ Chosen on validation by `{point.policy}`: validation precision {point.precision:
 ## Test period ({plan.test_date})
 
 {_metrics_table(result.test_metrics, result.baseline_metrics)}
+
+{_bgnbd(result)}
 
 ## Provenance
 
