@@ -30,7 +30,7 @@ def _demo_data(args: argparse.Namespace) -> None:
 
     summary = loader.generate_and_load(
         customers=args.customers, days=args.days, seed=args.seed, end_date=args.end_date,
-        i_mean_database=args.i_mean_database,
+        i_mean_database=args.i_mean_database, purchase_only=args.purchase_only,
     )
     print(summary)
 
@@ -143,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--end-date", help="last day of the generated history (default: today)")
     demo.add_argument("--i-mean-database", metavar="NAME", help=I_MEAN_DATABASE_HELP)
+    demo.add_argument(
+        "--purchase-only", action="store_true",
+        help="a purchase log only: no invoices, returns, cancellations or channels (due_at, channel null; paid when sold)",
+    )
     demo.set_defaults(handler=_demo_data)
 
     dbt = sub.add_parser("dbt", help="run dbt (build, test, snapshot, ...) against the warehouse")
