@@ -33,7 +33,7 @@ def _demo_data(args: argparse.Namespace) -> None:
 
     summary = loader.generate_and_load(
         customers=args.customers, days=args.days, seed=args.seed, end_date=args.end_date,
-        i_mean_database=args.i_mean_database,
+        i_mean_database=args.i_mean_database, purchase_only=args.purchase_only,
     )
     print(summary)
 
@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--end-date", help="last day of the generated history (default: today)")
     demo.add_argument("--i-mean-database", metavar="NAME", help=I_MEAN_DATABASE_HELP)
+    demo.add_argument(
+        "--purchase-only", action="store_true",
+        help="a purchase log only: no invoices, returns, cancellations or channels (due_at, channel null; paid when sold)",
+    )
     demo.set_defaults(handler=_demo_data)
 
     load = sub.add_parser("load", help="load customers and sales files (CSV or Parquet) into master_data.*")
@@ -291,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="print speed, memory and quality figures at scale")
     bench.add_argument("--customers", type=int, nargs="+", default=[100_000, 1_000_000])
     bench.add_argument("--days", type=int, default=540, help="history length (540 days: about 20 sales per customer)")
-    bench.add_argument("--sections", default="warehouse,training,scoring,load,monitoring")
+    bench.add_argument("--sections", default="warehouse,training,scoring,load,monitoring", help="any of warehouse,training,scoring,load,monitoring,purchase_only")
     bench.set_defaults(handler=_bench)
 
 

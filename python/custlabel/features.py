@@ -37,6 +37,9 @@ NUMERIC_FEATURES = [
 
 CATEGORICAL_FEATURES = ["segment"]
 
+# The longest look back of any feature (the *_365d ones and the active-customer rule).
+LOOKBACK_DAYS = 365
+
 # Never model features by default: they feed the fairness report only.
 SENSITIVE_ATTRIBUTES = ["country", "gender", "age_band"]
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from custlabel.evaluate import Metrics
-from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
-from custlabel.train import TrainResult
+from custlabel.features import SENSITIVE_ATTRIBUTES
+from custlabel.train import TrainResult, bgnbd_line, night_lines
 
 ROWS = [
     ("precision of bad", "precision"),
@@ -31,6 +31,26 @@ def _metrics_table(model: Metrics, baseline: Metrics | None) -> str:
     return "\n".join(lines)
 
 
+def _left_out(result: TrainResult) -> str:
+    left_out = result.selection.features.left_out
+    if not left_out:
+        return "Every feature of the contract is used."
+    return "Left out (the training rows cannot fill them):\n\n" + "\n".join(f"- {k}: {v}" for k, v in left_out.items())
+
+
+def _nights(result: TrainResult) -> str:
+    lines = night_lines(result.data)
+    if not lines:
+        return ""
+    return "\n".join([lines[0], "", "```", *(line.strip() for line in lines[1:-1]), "```", "", lines[-1] + "."])
+
+
+def _bgnbd(result: TrainResult) -> str:
+    if result.bgnbd is None:
+        return "BG/NBD baseline: not fitted (its inputs tenure, recency and frequency are missing)."
+    return f"Against the buy-till-you-die baseline, same test rows: {bgnbd_line(result).removeprefix('test ')}."
+
+
 def render(name: str, version: str, result: TrainResult, tags: dict[str, str]) -> str:
     """The card of one version: data window, features, operating point, test figures, limitations."""
     plan, chosen, performance = result.data.plan, result.selection.chosen, result.criteria.performance
@@ -55,10 +75,13 @@ It {verdict} of the acceptance criteria (owner: {result.criteria.owner}): precis
 - Rows: train {tags.get("train_rows")}, validation {tags.get("validation_rows")}, test {tags.get("test_rows")}.
 - Sampling: {result.data.sampling}.
 
+{_nights(result)}
+
 ## Features
 
-Numeric: {", ".join(NUMERIC_FEATURES)}.
-Categorical: {", ".join(CATEGORICAL_FEATURES)}.
+Numeric: {", ".join(result.selection.features.numeric)}.
+Categorical: {", ".join(result.selection.features.categorical) or "none"}.
+{_left_out(result)}
 Not used as features (fairness reporting only): {", ".join(SENSITIVE_ATTRIBUTES)}.
 Preprocessing (median imputation, scaling, one-hot encoding) lives inside the pipeline.
 
@@ -73,6 +96,8 @@ Chosen on validation by `{point.policy}`: {point.reason}.
 ## Gates
 
 {gate_lines}
+
+{_bgnbd(result)}
 
 ## Provenance
 

@@ -20,8 +20,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from custlabel import bgnbd
 from custlabel.errors import CustlabelError
-from custlabel.features import CATEGORICAL_FEATURES, MODEL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
+from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
 
 # Types skops must trust to load any of our pipelines, whatever the family (numpy dtypes).
 PIPELINE_TRUSTED_TYPES = ("numpy.dtype",)
@@ -46,6 +47,9 @@ def _hist_gradient_boosting_obstacle(_estimator: BaseEstimator) -> str | None:
     return "orbital's SQL for histogram gradient boosting differs from Python (up to 0.14 seen)"
 
 
+BGNBD_OBSTACLE = "its BG/NBD features (probability alive, expected purchases) are computed in Python, not in SQL"
+
+
 @dataclass(frozen=True)
 class ModelFamily:
     """One kind of classifier the search tries."""
@@ -60,6 +64,8 @@ class ModelFamily:
     trusted_types: tuple[str, ...] = ()
     # why a fitted one should not be scored in SQL (None: translate it, the parity check decides)
     sql_obstacle: Callable[[BaseEstimator], str | None] = field(default=_translates)
+    # whether its pipeline adds the BG/NBD outputs as features (then it never translates to SQL)
+    bgnbd_features: bool = False
 
 
 FAMILIES: dict[str, ModelFamily] = {
@@ -97,8 +103,14 @@ FAMILIES: dict[str, ModelFamily] = {
                 "model__min_samples_leaf": [50, 200],
                 "model__l2_regularization": [0.0, 1.0],
             },
-            trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+            trusted_types=(
+                "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+                "custlabel.bgnbd.BGNBDFeatures",
+                "custlabel.bgnbd.BGNBDParameters",
+            ),
             sql_obstacle=_hist_gradient_boosting_obstacle,
+            # Its SQL is not trusted anyway, so the buy-till-you-die outputs cost it nothing.
+            bgnbd_features=True,
         ),
     )
 }
@@ -129,23 +141,57 @@ def family_of(estimator: BaseEstimator) -> ModelFamily | None:
     return next((f for f in FAMILIES.values() if isinstance(estimator, f.estimator_type)), None)
 
 
+def uses_bgnbd(pipeline: Any) -> bool:
+    """Whether a fitted pipeline computes BG/NBD features."""
+    features = pipeline.named_steps.get("features") if hasattr(pipeline, "named_steps") else None
+    return features is not None and "bgnbd" in getattr(features, "named_transformers_", {})
+
+
 def sql_obstacle(pipeline: Any) -> str | None:
     """Why a fitted pipeline should not be translated to SQL at all, or None; checked before orbital runs."""
+    if uses_bgnbd(pipeline):
+        return BGNBD_OBSTACLE
     estimator = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
     family = family_of(estimator)
     return _tree_leaves_obstacle(estimator) if family is None else family.sql_obstacle(estimator)
 
 
-def build_pipeline(estimator: BaseEstimator) -> Pipeline:
-    """All preprocessing and the classifier in one Pipeline; sensitive attributes are not features."""
-    if set(MODEL_FEATURES) & set(SENSITIVE_ATTRIBUTES):
-        raise CustlabelError("a sensitive attribute is listed as a model feature in custlabel.features")
+def build_pipeline(
+    estimator: BaseEstimator,
+    numeric: list[str] | None = None,
+    categorical: list[str] | None = None,
+    bgnbd_window_days: int | None = None,
+) -> Pipeline:
+    """All preprocessing and the classifier in one Pipeline; sensitive attributes are not features.
+
+    Args:
+        numeric, categorical: the feature columns it reads (default: the whole contract).
+        bgnbd_window_days: add BG/NBD's probability alive and expected purchases in this many days.
+    """
+    numeric = list(NUMERIC_FEATURES if numeric is None else numeric)
+    categorical = list(CATEGORICAL_FEATURES if categorical is None else categorical)
+    if set(numeric + categorical) & set(SENSITIVE_ATTRIBUTES):
+        raise CustlabelError("a sensitive attribute is listed as a model feature")
     # Kept to steps orbital can translate to SQL: no missing-value indicators, and the
     # categorical features come without nulls from dbt ('unknown').
-    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
-    categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-    features = ColumnTransformer(
-        [("numeric", numeric, NUMERIC_FEATURES), ("categorical", categorical, CATEGORICAL_FEATURES)],
-        remainder="drop",
-    )
-    return Pipeline([("features", features), ("model", estimator)])
+    branches: list[tuple[str, Any, list[str]]] = [
+        ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric)
+    ]
+    if categorical:
+        branches.append(("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical))
+    if bgnbd_window_days is not None:
+        if not set(bgnbd.INPUT_FEATURES) <= set(numeric):
+            raise CustlabelError(f"BG/NBD features need {', '.join(bgnbd.INPUT_FEATURES)} among the features")
+        buy_till_you_die = Pipeline(
+            [("bgnbd", bgnbd.BGNBDFeatures(window_days=bgnbd_window_days)), ("scale", StandardScaler())]
+        )
+        branches.append(("bgnbd", buy_till_you_die, list(bgnbd.INPUT_FEATURES)))
+    return Pipeline([("features", ColumnTransformer(branches, remainder="drop")), ("model", estimator)])
+
+
+def pipeline_for(
+    family: ModelFamily, random_state: int, numeric: list[str], categorical: list[str], window_days: int
+) -> Pipeline:
+    """A family's unfitted pipeline over these features, with BG/NBD features when it takes them and they can be computed."""
+    with_bgnbd = family.bgnbd_features and set(bgnbd.INPUT_FEATURES) <= set(numeric)
+    return build_pipeline(family.make(random_state), numeric, categorical, window_days if with_bgnbd else None)

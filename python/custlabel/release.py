@@ -36,7 +36,7 @@ from custlabel import (
 from custlabel.config import Settings, get_settings
 from custlabel.deployed import CHALLENGER, CHAMPION, FALLBACK, DeployedModel
 from custlabel.gates import GateResult, failures
-from custlabel.features import CATEGORICAL_FEATURES, LABEL_COLUMN, MODEL_FEATURES, NUMERIC_FEATURES
+from custlabel.features import CATEGORICAL_FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,14 @@ def version_tags(settings: Settings, result: train.TrainResult) -> dict[str, str
         **dict(gate.tag() for gate in result.gates),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **result.test_metrics.as_tags("test_"),
+        "feature_columns": json.dumps(result.feature_columns),
+        "features_left_out": json.dumps(result.selection.features.left_out, sort_keys=True),
+        **(result.data.nights.tags() if result.data.nights else {}),
     }
     if result.baseline_metrics is not None:
         tags.update(result.baseline_metrics.as_tags("baseline_test_"))
+    if result.bgnbd is not None:
+        tags.update(result.bgnbd.as_tags())
     return tags
 
 
@@ -144,6 +149,8 @@ def _write_evaluation(result: train.TrainResult, card: str, folder: Path) -> Non
     curves = {f"model ({result.selection.chosen.name})": (y, scores["score"].to_numpy())}
     if result.baseline_metrics is not None:
         curves["rule baseline"] = (y, scores["baseline_score"].to_numpy())
+    if result.bgnbd is not None:
+        curves["BG/NBD"] = (y, scores["bgnbd_score"].to_numpy())
     point = (result.test_metrics.precision, result.test_metrics.recall)
     evaluate.plot_precision_recall(curves, point, folder / "precision_recall.png")
     evaluate.plot_calibration(y, scores["score"].to_numpy(), folder / "calibration.png")
@@ -172,6 +179,7 @@ def register(settings: Settings, result: train.TrainResult, alias: str | None, r
                 "training_seconds": result.seconds,
                 **result.test_metrics.as_dict("test_"),
                 **(result.baseline_metrics.as_dict("baseline_test_") if result.baseline_metrics else {}),
+                **(result.bgnbd.as_dict() if result.bgnbd else {}),
             },
         )
         _log_searches(result)
@@ -182,7 +190,7 @@ def register(settings: Settings, result: train.TrainResult, alias: str | None, r
         version = registry.register_model(
             settings,
             chosen.pipeline,
-            result.data.train[MODEL_FEATURES].head(200),
+            result.data.train[result.feature_columns].head(200),
             result.threshold,
             model_families.trusted_types(),
             run_key,

@@ -12,10 +12,10 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import ParameterGrid, RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 
-from custlabel import acceptance, evaluate, ml_gates, model_families
+from custlabel import acceptance, bgnbd, evaluate, ml_gates, model_families
+from custlabel.features import KEY_COLUMNS, LABEL_COLUMN
 from custlabel.gates import GateResult, all_passed
-from custlabel.features import KEY_COLUMNS, LABEL_COLUMN, MODEL_FEATURES
-from custlabel.training_data import TrainingData, TrainingDataError
+from custlabel.training_data import FeatureSet, TrainingData, TrainingDataError, usable_features
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,35 @@ class CandidateResult:
 
 @dataclass
 class Selection:
-    """The searches and the chosen candidate."""
+    """The searches, the features they used and the chosen candidate."""
 
     candidates: list[CandidateResult]
+    features: FeatureSet
     chosen: CandidateResult = field(init=False)
 
     def __post_init__(self) -> None:
         self.chosen = max(self.candidates, key=CandidateResult.rank_key)
+
+
+@dataclass(frozen=True)
+class BuyTillYouDie:
+    """The BG/NBD baseline: fitted on the train rows, ranking the test rows by P(no purchase in the window)."""
+
+    params: bgnbd.BGNBDParameters
+    average_precision: float
+    # its best precision at the recall the model's labels reach on the test rows
+    precision_at_recall: float
+    recall: float
+
+    def as_dict(self, prefix: str = "bgnbd_") -> dict[str, float]:
+        return {
+            f"{prefix}test_pr_auc": self.average_precision,
+            f"{prefix}test_precision_at_model_recall": self.precision_at_recall,
+            **{f"{prefix}{name}": value for name, value in self.params.as_dict().items()},
+        }
+
+    def as_tags(self, prefix: str = "bgnbd_") -> dict[str, str]:
+        return {key: f"{value:.4f}" for key, value in self.as_dict(prefix).items()}
 
 
 @dataclass
@@ -76,6 +98,11 @@ class TrainResult:
     seconds: float = 0.0
     baseline_metrics: evaluate.Metrics | None = None
     gates: list[GateResult] = field(default_factory=list)
+    bgnbd: BuyTillYouDie | None = None
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return self.selection.features.columns
 
     @property
     def threshold(self) -> float:
@@ -112,12 +139,18 @@ def search_candidate(
     criteria: acceptance.AcceptanceCriteria,
     config: TrainConfig,
     gap_days: int,
+    features: FeatureSet,
+    weights: np.ndarray | None = None,
 ) -> CandidateResult:
-    """Search one family over time-ordered folds of the train rows; judge it on validation."""
+    """Search one family over time-ordered folds of the train rows (weighted per row if given); judge it on validation."""
     family = model_families.get(name)
     started = time.perf_counter()
+    columns = features.columns
+    pipeline = model_families.pipeline_for(
+        family, config.random_state, list(features.numeric), list(features.categorical), gap_days
+    )
     search = RandomizedSearchCV(
-        model_families.build_pipeline(family.make(config.random_state)),
+        pipeline,
         family.space,
         n_iter=min(config.search_iterations, len(ParameterGrid(family.space))),
         scoring="average_precision",
@@ -126,8 +159,9 @@ def search_candidate(
         random_state=config.random_state,
         refit=True,
     )
-    search.fit(train[MODEL_FEATURES], train[LABEL_COLUMN])
-    scores = search.best_estimator_.predict_proba(validation[MODEL_FEATURES])[:, 1]
+    fit_params = {} if weights is None else {"model__sample_weight": weights}
+    search.fit(train[columns], train[LABEL_COLUMN], **fit_params)
+    scores = search.best_estimator_.predict_proba(validation[columns])[:, 1]
     y = validation[LABEL_COLUMN].to_numpy()
     point = ml_gates.choose_threshold(y, scores, criteria.performance)
     return CandidateResult(
@@ -148,31 +182,64 @@ def select(
     criteria: acceptance.AcceptanceCriteria,
     config: TrainConfig,
     gap_days: int,
+    weights: np.ndarray | None = None,
 ) -> Selection:
-    """Fit every candidate on the train rows only and choose on the validation rows."""
+    """Fit every candidate on the train rows only, over the features they can fill, and choose on the validation rows."""
     evaluate.check_labels(train[LABEL_COLUMN].to_numpy(), "train period")
     evaluate.check_labels(validation[LABEL_COLUMN].to_numpy(), "validation period")
+    features = usable_features(train)
     return Selection(
-        [search_candidate(name, train, validation, criteria, config, gap_days) for name in config.candidates]
+        [
+            search_candidate(name, train, validation, criteria, config, gap_days, features, weights)
+            for name in config.candidates
+        ],
+        features,
     )
 
 
 def score_test(selection: Selection, test: pd.DataFrame) -> tuple[evaluate.Metrics, pd.DataFrame]:
     """The chosen model's test figures at the threshold chosen on validation."""
     chosen = selection.chosen
-    scores = chosen.pipeline.predict_proba(test[MODEL_FEATURES])[:, 1]
+    scores = chosen.pipeline.predict_proba(test[selection.features.columns])[:, 1]
     frame = test[[*KEY_COLUMNS, LABEL_COLUMN]].assign(score=scores)
     return evaluate.metrics_at(
         frame[LABEL_COLUMN].to_numpy(), scores, chosen.validation_point.threshold
     ), frame
 
 
+def buy_till_you_die(
+    train: pd.DataFrame, test_scores: pd.DataFrame, test: pd.DataFrame, recall: float, window_days: int, weights: np.ndarray | None = None
+) -> tuple[BuyTillYouDie | None, pd.DataFrame]:
+    """Fit BG/NBD on the train rows, rank the test rows by P(no purchase in the window); None when its inputs are missing.
+
+    Returns the baseline and the test scores with `bgnbd_score` added.
+    """
+    if train[bgnbd.INPUT_FEATURES].isna().all().any():
+        return None, test_scores.assign(bgnbd_score=np.nan)
+    params = bgnbd.fit(bgnbd.summarise(train), weights)
+    scores = bgnbd.probability_no_purchase(params, bgnbd.summarise(test), window_days)
+    y = test_scores[LABEL_COLUMN].to_numpy()
+    baseline = BuyTillYouDie(
+        params,
+        float(average_precision_score(y, scores)),
+        evaluate.precision_at_recall(y, scores, recall),
+        recall,
+    )
+    return baseline, test_scores.assign(bgnbd_score=scores)
+
+
 def train(data: TrainingData, criteria: acceptance.AcceptanceCriteria, config: TrainConfig) -> TrainResult:
-    """Search every candidate on the train rows, choose on validation, report the choice's test figures."""
+    """Search every candidate on the train rows, choose on validation, report the choice's and BG/NBD's test figures."""
     started = time.perf_counter()
-    selection = select(data.train, data.validation, criteria, config, data.plan.gap_days)
+    weights = data.train_weights()
+    selection = select(data.train, data.validation, criteria, config, data.plan.gap_days, weights)
     test_metrics, test_scores = score_test(selection, data.test)
-    return TrainResult(data, selection, config, criteria, test_metrics, test_scores, time.perf_counter() - started)
+    baseline, test_scores = buy_till_you_die(
+        data.train, test_scores, data.test, test_metrics.recall, data.plan.gap_days, weights
+    )
+    result = TrainResult(data, selection, config, criteria, test_metrics, test_scores, time.perf_counter() - started)
+    result.bgnbd = baseline
+    return result
 
 
 def config_dict(config: TrainConfig) -> dict:
@@ -188,6 +255,8 @@ def summary_lines(result: TrainResult) -> list[str]:
         f"validation {', '.join(map(str, plan.validation_dates))} ({len(result.data.validation)} rows), "
         f"test {plan.test_date} ({len(result.data.test)} rows), gap {plan.gap_days} days between periods and folds",
     ]
+    lines += result.selection.features.lines()
+    lines += night_lines(result.data)
     for candidate in result.selection.candidates:
         point = candidate.validation_point
         lines.append(
@@ -208,4 +277,30 @@ def summary_lines(result: TrainResult) -> list[str]:
         )
     for gate in result.gates:
         lines.append(f"gate {gate.name:<16} {gate.verdict}: {gate.reason}")
+    if result.bgnbd is not None:
+        lines.append(bgnbd_line(result))
     return lines
+
+
+def night_lines(data: TrainingData) -> list[str]:
+    """The eligible population of each night beside tonight's, and what was done with truncated nights."""
+    check = data.nights
+    if check is None:
+        return []
+    roles = {d: "train" for d in data.plan.train_dates} | {d: "validation" for d in data.plan.validation_dates}
+    roles[data.plan.test_date] = "test"
+    roles |= {d: "left out" for d in check.left_out}
+    lines = [f"  {p.line(roles.get(p.as_of_date, 'unused'))}" for p in check.populations if p.as_of_date in roles]
+    if check.tonight is not None:
+        lines.append(f"  {check.tonight.line('tonight')}")
+    return ["eligible customers per night (active: a sale in the 90 days before):", *lines, check.policy]
+
+
+def bgnbd_line(result: TrainResult) -> str:
+    """The model against BG/NBD on the same test rows, at the recall the model's labels reach."""
+    baseline, test = result.bgnbd, result.test_metrics
+    params = ", ".join(f"{k} {v:.3g}" for k, v in baseline.params.as_dict().items())
+    return (
+        f"test BG/NBD ({params}): AP {baseline.average_precision:.3f} vs model {test.pr_auc:.3f}; "
+        f"precision at recall {baseline.recall:.3f}: BG/NBD {baseline.precision_at_recall:.3f} vs model labels {test.precision:.3f}"
+    )

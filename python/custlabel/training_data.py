@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 from psycopg import sql
 
 from custlabel import db
 from custlabel.config import Settings
 from custlabel.errors import CustlabelError
-from custlabel.features import CATEGORICAL_FEATURES, KEY_COLUMNS, LABEL_COLUMN, MODEL_FEATURES, NUMERIC_FEATURES
+from custlabel.features import (
+    CATEGORICAL_FEATURES,
+    KEY_COLUMNS,
+    LABEL_COLUMN,
+    LOOKBACK_DAYS,
+    MODEL_FEATURES,
+    NUMERIC_FEATURES,
+)
 
 TABLE = "training_set"
+TONIGHT = "customer_features_current"
+CLEAN_SALES = "int_sales_validated"
 # Splits that need a gap: fold fit -> held-out date, train -> validation, validation -> test.
 GAPS_IN_A_SPLIT = 3
 
@@ -41,6 +51,110 @@ class SplitPlan:
         }
 
 
+@dataclass(frozen=True)
+class FeatureSet:
+    """The features a training uses, and those the data cannot fill (name -> why), left out of the model."""
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    left_out: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+    def lines(self) -> list[str]:
+        """One line per feature left out, saying why."""
+        return [f"feature {name} left out of the model: {why}" for name, why in self.left_out.items()]
+
+
+ALL_FEATURES = FeatureSet(tuple(NUMERIC_FEATURES), tuple(CATEGORICAL_FEATURES))
+
+
+def _one_value(values: pd.Series) -> str | None:
+    present = values.dropna()
+    if present.empty:
+        return "null on every training row"
+    if present.nunique() == 1:
+        where = "" if len(present) == len(values) else f" where not null ({len(present) / len(values):.0%} of rows)"
+        value = present.iloc[0]
+        shown = repr(value) if isinstance(value, str) else f"{float(value):g}"
+        return f"one value ({shown}) on every training row{where}"
+    return None
+
+
+def usable_features(train: pd.DataFrame) -> FeatureSet:
+    """The contract's features the train rows can fill: not null everywhere, more than one value.
+
+    A categorical with one value in training (a first build's customer attributes are
+    'unknown' before the first snapshot) would meet categories it never saw tonight:
+    training/serving skew, so it is left out too.
+    """
+    left_out = {name: why for name in MODEL_FEATURES if (why := _one_value(train[name])) is not None}
+    return FeatureSet(
+        tuple(name for name in NUMERIC_FEATURES if name not in left_out),
+        tuple(name for name in CATEGORICAL_FEATURES if name not in left_out),
+        left_out,
+    )
+
+
+@dataclass(frozen=True)
+class Population:
+    """The eligible customers of one night: rows, bad rate (None tonight), share with a sale in the last 90 days."""
+
+    as_of_date: date
+    rows: int
+    bad_rate: float | None
+    active_share: float
+    # days of sales history behind the night, capped at LOOKBACK_DAYS (None: unknown)
+    history_days: int | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the features' lookback reaches back before the first sale in the data."""
+        return self.history_days is not None and self.history_days < LOOKBACK_DAYS
+
+    def line(self, role: str) -> str:
+        bad = "bad rate unknown" if self.bad_rate is None else f"bad rate {self.bad_rate:.3f}"
+        lookback = f", lookback {self.history_days} of {LOOKBACK_DAYS} days (truncated)" if self.truncated else ""
+        return f"{role:<10} {self.as_of_date}: {self.rows:>9,} rows, {bad}, active {self.active_share:.0%}{lookback}"
+
+
+@dataclass(frozen=True)
+class NightCheck:
+    """Which nights look like scoring nights: populations, truncated lookbacks and what training did about them."""
+
+    populations: tuple[Population, ...]
+    tonight: Population | None
+    data_start: date | None
+    # train nights left out for a truncated lookback, and the weights of those kept (1 when not listed)
+    left_out: tuple[date, ...] = ()
+    weights: dict[date, float] = field(default_factory=dict)
+
+    @property
+    def policy(self) -> str:
+        """What training did with truncated nights, and why."""
+        if self.left_out:
+            return (
+                f"{len(self.left_out)} train night(s) with a lookback truncated by the data's start ({self.data_start}) "
+                "left out: their 365-day features undercount every customer, unlike tonight's"
+            )
+        if self.weights:
+            return (
+                f"{len(self.weights)} train night(s) with a truncated lookback kept, weighted by the share of the "
+                f"{LOOKBACK_DAYS}-day lookback they have (the history is too short to leave them out and keep the gap)"
+            )
+        return "no train night has a truncated lookback"
+
+    def tags(self) -> dict[str, str]:
+        truncated = [str(p.as_of_date) for p in self.populations if p.truncated]
+        return {
+            "data_start": str(self.data_start),
+            "truncated_nights": ",".join(truncated) or "none",
+            "truncated_nights_policy": self.policy,
+        }
+
+
 @dataclass
 class TrainingData:
     """The sampled frames of one time-ordered split."""
@@ -51,14 +165,85 @@ class TrainingData:
     test: pd.DataFrame
     summary: pd.DataFrame
     sampling: str
+    nights: NightCheck | None = None
+
+    def train_weights(self) -> np.ndarray | None:
+        """Per train row, the weight of its night (None when every night weighs 1)."""
+        if self.nights is None or not self.nights.weights:
+            return None
+        return self.train["as_of_date"].map(self.nights.weights).fillna(1.0).to_numpy(float)
 
 
 def summary_query(settings: Settings) -> sql.Composed:
-    """Rows, bad count and latest window end per as_of_date of the training set."""
+    """Rows, bad count, active count and latest window end per as_of_date of the training set."""
     return sql.SQL(
-        "select as_of_date, max(window_end) as window_end, count(*) as rows, sum({label}) as bad "
+        "select as_of_date, max(window_end) as window_end, count(*) as rows, sum({label}) as bad, "
+        "count(*) filter (where sales_count_90d > 0) as active "
         "from {table} group by as_of_date order by as_of_date"
     ).format(label=sql.Identifier(LABEL_COLUMN), table=sql.Identifier(settings.schema, TABLE))
+
+
+def _history_days(night: date, data_start: date | None) -> int | None:
+    return None if data_start is None else max(0, min(LOOKBACK_DAYS, (night - data_start).days))
+
+
+def populations(summary: pd.DataFrame, data_start: date | None) -> tuple[Population, ...]:
+    """The population of each matured night of the summary."""
+    return tuple(
+        Population(
+            night,
+            int(row.rows),
+            float(row.bad) / row.rows,
+            float(row.active) / row.rows,
+            _history_days(night, data_start),
+        )
+        for row in summary.itertuples()
+        for night in [pd.Timestamp(row.as_of_date).date()]
+    )
+
+
+def check_nights(plan: SplitPlan, summary: pd.DataFrame, data_start: date | None, tonight: Population | None) -> tuple[SplitPlan, NightCheck]:
+    """Flag nights whose lookback the data truncates; leave such train nights out when the rest can still train.
+
+    Left out when the remaining train nights keep two one outcome window apart (the
+    search's folds need it); otherwise kept, each weighted by the share of the lookback
+    it has, since too short a history is better than none.
+    """
+    nights = populations(summary, data_start)
+    truncated = {p.as_of_date: p.history_days for p in nights if p.truncated}
+    train = [d for d in plan.train_dates if d not in truncated]
+    check = NightCheck(nights, tonight, data_start)
+    if len(train) == len(plan.train_dates):
+        return plan, check
+    if len(train) >= 2 and matured_by(train[0], train[-1], plan.gap_days):
+        left_out = tuple(d for d in plan.train_dates if d in truncated)
+        return replace(plan, train_dates=tuple(train)), replace(check, left_out=left_out)
+    weights = {d: max(truncated[d], 1) / LOOKBACK_DAYS for d in plan.train_dates if d in truncated}
+    return plan, replace(check, weights=weights)
+
+
+def data_start(settings: Settings) -> date | None:
+    """The day of the first clean sale (None when the warehouse has none)."""
+    query = sql.SQL("select min(sold_at)::date from {}").format(sql.Identifier(settings.schema, CLEAN_SALES))
+    with db.connect(settings) as conn:
+        if not db.relation_exists(conn, settings.schema, CLEAN_SALES):
+            return None
+        row = conn.execute(query).fetchone()
+    return None if row is None else row[0]
+
+
+def tonight_population(settings: Settings, start: date | None) -> Population | None:
+    """Tonight's eligible customers (customer_features_current), None when it is not built."""
+    query = sql.SQL(
+        "select max(as_of_date), count(*), count(*) filter (where sales_count_90d > 0) from {}"
+    ).format(sql.Identifier(settings.schema, TONIGHT))
+    with db.connect(settings) as conn:
+        if not db.relation_exists(conn, settings.schema, TONIGHT):
+            return None
+        night, rows, active = conn.execute(query).fetchone()
+    if not rows:
+        return None
+    return Population(night, int(rows), None, active / rows, _history_days(night, start))
 
 
 def matured_by(as_of_date: date, night: date, gap_days: int) -> bool:
@@ -173,7 +358,8 @@ def load(
         raise TrainingDataError(
             f"{settings.schema}.{TABLE} has only one class (is_bad = {int(summary['bad'].iloc[0] > 0)} on every row)"
         )
-    plan = time_split(summary, validation_dates)
+    start = data_start(settings)
+    plan, nights = check_nights(time_split(summary, validation_dates), summary, start, tonight_population(settings, start))
     return TrainingData(
         plan=plan,
         train=read_rows(settings, summary, plan.train_dates, train_rows_per_date),
@@ -184,6 +370,7 @@ def load(
             f"at most {train_rows_per_date} train rows and {eval_rows_per_date} validation/test rows "
             "per as_of_date, stratified by is_bad (same class shares), chosen deterministically by md5(customer_id || as_of_date)"
         ),
+        nights=nights,
     )
 
 

@@ -27,8 +27,8 @@ def fitted(request) -> tuple[model_families.ModelFamily, object]:
     family = model_families.FAMILIES[request.param]
     frame, y = _frame()
     # as the search would leave it: one point of its space
-    pipeline = model_families.build_pipeline(family.make(0)).set_params(**ParameterGrid(family.space)[0])
-    return family, pipeline.fit(frame, y)
+    pipeline = model_families.pipeline_for(family, 0, NUMERIC_FEATURES, CATEGORICAL_FEATURES, window_days=90)
+    return family, pipeline.set_params(**ParameterGrid(family.space)[0]).fit(frame, y)
 
 
 def test_training_searches_every_family_by_default() -> None:
@@ -57,9 +57,24 @@ def test_sql_obstacles_are_named_per_family(fitted) -> None:
     expected = {
         "logistic_regression": None,
         "random_forest": None,
-        "hist_gradient_boosting": "orbital's SQL for histogram gradient boosting differs from Python (up to 0.14 seen)",
+        "hist_gradient_boosting": model_families.BGNBD_OBSTACLE,
     }
     assert model_families.sql_obstacle(pipeline) == expected[family.name]
+    assert model_families.uses_bgnbd(pipeline) == family.bgnbd_features
+
+
+def test_bgnbd_features_are_added_only_where_their_inputs_are_features() -> None:
+    frame, y = _frame()
+    frame[["tenure_days", "days_since_last_sale", "sales_count_365d"]] = np.abs(frame[["tenure_days", "days_since_last_sale", "sales_count_365d"]]) * 30
+    family = model_families.get("hist_gradient_boosting")
+    numeric = [c for c in NUMERIC_FEATURES if c != "sales_count_365d"]
+    without = model_families.pipeline_for(family, 0, numeric, CATEGORICAL_FEATURES, window_days=90).fit(frame, y)
+    assert not model_families.uses_bgnbd(without)
+    assert model_families.sql_obstacle(without) == "orbital's SQL for histogram gradient boosting differs from Python (up to 0.14 seen)"
+    with_it = model_families.pipeline_for(family, 0, NUMERIC_FEATURES, [], window_days=90).fit(frame, y)
+    added = with_it.named_steps["features"].get_feature_names_out()
+    assert {"bgnbd__bgnbd_p_alive", "bgnbd__bgnbd_expected_purchases"} <= set(added)
+    assert not any(name.startswith("categorical__") for name in added)
 
 
 def test_a_forest_too_big_for_postgres_is_not_translated() -> None:

@@ -14,6 +14,11 @@ begins to leave, and it shows the way it does in real master data:
 Real master data is messy, so a small documented share of rows is made messy on
 purpose (see `world.MESS_RATES`): the dbt staging models must fix, quarantine or
 reject each kind.
+
+A purchase-only world (`DemoSpec.purchase_only`) keeps just what a till's purchase log
+has: the purchases a customer kept making (a cancelled order never happened, a return
+is not recorded), every one completed and paid at the counter, with no due date and no
+channel. Its outcome is then purely whether a customer buys again.
 """
 
 from __future__ import annotations
@@ -164,7 +169,21 @@ def _sales(rng, spec: DemoSpec, customers, created_day, timeline, traits: Traits
         "updated_at": stamp(timeline.origin, updated_day),
     })
     sales = sales[arrived].reset_index(drop=True)
-    return _make_messy(rng, sales, customers)
+    if spec.purchase_only:
+        sales = sales[~cancelled[arrived]].reset_index(drop=True)
+    sales = _make_messy(rng, sales, customers)
+    return purchase_log(sales) if spec.purchase_only else sales
+
+
+def purchase_log(sales: pd.DataFrame) -> pd.DataFrame:
+    """Sales as a purchase log records them: completed, paid when sold, no due date, status change or channel."""
+    return sales.assign(
+        status="completed",
+        status_changed_at=pd.NaT,
+        due_at=pd.NaT,
+        paid_at=sales["sold_at"],
+        channel=None,
+    )
 
 
 def _pick(rng, n: int, kind: str) -> np.ndarray:
@@ -204,7 +223,12 @@ def generate_block(spec: DemoSpec, block_index: int, first: int, n: int) -> Bloc
     traits = _traits(rng, timeline, segment, created_day)
     spans = _active_spans(created_day, timeline)
     sales = _sales(rng, spec, customers, created_day, timeline, traits, spans)
-    p_bad = truth.bad_probability(spec, customers["customer_id"].to_numpy(), timeline, created_day, traits)
+    # The truth knows unpaid invoices and returns; a purchase log's outcome has neither.
+    p_bad = (
+        pd.DataFrame(columns=["customer_id", "as_of_date", "p_bad"])
+        if spec.purchase_only
+        else truth.bad_probability(spec, customers["customer_id"].to_numpy(), timeline, created_day, traits)
+    )
     _change_segments(rng, customers, spec, timeline)
     duplicated = customers[_pick(rng, n, "duplicate_customer_row")]
     return Block(pd.concat([customers, duplicated], ignore_index=True), sales, p_bad)

@@ -105,8 +105,12 @@ def generate_and_load(
     end_date: str | date | None = None,
     settings: Settings | None = None,
     i_mean_database: str | None = None,
+    purchase_only: bool = False,
 ) -> str:
     """Replace master_data.* and demo_truth.* with freshly generated data; returns a summary.
+
+    With purchase_only, the sales are a purchase log (see generator.purchase_log) and
+    demo_truth.bad_probability stays empty (the truth's outcome knows invoices).
 
     The schemas dbt and the scorer build (analytics*) are dropped: they described the old data.
     Off the embedded server, the operator must name the database (see guard.confirm_scratch_database).
@@ -115,7 +119,7 @@ def generate_and_load(
     if isinstance(end_date, str):
         end_date = date.fromisoformat(end_date)
     window_days = truth.outcome_window_days(settings.project_dir)
-    spec = DemoSpec(customers, days, seed, end_date or date.today(), window_days)
+    spec = DemoSpec(customers, days, seed, end_date or date.today(), window_days, purchase_only)
     started = time.perf_counter()
     n_customers = n_sales = 0
     with db.connect(settings) as conn:
@@ -137,8 +141,9 @@ def generate_and_load(
     seconds = time.perf_counter() - started
     with db.connect(settings, autocommit=True) as conn:
         conn.execute("analyze master_data.customers, master_data.sales")
+    kind = "purchase-only " if purchase_only else ""
     return (
-        f"demo master data: {n_customers:,} customer rows, {n_sales:,} sale rows "
+        f"{kind}demo master data: {n_customers:,} customer rows, {n_sales:,} sale rows "
         f"from {spec.start_date} to {spec.end_date} (seed {seed}) loaded in {seconds:.1f} s "
         f"({n_sales / seconds:,.0f} sale rows/s)"
     )

@@ -75,6 +75,8 @@ class DemoSpec:
     seed: int
     end_date: date
     window_days: int
+    # a purchase log only: no invoices, returns, cancellations or channels
+    purchase_only: bool = False
 
     @property
     def start_date(self) -> date:

@@ -29,8 +29,8 @@ def bench_settings(settings: Settings) -> Settings:
 
 
 def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str]) -> list[str]:
-    """Run the chosen sections (warehouse, training, scoring, load, monitoring) at each size; returns every figure line."""
-    from custlabel.devtools.benchmarks import dbt_build, load_speed, monitoring, scoring, training
+    """Run the chosen sections (warehouse, training, scoring, load, monitoring, purchase_only) at each size; returns every figure line."""
+    from custlabel.devtools.benchmarks import dbt_build, load_speed, monitoring, purchase_only, scoring, training
 
     target = bench_settings(settings)
     end_date = date.today() - timedelta(days=1)
@@ -46,6 +46,8 @@ def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str])
             lines += _report(load_speed.run(target, customers, days, end_date))
         if "monitoring" in sections:
             lines += _report(monitoring.run(target, customers))
+        if "purchase_only" in sections:
+            lines += _report(purchase_only.run(target, customers, days, end_date))
     return lines
 
 
