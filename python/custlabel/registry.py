@@ -252,15 +252,7 @@ def _version_by_alias(registry: MlflowClient, name: str, alias: str) -> ModelVer
         raise
 
 
-def load_alias(alias: str, settings: Settings | None = None) -> DeployedModel | None:
-    """The version behind `models:/<name>@<alias>`, loaded; None when the alias is not set.
-
-    Raises NoModelRegisteredError when no model is registered under the name at all.
-    """
-    settings = settings or get_settings()
-    version = _version_by_alias(client(settings), settings.model_name, alias)
-    if version is None:
-        return None
+def _load(settings: Settings, version: ModelVersion, alias: str) -> DeployedModel:
     uri = f"models:/{settings.model_name}/{version.version}"
     metadata = mlflow.models.get_model_info(uri).metadata or {}
     return DeployedModel(
@@ -271,6 +263,41 @@ def load_alias(alias: str, settings: Settings | None = None) -> DeployedModel | 
         pipeline=mlflow.sklearn.load_model(uri),
         feature_columns=list(metadata.get("feature_columns", MODEL_FEATURES)),
     )
+
+
+def load_alias(alias: str, settings: Settings | None = None) -> DeployedModel | None:
+    """The version behind `models:/<name>@<alias>`, loaded; None when the alias is not set.
+
+    Raises NoModelRegisteredError when no model is registered under the name at all.
+    """
+    settings = settings or get_settings()
+    version = _version_by_alias(client(settings), settings.model_name, alias)
+    if version is None:
+        return None
+    return _load(settings, version, alias)
+
+
+def get_version(settings: Settings, version: str) -> ModelVersion:
+    """A registered version of the configured model; NoModelRegisteredError names it when it does not exist."""
+    try:
+        return client(settings).get_model_version(settings.model_name, str(version))
+    except MlflowException as error:
+        if error.error_code == MISSING:
+            raise NoModelRegisteredError(f"{settings.model_name} has no version {version!r} in the registry") from error
+        raise
+
+
+def load_version(settings: Settings, version: str, role: str) -> DeployedModel:
+    """A registered version of the configured model, loaded, in the given role (e.g. challenger)."""
+    return _load(settings, get_version(settings, version), role)
+
+
+def log_version_files(settings: Settings, version: str, folder: Path, artifact_path: str) -> None:
+    """Keep a folder of files with a version (its logged model's artifacts) and with the active run."""
+    mlflow.log_artifacts(str(folder), artifact_path)
+    model_id = get_version(settings, version).model_id
+    if model_id:
+        client(settings).log_model_artifacts(model_id, str(folder), artifact_path)
 
 
 def set_alias(alias: str, version: str, settings: Settings | None = None) -> None:
