@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import numpy as np
 from psycopg import sql
 
@@ -80,8 +81,6 @@ def _sample(settings: Settings, schema: str, columns: list[str], tonight: dict[s
 
 def run_in_this_process(settings: Settings, uri: str, schema: str, rows: int = SAMPLE_ROWS) -> dict[str, Any]:
     """The smoke test itself (the child process runs this): problems found and figures measured."""
-    import mlflow
-
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     tonight = _tonight_columns(settings, schema)

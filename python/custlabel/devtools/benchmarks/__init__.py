@@ -29,8 +29,8 @@ def bench_settings(settings: Settings) -> Settings:
 
 
 def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str]) -> list[str]:
-    """Run the chosen sections (warehouse, training, scoring) at each size; returns every figure line."""
-    from custlabel.devtools.benchmarks import dbt_build, scoring, training
+    """Run the chosen sections (warehouse, training, scoring, validation) at each size; returns every figure line."""
+    from custlabel.devtools.benchmarks import dbt_build, scoring, training, validation
 
     target = bench_settings(settings)
     end_date = date.today() - timedelta(days=1)
@@ -42,6 +42,8 @@ def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str])
             lines += _report(training.run(target))
         if "scoring" in sections:
             lines += _report(scoring.run(target, customers))
+        if "validation" in sections:
+            lines += _report(validation.run(target, customers))
     return lines
 
 
