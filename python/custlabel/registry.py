@@ -292,10 +292,18 @@ def load_version(settings: Settings, version: str, role: str) -> DeployedModel:
     return _load(settings, get_version(settings, version), role)
 
 
+def logged_model_id(version: ModelVersion) -> str | None:
+    """The logged model behind a version: MLflow's sqlite registry leaves `model_id` empty, the source names it."""
+    if version.model_id:
+        return version.model_id
+    source = version.source or ""
+    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
+
+
 def log_version_files(settings: Settings, version: str, folder: Path, artifact_path: str) -> None:
     """Keep a folder of files with a version (its logged model's artifacts) and with the active run."""
     mlflow.log_artifacts(str(folder), artifact_path)
-    model_id = get_version(settings, version).model_id
+    model_id = logged_model_id(get_version(settings, version))
     if model_id:
         client(settings).log_model_artifacts(model_id, str(folder), artifact_path)
 

@@ -302,7 +302,10 @@ def _test_environment(
     """Score the night with champion and version in the test schema, then the ML, computational, fairness, explainability gates."""
     champion_run = computational.score_in_child(test, test.schema, night, None)
     champion_scores = written_scores(test, night).rename(columns={"score": "champion_score"})
-    challenger_run = computational.score_in_child(test, test.schema, night, version)
+    try:
+        challenger_run = computational.score_in_child(test, test.schema, night, version)
+    except CustlabelError as error:
+        return [*done, GateResult("test_scoring", False, str(error))], {}
     challenger_scores = written_scores(test, night).rename(columns={"score": "challenger_score"})
     lap("test scoring")
     frame = evaluation_rows(test, night).merge(champion_scores, on="customer_id").merge(challenger_scores, on="customer_id")

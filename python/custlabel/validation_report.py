@@ -90,13 +90,13 @@ def _verdicts(gates: list[GateResult]) -> str:
 
 
 def render(title: str, validated_on: str, gates: list[GateResult], parts: dict[str, str]) -> str:
-    """The whole page; without parts (the smoke test failed) it holds the verdicts only."""
+    """The whole page; without parts (the version failed before its figures) it holds the verdicts only."""
     status = "passed" if all_passed(gates) else "failed"
     head = (
         f"<p class='{status}'>Validation {status} on {html.escape(validated_on)}.</p>"
         f"<h2>Gates</h2>{_verdicts(gates)}"
     )
     if not parts:
-        head += html_report.text("The smoke test failed: the version was not deployed to the test environment.")
+        head += html_report.text("The version failed before the test environment could judge it: see the gates above.")
     body = "".join(f"<h2>{html.escape(title)}</h2>{part}" for title, part in parts.items())
     return html_report.page(title, head + body)
