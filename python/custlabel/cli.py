@@ -137,6 +137,15 @@ def _score(args: argparse.Namespace) -> None:
     print(summary)
 
 
+def _validate(args: argparse.Namespace) -> None:
+    from custlabel import acceptance, validate
+
+    criteria = acceptance.load(Path(args.acceptance)) if args.acceptance else None
+    result = validate.validate(args.version, criteria=criteria, as_of_date=args.as_of, build_warehouse=not args.no_build)
+    print("\n".join(result.summary_lines()))
+    return 0 if result.passed else 1
+
+
 def _grants(args: argparse.Namespace) -> None:
     from custlabel import grants
 
@@ -282,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--max-label-rate-change", type=float, default=0.10, help="allowed move of the bad rate vs the previous night")
     score.add_argument("--force", action="store_true", help="publish even when the bad rate moved more than allowed")
     score.set_defaults(handler=_score)
+
+    validate = sub.add_parser("validate", help="deploy a version to the test environment and run every release gate (moves no alias)")
+    validate.add_argument("version", help="the registered version of the model to validate")
+    validate.add_argument("--as-of", default=None, help="the night dbt builds the test target for, YYYY-MM-DD (default: the last complete night)")
+    validate.add_argument("--acceptance", default=None, help="an acceptance file to judge by (default: acceptance.yml)")
+    validate.add_argument("--no-build", action="store_true", help="reuse analytics_test as built (re-validation)")
+    validate.set_defaults(handler=_validate)
 
     grants = sub.add_parser("grants", help="create the read-only BI role and its grants")
     grants.add_argument("--target", default=None, help="prod | test | dev (default: CUSTLABEL_TARGET)")

@@ -13,11 +13,19 @@ effect per category. The reasons of a row are its three largest positive pushes.
 
 The reference customer is the median (mode for categories) of a sample of tonight's
 rows. The same map runs in numpy (Python engine) and in SQL (in-warehouse engine).
+
+Two rules keep the words true to the customer:
+- A reason reads in the direction that raised the risk. When a feature's push runs
+  against its direction across customers (collinear features: "revenue rising"
+  pushing toward bad only because revenue_90d pulls the other way), its value is
+  not named; the push still counts in the score.
+- Words that state a fact ("new customer") are used only where the value makes
+  them true (`ABSOLUTE_WORDS`); elsewhere the words compare with the typical customer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,9 +40,13 @@ ADDITIVITY_TOLERANCE = 1e-6
 # Log-odds beyond this are saturated probabilities: useless for checking additivity.
 WELL_CONDITIONED_LOGIT = 20.0
 
-# (high, low, unknown) for each numeric feature, in the rule baseline's style.
+# A customer is "new" for this many days after their first day.
+NEW_CUSTOMER_DAYS = 90
+
+# (high, low, unknown) for each numeric feature, in the rule baseline's style: high and low
+# compare with the typical customer (the reference).
 PHRASES: dict[str, tuple[str, str, str]] = {
-    "tenure_days": ("long-standing customer", "new customer", "customer since unknown"),
+    "tenure_days": ("longer customer history than most", "shorter customer history than most", "customer since unknown"),
     "days_since_last_sale": ("long time since last purchase", "recent purchase", "no purchase on record"),
     "sales_count_prev_90d": (
         "many purchases in the previous quarter",
@@ -75,6 +87,27 @@ PHRASES: dict[str, tuple[str, str, str]] = {
 }
 
 
+@dataclass(frozen=True)
+class AbsoluteWords:
+    """Words stating a fact about the value, used on one side of the reference only where the value makes them true.
+
+    Args:
+        below: on the low side, the first (bound, words) with value < bound wins.
+        at_least: on the high side, the first (bound, words) with value >= bound wins.
+    """
+
+    below: tuple[tuple[float, str], ...] = ()
+    at_least: tuple[tuple[float, str], ...] = ()
+
+
+ABSOLUTE_WORDS: dict[str, AbsoluteWords] = {
+    "tenure_days": AbsoluteWords(
+        below=((NEW_CUSTOMER_DAYS, "new customer"), (365, "customer for less than a year")),
+        at_least=((730, "long-standing customer"),),
+    ),
+}
+
+
 def phrases_for(feature: str) -> tuple[str, str, str]:
     """The (high, low, unknown) words for a numeric feature; a readable fallback for new ones."""
     if feature in PHRASES:
@@ -91,10 +124,17 @@ def category_phrase(feature: str, value: str | None) -> str:
 
 @dataclass(frozen=True)
 class NumericPush:
+    """Feature j's push: `weight * (x - reference)`, or `null_effect` when x is null.
+
+    `nameable` is False when the weight's sign runs against the feature's direction across
+    customers (its rank correlation with the model's log-odds): its value is then never named.
+    """
+
     feature: str
     weight: float
     reference: float
     null_effect: float
+    nameable: bool = True
 
 
 @dataclass(frozen=True)
@@ -141,7 +181,13 @@ def reference_row(sample: pd.DataFrame, numeric: list[str], categorical: list[st
 
 
 def _exact_linear(
-    pipeline: Any, feature_columns: list[str], sample: pd.DataFrame, numeric: list[str], categorical: list[str], reference: dict
+    pipeline: Any,
+    feature_columns: list[str],
+    sample: pd.DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+    reference: dict,
+    actual: np.ndarray,
 ) -> ReasonModel | None:
     """Probe the pipeline around the reference; None when its log-odds are not additive."""
     probes: list[dict] = [dict(reference)]
@@ -175,7 +221,6 @@ def _exact_linear(
         categorical_pushes.append(CategoricalPush(column, effects, float(logits[position] - base)))
         position += 1
     model = ReasonModel(tuple(numeric_pushes), tuple(categorical_pushes), EXACT)
-    actual = _logit(pipeline.predict_proba(sample[feature_columns])[:, 1])
     additive = base + contributions(model, sample).sum(axis=1)
     usable = np.abs(actual) < WELL_CONDITIONED_LOGIT
     if not usable.any() or not np.all(np.abs(additive - actual)[usable] <= ADDITIVITY_TOLERANCE):
@@ -184,10 +229,9 @@ def _exact_linear(
 
 
 def _surrogate(
-    pipeline: Any, feature_columns: list[str], sample: pd.DataFrame, numeric: list[str], categorical: list[str], reference: dict
+    sample: pd.DataFrame, numeric: list[str], categorical: list[str], reference: dict, target: np.ndarray
 ) -> ReasonModel:
-    """A ridge fit of the model's log-odds on the features, centred on the reference."""
-    target = _logit(pipeline.predict_proba(sample[feature_columns])[:, 1])
+    """A ridge fit of the model's log-odds (target) on the features, centred on the reference."""
     blocks, names = [], []
     scales = {}
     for column in numeric:
@@ -221,14 +265,40 @@ def _surrogate(
     return ReasonModel(numeric_pushes, tuple(categorical_pushes), SURROGATE)
 
 
+def direction_across_customers(values: np.ndarray, logits: np.ndarray) -> float:
+    """The sign (-1, 0, 1) of the rank correlation of a feature's known values with the model's log-odds."""
+    known = ~np.isnan(values)
+    if known.sum() < 3:
+        return 0.0
+    ranks = pd.DataFrame({"x": values[known], "z": logits[known]}).rank()
+    correlation = ranks["x"].corr(ranks["z"])
+    return 0.0 if pd.isna(correlation) else float(np.sign(correlation))
+
+
+def _mark_nameable(model: ReasonModel, sample: pd.DataFrame, logits: np.ndarray) -> ReasonModel:
+    """The model with `nameable` set on each numeric push: its weight agrees with the feature's direction."""
+    numeric = tuple(
+        replace(
+            push,
+            nameable=bool(
+                np.sign(push.weight)
+                == direction_across_customers(sample[push.feature].to_numpy(dtype=float, na_value=np.nan), logits)
+            ),
+        )
+        for push in model.numeric
+    )
+    return replace(model, numeric=numeric)
+
+
 def build_reason_model(pipeline: Any, feature_columns: list[str], sample: pd.DataFrame) -> ReasonModel:
-    """The exact additive map when the model allows it, else the linear surrogate."""
+    """The exact additive map when the model allows it, else the linear surrogate; misleading pushes unnamed."""
     numeric, categorical = _split_columns(feature_columns, sample)
     reference = reference_row(sample, numeric, categorical)
-    exact = _exact_linear(pipeline, feature_columns, sample, numeric, categorical, reference)
-    if exact is not None:
-        return exact
-    return _surrogate(pipeline, feature_columns, sample, numeric, categorical, reference)
+    logits = _logit(pipeline.predict_proba(sample[feature_columns])[:, 1])
+    model = _exact_linear(pipeline, feature_columns, sample, numeric, categorical, reference, logits)
+    if model is None:
+        model = _surrogate(sample, numeric, categorical, reference, logits)
+    return _mark_nameable(model, sample, logits)
 
 
 def contributions(model: ReasonModel, frame: pd.DataFrame) -> np.ndarray:
@@ -244,12 +314,40 @@ def contributions(model: ReasonModel, frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack(columns) if columns else np.zeros((len(frame), 0))
 
 
+def named_pushes(model: ReasonModel, frame: pd.DataFrame) -> np.ndarray:
+    """The pushes reasons may name: `contributions` with the values of unnameable features at 0."""
+    pushes = contributions(model, frame)
+    for j, push in enumerate(model.numeric):
+        if not push.nameable:
+            known = ~np.isnan(frame[push.feature].to_numpy(dtype=float, na_value=np.nan))
+            pushes[known, j] = 0.0
+    return pushes
+
+
+def numeric_words(feature: str, values: np.ndarray, reference: float) -> np.ndarray:
+    """The words of each value of a numeric feature: unknown, a stated fact where true, else high or low."""
+    high, low, unknown = phrases_for(feature)
+    absolute = ABSOLUTE_WORDS.get(feature, AbsoluteWords())
+    conditions, choices = [np.isnan(values)], [unknown]
+    for bound, words in absolute.at_least:
+        conditions.append((values > reference) & (values >= bound))
+        choices.append(words)
+    conditions.append(values > reference)
+    choices.append(high)
+    for bound, words in absolute.below:
+        conditions.append(values < bound)
+        choices.append(words)
+    result = np.full(len(values), low, dtype=object)
+    for condition, words in reversed(list(zip(conditions, choices, strict=True))):
+        result[condition] = words
+    return result
+
+
 def _phrases(model: ReasonModel, frame: pd.DataFrame) -> np.ndarray:
     columns = []
     for push in model.numeric:
         values = frame[push.feature].to_numpy(dtype=float, na_value=np.nan)
-        code = np.where(np.isnan(values), 2, np.where(values > push.reference, 0, 1))
-        columns.append(np.array(phrases_for(push.feature), dtype=object)[code])
+        columns.append(numeric_words(push.feature, values, push.reference))
     for push in model.categorical:
         codes, uniques = pd.factorize(frame[push.feature], use_na_sentinel=False)
         words = [category_phrase(push.feature, None if pd.isna(v) else v) for v in uniques]
@@ -258,8 +356,8 @@ def _phrases(model: ReasonModel, frame: pd.DataFrame) -> np.ndarray:
 
 
 def top_reasons(model: ReasonModel, frame: pd.DataFrame, n: int = TOP_N) -> list[np.ndarray]:
-    """The words of each row's n largest positive pushes toward bad (None where fewer)."""
-    pushes = contributions(model, frame)
+    """The words of each row's n largest positive nameable pushes toward bad (None where fewer)."""
+    pushes = named_pushes(model, frame)
     words = _phrases(model, frame)
     order = np.argsort(-pushes, axis=1, kind="stable")[:, :n]
     chosen = np.take_along_axis(pushes, order, axis=1)
@@ -273,14 +371,11 @@ def top_reasons(model: ReasonModel, frame: pd.DataFrame, n: int = TOP_N) -> list
 def _push_sql(push: NumericPush | CategoricalPush, table: str) -> tuple[sql.Composable, sql.Composable]:
     column = sql.Identifier(table, push.feature)
     if isinstance(push, NumericPush):
-        value = sql.SQL("case when {c} is null then {null} else {w} * ({c} - {ref}) end").format(
-            c=column, null=sql.Literal(push.null_effect), w=sql.Literal(push.weight), ref=sql.Literal(push.reference)
+        known = sql.SQL("{w} * ({c} - {ref})").format(c=column, w=sql.Literal(push.weight), ref=sql.Literal(push.reference))
+        value = sql.SQL("case when {c} is null then {null} else {known} end").format(
+            c=column, null=sql.Literal(push.null_effect), known=known if push.nameable else sql.Literal(0.0)
         )
-        high, low, unknown = phrases_for(push.feature)
-        words = sql.SQL("case when {c} is null then {u} when {c} > {ref} then {h} else {l} end").format(
-            c=column, u=sql.Literal(unknown), ref=sql.Literal(push.reference), h=sql.Literal(high), l=sql.Literal(low)
-        )
-        return value, words
+        return value, _numeric_words_sql(push, column)
     whens = sql.SQL(" ").join(
         sql.SQL("when {} then {}").format(sql.Literal(k), sql.Literal(v)) for k, v in push.effects.items()
     )
@@ -289,6 +384,24 @@ def _push_sql(push: NumericPush | CategoricalPush, table: str) -> tuple[sql.Comp
         p=sql.Literal(category_phrase(push.feature, "")), c=column, u=sql.Literal(category_phrase(push.feature, None))
     )
     return value, words
+
+
+def _numeric_words_sql(push: NumericPush, column: sql.Composable) -> sql.Composable:
+    """numeric_words in SQL: the same conditions in the same order."""
+    high, low, unknown = phrases_for(push.feature)
+    absolute = ABSOLUTE_WORDS.get(push.feature, AbsoluteWords())
+    ref = sql.Literal(push.reference)
+    whens = [sql.SQL("when {c} is null then {u}").format(c=column, u=sql.Literal(unknown))]
+    whens += [
+        sql.SQL("when {c} > {ref} and {c} >= {b} then {w}").format(c=column, ref=ref, b=sql.Literal(bound), w=sql.Literal(words))
+        for bound, words in absolute.at_least
+    ]
+    whens.append(sql.SQL("when {c} > {ref} then {h}").format(c=column, ref=ref, h=sql.Literal(high)))
+    whens += [
+        sql.SQL("when {c} < {b} then {w}").format(c=column, b=sql.Literal(bound), w=sql.Literal(words))
+        for bound, words in absolute.below
+    ]
+    return sql.SQL("case {} else {} end").format(sql.SQL(" ").join(whens), sql.Literal(low))
 
 
 def reasons_query(model: ReasonModel, relation: sql.Composable, keep: list[str], n: int = TOP_N) -> sql.Composable:

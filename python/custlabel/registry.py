@@ -322,8 +322,10 @@ def verified_copy(settings: Settings, version: ModelVersion, folder: Path) -> Pa
     return local
 
 
-def load_version(settings: Settings, version: ModelVersion, alias: str) -> DeployedModel:
-    """A registered version, loaded from a copy whose files match the hashes recorded at registration."""
+def load_version(settings: Settings, version: ModelVersion | str, alias: str) -> DeployedModel:
+    """A registered version (or its number), loaded from a copy whose files match the hashes recorded at registration."""
+    if isinstance(version, str):
+        version = get_version(settings, version)
     with tempfile.TemporaryDirectory() as folder:
         local = verified_copy(settings, version, Path(folder))
         metadata = Model.load(str(local / "MLmodel")).metadata or {}
@@ -359,6 +361,22 @@ def get_version(settings: Settings, version: str) -> ModelVersion:
         if error.error_code in (MISSING, "INVALID_PARAMETER_VALUE"):
             raise NoModelRegisteredError(f"{settings.model_name} has no version {version!r}") from error
         raise
+
+
+def logged_model_id(version: ModelVersion) -> str | None:
+    """The logged model behind a version: MLflow's sqlite registry leaves `model_id` empty, the source names it."""
+    if version.model_id:
+        return version.model_id
+    source = version.source or ""
+    return source.removeprefix("models:/") if source.startswith("models:/m-") else None
+
+
+def log_version_files(settings: Settings, version: str, folder: Path, artifact_path: str) -> None:
+    """Keep a folder of files with a version (its logged model's artifacts) and with the active run."""
+    mlflow.log_artifacts(str(folder), artifact_path)
+    model_id = logged_model_id(get_version(settings, version))
+    if model_id:
+        client(settings).log_model_artifacts(model_id, str(folder), artifact_path)
 
 
 def set_alias(alias: str, version: str, settings: Settings | None = None) -> None:

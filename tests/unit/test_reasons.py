@@ -86,3 +86,49 @@ def test_unknown_values_and_categories_have_words():
     features = explainer.features
     assert words[features.index("days_since_last_sale")] == "no purchase on record"
     assert words[features.index("segment")] == "segment: online"
+
+
+def _fit(frame: pd.DataFrame, y: np.ndarray):
+    from sklearn.linear_model import LogisticRegression
+
+    from custlabel.model_families import build_pipeline
+
+    return build_pipeline(LogisticRegression(max_iter=2000)).fit(frame[MODEL_FEATURES], y)
+
+
+def test_a_reason_reads_in_the_direction_that_raised_the_risk():
+    # Revenue falling is what makes customers bad here; the trend's own coefficient is positive only
+    # because it moves with revenue_90d. "revenue rising" must never be named as a reason for bad.
+    rng = np.random.default_rng(5)
+    frame = _frame(4000, seed=5)
+    revenue = rng.normal(0.0, 1.0, len(frame))
+    previous = rng.normal(0.0, 1.0, len(frame))
+    frame["revenue_90d"], frame["revenue_prev_90d"] = revenue, previous
+    frame["revenue_trend_90d"] = revenue - previous + rng.normal(0.0, 0.3, len(frame))
+    z = -3.0 * revenue + 1.0 * frame["revenue_trend_90d"].to_numpy()
+    y = (rng.random(len(frame)) < 1 / (1 + np.exp(-z))).astype(int)
+    pipeline = _fit(frame, y)
+    explainer = reasons.build_reason_model(pipeline, MODEL_FEATURES, frame[MODEL_FEATURES])
+    named = np.concatenate(reasons.top_reasons(explainer, frame[MODEL_FEATURES]))
+    assert "revenue rising" not in set(named)
+    # the honest reasons are still there
+    assert "low revenue in the last 90 days" in set(named)
+
+
+def test_new_customer_means_an_absolute_tenure():
+    rng = np.random.default_rng(8)
+    frame = _frame(3000, seed=8)
+    frame["tenure_days"] = rng.uniform(0, 1500, len(frame))
+    y = (rng.random(len(frame)) < 1 / (1 + np.exp(frame["tenure_days"].to_numpy() / 300 - 2.5))).astype(int)
+    pipeline = _fit(frame, y)
+    explainer = reasons.build_reason_model(pipeline, MODEL_FEATURES, frame[MODEL_FEATURES])
+    columns = reasons.top_reasons(explainer, frame[MODEL_FEATURES])
+    tenure = frame["tenure_days"].to_numpy()
+    called_new = np.column_stack(columns) == "new customer"
+    assert called_new.any()
+    assert (tenure[called_new.any(axis=1)] < 90).all()
+    first = columns[0]
+    # a customer of about a year is below the median tenure but is not "new"
+    year_old = (tenure > 365) & (tenure < 450)
+    assert set(first[year_old]) == {"shorter customer history than most"}
+    assert set(first[(tenure > 100) & (tenure < 350)]) == {"customer for less than a year"}

@@ -29,8 +29,8 @@ def bench_settings(settings: Settings) -> Settings:
 
 
 def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str]) -> list[str]:
-    """Run the chosen sections (warehouse, training, scoring, load, monitoring, purchase_only) at each size; returns every figure line."""
-    from custlabel.devtools.benchmarks import dbt_build, load_speed, monitoring, purchase_only, scoring, training
+    """Run the chosen sections (warehouse, training, scoring, load, monitoring, purchase_only, validation) at each size; returns every figure line."""
+    from custlabel.devtools.benchmarks import dbt_build, load_speed, monitoring, purchase_only, scoring, training, validation
 
     target = bench_settings(settings)
     end_date = date.today() - timedelta(days=1)
@@ -48,6 +48,8 @@ def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str])
             lines += _report(monitoring.run(target, customers))
         if "purchase_only" in sections:
             lines += _report(purchase_only.run(target, customers, days, end_date))
+        if "validation" in sections:
+            lines += _report(validation.run(target, customers))
     return lines
 
 

@@ -1,0 +1,135 @@
+"""Validation benchmark: `custlabel validate` at N synthetic customers, reports included, with its peak memory.
+
+The test schema gets the scoring benchmark's synthetic features for two nights (the
+version's test night and tonight), a training_set of the test night with outcomes drawn
+from the same known rule, and a stand-in rule baseline. A logistic regression stand-in is
+registered in the benchmark's MLflow store, then validated in a fresh process without
+its dbt build (the `warehouse` section times dbt at the same size). Peak memory is the
+largest ru_maxrss of that process and the processes it starts (smoke test, scorings).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import pickle
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from psycopg import sql
+from sklearn.linear_model import LogisticRegression
+
+from custlabel import acceptance, db, label_rule, model_families, registry, validate
+from custlabel.config import Settings
+from custlabel.devtools.benchmarks.scoring import create_synthetic_features, fit_stand_in, read_features
+from custlabel.features import MODEL_FEATURES
+
+TARGET_SECONDS = 600.0
+# synthetic_outcome's rule in SQL: the known logistic rule the stand-in learns.
+OUTCOME_LOGIT = (
+    "-4.5 + 0.004 * coalesce(days_since_last_sale, 600) + 0.35 * overdue_invoices_count"
+    " + 2.0 * return_rate_365d - 0.15 * sales_count_90d + case when segment = 'online' then 0.6 else 0 end"
+)
+
+
+def create_test_environment(settings: Settings, customers: int, night: dt.date, tonight: dt.date) -> None:
+    """Synthetic customer_features (night and tonight), training_set (night) and rule_baseline_scores in the test schema."""
+    schema = settings.schema
+    with db.connect(settings) as conn:
+        create_synthetic_features(conn, schema, customers, [night, tonight])
+        for table in ("training_set", "rule_baseline_scores"):
+            conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, table)))
+        conn.execute(
+            sql.SQL(
+                "create table {training} as select f.*, f.as_of_date + 90 as window_end, 0::float8 as net_paid_revenue,"
+                " 0 as unpaid_invoices_count, (random() < 1 / (1 + exp(-({logit}))))::int as is_bad"
+                " from {features} as f where f.as_of_date = {night}"
+            ).format(
+                training=sql.Identifier(schema, "training_set"),
+                logit=sql.SQL(OUTCOME_LOGIT),
+                features=sql.Identifier(schema, "customer_features"),
+                night=sql.Literal(night),
+            )
+        )
+        conn.execute(
+            sql.SQL(
+                "create table {rules} as select customer_id, as_of_date, points as score, {label} as label,"
+                " case when points > 0 then 'no purchase in the last 90 days' end as reason_1,"
+                " null::text as reason_2, null::text as reason_3"
+                " from (select *, case when coalesce(days_since_last_sale, 366) > 90 then 0.5 else 0 end::float8 as points"
+                " from {features}) as f"
+            ).format(
+                rules=sql.Identifier(schema, "rule_baseline_scores"),
+                label=label_rule.label_sql(sql.Identifier("points"), sql.Literal(0.5)),
+                features=sql.Identifier(schema, "customer_features"),
+            )
+        )
+
+
+def register_stand_in(settings: Settings, night: dt.date) -> str:
+    """A logistic regression fitted on the synthetic outcomes, registered with its test night."""
+    frame = read_features(settings, settings.schema, 20_000, "customer_features")
+    model = fit_stand_in(frame, LogisticRegression(max_iter=1000), threshold=0.3)
+    with registry.training_run(settings, "validation benchmark stand-in", {"kind": "benchmark"}):
+        version = registry.register_model(
+            settings, model.pipeline, frame[MODEL_FEATURES].head(200), model.threshold, model_families.trusted_types()
+        )
+    registry.tag_version(settings, version, {"test_date": str(night), "threshold": repr(model.threshold)})
+    return version
+
+
+def _validate_child(job: Path) -> dict:
+    """In the child process: validate once (no dbt build), report time, steps and peak memory."""
+    settings, version = pickle.loads(job.read_bytes())
+    started = time.perf_counter()
+    result = validate.validate(version, settings, acceptance.load(settings=settings), build_warehouse=False)
+    seconds = time.perf_counter() - started
+    peak_kb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return {
+        "seconds": seconds,
+        "peak_mb": peak_kb / 1024,
+        "steps": result.seconds,
+        "verdicts": [f"{gate.name} {gate.verdict}" for gate in result.gates],
+        "report": str(result.report),
+    }
+
+
+def run(settings: Settings, customers: int) -> list[str]:
+    """Benchmark `custlabel validate` at `customers` synthetic customers; one line per figure."""
+    test = replace(settings, target=validate.TEST_TARGET)
+    tonight = dt.date.today()
+    night = tonight - dt.timedelta(days=120)
+    lines = [f"validation benchmark: {customers:,} synthetic customers in {test.schema}, {os.cpu_count()} CPU cores"]
+    started = time.perf_counter()
+    create_test_environment(test, customers, night, tonight)
+    version = register_stand_in(test, night)
+    lines.append(f"  synthetic test environment and stand-in version {version} in {time.perf_counter() - started:.1f} s (not counted)")
+    with tempfile.TemporaryDirectory() as folder:
+        job = Path(folder) / "job.pickle"
+        job.write_bytes(pickle.dumps((replace(settings, local_dir=settings.local_dir / "bench"), version)))
+        done = subprocess.run(
+            [sys.executable, "-m", "custlabel.devtools.benchmarks.validation", "--child", str(job)], capture_output=True, text=True
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"the validation process failed: {done.stderr.strip()[-2000:]}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    met = figures["seconds"] < TARGET_SECONDS
+    lines.append(
+        f"  custlabel validate (without dbt build): {figures['seconds']:.1f} s wall, peak RSS {figures['peak_mb']:,.0f} MB"
+        f" (largest of the validate process and its smoke and scoring processes)  target <10 min: {'met' if met else 'MISSED'}"
+    )
+    lines.append("  steps: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in figures["steps"].items()))
+    lines.append("  verdicts: " + ", ".join(figures["verdicts"]))
+    lines.append(f"  report: {figures['report']}")
+    return lines
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        print(json.dumps(_validate_child(Path(sys.argv[2]))))

@@ -1,0 +1,333 @@
+"""`custlabel validate VERSION`: deploy a registered version to the test environment and run every release gate.
+
+Steps, all in the test target (schema analytics_test), none moving an alias:
+1. dbt builds the test target as of tonight (or --as-of).
+2. Smoke test (custlabel.smoke): load by registry URI in a fresh process, score tonight's
+   sample. A version that fails it goes no further.
+3. The champion (or, without one, the rule baseline) and then the version score the
+   version's test night into analytics_test, each in a process of its own that measures
+   speed and memory (custlabel.computational). The night is the version's test night,
+   not tonight: its outcomes have matured, so the labels written can be judged.
+4. ML validation (`_ml_validation`), computational, fairness and explainability gates on
+   the test night's customers (a deterministic sample of at most EVAL_ROWS).
+5. The verdicts are tagged on the version (`validation_status`, `validated_at`,
+   `validated_on`, one `gate_<name>` each), appended to the release log (`validated` or
+   `validation_failed`), and one HTML report is written to
+   .local/reports/validation-v<VERSION>.html and logged on the version.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from psycopg import sql
+
+from custlabel import (
+    acceptance,
+    baseline,
+    computational,
+    db,
+    dbt,
+    evaluate,
+    explain,
+    fairness,
+    gates,
+    registry,
+    releases,
+    smoke,
+    training_data,
+    validation_report,
+    writeback,
+)
+from custlabel.config import Settings, get_settings
+from custlabel.deployed import CHALLENGER
+from custlabel.errors import CustlabelError
+from custlabel.features import KEY_COLUMNS, LABEL_COLUMN, MODEL_FEATURES, SENSITIVE_ATTRIBUTES
+from custlabel.gates import GateResult
+
+TEST_TARGET = "test"
+ACTOR = "custlabel validate"
+EVAL_ROWS = 200_000
+CURRENT_FEATURES = "customer_features_current"
+STATUS_TAG = "validation_status"
+
+
+class ValidationError(CustlabelError):
+    """A version cannot be validated (unknown, or without the record of its training)."""
+
+
+@dataclass
+class Validation:
+    """What `custlabel validate` decided about a version, and where it wrote it down."""
+
+    model_name: str
+    version: str
+    night: date
+    gates: list[GateResult]
+    report: Path
+    validated_on: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return gates.all_passed(self.gates)
+
+    def summary_lines(self) -> list[str]:
+        """What the command prints."""
+        lines = [f"{self.model_name} version {self.version}: validation {'passed' if self.passed else 'FAILED'} ({self.validated_on})"]
+        lines += [f"  {gate.verdict:>8}  {gate.name}: {gate.reason}" for gate in self.gates]
+        lines.append(f"report: {self.report}")
+        return lines
+
+
+def _ml_validation(
+    y: np.ndarray,
+    model_scores: np.ndarray,
+    threshold: float,
+    baseline_scores: np.ndarray,
+    baseline_threshold: float,
+    champion_scores: np.ndarray | None,
+    champion_threshold: float | None,
+    criteria: acceptance.AcceptanceCriteria,
+) -> list[GateResult]:
+    """The ML performance gates on the same test rows. THE SEAM for custlabel.ml_gates.performance_gates.
+
+    Today: the acceptance floors at the version's threshold, the version's precision at the
+    rule baseline's recall against the rule's precision, and the drops against the champion allowed by
+    `relative_to_champion`. ml_gates.performance_gates (same arguments) replaces this body.
+    """
+    model = evaluate.metrics_at(y, model_scores, threshold)
+    floors = criteria.performance
+    results = [
+        GateResult(
+            "acceptance",
+            model.precision >= floors.min_precision and model.recall >= floors.min_recall,
+            f"precision {model.precision:.3f} (floor {floors.min_precision}), recall {model.recall:.3f} (floor {floors.min_recall})",
+            model.as_dict(),
+        )
+    ]
+    rule = evaluate.metrics_at(y, baseline_scores, baseline_threshold)
+    at_rule_recall = evaluate.precision_at_recall(y, model_scores, rule.recall)
+    results.append(
+        GateResult(
+            "beats_rule_baseline",
+            at_rule_recall >= rule.precision,
+            f"precision {at_rule_recall:.3f} at the rule's recall {rule.recall:.3f}, against the rule's {rule.precision:.3f}",
+            {**rule.as_dict("rule_"), "precision_at_rule_recall": at_rule_recall},
+        )
+    )
+    if champion_scores is not None and champion_threshold is not None:
+        champion = evaluate.metrics_at(y, champion_scores, champion_threshold)
+        limits = criteria.relative_to_champion
+        precision_drop, recall_drop = champion.precision - model.precision, champion.recall - model.recall
+        results.append(
+            GateResult(
+                "relative_to_champion",
+                precision_drop <= limits.max_precision_drop and recall_drop <= limits.max_recall_drop,
+                f"precision {model.precision:.3f} vs champion {champion.precision:.3f} (drop allowed {limits.max_precision_drop}),"
+                f" recall {model.recall:.3f} vs {champion.recall:.3f} (drop allowed {limits.max_recall_drop})",
+                champion.as_dict("champion_"),
+            )
+        )
+    return results
+
+
+def _sample_keys(schema: str, night: date) -> sql.Composable:
+    """A deterministic sample of the night's training_set customers (at most EVAL_ROWS)."""
+    return sql.SQL("select customer_id from {} where as_of_date = {} order by md5(customer_id) limit {}").format(
+        sql.Identifier(schema, training_data.TABLE), sql.Literal(night), sql.Literal(EVAL_ROWS)
+    )
+
+
+def evaluation_rows(settings: Settings, night: date) -> pd.DataFrame:
+    """The sampled customers of the night: features, outcome, the rule's score, and tonight's sensitive attributes.
+
+    The attributes are tonight's (customer_features_current), the night's where tonight has none: a
+    night before the first snapshot knows no attribute (reconstructed history), and who a customer
+    is does not leak into a fairness report (attributes are never features).
+    """
+    columns = sql.SQL(", ").join(sql.Identifier("t", c) for c in [*KEY_COLUMNS, *MODEL_FEATURES, LABEL_COLUMN])
+    attributes = sql.SQL(", ").join(
+        sql.SQL("coalesce(nullif({c}, 'unknown'), {t}) as {name}").format(
+            c=sql.Identifier("c", name), t=sql.Identifier("t", name), name=sql.Identifier(name)
+        )
+        for name in SENSITIVE_ATTRIBUTES
+    )
+    query = sql.SQL(
+        "select {columns}, {attributes}, r.score as rule_score from {training} as t join ({keys}) as s using (customer_id)"
+        " join {rule} as r on r.customer_id = t.customer_id and r.as_of_date = t.as_of_date"
+        " left join {current} as c on c.customer_id = t.customer_id"
+        " where t.as_of_date = {night} order by t.customer_id"
+    ).format(
+        columns=columns,
+        attributes=attributes,
+        current=sql.Identifier(settings.schema, CURRENT_FEATURES),
+        training=sql.Identifier(settings.schema, training_data.TABLE),
+        keys=_sample_keys(settings.schema, night),
+        rule=sql.Identifier(settings.schema, baseline.RELATION),
+        night=sql.Literal(night),
+    )
+    frame = training_data.normalize(db.read_frame(query.as_string(), settings=settings))
+    if frame.empty:
+        raise ValidationError(f"{settings.schema}.{training_data.TABLE} has no matured rows on {night}: nothing to validate on")
+    evaluate.check_labels(frame[LABEL_COLUMN].to_numpy(), f"test night {night} in {settings.schema}")
+    return frame
+
+
+def written_scores(settings: Settings, night: date) -> pd.DataFrame:
+    """The scores the test environment's last scoring wrote for the sampled customers of the night."""
+    query = sql.SQL(
+        "select h.customer_id, h.score from {history} as h join ({keys}) as s using (customer_id) where h.as_of_date = {night}"
+    ).format(
+        history=sql.Identifier(settings.schema, writeback.HISTORY), keys=_sample_keys(settings.schema, night), night=sql.Literal(night)
+    )
+    return db.read_frame(query.as_string(), settings=settings)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe figures: numpy scalars as numbers, NaN as null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _test_night(settings: Settings, version: str) -> date:
+    tags = registry.get_version(settings, version).tags
+    if "test_date" not in tags:
+        raise ValidationError(
+            f"{settings.model_name} version {version} has no test_date tag: only versions registered by `custlabel train` can be validated"
+        )
+    return date.fromisoformat(tags["test_date"])
+
+
+def record(settings: Settings, result: Validation, actor: str) -> None:
+    """The verdicts on the version (tags, report) and in the release log; no alias moves."""
+    status = "passed" if result.passed else "failed"
+    tags = {
+        STATUS_TAG: status,
+        "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "validated_on": result.validated_on,
+        "validation_report": str(result.report),
+        **dict(gate.tag() for gate in result.gates),
+    }
+    registry.tag_version(settings, result.version, tags)
+    failed = gates.failures(result.gates)
+    releases.record(
+        settings,
+        releases.ReleaseEvent(
+            "validated" if result.passed else "validation_failed",
+            result.model_name,
+            result.version,
+            actor,
+            "every gate passed" if result.passed else "; ".join(failed),
+            _plain({"validated_on": result.validated_on, "report": str(result.report), "seconds": result.seconds,
+                    "gates": [gate.as_dict() for gate in result.gates]}),
+            as_of_date=result.night,
+        ),
+    )
+
+
+def _log_report(settings: Settings, result: Validation, page: str) -> None:
+    result.report.parent.mkdir(parents=True, exist_ok=True)
+    result.report.write_text(page)
+    run_tags = {"kind": "validation", "model_version": result.version, STATUS_TAG: "passed" if result.passed else "failed"}
+    with registry.training_run(settings, f"validate v{result.version}", run_tags), tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / result.report.name).write_text(page)
+        registry.log_version_files(settings, result.version, Path(folder), "validation")
+
+
+def validate(
+    version: str,
+    settings: Settings | None = None,
+    criteria: acceptance.AcceptanceCriteria | None = None,
+    as_of_date: str | None = None,
+    build_warehouse: bool = True,
+    actor: str = ACTOR,
+) -> Validation:
+    """Deploy a version to the test environment, run every gate, record the verdicts (see the module's steps)."""
+    settings = settings or get_settings()
+    criteria = criteria or acceptance.load(settings=settings)
+    test = replace(settings, target=TEST_TARGET)
+    night = _test_night(settings, version)
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        seconds[step] = round(time.perf_counter() - clock, 2)
+        clock = time.perf_counter()
+
+    if build_warehouse:
+        dbt.run(["build"], target=TEST_TARGET, as_of_date=as_of_date, settings=settings)
+        lap("dbt build")
+    validated_on = f"target={TEST_TARGET} schema={test.schema} night={night} built_as_of={as_of_date or 'the last complete night'}"
+    report = settings.local_dir / "reports" / f"validation-v{version}.html"
+    result = Validation(settings.model_name, str(version), night, [smoke.check(test, str(version), test.schema)], report, validated_on, seconds)
+    lap("smoke")
+    sections: dict[str, str] = {}
+    if result.passed:
+        result.gates, sections = _test_environment(test, str(version), night, criteria, result.gates, lap)
+    title = f"Validation of {result.model_name} version {result.version}"
+    _log_report(settings, result, validation_report.render(title, validated_on, result.gates, sections))
+    lap("report")
+    record(settings, result, actor)
+    return result
+
+
+def _test_environment(
+    test: Settings,
+    version: str,
+    night: date,
+    criteria: acceptance.AcceptanceCriteria,
+    done: list[GateResult],
+    lap: Callable[[str], None],
+) -> tuple[list[GateResult], dict[str, str]]:
+    """Score the night with champion and version in the test schema, then the ML, computational, fairness, explainability gates."""
+    champion_run = computational.score_in_child(test, test.schema, night, None)
+    champion_scores = written_scores(test, night).rename(columns={"score": "champion_score"})
+    try:
+        challenger_run = computational.score_in_child(test, test.schema, night, version)
+    except CustlabelError as error:
+        return [*done, GateResult("test_scoring", False, str(error))], {}
+    challenger_scores = written_scores(test, night).rename(columns={"score": "challenger_score"})
+    lap("test scoring")
+    frame = evaluation_rows(test, night).merge(champion_scores, on="customer_id").merge(challenger_scores, on="customer_id")
+    model = registry.load_version(test, version, CHALLENGER)
+    has_champion = champion_run.model_name != baseline.MODEL_NAME
+    champion_threshold = _champion_threshold(test, champion_run) if has_champion else None
+    y = frame[LABEL_COLUMN].to_numpy()
+    ml = _ml_validation(
+        y, frame["challenger_score"].to_numpy(), model.threshold, frame["rule_score"].to_numpy(), baseline.THRESHOLD,
+        frame["champion_score"].to_numpy() if has_champion else None, champion_threshold, criteria,
+    )
+    lap("ml validation")
+    cost = computational.judge(challenger_run, champion_run, criteria.computational)
+    flagged = frame["challenger_score"].to_numpy() >= model.threshold
+    fair = fairness.report(frame, flagged, y, criteria.fairness)
+    lap("fairness")
+    explained = explain.report(model.pipeline, list(model.feature_columns), frame, y)
+    lap("explainability")
+    sections = validation_report.sections(frame, model.threshold, champion_threshold, champion_run, challenger_run, fair, explained)
+    return [*done, *ml, *cost, *fair.gates, explained.gate], sections
+
+
+def _champion_threshold(settings: Settings, run: computational.ScoringRun) -> float:
+    tags = registry.get_version(settings, run.model_version).tags
+    return float(tags.get("threshold", 0.5))
