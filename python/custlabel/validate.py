@@ -41,6 +41,7 @@ from custlabel import (
     explain,
     fairness,
     gates,
+    ml_gates,
     registry,
     releases,
     smoke,
@@ -87,58 +88,6 @@ class Validation:
         lines += [f"  {gate.verdict:>8}  {gate.name}: {gate.reason}" for gate in self.gates]
         lines.append(f"report: {self.report}")
         return lines
-
-
-def _ml_validation(
-    y: np.ndarray,
-    model_scores: np.ndarray,
-    threshold: float,
-    baseline_scores: np.ndarray,
-    baseline_threshold: float,
-    champion_scores: np.ndarray | None,
-    champion_threshold: float | None,
-    criteria: acceptance.AcceptanceCriteria,
-) -> list[GateResult]:
-    """The ML performance gates on the same test rows. THE SEAM for custlabel.ml_gates.performance_gates.
-
-    Today: the acceptance floors at the version's threshold, the version's precision at the
-    rule baseline's recall against the rule's precision, and the drops against the champion allowed by
-    `relative_to_champion`. ml_gates.performance_gates (same arguments) replaces this body.
-    """
-    model = evaluate.metrics_at(y, model_scores, threshold)
-    floors = criteria.performance
-    results = [
-        GateResult(
-            "acceptance",
-            model.precision >= floors.min_precision and model.recall >= floors.min_recall,
-            f"precision {model.precision:.3f} (floor {floors.min_precision}), recall {model.recall:.3f} (floor {floors.min_recall})",
-            model.as_dict(),
-        )
-    ]
-    rule = evaluate.metrics_at(y, baseline_scores, baseline_threshold)
-    at_rule_recall = evaluate.precision_at_recall(y, model_scores, rule.recall)
-    results.append(
-        GateResult(
-            "beats_rule_baseline",
-            at_rule_recall >= rule.precision,
-            f"precision {at_rule_recall:.3f} at the rule's recall {rule.recall:.3f}, against the rule's {rule.precision:.3f}",
-            {**rule.as_dict("rule_"), "precision_at_rule_recall": at_rule_recall},
-        )
-    )
-    if champion_scores is not None and champion_threshold is not None:
-        champion = evaluate.metrics_at(y, champion_scores, champion_threshold)
-        limits = criteria.relative_to_champion
-        precision_drop, recall_drop = champion.precision - model.precision, champion.recall - model.recall
-        results.append(
-            GateResult(
-                "relative_to_champion",
-                precision_drop <= limits.max_precision_drop and recall_drop <= limits.max_recall_drop,
-                f"precision {model.precision:.3f} vs champion {champion.precision:.3f} (drop allowed {limits.max_precision_drop}),"
-                f" recall {model.recall:.3f} vs {champion.recall:.3f} (drop allowed {limits.max_recall_drop})",
-                champion.as_dict("champion_"),
-            )
-        )
-    return results
 
 
 def _sample_keys(schema: str, night: date) -> sql.Composable:
@@ -313,7 +262,7 @@ def _test_environment(
     has_champion = champion_run.model_name != baseline.MODEL_NAME
     champion_threshold = _champion_threshold(test, champion_run) if has_champion else None
     y = frame[LABEL_COLUMN].to_numpy()
-    ml = _ml_validation(
+    ml = ml_gates.performance_gates(
         y, frame["challenger_score"].to_numpy(), model.threshold, frame["rule_score"].to_numpy(), baseline.THRESHOLD,
         frame["champion_score"].to_numpy() if has_champion else None, champion_threshold, criteria,
     )
