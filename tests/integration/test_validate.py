@@ -19,7 +19,7 @@ from custlabel import acceptance, db, model_families, registry, release, release
 from custlabel.config import Settings
 from custlabel.features import MODEL_FEATURES, NUMERIC_FEATURES
 
-from conftest import DEMO_END_DATE
+from helpers.demo_warehouse import DEMO_END_DATE
 
 pytestmark = pytest.mark.integration
 
