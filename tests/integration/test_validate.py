@@ -24,8 +24,8 @@ from helpers.demo_warehouse import DEMO_END_DATE
 pytestmark = pytest.mark.integration
 
 FAST = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
-GATES = {"smoke", "acceptance", "beats_rule_baseline", "computational", "fairness_country", "fairness_gender",
-         "fairness_age_band", "reasons"}
+GATES = {"smoke", "precision", "recall", "lift", "label_share", "beats_baseline", "vs_champion", "computational",
+         "fairness_country", "fairness_gender", "fairness_age_band", "reasons"}
 
 
 def criteria_text(settings: Settings, **changes: dict) -> str:
