@@ -91,7 +91,7 @@ def test_a_good_version_passes_with_every_record(validated, capsys) -> None:
         labelled = conn.execute("select distinct model_version, as_of_date::text from analytics_test.customer_labels").fetchall()
     assert labelled == [(version, tags["test_date"])]
     events = releases.history(settings, model_version=version)
-    assert [event.event for event in events] == ["validated"]
+    assert [event.event for event in events] == ["trained", "validated"]
     assert GATES <= {gate["name"] for gate in events[0].details["gates"]}
     assert events[0].actor == "custlabel validate" and events[0].reason == "every gate passed"
 
