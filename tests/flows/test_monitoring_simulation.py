@@ -9,7 +9,7 @@ last n nights) must fire k - 1 nights later and not before.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date
 
 import pandas as pd
 import pytest
@@ -22,21 +22,28 @@ from custlabel.config import get_settings
 
 pytestmark = pytest.mark.integration
 
-END = date(2026, 6, 30)
+# The last simulated night lies in the past: a window matures only once its last day is over at run time too.
+END = date(2026, 3, 31)
 DAYS_PER_NIGHT = 30
 NIGHTS = 6
 DRIFT_NIGHT = 4  # the first simulated night whose new sales carry amounts in cents
 CUSTOMERS = 2_000
 SMALL_TRAINING = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
-CENTS_TABLE = "create table if not exists demo_truth.sales_in_cents (sale_id text primary key)"
+WRITTEN_TABLE = "create table if not exists demo_truth.sales_written (sale_id text primary key)"
+# Sales already written (and checked by a build) keep their amounts: only the ones
+# that arrive from DRIFT_NIGHT on are in cents.
+WRITTEN_BEFORE_CENTS = """
+insert into demo_truth.sales_written
+select distinct sale_id from master_data.sales where sale_id is not null on conflict do nothing
+"""
 CENTS = """
 with changed as (
     update master_data.sales as s set amount = s.amount * 100
-    where s.sold_at >= %(since)s and s.sale_id is not null
-      and not exists (select 1 from demo_truth.sales_in_cents as c where c.sale_id = s.sale_id)
+    where s.sale_id is not null
+      and not exists (select 1 from demo_truth.sales_written as w where w.sale_id = s.sale_id)
     returning s.sale_id
 )
-insert into demo_truth.sales_in_cents select distinct sale_id from changed
+insert into demo_truth.sales_written select distinct sale_id from changed
 """
 
 
@@ -65,12 +72,14 @@ def season(make_database, tmp_path_factory):
         with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
             nightly.run_once(as_of_date=END, target="prod", settings=settings)
             for number in range(1, NIGHTS + 1):
+                if number == DRIFT_NIGHT:
+                    with db.connect(settings) as conn:
+                        conn.execute(WRITTEN_TABLE)
+                        conn.execute(WRITTEN_BEFORE_CENTS)
                 night = simulate.advance(settings, days=DAYS_PER_NIGHT, seed=5, i_mean_database=name).night
                 if number >= DRIFT_NIGHT:
-                    drift_start = datetime.combine(nights[DRIFT_NIGHT - 1] + timedelta(days=1), time.min, timezone.utc)
                     with db.connect(settings) as conn:
-                        conn.execute(CENTS_TABLE)
-                        conn.execute(CENTS, {"since": drift_start})
+                        conn.execute(CENTS)
                 nightly.run_once(as_of_date=night, target="prod", settings=settings)
                 nights.append(night)
         yield settings, nights, local

@@ -92,8 +92,9 @@ def test_a_good_version_passes_with_every_record(validated, capsys) -> None:
     assert labelled == [(version, tags["test_date"])]
     events = releases.history(settings, model_version=version)
     assert [event.event for event in events] == ["trained", "validated"]
-    assert GATES <= {gate["name"] for gate in events[0].details["gates"]}
-    assert events[0].actor == "custlabel validate" and events[0].reason == "every gate passed"
+    validated = events[1]
+    assert GATES <= {gate["name"] for gate in validated.details["gates"]}
+    assert validated.actor == "custlabel validate" and validated.reason == "every gate passed"
 
 
 def test_the_report_is_written_and_logged_on_the_version(validated) -> None:
