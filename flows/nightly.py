@@ -8,9 +8,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import DEFAULT
 
-from custlabel import monitor, nightly, runs
-from custlabel.nightly import DbtStep, Night, Target, TrainOutcome
-from custlabel.score import ScoreSummary
+from custlabel import monitor, nightly, rollout, runs
+from custlabel.nightly import CanaryVerdict, DbtStep, Night, Published, Target, TrainOutcome
+from custlabel.triggers import Trigger
 
 # I/O trouble is retried; a failed dbt test, check or gate is not: it would fail the same way.
 RETRIES = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": nightly.is_transient}
@@ -39,26 +39,52 @@ def read_monitoring(night: Night) -> monitor.Headline:
     return nightly.read_monitoring(night)
 
 
-@task(name="train", **RETRIES, **KEEP)
-def train_model(night: Night) -> TrainOutcome:
-    outcome = nightly.train_and_register(night)
-    for line in [*outcome.lines, outcome.detail]:
-        get_run_logger().info(line)
-    return outcome
+@task(name="release", **RETRIES)
+def prepare_release(night: Night) -> rollout.ReleaseState:
+    state = nightly.prepare_release(night)
+    if state.canary:
+        get_run_logger().info("canary v%s labels %g%% of the customers tonight", state.canary,
+                              nightly.release_policy(night).canary.percent)
+    return state
 
 
 @task(name="score and publish", **RETRIES, **KEEP)
-def score_and_publish(night: Night) -> ScoreSummary:
-    waive = nightly.model_changed(night)
-    if waive:
+def score_and_publish(night: Night) -> Published:
+    published = nightly.score_and_publish(night)
+    if published.rate_check_waived:
         get_run_logger().info("a new champion labels tonight: the bad-rate check against the last night is waived")
-    return nightly.score_and_publish(night, waive_rate_check=waive)
+    if published.fallback:
+        get_run_logger().error("FALLBACK: %s", published.fallback)
+    return published
 
 
 @task(name="monitoring refresh", **RETRIES, **KEEP)
 def refresh_monitoring(night: Night) -> monitor.Headline:
     _logged(nightly.refresh_label_monitoring(night))
     return nightly.read_monitoring(night)
+
+
+@task(name="canary checks", **RETRIES)
+def check_canary(night: Night, published: Published) -> CanaryVerdict:
+    verdict = nightly.check_canary(night, published)
+    get_run_logger().info(verdict.detail)
+    return verdict
+
+
+@task(name="triggers", **RETRIES)
+def find_triggers(night: Night) -> list[Trigger]:
+    measured = nightly.find_triggers(night)
+    for trigger in measured:
+        get_run_logger().info("trigger %s: %s (%s)", trigger.name, "FIRED" if trigger.fired else "quiet", trigger.reason)
+    return measured
+
+
+@task(name="train", **RETRIES, **KEEP)
+def train_model(night: Night) -> TrainOutcome:
+    outcome = nightly.train_and_register(night)
+    for line in [*outcome.lines, outcome.detail]:
+        get_run_logger().info(line)
+    return outcome
 
 
 def publish_summary(summary: nightly.Summary) -> None:
@@ -75,23 +101,30 @@ def nightly_customer_labels(
     retrain: bool = False,
     auto_approve: bool = False,
 ) -> str:
-    """Tonight's customer labels: freshness → dbt build → monitoring → [train] → score and publish → summary.
+    """Tonight's customer labels: freshness → dbt build → monitoring → release → score and publish →
+    monitoring refresh → [canary checks] → triggers → [train] → summary. A fallback publishes and ends Failed.
 
     Args:
         as_of_date: the night to label (default today).
         target: dev | test | prod (default CUSTLABEL_TARGET).
-        retrain: train a new challenger even when a model exists.
-        auto_approve: promote a trained version that meets acceptance (demo and tests only).
+        retrain: train a new challenger even when no trigger fired.
+        auto_approve: approve a trained version whose gates all passed (demo and tests only).
     """
     night = nightly.plan(as_of_date, target, retrain, auto_approve)
     with nightly.one_run_at_a_time(night), runs.record(nightly.run_record(night)) as run:
         run.step("source freshness", check_source_freshness, night)
         run.step("dbt build", dbt_build, night)
         headline = run.step("monitoring", read_monitoring, night, required=False)
-        trained = run.step("train", train_model, night, required=False) if nightly.should_train(night) else None
-        labels = run.step("score and publish", score_and_publish, night)
+        run.step("release", prepare_release, night, required=False)
+        published = run.step("score and publish", score_and_publish, night)
         headline = run.step("monitoring refresh", refresh_monitoring, night, required=False) or headline
-        summary = nightly.summarize(night, run, headline, labels, trained)
+        verdict = run.step("canary checks", check_canary, night, published, required=False) if published.canary_version else None
+        measured = run.step("triggers", find_triggers, night, required=False) or []
+        trained = run.step("train", train_model, night, required=False) if any(t.fired for t in measured) else None
+        state = run.step("release state", release_state, night, required=False)
+        summary = nightly.summarize(night, run, headline, published, trained, verdict, measured, state)
         publish_summary(summary)
-        run.finish(summary.data, labels)
+        if published.fallback:
+            run.failures.append(f"fallback: {published.fallback}")
+        run.finish(summary.data, verdict.republished if verdict and verdict.republished else published.labels)
     return str(summary)

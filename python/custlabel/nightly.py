@@ -1,9 +1,11 @@
 """The nightly run's steps as plain functions; `flows/nightly.py` wraps each in a Prefect task.
 
 Order of a night: source freshness → dbt build (snapshots, models, tests) →
-monitoring figures → train when there is no model yet or when asked → score with
-the champion (the rule baseline while there is none) and publish atomically →
-refresh the label monitoring → run summary. One run at a time per target.
+monitoring figures → release (an approved version starts its canary) → score with
+the champion (the rule baseline while there is none) and the canary on its slice,
+publish atomically → refresh the label monitoring → canary checks (promote after N
+healthy nights, roll back at the first failure) → triggers → train when one fired →
+run summary. One run at a time per target.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,11 +37,16 @@ from prefect.settings import (
 )
 from psycopg import sql
 
-from custlabel import acceptance, baseline, db, grants, locking, monitor, registry, release, retry, runs, score, writeback
+from custlabel import (
+    acceptance, canary_checks, db, gates, grants, locking, monitor, registry, release, releases, retry, rollout, runs,
+    score, triggers, writeback,
+)
 from custlabel import dbt as dbt_runner
+from custlabel import release_policy as release_policy_file
 from custlabel.config import Settings, get_settings, schema_for
-from custlabel.deployed import CHALLENGER, CHAMPION
+from custlabel.deployed import CANARY, CHALLENGER
 from custlabel.errors import CustlabelError
+from custlabel.gates import GateResult
 from custlabel.score import ScoreSummary
 from custlabel.train import TrainConfig
 
@@ -53,6 +60,8 @@ DEFAULT_PREFECT_PORT = 4200
 LABEL_MONITORING = ["label_rates"]
 # None: train.TrainConfig() defaults; tests and benchmarks may set a smaller search.
 TRAIN_CONFIG: TrainConfig | None = None
+# None: release.yml; tests and the simulation may set a shorter canary.
+RELEASE_POLICY: release_policy_file.ReleasePolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -165,87 +174,247 @@ def read_monitoring(night: Night) -> monitor.Headline:
     return monitor.read(settings, night.schema, night.as_of_date, criteria)
 
 
-def model_aliases(night: Night) -> dict[str, str]:
-    """The registry's aliases of the model and their versions."""
-    return registry.alias_versions(night.settings())
+def release_policy(night: Night) -> release_policy_file.ReleasePolicy:
+    """The release policy (release.yml), or the one tests and benchmarks set in RELEASE_POLICY."""
+    return RELEASE_POLICY or release_policy_file.load(settings=night.settings())
 
 
-def should_train(night: Night) -> bool:
-    """Train when asked, or when neither a champion nor a challenger exists yet."""
-    return night.retrain or not ({CHAMPION, CHALLENGER} & set(model_aliases(night)))
+def _actor(night: Night) -> str:
+    return f"nightly run {night.run_name}"
+
+
+def release_state(night: Night) -> rollout.ReleaseState:
+    """Where the versions stand: champion, canary and its nights, versions awaiting approval."""
+    return rollout.read_state(night.settings(), release_policy(night))
+
+
+def prepare_release(night: Night) -> rollout.ReleaseState:
+    """Step 3a begins: put the newest approved version on the canary slice when no canary runs."""
+    state = release_state(night)
+    return rollout.start_canary(night.settings(), state, night.as_of_date, _actor(night))
+
+
+@dataclass(frozen=True)
+class Published:
+    """Tonight's published labels and who labelled them: champion (or its fallback), canary, and what went wrong."""
+
+    labels: ScoreSummary
+    champion: str
+    canary_version: str | None = None
+    canary_percent: float = 0.0
+    canary_seconds: float = 0.0
+    fallback: str | None = None
+    canary_rolled_back: str | None = None
+    rate_check_waived: bool = False
+
+    @property
+    def detail(self) -> str:
+        text = f"{self.labels.customers:,} labels by {self.champion}"
+        if self.canary_version:
+            text += f", canary v{self.canary_version} on {self.canary_percent:g}%"
+        if self.fallback:
+            text += f"; FALLBACK: {self.fallback}"
+        if self.canary_rolled_back:
+            text += f"; canary rolled back: {self.canary_rolled_back}"
+        return text
+
+
+def _last_night_model(settings: Settings, schema: str) -> tuple[str, str] | None:
+    """The model that labelled most customers of the last published night."""
+    with db.connect(settings) as conn:
+        if not db.relation_exists(conn, schema, writeback.LABELS):
+            return None
+        return conn.execute(sql.SQL(
+            "select model_name, model_version from {} group by 1, 2 order by count(*) desc limit 1"
+        ).format(sql.Identifier(schema, writeback.LABELS))).fetchone()
+
+
+def model_changed(night: Night, lineup: rollout.Lineup) -> bool:
+    """Whether a new champion takes over tonight (never true for a fallback: its rate must be checked)."""
+    if lineup.fallback:
+        return False
+    previous = _last_night_model(night.settings(), night.schema)
+    return previous is not None and previous != (lineup.champion.name, str(lineup.champion.version))
+
+
+def _score(night: Night, lineup: rollout.Lineup, percent: float, waive: bool) -> ScoreSummary:
+    request = score.ScoreRequest(
+        night.schema, expected_as_of=night.as_of_date, force=waive,
+        canary_percent=percent if lineup.canary else 0.0, canary_alias=CANARY,
+    )
+    return score.score(night.settings(), request, models=rollout.LineupModels(lineup))
+
+
+def score_and_publish(night: Night) -> Published:
+    """Label tonight's customers (customer_features_current, checked to hold this night) and publish in one
+    transaction: the canary on its slice, the champion on the rest, or the rule baseline while there is none.
+
+    A champion that cannot be loaded is replaced by the previous champion or the rule
+    baseline (a fallback, recorded and reported; its label-rate check is never waived).
+    A canary that fails to label its slice is rolled back and the champion labels all.
+    """
+    settings = night.settings()
+    lineup = rollout.lineup(settings, night.schema)
+    if lineup.fallback:
+        rollout.record_fallback(settings, lineup, night.as_of_date, _actor(night))
+    waive = model_changed(night, lineup)
+    percent = release_policy(night).canary.percent
+    rolled_back = None
+    try:
+        labels = _score(night, lineup, percent, waive)
+    except Exception as error:
+        if lineup.canary is None:
+            raise
+        version = str(lineup.canary.version)
+        rolled_back = f"the canary failed to label its slice: {type(error).__name__}: {error}"[:1000]
+        rollout.record_canary_night(settings, version, night.as_of_date, [canary_checks.scoring_failed(error)], _actor(night))
+        rollout.roll_back_canary(settings, version, night.as_of_date, _actor(night), rolled_back)
+        lineup = rollout.Lineup(lineup.champion, None, lineup.fallback)
+        labels = _score(night, lineup, percent, waive)
+    grants.ensure_for_nightly(settings, night.schema)
+    canary_part = next((part for part in labels.slices if part.role == "canary"), None)
+    return Published(
+        labels=labels,
+        champion=f"{lineup.champion.name} v{lineup.champion.version}",
+        canary_version=None if canary_part is None else canary_part.model_version,
+        canary_percent=percent if canary_part else 0.0,
+        canary_seconds=0.0 if canary_part is None else canary_part.seconds,
+        fallback=lineup.fallback,
+        canary_rolled_back=rolled_back,
+        rate_check_waived=waive,
+    )
+
+
+@dataclass(frozen=True)
+class CanaryVerdict:
+    """A canary night's checks and what followed: nothing yet, promoted, or rolled back (labels republished)."""
+
+    version: str
+    healthy: bool
+    checks: list[dict[str, Any]]
+    healthy_nights: int
+    outcome: str
+    republished: ScoreSummary | None = None
+
+    @property
+    def detail(self) -> str:
+        return f"canary v{self.version}: {self.outcome}"
+
+
+def check_canary(night: Night, published: Published) -> CanaryVerdict:
+    """Tonight's canary checks against the champion on the same slice; promote after N healthy nights, roll back
+    at the first failed check (and republish tonight's labels by the champion alone)."""
+    settings, policy = night.settings(), release_policy(night)
+    version = str(published.canary_version)
+    canary_model = registry.load_version(version, CANARY, settings)
+    champion = rollout.lineup(settings, night.schema).champion
+    figures = canary_checks.read_night(settings, night.schema, night.as_of_date, canary_model, champion,
+                                       published.canary_percent, published.canary_seconds)
+    results = canary_checks.health_checks(policy.canary, figures, canary_checks.read_realized(settings, night.schema, canary_model))
+    healthy = rollout.record_canary_night(settings, version, night.as_of_date, results, _actor(night))
+    nights = rollout.canary_nights(settings, version)
+    checks = [result.as_dict() for result in results]
+    if not healthy:
+        reason = "canary checks failed: " + "; ".join(gates.failures(results))
+        rollout.roll_back_canary(settings, version, night.as_of_date, _actor(night), reason)
+        republished = _score(night, rollout.Lineup(champion), 0.0, waive=False)
+        outcome = f"{reason}; rolled back, tonight's labels republished by {champion.name} v{champion.version}"
+        return CanaryVerdict(version, False, checks, nights, outcome, republished)
+    if nights >= policy.canary.nights:
+        rollout.promote(settings, version, night.as_of_date, _actor(night), f"{nights} healthy canary nights")
+        return CanaryVerdict(version, True, checks, nights, f"healthy ({nights} of {policy.canary.nights} nights): promoted to champion")
+    return CanaryVerdict(version, True, checks, nights, f"healthy ({nights} of {policy.canary.nights} nights)")
+
+
+def find_triggers(night: Night) -> list[triggers.Trigger]:
+    """Tonight's triggers, measured; the fired ones are recorded (they train only when no version is on its way)."""
+    settings, policy = night.settings(), release_policy(night)
+    state = release_state(night)
+    measured = triggers.evaluate(settings, night.schema, night.as_of_date, policy, state, night.retrain)
+    fired = [trigger for trigger in measured if trigger.fired]
+    on_its_way = state.canary or (state.approved or state.awaiting_approval or [None])[-1]
+    if fired and on_its_way and not night.retrain:
+        triggers.record(settings, night.as_of_date, fired, _actor(night), f"none: v{on_its_way} is already on its way")
+        return [replace(trigger, fired=False, reason=f"{trigger.reason} (v{on_its_way} is already on its way)")
+                for trigger in measured]
+    triggers.record(settings, night.as_of_date, fired, _actor(night), "retrain")
+    return measured
 
 
 @dataclass(frozen=True)
 class TrainOutcome:
-    """What the night's training registered, and whether it became champion."""
+    """What the night's training registered, its gate verdicts, and whether it was (auto-)approved."""
 
     version: str
     candidate: str
     meets_acceptance: bool
-    promoted: bool
+    approved: bool
     lines: list[str]
+    gate_failures: list[str] = field(default_factory=list)
 
     @property
     def detail(self) -> str:
         verdict = "meets" if self.meets_acceptance else "does not meet"
-        where = "promoted to champion (auto-approve)" if self.promoted else "challenger, awaiting approval"
+        if self.approved:
+            where = "approved (auto-approve): canary from the next night"
+        elif self.gate_failures:
+            where = "awaiting approval; gates failed: " + "; ".join(self.gate_failures)
+        else:
+            where = "challenger, awaiting approval"
         return f"version {self.version} ({self.candidate}) {verdict} acceptance; {where}"
 
 
+def validate(night: Night, version: str) -> list[GateResult]:
+    """The version's release gates as its registry tags record them.
+
+    Seam: `custlabel validate` (issue 12) sets validation_status and the gates tag
+    gate_<name>; until it is merged this reads the acceptance verdict of the training.
+    """
+    tags = registry.version_tags(night.settings()).get(version, {})
+    results = [GateResult("acceptance", tags.get("meets_acceptance") == "true", "acceptance.yml on the test period")]
+    if rollout.VALIDATION_STATUS in tags:
+        results.append(GateResult("validation", tags[rollout.VALIDATION_STATUS] == "passed",
+                                  f"custlabel validate: {tags[rollout.VALIDATION_STATUS]}"))
+    for key, value in sorted(tags.items()):
+        if key.startswith("gate_"):
+            results.append(GateResult(key.removeprefix("gate_"), not value.startswith("failed"), value))
+    return results
+
+
+def auto_approve(night: Night, version: str, results: list[GateResult]) -> None:
+    """The demo's and tests' approval (--auto-approve): only of a version whose gates all passed.
+
+    Seam: `custlabel approve` (issue 12) sets the same tags for a person.
+    """
+    settings = night.settings()
+    actor = f"auto-approve ({_actor(night)})"
+    registry.tag_version(settings, version, {
+        rollout.APPROVAL_STATUS: "approved", "approved_by": actor,
+        "approved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    })
+    releases.record(settings, releases.ReleaseEvent("approved", settings.model_name, version, actor,
+                                                    "every gate passed", {}, night.as_of_date))
+
+
 def train_and_register(night: Night) -> TrainOutcome:
-    """Train, register as challenger, and with auto_approve promote a version that meets acceptance.
+    """Train, register as challenger, judge its gates, and with auto_approve approve a version that passed them.
 
     The flow run's id keys the registration: a retried training reuses the version an
     earlier attempt registered instead of adding one.
     """
     released = release.train_and_register(
-        night.settings(),
-        TRAIN_CONFIG or TrainConfig(),
-        alias=CHALLENGER,
-        run_key=night.run_id,
-        auto_approved_by=f"auto-approve (nightly run {night.run_name})" if night.auto_approve else None,
+        night.settings(), TRAIN_CONFIG or TrainConfig(), alias=CHALLENGER, run_key=night.run_id, auto_approved_by=None,
     )
     trained = released.trained
-    return TrainOutcome(
-        released.version, trained.selection.chosen.name, trained.meets_acceptance, released.promoted, released.summary_lines()
-    )
-
-
-def _published_models(settings: Settings, schema: str) -> set[tuple[str, str]]:
-    with db.connect(settings) as conn:
-        if not db.relation_exists(conn, schema, writeback.LABELS):
-            return set()
-        query = sql.SQL("select distinct model_name, model_version from {}").format(
-            sql.Identifier(schema, writeback.LABELS)
-        )
-        return {(name, version) for name, version in conn.execute(query).fetchall()}
-
-
-def model_changed(night: Night) -> bool:
-    """Whether tonight's champion differs from the model behind the published labels."""
-    settings = night.settings()
-    previous = _published_models(settings, night.schema)
-    if not previous:
-        return False
-    champion = model_aliases(night).get(CHAMPION)
-    if champion is None:
-        return all(name != baseline.MODEL_NAME for name, _ in previous)
-    return (settings.model_name, champion) not in previous
-
-
-def score_and_publish(night: Night, waive_rate_check: bool = False) -> ScoreSummary:
-    """Label tonight's customers (customer_features_current, checked to hold this night) with the
-    champion, or the rule baseline while there is none, and publish in one transaction.
-
-    Args:
-        waive_rate_check: skip the bad-rate check against the previous night (the night
-            a new champion takes over, whose rate is expected to differ from the old model's).
-    """
-    settings = night.settings()
-    request = score.ScoreRequest(night.schema, expected_as_of=night.as_of_date, force=waive_rate_check)
-    summary = score.score(settings, request)
-    grants.ensure_for_nightly(settings, night.schema)
-    return summary
+    releases.record(night.settings(), releases.ReleaseEvent(
+        "trained", released.model_name, released.version, _actor(night), trained.selection.chosen.name,
+        {"meets_acceptance": trained.meets_acceptance}, night.as_of_date))
+    results = validate(night, released.version)
+    approved = night.auto_approve and gates.all_passed(results)
+    if approved:
+        auto_approve(night, released.version, results)
+    return TrainOutcome(released.version, trained.selection.chosen.name, trained.meets_acceptance, approved,
+                        released.summary_lines(), gates.failures(results))
 
 
 @dataclass
@@ -263,15 +432,31 @@ def summarize(
     night: Night,
     record: runs.RunRecord,
     headline: monitor.Headline | None,
-    labels: ScoreSummary | None,
+    published: Published | None,
     trained: TrainOutcome | None,
+    verdict: CanaryVerdict | None = None,
+    measured: list[triggers.Trigger] | None = None,
+    state: rollout.ReleaseState | None = None,
 ) -> Summary:
-    """What the night did: steps and durations, the labels published, the monitoring headline."""
+    """What the night did: steps and durations, the labels published, the release, the monitoring headline."""
     steps = [step for step in record.steps if step.attempt == record.attempt]
+    labels = None if published is None else published.labels
     lines = [
         f"{FLOW_NAME} run {night.run_name} for {night.as_of_date}, target {night.target} ({night.schema})",
         "steps: " + ", ".join(f"{step.name} {step.seconds:.1f} s ({step.state})" for step in steps),
     ]
+    if published is not None and published.fallback:
+        lines.append(f"FALLBACK: {published.fallback}")
+    if state is not None:
+        lines.extend(state.lines())
+    if verdict is not None:
+        lines.append(f"canary: {verdict.detail}")
+    if published is not None and published.canary_rolled_back:
+        lines.append(f"canary: rolled back: {published.canary_rolled_back}")
+    fired = [trigger for trigger in measured or [] if trigger.fired]
+    if measured is not None:
+        lines.append("triggers fired: " + ("; ".join(f"{t.name} ({t.reason}; threshold {t.threshold})" for t in fired)
+                                           if fired else "none"))
     if trained is not None:
         lines.append(f"training: {trained.detail}")
     if labels is not None:
@@ -284,13 +469,19 @@ def summarize(
         )
     if headline is not None:
         lines.extend(headline.lines())
-    published = None if labels is None else {
+    published_data = None if labels is None else {
         "customers": labels.customers, "bad_rate": labels.bad_rate, "slices": [asdict(part) for part in labels.slices]
     }
     data = {
-        "labels": published,
+        "labels": published_data,
         "training": None if trained is None else asdict(trained),
         "monitoring": None if headline is None else headline.as_dict(),
+        "release": {
+            "state": None if state is None else state.as_dict(),
+            "fallback": None if published is None else published.fallback,
+            "canary": None if verdict is None else asdict(verdict),
+            "triggers": [trigger.as_dict() for trigger in measured or []],
+        },
     }
     return Summary(lines, data)
 

@@ -259,8 +259,16 @@ def load_alias(alias: str, settings: Settings | None = None) -> DeployedModel | 
     """
     settings = settings or get_settings()
     version = _version_by_alias(client(settings), settings.model_name, alias)
-    if version is None:
-        return None
+    return None if version is None else _load(settings, version, alias)
+
+
+def load_version(version: str, alias: str, settings: Settings | None = None) -> DeployedModel:
+    """A registered version of the configured model, loaded, to serve under `alias`."""
+    settings = settings or get_settings()
+    return _load(settings, client(settings).get_model_version(settings.model_name, version), alias)
+
+
+def _load(settings: Settings, version: ModelVersion, alias: str) -> DeployedModel:
     uri = f"models:/{settings.model_name}/{version.version}"
     metadata = mlflow.models.get_model_info(uri).metadata or {}
     return DeployedModel(
@@ -289,3 +297,17 @@ def alias_versions(settings: Settings | None = None) -> dict[str, str]:
             return {}
         raise
     return {alias: str(version) for alias, version in model.aliases.items()}
+
+
+def delete_alias(alias: str, settings: Settings | None = None) -> None:
+    """Remove an alias of the configured model (nothing happens when it is not set)."""
+    settings = settings or get_settings()
+    if alias in alias_versions(settings):
+        client(settings).delete_registered_model_alias(settings.model_name, alias)
+
+
+def version_tags(settings: Settings | None = None) -> dict[str, dict[str, str]]:
+    """Every version of the configured model and its tags, by version number (empty when none is registered)."""
+    settings = settings or get_settings()
+    found = client(settings).search_model_versions(f"name = '{settings.model_name}'")
+    return {str(version.version): dict(version.tags) for version in found}

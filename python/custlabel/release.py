@@ -8,6 +8,8 @@ id) a retried release reuses the version an earlier attempt registered.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import subprocess
 import tempfile
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from custlabel import acceptance, baseline, evaluate, model_card, model_families, registry, train, training_data
+from custlabel import acceptance, baseline, evaluate, features, model_card, model_families, registry, train, training_data
 from custlabel.config import Settings, get_settings
 from custlabel.deployed import CHALLENGER, CHAMPION, FALLBACK
 from custlabel.features import CATEGORICAL_FEATURES, LABEL_COLUMN, MODEL_FEATURES, NUMERIC_FEATURES
@@ -61,6 +63,19 @@ def code_revision(project_dir: Path) -> str:
     return head + ("-dirty" if dirty else "")
 
 
+# The modules whose code decides what a training learns: a change to any of them is the code trigger.
+TRAINING_MODULES = (features, training_data, model_families, train, evaluate)
+CODE_TAG = "training_code_sha256"
+
+
+def training_code_sha256() -> str:
+    """A hash of the training modules' source, recorded on every version (tag training_code_sha256)."""
+    digest = hashlib.sha256()
+    for module in TRAINING_MODULES:
+        digest.update(Path(inspect.getfile(module)).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def config_hash(result: train.TrainResult) -> str:
     """The registry's hash of what decides this training besides the data."""
     return registry.config_hash(
@@ -83,6 +98,7 @@ def version_tags(settings: Settings, result: train.TrainResult) -> dict[str, str
         "sampling": result.data.sampling,
         "code_revision": code_revision(settings.project_dir),
         "config_hash": config_hash(result),
+        CODE_TAG: training_code_sha256(),
         "acceptance_sha256": result.criteria.sha256,
         "candidate": chosen.name,
         "best_params": json.dumps(chosen.best_params, default=str, sort_keys=True),
