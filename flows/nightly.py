@@ -9,8 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import DEFAULT
 
 from custlabel import monitor, nightly, rollout, runs
-from custlabel.nightly import CanaryVerdict, DbtStep, Night, Published, Target, TrainOutcome
-from custlabel.triggers import Trigger
+from custlabel.nightly import CanaryVerdict, DbtStep, Night, Published, Target, TrainOutcome, TriggerReport
 
 # I/O trouble is retried; a failed dbt test, check or gate is not: it would fail the same way.
 RETRIES = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": nightly.is_transient}
@@ -72,11 +71,11 @@ def check_canary(night: Night, published: Published) -> CanaryVerdict:
 
 
 @task(name="triggers", **RETRIES)
-def find_triggers(night: Night) -> list[Trigger]:
-    measured = nightly.find_triggers(night)
-    for trigger in measured:
+def find_triggers(night: Night) -> TriggerReport:
+    found = nightly.find_triggers(night)
+    for trigger in found.measured:
         get_run_logger().info("trigger %s: %s (%s)", trigger.name, "FIRED" if trigger.fired else "quiet", trigger.reason)
-    return measured
+    return found
 
 
 @task(name="train", **RETRIES, **KEEP)
@@ -102,7 +101,7 @@ def nightly_customer_labels(
     auto_approve: bool = False,
 ) -> str:
     """Tonight's customer labels: freshness → dbt build → monitoring → release → score and publish →
-    monitoring refresh → [canary checks] → triggers → [train] → summary. A fallback publishes and ends Failed.
+    [canary checks] → monitoring refresh → triggers → [train] → summary. A fallback publishes and ends Failed.
 
     Args:
         as_of_date: the night to label (default today).
@@ -117,12 +116,12 @@ def nightly_customer_labels(
         headline = run.step("monitoring", read_monitoring, night, required=False)
         run.step("release", prepare_release, night, required=False)
         published = run.step("score and publish", score_and_publish, night)
-        headline = run.step("monitoring refresh", refresh_monitoring, night, required=False) or headline
         verdict = run.step("canary checks", check_canary, night, published, required=False) if published.canary_version else None
-        measured = run.step("triggers", find_triggers, night, required=False) or []
-        trained = run.step("train", train_model, night, required=False) if any(t.fired for t in measured) else None
+        headline = run.step("monitoring refresh", refresh_monitoring, night, required=False) or headline
+        found = run.step("triggers", find_triggers, night, required=False)
+        trained = run.step("train", train_model, night, required=False) if found and found.train else None
         state = run.step("release state", release_state, night, required=False)
-        summary = nightly.summarize(night, run, headline, published, trained, verdict, measured, state)
+        summary = nightly.summarize(night, run, headline, published, trained, verdict, found, state)
         publish_summary(summary)
         if published.fallback:
             run.failures.append(f"fallback: {published.fallback}")

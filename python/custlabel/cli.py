@@ -122,14 +122,9 @@ def _monitor(args: argparse.Namespace) -> None:
 
 
 def _rollback(args: argparse.Namespace) -> None:
-    from dataclasses import replace
-
     from custlabel import rollout
-    from custlabel.config import get_settings, schema_for
 
-    settings = get_settings()
-    settings = replace(settings, target=args.target or settings.target)
-    done = rollout.rollback(settings, schema_for(settings.target), args.to, args.by, args.reason, args.next_night)
+    done = rollout.rollback(args.target, args.to, args.by, args.reason, args.next_night)
     print("\n".join(done.lines()))
 
 

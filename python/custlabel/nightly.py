@@ -3,8 +3,8 @@
 Order of a night: source freshness → dbt build (snapshots, models, tests) →
 monitoring figures → release (an approved version starts its canary) → score with
 the champion (the rule baseline while there is none) and the canary on its slice,
-publish atomically → refresh the label monitoring → canary checks (promote after N
-healthy nights, roll back at the first failure) → triggers → train when one fired →
+publish atomically → canary checks (promote after N healthy nights, roll back at the
+first failure) → refresh the label monitoring → triggers → train when one fired →
 run summary. One run at a time per target.
 """
 
@@ -326,19 +326,38 @@ def check_canary(night: Night, published: Published) -> CanaryVerdict:
     return CanaryVerdict(version, True, checks, nights, f"healthy ({nights} of {policy.canary.nights} nights)")
 
 
-def find_triggers(night: Night) -> list[triggers.Trigger]:
-    """Tonight's triggers, measured; the fired ones are recorded (they train only when no version is on its way)."""
+@dataclass(frozen=True)
+class TriggerReport:
+    """Tonight's triggers as measured, and what was done: retrain, or nothing while a version is on its way."""
+
+    measured: list[triggers.Trigger]
+    action: str
+
+    @property
+    def fired(self) -> list[triggers.Trigger]:
+        return [trigger for trigger in self.measured if trigger.fired]
+
+    @property
+    def train(self) -> bool:
+        return self.action == "retrain"
+
+    @property
+    def detail(self) -> str:
+        return "; ".join(f"{t.name} fired" for t in self.fired) + f" → {self.action}" if self.fired else "none fired"
+
+
+def find_triggers(night: Night) -> TriggerReport:
+    """Tonight's triggers, measured; the fired ones are recorded, and train unless a version is already on its way."""
     settings, policy = night.settings(), release_policy(night)
     state = release_state(night)
     measured = triggers.evaluate(settings, night.schema, night.as_of_date, policy, state, night.retrain)
     fired = [trigger for trigger in measured if trigger.fired]
     on_its_way = state.canary or (state.approved or state.awaiting_approval or [None])[-1]
-    if fired and on_its_way and not night.retrain:
-        triggers.record(settings, night.as_of_date, fired, _actor(night), f"none: v{on_its_way} is already on its way")
-        return [replace(trigger, fired=False, reason=f"{trigger.reason} (v{on_its_way} is already on its way)")
-                for trigger in measured]
-    triggers.record(settings, night.as_of_date, fired, _actor(night), "retrain")
-    return measured
+    if not fired:
+        return TriggerReport(measured, "none")
+    action = f"none: v{on_its_way} is already on its way" if on_its_way and not night.retrain else "retrain"
+    triggers.record(settings, night.as_of_date, fired, _actor(night), action)
+    return TriggerReport(measured, action)
 
 
 @dataclass(frozen=True)
@@ -435,7 +454,7 @@ def summarize(
     published: Published | None,
     trained: TrainOutcome | None,
     verdict: CanaryVerdict | None = None,
-    measured: list[triggers.Trigger] | None = None,
+    found: TriggerReport | None = None,
     state: rollout.ReleaseState | None = None,
 ) -> Summary:
     """What the night did: steps and durations, the labels published, the release, the monitoring headline."""
@@ -453,10 +472,9 @@ def summarize(
         lines.append(f"canary: {verdict.detail}")
     if published is not None and published.canary_rolled_back:
         lines.append(f"canary: rolled back: {published.canary_rolled_back}")
-    fired = [trigger for trigger in measured or [] if trigger.fired]
-    if measured is not None:
-        lines.append("triggers fired: " + ("; ".join(f"{t.name} ({t.reason}; threshold {t.threshold})" for t in fired)
-                                           if fired else "none"))
+    if found is not None:
+        fired = "; ".join(f"{t.name} ({t.reason}; threshold {t.threshold})" for t in found.fired)
+        lines.append(f"triggers fired: {fired} → {found.action}" if fired else "triggers fired: none")
     if trained is not None:
         lines.append(f"training: {trained.detail}")
     if labels is not None:
@@ -480,7 +498,8 @@ def summarize(
             "state": None if state is None else state.as_dict(),
             "fallback": None if published is None else published.fallback,
             "canary": None if verdict is None else asdict(verdict),
-            "triggers": [trigger.as_dict() for trigger in measured or []],
+            "triggers": [] if found is None else [trigger.as_dict() for trigger in found.measured],
+            "trigger_action": None if found is None else found.action,
         },
     }
     return Summary(lines, data)

@@ -7,14 +7,14 @@ release log (`releases`): canary_started, canary_night, promoted, rolled_back, f
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 from psycopg import sql
 
 from custlabel import baseline, db, gates, registry, releases, score, writeback
-from custlabel.config import Settings
+from custlabel.config import Settings, get_settings, schema_for
 from custlabel.deployed import CANARY, CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, DeployedModel
 from custlabel.errors import CustlabelError
 from custlabel.gates import GateResult
@@ -48,11 +48,12 @@ class ReleaseState:
     canary_nights_needed: int = 0
     awaiting_approval: list[str] = field(default_factory=list)
     approved: list[str] = field(default_factory=list)
+    registered: int = 0
 
     @property
     def has_model(self) -> bool:
-        """Whether any version is champion, canary or on its way (no bootstrap needed)."""
-        return bool(self.champion or self.canary or self.awaiting_approval or self.approved)
+        """Whether any version of the model is registered (no bootstrap needed)."""
+        return self.registered > 0
 
     def lines(self) -> list[str]:
         """The release state for the run summary."""
@@ -107,6 +108,7 @@ def read_state(settings: Settings, policy: ReleasePolicy) -> ReleaseState:
         canary_nights_needed=policy.canary.nights,
         awaiting_approval=[v for v in newer if APPROVAL_STATUS not in tags[v] and CANARY_STATUS not in tags[v]],
         approved=[v for v in newer if approved_for_canary(tags[v])],
+        registered=len(tags),
     )
 
 
@@ -279,12 +281,16 @@ class Rollback:
         return lines
 
 
-def rollback(settings: Settings, schema: str, to: str | None, by: str, reason: str, next_night: bool) -> Rollback:
+def rollback(target: str | None, to: str | None, by: str, reason: str, next_night: bool,
+             settings: Settings | None = None) -> Rollback:
     """`custlabel rollback`: make the previous champion (or `to`) champion, recording who and why.
 
     Unless `next_night`, tonight's labels are republished by it first (one transaction),
     and the aliases move only once they are published.
     """
+    settings = settings or get_settings()
+    settings = replace(settings, target=target or settings.target)
+    schema = schema_for(settings.target)
     if not by.strip() or not reason.strip():
         raise RollbackError("a rollback needs --by NAME and --reason TEXT")
     aliases = registry.alias_versions(settings)

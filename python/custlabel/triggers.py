@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from psycopg import sql
 
-from custlabel import acceptance, db, registry, release, releases, writeback
+from custlabel import acceptance, db, registry, release, releases, rollout, writeback
 from custlabel.canary_checks import psi
 from custlabel.config import Settings
 from custlabel.grants import monitoring_schema
@@ -174,6 +174,8 @@ def evaluate(settings: Settings, schema: str, night: date, policy: ReleasePolicy
     """Tonight's triggers (fired or not). Without any model, only `bootstrap`; `retrain` is the operator's own."""
     found = [Trigger("requested", True, "the run was started with retrain")] if retrain else []
     if not state.has_model:
+        if rollout.expected_champion(settings, schema) is not None:
+            return found  # the registry lost its versions: the fallback says so; nothing to measure against
         return [*found, Trigger("bootstrap", True, "no model yet: the rule baseline labels until one is approved")]
     if state.champion is None:
         return found

@@ -443,8 +443,9 @@ def event_text(event: releases.RecordedEvent) -> str:
     version = f" v{event.model_version}" if event.model_version else ""
     text = f"{event.event}{version}"
     if event.event == "triggered":
-        text += f" ({event.details.get('trigger')}: {event.details.get('value')} vs {event.details.get('threshold')};"
-        text += f" {event.details.get('action')})"
+        measured = "" if event.details.get("value") is None else (
+            f": {event.details['value']} vs {event.details.get('threshold')}")
+        text += f" ({event.details.get('trigger')}{measured}; {event.details.get('action')})"
     elif event.event in ("rolled_back", "fallback") or (event.event == "canary_night" and not event.details.get("healthy")):
         text += f" ({event.reason[:160]})"
     elif event.event == "canary_night":
