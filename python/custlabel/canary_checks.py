@@ -109,7 +109,7 @@ def health_checks(policy: Canary, night: SliceNight, realized: Realized | None) 
             gated=night.comparable,
         ),
         GateResult(
-            "canary_scoring_time", night.seconds <= policy.max_scoring_seconds,
+            "canary_scoring", night.seconds <= policy.max_scoring_seconds,
             f"slice labelled in {night.seconds:.1f} s (at most {policy.max_scoring_seconds:g} s), no scoring error",
             {"seconds": night.seconds, "max": policy.max_scoring_seconds},
         ),
@@ -133,7 +133,7 @@ def realized_check(policy: Canary, realized: Realized | None) -> GateResult:
 
 def scoring_failed(error: BaseException) -> GateResult:
     """The verdict of a night whose canary could not label its slice."""
-    return GateResult("canary_scoring_time", False, f"the canary failed to label its slice: {type(error).__name__}: {error}"[:500])
+    return GateResult("canary_scoring", False, f"the canary failed to label its slice: {type(error).__name__}: {error}"[:500])
 
 
 def _frame(conn: psycopg.Connection, query: sql.Composable, params: list | None = None) -> pd.DataFrame:

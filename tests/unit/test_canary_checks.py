@@ -60,7 +60,7 @@ def test_score_distance_is_gated_between_models_and_reported_against_the_rule():
 
 
 def test_slow_scoring_and_scoring_errors_fail():
-    assert verdicts(canary_checks.health_checks(POLICY, night(CHAMPION.copy(), seconds=61), None))["canary_scoring_time"] == "failed"
+    assert verdicts(canary_checks.health_checks(POLICY, night(CHAMPION.copy(), seconds=61), None))["canary_scoring"] == "failed"
     failed = canary_checks.scoring_failed(ValueError("feature missing"))
     assert not failed.passed and "ValueError: feature missing" in failed.reason
 
