@@ -86,6 +86,11 @@ def train_model(night: Night) -> TrainOutcome:
     return outcome
 
 
+@task(name="release state", **RETRIES)
+def release_state(night: Night) -> rollout.ReleaseState:
+    return nightly.release_state(night)
+
+
 def publish_summary(summary: nightly.Summary) -> None:
     """The summary in the run's logs and as a markdown artifact in the Prefect UI."""
     for line in summary.lines:

