@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=7)
     simulate.add_argument("--no-auto-approve", action="store_true", help="leave trained versions as challengers")
     simulate.add_argument("--i-mean-database", metavar="NAME", help=I_MEAN_DATABASE_HELP)
-    simulate.add_argument("--inject-drift", type=int, metavar="NIGHT", help="night (1 = first) whose feed replays the paid sales of half the customers")
+    simulate.add_argument("--inject-drift", type=int, metavar="NIGHT", help="night (1 = first) whose data loses the last 60 days of payments of 20%% of the customers")
     simulate.add_argument("--inject-bad-challenger", type=int, metavar="NIGHT",
                           help="night before whose run a wrongly thresholded copy of the champion is approved")
     simulate.set_defaults(handler=_simulate)

@@ -245,6 +245,10 @@ def _score(night: Night, lineup: rollout.Lineup, percent: float, waive: bool) ->
     return score.score(night.settings(), request, models=rollout.LineupModels(lineup))
 
 
+class FallbackNotPublishedError(CustlabelError):
+    """The fallback's labels failed a publish check (never waived for a fallback): the last labels stay."""
+
+
 def score_and_publish(night: Night) -> Published:
     """Label tonight's customers (customer_features_current, checked to hold this night) and publish in one
     transaction: the canary on its slice, the champion on the rest, or the rule baseline while there is none.
@@ -263,6 +267,8 @@ def score_and_publish(night: Night) -> Published:
     try:
         labels = _score(night, lineup, percent, waive)
     except Exception as error:
+        if lineup.fallback:
+            raise FallbackNotPublishedError(f"fallback: {lineup.fallback}; not published: {error}") from error
         if lineup.canary is None:
             raise
         version = str(lineup.canary.version)

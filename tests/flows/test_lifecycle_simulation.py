@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 POLICY = release_policy.parse("""
 canary: {percent: 10, nights: 1, max_bad_share_gap: 0.25, max_score_psi: 0.25, max_scoring_seconds: 900, max_precision_drop: 0.05}
 triggers:
-  data: {max_score_psi: 0.10, drift_nights: 1, window_nights: 1, min_new_matured_labels: 100000}
+  data: {max_score_psi: 0.05, drift_nights: 1, window_nights: 1, min_new_matured_labels: 100000}
   performance: {min_customers_with_outcome: 100, estimated_margin: 0.2}
   age: {max_days: 365}
 """)

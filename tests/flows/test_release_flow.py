@@ -225,20 +225,26 @@ def test_rollback_for_the_next_night_leaves_tonight_and_says_who(bad_canary_nigh
 def test_a_deleted_champion_falls_back_to_the_previous_one_loudly(bad_canary_night, settings, flow):
     registry.set_alias("previous-champion", "1", settings)
     MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri).delete_model_version(settings.model_name, "3")
-    state = flow(as_of_date=night(5), target="prod", return_state=True)
+    state = flow(as_of_date=night(4), target="prod", return_state=True)  # night 4 again: the data ends on night 1
     assert state.is_failed()
     assert "fallback: champion v3" in state.message and "labelled by the previous champion v1" in state.message
     assert list(labels_by_version(settings)) == ["customer-labels v1"]
     outcome, error, name, version, _ = run_row(settings, state)
     assert (outcome, name, version) == ("failed", "customer-labels", "1") and "fallback" in error
-    assert ("fallback", "1") in events(settings, night(5))
+    assert ("fallback", "1") in events(settings, night(4))
 
 
-def test_a_missing_mlflow_store_falls_back_to_the_rule_baseline_loudly(bad_canary_night, settings, flow, monkeypatch, tmp_path):
+def test_a_missing_mlflow_store_falls_back_to_the_rule_whose_rate_check_is_not_waived(bad_canary_night, settings, flow,
+                                                                                       monkeypatch, tmp_path):
+    before = labels_by_version(settings)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'gone' / 'mlflow.db'}")
-    state = flow(as_of_date=night(6), target="prod", return_state=True)
+    state = flow(as_of_date=night(4), target="prod", return_state=True)
     assert state.is_failed()
-    assert "registry has no champion" in state.message and "labelled by the rule baseline" in state.message
-    assert list(labels_by_version(settings)) == ["rule-baseline vunregistered"]
-    outcome, error, name, _, _ = run_row(settings, state)
-    assert (outcome, name) == ("failed", "rule-baseline") and "MLflow store missing" in error
+    assert "fallback: champion v3 is expected but the registry has no champion (MLflow store missing" in state.message
+    assert "labelled by the rule baseline" in state.message
+    # The rule's bad rate is far from the model's: the check is not waived, yesterday's labels stay.
+    assert "not published: bad rate" in state.message and "moved more than 10.0%" in state.message
+    assert labels_by_version(settings) == before
+    outcome, error, _, _, _ = run_row(settings, state)
+    assert outcome == "failed" and "MLflow store missing" in error
+    assert [e.model_name for e in releases.history(settings) if e.event == "fallback"][-1] == "rule-baseline"

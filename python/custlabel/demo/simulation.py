@@ -364,27 +364,19 @@ def advance(settings: Settings, days: int = 1, seed: int = 7, i_mean_database: s
     return NightData(night, count, len(sales), arrived, int(sales["recorded_at"].notna().sum()), revealed)
 
 
-REPLAYED_SALES = """
-insert into master_data.sales (
-    sale_id, customer_id, sold_at, quantity, amount, status, status_changed_at, due_at, paid_at,
-    channel, recorded_at, updated_at
-)
-select distinct on (sale_id)
-    sale_id || '-replayed', customer_id, sold_at, quantity, amount, status, status_changed_at, due_at, paid_at,
-    channel, %(at)s, %(at)s
-from master_data.sales
-where lower(trim(status)) = 'completed' and paid_at is not null and sold_at >= %(since)s and sold_at < %(end)s
+LOST_PAYMENTS = """
+update master_data.sales set paid_at = null, updated_at = %(at)s
+where paid_at >= %(since)s and paid_at < %(end)s
   and ('x' || substr(md5(customer_id), 1, 8))::bit(32)::bigint %% 100 < %(percent)s
-order by sale_id
 """
 
 
-def inject_drift(settings: Settings, night: date, share: float = 0.5, days: int = 90) -> int:
-    """A feed replayed on the night: the paid sales of the last `days` days of a share of customers arrive again
-    under new ids (clean rows, so dbt keeps them): their activity features jump, the data drifts."""
+def inject_drift(settings: Settings, night: date, share: float = 0.2, days: int = 60) -> int:
+    """A payments feed outage found on the night: the payments of the last `days` days of a share of the
+    customers are lost (unpaid again in master data), so their invoices turn overdue and their scores rise."""
     end = _end_of(night)
     with db.connect(settings) as conn:
-        return conn.execute(REPLAYED_SALES, {
+        return conn.execute(LOST_PAYMENTS, {
             "at": end - timedelta(hours=1), "since": end - days * DAY, "end": end, "percent": round(share * 100),
         }).rowcount
 
@@ -421,12 +413,12 @@ def run(
     i_mean_database: str | None = None,
     inject_drift_on: int | None = None,
     inject_bad_challenger_on: int | None = None,
-    drift_share: float = 0.5,
+    drift_share: float = 0.2,
 ) -> Iterator[str]:
     """Advance the data and run the nightly flow, night after night; yields one line per night.
 
     Args:
-        inject_drift_on: the night (1 is the first) whose data replays a share of the customers' paid sales.
+        inject_drift_on: the night (1 is the first) whose data loses the recent payments of a share of the customers.
         inject_bad_challenger_on: the night before whose run a wrongly thresholded copy of the champion is approved.
     """
     settings = replace(settings or get_settings(), target=target or (settings or get_settings()).target)
@@ -435,8 +427,8 @@ def run(
         data = advance(settings, days_per_night, seed, i_mean_database)
         injected = []
         if number == inject_drift_on:
-            replayed = inject_drift(settings, data.night, drift_share)
-            injected.append(f"injected drift: {replayed:,} sales replayed")
+            lost = inject_drift(settings, data.night, drift_share)
+            injected.append(f"injected drift: {lost:,} payments lost")
         if number == inject_bad_challenger_on:
             injected.append(f"injected bad challenger v{inject_bad_challenger(settings, data.night)}")
         nightly.run_once(as_of_date=data.night, target=settings.target, auto_approve=auto_approve, settings=settings)
