@@ -3,7 +3,8 @@
 The tests run in order over one small warehouse of their own: night one (rule
 baseline, bootstrap trigger, a version trained and auto-approved), its canary night
 (promoted after one healthy night), a quiet night (no trigger, no training), a bad
-challenger rolled back by its canary checks, `custlabel rollback`, the triggers
+challenger rolled back by its canary checks, a canary that cannot score rolled back,
+`custlabel rollback`, the triggers
 measured on the champion, and the loud fallback when the champion is gone.
 """
 
@@ -15,7 +16,7 @@ from datetime import date, timedelta
 import pytest
 from mlflow import MlflowClient
 
-from custlabel import canary, cli, db, nightly, registry, release_policy, releases, rollout, train, triggers
+from custlabel import canary, cli, db, model_families, nightly, registry, release_policy, releases, rollout, train, triggers
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader, simulation
 
@@ -171,6 +172,34 @@ def test_a_bad_canary_is_rolled_back_by_its_checks_and_the_night_republished(bad
     assert (outcome, version_run) == ("succeeded", "1")
 
 
+def register_unscorable_copy(settings: Settings) -> str:
+    """The champion's pipeline registered again, its metadata asking for a feature the warehouse lacks; approved."""
+    champion = registry.load_alias("champion", settings)
+    columns = list(champion.feature_columns)
+    sample = db.read_frame(f"select {', '.join(columns)} from analytics.customer_features_current limit 50", settings=settings)
+    sample["no_such_feature"] = 0.0
+    with registry.training_run(settings, "unscorable canary", {"kind": "test"}):
+        version = registry.register_model(settings, champion.pipeline, sample, champion.threshold,
+                                          model_families.trusted_types())
+    registry.tag_version(settings, version, {rollout.APPROVAL_STATUS: "approved"})
+    return version
+
+
+def test_a_canary_that_cannot_label_its_slice_is_rolled_back_and_the_champion_labels_all(bad_canary_night, settings, flow):
+    version = register_unscorable_copy(settings)
+    assert version == "3"
+    state = flow(as_of_date=night(4), target="prod", return_state=True)
+    assert state.is_completed(), state.message
+    assert list(labels_by_version(settings)) == ["customer-labels v1"]
+    failed_night = [e for e in releases.history(settings) if e.event == "canary_night"][-1]
+    assert failed_night.model_version == "3" and not failed_night.details["healthy"]
+    assert "canary_scoring: the canary failed to label its slice" in failed_night.reason
+    assert "no_such_feature" in failed_night.reason
+    assert releases.history(settings)[-1].event != "promoted"
+    assert registry.version_tags(settings)["3"][rollout.CANARY_STATUS] == "rolled_back"
+    assert "canary: rolled back: the canary failed to label its slice" in state.result()
+
+
 def test_the_triggers_measure_the_champion(bad_canary_night, settings):
     state = rollout.read_state(settings, POLICY)
     measured = {t.name: t for t in triggers.evaluate(settings, "analytics", night(4), POLICY, state)}
@@ -212,9 +241,9 @@ def test_rollback_at_once_republishes_tonight_with_the_previous_champion(bad_can
 def test_rollback_for_the_next_night_leaves_tonight_and_says_who(bad_canary_night, settings, capsys):
     before = fetch(settings, "select md5(string_agg(customer_id || model_version, ',' order by customer_id))"
                              " from analytics.customer_labels")
-    assert cli.main(["rollback", "--to", "3", "--by", "bob", "--reason", "v3 was fine", "--next-night"]) == 0
-    assert "v3 labels from the next nightly run" in capsys.readouterr().out
-    assert registry.alias_versions(settings)["champion"] == "3"
+    assert cli.main(["rollback", "--to", "4", "--by", "bob", "--reason", "v4 was fine", "--next-night"]) == 0
+    assert "v4 labels from the next nightly run" in capsys.readouterr().out
+    assert registry.alias_versions(settings)["champion"] == "4"
     assert fetch(settings, "select md5(string_agg(customer_id || model_version, ',' order by customer_id))"
                            " from analytics.customer_labels") == before
     assert releases.history(settings)[-1].details["when"] == "next night"
@@ -224,10 +253,10 @@ def test_rollback_for_the_next_night_leaves_tonight_and_says_who(bad_canary_nigh
 
 def test_a_deleted_champion_falls_back_to_the_previous_one_loudly(bad_canary_night, settings, flow):
     registry.set_alias("previous-champion", "1", settings)
-    MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri).delete_model_version(settings.model_name, "3")
+    MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri).delete_model_version(settings.model_name, "4")
     state = flow(as_of_date=night(4), target="prod", return_state=True)  # night 4 again: the data ends on night 1
     assert state.is_failed()
-    assert "fallback: champion v3" in state.message and "labelled by the previous champion v1" in state.message
+    assert "fallback: champion v4" in state.message and "labelled by the previous champion v1" in state.message
     assert list(labels_by_version(settings)) == ["customer-labels v1"]
     outcome, error, name, version, _ = run_row(settings, state)
     assert (outcome, name, version) == ("failed", "customer-labels", "1") and "fallback" in error
@@ -240,7 +269,7 @@ def test_a_missing_mlflow_store_falls_back_to_the_rule_whose_rate_check_is_not_w
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'gone' / 'mlflow.db'}")
     state = flow(as_of_date=night(4), target="prod", return_state=True)
     assert state.is_failed()
-    assert "fallback: champion v3 is expected but the registry has no champion (MLflow store missing" in state.message
+    assert "fallback: champion v4 is expected but the registry has no champion (MLflow store missing" in state.message
     assert "labelled by the rule baseline" in state.message
     # The rule's bad rate is far from the model's: the check is not waived, yesterday's labels stay.
     assert "not published: bad rate" in state.message and "moved more than 10.0%" in state.message
