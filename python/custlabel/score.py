@@ -19,7 +19,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -138,6 +138,7 @@ class SliceResult:
     rows: int
     reasons: str
     engine_reason: str = ""
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -445,12 +446,14 @@ def score(
             expected, night = _eligible(conn, request)
             results = []
             for role, model, where in _slices(champion, challenger, request.canary_percent):
+                clock = time.perf_counter()
                 if model is None or model.is_rule:
                     rule = model or models.rule()
                     rows = score_rule_baseline(conn, schema, rule, where)
-                    results.append(SliceResult(rule.name, rule.version, role, "sql", rows, "the rule"))
+                    part = SliceResult(rule.name, rule.version, role, "sql", rows, "the rule")
                 else:
-                    results.append(_score_model_slice(conn, settings, store, request, role, model, where))
+                    part = _score_model_slice(conn, settings, store, request, role, model, where)
+                results.append(replace(part, seconds=time.perf_counter() - clock))
             check = writeback.check_staging(
                 conn, schema, expected, night, request.max_label_rate_change, request.force, request.max_bad_share
             )
