@@ -334,17 +334,18 @@ def score_and_publish(night: Night) -> Published:
     rolled_back = None
     try:
         labels = _score(night, lineup, percent, waive)
-    except Exception as error:
-        if lineup.fallback:
-            raise FallbackNotPublishedError(f"fallback: {lineup.fallback}; not published: {error}") from error
-        if lineup.canary is None:
-            raise
+    except score.CanaryScoringError as error:
+        failure = error.__cause__ or error
         version = str(lineup.canary.version)
-        rolled_back = f"the canary failed to label its slice: {type(error).__name__}: {error}"[:1000]
-        rollout.record_canary_night(settings, version, night.as_of_date, [canary_checks.scoring_failed(error)], _actor(night))
+        rolled_back = f"the canary failed to label its slice: {type(failure).__name__}: {failure}"[:1000]
+        rollout.record_canary_night(settings, version, night.as_of_date, [canary_checks.scoring_failed(failure)], _actor(night))
         rollout.roll_back_canary(settings, version, night.as_of_date, _actor(night), rolled_back)
         lineup = rollout.Lineup(lineup.champion, None, lineup.fallback)
         labels = _score(night, lineup, percent, waive)
+    except Exception as error:
+        if lineup.fallback:
+            raise FallbackNotPublishedError(f"fallback: {lineup.fallback}; not published: {error}") from error
+        raise
     grants.ensure_for_nightly(settings, night.schema)
     canary_part = next((part for part in labels.slices if part.role == "canary"), None)
     return Published(

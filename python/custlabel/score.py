@@ -165,6 +165,10 @@ class ScoreSummary:
         return "\n".join(lines)
 
 
+class CanaryScoringError(CustlabelError):
+    """The canary could not label its slice (the champion's slice and the publish are not to blame)."""
+
+
 class Interrupted(CustlabelError):
     """The run was stopped by a signal before it published."""
 
@@ -447,12 +451,17 @@ def score(
             results = []
             for role, model, where in _slices(champion, challenger, request.canary_percent):
                 clock = time.perf_counter()
-                if model is None or model.is_rule:
-                    rule = model or models.rule()
-                    rows = score_rule_baseline(conn, schema, rule, where)
-                    part = SliceResult(rule.name, rule.version, role, "sql", rows, "the rule")
-                else:
-                    part = _score_model_slice(conn, settings, store, request, role, model, where)
+                try:
+                    if model is None or model.is_rule:
+                        rule = model or models.rule()
+                        rows = score_rule_baseline(conn, schema, rule, where)
+                        part = SliceResult(rule.name, rule.version, role, "sql", rows, "the rule")
+                    else:
+                        part = _score_model_slice(conn, settings, store, request, role, model, where)
+                except Exception as error:
+                    if role == "canary":
+                        raise CanaryScoringError(f"the canary v{model.version} failed to label its slice: {error}") from error
+                    raise
                 results.append(replace(part, seconds=time.perf_counter() - clock))
             check = writeback.check_staging(
                 conn, schema, expected, night, request.max_label_rate_change, request.force, request.max_bad_share
