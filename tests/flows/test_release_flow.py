@@ -16,13 +16,15 @@ from datetime import date, timedelta
 import pytest
 from mlflow import MlflowClient
 
-from custlabel import canary, cli, db, model_families, nightly, registry, release_policy, releases, rollout, train, triggers
+from custlabel import approval, canary, cli, db, model_families, nightly, registry, release_policy, releases, rollout, train, triggers
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader, simulation
 
 pytestmark = pytest.mark.integration
 
 NIGHT1 = date(2026, 6, 30)  # the last day of the demo data
+# The nights after NIGHT1 replay the same data: its sources are days old by then.
+REPLAY = {"freshness": "warn"}
 SMALL_TRAINING = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
 POLICY = release_policy.parse("""
 canary: {percent: 10, nights: 1, max_bad_share_gap: 0.25, max_score_psi: 0.25, max_scoring_seconds: 900, max_precision_drop: 0.05}
@@ -70,7 +72,8 @@ def settings(make_database, tmp_path_factory) -> Iterator[Settings]:
             patch.setenv(name, value)
         patch.setattr(nightly, "TRAIN_CONFIG", SMALL_TRAINING)
         patch.setattr(nightly, "RELEASE_POLICY", POLICY)
-        yield get_settings()
+        with nightly.auto_approval():
+            yield get_settings()
 
 
 @pytest.fixture(scope="module")
@@ -88,21 +91,23 @@ def harness_for_release(settings):
 
 @pytest.fixture(scope="module")
 def first_night(flow, settings):
-    return flow(as_of_date=night(1), target="prod", auto_approve=True, return_state=True)
+    return flow(as_of_date=night(1), target="prod", dbt_vars=REPLAY, return_state=True)
 
 
 def test_night_one_is_labelled_by_the_rule_and_bootstraps_a_model(first_night, settings):
     assert first_night.is_completed(), first_night.message
     assert list(labels_by_version(settings)) == ["rule-baseline vunregistered"]  # scored before the first training
     tags = registry.version_tags(settings)["1"]
-    assert tags[rollout.APPROVAL_STATUS] == "approved" and tags["approved_by"].startswith("auto-approve")
+    assert tags[approval.APPROVAL_STATUS_TAG] == "approved" and tags["approved_by"].startswith("auto-approve")
     assert registry.alias_versions(settings) == {"challenger": "1"}
-    assert events(settings, night(1)) == [("triggered", None), ("trained", "1"), ("approved", "1")]
+    assert [(e.event, e.model_version) for e in releases.history(settings)] == [
+        ("triggered", None), ("trained", "1"), ("approved", "1"),
+    ]
     (trigger,) = [e for e in releases.history(settings) if e.event == "triggered"]
     assert trigger.details["trigger"] == "bootstrap" and trigger.details["action"] == "retrain"
     _, _, _, _, steps = run_row(settings, first_night)
     assert [s["name"] for s in steps] == ["source freshness", "dbt build", "monitoring", "release", "score and publish",
-                                          "monitoring refresh", "triggers", "train", "release state"]
+                                          "monitoring refresh", "monitoring report", "triggers", "train", "release state"]
     summary = first_night.result()
     assert "triggers fired: bootstrap" in summary
     assert "release: awaiting approval none; approved, waiting for a canary v1" in summary
@@ -110,7 +115,7 @@ def test_night_one_is_labelled_by_the_rule_and_bootstraps_a_model(first_night, s
 
 @pytest.fixture(scope="module")
 def canary_night(first_night, flow):
-    return flow(as_of_date=night(2), target="prod", auto_approve=True, return_state=True)
+    return flow(as_of_date=night(2), target="prod", dbt_vars=REPLAY, return_state=True)
 
 
 def test_the_approved_version_labels_its_slice_checked_against_the_champion_then_is_promoted(canary_night, settings):
@@ -135,7 +140,7 @@ def test_the_approved_version_labels_its_slice_checked_against_the_champion_then
 
 @pytest.fixture(scope="module")
 def quiet_night(canary_night, flow):
-    return flow(as_of_date=night(3), target="prod", auto_approve=True, return_state=True)
+    return flow(as_of_date=night(3), target="prod", dbt_vars=REPLAY, return_state=True)
 
 
 def test_a_night_without_a_trigger_does_not_train(quiet_night, settings):
@@ -151,7 +156,7 @@ def test_a_night_without_a_trigger_does_not_train(quiet_night, settings):
 @pytest.fixture(scope="module")
 def bad_canary_night(quiet_night, flow, settings):
     version = simulation.inject_bad_challenger(settings, night(4))
-    state = flow(as_of_date=night(4), target="prod", auto_approve=True, return_state=True)
+    state = flow(as_of_date=night(4), target="prod", dbt_vars=REPLAY, return_state=True)
     return version, state
 
 
@@ -181,14 +186,14 @@ def register_unscorable_copy(settings: Settings) -> str:
     with registry.training_run(settings, "unscorable canary", {"kind": "test"}):
         version = registry.register_model(settings, champion.pipeline, sample, champion.threshold,
                                           model_families.trusted_types())
-    registry.tag_version(settings, version, {rollout.APPROVAL_STATUS: "approved"})
+    registry.tag_version(settings, version, {approval.APPROVAL_STATUS_TAG: "approved"})
     return version
 
 
 def test_a_canary_that_cannot_label_its_slice_is_rolled_back_and_the_champion_labels_all(bad_canary_night, settings, flow):
     version = register_unscorable_copy(settings)
     assert version == "3"
-    state = flow(as_of_date=night(4), target="prod", return_state=True)
+    state = flow(as_of_date=night(4), target="prod", dbt_vars=REPLAY, return_state=True)
     assert state.is_completed(), state.message
     assert list(labels_by_version(settings)) == ["customer-labels v1"]
     failed_night = [e for e in releases.history(settings) if e.event == "canary_night"][-1]
@@ -209,17 +214,16 @@ def test_the_triggers_measure_the_champion(bad_canary_night, settings):
     code = triggers.evaluate(settings, "analytics", night(4), POLICY, state)[0]
     assert code.fired and code.threshold["training_code_sha256"] == "0123456789abcdef"
     assert "training_code_sha256 differs from the champion's" in code.reason
+    drifting = [(night(2), 0.4, "firing"), (night(3), 0.3, "firing"), (night(4), 0.1, "ok")]
     with db.connect(settings) as conn:
-        conn.execute("create table analytics_monitoring.alerts (night date, rule text, metric text,"
-                     " value double precision, threshold double precision, state text)")
-        conn.execute("insert into analytics_monitoring.alerts values"
-                     " (%s, 'feature_shift_max', 'overdue_amount', 0.4, 0.2, 'firing'),"
-                     " (%s, 'feature_shift_max', 'overdue_amount', 0.3, 0.2, 'firing'),"
-                     " (%s, 'feature_shift_max', 'overdue_amount', 0.1, 0.2, 'ok')", [night(2), night(3), night(4)])
+        for on, value, alert_state in drifting:  # rows as alerts.evaluate writes them, under a rule of this test
+            conn.execute("insert into analytics_monitoring.alerts (as_of_date, rule, metric, value, threshold,"
+                         " direction, breaches, k, n, state) values (%s, 'test_shift', 'feature_shift_max', %s,"
+                         " 0.2, 'above', 2, 2, 3, %s)", [on, value, alert_state])
     data = [t for t in triggers.evaluate(settings, "analytics", night(4), POLICY, state) if t.name == "data"][0]
     assert (data.fired, data.value, data.threshold) == (True, 2, 2)
     with db.connect(settings) as conn:
-        conn.execute("drop table analytics_monitoring.alerts")
+        conn.execute("delete from analytics_monitoring.alerts where rule = 'test_shift'")
     late = night(4) + timedelta(days=400)
     assert [t for t in triggers.evaluate(settings, "analytics", late, POLICY, state) if t.name == "age"][0].fired
 
@@ -254,7 +258,7 @@ def test_rollback_for_the_next_night_leaves_tonight_and_says_who(bad_canary_nigh
 def test_a_deleted_champion_falls_back_to_the_previous_one_loudly(bad_canary_night, settings, flow):
     registry.set_alias("previous-champion", "1", settings)
     MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri).delete_model_version(settings.model_name, "4")
-    state = flow(as_of_date=night(4), target="prod", return_state=True)  # night 4 again: the data ends on night 1
+    state = flow(as_of_date=night(4), target="prod", dbt_vars=REPLAY, return_state=True)  # night 4 again: the data ends on night 1
     assert state.is_failed()
     assert "fallback: champion v4" in state.message and "labelled by the previous champion v1" in state.message
     assert list(labels_by_version(settings)) == ["customer-labels v1"]
@@ -267,7 +271,7 @@ def test_a_missing_mlflow_store_falls_back_to_the_rule_whose_rate_check_is_not_w
                                                                                        monkeypatch, tmp_path):
     before = labels_by_version(settings)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'gone' / 'mlflow.db'}")
-    state = flow(as_of_date=night(4), target="prod", return_state=True)
+    state = flow(as_of_date=night(4), target="prod", dbt_vars=REPLAY, return_state=True)
     assert state.is_failed()
     assert "fallback: champion v4 is expected but the registry has no champion (MLflow store missing" in state.message
     assert "labelled by the rule baseline" in state.message

@@ -431,10 +431,11 @@ def run(
             injected.append(f"injected drift: {lost:,} payments lost")
         if number == inject_bad_challenger_on:
             injected.append(f"injected bad challenger v{inject_bad_challenger(settings, data.night)}")
+        before = max((event.event_id for event in releases.history(settings)), default=0)
         nightly.run_once(as_of_date=data.night, target=settings.target, auto_approve=auto_approve, settings=settings)
         performance = acceptance.load(settings=settings).performance
         headline = monitor.read(settings, schema, data.night, monitor.Criteria(performance.min_precision, performance.min_recall))
-        events = [event for event in releases.history(settings) if event.as_of_date == data.night]
+        events = [event for event in releases.history(settings) if event.event_id > before]
         yield night_line(data, headline, [*injected, *(event_text(event) for event in events)])
 
 
