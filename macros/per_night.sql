@@ -15,3 +15,14 @@
     select * from ({{ caller('1900-01-01') }}) as no_night where false
     {%- endfor %}
 {%- endmacro %}
+
+{% macro is_new_night(column='as_of_date') -%}
+    {#- True for the nights an incremental monitoring mart still has to (re)build: those
+        newer than the newest it holds, and tonight again; true for all on a full build. -#}
+    {%- if is_incremental() -%}
+    ({{ column }} > (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
+        or {{ column }} = {{ as_of_date() }})
+    {%- else -%}
+    true
+    {%- endif -%}
+{%- endmacro %}

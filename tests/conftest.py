@@ -12,6 +12,7 @@ import pytest
 from custlabel.config import Settings, get_settings
 from custlabel import embedded_postgres
 
+from helpers.demo_warehouse import DEMO_END_DATE
 from helpers.ports import free_port
 
 # Variables that select an external server; the session's own server must not see them.
@@ -70,7 +71,6 @@ def pg_env(warehouse_settings: Settings) -> dict[str, str]:
     return warehouse_settings.connection.pg_env()
 
 
-DEMO_END_DATE = "2026-06-30"
 
 
 @pytest.fixture(scope="session")

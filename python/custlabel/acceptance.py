@@ -6,9 +6,9 @@ import hashlib
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from custlabel import config_files
 from custlabel.config import Settings, get_settings
 from custlabel.errors import CustlabelError
 from custlabel.features import SENSITIVE_ATTRIBUTES
@@ -111,27 +111,9 @@ def default_path(settings: Settings | None = None) -> Path:
     return (settings or get_settings()).project_dir / FILE_NAME
 
 
-def _describe(error: ValidationError) -> str:
-    lines = []
-    for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        message = "unknown key (typo?)" if problem["type"] == "extra_forbidden" else problem["msg"]
-        lines.append(f"  {where}: {message}")
-    return "\n".join(lines)
-
-
 def parse(text: str, source: str = FILE_NAME) -> AcceptanceCriteria:
     """Validate the text of an acceptance file."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise AcceptanceError(f"{source} is not valid YAML: {error}") from error
-    if not isinstance(raw, dict):
-        raise AcceptanceError(f"{source} must be a mapping of sections, got {type(raw).__name__}")
-    try:
-        criteria = AcceptanceCriteria.model_validate(raw)
-    except ValidationError as error:
-        raise AcceptanceError(f"{source} is invalid:\n{_describe(error)}") from error
+    criteria = config_files.parse(text, source, AcceptanceCriteria, AcceptanceError, "a mapping of sections")
     digest = hashlib.sha256(text.encode()).hexdigest()
     return criteria.model_copy(update={"source": source, "sha256": digest})
 

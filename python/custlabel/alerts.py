@@ -21,14 +21,12 @@ from pathlib import Path
 from typing import Literal
 
 import psycopg
-import yaml
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from custlabel import db
-from custlabel.config import Settings, get_settings
+from custlabel import config_files, db
+from custlabel.config import Settings, get_settings, monitoring_schema
 from custlabel.errors import CustlabelError
-from custlabel.config import monitoring_schema
 
 logger = logging.getLogger(__name__)
 
@@ -134,27 +132,9 @@ class AlertConfig(_Strict):
         return self
 
 
-def _describe(error: ValidationError) -> str:
-    lines = []
-    for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        message = "unknown key (typo?)" if problem["type"] == "extra_forbidden" else problem["msg"]
-        lines.append(f"  {where}: {message}")
-    return "\n".join(lines)
-
-
 def parse(text: str, source: str = FILE_NAME) -> AlertConfig:
     """Validate the text of an alerts file."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise AlertConfigError(f"{source} is not valid YAML: {error}") from error
-    if not isinstance(raw, dict):
-        raise AlertConfigError(f"{source} must be a mapping with `rules`, got {type(raw).__name__}")
-    try:
-        return AlertConfig.model_validate(raw)
-    except ValidationError as error:
-        raise AlertConfigError(f"{source} is invalid:\n{_describe(error)}") from error
+    return config_files.parse(text, source, AlertConfig, AlertConfigError, "a mapping with `rules`")
 
 
 def load(path: Path | None = None, settings: Settings | None = None) -> AlertConfig:

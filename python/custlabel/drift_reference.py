@@ -124,13 +124,15 @@ def reference_bins(frame: pd.DataFrame, sensitive: pd.DataFrame | None = None) -
     return bins
 
 
-def _sensitive_population(settings: Settings, nights: Iterable) -> pd.DataFrame:
-    """Sensitive attributes of every customer_features row at the training nights."""
+def _sensitive_population(settings: Settings, nights: Iterable) -> pd.DataFrame | None:
+    """Sensitive attributes of every customer_features row at the training nights (None without the mart)."""
     columns = sql.SQL(", ").join(map(sql.Identifier, SENSITIVE_ATTRIBUTES))
     query = sql.SQL("select {} from {} where as_of_date = any(%(nights)s)").format(
         columns, sql.Identifier(settings.schema, "customer_features")
     )
     with db.connect(settings) as conn:
+        if not db.relation_exists(conn, settings.schema, "customer_features"):
+            return None
         cursor = conn.execute(query, {"nights": sorted(set(nights))})
         return pd.DataFrame(cursor.fetchall(), columns=SENSITIVE_ATTRIBUTES)
 

@@ -9,6 +9,7 @@ MAX_MS_PER_ROW (a sanity bound: throughput is the computational gate's job).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 import pickle
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow import MlflowClient
 import numpy as np
 from psycopg import sql
 
@@ -49,9 +51,14 @@ def _tonight_columns(settings: Settings, schema: str) -> dict[str, str]:
     return dict(rows)
 
 
-def signature_problems(inputs: dict[str, str], tonight: dict[str, str]) -> list[str]:
-    """What keeps a signature (column → MLflow type) from matching tonight's columns (column → warehouse type)."""
-    features = {name: kind for name, kind in tonight.items() if name not in {*KEY_COLUMNS, *PROVENANCE_COLUMNS, *SENSITIVE_ATTRIBUTES}}
+def signature_problems(inputs: dict[str, str], tonight: dict[str, str], left_out: Iterable[str] = ()) -> list[str]:
+    """What keeps a signature (column → MLflow type) from matching tonight's columns (column → warehouse type).
+
+    Args:
+        left_out: features the version's training left out on purpose (its `features_left_out` tag).
+    """
+    ignored = {*KEY_COLUMNS, *PROVENANCE_COLUMNS, *SENSITIVE_ATTRIBUTES, *left_out}
+    features = {name: kind for name, kind in tonight.items() if name not in ignored}
     problems = []
     if sensitive := sorted(set(inputs) & set(SENSITIVE_ATTRIBUTES)):
         problems.append(f"the signature uses sensitive attributes as features: {', '.join(sensitive)}")
@@ -93,7 +100,9 @@ def run_in_this_process(settings: Settings, uri: str, schema: str, rows: int = S
     if schema_in is None:
         return {"problems": [f"{uri} has no input signature"], "figures": figures}
     inputs = {column.name: column.type.name for column in schema_in.inputs}
-    problems = signature_problems(inputs, tonight)
+    name, version = uri.removeprefix("models:/").rsplit("/", 1)
+    tags = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri).get_model_version(name, version).tags
+    problems = signature_problems(inputs, tonight, json.loads(tags.get("features_left_out", "{}")))
     if any(name not in tonight for name in inputs):
         return {"problems": problems, "figures": figures}
     frame = _sample(settings, schema, list(inputs), tonight, rows)

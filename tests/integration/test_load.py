@@ -155,7 +155,7 @@ def test_unknown_columns_and_file_types_are_refused(database: Settings, tmp_path
 def test_a_server_other_than_the_embedded_one_needs_its_database_named(database: Settings, tmp_path: Path) -> None:
     files = {"customers": _write(tmp_path, "customers.csv", CUSTOMERS_CSV)}
     assert not database.embedded
-    with pytest.raises(CustlabelError, match="add --i-mean-database custlabel_load"):
+    with pytest.raises(CustlabelError, match="name it: --i-mean-database custlabel_load"):
         load.load(files, settings=database)
-    with pytest.raises(CustlabelError, match="does not match the connected database 'custlabel_load'"):
+    with pytest.raises(CustlabelError, match="--i-mean-database 'custlabel' does not match the database 'custlabel_load'"):
         load.load(files, i_mean_database="custlabel", settings=database)

@@ -19,13 +19,13 @@ from custlabel import acceptance, db, model_families, registry, release, release
 from custlabel.config import Settings
 from custlabel.features import MODEL_FEATURES, NUMERIC_FEATURES
 
-from conftest import DEMO_END_DATE
+from helpers.demo_warehouse import DEMO_END_DATE
 
 pytestmark = pytest.mark.integration
 
 FAST = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
-GATES = {"smoke", "acceptance", "beats_rule_baseline", "computational", "fairness_country", "fairness_gender",
-         "fairness_age_band", "reasons"}
+GATES = {"smoke", "precision", "recall", "lift", "label_share", "beats_baseline", "vs_champion", "computational",
+         "fairness_country", "fairness_gender", "fairness_age_band", "reasons"}
 
 
 def criteria_text(settings: Settings, **changes: dict) -> str:
@@ -91,7 +91,7 @@ def test_a_good_version_passes_with_every_record(validated, capsys) -> None:
         labelled = conn.execute("select distinct model_version, as_of_date::text from analytics_test.customer_labels").fetchall()
     assert labelled == [(version, tags["test_date"])]
     events = releases.history(settings, model_version=version)
-    assert [event.event for event in events] == ["validated"]
+    assert [event.event for event in events] == ["trained", "validated"]
     assert GATES <= {gate["name"] for gate in events[0].details["gates"]}
     assert events[0].actor == "custlabel validate" and events[0].reason == "every gate passed"
 

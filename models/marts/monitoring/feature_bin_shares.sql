@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['as_of_date'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-    )
-}}
+{{ config(materialized='incremental') }}
 
 {#- The columns of customer_features (bar the keys) are the monitored features: numbers
     are binned at the reference edges, text (segment, the sensitive attributes) by value. -#}
@@ -41,12 +34,7 @@ history as (
     from {{ ref('label_history') }} as history
     inner join rates using (as_of_date, model_name, model_version)
     where {{ in_drift_sample('history.customer_id', 'rates.customers') }}
-    {% if is_incremental() %}
-        and (
-            history.as_of_date > (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
-            or history.as_of_date = {{ as_of_date() }}
-        )
-    {% endif %}
+        and {{ is_new_night('history.as_of_date') }}
 
 ),
 

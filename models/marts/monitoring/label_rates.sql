@@ -9,10 +9,7 @@ with
 history as (
 
     select * from {{ ref('label_history') }}
-    {% if is_incremental() %}
-    where as_of_date > (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
-        or as_of_date = {{ as_of_date() }}
-    {% endif %}
+    where {{ is_new_night() }}
 
 ),
 

@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['as_of_date'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-    )
-}}
+{{ config(materialized='incremental') }}
 
 -- One row per night and model version: precision and recall of "bad" estimated
 -- from the scores alone, before any outcome is known (confidence-based performance
@@ -18,10 +11,7 @@ with
 history as (
 
     select * from {{ ref('label_history') }}
-    {% if is_incremental() %}
-    where as_of_date > (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
-        or as_of_date = {{ as_of_date() }}
-    {% endif %}
+    where {{ is_new_night() }}
 
 ),
 

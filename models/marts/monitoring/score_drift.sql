@@ -1,11 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['as_of_date'],
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-    )
-}}
+{{ config(materialized='incremental') }}
 
 -- One row per night and model version: how far the version's scores and bad rate
 -- have moved from its first night (the reference). Score drift is the PSI over the
@@ -38,10 +31,7 @@ nights as (
     select rates.*, reference_nights.reference_night
     from rates
     inner join reference_nights using (model_name, model_version)
-    {% if is_incremental() %}
-    where rates.as_of_date > (select coalesce(max(as_of_date), '0001-01-01'::date) from {{ this }})
-        or rates.as_of_date = {{ as_of_date() }}
-    {% endif %}
+    where {{ is_new_night('rates.as_of_date') }}
 
 ),
 

@@ -55,6 +55,7 @@ NULLABLE = {
 }
 RATES = {"return_rate_365d", "cancel_rate_365d", "late_payment_rate_365d", "online_share_365d"}
 TARGETS = {"seconds": 60.0, "memory_mb": 2048.0}
+RULE_REASON = "no purchase in the last 90 days"
 
 
 def _feature_sql(name: str) -> sql.Composable:
@@ -106,6 +107,24 @@ def create_synthetic_features(
         )
     )
     conn.execute(sql.SQL("analyze {}").format(sql.Identifier(schema, "customer_features_current")))
+
+
+def create_synthetic_rule_baseline(conn: psycopg.Connection, schema: str) -> None:
+    """A stand-in for the dbt model rule_baseline_scores over the synthetic features (same columns, one rule)."""
+    conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, "rule_baseline_scores")))
+    conn.execute(
+        sql.SQL(
+            "create table {rules} as select customer_id, as_of_date, points as score, {label} as label,"
+            " case when points > 0 then {reason} end as reason_1, null::text as reason_2, null::text as reason_3"
+            " from (select *, case when coalesce(days_since_last_sale, 366) > 90 then 0.5 else 0 end::float8 as points"
+            " from {features}) as f"
+        ).format(
+            rules=sql.Identifier(schema, "rule_baseline_scores"),
+            label=label_rule.label_sql(sql.Identifier("points"), sql.Literal(0.5)),
+            reason=sql.Literal(RULE_REASON),
+            features=sql.Identifier(schema, "customer_features"),
+        )
+    )
 
 
 def read_features(settings: Settings, schema: str, limit: int, table: str = "customer_features_current") -> pd.DataFrame:

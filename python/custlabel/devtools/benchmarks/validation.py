@@ -25,9 +25,14 @@ from pathlib import Path
 from psycopg import sql
 from sklearn.linear_model import LogisticRegression
 
-from custlabel import acceptance, db, label_rule, model_families, registry, validate
+from custlabel import acceptance, db, model_families, registry, validate
 from custlabel.config import Settings
-from custlabel.devtools.benchmarks.scoring import create_synthetic_features, fit_stand_in, read_features
+from custlabel.devtools.benchmarks.scoring import (
+    create_synthetic_features,
+    create_synthetic_rule_baseline,
+    fit_stand_in,
+    read_features,
+)
 from custlabel.features import MODEL_FEATURES
 
 TARGET_SECONDS = 600.0
@@ -57,19 +62,7 @@ def create_test_environment(settings: Settings, customers: int, night: dt.date, 
                 night=sql.Literal(night),
             )
         )
-        conn.execute(
-            sql.SQL(
-                "create table {rules} as select customer_id, as_of_date, points as score, {label} as label,"
-                " case when points > 0 then 'no purchase in the last 90 days' end as reason_1,"
-                " null::text as reason_2, null::text as reason_3"
-                " from (select *, case when coalesce(days_since_last_sale, 366) > 90 then 0.5 else 0 end::float8 as points"
-                " from {features}) as f"
-            ).format(
-                rules=sql.Identifier(schema, "rule_baseline_scores"),
-                label=label_rule.label_sql(sql.Identifier("points"), sql.Literal(0.5)),
-                features=sql.Identifier(schema, "customer_features"),
-            )
-        )
+        create_synthetic_rule_baseline(conn, schema)
 
 
 def register_stand_in(settings: Settings, night: dt.date) -> str:
