@@ -74,6 +74,8 @@ TRAIN_CONFIG: TrainConfig | None = None
 _AUTO_APPROVE = False
 # None: release.yml; tests and the simulation may set a shorter canary.
 RELEASE_POLICY: release_policy_file.ReleasePolicy | None = None
+# None: alerts.yml; the lifecycle simulation may set rules that fire on a single night.
+ALERT_RULES: alerts.AlertConfig | None = None
 
 
 @contextmanager
@@ -223,8 +225,8 @@ def refresh_label_monitoring(night: Night) -> DbtStep:
 
 
 def evaluate_alerts(night: Night) -> list[alerts.Alert]:
-    """Evaluate the rules of alerts.yml for the night into the alerts table (and notify changes)."""
-    return alerts.evaluate(night.settings(), night.schema, night.as_of_date, run_id=night.run_id)
+    """Evaluate the rules of alerts.yml (or ALERT_RULES) for the night into the alerts table (and notify changes)."""
+    return alerts.evaluate(night.settings(), night.schema, night.as_of_date, ALERT_RULES, run_id=night.run_id)
 
 
 def write_report(night: Night, headline: monitor.Headline | None) -> Path:

@@ -13,7 +13,7 @@ from datetime import date
 
 import pytest
 
-from custlabel import nightly, registry, release_policy, releases, train
+from custlabel import alerts, db, nightly, registry, release_policy, releases, train
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader, simulation
 
@@ -25,6 +25,15 @@ triggers:
   data: {max_score_psi: 0.05, drift_nights: 1, window_nights: 1, min_new_matured_labels: 100000}
   performance: {min_customers_with_outcome: 100, estimated_margin: 0.2}
   age: {max_days: 365}
+""")
+# Drift rules that fire on the first drifting night, so that five nights show the whole
+# lifecycle. The injected outage loses the payments of 30% of the customers: a drift well
+# beyond what one day of this world does, yet within the label-rate check (60% moved the
+# bad rate by 18 points: the night's labels were refused, as they should be).
+ALERT_RULES = alerts.parse("""
+rules:
+  - {name: feature_drift, metric: feature_shift_max, direction: above, threshold: 0.06, k: 1, n: 1}
+  - {name: score_drift, metric: score_psi, direction: above, threshold: 0.03, k: 1, n: 1}
 """)
 
 
@@ -42,6 +51,7 @@ def settings(make_database, tmp_path_factory) -> Iterator[Settings]:
             patch.setenv(name, value)
         patch.setattr(nightly, "TRAIN_CONFIG", train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1))
         patch.setattr(nightly, "RELEASE_POLICY", POLICY)
+        patch.setattr(nightly, "ALERT_RULES", ALERT_RULES)
         yield get_settings()
 
 
@@ -51,8 +61,10 @@ def lifecycle(settings) -> list[str]:
 
     with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
         lines = list(simulation.run(5, target="prod", seed=3, settings=settings, i_mean_database=settings.connection.dbname,
-                                    inject_drift_on=4, inject_bad_challenger_on=5))
+                                    inject_drift_on=4, inject_bad_challenger_on=5, drift_share=0.3))
     print("\n".join(lines))
+    print(db.read_frame("select as_of_date, rule, value, state from analytics_monitoring.alerts order by 1, 2",
+                        settings=settings).to_string())
     return lines
 
 
