@@ -338,22 +338,11 @@ def score_rule_baseline(conn: psycopg.Connection, schema: str, rule: DeployedMod
             f"no model to score with: no champion in the registry and no {schema}.{relation};"
             " run `custlabel dbt build` first"
         )
-    threshold = sql.Literal(float(rule.threshold))
-    statement = sql.SQL(
-        "insert into {staging} ({columns}) select r.customer_id, {label}, r.score, {threshold}, {name}, {version},"
-        " r.as_of_date, r.reason_1, r.reason_2, r.reason_3"
+    scored = sql.SQL(
+        "select r.customer_id, r.as_of_date, r.score, r.reason_1, r.reason_2, r.reason_3"
         " from ({input}) as i join {rules} as r on r.customer_id = i.customer_id and r.as_of_date = i.as_of_date"
-    ).format(
-        staging=sql.Identifier(schema, writeback.STAGING),
-        columns=sql.SQL(", ").join(map(sql.Identifier, writeback.COPY_COLUMNS)),
-        label=label_rule.label_sql(sql.SQL("r.score"), threshold),
-        threshold=threshold,
-        name=sql.Literal(rule.name),
-        version=sql.Literal(rule.version),
-        input=_select_all(where),
-        rules=sql.Identifier(schema, relation),
-    )
-    return conn.execute(statement).rowcount
+    ).format(input=_select_all(where), rules=sql.Identifier(schema, relation))
+    return writeback.insert_labels(conn, schema, rule.name, rule.version, rule.threshold, scored)
 
 
 def _slices(
