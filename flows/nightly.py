@@ -8,9 +8,8 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import DEFAULT
 
-from custlabel import monitor, nightly, runs
-from custlabel.nightly import DbtStep, Night, Target, TrainOutcome
-from custlabel.score import ScoreSummary
+from custlabel import monitor, nightly, rollout, runs
+from custlabel.nightly import CanaryVerdict, DbtStep, Night, Published, Target, TrainOutcome, TriggerReport
 
 # I/O trouble is retried; a failed dbt test, check or gate is not: it would fail the same way.
 RETRIES = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": nightly.is_transient}
@@ -39,6 +38,47 @@ def read_monitoring(night: Night) -> monitor.Headline:
     return nightly.read_monitoring(night)
 
 
+@task(name="release", **RETRIES)
+def prepare_release(night: Night) -> rollout.ReleaseState:
+    state = nightly.prepare_release(night)
+    if state.canary:
+        get_run_logger().info("canary v%s labels %g%% of the customers tonight", state.canary,
+                              nightly.release_policy(night).canary.percent)
+    return state
+
+
+@task(name="score and publish", **RETRIES, **KEEP)
+def score_and_publish(night: Night) -> Published:
+    published = nightly.score_and_publish(night)
+    if published.rate_check_waived:
+        get_run_logger().info("a new champion labels tonight: the bad-rate check against the last night is waived")
+    if published.fallback:
+        get_run_logger().error("FALLBACK: %s", published.fallback)
+    return published
+
+
+@task(name="monitoring refresh", **RETRIES, **KEEP)
+def refresh_monitoring(night: Night) -> monitor.Headline:
+    _logged(nightly.refresh_label_monitoring(night))
+    nightly.evaluate_alerts(night)
+    return nightly.read_monitoring(night)
+
+
+@task(name="canary checks", **RETRIES)
+def check_canary(night: Night, published: Published) -> CanaryVerdict:
+    verdict = nightly.check_canary(night, published)
+    get_run_logger().info(verdict.detail)
+    return verdict
+
+
+@task(name="triggers", **RETRIES)
+def find_triggers(night: Night) -> TriggerReport:
+    found = nightly.find_triggers(night)
+    for trigger in found.measured:
+        get_run_logger().info("trigger %s: %s (%s)", trigger.name, "FIRED" if trigger.fired else "quiet", trigger.reason)
+    return found
+
+
 @task(name="train", **RETRIES, **KEEP)
 def train_model(night: Night) -> TrainOutcome:
     outcome = nightly.train_and_register(night)
@@ -47,19 +87,9 @@ def train_model(night: Night) -> TrainOutcome:
     return outcome
 
 
-@task(name="score and publish", **RETRIES, **KEEP)
-def score_and_publish(night: Night) -> ScoreSummary:
-    waive = nightly.model_changed(night)
-    if waive:
-        get_run_logger().info("a new champion labels tonight: the bad-rate check against the last night is waived")
-    return nightly.score_and_publish(night, waive_rate_check=waive)
-
-
-@task(name="monitoring refresh", **RETRIES, **KEEP)
-def refresh_monitoring(night: Night) -> monitor.Headline:
-    _logged(nightly.refresh_label_monitoring(night))
-    nightly.evaluate_alerts(night)
-    return nightly.read_monitoring(night)
+@task(name="release state", **RETRIES)
+def release_state(night: Night) -> rollout.ReleaseState:
+    return nightly.release_state(night)
 
 
 @task(name="monitoring report", **RETRIES)
@@ -84,12 +114,13 @@ def nightly_customer_labels(
     retrain: bool = False,
     dbt_vars: dict | None = None,
 ) -> str:
-    """Tonight's customer labels: freshness → dbt build → monitoring → [train] → score and publish → summary.
+    """Tonight's customer labels: freshness → dbt build → monitoring → release → score and publish →
+    [canary checks] → monitoring refresh → triggers → [train] → summary. A fallback publishes and ends Failed.
 
     Args:
         as_of_date: the night to label (default today).
         target: dev | test | prod (default CUSTLABEL_TARGET).
-        retrain: train a new challenger even when a model exists.
+        retrain: train a new challenger even when no trigger fired.
         dbt_vars: vars for every dbt step, as `dbt build --vars` takes them (e.g. {"freshness": "warn"}).
 
     Approval is not a parameter: `custlabel nightly --auto-approve` (demo, tests) sets it for runs it starts.
@@ -99,13 +130,19 @@ def nightly_customer_labels(
         run.step("source freshness", check_source_freshness, night)
         run.step("dbt build", dbt_build, night)
         headline = run.step("monitoring", read_monitoring, night, required=False)
-        trained = run.step("train", train_model, night, required=False) if nightly.should_train(night) else None
-        labels = run.step("score and publish", score_and_publish, night)
+        run.step("release", prepare_release, night, required=False)
+        published = run.step("score and publish", score_and_publish, night)
+        verdict = run.step("canary checks", check_canary, night, published, required=False) if published.canary_version else None
         headline = run.step("monitoring refresh", refresh_monitoring, night, required=False) or headline
         report = run.step("monitoring report", write_report, night, headline, required=False)
         if headline is not None:
             headline.report = report
-        summary = nightly.summarize(night, run, headline, labels, trained)
+        found = run.step("triggers", find_triggers, night, required=False)
+        trained = run.step("train", train_model, night, required=False) if found and found.train else None
+        state = run.step("release state", release_state, night, required=False)
+        summary = nightly.summarize(night, run, headline, published, trained, verdict, found, state)
         publish_summary(summary)
-        run.finish(summary.data, labels)
+        if published.fallback:
+            run.failures.append(f"fallback: {published.fallback}")
+        run.finish(summary.data, verdict.republished if verdict and verdict.republished else published.labels)
     return str(summary)

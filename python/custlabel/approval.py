@@ -16,7 +16,7 @@ from mlflow.entities.model_registry import ModelVersion
 
 from custlabel import registry, releases
 from custlabel.config import Settings
-from custlabel.deployed import CHALLENGER, CHAMPION
+from custlabel.deployed import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
 from custlabel.errors import CustlabelError
 from custlabel.gates import GateResult, all_passed, failures
 
@@ -113,7 +113,7 @@ def reject(settings: Settings, version: str, by: str, note: str) -> str:
 
 
 def promote(settings: Settings, version: str, by: str) -> str:
-    """Make an approved version the target's champion."""
+    """Make an approved version the target's champion at once (no canary); the old one stays as previous-champion."""
     by = _named(by)
     record = registry.get_version(settings, version)
     status = record.tags.get(APPROVAL_STATUS_TAG)
@@ -124,6 +124,8 @@ def promote(settings: Settings, version: str, by: str) -> str:
         )
     previous = registry.alias_versions(settings).get(CHAMPION)
     registry.set_alias(CHAMPION, version, settings)
+    if previous and previous != version:
+        registry.set_alias(PREVIOUS_CHAMPION, previous, settings)
     releases.record(
         settings,
         releases.ReleaseEvent(

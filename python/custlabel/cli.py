@@ -183,12 +183,20 @@ def _monitor(args: argparse.Namespace) -> None:
         print(f"report: {monitor.open_report(target=args.target, as_of_date=args.as_of)}")
 
 
+def _rollback(args: argparse.Namespace) -> None:
+    from custlabel import rollout
+
+    done = rollout.rollback(args.target, args.to, args.by, args.reason, args.next_night)
+    print("\n".join(done.lines()))
+
+
 def _simulate(args: argparse.Namespace) -> None:
     from custlabel.demo import simulation
 
     for line in simulation.run(
         nights=args.nights, days_per_night=args.days_per_night, target=args.target, seed=args.seed,
         auto_approve=not args.no_auto_approve, i_mean_database=args.i_mean_database,
+        inject_drift_on=args.inject_drift, inject_bad_challenger_on=args.inject_bad_challenger,
     ):
         print(line, flush=True)
 
@@ -338,6 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--open", action="store_true", help="write the HTML report of the night and open it in a browser")
     monitor.set_defaults(handler=_monitor)
 
+    rollback = sub.add_parser("rollback", help="make the previous champion (or --to VERSION) label again, with who and why")
+    rollback.add_argument("--to", metavar="VERSION", default=None, help="the version to go back to (default: previous-champion)")
+    rollback.add_argument("--by", required=True, metavar="NAME", help="who rolls back (recorded)")
+    rollback.add_argument("--reason", required=True, metavar="TEXT", help="why (recorded)")
+    rollback.add_argument("--next-night", action="store_true", help="leave tonight's labels; the version labels from the next run")
+    rollback.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    rollback.set_defaults(handler=_rollback)
+
     simulate = sub.add_parser("simulate", help="advance the demo master data night by night, running the nightly flow each night")
     simulate.add_argument("--nights", type=int, default=5)
     simulate.add_argument("--days-per-night", type=int, default=1, help="days of master data each simulated night adds")
@@ -345,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=7)
     simulate.add_argument("--no-auto-approve", action="store_true", help="leave trained versions as challengers")
     simulate.add_argument("--i-mean-database", metavar="NAME", help=I_MEAN_DATABASE_HELP)
+    simulate.add_argument("--inject-drift", type=int, metavar="NIGHT", help="night (1 = first) whose data loses the last 60 days of payments of 20%% of the customers")
+    simulate.add_argument("--inject-bad-challenger", type=int, metavar="NIGHT",
+                          help="night before whose run a wrongly thresholded copy of the champion is approved")
     simulate.set_defaults(handler=_simulate)
 
     return parser

@@ -13,6 +13,9 @@ from custlabel.features import MODEL_FEATURES
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 FALLBACK = "fallback"
+# The release path (issue 13): the version labelling the canary slice, and the champion it replaced.
+CANARY = "canary"
+PREVIOUS_CHAMPION = "previous-champion"
 UNREGISTERED = "unregistered"
 
 

@@ -1,9 +1,11 @@
 """The nightly run's steps as plain functions; `flows/nightly.py` wraps each in a Prefect task.
 
 Order of a night: source freshness → dbt build (snapshots, models, tests) →
-monitoring figures → train when there is no model yet or when asked → score with
-the champion (the rule baseline while there is none) and publish atomically →
-refresh the label monitoring → run summary. One run at a time per target.
+monitoring figures → release (an approved version starts its canary) → score with
+the champion (the rule baseline while there is none) and the canary on its slice,
+publish atomically → canary checks (promote after N healthy nights, roll back at the
+first failure) → refresh the label monitoring → triggers → train when one fired →
+run summary. One run at a time per target.
 """
 
 from __future__ import annotations
@@ -38,12 +40,13 @@ from prefect.settings import (
 from psycopg import sql
 
 from custlabel import (
-    acceptance, alerts, baseline, db, dbt_results, grants, locking, monitor, registry, release, report, retry, runs, score,
-    writeback,
+    acceptance, alerts, approval, canary_checks, db, dbt_results, gates, grants, locking, monitor, registry, release,
+    report, retry, rollout, runs, score, triggers, writeback,
 )
 from custlabel import dbt as dbt_runner
+from custlabel import release_policy as release_policy_file
 from custlabel.config import Settings, get_settings, schema_for
-from custlabel.deployed import CHALLENGER, CHAMPION
+from custlabel.deployed import CANARY, CHALLENGER
 from custlabel.errors import CustlabelError
 from custlabel.gates import failures
 from custlabel.score import ScoreSummary
@@ -69,11 +72,15 @@ TRAIN_CONFIG: TrainConfig | None = None
 # --auto-approve of a run started in this process (`custlabel nightly`, the demo, tests): never a
 # parameter of the served deployment, so no scheduled or operator-started run can approve a version.
 _AUTO_APPROVE = False
+# None: release.yml; tests and the simulation may set a shorter canary.
+RELEASE_POLICY: release_policy_file.ReleasePolicy | None = None
+# None: alerts.yml; the lifecycle simulation may set rules that fire on a single night.
+ALERT_RULES: alerts.AlertConfig | None = None
 
 
 @contextmanager
 def auto_approval(enabled: bool = True) -> Iterator[None]:
-    """Runs of the flow started here within the block approve and promote a version that passed every gate."""
+    """Runs of the flow started here within the block approve a trained version that passed every gate (its canary follows)."""
     global _AUTO_APPROVE
     previous, _AUTO_APPROVE = _AUTO_APPROVE, enabled
     try:
@@ -218,8 +225,8 @@ def refresh_label_monitoring(night: Night) -> DbtStep:
 
 
 def evaluate_alerts(night: Night) -> list[alerts.Alert]:
-    """Evaluate the rules of alerts.yml for the night into the alerts table (and notify changes)."""
-    return alerts.evaluate(night.settings(), night.schema, night.as_of_date, run_id=night.run_id)
+    """Evaluate the rules of alerts.yml (or ALERT_RULES) for the night into the alerts table (and notify changes)."""
+    return alerts.evaluate(night.settings(), night.schema, night.as_of_date, ALERT_RULES, run_id=night.run_id)
 
 
 def write_report(night: Night, headline: monitor.Headline | None) -> Path:
@@ -236,24 +243,208 @@ def read_monitoring(night: Night) -> monitor.Headline:
     return monitor.read(settings, night.schema, night.as_of_date, criteria)
 
 
-def model_aliases(night: Night) -> dict[str, str]:
-    """The registry's aliases of the model and their versions."""
-    return registry.alias_versions(night.settings())
+def release_policy(night: Night) -> release_policy_file.ReleasePolicy:
+    """The release policy (release.yml), or the one tests and benchmarks set in RELEASE_POLICY."""
+    return RELEASE_POLICY or release_policy_file.load(settings=night.settings())
 
 
-def should_train(night: Night) -> bool:
-    """Train when asked, or when neither a champion nor a challenger exists yet."""
-    return night.retrain or not ({CHAMPION, CHALLENGER} & set(model_aliases(night)))
+def _actor(night: Night) -> str:
+    return f"nightly run {night.run_name}"
+
+
+def release_state(night: Night) -> rollout.ReleaseState:
+    """Where the versions stand: champion, canary and its nights, versions awaiting approval."""
+    return rollout.read_state(night.settings(), release_policy(night))
+
+
+def prepare_release(night: Night) -> rollout.ReleaseState:
+    """Step 3a begins: put the newest approved version on the canary slice when no canary runs."""
+    state = release_state(night)
+    return rollout.start_canary(night.settings(), state, night.as_of_date, _actor(night))
+
+
+@dataclass(frozen=True)
+class Published:
+    """Tonight's published labels and who labelled them: champion (or its fallback), canary, and what went wrong."""
+
+    labels: ScoreSummary
+    champion: str
+    canary_version: str | None = None
+    canary_percent: float = 0.0
+    canary_seconds: float = 0.0
+    fallback: str | None = None
+    canary_rolled_back: str | None = None
+    rate_check_waived: bool = False
+
+    @property
+    def detail(self) -> str:
+        text = f"{self.labels.customers:,} labels by {self.champion}"
+        if self.canary_version:
+            text += f", canary v{self.canary_version} on {self.canary_percent:g}%"
+        if self.fallback:
+            text += f"; FALLBACK: {self.fallback}"
+        if self.canary_rolled_back:
+            text += f"; canary rolled back: {self.canary_rolled_back}"
+        return text
+
+
+def _last_night_model(settings: Settings, schema: str) -> tuple[str, str] | None:
+    """The model that labelled most customers of the last published night."""
+    with db.connect(settings) as conn:
+        if not db.relation_exists(conn, schema, writeback.LABELS):
+            return None
+        return conn.execute(sql.SQL(
+            "select model_name, model_version from {} group by 1, 2 order by count(*) desc limit 1"
+        ).format(sql.Identifier(schema, writeback.LABELS))).fetchone()
+
+
+def model_changed(night: Night, lineup: rollout.Lineup) -> bool:
+    """Whether a new champion takes over tonight (never true for a fallback: its rate must be checked)."""
+    if lineup.fallback:
+        return False
+    previous = _last_night_model(night.settings(), night.schema)
+    return previous is not None and previous != (lineup.champion.name, str(lineup.champion.version))
+
+
+def _score(night: Night, lineup: rollout.Lineup, percent: float, waive: bool) -> ScoreSummary:
+    request = score.ScoreRequest(
+        night.schema, expected_as_of=night.as_of_date, force=waive,
+        canary_percent=percent if lineup.canary else 0.0, canary_alias=CANARY,
+        max_bad_share=score.acceptance_bound(night.settings()),
+    )
+    return score.score(night.settings(), request, models=rollout.LineupModels(lineup))
+
+
+class FallbackNotPublishedError(CustlabelError):
+    """The fallback's labels failed a publish check (never waived for a fallback): the last labels stay."""
+
+
+def score_and_publish(night: Night) -> Published:
+    """Label tonight's customers (customer_features_current, checked to hold this night) and publish in one
+    transaction: the canary on its slice, the champion on the rest, or the rule baseline while there is none.
+
+    A champion that cannot be loaded is replaced by the previous champion or the rule
+    baseline (a fallback, recorded and reported; its label-rate check is never waived).
+    A canary that fails to label its slice is rolled back and the champion labels all.
+    """
+    settings = night.settings()
+    lineup = rollout.lineup(settings, night.schema)
+    if lineup.fallback:
+        rollout.record_fallback(settings, lineup, night.as_of_date, _actor(night))
+    waive = model_changed(night, lineup)
+    percent = release_policy(night).canary.percent
+    rolled_back = None
+    try:
+        labels = _score(night, lineup, percent, waive)
+    except score.CanaryScoringError as error:
+        failure = error.__cause__ or error
+        version = str(lineup.canary.version)
+        rolled_back = f"the canary failed to label its slice: {type(failure).__name__}: {failure}"[:1000]
+        rollout.record_canary_night(settings, version, night.as_of_date, [canary_checks.scoring_failed(failure)], _actor(night))
+        rollout.roll_back_canary(settings, version, night.as_of_date, _actor(night), rolled_back)
+        lineup = rollout.Lineup(lineup.champion, None, lineup.fallback)
+        labels = _score(night, lineup, percent, waive)
+    except Exception as error:
+        if lineup.fallback:
+            raise FallbackNotPublishedError(f"fallback: {lineup.fallback}; not published: {error}") from error
+        raise
+    grants.ensure_for_nightly(settings, night.schema)
+    canary_part = next((part for part in labels.slices if part.role == "canary"), None)
+    return Published(
+        labels=labels,
+        champion=f"{lineup.champion.name} v{lineup.champion.version}",
+        canary_version=None if canary_part is None else canary_part.model_version,
+        canary_percent=percent if canary_part else 0.0,
+        canary_seconds=0.0 if canary_part is None else canary_part.seconds,
+        fallback=lineup.fallback,
+        canary_rolled_back=rolled_back,
+        rate_check_waived=waive,
+    )
+
+
+@dataclass(frozen=True)
+class CanaryVerdict:
+    """A canary night's checks and what followed: nothing yet, promoted, or rolled back (labels republished)."""
+
+    version: str
+    healthy: bool
+    checks: list[dict[str, Any]]
+    healthy_nights: int
+    outcome: str
+    republished: ScoreSummary | None = None
+
+    @property
+    def detail(self) -> str:
+        return f"canary v{self.version}: {self.outcome}"
+
+
+def check_canary(night: Night, published: Published) -> CanaryVerdict:
+    """Tonight's canary checks against the champion on the same slice; promote after N healthy nights, roll back
+    at the first failed check (and republish tonight's labels by the champion alone)."""
+    settings, policy = night.settings(), release_policy(night)
+    version = str(published.canary_version)
+    canary_model = registry.load_version(settings, version, CANARY)
+    champion = rollout.lineup(settings, night.schema).champion
+    figures = canary_checks.read_night(settings, night.schema, night.as_of_date, canary_model, champion,
+                                       published.canary_percent, published.canary_seconds)
+    results = canary_checks.health_checks(policy.canary, figures, canary_checks.read_realized(settings, night.schema, canary_model))
+    healthy = rollout.record_canary_night(settings, version, night.as_of_date, results, _actor(night))
+    nights = rollout.canary_nights(settings, version)
+    checks = [result.as_dict() for result in results]
+    if not healthy:
+        reason = "canary checks failed: " + "; ".join(gates.failures(results))
+        rollout.roll_back_canary(settings, version, night.as_of_date, _actor(night), reason)
+        republished = _score(night, rollout.Lineup(champion), 0.0, waive=False)
+        outcome = f"{reason}; rolled back, tonight's labels republished by {champion.name} v{champion.version}"
+        return CanaryVerdict(version, False, checks, nights, outcome, republished)
+    if nights >= policy.canary.nights:
+        rollout.promote(settings, version, night.as_of_date, _actor(night), f"{nights} healthy canary nights")
+        return CanaryVerdict(version, True, checks, nights, f"healthy ({nights} of {policy.canary.nights} nights): promoted to champion")
+    return CanaryVerdict(version, True, checks, nights, f"healthy ({nights} of {policy.canary.nights} nights)")
+
+
+@dataclass(frozen=True)
+class TriggerReport:
+    """Tonight's triggers as measured, and what was done: retrain, or nothing while a version is on its way."""
+
+    measured: list[triggers.Trigger]
+    action: str
+
+    @property
+    def fired(self) -> list[triggers.Trigger]:
+        return [trigger for trigger in self.measured if trigger.fired]
+
+    @property
+    def train(self) -> bool:
+        return self.action == "retrain"
+
+    @property
+    def detail(self) -> str:
+        return "; ".join(f"{t.name} fired" for t in self.fired) + f" → {self.action}" if self.fired else "none fired"
+
+
+def find_triggers(night: Night) -> TriggerReport:
+    """Tonight's triggers, measured; the fired ones are recorded, and train unless a version is already on its way."""
+    settings, policy = night.settings(), release_policy(night)
+    state = release_state(night)
+    measured = triggers.evaluate(settings, night.schema, night.as_of_date, policy, state, night.retrain)
+    fired = [trigger for trigger in measured if trigger.fired]
+    on_its_way = state.canary or (state.approved or state.awaiting_approval or [None])[-1]
+    if not fired:
+        return TriggerReport(measured, "none")
+    action = f"none: v{on_its_way} is already on its way" if on_its_way and not night.retrain else "retrain"
+    triggers.record(settings, night.as_of_date, fired, _actor(night), action)
+    return TriggerReport(measured, action)
 
 
 @dataclass(frozen=True)
 class TrainOutcome:
-    """What the night's training registered, whether it passed the gates, and whether it became champion."""
+    """What the night's training registered, whether it passed the gates, and whether it was (auto-)approved."""
 
     version: str
     candidate: str
     passed_gates: bool
-    promoted: bool
+    approved: bool
     lines: list[str]
     failed_gates: list[str] = field(default_factory=list)
     # Why no version was trained: the history cannot train one yet (a first night on short data).
@@ -268,82 +459,42 @@ class TrainOutcome:
                 f"version {self.version} ({self.candidate}) REJECTED by the release gates, no alias moved: "
                 + "; ".join(self.failed_gates)
             )
-        where = "promoted to champion (auto-approve)" if self.promoted else "challenger, awaiting validation and approval"
+        where = (
+            "approved (auto-approve): its canary starts the next night" if self.approved
+            else "challenger, awaiting validation and approval"
+        )
         return f"version {self.version} ({self.candidate}) passed every gate; {where}"
 
 
 def train_and_register(night: Night) -> TrainOutcome:
-    """Train, judge by the gates, register (challenger when every gate passed), and with auto_approve promote it.
+    """Train, judge by the gates, register (challenger when every gate passed), and with auto_approve approve it.
 
     The flow run's id keys the registration: a retried training reuses the version an
     earlier attempt registered instead of adding one. On a night without any model (not
     asked to retrain), a history that cannot train one yet is an outcome, not a failure:
     the rule baseline labels.
     """
+    settings = night.settings()
     try:
         released = release.train_and_register(
-            night.settings(),
-            TRAIN_CONFIG or TrainConfig(),
-            alias=CHALLENGER,
-            run_key=night.run_id,
-            auto_approved_by=f"auto-approve (nightly run {night.run_name})" if night.auto_approve else None,
-            actor=f"nightly run {night.run_name}",
+            settings, TRAIN_CONFIG or TrainConfig(), alias=CHALLENGER, run_key=night.run_id, actor=_actor(night)
         )
     except TrainingDataError as error:
         if night.retrain:
             raise
         return TrainOutcome("", "", False, False, [], not_trained=str(error))
     trained = released.trained
+    approved = night.auto_approve and trained.passed_gates
+    if approved:
+        release.auto_approve(settings, released.version, f"auto-approve ({_actor(night)})", promote=False)
     return TrainOutcome(
         released.version,
         trained.selection.chosen.name,
         trained.passed_gates,
-        released.promoted,
+        approved,
         released.summary_lines(),
         failures(trained.gates),
     )
-
-
-def _published_models(settings: Settings, schema: str) -> set[tuple[str, str]]:
-    with db.connect(settings) as conn:
-        if not db.relation_exists(conn, schema, writeback.LABELS):
-            return set()
-        query = sql.SQL("select distinct model_name, model_version from {}").format(
-            sql.Identifier(schema, writeback.LABELS)
-        )
-        return {(name, version) for name, version in conn.execute(query).fetchall()}
-
-
-def model_changed(night: Night) -> bool:
-    """Whether tonight's champion differs from the model behind the published labels."""
-    settings = night.settings()
-    previous = _published_models(settings, night.schema)
-    if not previous:
-        return False
-    champion = model_aliases(night).get(CHAMPION)
-    if champion is None:
-        return all(name != baseline.MODEL_NAME for name, _ in previous)
-    return (settings.model_name, champion) not in previous
-
-
-def score_and_publish(night: Night, waive_rate_check: bool = False) -> ScoreSummary:
-    """Label tonight's customers (customer_features_current, checked to hold this night) with the
-    champion, or the rule baseline while there is none, and publish in one transaction.
-
-    Args:
-        waive_rate_check: skip the bad-rate check against the previous night (the night
-            a new champion takes over, whose rate is expected to differ from the old model's).
-    """
-    settings = night.settings()
-    request = score.ScoreRequest(
-        night.schema,
-        expected_as_of=night.as_of_date,
-        force=waive_rate_check,
-        max_bad_share=score.acceptance_bound(settings),
-    )
-    summary = score.score(settings, request)
-    grants.ensure_for_nightly(settings, night.schema)
-    return summary
 
 
 @dataclass
@@ -361,15 +512,30 @@ def summarize(
     night: Night,
     record: runs.RunRecord,
     headline: monitor.Headline | None,
-    labels: ScoreSummary | None,
+    published: Published | None,
     trained: TrainOutcome | None,
+    verdict: CanaryVerdict | None = None,
+    found: TriggerReport | None = None,
+    state: rollout.ReleaseState | None = None,
 ) -> Summary:
-    """What the night did: steps and durations, the labels published, the monitoring headline."""
+    """What the night did: steps and durations, the labels published, the release, the monitoring headline."""
     steps = [step for step in record.steps if step.attempt == record.attempt]
+    labels = None if published is None else published.labels
     lines = [
         f"{FLOW_NAME} run {night.run_name} for {night.as_of_date}, target {night.target} ({night.schema})",
         "steps: " + ", ".join(f"{step.name} {step.seconds:.1f} s ({step.state})" for step in steps),
     ]
+    if published is not None and published.fallback:
+        lines.append(f"FALLBACK: {published.fallback}")
+    if state is not None:
+        lines.extend(state.lines())
+    if verdict is not None:
+        lines.append(f"canary: {verdict.detail}")
+    if published is not None and published.canary_rolled_back:
+        lines.append(f"canary: rolled back: {published.canary_rolled_back}")
+    if found is not None:
+        fired = "; ".join(f"{t.name} ({t.reason}; threshold {t.threshold})" for t in found.fired)
+        lines.append(f"triggers fired: {fired} → {found.action}" if fired else "triggers fired: none")
     if trained is not None:
         lines.append(f"training: {trained.detail}")
     if labels is not None:
@@ -382,13 +548,20 @@ def summarize(
         )
     if headline is not None:
         lines.extend(headline.lines())
-    published = None if labels is None else {
+    published_data = None if labels is None else {
         "customers": labels.customers, "bad_rate": labels.bad_rate, "slices": [asdict(part) for part in labels.slices]
     }
     data = {
-        "labels": published,
+        "labels": published_data,
         "training": None if trained is None else asdict(trained),
         "monitoring": None if headline is None else headline.as_dict(),
+        "release": {
+            "state": None if state is None else state.as_dict(),
+            "fallback": None if published is None else published.fallback,
+            "canary": None if verdict is None else asdict(verdict),
+            "triggers": [] if found is None else [trigger.as_dict() for trigger in found.measured],
+            "trigger_action": None if found is None else found.action,
+        },
     }
     return Summary(lines, data)
 

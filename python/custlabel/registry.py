@@ -408,3 +408,12 @@ def alias_versions(settings: Settings | None = None) -> dict[str, str]:
         raise
     aliases = {_logical_alias(settings, alias): str(version) for alias, version in model.aliases.items()}
     return {alias: version for alias, version in aliases.items() if alias is not None}
+
+
+def version_tags(settings: Settings | None = None) -> dict[str, dict[str, str]]:
+    """The versions of the configured model trained for the target, and their tags, by version number."""
+    settings = settings or get_settings()
+    found = client(settings).search_model_versions(f"name = '{settings.model_name}'")
+    return {
+        str(version.version): dict(version.tags) for version in found if version.tags.get(TARGET_TAG) == settings.target
+    }

@@ -11,6 +11,8 @@ earlier attempt registered.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import subprocess
 import tempfile
@@ -25,6 +27,7 @@ from custlabel import (
     baseline,
     drift_reference,
     evaluate,
+    features,
     ml_gates,
     model_card,
     model_families,
@@ -80,6 +83,19 @@ def code_revision(project_dir: Path) -> str:
     return head + ("-dirty" if dirty else "")
 
 
+# The modules whose code decides what a training learns: a change to any of them is the code trigger.
+TRAINING_MODULES = (features, training_data, model_families, train, evaluate)
+CODE_TAG = "training_code_sha256"
+
+
+def training_code_sha256() -> str:
+    """A hash of the training modules' source, recorded on every version (tag training_code_sha256)."""
+    digest = hashlib.sha256()
+    for module in TRAINING_MODULES:
+        digest.update(Path(inspect.getfile(module)).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def config_hash(result: train.TrainResult) -> str:
     """The registry's hash of what decides this training besides the data."""
     return registry.config_hash(
@@ -102,6 +118,7 @@ def version_tags(settings: Settings, result: train.TrainResult) -> dict[str, str
         "sampling": result.data.sampling,
         "code_revision": code_revision(settings.project_dir),
         "config_hash": config_hash(result),
+        CODE_TAG: training_code_sha256(),
         "acceptance_sha256": result.criteria.sha256,
         "candidate": chosen.name,
         "best_params": json.dumps(chosen.best_params, default=str, sort_keys=True),
@@ -296,12 +313,12 @@ def train_and_register(
     return release
 
 
-def auto_approve(settings: Settings, version: str, approver: str) -> None:
-    """Approve and promote a version that passed every training gate (idempotent for a retried run)."""
+def auto_approve(settings: Settings, version: str, approver: str, promote: bool = True) -> None:
+    """Approve a version that passed every training gate, and promote it unless its canary is to (idempotent for a retried run)."""
     if registry.get_version(settings, version).tags.get(approval.APPROVAL_STATUS_TAG) is None:
         note = "auto-approve: every training gate passed (demo and tests only)"
         approval.approve(settings, version, approver, note, require_validation=False)
-    if registry.alias_versions(settings).get(CHAMPION) != version:
+    if promote and registry.alias_versions(settings).get(CHAMPION) != version:
         approval.promote(settings, version, approver)
 
 

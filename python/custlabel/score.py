@@ -19,7 +19,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -138,6 +138,7 @@ class SliceResult:
     rows: int
     reasons: str
     engine_reason: str = ""
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,10 @@ class ScoreSummary:
             )
         lines.append(f"query: select * from {self.schema}.{writeback.LABELS}")
         return "\n".join(lines)
+
+
+class CanaryScoringError(CustlabelError):
+    """The canary could not label its slice (the champion's slice and the publish are not to blame)."""
 
 
 class Interrupted(CustlabelError):
@@ -333,22 +338,11 @@ def score_rule_baseline(conn: psycopg.Connection, schema: str, rule: DeployedMod
             f"no model to score with: no champion in the registry and no {schema}.{relation};"
             " run `custlabel dbt build` first"
         )
-    threshold = sql.Literal(float(rule.threshold))
-    statement = sql.SQL(
-        "insert into {staging} ({columns}) select r.customer_id, {label}, r.score, {threshold}, {name}, {version},"
-        " r.as_of_date, r.reason_1, r.reason_2, r.reason_3"
+    scored = sql.SQL(
+        "select r.customer_id, r.as_of_date, r.score, r.reason_1, r.reason_2, r.reason_3"
         " from ({input}) as i join {rules} as r on r.customer_id = i.customer_id and r.as_of_date = i.as_of_date"
-    ).format(
-        staging=sql.Identifier(schema, writeback.STAGING),
-        columns=sql.SQL(", ").join(map(sql.Identifier, writeback.COPY_COLUMNS)),
-        label=label_rule.label_sql(sql.SQL("r.score"), threshold),
-        threshold=threshold,
-        name=sql.Literal(rule.name),
-        version=sql.Literal(rule.version),
-        input=_select_all(where),
-        rules=sql.Identifier(schema, relation),
-    )
-    return conn.execute(statement).rowcount
+    ).format(input=_select_all(where), rules=sql.Identifier(schema, relation))
+    return writeback.insert_labels(conn, schema, rule.name, rule.version, rule.threshold, scored)
 
 
 def _slices(
@@ -445,12 +439,19 @@ def score(
             expected, night = _eligible(conn, request)
             results = []
             for role, model, where in _slices(champion, challenger, request.canary_percent):
-                if model is None or model.is_rule:
-                    rule = model or models.rule()
-                    rows = score_rule_baseline(conn, schema, rule, where)
-                    results.append(SliceResult(rule.name, rule.version, role, "sql", rows, "the rule"))
-                else:
-                    results.append(_score_model_slice(conn, settings, store, request, role, model, where))
+                clock = time.perf_counter()
+                try:
+                    if model is None or model.is_rule:
+                        rule = model or models.rule()
+                        rows = score_rule_baseline(conn, schema, rule, where)
+                        part = SliceResult(rule.name, rule.version, role, "sql", rows, "the rule")
+                    else:
+                        part = _score_model_slice(conn, settings, store, request, role, model, where)
+                except Exception as error:
+                    if role == "canary":
+                        raise CanaryScoringError(f"the canary v{model.version} failed to label its slice: {error}") from error
+                    raise
+                results.append(replace(part, seconds=time.perf_counter() - clock))
             check = writeback.check_staging(
                 conn, schema, expected, night, request.max_label_rate_change, request.force, request.max_bad_share
             )

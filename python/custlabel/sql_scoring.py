@@ -222,20 +222,11 @@ def score_in_sql(
 ) -> int:
     """Label the rows of a query inside Postgres: compiled model and reasons in one insert ... select."""
     point_model_input(conn, rows)
-    threshold = sql.Literal(float(model.threshold))
-    statement = sql.SQL(
-        "insert into {staging} ({columns}) select i.customer_id,"
-        " {label}, s.score, {t}, {name}, {version}, i.as_of_date,"
-        " i.reason_1, i.reason_2, i.reason_3"
+    scored = sql.SQL(
+        "select i.customer_id, i.as_of_date, s.score, i.reason_1, i.reason_2, i.reason_3"
         " from ({explained}) as i join ({compiled}) as s on s.customer_id = i.customer_id"
     ).format(
-        staging=sql.Identifier(schema, writeback.STAGING),
-        columns=sql.SQL(", ").join(map(sql.Identifier, writeback.COPY_COLUMNS)),
-        label=label_rule.label_sql(sql.SQL("s.score"), threshold),
-        t=threshold,
-        name=sql.Literal(model.name),
-        version=sql.Literal(str(model.version)),
         explained=reasons.reasons_query(explainer, sql.Identifier(MODEL_INPUT), ["customer_id", "as_of_date"]),
         compiled=sql.SQL(compiled),
     )
-    return conn.execute(statement).rowcount
+    return writeback.insert_labels(conn, schema, model.name, model.version, model.threshold, scored)

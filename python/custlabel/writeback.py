@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from custlabel.config import SwapWait, get_settings
+from custlabel import label_rule
 from custlabel.db import relation_exists
 from custlabel.errors import CustlabelError
 
@@ -111,6 +112,26 @@ def copy_into_staging(conn: psycopg.Connection, schema: str) -> Iterator[psycopg
     )
     with conn.cursor().copy(statement) as copy:
         yield copy
+
+
+def insert_labels(
+    conn: psycopg.Connection, schema: str, name: str, version: str, threshold: float, scored: sql.Composable
+) -> int:
+    """Label the rows of a query (customer_id, as_of_date, score, reason_1..3) at a threshold into staging."""
+    limit = sql.Literal(float(threshold))
+    statement = sql.SQL(
+        "insert into {staging} ({columns}) select customer_id, {label}, score, {limit}, {name}, {version},"
+        " as_of_date, reason_1, reason_2, reason_3 from ({scored}) as scored"
+    ).format(
+        staging=_ident(schema, STAGING),
+        columns=sql.SQL(", ").join(map(sql.Identifier, COPY_COLUMNS)),
+        label=label_rule.label_sql(sql.SQL("score"), limit),
+        limit=limit,
+        name=sql.Literal(name),
+        version=sql.Literal(str(version)),
+        scored=scored,
+    )
+    return conn.execute(statement).rowcount
 
 
 def _previous_night(conn: psycopg.Connection, schema: str, as_of_date: dt.date) -> tuple[dt.date | None, float | None]:

@@ -1,7 +1,7 @@
 """The nightly flow end to end on a real Postgres, dbt and MLflow, and how it fails.
 
-The tests run in order over one small warehouse: the first night (train, promote,
-label), a failure after scoring started, a retry of a failed run, a failing source
+The tests run in order over one small warehouse: the first night (the rule baseline
+labels, a first version is trained and approved for its canary), a failure after scoring started, a retry of a failed run, a failing source
 test, and two runs at once.
 """
 
@@ -24,7 +24,8 @@ pytestmark = pytest.mark.integration
 NIGHT1 = date(2026, 6, 30)  # the demo data's last day (DEMO_END in conftest.py)
 NIGHT2 = NIGHT1 + timedelta(days=1)
 FIRST_NIGHT_STEPS = [
-    "source freshness", "dbt build", "monitoring", "train", "score and publish", "monitoring refresh", "monitoring report",
+    "source freshness", "dbt build", "monitoring", "release", "score and publish", "monitoring refresh",
+    "monitoring report", "triggers", "train", "release state",
 ]
 NULL_ID_TEST = "dbt_expectations_source_expect_column_values_to_not_be_null_master_data_customers_customer_id"
 
@@ -74,25 +75,26 @@ def flow(harness):
 
 @pytest.fixture(scope="module")
 def first_night(flow, flow_settings):
-    """Night one on an empty registry: trains, auto-approves, labels with the new champion."""
+    """Night one on an empty registry: the rule baseline labels; a version is trained and auto-approved."""
     from custlabel import nightly
 
     with nightly.auto_approval():
         return flow(as_of_date=NIGHT1, target="prod", return_state=True)
 
 
-def test_first_night_trains_promotes_and_publishes(first_night, flow_settings):
+def test_first_night_labels_with_the_rule_and_trains_a_version_for_its_canary(first_night, flow_settings):
     assert first_night.is_completed(), first_night.message
     summary = first_night.result()
-    assert registry.alias_versions(flow_settings) == {"challenger": "1", "champion": "1"}
+    assert registry.alias_versions(flow_settings) == {"challenger": "1"}
+    assert registry.version_tags(flow_settings)["1"]["approval_status"] == "approved"
     eligible = fetch(flow_settings, "select count(*) from analytics.customer_features_current")[0][0]
     rows, night, _, versions, _ = published(flow_settings)
-    assert (rows, night, versions) == (eligible, NIGHT1, "1")
+    assert (rows, night, versions) == (eligible, NIGHT1, "unregistered")
     record = run_row(flow_settings, first_night)
     assert record["outcome"] == "succeeded"
     assert [step["name"] for step in record["steps"]] == FIRST_NIGHT_STEPS
     assert {step["state"] for step in record["steps"]} == {"completed"}
-    assert (record["model_version"], record["rows_labelled"]) == ("1", eligible)
+    assert (record["model_version"], record["rows_labelled"]) == ("unregistered", eligible)
     assert f"labels: {eligible:,} customers as of {NIGHT1}" in summary
     assert "quarantine by reason: duplicate_sale" in summary
     assert "realized precision: no scored night has a matured outcome window yet" in summary
@@ -117,7 +119,7 @@ def test_monitoring_marts_are_there_from_night_one(first_night, flow_settings):
     assert by_reason[0][0] == sum(quarantined.values())
     rates = fetch(flow_settings, "select model_name, model_version, customers from analytics_monitoring.label_rates"
                                  " where as_of_date = %s", [NIGHT1])
-    assert rates == [("customer-labels", "1", published(flow_settings)[0])]
+    assert rates == [("rule-baseline", "unregistered", published(flow_settings)[0])]
     for mart in MARTS:
         assert fetch(flow_settings, "select to_regclass(%s) is not null", [f"analytics_monitoring.{mart}"])[0][0], mart
 

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from prefect.states import Failed
 
-from custlabel import acceptance, grants, nightly, release, runs, score
+from custlabel import acceptance, baseline, nightly, release, rollout, runs, score, triggers
 from custlabel.dbt import DbtFailure, DbtResult, parse_vars, split_vars
 from custlabel.errors import CustlabelError
 from custlabel.score import ScoreSummary, SliceResult
@@ -66,7 +66,7 @@ def test_an_unknown_time_zone_is_named():
         nightly.last_complete_night("Mars/Olympus")
 
 
-def test_the_summary_lists_steps_labels_and_training():
+def test_the_summary_lists_steps_release_triggers_labels_and_training():
     record = runs.RunRecord(None, "analytics", "r-1", "brave-otter", NIGHT.as_of_date, "prod", {}, attempt=2)
     record.steps = [
         runs.Step("dbt build", "completed", 61.0, "t", 1),
@@ -75,20 +75,41 @@ def test_the_summary_lists_steps_labels_and_training():
     ]
     labels = ScoreSummary("analytics", NIGHT.as_of_date, 2_701, 0.271,
                           [SliceResult("customer-labels", "2", "champion", "python", 2_701, "exact")])
-    trained = nightly.TrainOutcome("2", "random_forest", True, True, [])
-    rejected = nightly.TrainOutcome("3", "logistic_regression", False, False, [], ["lift: test lift 1.02"])
-    summary = nightly.summarize(NIGHT, record, None, labels, trained)
+    published = nightly.Published(labels, "customer-labels v2")
+    trained = nightly.TrainOutcome("3", "random_forest", True, True, [])
+    rejected = nightly.TrainOutcome("4", "logistic_regression", False, False, [], ["lift: test lift 1.02"])
+    found = nightly.TriggerReport(
+        [triggers.Trigger("code", False, "as the champion's"), triggers.Trigger("age", True, "400 days old", 400, 365)],
+        "retrain",
+    )
+    state = rollout.ReleaseState("customer-labels", champion="2", previous_champion="1", canary_nights_needed=3,
+                                 approved=["3"], registered=3)
+    summary = nightly.summarize(NIGHT, record, None, published, trained, None, found, state)
     assert summary.lines == [
         "nightly-customer-labels run brave-otter for 2026-06-30, target prod (analytics)",
         "steps: dbt build 0.1 s (cached), score and publish 2.5 s (completed)",
-        "training: version 2 (random_forest) passed every gate; promoted to champion (auto-approve)",
+        "release: champion v2, previous champion v1; canary none",
+        "release: awaiting approval none; approved, waiting for a canary v3",
+        "triggers fired: age (400 days old; threshold 365) → retrain",
+        "training: version 3 (random_forest) passed every gate; approved (auto-approve): its canary starts the next night",
         "labels: 2,701 customers by customer-labels v2 (champion, python engine)",
         "labels: 2,701 customers as of 2026-06-30, bad rate 27.1%; select * from analytics.customer_labels",
     ]
     assert summary.data["labels"]["customers"] == 2_701 and summary.data["monitoring"] is None
+    assert summary.data["release"]["trigger_action"] == "retrain"
     assert rejected.detail == (
-        "version 3 (logistic_regression) REJECTED by the release gates, no alias moved: lift: test lift 1.02"
+        "version 4 (logistic_regression) REJECTED by the release gates, no alias moved: lift: test lift 1.02"
     )
+
+
+def test_a_fallback_is_the_first_line_of_the_summary_and_never_waives_the_rate_check():
+    record = runs.RunRecord(None, "analytics", "r-1", "brave-otter", NIGHT.as_of_date, "prod", {})
+    labels = ScoreSummary("analytics", NIGHT.as_of_date, 10, 0.3, [])
+    published = nightly.Published(labels, "rule-baseline v1", fallback="champion v2 cannot be loaded; labelled by the rule")
+    assert nightly.summarize(NIGHT, record, None, published, None).lines[2] == (
+        "FALLBACK: champion v2 cannot be loaded; labelled by the rule")
+    lineup = rollout.Lineup(baseline.RULE, fallback="champion v2 cannot be loaded")
+    assert nightly.model_changed(NIGHT, lineup) is False  # decided before any look at the last night
 
 
 def test_the_flow_has_typed_parameters_for_the_operator():
@@ -109,24 +130,16 @@ def test_auto_approval_is_a_switch_of_this_process_only():
     assert not nightly.plan(date(2026, 6, 30), "prod", False).auto_approve
 
 
-def test_the_night_publishes_within_the_business_capacity(monkeypatch):
+def test_the_night_scores_the_contracted_current_features_of_its_night_within_the_business_capacity(monkeypatch):
     requests = []
-    monkeypatch.setattr(score, "score", lambda settings, request: requests.append(request))
-    monkeypatch.setattr(grants, "ensure_for_nightly", lambda settings, schema: None)
-    nightly.score_and_publish(NIGHT)
-    assert requests[0].max_bad_share == acceptance.load().performance.max_bad_share < 1
-
-
-def test_the_night_scores_the_contracted_current_features_of_its_night(monkeypatch):
-    requests = []
-    monkeypatch.setattr(score, "score", lambda settings, request: requests.append(request))
-    monkeypatch.setattr(grants, "ensure_for_nightly", lambda settings, schema: None)
-    nightly.score_and_publish(NIGHT, waive_rate_check=True)
+    monkeypatch.setattr(score, "score", lambda settings, request, models: requests.append(request))
+    nightly._score(NIGHT, rollout.Lineup(baseline.RULE), 10.0, waive=True)
     (request,) = requests
     assert (request.schema, request.relation, request.as_of, request.expected_as_of) == (
         "analytics", "customer_features_current", None, NIGHT.as_of_date,
     )
-    assert request.alias == "champion" and request.force
+    assert request.alias == "champion" and request.force and request.canary_percent == 0
+    assert request.max_bad_share == acceptance.load().performance.max_bad_share < 1
 
 
 class _Registered(Exception):
@@ -143,7 +156,7 @@ def test_the_nights_training_is_keyed_by_its_flow_run(monkeypatch):
     monkeypatch.setattr(release, "train_and_register", release_stand_in)
     with pytest.raises(_Registered):
         nightly.train_and_register(NIGHT)
-    assert calls[0]["run_key"] == "r-1" and calls[0]["auto_approved_by"] is None
+    assert calls[0]["run_key"] == "r-1" and calls[0].get("auto_approved_by") is None
 
 
 def test_the_nights_dbt_vars_reach_every_dbt_step(monkeypatch):

@@ -1,7 +1,8 @@
 -- One row per night, model version and feature: the population stability index
 -- (PSI) of the customers the version labelled that night against the version's
--- training rows (psi), and against the customers it labelled on its first night
--- (psi_since_first_night: the drift since the version went live, which the training
+-- training rows (psi), and against the customers it labelled on its reference night
+-- (psi_since_first_night, version_reference_nights: its first night labelling most
+-- customers; the drift since the version went live, which the training
 -- window's own age does not inflate). Sensitive attributes are compared too, for
 -- population shift. Shares are floored at 1e-4 so that empty bins count.
 with
@@ -20,9 +21,8 @@ reference as (
 
 first_nights as (
 
-    select model_name, model_version, min(as_of_date) as first_night
-    from shares
-    group by model_name, model_version
+    select model_name, model_version, reference_night as first_night
+    from {{ ref('version_reference_nights') }}
 
 ),
 

@@ -1,8 +1,9 @@
 {{ config(materialized='incremental') }}
 
 -- One row per night and model version: how far the version's scores and bad rate
--- have moved from its first night (the reference). Score drift is the PSI over the
--- deciles of the first night's scores (sampled on large nights); label-rate drift the change in the share
+-- have moved from its reference night (version_reference_nights: its first night
+-- labelling most customers). Score drift is the PSI over the deciles of that night's
+-- scores (sampled on large nights); label-rate drift the change in the share
 -- labelled bad. Incremental: newer nights and tonight again (a re-run replaces it) are added.
 with
 
@@ -20,9 +21,7 @@ history as (
 
 reference_nights as (
 
-    select model_name, model_version, min(as_of_date) as reference_night
-    from rates
-    group by model_name, model_version
+    select * from {{ ref('version_reference_nights') }}
 
 ),
 

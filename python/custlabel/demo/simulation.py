@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 
 import numpy as np
@@ -25,11 +25,12 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from custlabel import acceptance, db, monitor, nightly
+from custlabel import acceptance, approval, db, model_families, monitor, nightly, registry, releases
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel import guard
 from custlabel.demo import world
 from custlabel.demo.world import logit, sigmoid
+from custlabel.deployed import CHAMPION
 from custlabel.errors import CustlabelError
 
 DAY = timedelta(days=1)
@@ -363,6 +364,45 @@ def advance(settings: Settings, days: int = 1, seed: int = 7, i_mean_database: s
     return NightData(night, count, len(sales), arrived, int(sales["recorded_at"].notna().sum()), revealed)
 
 
+LOST_PAYMENTS = """
+update master_data.sales set paid_at = null, updated_at = %(at)s
+where paid_at >= %(since)s and paid_at < %(end)s
+  and ('x' || substr(md5(customer_id), 1, 8))::bit(32)::bigint %% 100 < %(percent)s
+"""
+
+
+def inject_drift(settings: Settings, night: date, share: float = 0.2, days: int = 60) -> int:
+    """A payments feed outage found on the night: the payments of the last `days` days of a share of the
+    customers are lost (unpaid again in master data), so their invoices turn overdue and their scores rise."""
+    end = _end_of(night)
+    with db.connect(settings) as conn:
+        return conn.execute(LOST_PAYMENTS, {
+            "at": end - timedelta(hours=1), "since": end - days * DAY, "end": end, "percent": round(share * 100),
+        }).rowcount
+
+
+def inject_bad_challenger(settings: Settings, night: date, threshold: float = 0.01) -> str:
+    """Register the champion's pipeline again with a wrong threshold (almost everyone "bad"), approved by mistake."""
+    champion = registry.load_alias(CHAMPION, settings)
+    if champion is None:
+        raise SimulationError("no champion to copy for a bad challenger: inject it after the first promotion")
+    with db.connect(settings) as conn:
+        cursor = conn.execute(sql.SQL("select * from {} limit 200").format(
+            sql.Identifier(settings.schema, "customer_features_current")))
+        sample = pd.DataFrame(cursor.fetchall(), columns=[column.name for column in cursor.description])
+    sample = sample[champion.feature_columns].astype({c: float for c in champion.feature_columns if c != "segment"})
+    with registry.training_run(settings, "injected bad challenger", {"kind": "injected"}):
+        version = registry.register_model(settings, champion.pipeline, sample, threshold, model_families.trusted_types())
+    actor = "simulation (injected bad challenger)"
+    registry.tag_version(settings, version, {
+        "threshold": repr(threshold), approval.APPROVAL_STATUS_TAG: approval.APPROVED, approval.APPROVED_BY_TAG: actor,
+        approval.APPROVED_AT_TAG: datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+    releases.record(settings, releases.ReleaseEvent(
+        "approved", settings.model_name, version, actor, f"injected with threshold {threshold} (a wrong one)", {}, night))
+    return version
+
+
 def run(
     nights: int,
     days_per_night: int = 1,
@@ -371,21 +411,51 @@ def run(
     auto_approve: bool = True,
     settings: Settings | None = None,
     i_mean_database: str | None = None,
+    inject_drift_on: int | None = None,
+    inject_bad_challenger_on: int | None = None,
+    drift_share: float = 0.2,
 ) -> Iterator[str]:
-    """Advance the data and run the nightly flow, night after night; yields one line per night."""
-    settings = settings or get_settings()
-    target = target or settings.target
-    schema = schema_for(target)
-    for _ in range(nights):
+    """Advance the data and run the nightly flow, night after night; yields one line per night.
+
+    Args:
+        inject_drift_on: the night (1 is the first) whose data loses the recent payments of a share of the customers.
+        inject_bad_challenger_on: the night before whose run a wrongly thresholded copy of the champion is approved.
+    """
+    settings = replace(settings or get_settings(), target=target or (settings or get_settings()).target)
+    schema = schema_for(settings.target)
+    for number in range(1, nights + 1):
         data = advance(settings, days_per_night, seed, i_mean_database)
-        nightly.run_once(as_of_date=data.night, target=target, auto_approve=auto_approve, settings=settings)
+        injected = []
+        if number == inject_drift_on:
+            lost = inject_drift(settings, data.night, drift_share)
+            injected.append(f"injected drift: {lost:,} payments lost")
+        if number == inject_bad_challenger_on:
+            injected.append(f"injected bad challenger v{inject_bad_challenger(settings, data.night)}")
+        before = max((event.event_id for event in releases.history(settings)), default=0)
+        nightly.run_once(as_of_date=data.night, target=settings.target, auto_approve=auto_approve, settings=settings)
         performance = acceptance.load(settings=settings).performance
         headline = monitor.read(settings, schema, data.night, monitor.Criteria(performance.min_precision, performance.min_recall))
-        yield night_line(data, headline)
+        events = [event for event in releases.history(settings) if event.event_id > before]
+        yield night_line(data, headline, [*injected, *(event_text(event) for event in events)])
 
 
-def night_line(data: NightData, headline: monitor.Headline) -> str:
-    """One line of `custlabel simulate` output."""
+def event_text(event: releases.RecordedEvent) -> str:
+    """A release event in a few words."""
+    version = f" v{event.model_version}" if event.model_version else ""
+    text = f"{event.event}{version}"
+    if event.event == "triggered":
+        measured = "" if event.details.get("value") is None else (
+            f": {event.details['value']} vs {event.details.get('threshold')}")
+        text += f" ({event.details.get('trigger')}{measured}; {event.details.get('action')})"
+    elif event.event in ("rolled_back", "fallback") or (event.event == "canary_night" and not event.details.get("healthy")):
+        text += f" ({event.reason[:160]})"
+    elif event.event == "canary_night":
+        text += " (healthy)"
+    return text
+
+
+def night_line(data: NightData, headline: monitor.Headline, events: list[str] | None = None) -> str:
+    """One line of `custlabel simulate` output: the data added, the labels, realized precision, the release events."""
     parts = [
         f"{data.night}: +{data.new_customers:,} customers, +{data.new_sales:,} sales "
         f"({data.arrived_sales:,} rows arrived, {data.late_sales:,} late), {data.revealed_events:,} returns/payments revealed"
@@ -400,4 +470,5 @@ def night_line(data: NightData, headline: monitor.Headline) -> str:
         )
     else:
         parts.append("realized precision: no matured window yet")
+    parts.extend(events or [])
     return " | ".join(parts)
