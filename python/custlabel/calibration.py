@@ -111,6 +111,8 @@ class Calibration:
     model: Any
     # the operating point on the registered model's scores (mapped through the Platt map)
     threshold: float
+    # the operating point chosen on the scores as trained
+    threshold_as_trained: float
     validation: CalibrationCheck
     test: CalibrationCheck
     recalibrated_validation: CalibrationCheck | None
@@ -124,7 +126,12 @@ class Calibration:
     def _map(self) -> dict[str, float]:
         if not self.recalibrated:
             return {"calibration_recalibrated": 0.0}
-        return {"calibration_recalibrated": 1.0, "calibration_slope": self.model.slope, "calibration_intercept": self.model.intercept}
+        return {
+            "calibration_recalibrated": 1.0,
+            "calibration_slope": self.model.slope,
+            "calibration_intercept": self.model.intercept,
+            "calibration_threshold_as_trained": self.threshold_as_trained,
+        }
 
     def metrics(self) -> dict[str, float]:
         """MLflow metrics: `calibration_*` on validation as trained, `calibration_test_*`, `recalibrated_*` after."""
@@ -176,7 +183,7 @@ def calibrate(
     test_before = check(test.y, test.scores, threshold, tolerance=tolerance)
 
     def as_trained(note: str) -> Calibration:
-        return Calibration(model, threshold, before, test_before, None, None, note)
+        return Calibration(model, threshold, threshold, before, test_before, None, None, note)
 
     if not before.needs_recalibration:
         return as_trained(f"calibrated within {tolerance} on validation: scores kept as trained")
@@ -198,4 +205,4 @@ def calibrate(
         f"{before.expected_calibration_error:.4f} -> {after.expected_calibration_error:.4f}, "
         f"threshold {threshold:.4f} -> {mapped:.4f}"
     )
-    return Calibration(recalibrated, mapped, before, test_before, after, test_after, note)
+    return Calibration(recalibrated, mapped, threshold, before, test_before, after, test_after, note)

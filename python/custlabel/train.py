@@ -31,6 +31,8 @@ class TrainConfig:
     n_jobs: int = 2
     random_state: int = 0
     candidates: tuple[str, ...] = tuple(model_families.FAMILIES)
+    # largest calibration error on validation before the chosen model is recalibrated
+    calibration_tolerance: float = calibration.DEFAULT_TOLERANCE
 
 
 @dataclass
@@ -198,7 +200,9 @@ def select(
     )
 
 
-def calibrate_chosen(selection: Selection, validation: pd.DataFrame, test: pd.DataFrame) -> calibration.Calibration:
+def calibrate_chosen(
+    selection: Selection, validation: pd.DataFrame, test: pd.DataFrame, tolerance: float
+) -> calibration.Calibration:
     """Check the chosen model's calibration on validation and test; recalibrate it on validation when needed.
 
     A recalibrated choice gets the wrapped pipeline and the threshold mapped alike, so
@@ -212,6 +216,7 @@ def calibrate_chosen(selection: Selection, validation: pd.DataFrame, test: pd.Da
             calibration.Outcomes(rows[LABEL_COLUMN].to_numpy(), chosen.pipeline.predict_proba(rows[columns])[:, 1])
             for rows in (validation, test)
         ),
+        tolerance,
     )
     chosen.pipeline = checked.model
     chosen.validation_point = replace(chosen.validation_point, threshold=checked.threshold)
@@ -254,7 +259,7 @@ def train(data: TrainingData, criteria: acceptance.AcceptanceCriteria, config: T
     started = time.perf_counter()
     weights = data.train_weights()
     selection = select(data.train, data.validation, criteria, config, data.plan.gap_days, weights)
-    checked = calibrate_chosen(selection, data.validation, data.test)
+    checked = calibrate_chosen(selection, data.validation, data.test, config.calibration_tolerance)
     test_metrics, test_scores = score_test(selection, data.test)
     baseline, test_scores = buy_till_you_die(
         data.train, test_scores, data.test, test_metrics.recall, data.plan.gap_days, weights
