@@ -125,6 +125,7 @@ def test_calibration_on_the_validation_and_test_nights_is_recorded(released) -> 
     checked = result.calibration
     assert tags["calibration_recalibrated"] == str(checked.recalibrated).lower()
     assert tags["calibration_note"] == checked.note
+    assert checked.note in client.get_model_version(settings.model_name, done.version).description
     # recomputed from the validation night's rows and the model as trained
     as_trained = recalibration.uncalibrated(result.selection.chosen.pipeline)
     validation = result.data.validation
