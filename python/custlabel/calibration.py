@@ -14,11 +14,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from custlabel.evaluate import check_labels
 from custlabel.label_rule import is_bad
-from custlabel.recalibration import EPSILON, RecalibratedClassifier
+from custlabel.recalibration import RecalibratedClassifier, fit_platt
 
 DEFAULT_BINS = 10
 DEFAULT_TOLERANCE = 0.03
@@ -161,13 +160,6 @@ class Calibration:
             "recalibrated": self.recalibrated,
             "note": self.note,
         }
-
-
-def fit_platt(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    """Slope and intercept of sigmoid(slope * logit(score) + intercept) fitted to outcomes (no penalty)."""
-    p = np.clip(np.asarray(scores, dtype=float), EPSILON, 1 - EPSILON)
-    fitted = LogisticRegression(C=np.inf, max_iter=1000).fit(np.log(p / (1 - p)).reshape(-1, 1), y_true)
-    return float(fitted.coef_[0, 0]), float(fitted.intercept_[0])
 
 
 def calibrate(

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from psycopg import sql
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
 
 TRUSTED_TYPE = "custlabel.recalibration.RecalibratedClassifier"
 # Scores are kept this far from 0 and 1 before their log-odds are taken (finite in both engines).
@@ -22,11 +23,21 @@ EPSILON = 1e-15
 MAX_LOG_ODDS = 700.0
 
 
+def _log_odds(scores: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(scores, dtype=float), EPSILON, 1 - EPSILON)
+    return np.log(p / (1 - p))
+
+
 def platt(scores: np.ndarray, slope: float, intercept: float) -> np.ndarray:
     """sigmoid(slope * logit(p) + intercept) of each probability."""
-    p = np.clip(np.asarray(scores, dtype=float), EPSILON, 1 - EPSILON)
-    log_odds = np.clip(slope * np.log(p / (1 - p)) + intercept, -MAX_LOG_ODDS, MAX_LOG_ODDS)
+    log_odds = np.clip(slope * _log_odds(scores) + intercept, -MAX_LOG_ODDS, MAX_LOG_ODDS)
     return 1 / (1 + np.exp(-log_odds))
+
+
+def fit_platt(y_true: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """Slope and intercept of sigmoid(slope * logit(score) + intercept) fitted to outcomes (no penalty)."""
+    fitted = LogisticRegression(C=np.inf, max_iter=1000).fit(_log_odds(scores).reshape(-1, 1), y_true)
+    return float(fitted.coef_[0, 0]), float(fitted.intercept_[0])
 
 
 def platt_sql(score: sql.Composable, slope: float, intercept: float) -> sql.Composable:
@@ -45,7 +56,10 @@ def _double(value: float) -> sql.Composable:
 
 
 class RecalibratedClassifier(ClassifierMixin, BaseEstimator):
-    """A fitted classifier whose probability of the second class is recalibrated by a Platt map (slope > 0)."""
+    """A fitted classifier whose probability of the second class is recalibrated by a Platt map (slope > 0).
+
+    `fit` fits the map on labelled rows and leaves the classifier as it is (it came fitted).
+    """
 
     def __init__(self, model: Any = None, slope: float = 1.0, intercept: float = 0.0) -> None:
         self.model = model
@@ -58,6 +72,11 @@ class RecalibratedClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return self.model is not None
+
+    def fit(self, features: pd.DataFrame, y: np.ndarray) -> RecalibratedClassifier:
+        """Fit the Platt map to these rows' outcomes; the classifier inside is not refitted."""
+        self.slope, self.intercept = fit_platt(y, self.model.predict_proba(features)[:, 1])
+        return self
 
     def calibrate(self, scores: np.ndarray) -> np.ndarray:
         """The recalibrated probability of uncalibrated scores (the threshold too)."""

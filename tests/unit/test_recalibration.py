@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.inspection import partial_dependence, permutation_importance
 from sklearn.linear_model import LogisticRegression
 
 from custlabel import calibration, label_rule, recalibration
@@ -118,3 +119,16 @@ def test_platt_keeps_scores_finite_at_zero_and_one() -> None:
     mapped = recalibration.platt(np.array([0.0, 1e-300, 0.5, 1.0]), slope=40.0, intercept=2.0)
     assert np.isfinite(mapped).all() and ((mapped >= 0) & (mapped <= 1)).all()
     assert (np.diff(mapped) >= 0).all()
+
+
+def test_a_recalibrated_model_fits_its_map_and_is_a_classifier_the_explanations_accept() -> None:
+    model = _fitted(scale=3.0)
+    features, y = _rows(5_000, seed=4)
+    wrapped = recalibration.RecalibratedClassifier(model).fit(features, y)
+    assert (wrapped.slope, wrapped.intercept) == recalibration.fit_platt(y, model.predict_proba(features)[:, 1])
+    assert 0 < wrapped.slope < 1
+    # what `custlabel validate` runs on a registered version (explain.importance and explain.dependence)
+    ranked = permutation_importance(wrapped, features, y, scoring="average_precision", n_repeats=2, random_state=0)
+    assert ranked.importances_mean[0] > 0
+    curve = partial_dependence(wrapped, features, ["a"], kind="average")
+    assert np.all(np.diff(curve["average"][0]) > 0)
