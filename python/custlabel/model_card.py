@@ -115,6 +115,7 @@ acceptance file sha256 `{result.criteria.sha256[:16]}`, trained {tags.get("train
 
 - Trained on train-period rows only; the newest labels (validation and test periods) are not in the fit.
 - Figures come from one test as_of_date; customer behaviour drifts, so monitor realized precision.
-- Calibration (the premise of the precision estimated before outcomes): {_calibration(result)}; see calibration.png. Use the threshold, not 0.5.
+- Calibration, the premise of the precision estimated before outcomes: {_calibration(result)}
+  (see calibration.png). Use the threshold, not 0.5.
 - Fairness and explainability are judged by the release gates, not here.
 """

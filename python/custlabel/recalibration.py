@@ -45,8 +45,11 @@ def platt_sql(score: sql.Composable, slope: float, intercept: float) -> sql.Comp
     p = sql.SQL("least(greatest({score}, {low}), {high})").format(
         score=score, low=_double(EPSILON), high=_double(1 - EPSILON)
     )
-    log_odds = sql.SQL("least(greatest({slope} * ln({p} / (1.0::double precision - {p})) + {intercept}, {min}), {max})").format(
-        slope=_double(slope), p=p, intercept=_double(intercept), min=_double(-MAX_LOG_ODDS), max=_double(MAX_LOG_ODDS)
+    mapped = sql.SQL("{slope} * ln({p} / (1.0::double precision - {p})) + {intercept}").format(
+        slope=_double(slope), p=p, intercept=_double(intercept)
+    )
+    log_odds = sql.SQL("least(greatest({mapped}, {min}), {max})").format(
+        mapped=mapped, min=_double(-MAX_LOG_ODDS), max=_double(MAX_LOG_ODDS)
     )
     return sql.SQL("(1.0::double precision / (1.0::double precision + exp(-({log_odds}))))").format(log_odds=log_odds)
 

@@ -127,7 +127,8 @@ def test_parity_is_checked_once_and_recorded_on_the_registered_version(warehouse
 def test_a_registered_recalibrated_version_loads_and_scores_alike_in_sql(warehouse, frame):
     plain = fit_model(frame, "logreg")
     model = recalibrated(plain)
-    version = _register(warehouse, _ToRegister(model.pipeline, model.threshold, model.feature_columns, frame[model.feature_columns]), "champion")
+    to_register = _ToRegister(model.pipeline, model.threshold, model.feature_columns, frame[model.feature_columns])
+    version = _register(warehouse, to_register, "champion")
     loaded = registry.load_alias("champion", warehouse)
     assert isinstance(loaded.pipeline, recalibration.RecalibratedClassifier)
     assert loaded.threshold == pytest.approx(model.threshold)
@@ -136,7 +137,8 @@ def test_a_registered_recalibrated_version_loads_and_scores_alike_in_sql(warehou
     written = rows(warehouse)
     features = read_features(warehouse, SCHEMA, CUSTOMERS).set_index("customer_id").loc[[r[0] for r in written]]
     uncalibrated = plain.pipeline.predict_proba(features[plain.feature_columns])[:, 1]
-    np.testing.assert_allclose([r[1] for r in written], model.pipeline.calibrate(uncalibrated), atol=sql_scoring.PARITY_TOLERANCE)
+    expected = model.pipeline.calibrate(uncalibrated)
+    np.testing.assert_allclose([r[1] for r in written], expected, atol=sql_scoring.PARITY_TOLERANCE)
     # the labels are the uncalibrated model's at its own threshold
     assert [r[2] for r in written] == ["bad" if s >= plain.threshold else "good" for s in uncalibrated]
 
