@@ -51,6 +51,13 @@ def _bgnbd(result: TrainResult) -> str:
     return f"Against the buy-till-you-die baseline, same test rows: {bgnbd_line(result).removeprefix('test ')}."
 
 
+def _calibration(result: TrainResult) -> str:
+    if result.calibration is None:
+        return "not checked"
+    checked = result.calibration.recalibrated_test or result.calibration.test
+    return f"{result.calibration.note}; calibration error on the test night {checked.expected_calibration_error:.4f}"
+
+
 def render(name: str, version: str, result: TrainResult, tags: dict[str, str]) -> str:
     """The card of one version: data window, features, operating point, test figures, limitations."""
     plan, chosen, performance = result.data.plan, result.selection.chosen, result.criteria.performance
@@ -108,6 +115,7 @@ acceptance file sha256 `{result.criteria.sha256[:16]}`, trained {tags.get("train
 
 - Trained on train-period rows only; the newest labels (validation and test periods) are not in the fit.
 - Figures come from one test as_of_date; customer behaviour drifts, so monitor realized precision.
-- The probability is not guaranteed to be calibrated (see calibration.png); use the threshold, not 0.5.
+- Calibration, the premise of the precision estimated before outcomes: {_calibration(result)}
+  (see calibration.png). Use the threshold, not 0.5.
 - Fairness and explainability are judged by the release gates, not here.
 """

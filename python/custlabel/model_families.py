@@ -20,12 +20,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from custlabel import bgnbd
+from custlabel import bgnbd, recalibration
 from custlabel.errors import CustlabelError
 from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
 
-# Types skops must trust to load any of our pipelines, whatever the family (numpy dtypes).
-PIPELINE_TRUSTED_TYPES = ("numpy.dtype",)
+# Types skops must trust to load any of our pipelines, whatever the family (numpy dtypes,
+# and the Platt map a pipeline is wrapped in when training recalibrated it).
+PIPELINE_TRUSTED_TYPES = ("numpy.dtype", recalibration.TRUSTED_TYPE)
 # Beyond this many leaves a forest's SQL passes Postgres's 1,664-column limit, and
 # orbital takes minutes to find out.
 MAX_SQL_TREE_LEAVES = 1_000
@@ -142,15 +143,17 @@ def family_of(estimator: BaseEstimator) -> ModelFamily | None:
 
 
 def uses_bgnbd(pipeline: Any) -> bool:
-    """Whether a fitted pipeline computes BG/NBD features."""
+    """Whether a fitted pipeline (recalibrated or not) computes BG/NBD features."""
+    pipeline = recalibration.uncalibrated(pipeline)
     features = pipeline.named_steps.get("features") if hasattr(pipeline, "named_steps") else None
     return features is not None and "bgnbd" in getattr(features, "named_transformers_", {})
 
 
 def sql_obstacle(pipeline: Any) -> str | None:
-    """Why a fitted pipeline should not be translated to SQL at all, or None; checked before orbital runs."""
+    """Why a fitted pipeline (recalibrated or not) should not be translated to SQL at all, or None; checked before orbital runs."""
     if uses_bgnbd(pipeline):
         return BGNBD_OBSTACLE
+    pipeline = recalibration.uncalibrated(pipeline)
     estimator = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
     family = family_of(estimator)
     return _tree_leaves_obstacle(estimator) if family is None else family.sql_obstacle(estimator)

@@ -138,6 +138,8 @@ def version_tags(settings: Settings, result: train.TrainResult) -> dict[str, str
         tags.update(result.baseline_metrics.as_tags("baseline_test_"))
     if result.bgnbd is not None:
         tags.update(result.bgnbd.as_tags())
+    if result.calibration is not None:
+        tags.update(result.calibration.tags())
     return tags
 
 
@@ -197,6 +199,7 @@ def register(settings: Settings, result: train.TrainResult, alias: str | None, r
                 **result.test_metrics.as_dict("test_"),
                 **(result.baseline_metrics.as_dict("baseline_test_") if result.baseline_metrics else {}),
                 **(result.bgnbd.as_dict() if result.bgnbd else {}),
+                **(result.calibration.metrics() if result.calibration else {}),
             },
         )
         _log_searches(result)
@@ -261,6 +264,8 @@ def record_training(settings: Settings, result: train.TrainResult, version: str,
         "candidate": result.selection.chosen.name,
         "gates": {gate.name: gate.as_dict() for gate in result.gates},
     }
+    if result.calibration is not None:
+        details["calibration"] = result.calibration.details()
     verdict = "every gate passed" if result.passed_gates else "a gate failed"
     releases.record(
         settings, releases.ReleaseEvent("trained", settings.model_name, version, actor, verdict, details, test_date)

@@ -25,7 +25,7 @@ import psycopg
 from mlflow import MlflowClient
 from psycopg import sql
 
-from custlabel import label_rule, model_families, reasons, writeback
+from custlabel import label_rule, model_families, reasons, recalibration, writeback
 from custlabel.config import Settings
 from custlabel.deployed import DeployedModel
 
@@ -54,22 +54,26 @@ class EngineChoice:
     reason: str
 
 
-def compile_model(pipeline: Any, feature_columns: list[str], numeric: set[str]) -> str:
-    """SQL selecting (customer_id, score) from MODEL_INPUT, score the probability of the second class."""
+def compile_model(model: Any, feature_columns: list[str], numeric: set[str]) -> str:
+    """SQL selecting (customer_id, score) from MODEL_INPUT, score the probability of the second class.
+
+    A recalibrated model compiles its pipeline and applies its Platt map to the probability.
+    """
     # Imported here: orbital takes about 4 s to import and the Python engine never needs it.
     import orbital
     import orbital.types as types
 
     features: dict = {c: types.DoubleColumnType() if c in numeric else types.StringColumnType() for c in feature_columns}
     features["customer_id"] = types.StringColumnType(passthrough=True)
+    pipeline = recalibration.uncalibrated(model)
     parsed = orbital.parse_pipeline(pipeline, features=features)
     compiled = orbital.export_sql(
         MODEL_INPUT, parsed, dialect="postgres", projection=orbital.ResultsProjection(select=["customer_id"])
     )
-    score_column = f"output_probability.{pipeline.classes_[1]}"
+    probability = sql.SQL("compiled.{}").format(sql.Identifier(f"output_probability.{pipeline.classes_[1]}"))
     return (
-        sql.SQL("select compiled.customer_id, compiled.{} as score from ({}) as compiled")
-        .format(sql.Identifier(score_column), sql.SQL(compiled))
+        sql.SQL("select compiled.customer_id, {} as score from ({}) as compiled")
+        .format(recalibration.probability_sql(model, probability), sql.SQL(compiled))
         .as_string(None)
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 
 import numpy as np
@@ -12,7 +12,7 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import ParameterGrid, RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 
-from custlabel import acceptance, bgnbd, evaluate, ml_gates, model_families
+from custlabel import acceptance, bgnbd, calibration, evaluate, ml_gates, model_families
 from custlabel.features import KEY_COLUMNS, LABEL_COLUMN
 from custlabel.gates import GateResult, all_passed
 from custlabel.training_data import FeatureSet, TrainingData, TrainingDataError, usable_features
@@ -31,6 +31,8 @@ class TrainConfig:
     n_jobs: int = 2
     random_state: int = 0
     candidates: tuple[str, ...] = tuple(model_families.FAMILIES)
+    # largest calibration error on validation before the chosen model is recalibrated
+    calibration_tolerance: float = calibration.DEFAULT_TOLERANCE
 
 
 @dataclass
@@ -99,6 +101,7 @@ class TrainResult:
     baseline_metrics: evaluate.Metrics | None = None
     gates: list[GateResult] = field(default_factory=list)
     bgnbd: BuyTillYouDie | None = None
+    calibration: calibration.Calibration | None = None
 
     @property
     def feature_columns(self) -> list[str]:
@@ -197,6 +200,29 @@ def select(
     )
 
 
+def calibrate_chosen(
+    selection: Selection, validation: pd.DataFrame, test: pd.DataFrame, tolerance: float
+) -> calibration.Calibration:
+    """Check the chosen model's calibration on validation and test; recalibrate it on validation when needed.
+
+    A recalibrated choice gets the wrapped pipeline and the threshold mapped alike, so
+    its labels are the same and the test figures, registration and scoring follow it.
+    """
+    chosen, columns = selection.chosen, selection.features.columns
+    checked = calibration.calibrate(
+        chosen.pipeline,
+        chosen.validation_point.threshold,
+        *(
+            calibration.Outcomes(rows[LABEL_COLUMN].to_numpy(), chosen.pipeline.predict_proba(rows[columns])[:, 1])
+            for rows in (validation, test)
+        ),
+        tolerance,
+    )
+    chosen.pipeline = checked.model
+    chosen.validation_point = replace(chosen.validation_point, threshold=checked.threshold)
+    return checked
+
+
 def score_test(selection: Selection, test: pd.DataFrame) -> tuple[evaluate.Metrics, pd.DataFrame]:
     """The chosen model's test figures at the threshold chosen on validation."""
     chosen = selection.chosen
@@ -233,12 +259,14 @@ def train(data: TrainingData, criteria: acceptance.AcceptanceCriteria, config: T
     started = time.perf_counter()
     weights = data.train_weights()
     selection = select(data.train, data.validation, criteria, config, data.plan.gap_days, weights)
+    checked = calibrate_chosen(selection, data.validation, data.test, config.calibration_tolerance)
     test_metrics, test_scores = score_test(selection, data.test)
     baseline, test_scores = buy_till_you_die(
         data.train, test_scores, data.test, test_metrics.recall, data.plan.gap_days, weights
     )
     result = TrainResult(data, selection, config, criteria, test_metrics, test_scores, time.perf_counter() - started)
     result.bgnbd = baseline
+    result.calibration = checked
     return result
 
 
@@ -266,6 +294,8 @@ def summary_lines(result: TrainResult) -> list[str]:
     lines.append(
         f"chosen: {chosen.name} {chosen.best_params}, threshold {result.threshold:.4f} ({chosen.validation_point.policy})"
     )
+    if result.calibration is not None:
+        lines.append(f"calibration: {result.calibration.note}")
     figures = [("model", test)] + (
         [("rule baseline", result.baseline_metrics)] if result.baseline_metrics else []
     )

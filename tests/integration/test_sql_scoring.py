@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from psycopg import sql
 
-from custlabel import db, model_families, registry, score, sql_scoring
+from custlabel import db, model_families, recalibration, registry, score, sql_scoring
 from custlabel.config import Settings
 from custlabel.devtools.benchmarks.scoring import create_synthetic_features, read_features
 
@@ -65,9 +65,19 @@ def rows(settings, schema=SCHEMA) -> list[tuple]:
         ).fetchall()
 
 
-@pytest.mark.parametrize("kind", ["logreg", "forest"])
+def recalibrated(model):
+    """The stand-in wrapped in a Platt map as training wraps an overconfident model, threshold mapped alike."""
+    wrapped = recalibration.RecalibratedClassifier(model.pipeline, slope=0.6, intercept=-0.4)
+    return dataclasses.replace(
+        model, pipeline=wrapped, threshold=float(wrapped.calibrate(np.array([model.threshold]))[0])
+    )
+
+
+@pytest.mark.parametrize("kind", ["logreg", "forest", "recalibrated-logreg", "recalibrated-forest"])
 def test_sql_and_python_engines_write_the_same_labels_and_reasons(warehouse, frame, kind):
-    model = fit_model(frame, kind)
+    model = fit_model(frame, kind.removeprefix("recalibrated-"))
+    if kind.startswith("recalibrated-"):
+        model = recalibrated(model)
     in_python = run(warehouse, model, "python")
     python_rows = rows(warehouse)
     in_sql = run(warehouse, model, "sql")
@@ -112,6 +122,25 @@ def test_parity_is_checked_once_and_recorded_on_the_registered_version(warehouse
     again = score.score(warehouse, score.ScoreRequest(SCHEMA, engine="auto", force=True))
     assert again.slices[0].engine_reason == "SQL parity passed: recorded on the version"
 
+
+
+def test_a_registered_recalibrated_version_loads_and_scores_alike_in_sql(warehouse, frame):
+    plain = fit_model(frame, "logreg")
+    model = recalibrated(plain)
+    to_register = _ToRegister(model.pipeline, model.threshold, model.feature_columns, frame[model.feature_columns])
+    version = _register(warehouse, to_register, "champion")
+    loaded = registry.load_alias("champion", warehouse)
+    assert isinstance(loaded.pipeline, recalibration.RecalibratedClassifier)
+    assert loaded.threshold == pytest.approx(model.threshold)
+    summary = score.score(warehouse, score.ScoreRequest(SCHEMA, engine="auto", force=True))
+    assert [(s.model_version, s.engine) for s in summary.slices] == [(version, "sql")]
+    written = rows(warehouse)
+    features = read_features(warehouse, SCHEMA, CUSTOMERS).set_index("customer_id").loc[[r[0] for r in written]]
+    uncalibrated = plain.pipeline.predict_proba(features[plain.feature_columns])[:, 1]
+    expected = model.pipeline.calibrate(uncalibrated)
+    np.testing.assert_allclose([r[1] for r in written], expected, atol=sql_scoring.PARITY_TOLERANCE)
+    # the labels are the uncalibrated model's at its own threshold
+    assert [r[2] for r in written] == ["bad" if s >= plain.threshold else "good" for s in uncalibrated]
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from custlabel import baseline, db, registry, release, train, training_data
+from custlabel import baseline, calibration, db, label_rule, recalibration, registry, release, releases, train, training_data
 from custlabel.config import Settings
 from custlabel.features import NUMERIC_FEATURES
 
@@ -32,7 +32,8 @@ def with_store(settings: Settings, folder: Path) -> Settings:
 def released(
     built_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Settings, release.Release]:
-    settings = with_store(built_warehouse, tmp_path_factory.mktemp("mlflow"))
+    # a model name of its own: the release log of the session's warehouse keeps other modules' version 1
+    settings = replace(with_store(built_warehouse, tmp_path_factory.mktemp("mlflow")), model_name="train-mlflow-it")
     return settings, release.train_and_register(settings, SMALL)
 
 
@@ -100,6 +101,69 @@ def test_one_run_per_search_and_artifacts_kept(released) -> None:
     } <= artifacts
     assert Path(settings.mlflow_artifact_root).is_dir()
     assert any(Path(settings.mlflow_artifact_root).rglob("model_card.md"))
+
+
+CALIBRATION_FIGURES = (
+    "calibration_expected_calibration_error",
+    "calibration_needs_recalibration",
+    "calibration_estimated_precision",
+    "calibration_realized_precision",
+    "calibration_test_expected_calibration_error",
+    "calibration_test_estimated_precision",
+    "calibration_test_realized_precision",
+)
+
+
+def test_calibration_on_the_validation_and_test_nights_is_recorded(released) -> None:
+    settings, done = released
+    result = done.trained
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    tags = client.get_model_version(settings.model_name, done.version).tags
+    metrics = client.get_run(done.run_id).data.metrics
+    for name in CALIBRATION_FIGURES:
+        assert name in tags and name in metrics, name
+    checked = result.calibration
+    assert tags["calibration_recalibrated"] == str(checked.recalibrated).lower()
+    assert tags["calibration_note"] == checked.note
+    assert checked.note in client.get_model_version(settings.model_name, done.version).description
+    # recomputed from the validation night's rows and the model as trained
+    as_trained = recalibration.uncalibrated(result.selection.chosen.pipeline)
+    validation = result.data.validation
+    recomputed = calibration.check(
+        validation["is_bad"].to_numpy(), as_trained.predict_proba(validation[result.feature_columns])[:, 1]
+    )
+    assert metrics["calibration_expected_calibration_error"] == pytest.approx(recomputed.expected_calibration_error)
+    assert metrics["calibration_needs_recalibration"] == float(checked.validation.needs_recalibration)
+    trained_event = next(e for e in releases.history(settings, done.version, settings.model_name) if e.event == "trained")
+    logged = trained_event.details["calibration"]
+    assert logged["validation"]["expected_calibration_error"] == pytest.approx(recomputed.expected_calibration_error)
+    assert logged["test"]["realized_precision"] == pytest.approx(result.test_metrics.precision)
+    assert logged["recalibrated"] == checked.recalibrated
+
+
+def test_a_recalibrated_version_is_registered_wrapped_and_labels_as_trained(
+    built_warehouse: Settings, tmp_path: Path
+) -> None:
+    settings = with_store(built_warehouse, tmp_path)
+    # no calibration error is tolerated: the chosen model is recalibrated on the validation night
+    done = release.train_and_register(settings, replace(FAST, calibration_tolerance=0.0))
+    checked = done.trained.calibration
+    assert checked.recalibrated, checked.note
+    tags = MlflowClient(settings.mlflow_tracking_uri).get_model_version(settings.model_name, done.version).tags
+    assert tags["calibration_recalibrated"] == "true"
+    assert float(tags["recalibrated_expected_calibration_error"]) < float(tags["calibration_expected_calibration_error"])
+    assert "recalibrated_test_expected_calibration_error" in tags and float(tags["calibration_slope"]) > 0
+    assert float(tags["threshold"]) == pytest.approx(checked.threshold)
+
+    loaded = registry.load_version(settings, done.version, "challenger")
+    assert isinstance(loaded.pipeline, recalibration.RecalibratedClassifier)
+    assert loaded.threshold == pytest.approx(checked.threshold)
+    test = done.trained.data.test
+    scores = loaded.scores(test)
+    as_trained = loaded.pipeline.model.predict_proba(test[loaded.feature_columns])[:, 1]
+    assert (label_rule.is_bad(scores, loaded.threshold) == label_rule.is_bad(as_trained, checked.threshold_as_trained)).all()
+    assert float(abs(scores - as_trained).max()) > 0
+    assert done.trained.test_metrics.precision == pytest.approx(checked.recalibrated_test.realized_precision)
 
 
 def test_rule_baseline_is_recorded_as_the_fallback(trained) -> None:

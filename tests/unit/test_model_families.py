@@ -9,7 +9,7 @@ import skops.io
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.model_selection import ParameterGrid
 
-from custlabel import model_families
+from custlabel import model_families, recalibration
 from custlabel.errors import CustlabelError
 from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from custlabel.train import TrainConfig
@@ -50,6 +50,19 @@ def test_a_fitted_family_loads_with_the_trusted_types_alone(fitted) -> None:
     loaded = skops.io.loads(dumped, trusted=model_families.trusted_types())
     frame, _ = _frame(20, seed=1)
     np.testing.assert_array_equal(loaded.predict_proba(frame), pipeline.predict_proba(frame))
+
+
+def test_a_recalibrated_family_loads_with_the_trusted_types_and_keeps_its_sql_obstacle(fitted) -> None:
+    _, pipeline = fitted
+    wrapped = recalibration.RecalibratedClassifier(pipeline, slope=0.4, intercept=-0.2)
+    dumped = skops.io.dumps(wrapped)
+    assert recalibration.TRUSTED_TYPE in skops.io.get_untrusted_types(data=dumped)
+    assert set(skops.io.get_untrusted_types(data=dumped)) <= set(model_families.trusted_types())
+    loaded = skops.io.loads(dumped, trusted=model_families.trusted_types())
+    frame, _ = _frame(20, seed=1)
+    np.testing.assert_array_equal(loaded.predict_proba(frame), wrapped.predict_proba(frame))
+    assert model_families.sql_obstacle(wrapped) == model_families.sql_obstacle(pipeline)
+    assert model_families.uses_bgnbd(wrapped) == model_families.uses_bgnbd(pipeline)
 
 
 def test_sql_obstacles_are_named_per_family(fitted) -> None:
