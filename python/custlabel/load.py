@@ -1,10 +1,11 @@
 """`custlabel load`: customers and sales files (CSV or Parquet) into master data, checked against the contract.
 
-Each file streams into a temporary table typed by the contract (COPY, in chunks:
-memory stays flat in the file size), so Postgres itself checks every value; an error
-names the file, row and column. Only when every file has loaded are the master-data
-tables replaced (or appended to) in the same transaction, each row stamped with the
-load time in `loaded_at`: a failed load changes nothing.
+Each file streams by COPY (in chunks: memory stays flat in the file size) into a
+table typed by the contract, so Postgres itself checks every value; an error names
+the file, row and column. Everything happens in one transaction, each row stamped with
+the load time in `loaded_at`: a failed load changes nothing. A replace truncates the
+master-data table and copies straight into it (frozen: no later rewrite by vacuum); an
+append copies into a temporary table first, so that readers are never locked out.
 """
 
 from __future__ import annotations
@@ -82,14 +83,12 @@ def load(
     started = time.perf_counter()
     rows: dict[str, int] = {}
     with db.connect(settings) as conn:
-        conn.execute("set temp_buffers = '256MB'")  # the staging tables' buffers (default 8 MB)
+        conn.execute("set temp_buffers = '256MB'")  # an append's temporary tables (default 8 MB)
         conn.execute("set local timezone = 'UTC'")
         conn.execute("set local datestyle = 'ISO, YMD'")
         _ensure_tables(conn, tables)
         for source in sources:
-            rows[source.table.name] = _copy_to_staging(conn, source)
-        for source in sources:
-            _publish(conn, source.table, mode)
+            rows[source.table.name] = _replace(conn, source) if mode == "replace" else _append(conn, source)
     with db.connect(settings, autocommit=True) as conn:
         for source in sources:
             conn.execute(sql.SQL("analyze {}").format(sql.Identifier(contract.SCHEMA, source.table.name)))
@@ -143,19 +142,40 @@ def _ensure_tables(conn: psycopg.Connection, tables: dict[str, contract.Table]) 
         conn.execute(statement)
 
 
-def _staging(table: contract.Table) -> sql.Identifier:
-    return sql.Identifier(f"_load_{table.name}")
+def _replace(conn: psycopg.Connection, source: SourceFile) -> int:
+    """Truncate the master-data table and copy the file straight into it, stamped with the load time."""
+    target = sql.Identifier(contract.SCHEMA, source.table.name)
+    load_time = sql.Identifier(contract.LOAD_TIME_COLUMN)
+    conn.execute(sql.SQL("truncate {}").format(target))
+    # The default lives only inside this transaction: no other writer ever sees it.
+    conn.execute(sql.SQL("alter table {} alter column {} set default now()").format(target, load_time))
+    rows = _copy(conn, source, target, freeze=True)
+    conn.execute(sql.SQL("alter table {} alter column {} drop default").format(target, load_time))
+    return rows
 
 
-def _copy_to_staging(conn: psycopg.Connection, source: SourceFile) -> int:
-    """Stream one file into a temporary table typed by the contract; returns the rows copied."""
+def _append(conn: psycopg.Connection, source: SourceFile) -> int:
+    """Copy the file into a temporary table, then add its rows to master data, stamped with the load time."""
     table = source.table
+    staging = sql.Identifier(f"_load_{table.name}")
     conn.execute(
-        sql.SQL("create temp table {} ({}) on commit drop").format(_staging(table), contract.column_list(table.file_columns))
+        sql.SQL("create temp table {} ({}) on commit drop").format(staging, contract.column_list(table.file_columns))
     )
+    rows = _copy(conn, source, staging, freeze=False)
+    names = sql.SQL(", ").join(sql.Identifier(column.name) for column in table.file_columns)
+    conn.execute(
+        sql.SQL("insert into {} ({}, {}) select {}, now() from {}").format(
+            sql.Identifier(contract.SCHEMA, table.name), names, sql.Identifier(contract.LOAD_TIME_COLUMN), names, staging
+        )
+    )
+    return rows
+
+
+def _copy(conn: psycopg.Connection, source: SourceFile, table: sql.Identifier, freeze: bool) -> int:
+    """Stream one file into a table by COPY; returns the rows copied."""
     header = "false" if source.is_parquet else "true"
-    statement = sql.SQL("copy {} ({}) from stdin with (format csv, header {})").format(
-        _staging(table), sql.SQL(", ").join(map(sql.Identifier, source.columns)), sql.SQL(header)
+    statement = sql.SQL("copy {} ({}) from stdin with (format csv, header {}, freeze {})").format(
+        table, sql.SQL(", ").join(map(sql.Identifier, source.columns)), sql.SQL(header), sql.SQL(str(freeze).lower())
     )
     chunks = _parquet_chunks(source.path) if source.is_parquet else _csv_chunks(source.path)
     cursor = conn.cursor()
@@ -207,16 +227,3 @@ def _describe(source: SourceFile, error: psycopg.errors.DataError) -> str:
             name = context["column"]
             where += f", column {name}" + (f" ({types[name]})" if name in types else "")
     return f"{where}: {error.diag.message_primary}; nothing loaded"
-
-
-def _publish(conn: psycopg.Connection, table: contract.Table, mode: Mode) -> None:
-    """Move the staged rows into master data, stamped with the load time (the transaction's start)."""
-    target = sql.Identifier(contract.SCHEMA, table.name)
-    if mode == "replace":
-        conn.execute(sql.SQL("truncate {}").format(target))
-    names = sql.SQL(", ").join(sql.Identifier(column.name) for column in table.file_columns)
-    conn.execute(
-        sql.SQL("insert into {} ({}, {}) select {}, now() from {}").format(
-            target, names, sql.Identifier(contract.LOAD_TIME_COLUMN), names, _staging(table)
-        )
-    )

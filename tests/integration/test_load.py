@@ -62,6 +62,10 @@ def test_good_csv_files_replace_master_data_with_a_load_time(database: Settings,
     assert customers == [("c1", "retail", None), ("c2", None, None)]
     stamps = _rows(database, "select distinct loaded_at from master_data.sales union select distinct loaded_at from master_data.customers")
     assert len(stamps) == 1 and stamps[0][0] is not None
+    # the load time's default lived only inside the load's transaction
+    defaults = _rows(database, "select column_default from information_schema.columns"
+                               " where table_schema = 'master_data' and column_name = 'loaded_at'")
+    assert defaults == [(None,), (None,)]
 
 
 def test_good_parquet_files_load_with_zoned_timestamps_and_numbers(database: Settings, tmp_path: Path) -> None:
