@@ -6,26 +6,22 @@ import hashlib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from custlabel import config_files
+from custlabel.config_files import Share, StrictModel
 from custlabel.config import Settings, get_settings
 from custlabel.errors import CustlabelError
 from custlabel.features import SENSITIVE_ATTRIBUTES
 
 FILE_NAME = "acceptance.yml"
-Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class AcceptanceError(CustlabelError):
     """The acceptance file is missing or invalid."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Performance(_Strict):
+class Performance(StrictModel):
     min_precision: Share
     min_recall: Share
     min_lift: float = Field(default=1.0, ge=1.0)
@@ -72,17 +68,17 @@ class Performance(_Strict):
         return self
 
 
-class RelativeToChampion(_Strict):
+class RelativeToChampion(StrictModel):
     max_precision_drop: Share
     max_recall_drop: Share
 
 
-class Computational(_Strict):
+class Computational(StrictModel):
     min_rows_per_second: float = Field(gt=0)
     max_peak_memory_mb: float = Field(gt=0)
 
 
-class Fairness(_Strict):
+class Fairness(StrictModel):
     attributes: list[str]
     min_group_size: int = Field(ge=1)
     max_precision_gap: Share
@@ -96,7 +92,7 @@ class Fairness(_Strict):
         return self
 
 
-class AcceptanceCriteria(_Strict):
+class AcceptanceCriteria(StrictModel):
     owner: str = Field(min_length=1)
     performance: Performance
     relative_to_champion: RelativeToChampion

@@ -22,10 +22,11 @@ from typing import Literal
 
 import psycopg
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from custlabel import config_files, db
 from custlabel.config import Settings, get_settings, monitoring_schema
+from custlabel.config_files import StrictModel
 from custlabel.errors import CustlabelError
 
 logger = logging.getLogger(__name__)
@@ -88,11 +89,7 @@ class AlertConfigError(CustlabelError):
     """The alerts file is missing or invalid."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Rule(_Strict):
+class Rule(StrictModel):
     name: str = Field(min_length=1)
     metric: str
     direction: Literal["above", "below"]
@@ -115,11 +112,11 @@ class Rule(_Strict):
         return value > self.threshold if self.direction == "above" else value < self.threshold
 
 
-class Notify(_Strict):
+class Notify(StrictModel):
     url: str | None = None
 
 
-class AlertConfig(_Strict):
+class AlertConfig(StrictModel):
     notify: Notify = Notify()
     rules: list[Rule] = Field(min_length=1)
 

@@ -211,6 +211,20 @@ def _night(text: str) -> date:
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+
+
+def _version_command(sub, name: str, handler, help_text: str, by_help: str) -> argparse.ArgumentParser:
+    """A command on one registered version, recorded with who ran it: approve, reject, promote."""
+    parser = sub.add_parser(name, help=help_text)
+    parser.add_argument("version")
+    parser.add_argument("--by", required=True, help=by_help)
+    _add_target(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="custlabel", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -243,13 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     example.add_argument("name", choices=["pagila"])
     example.add_argument("--dataset", default=None, help="the pagila folder (default: ../shared/datasets/pagila beside the repo)")
     example.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night to label (default 2005-08-23, the last of its rentals)")
-    example.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    _add_target(example)
     example.add_argument("--vars", default="", help="more dbt vars, e.g. '{outcome_window_days: 21}'")
     example.add_argument("--i-mean-database", default=None, help="required on a server other than the embedded one: its database name")
     example.set_defaults(handler=_example)
 
     dbt = sub.add_parser("dbt", help="run dbt (build, test, snapshot, ...) against the warehouse")
-    dbt.add_argument("--target", default=None, help="dev | test | prod")
+    dbt.add_argument("--target", default=None, help="a target of profiles.yml (default: CUSTLABEL_TARGET)")
     dbt.add_argument("--as-of", type=_night, default=None, help="the night to build, YYYY-MM-DD (default: the last complete night)")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
     dbt.set_defaults(handler=_dbt)
@@ -259,28 +273,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-rows-per-date", type=int, help="sampling cap per as_of_date (default 10000)")
     train.add_argument("--search-iterations", type=int, help="settings tried per candidate (default 4)")
     train.add_argument("--n-jobs", type=int, help="parallel fits (default 2)")
-    train.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    _add_target(train)
     train.set_defaults(handler=_train)
 
-    approve = sub.add_parser("approve", help="approve a validated version (business owner); it becomes eligible for champion")
-    approve.add_argument("version")
-    approve.add_argument("--by", required=True, help="who approves (recorded on the version and in model_releases)")
+    approve = _version_command(sub, "approve", _approve,
+                               "approve a validated version (business owner); it becomes eligible for champion",
+                               "who approves (recorded on the version and in model_releases)")
     approve.add_argument("--note", default="", help="why, for the release log")
-    approve.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
-    approve.set_defaults(handler=_approve)
-
-    reject = sub.add_parser("reject", help="reject a validated version (business owner), with the reason")
-    reject.add_argument("version")
-    reject.add_argument("--by", required=True, help="who rejects")
+    reject = _version_command(sub, "reject", _reject, "reject a validated version (business owner), with the reason",
+                              "who rejects")
     reject.add_argument("--note", required=True, help="why (required)")
-    reject.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
-    reject.set_defaults(handler=_reject)
-
-    promote = sub.add_parser("promote", help="make an approved version the champion (ML engineer)")
-    promote.add_argument("version")
-    promote.add_argument("--by", required=True, help="who promotes")
-    promote.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
-    promote.set_defaults(handler=_promote)
+    _version_command(sub, "promote", _promote, "make an approved version the champion (ML engineer)", "who promotes")
 
     baseline = sub.add_parser("baseline", help="judge the SQL rule baseline on the newest matured night, record it")
     baseline.set_defaults(handler=_baseline)
@@ -292,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="label every eligible customer into customer_labels (atomic swap)")
     score.add_argument("--alias", default="champion", help="model alias to score with (rule baseline when unset)")
     score.add_argument("--as-of", type=date.fromisoformat, default=None, help="re-score another night from customer_features, YYYY-MM-DD (default: tonight's customer_features_current)")
-    score.add_argument("--target", default=None, help="prod | test | dev (default: CUSTLABEL_TARGET)")
+    _add_target(score)
     score.add_argument("--engine", choices=["python", "sql", "auto"], default="auto", help="sql scores inside Postgres")
     score.add_argument("--canary-percent", type=float, default=0.0, help="share of customers (stable hash) for the canary")
     score.add_argument("--canary-alias", default="challenger", help="model alias labelling the canary slice")
@@ -308,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=_validate)
 
     grants = sub.add_parser("grants", help="create the read-only BI role and its grants")
-    grants.add_argument("--target", default=None, help="prod | test | dev (default: CUSTLABEL_TARGET)")
+    _add_target(grants)
     grants.add_argument("--role", default="custlabel_bi")
     grants.add_argument(
         "--reset-password", action="store_true",
@@ -325,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     nightly = sub.add_parser("nightly", help="run the nightly flow once, here (Prefect local mode unless PREFECT_API_URL is set)")
     nightly.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night to label, YYYY-MM-DD (default: the last complete night, yesterday in CUSTLABEL_TIMEZONE)")
-    nightly.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    _add_target(nightly)
     nightly.add_argument("--retrain", action="store_true", help="train a new challenger even when a model exists")
     nightly.add_argument("--auto-approve", action="store_true", help="promote a trained version that passed every gate (demo, tests)")
     nightly.add_argument("--vars", default="", help="dbt vars for every dbt step, as `dbt build --vars` takes them, "
@@ -335,12 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the deployment nightly-customer-labels/nightly on a cron schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="when the nightly run starts (default: 02:00)")
     serve.add_argument("--timezone", default=None, help="time zone of the cron schedule (default: CUSTLABEL_TIMEZONE, else UTC)")
-    serve.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    _add_target(serve)
     serve.add_argument("--prefect-port", type=int, default=4200, help="port of the local Prefect server (without PREFECT_API_URL)")
     serve.set_defaults(handler=_serve)
 
     monitor = sub.add_parser("monitor", help="monitoring figures of a night, recent label rates, realized precision, runs")
-    monitor.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    _add_target(monitor)
     monitor.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night (default: the newest built)")
     monitor.add_argument("--nights", type=int, default=30, help="how many nights of history to show")
     monitor.add_argument("--open", action="store_true", help="write the HTML report of the night and open it in a browser")
@@ -351,13 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--by", required=True, metavar="NAME", help="who rolls back (recorded)")
     rollback.add_argument("--reason", required=True, metavar="TEXT", help="why (recorded)")
     rollback.add_argument("--next-night", action="store_true", help="leave tonight's labels; the version labels from the next run")
-    rollback.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    _add_target(rollback)
     rollback.set_defaults(handler=_rollback)
 
     simulate = sub.add_parser("simulate", help="advance the demo master data night by night, running the nightly flow each night")
     simulate.add_argument("--nights", type=int, default=5)
     simulate.add_argument("--days-per-night", type=int, default=1, help="days of master data each simulated night adds")
-    simulate.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+    _add_target(simulate)
     simulate.add_argument("--seed", type=int, default=7)
     simulate.add_argument("--no-auto-approve", action="store_true", help="leave trained versions as challengers")
     simulate.add_argument("--i-mean-database", metavar="NAME", help=I_MEAN_DATABASE_HELP)

@@ -1,15 +1,22 @@
-"""The reviewed YAML files (acceptance.yml, alerts.yml): read into a pydantic model, every problem named in one message."""
+"""The reviewed YAML files (acceptance.yml, alerts.yml, release.yml): read into a pydantic model, every problem named in one message."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from custlabel.errors import CustlabelError
 
 Model = TypeVar("Model", bound=BaseModel)
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class StrictModel(BaseModel):
+    """A section of a reviewed file: unknown keys are refused (typos), values frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def describe(error: ValidationError) -> str:

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
+from custlabel import config_files
 from custlabel.config import Settings, get_settings
+from custlabel.config_files import Share, StrictModel
 from custlabel.errors import CustlabelError
 
 FILE_NAME = "release.yml"
-Share = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class ReleasePolicyError(CustlabelError):
     """The release policy file is missing or invalid."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Canary(_Strict):
+class Canary(StrictModel):
     percent: float = Field(gt=0, lt=100)
     nights: int = Field(ge=1)
     max_bad_share_gap: Share
@@ -32,7 +27,7 @@ class Canary(_Strict):
     max_precision_drop: Share
 
 
-class DataTrigger(_Strict):
+class DataTrigger(StrictModel):
     max_score_psi: float = Field(gt=0)
     drift_nights: int = Field(ge=1)
     window_nights: int = Field(ge=1)
@@ -45,47 +40,29 @@ class DataTrigger(_Strict):
         return self
 
 
-class PerformanceTrigger(_Strict):
+class PerformanceTrigger(StrictModel):
     min_customers_with_outcome: int = Field(ge=1)
     estimated_margin: Share
 
 
-class AgeTrigger(_Strict):
+class AgeTrigger(StrictModel):
     max_days: int = Field(ge=1)
 
 
-class Triggers(_Strict):
+class Triggers(StrictModel):
     data: DataTrigger
     performance: PerformanceTrigger
     age: AgeTrigger
 
 
-class ReleasePolicy(_Strict):
+class ReleasePolicy(StrictModel):
     canary: Canary
     triggers: Triggers
 
 
-def _describe(error: ValidationError) -> str:
-    lines = []
-    for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        message = "unknown key (typo?)" if problem["type"] == "extra_forbidden" else problem["msg"]
-        lines.append(f"  {where}: {message}")
-    return "\n".join(lines)
-
-
 def parse(text: str, source: str = FILE_NAME) -> ReleasePolicy:
     """Validate the text of a release policy file."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ReleasePolicyError(f"{source} is not valid YAML: {error}") from error
-    if not isinstance(raw, dict):
-        raise ReleasePolicyError(f"{source} must be a mapping of sections, got {type(raw).__name__}")
-    try:
-        return ReleasePolicy.model_validate(raw)
-    except ValidationError as error:
-        raise ReleasePolicyError(f"{source} is invalid:\n{_describe(error)}") from error
+    return config_files.parse(text, source, ReleasePolicy, ReleasePolicyError, "a mapping of sections")
 
 
 def load(path: Path | None = None, settings: Settings | None = None) -> ReleasePolicy:
