@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty, Queue
+from threading import Event, Thread
 from typing import Literal
 
 import psycopg
@@ -177,7 +179,7 @@ def _copy(conn: psycopg.Connection, source: SourceFile, table: sql.Identifier, f
     statement = sql.SQL("copy {} ({}) from stdin with (format csv, header {}, freeze {})").format(
         table, sql.SQL(", ").join(map(sql.Identifier, source.columns)), sql.SQL(header), sql.SQL(str(freeze).lower())
     )
-    chunks = _parquet_chunks(source.path) if source.is_parquet else _csv_chunks(source.path)
+    chunks = _prefetched(_parquet_chunks(source.path)) if source.is_parquet else _csv_chunks(source.path)
     cursor = conn.cursor()
     try:
         with cursor.copy(statement) as copy:
@@ -185,6 +187,8 @@ def _copy(conn: psycopg.Connection, source: SourceFile, table: sql.Identifier, f
                 copy.write(chunk)
     except psycopg.errors.DataError as error:
         raise LoadError(_describe(source, error)) from None
+    finally:
+        chunks.close()
     return cursor.rowcount
 
 
@@ -192,6 +196,39 @@ def _csv_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             yield chunk
+
+
+def _prefetched(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+    """The chunks, made by a thread of their own while the previous ones are being sent (Arrow and the
+    socket both release the GIL): converting Parquet to CSV overlaps with Postgres parsing it."""
+    queue: Queue = Queue(maxsize=depth)
+    done, stopped = object(), Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if stopped.is_set():
+                    return
+                queue.put(chunk)
+        except BaseException as error:  # handed to the consumer, raised there
+            queue.put(error)
+            return
+        queue.put(done)
+
+    producer = Thread(target=produce, name="parquet-to-csv", daemon=True)
+    producer.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stopped.set()
+        while producer.is_alive():  # a COPY that failed early: free a producer waiting on a full queue
+            try:
+                queue.get(timeout=0.1)
+            except Empty:
+                pass
 
 
 def _parquet_chunks(path: Path) -> Iterator[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -136,7 +137,7 @@ def test_unparsable_csv_value_names_file_row_and_column_and_nothing_loads(databa
 
 def test_unparsable_parquet_value_names_file_row_and_column(database: Settings, tmp_path: Path) -> None:
     _load_good_csv(database, tmp_path)
-    rows = 100_000  # more than one record batch
+    rows = 400_000  # record batches after the failing one: the conversion thread must stop, not hang
     amounts = ["1.5"] * rows
     amounts[70_001] = "twelve"
     pq.write_table(
@@ -148,6 +149,7 @@ def test_unparsable_parquet_value_names_file_row_and_column(database: Settings, 
     )
     message = _unchanged_after(database, {"sales": tmp_path / "sales.parquet"}, "row 70002, column amount (numeric)")
     assert 'invalid input syntax for type numeric: "twelve"' in message
+    assert "parquet-to-csv" not in {thread.name for thread in threading.enumerate()}
 
 
 def test_unknown_columns_and_file_types_are_refused(database: Settings, tmp_path: Path) -> None:
