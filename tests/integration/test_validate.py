@@ -70,6 +70,11 @@ def _tags(settings: Settings, version: str) -> dict[str, str]:
     return MlflowClient(settings.mlflow_tracking_uri).get_model_version(settings.model_name, version).tags
 
 
+def _events(settings: Settings, version: str) -> list[releases.RecordedEvent]:
+    """The version's release events (the session's warehouse holds other models' versions of the same number)."""
+    return releases.history(settings, model_version=version, model_name=settings.model_name)
+
+
 def _criteria(settings: Settings, **changes: dict) -> acceptance.AcceptanceCriteria:
     return acceptance.parse(criteria_text(settings, **{**DEMO, **changes}))
 
@@ -90,7 +95,7 @@ def test_a_good_version_passes_with_every_record(validated, capsys) -> None:
     with db.connect(settings) as conn:
         labelled = conn.execute("select distinct model_version, as_of_date::text from analytics_test.customer_labels").fetchall()
     assert labelled == [(version, tags["test_date"])]
-    events = releases.history(settings, model_version=version)
+    events = _events(settings, version)
     assert [event.event for event in events] == ["trained", "validated"]
     validated = events[1]
     assert GATES <= {gate["name"] for gate in validated.details["gates"]}
@@ -120,7 +125,7 @@ def test_a_model_too_slow_or_too_large_is_refused(validated) -> None:
     gate = next(g for g in result.gates if g.name == "computational")
     assert not gate.passed and "rows/s < 10,000,000" in gate.reason and "MB > 50 MB" in gate.reason
     assert _tags(settings, version)["validation_status"] == "failed"
-    last = releases.history(settings, model_version=version)[-1]
+    last = _events(settings, version)[-1]
     assert last.event == "validation_failed" and "computational: " in last.reason
     assert registry.alias_versions(settings) == {"challenger": version}
 
@@ -158,7 +163,7 @@ def test_a_fairness_gap_is_refused(validated) -> None:
     gate = next(g for g in result.gates if g.name == "fairness_gender")
     assert not gate.passed and "gap" in gate.reason, gate.reason
     assert _tags(settings, version)["gate_fairness_gender"].startswith("failed: ")
-    assert releases.history(settings, model_version=version)[-1].event == "validation_failed"
+    assert _events(settings, version)[-1].event == "validation_failed"
 
 
 def _register(settings: Settings, pipeline: Pipeline, sample, night: str) -> str:
@@ -186,7 +191,7 @@ def test_a_version_scoring_nan_fails_the_smoke_test_and_goes_no_further(validate
     tags = _tags(settings, version)
     assert tags["validation_status"] == "failed" and tags["gate_smoke"].startswith("failed: ")
     assert "failed before the test environment could judge it" in result.report.read_text()
-    assert releases.history(settings, model_version=version)[-1].event == "validation_failed"
+    assert _events(settings, version)[-1].event == "validation_failed"
 
 
 def test_a_signature_without_one_of_tonights_columns_fails_the_smoke_test(validated) -> None:
