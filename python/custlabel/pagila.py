@@ -8,10 +8,12 @@ pagila's data period.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -34,6 +36,9 @@ NIGHT = date(2005, 8, 23)
 # Three months of history: monthly nights 2005-06-01 .. 2005-08-01, two-week outcome
 # windows; the replay is judged on freshness but only warned (the extract is newer).
 DBT_VARS = {"outcome_window_days": 14, "feature_history_months": 3, "freshness": "warn"}
+# Pagila's versions, approvals and canaries are its own: a model of other master data (the
+# demo's) must never label pagila's customers.
+MODEL_NAME = "pagila-customer-labels"
 
 _SCHEMA_NAME = re.compile(r"\b(" + "|".join(RENAMED_SCHEMAS) + r")(\.|;| OWNER)")
 _OBJECT_HEADER = re.compile(r"^-- (?:Data for )?Name: ([^;(]+)")
@@ -57,10 +62,25 @@ def run(
     guard.require_scratch_database(settings, i_mean_database, "replace master_data with views over pagila")
     load_dump(dataset_dir or default_dataset_dir(settings), settings)
     map_to_master_data(settings)
-    return nightly.run_once(
-        as_of_date=as_of_date, target=target, auto_approve=True, dbt_vars={**DBT_VARS, **(dbt_vars or {})},
-        settings=settings,
-    )
+    with own_model_name():
+        return nightly.run_once(
+            as_of_date=as_of_date, target=target, auto_approve=True, dbt_vars={**DBT_VARS, **(dbt_vars or {})},
+            settings=settings,
+        )
+
+
+@contextmanager
+def own_model_name() -> Iterator[None]:
+    """The run's registered model is pagila's (the flow reads CUSTLABEL_MODEL_NAME from the environment)."""
+    saved = os.environ.get("CUSTLABEL_MODEL_NAME")
+    os.environ["CUSTLABEL_MODEL_NAME"] = MODEL_NAME
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("CUSTLABEL_MODEL_NAME", None)
+        else:
+            os.environ["CUSTLABEL_MODEL_NAME"] = saved
 
 
 def load_dump(dataset_dir: Path, settings: Settings) -> None:

@@ -8,10 +8,27 @@ from pathlib import Path
 
 import pytest
 
-from custlabel import db, nightly, pagila
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from custlabel import approval, db, model_families, nightly, pagila, registry
 from custlabel.config import Settings, get_settings
 from custlabel.errors import CustlabelError
 
+
+def register_approved_model_of_other_data(settings: Settings) -> str:
+    """An approved version of the default model name, as `make demo` leaves in the same MLflow store."""
+    rows = np.random.default_rng(0).uniform(0, 400, size=(200, 2))
+    sample = pd.DataFrame(rows, columns=["tenure_days", "days_since_last_sale"])
+    model = LogisticRegression().fit(sample, (sample["days_since_last_sale"] > 200).astype(int))
+    with registry.training_run(settings, "the demo's model", {"kind": "test"}):
+        version = registry.register_model(settings, model, sample, 0.5, model_families.trusted_types())
+    registry.tag_version(settings, version, {
+        approval.APPROVAL_STATUS_TAG: approval.APPROVED, approval.APPROVED_BY_TAG: "test",
+        approval.APPROVED_AT_TAG: "2026-12-01T00:00:00+00:00",
+    })
+    return version
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +53,7 @@ def dataset(pagila_settings: Settings) -> Path:
 def summary(pagila_settings: Settings, dataset: Path) -> str:
     from prefect.testing.utilities import prefect_test_harness
 
+    register_approved_model_of_other_data(pagila_settings)
     with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
         return pagila.run(dataset, i_mean_database=pagila_settings.connection.dbname, settings=pagila_settings)
 
@@ -46,6 +64,7 @@ def _rows(settings: Settings, query: str) -> list[tuple]:
 
 
 def test_every_pagila_customer_is_labelled_by_the_rule_baseline_on_night_one(pagila_settings: Settings, summary: str) -> None:
+    # the approved model of other master data in the same registry is not pagila's: no canary of it
     labels = _rows(pagila_settings, "select model_name, as_of_date::text, count(*) from analytics.customer_labels group by 1, 2")
     assert labels == [("rule-baseline", "2005-08-23", 599)]
     assert "labels: 599 customers as of 2005-08-23" in summary
