@@ -135,7 +135,7 @@ class Headline:
             )
         if self.drift:
             top = ", ".join(f"{d.feature} {d.psi_since_first_night:.2f} ({d.psi:.2f})" for d in self.drift)
-            lines.append(f"largest feature drift, PSI since the version's first night (against training): {top}")
+            lines.append(f"largest feature drift, PSI since the version's reference night (against training): {top}")
         lines.extend(f"ALERT: {alert}" for alert in self.alerts)
         if self.report:
             lines.append(f"report: {self.report}")

@@ -282,7 +282,8 @@ def sections(settings: Settings, schema: str, night: date, nights: int) -> list[
         Section("Score distribution", "Median score per night with its 25-75 % (dark) and 10-90 % (light) bands.",
                 score_distribution_plot(rates)),
         Section("Feature drift since going live", "PSI of each feature (and sensitive attribute) against the "
-                "customers the version labelled on its first night: what changed while it ran.",
+                "customers the version labelled on its reference night (its first labelling most customers): "
+                "what changed while it ran.",
                 drift_heatmap(drift, "psi_since_first_night")),
         Section("Feature drift against training", "PSI of each feature against the training rows of the version "
                 "that labelled the night; darker is further from training (the training window's age counts too).",

@@ -167,6 +167,6 @@ def test_monitor_prints_the_headline_and_opens_the_report(drift_night, monkeypat
     monkeypatch.setattr("webbrowser.open", opened.append)
     text = monitor.report(settings, target="prod", as_of_date=NIGHT)
     assert f"estimated {NIGHT}: {MODEL} v{VERSION}, precision" in text
-    assert "largest feature drift, PSI since the version's first night (against training): " in text
+    assert "largest feature drift, PSI since the version's reference night (against training): " in text
     path = monitor.open_report(settings, target="prod", as_of_date=NIGHT)
     assert opened == [path.as_uri()] and path.read_text().startswith("<!doctype html>")
