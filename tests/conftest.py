@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,10 +48,19 @@ def _set_environ(values: dict[str, str | None]) -> None:
 
 
 @pytest.fixture(scope="session")
-def warehouse_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings for one PostgreSQL per session, reached as an external server through PG* variables."""
-    folder = tmp_path_factory.mktemp("warehouse")
-    server = _start_session_server(folder / "server")
+def warehouse_settings() -> Iterator[Settings]:
+    """Settings for one PostgreSQL per session, reached as an external server through PG* variables.
+
+    Its folder lies outside pytest's temporary root: any other pytest session that starts
+    (the suite runs one itself) makes that root private again, and the server, which runs
+    as its own account when we are root, would lose its data directory.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="custlabel-tests-"))
+    try:
+        server = _start_session_server(folder / "server")
+    except BaseException:  # pytest.exit included: nothing of the session is left behind
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     # Set for the whole session, so that code calling get_settings() without arguments sees this server.
     session_env: dict[str, str | None] = {
         **server.connection.pg_env(),
@@ -63,14 +74,13 @@ def warehouse_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Set
     finally:
         _set_environ(saved)
         embedded_postgres.stop(server)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def pg_env(warehouse_settings: Settings) -> dict[str, str]:
     """The PG* variables of the session's server, for dbt and psql runs."""
     return warehouse_settings.connection.pg_env()
-
-
 
 
 @pytest.fixture(scope="session")

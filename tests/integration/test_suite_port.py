@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from helpers.ports import free_port
@@ -44,7 +45,7 @@ def hold(port: int) -> socket.socket | None:
     return squatter
 
 
-def test_the_suite_starts_while_the_old_fixed_port_is_held() -> None:
+def test_the_suite_starts_while_the_old_fixed_port_is_held(warehouse_settings) -> None:
     squatter = hold(OLD_FIXED_PORT)
     try:
         result = run_suite(fresh_env())
@@ -54,6 +55,12 @@ def test_the_suite_starts_while_the_old_fixed_port_is_held() -> None:
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "1 passed" in result.stdout
+    # The second pytest session made pytest's temporary root private again: this
+    # session's server must still reach its data (a new table, a checkpoint).
+    with psycopg.connect(warehouse_settings.connection.conninfo(), autocommit=True) as conn:
+        conn.execute("create table if not exists suite_port_probe (id int)")
+        conn.execute("checkpoint")
+        conn.execute("drop table suite_port_probe")
 
 
 def test_a_chosen_test_port_that_is_held_stops_the_run_with_how_to_fix_it() -> None:
