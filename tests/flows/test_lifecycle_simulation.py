@@ -15,7 +15,9 @@ import pytest
 
 from custlabel import alerts, db, nightly, registry, release_policy, releases, train
 from custlabel.config import Settings, get_settings
-from custlabel.demo import loader, simulation
+from custlabel.demo import simulation
+
+from helpers.flow_world import flow_world
 
 pytestmark = pytest.mark.integration
 
@@ -39,16 +41,8 @@ rules:
 
 @pytest.fixture(scope="module")
 def settings(make_database, tmp_path_factory) -> Iterator[Settings]:
-    base = make_database("lifecycle")
-    loader.generate_and_load(customers=2_000, days=540, seed=5, end_date=date(2026, 6, 30), settings=base,
-                             i_mean_database=base.connection.dbname)
     local = tmp_path_factory.mktemp("lifecycle-local")
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "PGDATABASE": base.connection.dbname, "CUSTLABEL_LOCAL_DIR": str(local),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{local / 'mlflow' / 'mlflow.db'}", "CUSTLABEL_TARGET": "prod",
-        }.items():
-            patch.setenv(name, value)
+    with flow_world(make_database, "lifecycle", date(2026, 6, 30), local) as patch:
         patch.setattr(nightly, "TRAIN_CONFIG", train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1))
         patch.setattr(nightly, "RELEASE_POLICY", POLICY)
         patch.setattr(nightly, "ALERT_RULES", ALERT_RULES)

@@ -18,7 +18,9 @@ from mlflow import MlflowClient
 
 from custlabel import approval, canary, cli, db, model_families, nightly, registry, release_policy, releases, rollout, train, triggers
 from custlabel.config import Settings, get_settings
-from custlabel.demo import loader, simulation
+from custlabel.demo import simulation
+
+from helpers.flow_world import flow_world
 
 pytestmark = pytest.mark.integration
 
@@ -60,16 +62,8 @@ def run_row(settings: Settings, state) -> tuple:
 @pytest.fixture(scope="module")
 def settings(make_database, tmp_path_factory) -> Iterator[Settings]:
     """A database of its own with the flow tests' demo data, its own MLflow store, a short canary."""
-    base = make_database("release_flow")
-    loader.generate_and_load(customers=2_000, days=540, seed=5, end_date=NIGHT1, settings=base,
-                             i_mean_database=base.connection.dbname)
     local = tmp_path_factory.mktemp("release-local")
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "PGDATABASE": base.connection.dbname, "CUSTLABEL_LOCAL_DIR": str(local),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{local / 'mlflow' / 'mlflow.db'}", "CUSTLABEL_TARGET": "prod",
-        }.items():
-            patch.setenv(name, value)
+    with flow_world(make_database, "release_flow", NIGHT1, local) as patch:
         patch.setattr(nightly, "TRAIN_CONFIG", SMALL_TRAINING)
         patch.setattr(nightly, "RELEASE_POLICY", POLICY)
         with nightly.auto_approval():
