@@ -39,13 +39,17 @@ def _threshold(outcomes: calibration.Outcomes) -> float:
     return float(np.sort(outcomes.scores)[int(0.8 * outcomes.scores.size)])
 
 
-def test_overconfident_scores_are_recalibrated_below_tolerance_with_the_same_labels_and_order() -> None:
-    model = _fitted(scale=3.0)
+def _checked(scale: float):
+    """A model whose log-odds are `scale` times the truth's, its threshold, and its calibration check."""
+    model = _fitted(scale=scale)
     _, validation = _outcomes(model, seed=1)
     _, test = _outcomes(model, seed=2)
     threshold = _threshold(validation)
+    return model, threshold, calibration.calibrate(model, threshold, validation, test)
 
-    checked = calibration.calibrate(model, threshold, validation, test)
+
+def test_overconfident_scores_are_recalibrated_below_tolerance_with_the_same_labels_and_order() -> None:
+    model, threshold, checked = _checked(scale=3.0)
 
     assert checked.validation.needs_recalibration and checked.validation.expected_calibration_error > 2 * TOLERANCE
     assert checked.test.expected_calibration_error > 2 * TOLERANCE
@@ -71,12 +75,7 @@ def test_overconfident_scores_are_recalibrated_below_tolerance_with_the_same_lab
 
 
 def test_calibrated_scores_are_kept_as_trained() -> None:
-    model = _fitted(scale=1.0)
-    _, validation = _outcomes(model, seed=1)
-    _, test = _outcomes(model, seed=2)
-    threshold = _threshold(validation)
-
-    checked = calibration.calibrate(model, threshold, validation, test)
+    model, threshold, checked = _checked(scale=1.0)
 
     assert not checked.recalibrated and checked.model is model and checked.threshold == threshold
     assert checked.recalibrated_validation is None and "kept as trained" in checked.note
@@ -85,22 +84,14 @@ def test_calibrated_scores_are_kept_as_trained() -> None:
 
 
 def test_scores_that_do_not_rank_outcomes_are_not_recalibrated() -> None:
-    model = _fitted(scale=-2.0)
-    _, validation = _outcomes(model, seed=1)
-    _, test = _outcomes(model, seed=2)
-
-    checked = calibration.calibrate(model, _threshold(validation), validation, test)
+    model, _, checked = _checked(scale=-2.0)
 
     assert checked.validation.needs_recalibration and not checked.recalibrated and checked.model is model
     assert "slope" in checked.note and "not positive" in checked.note
 
 
 def test_the_figures_before_and_after_are_recorded() -> None:
-    model = _fitted(scale=3.0)
-    _, validation = _outcomes(model, seed=1)
-    _, test = _outcomes(model, seed=2)
-
-    checked = calibration.calibrate(model, _threshold(validation), validation, test)
+    _, _, checked = _checked(scale=3.0)
 
     metrics, tags, details = checked.metrics(), checked.tags(), checked.details()
     for prefix in ("calibration_", "calibration_test_", "recalibrated_", "recalibrated_test_"):
