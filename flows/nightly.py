@@ -9,7 +9,9 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import DEFAULT
 
 from custlabel import monitor, nightly, rollout, runs
-from custlabel.nightly import CanaryVerdict, DbtStep, Night, Published, Target, TrainOutcome, TriggerReport
+from custlabel.nightly import (
+    CanaryVerdict, DbtStep, Night, Published, Target, TrainOutcome, TriggerReport, ValidationOutcome,
+)
 
 # I/O trouble is retried; a failed dbt test, check or gate is not: it would fail the same way.
 RETRIES = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": nightly.is_transient}
@@ -87,6 +89,13 @@ def train_model(night: Night) -> TrainOutcome:
     return outcome
 
 
+@task(name="validate", **RETRIES, **KEEP)
+def validate_version(night: Night, trained: TrainOutcome) -> ValidationOutcome:
+    outcome = nightly.validate_and_approve(night, trained)
+    get_run_logger().info(outcome.detail)
+    return outcome
+
+
 @task(name="release state", **RETRIES)
 def release_state(night: Night) -> rollout.ReleaseState:
     return nightly.release_state(night)
@@ -115,7 +124,7 @@ def nightly_customer_labels(
     dbt_vars: dict | None = None,
 ) -> str:
     """Tonight's customer labels: freshness → dbt build → monitoring → release → score and publish →
-    [canary checks] → monitoring refresh → triggers → [train] → summary. A fallback publishes and ends Failed.
+    [canary checks] → monitoring refresh → triggers → [train] → [validate, with --auto-approve] → summary. A fallback publishes and ends Failed.
 
     Args:
         as_of_date: the night to label (default today).
@@ -123,7 +132,8 @@ def nightly_customer_labels(
         retrain: train a new challenger even when no trigger fired.
         dbt_vars: vars for every dbt step, as `dbt build --vars` takes them (e.g. {"freshness": "warn"}).
 
-    Approval is not a parameter: `custlabel nightly --auto-approve` (demo, tests) sets it for runs it starts.
+    Approval is not a parameter: `custlabel nightly --auto-approve` (demo, tests) sets it for runs it starts;
+    it validates tonight's version and approves it only when every validation gate passed.
     """
     night = nightly.plan(as_of_date, target, retrain, dbt_vars=dbt_vars)
     with nightly.one_run_at_a_time(night), runs.record(nightly.run_record(night)) as run:
@@ -139,8 +149,12 @@ def nightly_customer_labels(
             headline.report = report
         found = run.step("triggers", find_triggers, night, required=False)
         trained = run.step("train", train_model, night, required=False) if found and found.train else None
+        validated = (
+            run.step("validate", validate_version, night, trained, required=False)
+            if night.auto_approve and trained and trained.passed_gates else None
+        )
         state = run.step("release state", release_state, night, required=False)
-        summary = nightly.summarize(night, run, headline, published, trained, verdict, found, state)
+        summary = nightly.summarize(night, run, headline, published, trained, verdict, found, state, validated)
         publish_summary(summary)
         if published.fallback:
             run.failures.append(f"fallback: {published.fallback}")

@@ -74,7 +74,7 @@ class RelativeToChampion(StrictModel):
 
 
 class Computational(StrictModel):
-    min_rows_per_second: float = Field(gt=0)
+    min_rows_per_cpu_second: float = Field(gt=0)
     max_peak_memory_mb: float = Field(gt=0)
 
 

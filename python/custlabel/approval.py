@@ -9,7 +9,6 @@ is recorded on the version (tags) and in the target's release log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from mlflow.entities.model_registry import ModelVersion
@@ -18,7 +17,6 @@ from custlabel import registry, releases
 from custlabel.config import Settings
 from custlabel.deployed import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
 from custlabel.errors import CustlabelError
-from custlabel.gates import GateResult, all_passed, failures
 
 VALIDATION_STATUS_TAG = "validation_status"
 GATES_PASSED_TAG = "gates_passed"
@@ -37,8 +35,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _decidable(settings: Settings, version: str, require_validation: bool) -> ModelVersion:
-    """The version, checked to be of this target, undecided, through the gates and (when required) validated."""
+def _decidable(settings: Settings, version: str) -> ModelVersion:
+    """The version, checked to be of this target, undecided, through the training gates and validated."""
     record = registry.get_version(settings, version)
     name, tags = settings.model_name, record.tags
     trained_for = tags.get(registry.TARGET_TAG)
@@ -59,7 +57,7 @@ def _decidable(settings: Settings, version: str, require_validation: bool) -> Mo
             "it can be neither approved nor rejected"
         )
     status = tags.get(VALIDATION_STATUS_TAG)
-    if require_validation and status != "passed":
+    if status != "passed":
         raise ApprovalError(
             f"{name} version {version} has not passed validation (validation_status: {status or 'not validated'}): "
             f"run `custlabel validate {version}` first"
@@ -84,15 +82,10 @@ def _named(by: str) -> str:
     return by.strip()
 
 
-def approve(settings: Settings, version: str, by: str, note: str = "", require_validation: bool = True) -> str:
-    """Approve a validated version: it becomes eligible for promotion (it does not become champion here).
-
-    Args:
-        require_validation: False only for the nightly's --auto-approve (demo, tests), which
-            approves a version that passed every training gate.
-    """
+def approve(settings: Settings, version: str, by: str, note: str = "") -> str:
+    """Approve a validated version: it becomes eligible for promotion (it does not become champion here)."""
     by = _named(by)
-    _decidable(settings, version, require_validation)
+    _decidable(settings, version)
     _decide(settings, version, APPROVED, by, note)
     return f"{settings.model_name} version {version} approved by {by} (target {settings.target}); promote it to make it champion"
 
@@ -102,7 +95,7 @@ def reject(settings: Settings, version: str, by: str, note: str) -> str:
     by = _named(by)
     if not note.strip():
         raise ApprovalError("a rejection needs --note: say why, for the release log")
-    _decidable(settings, version, require_validation=True)
+    _decidable(settings, version)
     aliases = registry.alias_versions(settings)
     if aliases.get(CHAMPION) == version:
         raise ApprovalError(f"{settings.model_name} version {version} is the champion: promote another version first")
@@ -135,33 +128,3 @@ def promote(settings: Settings, version: str, by: str) -> str:
     )
     return f"{settings.model_name} version {version} is the champion of target {settings.target} (was {previous or 'none'})"
 
-
-def record_validation(
-    settings: Settings, version: str, results: Iterable[GateResult], validated_on: Settings, data_window: str, actor: str
-) -> bool:
-    """Record a validation of a version: `validation_status`, where and on what it ran, each gate, and the event.
-
-    Args:
-        settings: the version's own target (its release log gets the event).
-        validated_on: the environment the validation ran in (its target and schema are recorded).
-    """
-    results = list(results)
-    passed = all_passed(results)
-    tags = {
-        VALIDATION_STATUS_TAG: "passed" if passed else "failed",
-        "validated_target": validated_on.target,
-        "validated_schema": validated_on.schema,
-        "validated_data_window": data_window,
-        "validated_at": _now(),
-        **dict(result.tag() for result in results),
-    }
-    registry.tag_version(settings, version, tags)
-    failed = failures(results)
-    releases.record(
-        settings,
-        releases.ReleaseEvent(
-            "validated" if passed else "validation_failed", settings.model_name, version, actor, "; ".join(failed),
-            {"validated_target": validated_on.target, "gates": {result.name: result.verdict for result in results}},
-        ),
-    )
-    return passed

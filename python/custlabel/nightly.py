@@ -41,7 +41,7 @@ from psycopg import sql
 
 from custlabel import (
     acceptance, alerts, approval, canary_checks, db, dbt_results, gates, grants, locking, monitor, registry, release,
-    report, retry, rollout, runs, score, triggers, writeback,
+    report, retry, rollout, runs, score, triggers, validate, writeback,
 )
 from custlabel import dbt as dbt_runner
 from custlabel import release_policy as release_policy_file
@@ -439,12 +439,11 @@ def find_triggers(night: Night) -> TriggerReport:
 
 @dataclass(frozen=True)
 class TrainOutcome:
-    """What the night's training registered, whether it passed the gates, and whether it was (auto-)approved."""
+    """What the night's training registered, and whether it passed the training gates."""
 
     version: str
     candidate: str
     passed_gates: bool
-    approved: bool
     lines: list[str]
     failed_gates: list[str] = field(default_factory=list)
     # Why no version was trained: the history cannot train one yet (a first night on short data).
@@ -459,15 +458,11 @@ class TrainOutcome:
                 f"version {self.version} ({self.candidate}) REJECTED by the release gates, no alias moved: "
                 + "; ".join(self.failed_gates)
             )
-        where = (
-            "approved (auto-approve): its canary starts the next night" if self.approved
-            else "challenger, awaiting validation and approval"
-        )
-        return f"version {self.version} ({self.candidate}) passed every gate; {where}"
+        return f"version {self.version} ({self.candidate}) passed every training gate; challenger, awaiting validation and approval"
 
 
 def train_and_register(night: Night) -> TrainOutcome:
-    """Train, judge by the gates, register (challenger when every gate passed), and with auto_approve approve it.
+    """Train, judge by the gates, register (challenger when every gate passed).
 
     The flow run's id keys the registration: a retried training reuses the version an
     earlier attempt registered instead of adding one. On a night without any model (not
@@ -482,18 +477,54 @@ def train_and_register(night: Night) -> TrainOutcome:
     except TrainingDataError as error:
         if night.retrain:
             raise
-        return TrainOutcome("", "", False, False, [], not_trained=str(error))
+        return TrainOutcome("", "", False, [], not_trained=str(error))
     trained = released.trained
-    approved = night.auto_approve and trained.passed_gates
-    if approved:
-        release.auto_approve(settings, released.version, f"auto-approve ({_actor(night)})", promote=False)
     return TrainOutcome(
-        released.version,
-        trained.selection.chosen.name,
-        trained.passed_gates,
-        approved,
-        released.summary_lines(),
-        failures(trained.gates),
+        released.version, trained.selection.chosen.name, trained.passed_gates, released.summary_lines(), failures(trained.gates)
+    )
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    """--auto-approve: the validation of the version trained tonight, and whether it was approved."""
+
+    version: str
+    passed: bool
+    approved: bool
+    report: str
+    failed_gates: list[str] = field(default_factory=list)
+
+    @property
+    def detail(self) -> str:
+        if not self.passed:
+            return (
+                f"version {self.version} FAILED validation, not approved (report {self.report}): "
+                + "; ".join(self.failed_gates)
+            )
+        where = "approved (auto-approve): its canary starts the next night" if self.approved else "awaiting approval"
+        return f"version {self.version} passed every validation gate (report {self.report}); {where}"
+
+
+def validate_and_approve(night: Night, trained: TrainOutcome) -> ValidationOutcome:
+    """--auto-approve (demo, tests): validate tonight's version in the test environment (`custlabel validate`),
+    and approve it only when it passed every validation gate too. A retried run does not validate or
+    approve a version again.
+    """
+    settings, approver = night.settings(), f"auto-approve ({_actor(night)})"
+    if registry.get_version(settings, trained.version).tags.get(approval.VALIDATION_STATUS_TAG) is None:
+        validate.validate(
+            trained.version, settings, as_of_date=night.as_of_date.isoformat(), actor=approver, dbt_vars=night.dbt_vars
+        )
+    tags = registry.get_version(settings, trained.version).tags
+    passed = tags.get(approval.VALIDATION_STATUS_TAG) == "passed"
+    if passed and tags.get(approval.APPROVAL_STATUS_TAG) is None:
+        approval.approve(settings, trained.version, approver, "auto-approve: every training and validation gate passed")
+        tags = registry.get_version(settings, trained.version).tags
+    failed = sorted(f"{key.removeprefix('gate_')}: {value.removeprefix('failed: ')}"
+                    for key, value in tags.items() if key.startswith("gate_") and value.startswith("failed"))
+    return ValidationOutcome(
+        trained.version, passed, tags.get(approval.APPROVAL_STATUS_TAG) == approval.APPROVED,
+        tags.get("validation_report", ""), failed,
     )
 
 
@@ -517,6 +548,7 @@ def summarize(
     verdict: CanaryVerdict | None = None,
     found: TriggerReport | None = None,
     state: rollout.ReleaseState | None = None,
+    validated: ValidationOutcome | None = None,
 ) -> Summary:
     """What the night did: steps and durations, the labels published, the release, the monitoring headline."""
     steps = [step for step in record.steps if step.attempt == record.attempt]
@@ -538,6 +570,8 @@ def summarize(
         lines.append(f"triggers fired: {fired} → {found.action}" if fired else "triggers fired: none")
     if trained is not None:
         lines.append(f"training: {trained.detail}")
+    if validated is not None:
+        lines.append(f"validation: {validated.detail}")
     if labels is not None:
         for part in labels.slices:
             lines.append(f"labels: {part.rows:,} customers by {part.model_name} v{part.model_version}"
@@ -554,6 +588,7 @@ def summarize(
     data = {
         "labels": published_data,
         "training": None if trained is None else asdict(trained),
+        "validation": None if validated is None else asdict(validated),
         "monitoring": None if headline is None else headline.as_dict(),
         "release": {
             "state": None if state is None else state.as_dict(),

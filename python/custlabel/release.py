@@ -51,17 +51,15 @@ class Release:
     version: str
     run_id: str
     alias: str | None
-    promoted: bool = False
 
     def summary_lines(self) -> list[str]:
         """What `custlabel train` prints."""
         alias = f", alias {self.alias}" if self.alias else ""
         if not self.trained.passed_gates:
             alias = ", REJECTED by the release gates (above): no alias moved"
-        promoted = f"; promoted to {CHAMPION}" if self.promoted else ""
         return [
             *train.summary_lines(self.trained),
-            f"registered {self.model_name} version {self.version}{alias} (MLflow run {self.run_id}){promoted}; "
+            f"registered {self.model_name} version {self.version}{alias} (MLflow run {self.run_id}); "
             f"training took {self.trained.seconds:.0f} s",
         ]
 
@@ -286,7 +284,6 @@ def train_and_register(
     criteria: acceptance.AcceptanceCriteria | None = None,
     alias: str | None = CHALLENGER,
     run_key: str | None = None,
-    auto_approved_by: str | None = None,
     actor: str = "custlabel train",
 ) -> Release:
     """`custlabel train` and the nightly training: train, judge by the gates, register, record.
@@ -294,8 +291,6 @@ def train_and_register(
     Args:
         alias: set on the version only when every gate passed.
         run_key: an attempt-independent key of the run (the flow run id): a retry reuses its version.
-        auto_approved_by: approve and promote the version to champion when every gate passed,
-            recording this approver (the nightly's --auto-approve: demo and tests).
     """
     settings = settings or get_settings()
     config = config or train.TrainConfig()
@@ -312,19 +307,7 @@ def train_and_register(
     release = register(settings, result, alias if result.passed_gates else None, run_key)
     record_training(settings, result, release.version, actor)
     drift_reference.store(settings, release.model_name, release.version, result.data.train)
-    if auto_approved_by and result.passed_gates:
-        auto_approve(settings, release.version, auto_approved_by)
-        return Release(result, release.model_name, release.version, release.run_id, release.alias, promoted=True)
     return release
-
-
-def auto_approve(settings: Settings, version: str, approver: str, promote: bool = True) -> None:
-    """Approve a version that passed every training gate, and promote it unless its canary is to (idempotent for a retried run)."""
-    if registry.get_version(settings, version).tags.get(approval.APPROVAL_STATUS_TAG) is None:
-        note = "auto-approve: every training gate passed (demo and tests only)"
-        approval.approve(settings, version, approver, note, require_validation=False)
-    if promote and registry.alias_versions(settings).get(CHAMPION) != version:
-        approval.promote(settings, version, approver)
 
 
 def record_baseline(settings: Settings | None = None) -> list[str]:

@@ -209,8 +209,13 @@ def validate(
     as_of_date: str | None = None,
     build_warehouse: bool = True,
     actor: str = ACTOR,
+    dbt_vars: dict | None = None,
 ) -> Validation:
-    """Deploy a version to the test environment, run every gate, record the verdicts (see the module's steps)."""
+    """Deploy a version to the test environment, run every gate, record the verdicts (see the module's steps).
+
+    Args:
+        dbt_vars: vars of the test target's dbt build, as the nightly run's (e.g. a shorter outcome window).
+    """
     settings = settings or get_settings()
     criteria = criteria or acceptance.load(settings=settings)
     test = replace(settings, target=TEST_TARGET)
@@ -224,7 +229,7 @@ def validate(
         clock = time.perf_counter()
 
     if build_warehouse:
-        dbt.run(["build"], target=TEST_TARGET, as_of_date=as_of_date, settings=settings)
+        dbt.run(["build"], target=TEST_TARGET, as_of_date=as_of_date, extra_vars=dbt_vars, settings=settings)
         lap("dbt build")
     validated_on = f"target={TEST_TARGET} schema={test.schema} night={night} built_as_of={as_of_date or 'the last complete night'}"
     report = settings.local_dir / "reports" / f"validation-v{version}.html"

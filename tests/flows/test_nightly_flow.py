@@ -25,7 +25,7 @@ NIGHT1 = date(2026, 6, 30)  # the demo data's last day (DEMO_END in conftest.py)
 NIGHT2 = NIGHT1 + timedelta(days=1)
 FIRST_NIGHT_STEPS = [
     "source freshness", "dbt build", "monitoring", "release", "score and publish", "monitoring refresh",
-    "monitoring report", "triggers", "train", "release state",
+    "monitoring report", "triggers", "train", "validate", "release state",
 ]
 NULL_ID_TEST = "dbt_expectations_source_expect_column_values_to_not_be_null_master_data_customers_customer_id"
 
@@ -75,7 +75,7 @@ def flow(harness):
 
 @pytest.fixture(scope="module")
 def first_night(flow, flow_settings):
-    """Night one on an empty registry: the rule baseline labels; a version is trained and auto-approved."""
+    """Night one on an empty registry: the rule baseline labels; a version is trained, validated and auto-approved."""
     from custlabel import nightly
 
     with nightly.auto_approval():

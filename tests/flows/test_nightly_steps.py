@@ -76,22 +76,26 @@ def test_the_summary_lists_steps_release_triggers_labels_and_training():
     labels = ScoreSummary("analytics", NIGHT.as_of_date, 2_701, 0.271,
                           [SliceResult("customer-labels", "2", "champion", "python", 2_701, "exact")])
     published = nightly.Published(labels, "customer-labels v2")
-    trained = nightly.TrainOutcome("3", "random_forest", True, True, [])
-    rejected = nightly.TrainOutcome("4", "logistic_regression", False, False, [], ["lift: test lift 1.02"])
+    trained = nightly.TrainOutcome("3", "random_forest", True, [])
+    validated = nightly.ValidationOutcome("3", True, True, "/r/validation-v3.html")
+    rejected = nightly.TrainOutcome("4", "logistic_regression", False, [], ["lift: test lift 1.02"])
+    failed = nightly.ValidationOutcome("5", False, False, "/r/validation-v5.html", ["computational: 900 rows/s < 20,000"])
     found = nightly.TriggerReport(
         [triggers.Trigger("code", False, "as the champion's"), triggers.Trigger("age", True, "400 days old", 400, 365)],
         "retrain",
     )
     state = rollout.ReleaseState("customer-labels", champion="2", previous_champion="1", canary_nights_needed=3,
                                  approved=["3"], registered=3)
-    summary = nightly.summarize(NIGHT, record, None, published, trained, None, found, state)
+    summary = nightly.summarize(NIGHT, record, None, published, trained, None, found, state, validated)
     assert summary.lines == [
         "nightly-customer-labels run brave-otter for 2026-06-30, target prod (analytics)",
         "steps: dbt build 0.1 s (cached), score and publish 2.5 s (completed)",
         "release: champion v2, previous champion v1; canary none",
         "release: awaiting approval none; approved, waiting for a canary v3",
         "triggers fired: age (400 days old; threshold 365) → retrain",
-        "training: version 3 (random_forest) passed every gate; approved (auto-approve): its canary starts the next night",
+        "training: version 3 (random_forest) passed every training gate; challenger, awaiting validation and approval",
+        "validation: version 3 passed every validation gate (report /r/validation-v3.html); approved (auto-approve):"
+        " its canary starts the next night",
         "labels: 2,701 customers by customer-labels v2 (champion, python engine)",
         "labels: 2,701 customers as of 2026-06-30, bad rate 27.1%; select * from analytics.customer_labels",
     ]
@@ -99,6 +103,9 @@ def test_the_summary_lists_steps_release_triggers_labels_and_training():
     assert summary.data["release"]["trigger_action"] == "retrain"
     assert rejected.detail == (
         "version 4 (logistic_regression) REJECTED by the release gates, no alias moved: lift: test lift 1.02"
+    )
+    assert failed.detail == (
+        "version 5 FAILED validation, not approved (report /r/validation-v5.html): computational: 900 rows/s < 20,000"
     )
 
 
@@ -156,7 +163,7 @@ def test_the_nights_training_is_keyed_by_its_flow_run(monkeypatch):
     monkeypatch.setattr(release, "train_and_register", release_stand_in)
     with pytest.raises(_Registered):
         nightly.train_and_register(NIGHT)
-    assert calls[0]["run_key"] == "r-1" and calls[0].get("auto_approved_by") is None
+    assert calls[0]["run_key"] == "r-1"
 
 
 def test_the_nights_dbt_vars_reach_every_dbt_step(monkeypatch):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -94,16 +95,20 @@ def test_night_one_is_labelled_by_the_rule_and_bootstraps_a_model(first_night, s
     tags = registry.version_tags(settings)["1"]
     assert tags[approval.APPROVAL_STATUS_TAG] == "approved" and tags["approved_by"].startswith("auto-approve")
     assert registry.alias_versions(settings) == {"challenger": "1"}
+    assert tags[approval.VALIDATION_STATUS_TAG] == "passed" and tags["validated_on"].startswith("target=test")
+    assert Path(tags["validation_report"]).is_file()
     assert [(e.event, e.model_version) for e in releases.history(settings)] == [
-        ("triggered", None), ("trained", "1"), ("approved", "1"),
+        ("triggered", None), ("trained", "1"), ("validated", "1"), ("approved", "1"),
     ]
     (trigger,) = [e for e in releases.history(settings) if e.event == "triggered"]
     assert trigger.details["trigger"] == "bootstrap" and trigger.details["action"] == "retrain"
     _, _, _, _, steps = run_row(settings, first_night)
     assert [s["name"] for s in steps] == ["source freshness", "dbt build", "monitoring", "release", "score and publish",
-                                          "monitoring refresh", "monitoring report", "triggers", "train", "release state"]
+                                          "monitoring refresh", "monitoring report", "triggers", "train", "validate",
+                                          "release state"]
     summary = first_night.result()
     assert "triggers fired: bootstrap" in summary
+    assert "validation: version 1 passed every validation gate" in summary
     assert "release: awaiting approval none; approved, waiting for a canary v1" in summary
 
 

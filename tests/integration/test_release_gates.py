@@ -22,7 +22,7 @@ from helpers.training_world import World
 pytestmark = pytest.mark.integration
 
 FAST = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
-AUTO = "auto-approve (test)"
+APPROVER = "alice"
 
 
 def criteria(**performance) -> acceptance.AcceptanceCriteria:
@@ -55,17 +55,24 @@ def gate(done: release.Release, name: str):
     return next(result for result in done.trained.gates if result.name == name)
 
 
+def approve_and_promote(settings: Settings, version: str) -> None:
+    """What a validated version goes through (`custlabel validate` is tested in test_validate.py)."""
+    registry.tag_version(settings, version, {approval.VALIDATION_STATUS_TAG: "passed"})
+    approval.approve(settings, version, APPROVER, "validation report reviewed")
+    approval.promote(settings, version, APPROVER)
+
+
 def test_a_version_worse_than_the_rule_baseline_at_its_recall_is_rejected(make_database, tmp_path: Path) -> None:
     settings = world_settings(make_database, "gates_rule_wins", tmp_path, World(model_noise=1.5, rule_noise=0.1))
     lenient = criteria(min_precision=0.3, min_recall=0.1, min_lift=1.1, max_bad_share=0.9)
-    done = release.train_and_register(settings, FAST, lenient, auto_approved_by=AUTO)
+    done = release.train_and_register(settings, FAST, lenient)
     beaten = gate(done, "beats_baseline")
     assert not beaten.passed
     assert beaten.figures["model_precision"] < beaten.figures["rule_precision"]
     assert "95% CI" in beaten.reason
     # the absolute criteria alone would have let it through
     assert all(gate(done, name).passed for name in ("operating_point", "precision", "recall", "lift", "label_share"))
-    assert not done.promoted and done.alias is None
+    assert done.alias is None
     assert registry.alias_versions(settings) == {}
     recorded = tags(settings, done.version)
     assert recorded["gates_passed"] == "false" and recorded["gate_beats_baseline"].startswith("failed: at the rule's recall")
@@ -78,7 +85,7 @@ def everyone_bad(make_database, tmp_path_factory) -> tuple[Settings, release.Rel
     """80% of customers bad and a model that knows little: labelling everyone meets a 0.70 precision floor."""
     world = World(base_rate=0.8, model_noise=4.0, rule_noise=4.0, rule_share=0.5)
     settings = world_settings(make_database, "gates_everyone_bad", tmp_path_factory.mktemp("mlflow"), world)
-    return settings, release.train_and_register(settings, FAST, criteria(), auto_approved_by=AUTO)
+    return settings, release.train_and_register(settings, FAST, criteria())
 
 
 def test_labelling_almost_everyone_is_rejected_and_nobody_moves(everyone_bad) -> None:
@@ -86,7 +93,7 @@ def test_labelling_almost_everyone_is_rejected_and_nobody_moves(everyone_bad) ->
     point = gate(done, "operating_point")
     assert not point.passed
     assert "no threshold meets precision >= 0.72, recall >= 0.30, lift >= 1.40, share labelled bad <= 0.63" in point.reason
-    assert not done.trained.passed_gates and not done.promoted
+    assert not done.trained.passed_gates and done.alias is None
     assert registry.alias_versions(settings) == {}
     assert events(settings, done.version) == ["trained", "rejected"]
     assert "operating_point" in releases.history(settings, done.version)[-1].reason
@@ -103,27 +110,31 @@ def test_a_version_that_failed_the_gates_cannot_be_approved(everyone_bad) -> Non
 
 
 @pytest.fixture(scope="module")
-def good(make_database, tmp_path_factory) -> tuple[Settings, release.Release]:
-    """A model that sees the risk well, a rule that sees it badly: night one with --auto-approve."""
+def good(make_database, tmp_path_factory) -> tuple[Settings, release.Release, dict[str, str]]:
+    """A model that sees the risk well, a rule that sees it badly: night one, then approved and promoted."""
     settings = world_settings(make_database, "gates_good", tmp_path_factory.mktemp("mlflow"), World())
-    return settings, release.train_and_register(settings, FAST, criteria(), auto_approved_by=AUTO)
+    done = release.train_and_register(settings, FAST, criteria())
+    aliases_after_training = registry.alias_versions(settings)
+    approve_and_promote(settings, done.version)
+    return settings, done, aliases_after_training
 
 
-def test_a_good_version_passes_every_gate_and_auto_approve_promotes_it(good) -> None:
-    settings, done = good
+def test_a_good_version_passes_every_gate_and_waits_for_approval(good) -> None:
+    settings, done, aliases_after_training = good
     assert done.trained.passed_gates, [g.reason for g in done.trained.gates if not g.passed]
     assert gate(done, "beats_baseline").figures["gain_ci_low"] > 0
     assert gate(done, "vs_champion").reason == "no champion yet: nothing to compare with"
-    assert done.promoted and registry.alias_versions(settings) == {"challenger": "1", "champion": "1"}
+    assert done.alias == "challenger" and aliases_after_training == {"challenger": "1"}
+    assert registry.alias_versions(settings) == {"challenger": "1", "champion": "1"}
     recorded = tags(settings, "1")
     assert (recorded["target"], recorded["schema"], recorded["gates_passed"]) == ("prod", "analytics", "true")
     assert recorded["data_window"] == "2025-01-01..2026-01-01"
-    assert recorded["approval_status"] == "approved" and recorded["approved_by"] == AUTO
+    assert recorded["approval_status"] == "approved" and recorded["approved_by"] == APPROVER
     assert events(settings, "1") == ["trained", "approved", "promoted"]
 
 
 def test_the_next_version_is_compared_with_the_champion(good) -> None:
-    settings, _ = good
+    settings = good[0]
     done = release.train_and_register(settings, FAST, criteria())
     against = gate(done, "vs_champion")
     assert against.passed and "against the champion on the same rows: precision +0.000" in against.reason
@@ -131,12 +142,12 @@ def test_the_next_version_is_compared_with_the_champion(good) -> None:
 
 
 def test_a_test_target_run_cannot_move_a_prod_alias(good) -> None:
-    prod, _ = good
+    prod = good[0]
     test = replace(prod, target="test")
     training_world.create(test, World())
     before = registry.alias_versions(prod)
-    done = release.train_and_register(test, FAST, criteria(), auto_approved_by=AUTO)
-    assert done.promoted
+    done = release.train_and_register(test, FAST, criteria())
+    approve_and_promote(test, done.version)
     assert registry.alias_versions(prod) == before
     assert registry.alias_versions(test) == {"challenger": done.version, "champion": done.version}
     aliases = MlflowClient(prod.mlflow_tracking_uri).get_registered_model(prod.model_name).aliases
@@ -153,7 +164,7 @@ def test_a_test_target_run_cannot_move_a_prod_alias(good) -> None:
 def test_approve_and_reject_follow_the_rules(good, monkeypatch, capsys) -> None:
     from custlabel import cli
 
-    settings, _ = good
+    settings = good[0]
     first = release.train_and_register(settings, FAST, criteria()).version
     second = release.train_and_register(settings, FAST, criteria()).version
     with pytest.raises(approval.ApprovalError, match=rf"version {first} has not passed validation \(validation_status: not validated\)"):
@@ -197,7 +208,7 @@ def test_approve_and_reject_follow_the_rules(good, monkeypatch, capsys) -> None:
 
 
 def test_a_tampered_model_file_is_refused(good) -> None:
-    settings, _ = good
+    settings = good[0]
     assert registry.load_alias("champion", settings) is not None
     version = registry.alias_versions(settings)["champion"]
     uri = MlflowClient(settings.mlflow_tracking_uri).get_model_version_download_uri(settings.model_name, version)

@@ -37,7 +37,7 @@ def criteria_text(settings: Settings, **changes: dict) -> str:
 
 
 # The demo's 3,000 customers: a floor the logistic regression meets, a rate a small night's batch reaches.
-DEMO = {"performance": {"min_precision": 0.3, "min_recall": 0.1}, "computational": {"min_rows_per_second": 1000}}
+DEMO = {"performance": {"min_precision": 0.3, "min_recall": 0.1}, "computational": {"min_rows_per_cpu_second": 1000}}
 
 
 @pytest.fixture(scope="module")
@@ -119,11 +119,11 @@ def test_the_report_is_written_and_logged_on_the_version(validated) -> None:
 
 def test_a_model_too_slow_or_too_large_is_refused(validated) -> None:
     settings, version, _ = validated
-    tight = _criteria(settings, computational={"min_rows_per_second": 10_000_000, "max_peak_memory_mb": 50})
+    tight = _criteria(settings, computational={"min_rows_per_cpu_second": 10_000_000, "max_peak_memory_mb": 50})
     result = validate.validate(version, settings, tight, build_warehouse=False)
     assert not result.passed
     gate = next(g for g in result.gates if g.name == "computational")
-    assert not gate.passed and "rows/s < 10,000,000" in gate.reason and "MB > 50 MB" in gate.reason
+    assert not gate.passed and "rows per CPU-second < 10,000,000" in gate.reason and "MB > 50 MB" in gate.reason
     assert _tags(settings, version)["validation_status"] == "failed"
     last = _events(settings, version)[-1]
     assert last.event == "validation_failed" and "computational: " in last.reason

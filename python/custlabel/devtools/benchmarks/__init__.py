@@ -29,7 +29,10 @@ def bench_settings(settings: Settings) -> Settings:
 
 
 def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str]) -> list[str]:
-    """Run the chosen sections (warehouse, training, scoring, load, monitoring, purchase_only, validation) at each size; returns every figure line."""
+    """Run the chosen sections (warehouse, training, scoring, load, monitoring, purchase_only, validation) at each size; returns every figure line.
+
+    With training, validation also validates the version trained on the demo world, its dbt build included.
+    """
     from custlabel.devtools.benchmarks import dbt_build, load_speed, monitoring, purchase_only, scoring, training, validation
 
     target = bench_settings(settings)
@@ -40,6 +43,8 @@ def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str])
             lines += _report(dbt_build.run(target, customers, days, end_date))
         if "training" in sections:
             lines += _report(training.run(target))
+        if {"training", "validation"} <= sections:
+            lines += _report(validation.run_on_demo_world(target, customers, end_date))
         if "scoring" in sections:
             lines += _report(scoring.run(target, customers))
         if "load" in sections:

@@ -1,11 +1,16 @@
-"""Validation benchmark: `custlabel validate` at N synthetic customers, reports included, with its peak memory.
+"""Validation benchmark: `custlabel validate` at N customers, reports included, with its peak memory.
 
-The test schema gets the scoring benchmark's synthetic features for two nights (the
+`run`: the test schema gets the scoring benchmark's synthetic features for two nights (the
 version's test night and tonight), a training_set of the test night with outcomes drawn
 from the same known rule, and a stand-in rule baseline. A logistic regression stand-in is
 registered in the benchmark's MLflow store, then validated in a fresh process without
 its dbt build (the `warehouse` section times dbt at the same size). Peak memory is the
 largest ru_maxrss of that process and the processes it starts (smoke test, scorings).
+
+`run_on_demo_world`: after the warehouse and training sections, the version they trained
+on the demo world is validated as an operator would, dbt build of analytics_test
+included: once into an empty test schema (its one-time first build), then for the next
+night (the steady state: dbt adds the night the test schema does not hold yet).
 """
 
 from __future__ import annotations
@@ -78,10 +83,12 @@ def register_stand_in(settings: Settings, night: dt.date) -> str:
 
 
 def _validate_child(job: Path) -> dict:
-    """In the child process: validate once (no dbt build), report time, steps and peak memory."""
-    settings, version = pickle.loads(job.read_bytes())
+    """In the child process: validate once, report time, steps and peak memory."""
+    settings, version, as_of_date = pickle.loads(job.read_bytes())
     started = time.perf_counter()
-    result = validate.validate(version, settings, acceptance.load(settings=settings), build_warehouse=False)
+    result = validate.validate(
+        version, settings, acceptance.load(settings=settings), as_of_date=as_of_date, build_warehouse=as_of_date is not None
+    )
     seconds = time.perf_counter() - started
     peak_kb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     return {
@@ -91,6 +98,30 @@ def _validate_child(job: Path) -> dict:
         "verdicts": [f"{gate.name} {gate.verdict}" for gate in result.gates],
         "report": str(result.report),
     }
+
+
+def _validate_in_child(settings: Settings, version: str, as_of_date: str | None) -> dict:
+    """Validate in a fresh process (with the dbt build of the night as_of_date, none when None); its figures."""
+    with tempfile.TemporaryDirectory() as folder:
+        job = Path(folder) / "job.pickle"
+        job.write_bytes(pickle.dumps((replace(settings, local_dir=settings.local_dir / "bench"), version, as_of_date)))
+        done = subprocess.run(
+            [sys.executable, "-m", "custlabel.devtools.benchmarks.validation", "--child", str(job)], capture_output=True, text=True
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"the validation process failed: {done.stderr.strip()[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _figure_lines(title: str, figures: dict) -> list[str]:
+    met = figures["seconds"] < TARGET_SECONDS
+    return [
+        f"  {title}: {figures['seconds']:.1f} s wall, peak RSS {figures['peak_mb']:,.0f} MB"
+        f" (largest of the validate process and its smoke and scoring processes)  target <10 min: {'met' if met else 'MISSED'}",
+        "    steps: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in figures["steps"].items()),
+        "    verdicts: " + ", ".join(figures["verdicts"]),
+        f"    report: {figures['report']}",
+    ]
 
 
 def run(settings: Settings, customers: int) -> list[str]:
@@ -103,23 +134,24 @@ def run(settings: Settings, customers: int) -> list[str]:
     create_test_environment(test, customers, night, tonight)
     version = register_stand_in(test, night)
     lines.append(f"  synthetic test environment and stand-in version {version} in {time.perf_counter() - started:.1f} s (not counted)")
-    with tempfile.TemporaryDirectory() as folder:
-        job = Path(folder) / "job.pickle"
-        job.write_bytes(pickle.dumps((replace(settings, local_dir=settings.local_dir / "bench"), version)))
-        done = subprocess.run(
-            [sys.executable, "-m", "custlabel.devtools.benchmarks.validation", "--child", str(job)], capture_output=True, text=True
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"the validation process failed: {done.stderr.strip()[-2000:]}")
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    met = figures["seconds"] < TARGET_SECONDS
-    lines.append(
-        f"  custlabel validate (without dbt build): {figures['seconds']:.1f} s wall, peak RSS {figures['peak_mb']:,.0f} MB"
-        f" (largest of the validate process and its smoke and scoring processes)  target <10 min: {'met' if met else 'MISSED'}"
-    )
-    lines.append("  steps: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in figures["steps"].items()))
-    lines.append("  verdicts: " + ", ".join(figures["verdicts"]))
-    lines.append(f"  report: {figures['report']}")
+    return lines + _figure_lines("custlabel validate (without dbt build)", _validate_in_child(settings, version, None))
+
+
+def run_on_demo_world(settings: Settings, customers: int, end_date: dt.date) -> list[str]:
+    """Validate the newest version trained on the demo world, dbt build included: first build, then the next night."""
+    version = max(registry.version_tags(settings), key=int)
+    lines = [f"validation on the demo world: {customers:,} customers, version {version}, {os.cpu_count()} CPU cores"]
+    test_schema = replace(settings, target=validate.TEST_TARGET).schema
+    with db.connect(settings) as conn:
+        schemas = conn.execute(
+            "select schema_name from information_schema.schemata where schema_name = %s or schema_name like %s",
+            [test_schema, test_schema + r"\_%"],
+        ).fetchall()
+        for (schema,) in schemas:  # the test environment's models, snapshots and monitoring: a first build
+            conn.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(schema)))
+    for title, night in (("first build of the test environment", end_date), ("next night", end_date + dt.timedelta(days=1))):
+        figures = _validate_in_child(settings, version, night.isoformat())
+        lines += _figure_lines(f"custlabel validate with dbt build, {title} ({night})", figures)
     return lines
 
 
