@@ -1,19 +1,27 @@
 {% macro nights_to_build(candidates) -%}
-    {#- The as-of dates of `candidates` this incremental model does not hold yet (all
-        of them on a full build), oldest first, as 'YYYY-MM-DD' strings. -#}
-    {{ return(as_of_dates_to_build(candidates, this if is_incremental() else none)) }}
+    {#- The as-of dates of `candidates` this model (incremental or night_by_night) does
+        not hold yet (all of them on a first or full build), oldest first, as
+        'YYYY-MM-DD' strings. -#}
+    {%- set holds_nights = execute and this is not none and load_relation(this) is not none and not should_full_refresh() -%}
+    {{ return(as_of_dates_to_build(candidates, this if holds_nights else none)) }}
 {%- endmacro %}
 
 {% macro union_per_night(nights) -%}
     {#- The caller's query once per night (given the night as 'YYYY-MM-DD'), joined by
         union all, so that each night's bounds are constants: Postgres scans in
-        parallel and compares to literals. No nights: the caller's columns, no rows. -#}
+        parallel and compares to literals. The night_by_night materialization runs each
+        night's query as a statement of its own. No nights: the caller's columns, no rows. -#}
     {%- for night in nights %}
-    ({{ caller(night) }})
-    {% if not loop.last %}union all{% endif %}
+    select * from ({{ caller(night) }}) as one_night
+    {% if not loop.last %}{{ night_boundary() }}{% endif %}
     {%- else %}
     select * from ({{ caller('1900-01-01') }}) as no_night where false
     {%- endfor %}
+{%- endmacro %}
+
+{% macro night_boundary() -%}
+    {#- Where union_per_night joins two nights; night_by_night splits the model there. -#}
+    union all /* custlabel: next night */
 {%- endmacro %}
 
 {% macro is_new_night(column='as_of_date') -%}

@@ -1,28 +1,26 @@
-{{ config(materialized='incremental') }}
+{{ config(materialized='night_by_night') }}
 
 {% set nights = nights_to_build(ref('int_as_of_dates')) %}
 
 -- One row per active customer per as_of_date, from what was known that night only.
--- Incremental: a night's rows are written once and never recomputed, so they stay
--- what the scorer saw.
+-- Built one night at a time (the night_by_night materialization), with the night and
+-- its windows as constants: Postgres scans the sales in parallel, compares timestamps
+-- to literals, and the night's hash table holds one row per customer. A night's rows
+-- are written once and never recomputed, so they stay what the scorer saw.
+{% call(night) union_per_night(nights) %}
+{% set as_of = "'" ~ night ~ "'::date" %}
 with
 
 customers as (
 
     select * from {{ ref('int_customers_known_as_of') }}
-    where as_of_date in ({{ date_literals(nights) }})
+    where as_of_date = {{ as_of }}
 
 ),
 
--- One aggregation per night, with the night and its windows as constants: Postgres
--- scans the sales in parallel, compares timestamps to literals, and each night's
--- hash table holds one row per customer.
 sales_aggregated as (
 
-    {% call(night) union_per_night(nights) %}
-    {% set as_of = "'" ~ night ~ "'::date" %}
     select
-        {{ as_of }} as as_of_date,
         customer_id,
 
         ---------- recency and frequency (a sale's age in days: as_of - its date)
@@ -81,7 +79,6 @@ sales_aggregated as (
 
     from ({{ sales_known_on(night, ref("int_sales_known_at")) }}) as sales
     group by customer_id
-    {% endcall %}
 
 ),
 
@@ -136,10 +133,10 @@ final as (
     from customers
     left join sales_aggregated
         on sales_aggregated.customer_id = customers.customer_id
-        and sales_aggregated.as_of_date = customers.as_of_date
     where sales_aggregated.customer_id is not null
         or customers.as_of_date - customers.created_at::date <= 90
 
 )
 
 select * from final
+{% endcall %}

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental') }}
+{{ config(materialized='night_by_night') }}
 
 {% set window_days = var('outcome_window_days') %}
 {% set tonight = as_of_day() %}
@@ -8,31 +8,29 @@
 -- One row per (customer_id, as_of_date) whose outcome window has matured: what
 -- happened in (as_of_date, as_of_date + W], as known the night the window matured.
 -- A window has matured when its last day is complete, both tonight and at run time
--- (a build for today's date writes no label whose window ends today). Incremental: a
--- label is written once, when its window matures; `--full-refresh` recomputes every
--- label from what is known tonight.
+-- (a build for today's date writes no label whose window ends today). A label is
+-- written once, when its window matures; `--full-refresh` recomputes every label from
+-- what is known tonight. Built one night at a time (the night_by_night
+-- materialization), each night's window bounds as constants (a parallel scan).
 --
 -- The business rule, owned by the business owner: a customer is "bad" at T when,
 -- in the window, they bring no net paid revenue (churned, or everything returned or
 -- cancelled) or leave an invoice unpaid past its due date.
+{% call(night) union_per_night(nights) %}
+{% set window_start = day_start(night, 1) %}
+{% set window_end_at = day_start(night, window_days + 1) %}
 with
 
 customers as (
 
     select customer_id, as_of_date from {{ ref('customer_features') }}
-    where as_of_date in ({{ date_literals(nights) }})
+    where as_of_date = '{{ night }}'::date
 
 ),
 
--- One aggregation per night over the sales that can count in its window, with the
--- window's bounds as constants (a parallel scan per night).
 outcomes as (
 
-    {% call(night) union_per_night(nights) %}
-    {% set window_start = day_start(night, 1) %}
-    {% set window_end_at = day_start(night, window_days + 1) %}
     select
-        '{{ night }}'::date as as_of_date,
         customer_id,
         coalesce(sum(amount) filter (
             where sold_at >= {{ window_start }}
@@ -60,7 +58,6 @@ outcomes as (
         and sold_at >= {{ day_start(night, 1 - var('active_window_days')) }}
         and (sold_at >= {{ window_start }} or due_at > '{{ night }}'::date)
     group by customer_id
-    {% endcall %}
 
 ),
 
@@ -77,8 +74,8 @@ final as (
     from customers
     left join outcomes
         on outcomes.customer_id = customers.customer_id
-        and outcomes.as_of_date = customers.as_of_date
 
 )
 
 select * from final
+{% endcall %}

@@ -1,23 +1,23 @@
-{{ config(materialized='incremental') }}
+{{ config(materialized='night_by_night') }}
 
 {% set nights = nights_to_build(ref('customer_outcomes')) %}
 
 -- One row per (customer_id, as_of_date) with a matured label: features as known at
--- as_of_date joined to what happened after it. Incremental: new matured nights only.
+-- as_of_date joined to what happened after it. New matured nights only, one at a time.
+{% call(night) union_per_night(nights) %}
 with
 
 outcomes as (
 
     select * from {{ ref('customer_outcomes') }}
-    where as_of_date in ({{ date_literals(nights) }})
+    where as_of_date = '{{ night }}'::date
 
 ),
 
 features as (
 
-    select features.*
-    from {{ ref('customer_features') }} as features
-    where features.as_of_date in ({{ date_literals(nights) }})
+    select * from {{ ref('customer_features') }}
+    where as_of_date = '{{ night }}'::date
 
 ),
 
@@ -32,8 +32,8 @@ final as (
     from features
     inner join outcomes
         on outcomes.customer_id = features.customer_id
-        and outcomes.as_of_date = features.as_of_date
 
 )
 
 select * from final
+{% endcall %}

@@ -1,0 +1,68 @@
+{% materialization night_by_night, adapter='postgres' %}
+  {#- An incremental model built one night per statement. The model is a union_per_night
+      of whole per-night queries; each night's query runs as an insert of its own, so a
+      statement's memory is one night's (a single statement keeps every night's hash
+      tables until it ends: a first build of a million customers over sixteen nights ran
+      out of memory). The nights are those the model does not hold yet (all of them on a
+      first or --full-refresh build, into a new table swapped in at the end); every
+      insert is in one transaction, so a failure leaves the table as it was. -#}
+  {%- set existing = load_cached_relation(this) -%}
+  {%- set target = this.incorporate(type='table') -%}
+  {%- set rebuild = existing is none or should_full_refresh() -%}
+  {%- set building = make_intermediate_relation(target) if rebuild else target -%}
+  {%- set backup = make_backup_relation(target, 'table') -%}
+  {%- if model.extra_ctes -%}
+    {{ exceptions.raise_compiler_error(this ~ ": night_by_night cannot split a model with ephemeral parents; materialize them as views") }}
+  {%- endif -%}
+  {%- set nights = sql.split(night_boundary()) -%}
+
+  {{ drop_relation_if_exists(load_cached_relation(make_intermediate_relation(target))) }}
+  {{ drop_relation_if_exists(load_cached_relation(backup)) }}
+  {{ run_hooks(pre_hooks, inside_transaction=False) }}
+  {{ run_hooks(pre_hooks, inside_transaction=True) }}
+
+  {%- if rebuild %}
+    {% call statement('create') -%}
+      {{ get_create_table_as_sql(False, building, 'select * from (' ~ nights[0] ~ ') as first_night where false') }}
+    {%- endcall %}
+  {%- else %}
+    {{ fail_on_new_columns(existing, nights[0]) }}
+  {%- endif %}
+
+  {%- set columns = adapter.get_columns_in_relation(building) | map(attribute='quoted') | join(', ') -%}
+  {%- for night in nights %}
+    {% call statement('main' if loop.last else 'night') -%}
+      insert into {{ building }} ({{ columns }})
+      select {{ columns }} from ({{ night }}) as one_night
+    {%- endcall %}
+  {%- endfor %}
+
+  {%- if rebuild %}
+    {% do create_indexes(building) %}
+    {%- if existing is not none %}
+      {{ adapter.rename_relation(existing, backup) }}
+    {%- endif %}
+    {{ adapter.rename_relation(building, target) }}
+  {%- endif %}
+
+  {{ run_hooks(post_hooks, inside_transaction=True) }}
+  {% do apply_grants(target, config.get('grants'), should_revoke=should_revoke(existing, full_refresh_mode=rebuild)) %}
+  {% do persist_docs(target, model) %}
+  {{ adapter.commit() }}
+  {{ drop_relation_if_exists(backup) }}
+  {{ run_hooks(post_hooks, inside_transaction=False) }}
+  {{ return({'relations': [target]}) }}
+{% endmaterialization %}
+
+{% macro fail_on_new_columns(existing, query) -%}
+  {#- A model whose columns changed cannot add nights to the table built before: the old
+      nights would miss the new columns (on_schema_change: fail). The order may differ:
+      nights are inserted by column name. -#}
+  {%- set held = adapter.get_columns_in_relation(existing) | map(attribute='name') | list -%}
+  {%- set built = get_columns_in_query(query) -%}
+  {%- if held | sort != built | sort -%}
+    {{ exceptions.raise_compiler_error(
+        this ~ " holds the columns " ~ held | join(", ") ~ " but the model now builds " ~ built | join(", ")
+        ~ ": rebuild every night with `dbt build --full-refresh --select " ~ this.identifier ~ "`") }}
+  {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,123 @@
+"""The night_by_night materialization on a real Postgres, in a small dbt project of its own that uses the
+repository's macros: one insert per night, only the nights not held yet, nothing half-written when a
+night fails, and a model whose columns changed stops until it is rebuilt."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from custlabel import dbt
+from custlabel.config import DEFAULT_PROJECT_DIR, Settings
+
+pytestmark = pytest.mark.integration
+
+PROJECT = """\
+name: custlabel
+profile: custlabel
+config-version: 2
+macro-paths: ["macros"]
+model-paths: ["models"]
+vars:
+  as_of_date: null
+  value: 1
+  fail_month: 0
+  extra_column: 0
+"""
+
+# A night per month from January to tonight; each night's value, a division by zero on the
+# month `fail_month`, and a column that `extra_column` adds.
+NIGHTS = """\
+select generate_series('2026-01-01'::date, '{{ var("as_of_date") }}'::date, interval '1 month')::date as as_of_date
+"""
+VALUES = """\
+{{ config(materialized='night_by_night', indexes=[{'columns': ['as_of_date'], 'unique': True}]) }}
+{% set nights = nights_to_build(ref('nights')) %}
+{% call(night) union_per_night(nights) %}
+select
+    '{{ night }}'::date as as_of_date,
+    {{ var('value') }} as value,
+    1 / (case when extract(month from '{{ night }}'::date) = {{ var('fail_month') }} then 0 else 1 end) as checked
+    {%- if var('extra_column') %}, 1 as extra{% endif %}
+{% endcall %}
+"""
+
+
+@pytest.fixture
+def project(make_database, tmp_path: Path) -> Settings:
+    folder = tmp_path / "project"
+    (folder / "models").mkdir(parents=True)
+    (folder / "dbt_project.yml").write_text(PROJECT)
+    (folder / "models" / "nights.sql").write_text(NIGHTS)
+    (folder / "models" / "night_values.sql").write_text(VALUES)
+    (folder / "macros").symlink_to(DEFAULT_PROJECT_DIR / "macros")
+    (folder / "dbt_packages").symlink_to(DEFAULT_PROJECT_DIR / "dbt_packages")
+    shutil.copyfile(DEFAULT_PROJECT_DIR / "profiles.yml.example", folder / "profiles.yml.example")
+    settings = make_database(f"night_by_night_{tmp_path.name[-12:]}".lower())
+    return dataclasses.replace(settings, project_dir=folder, local_dir=tmp_path / "local")
+
+
+def build(settings: Settings, tonight: str, *args: str, **variables) -> None:
+    dbt.run(["run", *args], target="prod", as_of_date=tonight, extra_vars=variables, settings=settings)
+
+
+def held(settings: Settings) -> list[tuple]:
+    with psycopg.connect(settings.connection.conninfo()) as conn:
+        exists = conn.execute("select to_regclass('analytics.night_values')").fetchone()[0]
+        if exists is None:
+            return []
+        return [tuple(str(v) for v in row) for row in conn.execute("select * from analytics.night_values order by 1")]
+
+
+def inserts_logged(settings: Settings) -> int:
+    """The insert statements dbt ran for the model in its last command (dbt.log, debug level)."""
+    log = (settings.project_dir / "logs" / "dbt.log").read_text()
+    last_command = log.rsplit("Running with dbt=", 1)[-1]
+    return len(re.findall(r'insert into "[^"]+"\."analytics"\."night_values(__dbt_tmp)?"', last_command))
+
+
+def test_each_night_is_a_statement_of_its_own_and_only_new_nights_are_built(project) -> None:
+    build(project, "2026-03-01", value=1)
+    assert held(project) == [("2026-01-01", "1", "1"), ("2026-02-01", "1", "1"), ("2026-03-01", "1", "1")]
+    assert inserts_logged(project) == 3
+
+    build(project, "2026-05-01", value=2)
+    assert [row[:2] for row in held(project)] == [
+        ("2026-01-01", "1"), ("2026-02-01", "1"), ("2026-03-01", "1"), ("2026-04-01", "2"), ("2026-05-01", "2"),
+    ]  # written once: the old nights keep the value they were built with
+    assert inserts_logged(project) == 2
+
+    build(project, "2026-05-01", value=3)
+    assert len(held(project)) == 5 and inserts_logged(project) == 1  # nothing new: one insert of no rows
+
+
+def test_a_failing_night_leaves_the_table_as_it_was(project) -> None:
+    with pytest.raises(dbt.DbtFailure, match="division by zero"):
+        build(project, "2026-03-01", fail_month=3)
+    assert held(project) == []  # a first build that fails creates nothing
+
+    build(project, "2026-03-01")
+    before = held(project)
+    with pytest.raises(dbt.DbtFailure, match="division by zero"):
+        build(project, "2026-06-01", fail_month=6)  # April and May were inserted before June failed
+    assert held(project) == before
+
+    build(project, "2026-06-01", "--full-refresh", value=4)
+    assert [row[:2] for row in held(project)] == [(f"2026-0{month}-01", "4") for month in range(1, 7)]
+
+
+def test_a_model_whose_columns_changed_stops_until_it_is_rebuilt(project) -> None:
+    build(project, "2026-02-01")
+    with pytest.raises(dbt.DbtFailure, match=r"holds the columns as_of_date, value, checked but the model now builds "
+                                             r"as_of_date, value, checked, extra: rebuild every night with "
+                                             r"`dbt build --full-refresh --select night_values`"):
+        build(project, "2026-03-01", extra_column=1)
+    assert len(held(project)) == 2
+
+    build(project, "2026-03-01", "--full-refresh", extra_column=1)
+    assert held(project) == [(f"2026-0{month}-01", "1", "1", "1") for month in range(1, 4)]
