@@ -322,7 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="print speed, memory and quality figures at scale")
     bench.add_argument("--customers", type=int, nargs="+", default=[100_000, 1_000_000])
     bench.add_argument("--days", type=int, default=540, help="history length (540 days: about 20 sales per customer)")
-    bench.add_argument("--sections", default="warehouse,training,scoring,load,monitoring", help="any of warehouse,training,scoring,load,monitoring,purchase_only")
+    bench.add_argument(
+        "--sections", default="warehouse,training,validation,scoring,load,monitoring",
+        help="any of warehouse,training,validation,scoring,load,monitoring,purchase_only",
+    )
     bench.set_defaults(handler=_bench)
 
 
