@@ -2,8 +2,9 @@
 
 Checks: the signature's inputs are exactly tonight's feature columns (customer_features_current
 without keys, provenance and sensitive attributes) with matching types; the scores of a
-sample are in [0, 1], one per row, none null; the latency per row stays under
-MAX_MS_PER_ROW (a sanity bound: throughput is the computational gate's job).
+sample are in [0, 1], one per row, none null; the CPU time per row stays under
+MAX_MS_PER_ROW (a sanity bound: throughput is the computational gate's job; CPU time,
+because wall time on a shared machine measures the other jobs too).
 """
 
 from __future__ import annotations
@@ -106,9 +107,9 @@ def run_in_this_process(settings: Settings, uri: str, schema: str, rows: int = S
     if any(name not in tonight for name in inputs):
         return {"problems": problems, "figures": figures}
     frame = _sample(settings, schema, list(inputs), tonight, rows)
-    started = time.perf_counter()
+    started = time.process_time()
     output = np.asarray(model.predict(frame), dtype=float)
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - started
     scores = output[:, -1] if output.ndim == 2 else output
     nulls, outside = int(np.isnan(scores).sum()), int(((scores < 0) | (scores > 1)).sum())
     ms_per_row = 1000 * seconds / max(len(frame), 1)
@@ -124,7 +125,7 @@ def run_in_this_process(settings: Settings, uri: str, schema: str, rows: int = S
     if outside:
         problems.append(f"{outside} scores outside [0, 1]")
     if ms_per_row > MAX_MS_PER_ROW:
-        problems.append(f"{ms_per_row:.3f} ms per row, above the smoke bound of {MAX_MS_PER_ROW} ms")
+        problems.append(f"{ms_per_row:.3f} CPU ms per row, above the smoke bound of {MAX_MS_PER_ROW} ms")
     return {"problems": problems, "figures": figures}
 
 
@@ -146,7 +147,7 @@ def check(settings: Settings, version: str, schema: str, rows: int = SAMPLE_ROWS
         NAME,
         True,
         f"{uri} loaded in a fresh process; signature matches tonight's columns; {figures['rows']} rows scored in"
-        f" [{figures['min_score']:.3f}, {figures['max_score']:.3f}], no nulls, {figures['ms_per_row']:.3f} ms per row",
+        f" [{figures['min_score']:.3f}, {figures['max_score']:.3f}], no nulls, {figures['ms_per_row']:.3f} CPU ms per row",
         figures,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +215,30 @@ def test_an_unknown_version_is_a_clear_error(validated) -> None:
     settings, _, _ = validated
     with pytest.raises(registry.NoModelRegisteredError, match="has no version '99'"):
         validate.validate("99", settings, _criteria(settings), build_warehouse=False)
+
+
+def test_auto_approve_approves_only_a_version_that_passed_validation(validated, monkeypatch) -> None:
+    """--auto-approve on a version through the training gates whose validation fails: not approved, not re-validated."""
+    from custlabel import nightly
+
+    settings = validated[0]
+    version = release.train_and_register(settings, FAST).version
+    assert registry.alias_versions(settings)["challenger"] == version  # every training gate passed
+    slow = _criteria(settings, computational={"min_rows_per_cpu_second": 10_000_000})
+    monkeypatch.setattr(acceptance, "load", lambda path=None, settings=None: slow)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    monkeypatch.setenv("CUSTLABEL_LOCAL_DIR", str(settings.local_dir))
+    night = nightly.Night(as_of_date=date.fromisoformat(DEMO_END_DATE), target="prod", auto_approve=True, run_id="r-9")
+    trained = nightly.TrainOutcome(version, "logistic_regression", True, [])
+
+    outcome = nightly.validate_and_approve(night, trained)
+    assert not outcome.passed and not outcome.approved
+    assert outcome.detail.startswith(f"version {version} FAILED validation, not approved")
+    assert "computational: " in outcome.detail and "rows per CPU-second < 10,000,000" in outcome.detail
+    tags = _tags(settings, version)
+    assert tags["validation_status"] == "failed" and "approval_status" not in tags
+    assert [event.event for event in _events(settings, version)] == ["trained", "validation_failed"]
+
+    again = nightly.validate_and_approve(night, trained)  # a retried run: neither validated nor approved again
+    assert again == outcome
+    assert [event.event for event in _events(settings, version)] == ["trained", "validation_failed"]
