@@ -74,3 +74,17 @@ def test_report_has_a_section_per_attribute_with_a_plot():
     assert "unknown" in report.tables["country"].index
     page = report.html()
     assert page.count("data:image/png;base64,") == 2 and "<h3>country</h3>" in page
+
+
+def test_customers_whose_attribute_is_unknown_are_shown_not_gated():
+    """On a test night, customers gone from master data tonight have no attribute and are mostly bad."""
+    y, flagged, groups = _labels(4000, seed=4)
+    gone = np.arange(len(y)) % 4 == 0
+    groups = groups.where(~gone, None)
+    y = np.where(gone, 1, y)  # every one of them turned out bad: their precision is 1, far above the rest
+    table = fairness.group_table(y, flagged, groups, n_boot=50)
+    assert table.loc["unknown", "precision"] - table.loc[fairness.OVERALL, "precision"] > CRITERIA.max_precision_gap
+    gate = fairness.judge("gender", table, CRITERIA)
+    assert gate.passed, gate.reason
+    assert "unknown" not in gate.figures["gated_groups"]
+    assert f"shown, not gated: unknown (gender not known, {int(gone.sum()):,} customers)" in gate.reason
