@@ -107,6 +107,7 @@ def run_in_this_process(settings: Settings, uri: str, schema: str, rows: int = S
     if any(name not in tonight for name in inputs):
         return {"problems": problems, "figures": figures}
     frame = _sample(settings, schema, list(inputs), tonight, rows)
+    model.predict(frame.head(10))  # the first call pays for lazy imports and thread pools, not per row
     started = time.process_time()
     output = np.asarray(model.predict(frame), dtype=float)
     seconds = time.process_time() - started
