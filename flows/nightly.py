@@ -124,7 +124,8 @@ def nightly_customer_labels(
     dbt_vars: dict | None = None,
 ) -> str:
     """Tonight's customer labels: freshness → dbt build → monitoring → release → score and publish →
-    [canary checks] → monitoring refresh → triggers → [train] → [validate, with --auto-approve] → summary. A fallback publishes and ends Failed.
+    [canary checks] → monitoring refresh → triggers → [train] → [validate, with --auto-approve] → summary.
+    A fallback publishes and ends Failed.
 
     Args:
         as_of_date: the night to label (default today).

@@ -28,12 +28,3 @@
     )
     select as_of_date from dates where as_of_date is not null
 {%- endmacro %}
-
-{% macro date_literals(dates) -%}
-    {#- A SQL list of date literals; a list that matches nothing when empty. -#}
-    {%- for day in dates -%}
-        '{{ day }}'::date{{ ", " if not loop.last }}
-    {%- else -%}
-        null::date
-    {%- endfor -%}
-{%- endmacro %}

@@ -17,6 +17,7 @@ from custlabel import registry, releases
 from custlabel.config import Settings
 from custlabel.deployed import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION
 from custlabel.errors import CustlabelError
+from custlabel.gates import failed_in_tags
 
 VALIDATION_STATUS_TAG = "validation_status"
 GATES_PASSED_TAG = "gates_passed"
@@ -51,7 +52,7 @@ def _decidable(settings: Settings, version: str) -> ModelVersion:
             f"at {tags.get(APPROVED_AT_TAG)}: a decision is final; train and validate a new version"
         )
     if tags.get(GATES_PASSED_TAG) != "true":
-        failed = sorted(key for key, value in tags.items() if key.startswith("gate_") and value.startswith("failed"))
+        failed = [f"gate_{name}" for name in failed_in_tags(tags)]
         raise ApprovalError(
             f"{name} version {version} did not pass the training gates ({', '.join(failed) or 'not judged'}): "
             "it can be neither approved nor rejected"

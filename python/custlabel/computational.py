@@ -3,11 +3,11 @@
 The child process scores every customer of the night into the test schema (the real
 scoring path: read, score, reasons, write-back, swap) and reports its wall time. It
 then times the model's own batch path (probabilities and reasons, as the Python engine
-runs them) on BATCH_ROWS rows, on one thread: its rate per CPU-second is what the `computational` gate
-judges, since a small night's wall time is mostly fixed costs (process, sample, parity
-check) that say nothing of the model, and wall time on a shared machine measures the
-other jobs as much as the model. Peak memory is the child's ru_maxrss: everything the scoring
-process held, interpreter and libraries included.
+runs them) on BATCH_ROWS rows, on one thread: its rate per CPU-second is what the
+`computational` gate judges, since a small night's wall time is mostly fixed costs
+(process, sample, parity check) that say nothing of the model, and wall time on a shared
+machine measures the other jobs as much as the model. Peak memory is the child's
+ru_maxrss: everything the scoring process held, interpreter and libraries included.
 """
 
 from __future__ import annotations

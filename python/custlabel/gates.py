@@ -36,6 +36,14 @@ def all_passed(results: Iterable[GateResult]) -> bool:
     return all(result.passed for result in results if result.gated)
 
 
+def failed_in_tags(tags: dict[str, str]) -> dict[str, str]:
+    """The failed verdicts among a version's registry tags (GateResult.tag), name → reason, by name."""
+    return {
+        key.removeprefix("gate_"): value.removeprefix("failed: ")
+        for key, value in sorted(tags.items()) if key.startswith("gate_") and value.startswith("failed")
+    }
+
+
 def failures(results: Iterable[GateResult]) -> list[str]:
     """The reasons of the gated results that failed, `name: reason` each."""
     return [f"{result.name}: {result.reason}" for result in results if result.gated and not result.passed]

@@ -520,8 +520,7 @@ def validate_and_approve(night: Night, trained: TrainOutcome) -> ValidationOutco
     if passed and tags.get(approval.APPROVAL_STATUS_TAG) is None:
         approval.approve(settings, trained.version, approver, "auto-approve: every training and validation gate passed")
         tags = registry.get_version(settings, trained.version).tags
-    failed = sorted(f"{key.removeprefix('gate_')}: {value.removeprefix('failed: ')}"
-                    for key, value in tags.items() if key.startswith("gate_") and value.startswith("failed"))
+    failed = [f"{name}: {reason}" for name, reason in gates.failed_in_tags(tags).items()]
     return ValidationOutcome(
         trained.version, passed, tags.get(approval.APPROVAL_STATUS_TAG) == approval.APPROVED,
         tags.get("validation_report", ""), failed,
