@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     example = sub.add_parser("example", help="worked examples on real schemas: pagila (load, map by views, run a night)")
     example.add_argument("name", choices=["pagila"])
-    example.add_argument("--dataset", default=None, help="the pagila folder (default: ../shared/datasets/pagila beside the repo)")
+    example.add_argument("--dataset", default=None, help="a pagila folder, dumps plain or gzipped (default: examples/pagila, shipped in the repo)")
     example.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night to label (default 2005-08-23, the last of its rentals)")
     _add_target(example)
     example.add_argument("--vars", default="", help="more dbt vars, e.g. '{outcome_window_days: 21}'")

@@ -8,6 +8,7 @@ pagila's data period.
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import subprocess
@@ -25,6 +26,7 @@ from custlabel.errors import CustlabelError
 
 SCHEMA = "pagila"
 DUMP_FILES = ("pagila-schema.sql", "pagila-data.sql")
+DATASET_DIR = Path("examples/pagila")
 # Schemas of the dump, renamed so that pagila keeps to schemas of its own.
 RENAMED_SCHEMAS = {"public": SCHEMA, "legacy": "pagila_legacy"}
 # Objects PostgreSQL 16 cannot create (JSON_TABLE came in 17); nothing we map reads them.
@@ -45,8 +47,16 @@ _OBJECT_HEADER = re.compile(r"^-- (?:Data for )?Name: ([^;(]+)")
 
 
 def default_dataset_dir(settings: Settings) -> Path:
-    """The shared dataset beside the repository: ../shared/datasets/pagila."""
-    return settings.project_dir.parent / "shared" / "datasets" / "pagila"
+    """The dataset shipped in the repository: examples/pagila (its dumps gzipped)."""
+    return settings.project_dir / DATASET_DIR
+
+
+def dump_file(dataset_dir: Path, name: str) -> Path | None:
+    """The dump `name` in the folder, as upstream publishes it or gzipped; None when neither is there."""
+    for path in (dataset_dir / name, dataset_dir / f"{name}.gz"):
+        if path.is_file():
+            return path
+    return None
 
 
 def run(
@@ -84,11 +94,12 @@ def own_model_name() -> Iterator[None]:
 
 
 def load_dump(dataset_dir: Path, settings: Settings) -> None:
-    """Load pagila's schema and data files into its own schemas, with psql, in one transaction."""
-    files = [dataset_dir / name for name in DUMP_FILES]
-    missing = [str(path) for path in files if not path.is_file()]
+    """Load pagila's schema and data files (plain or gzipped) into its own schemas, with psql, in one transaction."""
+    found = {name: dump_file(dataset_dir, name) for name in DUMP_FILES}
+    missing = [f"{dataset_dir / name}[.gz]" for name, path in found.items() if path is None]
     if missing:
         raise CustlabelError(f"pagila dataset not found: {', '.join(missing)} (give its folder with --dataset)")
+    files = [path for path in found.values() if path is not None]
     with db.connect(settings, autocommit=True) as conn:
         for schema in RENAMED_SCHEMAS.values():
             conn.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(schema)))
@@ -106,9 +117,10 @@ def load_dump(dataset_dir: Path, settings: Settings) -> None:
 
 
 def renamed_dump(path: Path) -> Iterator[str]:
-    """The dump's lines with its schemas renamed, SKIPPED_OBJECTS and SKIPPED_SETTINGS left out; COPY data untouched."""
+    """The dump's lines (plain or gzipped) with its schemas renamed, SKIPPED_OBJECTS and SKIPPED_SETTINGS left out; COPY data untouched."""
     in_data = skipping = False
-    with path.open(encoding="utf-8") as handle:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
         for line in handle:
             if in_data:
                 in_data = line != "\\.\n"

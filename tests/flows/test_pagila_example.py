@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,7 +45,7 @@ def pagila_settings(make_database, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def dataset(pagila_settings: Settings) -> Path:
-    return Path(os.environ.get("CUSTLABEL_PAGILA_DIR") or pagila.default_dataset_dir(pagila_settings))
+    return pagila.default_dataset_dir(pagila_settings)
 
 
 @pytest.fixture(scope="module")
@@ -87,5 +86,5 @@ def test_pagila_keeps_to_schemas_of_its_own(pagila_settings: Settings, summary: 
 
 
 def test_a_missing_dataset_is_named(pagila_settings: Settings, tmp_path: Path) -> None:
-    with pytest.raises(CustlabelError, match=f"pagila dataset not found: {tmp_path}/pagila-schema.sql"):
+    with pytest.raises(CustlabelError, match=rf"pagila dataset not found: {tmp_path}/pagila-schema.sql\[\.gz\], {tmp_path}/pagila-data.sql\[\.gz\]"):
         pagila.load_dump(tmp_path, pagila_settings)
