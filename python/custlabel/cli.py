@@ -42,7 +42,7 @@ def _load(args: argparse.Namespace) -> None:
     from custlabel import load
 
     files = {name: Path(path) for name, path in (("customers", args.customers), ("sales", args.sales)) if path}
-    print(load.load(files, mode=args.mode, i_mean_database=args.i_mean_database))
+    print(load.load(files, mode=args.mode, i_mean_database=args.i_mean_database, conflicts=args.conflicts))
 
 
 def _example(args: argparse.Namespace) -> None:
@@ -250,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--sales", help="sales file (.csv or .parquet)")
     load.add_argument("--mode", choices=["replace", "append"], default="replace",
                       help="replace: the tables become the files (a full extract); append: add the rows")
+    load.add_argument("--conflicts", choices=["refuse", "quarantine"], default="refuse",
+                      help="rows with the same id and updated_at but different values: refuse the load (default), "
+                           "or load them for the quarantine (the build sets them aside)")
     load.add_argument("--i-mean-database", default=None, help="required on a server other than the embedded one: its database name")
     load.set_defaults(handler=_load)
 

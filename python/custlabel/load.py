@@ -6,6 +6,8 @@ the file, row and column. Everything happens in one transaction, each row stampe
 the load time in `loaded_at`: a failed load changes nothing. A replace truncates the
 master-data table and copies straight into it (frozen: no later rewrite by vacuum); an
 append copies into a temporary table first, so that readers are never locked out.
+Exact duplicate rows are collapsed; rows of one key with different values are refused,
+or kept for the quarantine when asked (load_duplicates).
 """
 
 from __future__ import annotations
@@ -27,14 +29,17 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from psycopg import sql
 
-from custlabel import contract, db, guard
+from custlabel import contract, db, guard, load_duplicates
 from custlabel.config import Settings, get_settings
 from custlabel.errors import CustlabelError
 
 Mode = Literal["replace", "append"]
+ConflictPolicy = Literal["refuse", "quarantine"]
 CHUNK_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 65_536
 # Postgres names the failing line (and column) of a COPY in the error's context.
+# How staging quarantines the rows of a key whose values conflict (macros/staging, models/staging).
+QUARANTINE_REASONS = {"customers": "conflicting_customer", "sales": "conflicting_sale"}
 COPY_CONTEXT = re.compile(r"line (?P<line>\d+)(?:, column (?P<column>[^:]+))?")
 
 
@@ -57,14 +62,30 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class LoadSummary:
+    """Rows loaded per table, exact duplicate rows collapsed, and rows of conflicting keys kept for the quarantine."""
+
     rows: dict[str, int]
     mode: Mode
     seconds: float
+    duplicates: dict[str, int]
+    conflicts: dict[str, int]
 
     def __str__(self) -> str:
         counts = ", ".join(f"{rows:,} {table} rows" for table, rows in self.rows.items())
         verb = "replaced master data with" if self.mode == "replace" else "appended"
-        return f"{verb} {counts} in {self.seconds:.1f} s"
+        parts = [f"{verb} {counts} in {self.seconds:.1f} s"]
+        if any(self.duplicates.values()):
+            parts.append("collapsed exact duplicate rows: " + ", ".join(
+                f"{rows:,} {table}" for table, rows in self.duplicates.items() if rows
+            ))
+        for table, rows in self.conflicts.items():
+            if rows:
+                parts.append(
+                    f"{rows:,} {table} rows conflict (same {load_duplicates.ID_COLUMNS[table]} and updated_at, "
+                    f"different values): loaded for the quarantine, where the build sets them aside as "
+                    f"{QUARANTINE_REASONS[table]}"
+                )
+        return "; ".join(parts)
 
 
 def load(
@@ -72,29 +93,58 @@ def load(
     mode: Mode = "replace",
     i_mean_database: str | None = None,
     settings: Settings | None = None,
+    conflicts: ConflictPolicy = "refuse",
 ) -> LoadSummary:
-    """Load files by contract table name ('customers', 'sales'); all or nothing."""
+    """Load files by contract table name ('customers', 'sales'); all or nothing.
+
+    Conflicting rows (same id and updated_at, different values) refuse the load, or with
+    conflicts='quarantine' are loaded for staging to set aside.
+    """
     settings = settings or get_settings()
     if not files:
         raise LoadError("nothing to load: give --customers FILE and/or --sales FILE")
     if mode not in ("replace", "append"):
         raise LoadError(f"unknown mode {mode!r}: replace or append")
+    if conflicts not in ("refuse", "quarantine"):
+        raise LoadError(f"unknown conflicts policy {conflicts!r}: refuse or quarantine")
     guard.require_scratch_database(settings, i_mean_database, f"{mode} master data from files (custlabel load)")
     tables = contract.load(settings.project_dir)
     sources = [inspect(tables[name], Path(path)) for name, path in files.items()]
     started = time.perf_counter()
     rows: dict[str, int] = {}
+    duplicates: dict[str, int] = {}
+    conflicting: dict[str, int] = {}
     with db.connect(settings) as conn:
         conn.execute("set temp_buffers = '256MB'")  # an append's temporary tables (default 8 MB)
+        conn.execute("set local work_mem = '256MB'")  # the duplicate check's aggregation of every row's key
         conn.execute("set local timezone = 'UTC'")
         conn.execute("set local datestyle = 'ISO, YMD'")
+        conn.execute("set local client_encoding = 'UTF8'")
         _ensure_tables(conn, tables)
         for source in sources:
-            rows[source.table.name] = _replace(conn, source) if mode == "replace" else _append(conn, source)
+            name = source.table.name
+            rows[name], check = _replace(conn, source) if mode == "replace" else _append(conn, source)
+            if check.conflicts.keys and conflicts == "refuse":
+                raise LoadError(_refusal(source, check.conflicts))
+            duplicates[name], conflicting[name] = check.collapsed, check.conflicts.rows_in_file
     with db.connect(settings, autocommit=True) as conn:
         for source in sources:
             conn.execute(sql.SQL("analyze {}").format(sql.Identifier(contract.SCHEMA, source.table.name)))
-    return LoadSummary(rows, mode, time.perf_counter() - started)
+    return LoadSummary(rows, mode, time.perf_counter() - started, duplicates, conflicting)
+
+
+def _refusal(source: SourceFile, conflicts: load_duplicates.Conflicts) -> str:
+    """The conflicting keys of a file, counted, with examples of the values that differ, and the two ways out."""
+    table = source.table.name
+    identifier = load_duplicates.ID_COLUMNS[table]
+    where = f": {conflicts.rows_in_file} in the file, {conflicts.rows_in_master_data} already in master data"
+    return (
+        f"{source.path} ({table}): {conflicts.keys:,} {identifier}(s) have rows with the same {identifier} and "
+        f"updated_at, different values ({conflicts.rows:,} rows{where if conflicts.rows_in_master_data else ''}), "
+        f"e.g. {'; '.join(conflicts.examples)}. A changed row needs a later updated_at (it is then a new version); "
+        f"fix the file, or load these rows for the quarantine with --conflicts quarantine (the build sets them "
+        f"aside as {QUARANTINE_REASONS[table]}); nothing loaded"
+    )
 
 
 def inspect(table: contract.Table, path: Path) -> SourceFile:
@@ -105,8 +155,7 @@ def inspect(table: contract.Table, path: Path) -> SourceFile:
     if suffix in {".parquet", ".pq"}:
         columns = pq.ParquetFile(path).schema_arrow.names
     elif suffix == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            columns = [name.strip() for name in next(csv.reader(handle), [])]
+        columns = _csv_header(table, path)
     else:
         raise LoadError(f"{path}: unknown file type {suffix!r}: .csv or .parquet")
     known = [column.name for column in table.file_columns]
@@ -128,6 +177,24 @@ def inspect(table: contract.Table, path: Path) -> SourceFile:
     return SourceFile(table, path, columns)
 
 
+def _csv_header(table: contract.Table, path: Path) -> list[str]:
+    """The column names of a CSV file's first line; an error naming the line when it is not UTF-8."""
+    with path.open("rb") as handle:
+        first_line = handle.readline()
+    try:
+        header = first_line.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise LoadError(_not_utf8(f"{path} ({table.name}), line 1", repr(first_line[error.start:error.end]))) from None
+    return [name.strip() for name in next(csv.reader([header]), [])]
+
+
+def _not_utf8(where: str, what: str) -> str:
+    return (
+        f"{where}: not UTF-8 ({what}): save the file as UTF-8 "
+        "(e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`, or your tool's UTF-8 export); nothing loaded"
+    )
+
+
 def _ensure_tables(conn: psycopg.Connection, tables: dict[str, contract.Table]) -> None:
     for name in tables:
         kind = conn.execute(
@@ -144,7 +211,7 @@ def _ensure_tables(conn: psycopg.Connection, tables: dict[str, contract.Table]) 
         conn.execute(statement)
 
 
-def _replace(conn: psycopg.Connection, source: SourceFile) -> int:
+def _replace(conn: psycopg.Connection, source: SourceFile) -> tuple[int, load_duplicates.KeyCheck]:
     """Truncate the master-data table and copy the file straight into it, stamped with the load time."""
     target = sql.Identifier(contract.SCHEMA, source.table.name)
     load_time = sql.Identifier(contract.LOAD_TIME_COLUMN)
@@ -153,24 +220,27 @@ def _replace(conn: psycopg.Connection, source: SourceFile) -> int:
     conn.execute(sql.SQL("alter table {} alter column {} set default now()").format(target, load_time))
     rows = _copy(conn, source, target, freeze=True)
     conn.execute(sql.SQL("alter table {} alter column {} drop default").format(target, load_time))
-    return rows
+    check = load_duplicates.check(conn, source.table, target, existing=None)
+    return rows - check.collapsed, check
 
 
-def _append(conn: psycopg.Connection, source: SourceFile) -> int:
-    """Copy the file into a temporary table, then add its rows to master data, stamped with the load time."""
+def _append(conn: psycopg.Connection, source: SourceFile) -> tuple[int, load_duplicates.KeyCheck]:
+    """Copy the file into a temporary table, then add its new rows to master data, stamped with the load time."""
     table = source.table
     staging = sql.Identifier(f"_load_{table.name}")
     conn.execute(
         sql.SQL("create temp table {} ({}) on commit drop").format(staging, contract.column_list(table.file_columns))
     )
-    rows = _copy(conn, source, staging, freeze=False)
+    _copy(conn, source, staging, freeze=False)
+    target = sql.Identifier(contract.SCHEMA, table.name)
+    check = load_duplicates.check(conn, table, staging, existing=target)
     names = sql.SQL(", ").join(sql.Identifier(column.name) for column in table.file_columns)
-    conn.execute(
+    inserted = conn.execute(
         sql.SQL("insert into {} ({}, {}) select {}, now() from {}").format(
-            sql.Identifier(contract.SCHEMA, table.name), names, sql.Identifier(contract.LOAD_TIME_COLUMN), names, staging
+            target, names, sql.Identifier(contract.LOAD_TIME_COLUMN), names, staging
         )
-    )
-    return rows
+    ).rowcount
+    return inserted, check
 
 
 def _copy(conn: psycopg.Connection, source: SourceFile, table: sql.Identifier, freeze: bool) -> int:
@@ -254,6 +324,9 @@ def _describe(source: SourceFile, error: psycopg.errors.DataError) -> str:
     """The file, row and column of a value Postgres refused, in the user's terms."""
     context = COPY_CONTEXT.search(error.diag.context or "")
     where = f"{source.path} ({source.table.name})"
+    if isinstance(error, psycopg.errors.CharacterNotInRepertoire):
+        line = f", line {context['line']}" if context else ""
+        return _not_utf8(where + line, error.diag.message_primary or "")
     if context:
         line = int(context["line"])
         # Parquet rows arrive without a header; a CSV's line 1 is its header.

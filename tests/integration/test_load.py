@@ -165,3 +165,88 @@ def test_a_server_other_than_the_embedded_one_needs_its_database_named(database:
         load.load(files, settings=database)
     with pytest.raises(CustlabelError, match="--i-mean-database 'custlabel' does not match the database 'custlabel_load'"):
         load.load(files, i_mean_database="custlabel", settings=database)
+
+
+def _load(settings: Settings, files: dict[str, Path], **options) -> load.LoadSummary:
+    return load.load(files, i_mean_database=settings.connection.dbname, settings=settings, **options)
+
+
+def test_exact_duplicate_rows_are_collapsed_and_counted(database: Settings, tmp_path: Path) -> None:
+    customers = _write(tmp_path, "customers.csv", CUSTOMERS_CSV + CUSTOMERS_CSV.splitlines()[1] + "\n")
+    sales_lines = SALES_CSV.splitlines()
+    sales = _write(tmp_path, "sales.csv", "\n".join([*sales_lines, sales_lines[2], sales_lines[2], sales_lines[3]]) + "\n")
+    summary = _load(database, {"customers": customers, "sales": sales})
+    assert summary.rows == {"customers": 2, "sales": 3}
+    assert summary.duplicates == {"customers": 1, "sales": 3}
+    assert "collapsed exact duplicate rows: 1 customers, 3 sales" in str(summary)
+    assert _rows(database, "select sale_id, count(*) from master_data.sales group by 1 order by 1") == [
+        ("s1", 1), ("s2", 1), ("s3", 1)
+    ]
+
+
+def test_appending_the_same_file_again_adds_nothing(database: Settings, tmp_path: Path) -> None:
+    _load_good_csv(database, tmp_path)
+    more = _write(tmp_path, "more.csv", "sale_id,customer_id,sold_at,quantity,amount,status,updated_at\ns4,c1,2026-02-09,1,3,completed,2026-02-09\n")
+    first = _load(database, {"sales": more}, mode="append")
+    again = _load(database, {"sales": more}, mode="append")
+    assert (first.rows, first.duplicates) == ({"sales": 1}, {"sales": 0})
+    assert (again.rows, again.duplicates) == ({"sales": 0}, {"sales": 1})
+    assert _rows(database, "select count(*) from master_data.sales") == [(4,)]
+
+
+def test_an_appended_newer_version_of_a_row_is_loaded_as_a_version(database: Settings, tmp_path: Path) -> None:
+    _load_good_csv(database, tmp_path)
+    newer = _write(tmp_path, "newer.csv", SALES_CSV.splitlines()[0] + "\ns3,c2,2026-02-03,1,7.25,returned,2026-02-10,\n")
+    summary = _load(database, {"sales": newer}, mode="append")
+    assert (summary.rows, summary.duplicates, summary.conflicts) == ({"sales": 1}, {"sales": 0}, {"sales": 0})
+    assert _rows(database, "select status from master_data.sales where sale_id = 's3' order by updated_at") == [
+        ("completed",), ("returned",)
+    ]
+
+
+def test_conflicting_rows_of_one_key_are_refused_with_counts_and_examples(database: Settings, tmp_path: Path) -> None:
+    _load_good_csv(database, tmp_path)
+    header, *lines = SALES_CSV.splitlines()
+    conflicting = [*lines, "s2,c2,2026-02-02,2,25,returned,2026-02-05,", "s3,c2,2026-02-03,1,7.25,cancelled,2026-02-03,"]
+    sales = _write(tmp_path, "conflicting_sales.csv", "\n".join([header, *conflicting]) + "\n")
+    message = _unchanged_after(database, {"sales": sales}, "conflicting_sales.csv (sales): 2 sale_id(s) have rows")
+    assert "same sale_id and updated_at, different values (4 rows)" in message
+    assert "s2 at 2026-02-05 00:00:00+00: amount 20 | 25" in message
+    assert "s3 at 2026-02-03 00:00:00+00: status completed | cancelled" in message
+    assert "--conflicts quarantine" in message and "nothing loaded" in message
+
+
+def test_an_appended_row_conflicting_with_master_data_is_refused(database: Settings, tmp_path: Path) -> None:
+    _load_good_csv(database, tmp_path)
+    changed = _write(tmp_path, "changed.csv", SALES_CSV.splitlines()[0] + "\ns1,c1,2026-02-01 09:30:00+01,1,11,completed,2026-02-01,2026-03-01\n")
+    before = _rows(database, "select * from master_data.sales order by sale_id")
+    with pytest.raises(load.LoadError, match=r"1 sale_id\(s\) have rows .* \(2 rows: 1 in the file, 1 already in master data\)"):
+        _load(database, {"sales": changed}, mode="append")
+    assert _rows(database, "select * from master_data.sales order by sale_id") == before
+
+
+def test_conflicting_rows_go_to_the_quarantine_when_asked(database: Settings, tmp_path: Path) -> None:
+    header, *lines = SALES_CSV.splitlines()
+    sales = _write(tmp_path, "sales.csv", "\n".join([header, *lines, "s2,c2,2026-02-02,2,25,returned,2026-02-05,"]) + "\n")
+    customers = _write(tmp_path, "customers.csv", CUSTOMERS_CSV)
+    summary = _load(database, {"customers": customers, "sales": sales}, conflicts="quarantine")
+    assert summary.rows == {"customers": 2, "sales": 4} and summary.conflicts == {"customers": 0, "sales": 2}
+    assert "2 sales rows conflict (same sale_id and updated_at, different values): loaded for the quarantine" in str(summary)
+
+
+def test_a_header_that_is_not_utf8_names_the_file_and_line(database: Settings, tmp_path: Path) -> None:
+    _load_good_csv(database, tmp_path)
+    path = tmp_path / "latin1_customers.csv"
+    path.write_bytes(CUSTOMERS_CSV.replace("segment", "ségment").encode("latin-1"))
+    message = _unchanged_after(database, {"customers": path}, "latin1_customers.csv (customers), line 1: not UTF-8")
+    assert "save the file as UTF-8" in message
+
+
+def test_a_row_that_is_not_utf8_names_the_file_and_line(database: Settings, tmp_path: Path) -> None:
+    _load_good_csv(database, tmp_path)
+    rows = [f"k{i},2026-01-01,2026-01-02,retail,DE" for i in range(60_000)]  # past the first 1 MiB chunk
+    rows[49_998] = "k49998,2026-01-01,2026-01-02,retail,Française"
+    path = tmp_path / "latin1_customers.csv"
+    path.write_bytes("\n".join(["customer_id,created_at,updated_at,segment,country", *rows, ""]).encode("latin-1"))
+    message = _unchanged_after(database, {"customers": path}, "latin1_customers.csv (customers), line 50000: not UTF-8")
+    assert 'invalid byte sequence for encoding "UTF8": 0xe7' in message and "save the file as UTF-8" in message
