@@ -1,7 +1,10 @@
 {% macro stage_master_sales(source_rows) -%}
 {#- master_data.sales rows (a relation, or a subquery of some of its rows with every
     row of their sales): trimmed, cast, ranked among the versions of their sale, and
-    flagged with the reason they cannot be used, or a status without its time. -#}
+    flagged with the reason they cannot be used, or a status without its time. A row
+    with a later version of its sale is superseded: history, neither clean nor
+    quarantined. Rows of the newest version are exact copies (one kept, the others
+    duplicate_sale) or conflict (different values: all set aside, conflicting_sale). -#}
 with
 
 source as (
@@ -50,8 +53,11 @@ ranked as (
         row_number() over (
             partition by sale_id
             order by updated_at desc nulls last
-        ) as version_rank
+        ) as version_rank,
+        coalesce(updated_at < max(updated_at) over (partition by sale_id), false) as superseded,
+        min(source_row_hash) over same_version <> max(source_row_hash) over same_version as conflicting
     from renamed
+    window same_version as (partition by sale_id, updated_at)
 
 ),
 
@@ -73,10 +79,13 @@ final as (
         -- returned or cancelled, but not said when: known only from when it was first seen
         status in ('returned', 'cancelled') and status_changed_at is null as status_change_time_unknown,
         source_row_hash,
+        superseded,
         case
+            when superseded then null
             when sale_id is null or customer_id is null or sold_at is null or quantity is null
                 or amount is null or status is null or updated_at is null
                 then 'missing_required'
+            when conflicting then 'conflicting_sale'
             when version_rank > 1 then 'duplicate_sale'
             when status not in ('completed', 'returned', 'cancelled') then 'unknown_status'
             when amount < 0 or amount > {{ var('max_sale_amount') }} then 'amount_out_of_range'

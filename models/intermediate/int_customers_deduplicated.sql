@@ -20,7 +20,7 @@ final as (
         -- the night this version was first seen: the snapshot keeps it from then on
         {{ as_of_date() }} as seen_on
     from customers
-    where quarantine_reason is null
+    where quarantine_reason is null and not superseded
 
 )
 

@@ -8,7 +8,7 @@
         pre_hook="set work_mem = '1GB'",
         post_hook=[
             "create unique index if not exists {{ this.identifier }}_clean_sale_id
-                on {{ this }} (sale_id) where quarantine_reason is null",
+                on {{ this }} (sale_id) where quarantine_reason is null and not superseded",
             "create index if not exists {{ this.identifier }}_quarantined
                 on {{ this }} (quarantine_reason) where quarantine_reason is not null",
             "analyze {{ this }}",
@@ -22,8 +22,9 @@
 {% set changed_after = changed_since_last_build(this, 'updated_at') if is_incremental() else none %}
 
 -- One row per row of master_data.sales, with quarantine_reason set when it cannot be
--- used: the staging checks, plus the ones that need its customer. The unique index
--- on clean sale ids makes a second clean version of a sale fail the build. The full
+-- used: the staging checks, plus the ones that need its customer; older versions of a
+-- sale are superseded (neither clean nor quarantined). The unique index on clean sale
+-- ids makes a second clean version of a sale fail the build. The full
 -- build sorts every sale to rank the versions of each: hence the work_mem.
 --
 -- Incremental: each night re-checks every row of the sales that changed since the
@@ -123,12 +124,14 @@ final as (
         sales.channel,
         sales.status_change_time_unknown,
         sales.source_row_hash,
+        sales.superseded,
         -- payment facts, stored once: each night's features read them for every sale
         date_part('epoch', sales.paid_at - sales.sold_at) / 86400.0 as days_to_pay,
         sales.paid_at::date - sales.due_at as days_paid_after_due,
         coalesce(
             sales.quarantine_reason,
             case
+                when sales.superseded then null
                 when customers.customer_id is null then 'unknown_customer'
                 when sales.sold_at < customers.created_at then 'sold_before_customer_existed'
             end

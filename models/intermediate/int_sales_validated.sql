@@ -35,7 +35,7 @@ final as (
         days_to_pay,
         days_paid_after_due
     from checked
-    where quarantine_reason is null
+    where quarantine_reason is null and not superseded
 
 )
 

@@ -1,4 +1,5 @@
--- Nothing vanishes: per source table, source rows = clean rows + quarantined rows.
+-- Nothing vanishes: per source table, source rows = clean rows + quarantined rows +
+-- older versions of a row (superseded by a later updated_at).
 -- The sales check is incremental: rows deleted from master data, or inserted with an
 -- updated_at older than the last build, show here. The fix is in the `fix` column.
 with
@@ -7,11 +8,13 @@ counts as (
 
     select 'customers' as source_table,
         (select count(*) from {{ source('master_data', 'customers') }}) as source_rows,
-        (select count(*) from {{ ref('int_customers_deduplicated') }}) as clean_rows
+        (select count(*) from {{ ref('int_customers_deduplicated') }}) as clean_rows,
+        (select count(*) from {{ ref('stg_master__customers') }} where superseded) as superseded_rows
     union all
     select 'sales',
         (select count(*) from {{ source('master_data', 'sales') }}),
-        (select count(*) from {{ ref('int_sales_validated') }})
+        (select count(*) from {{ ref('int_sales_validated') }}),
+        (select count(*) from {{ ref('int_sales_checked') }} where superseded)
 
 ),
 
@@ -30,4 +33,4 @@ select
         || '`custlabel dbt run --full-refresh --select int_sales_checked`, then the build again' as fix
 from counts
 left join quarantined using (source_table)
-where counts.source_rows <> counts.clean_rows + coalesce(quarantined.quarantined_rows, 0)
+where counts.source_rows <> counts.clean_rows + counts.superseded_rows + coalesce(quarantined.quarantined_rows, 0)

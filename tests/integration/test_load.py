@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from custlabel import db, load
+from custlabel import db, dbt, load
 from custlabel.config import Settings
 from custlabel.errors import CustlabelError
 
@@ -250,3 +250,87 @@ def test_a_row_that_is_not_utf8_names_the_file_and_line(database: Settings, tmp_
     path.write_bytes("\n".join(["customer_id,created_at,updated_at,segment,country", *rows, ""]).encode("latin-1"))
     message = _unchanged_after(database, {"customers": path}, "latin1_customers.csv (customers), line 50000: not UTF-8")
     assert 'invalid byte sequence for encoding "UTF8": 0xe7' in message and "save the file as UTF-8" in message
+
+
+NIGHTS = [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)]
+# The models and tests that stage, check and quarantine master data, with the quarantine bound.
+QUARANTINE_BUILD = [
+    "build", "--select", "+master_data_quarantine", "int_sales_validated", "assert_quarantine_rate_within_bound",
+    "assert_every_source_row_is_clean_or_quarantined", "assert_checked_sales_match_master_data",
+]
+
+
+@pytest.fixture(scope="module")
+def nightly_database(make_database) -> Settings:
+    return make_database("custlabel_load_nights")
+
+
+def _csv(header: str, rows: list[str]) -> str:
+    return "\n".join([header, *rows]) + "\n"
+
+
+def _sale(number: int, amount: float, status: str, updated_at: str) -> str:
+    return f"s{number:03},c{number % 60:02},2026-01-10 {number % 24:02}:00,1,{amount},{status},{updated_at}"
+
+
+def _build(settings: Settings, night: date) -> None:
+    dbt.run(QUARANTINE_BUILD, target="prod", as_of_date=night.isoformat(), settings=settings)
+
+
+def test_repeated_appends_of_newer_versions_stay_versions_over_several_nights(
+    nightly_database: Settings, tmp_path: Path
+) -> None:
+    customers_header = "customer_id,created_at,updated_at,segment"
+    sales_header = "sale_id,customer_id,sold_at,quantity,amount,status,updated_at"
+    _load(nightly_database, {
+        "customers": _write(tmp_path, "customers.csv", _csv(customers_header, [
+            f"c{number:02},2026-01-01,2026-01-01,retail" for number in range(60)
+        ])),
+        "sales": _write(tmp_path, "sales.csv", _csv(sales_header, [
+            _sale(number, 10, "completed", f"2026-01-10 {number % 24:02}:00") for number in range(120)
+        ])),
+    })
+    _build(nightly_database, date(2026, 2, 28))
+    for night_number, night in enumerate(NIGHTS, start=1):
+        # every night, ten sales and five customers change again: 8% of the sales are older versions by night one
+        changed = night.isoformat() + " 09:00"
+        sales = _write(tmp_path, f"sales-{night}.csv", _csv(sales_header, [
+            _sale(number, 10 + night_number, "completed", changed) for number in range(10)
+        ]))
+        customers = _write(tmp_path, f"customers-{night}.csv", _csv(customers_header, [
+            f"c{number:02},2026-01-01,{changed},segment-{night_number}" for number in range(5)
+        ]))
+        first = _load(nightly_database, {"customers": customers, "sales": sales}, mode="append")
+        again = _load(nightly_database, {"customers": customers, "sales": sales}, mode="append")  # the same files twice
+        assert (first.rows, again.rows, again.duplicates) == (
+            {"customers": 5, "sales": 10}, {"customers": 0, "sales": 0}, {"customers": 5, "sales": 10}
+        )
+        _build(nightly_database, night)  # the quarantine bound (2%) holds
+        assert _rows(nightly_database, "select count(*) from analytics.master_data_quarantine") == [(0,)]
+        assert _rows(nightly_database, "select count(*), min(amount), max(amount) from analytics.int_sales_validated"
+                                       " where sale_id < 's010'") == [(10, 10 + night_number, 10 + night_number)]
+        assert _rows(nightly_database, "select count(*) from analytics.int_sales_validated") == [(120,)]
+        assert _rows(nightly_database, "select distinct segment from analytics.int_customers_deduplicated"
+                                       " where customer_id < 'c05'") == [(f"segment-{night_number}",)]
+    superseded = "select count(*) from analytics.int_sales_checked where superseded and quarantine_reason is null"
+    assert _rows(nightly_database, superseded) == [(30,)]
+
+
+def test_conflicting_rows_loaded_for_the_quarantine_are_set_aside_with_their_reason(
+    make_database, tmp_path: Path
+) -> None:
+    settings = make_database("custlabel_load_conflicts")
+    header, *lines = SALES_CSV.splitlines()
+    extra = [_sale(number, 10, "completed", "2026-01-10") + "," for number in range(100)]
+    customers = [f"c{number:02},2026-01-01,2026-01-01,retail,DE" for number in range(60)]
+    summary = _load(settings, {
+        "customers": _write(tmp_path, "customers.csv", _csv(CUSTOMERS_CSV.splitlines()[0], [
+            *CUSTOMERS_CSV.splitlines()[1:], *customers
+        ])),
+        "sales": _write(tmp_path, "sales.csv", _csv(header, [*lines, *extra, "s2,c2,2026-02-02,2,25,returned,2026-02-05,"])),
+    }, conflicts="quarantine")
+    assert summary.conflicts == {"customers": 0, "sales": 2}
+    _build(settings, NIGHTS[0])
+    assert _rows(settings, "select record_id, reason, staged_row ->> 'amount' from analytics.master_data_quarantine"
+                           " order by 3") == [("s2", "conflicting_sale", "20"), ("s2", "conflicting_sale", "25")]
+    assert _rows(settings, "select count(*) from analytics.int_sales_validated where sale_id = 's2'") == [(0,)]

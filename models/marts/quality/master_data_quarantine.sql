@@ -1,5 +1,6 @@
 -- One row per master-data row that was set aside, with the reason and the row as
--- staged. Nothing is dropped silently: every source row is clean downstream or here.
+-- staged. Nothing is dropped silently: every source row is clean downstream, here, or
+-- an older version of its row (superseded, which is history, not a problem).
 with
 
 customers as (
@@ -22,14 +23,14 @@ final as (
         'customers' as source_table,
         customer_id as record_id,
         quarantine_reason as reason,
-        to_jsonb(customers) - 'quarantine_reason' as staged_row
+        to_jsonb(customers) - 'quarantine_reason' - 'superseded' as staged_row
     from customers
     union all
     select
         'sales',
         sale_id,
         quarantine_reason,
-        to_jsonb(sales) - 'quarantine_reason' - 'sale_key' - 'source_row_hash'
+        to_jsonb(sales) - 'quarantine_reason' - 'sale_key' - 'source_row_hash' - 'superseded'
     from sales
 
 )

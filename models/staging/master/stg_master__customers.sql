@@ -2,7 +2,14 @@ with
 
 source as (
 
-    select * from {{ source('master_data', 'customers') }}
+    select
+        source_rows.*,
+        -- the row as it was read: two rows of one version that differ conflict
+        hashtextextended(row(
+            source_rows.customer_id, source_rows.created_at, source_rows.updated_at, source_rows.country,
+            source_rows.segment, source_rows.birth_date, source_rows.gender
+        )::text, 0) as source_row_hash
+    from {{ source('master_data', 'customers') }} as source_rows
 
 ),
 
@@ -22,7 +29,9 @@ renamed as (
         case
             when birth_date between '1900-01-01'::date and created_at::date then birth_date
         end as birth_date,
-        upper(nullif(trim(gender), '')) as gender
+        upper(nullif(trim(gender), '')) as gender,
+
+        source_row_hash
 
     from source
 
@@ -35,8 +44,12 @@ ranked as (
         row_number() over (
             partition by customer_id
             order by updated_at desc nulls last
-        ) as version_rank
+        ) as version_rank,
+        -- an older version of a customer is history, neither clean nor quarantined
+        coalesce(updated_at < max(updated_at) over (partition by customer_id), false) as superseded,
+        min(source_row_hash) over same_version <> max(source_row_hash) over same_version as conflicting
     from renamed
+    window same_version as (partition by customer_id, updated_at)
 
 ),
 
@@ -50,8 +63,11 @@ final as (
         segment,
         birth_date,
         gender,
+        superseded,
         case
+            when superseded then null
             when customer_id is null or created_at is null or updated_at is null then 'missing_required'
+            when conflicting then 'conflicting_customer'
             when version_rank > 1 then 'duplicate_customer'
         end as quarantine_reason
     from ranked
