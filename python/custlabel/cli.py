@@ -157,7 +157,7 @@ def _bench(args: argparse.Namespace) -> None:
     from custlabel.devtools.benchmarks import run_all
     from custlabel.config import get_settings
 
-    run_all(get_settings(), args.customers, args.days, set(args.sections.split(",")))
+    run_all(get_settings(), args.customers, args.days, set(args.sections.split(",")), args.i_mean_database)
 
 
 def _nightly(args: argparse.Namespace) -> None:
@@ -328,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--sections", default="warehouse,training,validation,scoring,load,monitoring",
         help="any of warehouse,training,validation,scoring,load,monitoring,purchase_only",
+    )
+    bench.add_argument(
+        "--i-mean-database", default=None,
+        help="required on a server other than the embedded one: custlabel_bench, the database bench creates and fills",
     )
     bench.set_defaults(handler=_bench)
 

@@ -14,19 +14,20 @@ class NotAScratchDatabase(CustlabelError):
 
 
 def confirm_scratch_database(
-    conn: psycopg.Connection, settings: Settings, i_mean_database: str | None, would: str
+    conn: psycopg.Connection, settings: Settings, i_mean_database: str | None, would: str, database: str | None = None
 ) -> None:
     """Return when conn is the embedded server custlabel manages, or the database the operator named; else raise.
 
-    `would` says what the caller is about to do, for the error message.
+    `would` says what the caller is about to do, for the error message; `database` is the one it
+    writes when that is not conn's own (a database it creates on the same server).
     """
-    database = conn.execute("select current_database()").fetchone()[0]
+    database = database or conn.execute("select current_database()").fetchone()[0]
     where = f"database {database!r} at {settings.connection.host}:{settings.connection.port}"
     if i_mean_database is not None:
         if i_mean_database == database:
             return
         raise NotAScratchDatabase(
-            f"--i-mean-database {i_mean_database!r} does not match the {where} this connects to: "
+            f"--i-mean-database {i_mean_database!r} does not match the {where} this would write to: "
             "nothing was written. Name the database you mean to overwrite exactly."
         )
     if embedded_postgres.is_embedded_server(conn, settings):

@@ -8,14 +8,21 @@ from datetime import date, timedelta
 import psycopg
 from psycopg import sql
 
+from custlabel import guard
 from custlabel.config import Settings
 
 BENCH_DATABASE = "custlabel_bench"
 
 
-def bench_settings(settings: Settings) -> Settings:
-    """The same server, a database and an MLflow store of the benchmark's own (the demo stays as it is)."""
+def bench_settings(settings: Settings, i_mean_database: str | None = None) -> Settings:
+    """The same server, a database and an MLflow store of the benchmark's own (the demo stays as it is).
+
+    Off the embedded server, only when the operator names the benchmark's database (the guard).
+    """
     with psycopg.connect(settings.connection.conninfo(), autocommit=True) as conn:
+        guard.confirm_scratch_database(
+            conn, settings, i_mean_database, "create and fill a benchmark database (custlabel bench)", BENCH_DATABASE
+        )
         exists = conn.execute("select 1 from pg_database where datname = %s", [BENCH_DATABASE]).fetchone()
         if not exists:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(BENCH_DATABASE)))
@@ -28,14 +35,16 @@ def bench_settings(settings: Settings) -> Settings:
     )
 
 
-def run_all(settings: Settings, sizes: list[int], days: int, sections: set[str]) -> list[str]:
+def run_all(
+    settings: Settings, sizes: list[int], days: int, sections: set[str], i_mean_database: str | None = None
+) -> list[str]:
     """Run the chosen sections (warehouse, training, scoring, load, monitoring, purchase_only, validation) at each size; returns every figure line.
 
     With training, validation also validates the version trained on the demo world, its dbt build included.
     """
     from custlabel.devtools.benchmarks import dbt_build, load_speed, monitoring, purchase_only, scoring, training, validation
 
-    target = bench_settings(settings)
+    target = bench_settings(settings, i_mean_database)
     end_date = date.today() - timedelta(days=1)
     lines: list[str] = []
     for customers in sizes:
