@@ -60,11 +60,15 @@ class RealizedFigures:
 
 @dataclass(frozen=True)
 class EstimatedFigures:
-    """One model version's precision and recall of a night, estimated from its scores (CBPE)."""
+    """One model version's precision and recall of a night, estimated from its scores (CBPE).
+
+    None where the scores are no probabilities (the rule baseline's points), or nobody is labelled bad.
+    """
 
     as_of_date: date
     model_name: str
     model_version: str
+    labelled_bad: int
     estimated_precision: float | None
     estimated_recall: float | None
 
@@ -129,6 +133,12 @@ class Headline:
                 f"recall {percent(night.realized_recall)} on {night.customers_with_outcome:,} customers"
             )
         for night in self.estimated:
+            if night.estimated_precision is None and night.labelled_bad > 0:
+                lines.append(
+                    f"estimated {night.as_of_date}: {night.model_name} v{night.model_version}: none "
+                    "(its scores are rule points, not calibrated probabilities)"
+                )
+                continue
             lines.append(
                 f"estimated {night.as_of_date}: {night.model_name} v{night.model_version}, precision "
                 f"{percent(night.estimated_precision)}, recall {percent(night.estimated_recall)} (from the scores)"
