@@ -37,9 +37,9 @@ Mode = Literal["replace", "append"]
 ConflictPolicy = Literal["refuse", "quarantine"]
 CHUNK_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 65_536
-# Postgres names the failing line (and column) of a COPY in the error's context.
 # How staging quarantines the rows of a key whose values conflict (macros/staging, models/staging).
 QUARANTINE_REASONS = {"customers": "conflicting_customer", "sales": "conflicting_sale"}
+# Postgres names the failing line (and column) of a COPY in the error's context.
 COPY_CONTEXT = re.compile(r"line (?P<line>\d+)(?:, column (?P<column>[^:]+))?")
 
 
@@ -116,7 +116,7 @@ def load(
     conflicting: dict[str, int] = {}
     with db.connect(settings) as conn:
         conn.execute("set temp_buffers = '256MB'")  # an append's temporary tables (default 8 MB)
-        conn.execute("set local work_mem = '256MB'")  # the duplicate check's aggregation of every row's key
+        conn.execute("set local work_mem = '256MB'")  # the duplicate check's sort of every row's key
         conn.execute("set local timezone = 'UTC'")
         conn.execute("set local datestyle = 'ISO, YMD'")
         conn.execute("set local client_encoding = 'UTF8'")
@@ -184,7 +184,8 @@ def _csv_header(table: contract.Table, path: Path) -> list[str]:
     try:
         header = first_line.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise LoadError(_not_utf8(f"{path} ({table.name}), line 1", repr(first_line[error.start:error.end]))) from None
+        what = f"byte {first_line[error.start]:#04x} at position {error.start + 1}"
+        raise LoadError(_not_utf8(f"{path} ({table.name}), line 1", what)) from None
     return [name.strip() for name in next(csv.reader([header]), [])]
 
 

@@ -238,7 +238,9 @@ def test_a_header_that_is_not_utf8_names_the_file_and_line(database: Settings, t
     _load_good_csv(database, tmp_path)
     path = tmp_path / "latin1_customers.csv"
     path.write_bytes(CUSTOMERS_CSV.replace("segment", "ségment").encode("latin-1"))
-    message = _unchanged_after(database, {"customers": path}, "latin1_customers.csv (customers), line 1: not UTF-8")
+    message = _unchanged_after(
+        database, {"customers": path}, "latin1_customers.csv (customers), line 1: not UTF-8 (byte 0xe9 at position 36)"
+    )
     assert "save the file as UTF-8" in message
 
 
