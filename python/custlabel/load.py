@@ -326,7 +326,7 @@ def _describe(source: SourceFile, error: psycopg.errors.DataError) -> str:
     context = COPY_CONTEXT.search(error.diag.context or "")
     where = f"{source.path} ({source.table.name})"
     if isinstance(error, psycopg.errors.CharacterNotInRepertoire):
-        line = f", line {context['line']}" if context else ""
+        line = f", {'row' if source.is_parquet else 'line'} {context['line']}" if context else ""
         return _not_utf8(where + line, error.diag.message_primary or "")
     if context:
         line = int(context["line"])
