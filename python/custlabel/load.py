@@ -86,7 +86,6 @@ def load(
     rows: dict[str, int] = {}
     with db.connect(settings) as conn:
         conn.execute("set temp_buffers = '256MB'")  # an append's temporary tables (default 8 MB)
-        conn.execute("set local timezone = 'UTC'")
         conn.execute("set local datestyle = 'ISO, YMD'")
         _ensure_tables(conn, tables)
         for source in sources:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import httpx
 from prefect import Flow
@@ -40,12 +40,12 @@ from prefect.settings import (
 from psycopg import sql
 
 from custlabel import (
-    acceptance, alerts, approval, canary_checks, db, dbt_results, gates, grants, locking, monitor, registry, release,
+    acceptance, alerts, approval, canary_checks, db, dbt_results, freshness, gates, grants, locking, monitor, registry, release,
     report, retry, rollout, runs, score, triggers, validate, writeback,
 )
 from custlabel import dbt as dbt_runner
 from custlabel import release_policy as release_policy_file
-from custlabel.config import Settings, get_settings, schema_for
+from custlabel.config import Settings, get_settings, schema_for, time_zone
 from custlabel.deployed import CANARY, CHALLENGER
 from custlabel.errors import CustlabelError
 from custlabel.gates import failures
@@ -113,10 +113,7 @@ class Night:
 
 def last_complete_night(timezone: str, now: datetime | None = None) -> date:
     """The night that ended last in the time zone: yesterday there, so a run after midnight labels a whole day."""
-    try:
-        zone = ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise CustlabelError(f"unknown time zone {timezone!r} (CUSTLABEL_TIMEZONE): use a name such as 'Europe/Rome'") from error
+    zone = ZoneInfo(time_zone(timezone))
     return (now or datetime.now(zone)).astimezone(zone).date() - timedelta(days=1)
 
 
@@ -210,8 +207,9 @@ def _build(night: Night, args: list[str]) -> DbtStep:
 
 
 def check_freshness(night: Night) -> DbtStep:
-    """`dbt source freshness` judged at the night: a stale source past error_after stops the run."""
-    return _dbt(night, ["source", "freshness"])
+    """Source freshness of the night (custlabel.freshness): a source that does not cover it stops the run."""
+    checked = freshness.check(night.settings(), night.as_of_date, night.dbt_vars)
+    return DbtStep("source freshness", checked.sources, checked.warnings)
 
 
 def build(night: Night) -> DbtStep:
