@@ -130,13 +130,14 @@ class Connection:
         ).render_as_string(hide_password=False)
 
     def pg_env(self) -> dict[str, str]:
-        """libpq variables (PG*) of the address, the credentials and DATABASE_URL's parameters, for psql."""
+        """libpq variables (PG*) of the address, the credentials, the time zone and DATABASE_URL's parameters, for psql."""
         env = {
             "PGHOST": self.host,
             "PGPORT": str(self.port),
             "PGUSER": self.user,
             "PGPASSWORD": self.password,
             "PGDATABASE": self.dbname,
+            "PGTZ": self.timezone,
         }
         for keyword, value in self.params:
             if keyword in LIBPQ_VARIABLES:
@@ -150,7 +151,6 @@ class Connection:
             **self.pg_env(),
             "PGOPTIONS": parameters["options"],
             "PGCONNECT_TIMEOUT": parameters["connect_timeout"],
-            "PGTZ": self.timezone,
             "CUSTLABEL_PG_KEEPALIVES_IDLE": parameters["keepalives_idle"],
         }
 
