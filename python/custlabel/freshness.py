@@ -92,13 +92,13 @@ def _local(moment: datetime, zone: str) -> str:
     return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M %Z}"
 
 
-def _level(age: timedelta, limits: Limits) -> str:
+def _by_age(table: str, stale: str, age: timedelta, limits: Limits, measured: str) -> Verdict:
+    """A verdict on the age of a load: fresh, or stale past a limit, naming the limit."""
     days = age / timedelta(days=1)
-    if limits.error_after_days is not None and days > limits.error_after_days:
-        return "error"
-    if limits.warn_after_days is not None and days > limits.warn_after_days:
-        return "warn"
-    return "fresh"
+    for level, limit in (("error", limits.error_after_days), ("warn", limits.warn_after_days)):
+        if limit is not None and days > limit:
+            return Verdict(table, level, f"{stale} is {days:.1f} days {measured} (limit {limit:g} days)")
+    return Verdict(table, "fresh")
 
 
 def is_replay(night: date, zone: str, now: datetime) -> bool:
@@ -111,26 +111,21 @@ def judge(night: date, load: NewestLoad, limits: Limits, zone: str, now: datetim
     if limits.warn_after_days is None and limits.error_after_days is None:
         return Verdict(load.table, "fresh")
     ended = night_end(night, zone)
-    where = f"night {night} ({zone}, ended {_local(ended, zone)})"
+    where = f"stale for night {night} ({zone}, ended {_local(ended, zone)})"
     if load.at is None:
-        return Verdict(load.table, "error", f"stale for {where}: nothing loaded yet")
-    what = "newest load" if load.by_load_time else "newest change (updated_at: the table has no load times)"
-    if load.at >= ended:
-        if not load.by_load_time or is_replay(night, zone, now):
+        return Verdict(load.table, "error", f"{where}: nothing loaded yet")
+    if not load.by_load_time:
+        stale = f"{where}: newest change (updated_at: the table has no load times) {_local(load.at, zone)}"
+        if load.at >= ended:
             return Verdict(load.table, "fresh")
-        age = now - load.at
-        level = _level(age, limits)
-        limit = limits.error_after_days if level == "error" else limits.warn_after_days
-        reason = f"stale for {where}: {what} {_local(load.at, zone)} is {age / timedelta(days=1):.1f} days old (limit {limit:g})"
-        return Verdict(load.table, level, "" if level == "fresh" else reason)
-    if load.by_load_time:
-        reason = f"stale for {where}: {what} {_local(load.at, zone)} was made before the night ended"
-        return Verdict(load.table, "error" if limits.error_after_days is not None else "warn", reason)
-    age = ended - load.at
-    level = _level(age, limits)
-    limit = limits.error_after_days if level == "error" else limits.warn_after_days
-    reason = f"stale for {where}: {what} {_local(load.at, zone)} is {age / timedelta(days=1):.1f} days before the night's end (limit {limit:g})"
-    return Verdict(load.table, level, "" if level == "fresh" else reason)
+        return _by_age(load.table, stale, ended - load.at, limits, "before the night's end")
+    stale = f"{where}: newest load {_local(load.at, zone)}"
+    if load.at < ended:
+        level = "error" if limits.error_after_days is not None else "warn"
+        return Verdict(load.table, level, f"{stale} was made before the night ended")
+    if is_replay(night, zone, now):
+        return Verdict(load.table, "fresh")
+    return _by_age(load.table, stale, now - load.at, limits, "old")
 
 
 def limits_from_vars(variables: dict) -> dict[str, Limits]:
@@ -143,8 +138,7 @@ def limits_from_vars(variables: dict) -> dict[str, Limits]:
 
 def fix_command(tables: list[str]) -> str:
     """The command that loads a newer extract of the stale tables."""
-    files = " ".join(f"--{table} {table}.csv" for table in tables)
-    return f"custlabel load {files} (an extract made after the night ended)"
+    return "custlabel load " + " ".join(f"--{table} {table}.csv" for table in tables)
 
 
 @dataclass(frozen=True)
@@ -177,7 +171,7 @@ def check(settings: Settings, night: date, dbt_vars: dict | None = None, now: da
     if errors:
         raise StaleSourceError(
             "; ".join(verdict.message for verdict in errors)
-            + f". Load it: {fix_command([verdict.table for verdict in errors])}"
-            + "; or run this night with --vars '{freshness: warn}'"
+            + f". Load an extract made after the night ended: {fix_command([verdict.table for verdict in errors])}"
+            + " (or run this night with --vars '{freshness: warn}')"
         )
     return Checked(len(verdicts), [verdict.message for verdict in stale])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 from prefect.testing.utilities import prefect_test_harness
@@ -37,6 +38,9 @@ def test_files_loaded_this_morning_label_last_night_with_the_defaults(make_datab
         with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
             summary = nightly.run_once()
     assert f"for {yesterday}, target prod" in summary
+    # Monitoring judges the load itself (loaded_at), made moments before the run: not the business updated_at.
+    ages = [float(age) for age in re.findall(r"newest load (\d+\.\d) h old when judged", summary)]
+    assert len(ages) == 2 and max(ages) < 1, summary
     labelled = db.read_frame("select as_of_date, count(*) as customers from analytics.customer_labels group by 1",
                              None, settings)
     assert labelled["as_of_date"].tolist() == [yesterday] and labelled["customers"][0] > 1_000

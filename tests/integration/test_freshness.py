@@ -56,8 +56,8 @@ def test_a_load_made_before_the_night_ended_stops_the_night_naming_it_the_zone_a
         f"newest load {YESTERDAY} 18:05 UTC was made before the night ended; "
         f"sales: stale for night {YESTERDAY} (UTC, ended {YESTERDAY + timedelta(days=1)} 00:00 UTC): "
         f"newest load {YESTERDAY} 18:05 UTC was made before the night ended. "
-        "Load it: custlabel load --customers customers.csv --sales sales.csv (an extract made after the night ended); "
-        "or run this night with --vars '{freshness: warn}'"
+        "Load an extract made after the night ended: custlabel load --customers customers.csv --sales sales.csv "
+        "(or run this night with --vars '{freshness: warn}')"
     )
     with pytest.raises(dbt.DbtFailure, match="customers: stale: nothing loaded after the night ended"):
         dbt.run(["source", "freshness"], as_of_date=YESTERDAY.isoformat(), settings=loaded)

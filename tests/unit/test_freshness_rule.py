@@ -48,7 +48,7 @@ def test_a_load_older_than_the_limit_at_run_time_is_stale_for_tonight_but_a_repl
     assert judge(NIGHT, load, hours, "UTC", now=at("2026-12-04 04:00")).level == "fresh"
     assert judge(NIGHT, load, hours, "UTC", now=at("2026-12-04 08:00")).level == "warn"
     verdict = judge(NIGHT, load, hours, "UTC", now=at("2026-12-04 14:00"))
-    assert verdict.level == "error" and "is 0.6 days old (limit 0.5)" in verdict.message
+    assert verdict.level == "error" and "is 0.6 days old (limit 0.5 days)" in verdict.message
     week_later = at("2026-12-11 02:00")
     assert judge(NIGHT, load, LIMITS, "UTC", now=week_later).level == "fresh", "a replay on a newer extract"
     assert judge(date(2026, 12, 4), load, LIMITS, "UTC", now=week_later).level == "error", "a replay needs a newer extract"
