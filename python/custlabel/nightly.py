@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from prefect import Flow
@@ -40,12 +40,13 @@ from prefect.settings import (
 from psycopg import sql
 
 from custlabel import (
-    acceptance, alerts, approval, canary_checks, db, dbt_results, freshness, gates, grants, locking, monitor, registry, release,
+    acceptance, alerts, approval, canary_checks, db, dbt_results, gates, grants, locking, monitor, registry, release,
     report, retry, rollout, runs, score, triggers, validate, writeback,
 )
 from custlabel import dbt as dbt_runner
+from custlabel import freshness
 from custlabel import release_policy as release_policy_file
-from custlabel.config import Settings, get_settings, schema_for, time_zone
+from custlabel.config import Settings, get_settings, schema_for
 from custlabel.deployed import CANARY, CHALLENGER
 from custlabel.errors import CustlabelError
 from custlabel.gates import failures
@@ -113,7 +114,10 @@ class Night:
 
 def last_complete_night(timezone: str, now: datetime | None = None) -> date:
     """The night that ended last in the time zone: yesterday there, so a run after midnight labels a whole day."""
-    zone = ZoneInfo(time_zone(timezone))
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise CustlabelError(f"unknown time zone {timezone!r} (CUSTLABEL_TIMEZONE): use a name such as 'Europe/Rome'") from error
     return (now or datetime.now(zone)).astimezone(zone).date() - timedelta(days=1)
 
 
