@@ -65,26 +65,23 @@ def night_end(night: date, zone: str) -> datetime:
 
 
 def newest_loads(settings: Settings) -> list[NewestLoad]:
-    """The newest load of each master-data table (a view without `loaded_at` falls back to `updated_at`)."""
+    """The newest load of each master-data table, as stg_master__loads reads it (which the build makes later):
+    `loaded_at`, else the newest `updated_at` not in the future."""
     found = []
     with db.connect(settings) as conn:
         for table in SOURCES:
             if not db.relation_exists(conn, "master_data", table):
                 found.append(NewestLoad(table, None, True))
                 continue
-            source = sql.Identifier("master_data", table)
-            has_load_time = conn.execute(
-                "select count(*) > 0 from information_schema.columns"
-                " where table_schema = 'master_data' and table_name = %s and column_name = 'loaded_at'", [table],
-            ).fetchone()[0]
-            loaded = None
-            if has_load_time:
-                loaded = conn.execute(sql.SQL("select max(loaded_at) from {}").format(source)).fetchone()[0]
-            if loaded is not None:
-                found.append(NewestLoad(table, loaded, True))
-            else:
-                updated = conn.execute(sql.SQL("select max(updated_at) from {}").format(source)).fetchone()[0]
-                found.append(NewestLoad(table, updated, False))
+            columns = {row[0] for row in conn.execute(
+                "select column_name from information_schema.columns"
+                " where table_schema = 'master_data' and table_name = %s", [table],
+            )}
+            load_time = sql.SQL("max(loaded_at)" if "loaded_at" in columns else "null::timestamptz")
+            loaded, changed = conn.execute(sql.SQL(
+                "select {}, max(updated_at) filter (where updated_at <= now()) from {}"
+            ).format(load_time, sql.Identifier("master_data", table))).fetchone()
+            found.append(NewestLoad(table, loaded, True) if loaded else NewestLoad(table, changed, False))
     return found
 
 
