@@ -15,9 +15,13 @@
     )
 }}
 
+-- depends_on: {{ ref('stg_master__loads') }}
 {% set existing = adapter.get_relation(this.database, this.schema, this.identifier) %}
-{% set tonight = as_of_date() %}
-{% set tonight_starts = day_start(as_of_day(), 0) %}
+{# The night this run's sightings count for (its clock, never the night being built). #}
+{% set seen_night = sighting_night() %}
+{% set tonight = "'" ~ seen_night ~ "'::date" %}
+{% set tonight_starts = day_start(seen_night, 0) %}
+{% set seen_at = "'" ~ run_started_at.isoformat() ~ "'::timestamptz" %}
 
 {% if existing %}
 {% set held = adapter.get_columns_in_relation(existing) | map(attribute='name') | list %}
@@ -28,8 +32,9 @@
 {% endif %}
 {% endif %}
 
--- One row per version of each clean sale. Besides the sale, each version records the
--- night it was first seen, and the night each fact of the sale (the sale, its
+-- One row per version of each clean sale. Besides the sale, each version records when
+-- it was first seen (seen_at, the run's clock) and the night that counts for (seen_on,
+-- see macros/sighting_night.sql), and the night each fact of the sale (the sale, its
 -- payment, its status) was first seen when that is later than the night its own
 -- timestamp says, or when it has no timestamp (a returned or cancelled status
 -- without status_changed_at): the features of a night then see only what was known
@@ -48,6 +53,7 @@ changed as (
 
 select
     changed.*,
+    {{ seen_at }} as seen_at,
     {{ tonight }} as seen_on,
     case
         when previous.sale_id is not null then previous.sale_seen_late_on
@@ -72,6 +78,7 @@ left join {{ this }} as previous
 
 select
     *,
+    {{ seen_at }} as seen_at,
     {{ tonight }} as seen_on,
     null::date as sale_seen_late_on,
     null::date as paid_seen_late_on,

@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_master__loads') }}
 -- One row per customer: the latest clean version of each master-data customer.
 with
 
@@ -17,8 +18,10 @@ final as (
         segment,
         birth_date,
         gender,
-        -- the night this version was first seen: the snapshot keeps it from then on
-        {{ as_of_date() }} as seen_on
+        -- when this version was first seen, by the run's clock, and the night that
+        -- sighting counts for: the snapshot keeps both from then on
+        '{{ run_started_at.isoformat() }}'::timestamptz as seen_at,
+        '{{ sighting_night() }}'::date as seen_on
     from customers
     where quarantine_reason is null and not superseded
 

@@ -6,6 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlalchemy.engine import URL
@@ -92,11 +93,15 @@ class Connection:
     dbname: str
     params: tuple[tuple[str, str], ...] = ()
     timeouts: Timeouts = field(default_factory=Timeouts)
+    # Every session's TimeZone: dates become day boundaries there (CUSTLABEL_TIMEZONE).
+    timezone: str = "UTC"
 
     def parameters(self) -> dict[str, str]:
         """Every libpq keyword of a session: address, credentials, timeouts, keepalives, options."""
         extra = dict(self.params)
-        options = " ".join(filter(None, [extra.pop("options", ""), self.timeouts.session_options()]))
+        options = " ".join(filter(None, [
+            extra.pop("options", ""), self.timeouts.session_options(), f"-c TimeZone={self.timezone}",
+        ]))
         parameters = {"host": self.host, "port": str(self.port), "user": self.user, "dbname": self.dbname}
         if self.password:
             parameters["password"] = self.password
@@ -125,13 +130,14 @@ class Connection:
         ).render_as_string(hide_password=False)
 
     def pg_env(self) -> dict[str, str]:
-        """libpq variables (PG*) of the address, the credentials and DATABASE_URL's parameters, for psql."""
+        """libpq variables (PG*) of the address, the credentials, the time zone and DATABASE_URL's parameters, for psql."""
         env = {
             "PGHOST": self.host,
             "PGPORT": str(self.port),
             "PGUSER": self.user,
             "PGPASSWORD": self.password,
             "PGDATABASE": self.dbname,
+            "PGTZ": self.timezone,
         }
         for keyword, value in self.params:
             if keyword in LIBPQ_VARIABLES:
@@ -236,6 +242,15 @@ def _url_connection(url: str, timeouts: Timeouts) -> Connection:
     )
 
 
+def time_zone(name: str) -> str:
+    """A time zone name Python and Postgres both know (CUSTLABEL_TIMEZONE), checked."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise CustlabelError(f"unknown time zone {name!r} (CUSTLABEL_TIMEZONE): use a name such as 'Europe/Rome'") from error
+    return name
+
+
 def _timeouts_from_env(env: dict[str, str]) -> Timeouts:
     defaults = Timeouts()
     return Timeouts(
@@ -314,9 +329,11 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     project_dir = Path(env.get("CUSTLABEL_HOME", DEFAULT_PROJECT_DIR)).resolve()
     local_dir = Path(env.get("CUSTLABEL_LOCAL_DIR", project_dir / ".local")).resolve()
+    timezone = time_zone(env.get("CUSTLABEL_TIMEZONE", "UTC"))
     embedded, connection = _connection_from_env(
         env, int(env.get("CUSTLABEL_PG_PORT", EMBEDDED_DEFAULT_PORT))
     )
+    connection = replace(connection, timezone=timezone)
     mlflow_dir = local_dir / "mlflow"
     target = env.get("CUSTLABEL_TARGET", "prod")
     schema_for(target)
@@ -330,7 +347,7 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         model_name=env.get("CUSTLABEL_MODEL_NAME", "customer-labels"),
         target=target,
         prefect_api_url=env.get("PREFECT_API_URL"),
-        timezone=env.get("CUSTLABEL_TIMEZONE", "UTC"),
+        timezone=timezone,
         bi_role=_bi_role_from_env(env),
         swap_wait=_swap_wait_from_env(env),
         lock_heartbeat_seconds=_number(env, "CUSTLABEL_LOCK_HEARTBEAT_SECONDS", 30.0),

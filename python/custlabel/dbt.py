@@ -74,11 +74,11 @@ def _describe(node_result) -> str:
         return node_result.message
     max_loaded_at = getattr(node_result, "max_loaded_at", None)
     if max_loaded_at is not None:
-        # Judged at the end of the night built, or now if earlier (macros/collect_freshness.sql).
+        # A load covers a night when made after it ended (macros/collect_freshness.sql).
         judged_at = f"{node_result.snapshotted_at:%Y-%m-%d %H:%M} UTC"
         if max_loaded_at.year == 1:
-            return f"stale: nothing loaded by {judged_at}"
-        return f"stale: last loaded {max_loaded_at:%Y-%m-%d %H:%M}, {node_result.age / 86400:.1f} days before {judged_at}"
+            return "stale: nothing loaded after the night ended: load a newer extract (custlabel load)"
+        return f"stale: last loaded {max_loaded_at:%Y-%m-%d %H:%M} UTC, {node_result.age / 86400:.1f} days before {judged_at}"
     return str(node_result.status)
 
 
@@ -136,8 +136,8 @@ def _warnings(result) -> list[str]:
 
 @contextmanager
 def _warehouse_env(settings: Settings) -> Iterator[None]:
-    """PG* variables for dbt's profile during one command, restored afterwards."""
-    values = {**settings.connection.session_env(), "PGTZ": "UTC"}
+    """PG* variables for dbt's profile during one command (its sessions' time zone included), restored afterwards."""
+    values = settings.connection.session_env()
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:
@@ -153,8 +153,13 @@ def _warehouse_env(settings: Settings) -> Iterator[None]:
 @lru_cache(maxsize=4)
 def project_vars(project_dir: Path) -> frozenset[str]:
     """The vars dbt_project.yml declares."""
+    return frozenset(project_var_values(project_dir))
+
+
+def project_var_values(project_dir: Path) -> dict[str, Any]:
+    """The vars dbt_project.yml declares, with their default values."""
     project = yaml.safe_load((project_dir / "dbt_project.yml").read_text())
-    return frozenset((project.get("vars") or {}).keys())
+    return dict(project.get("vars") or {})
 
 
 def iso_day(value: str | dt.date, name: str = "as_of_date") -> str:

@@ -117,7 +117,6 @@ def load(
     with db.connect(settings) as conn:
         conn.execute("set temp_buffers = '256MB'")  # an append's temporary tables (default 8 MB)
         conn.execute("set local work_mem = '256MB'")  # the duplicate check's sort of every row's key
-        conn.execute("set local timezone = 'UTC'")
         conn.execute("set local datestyle = 'ISO, YMD'")
         conn.execute("set local client_encoding = 'UTF8'")
         _ensure_tables(conn, tables)

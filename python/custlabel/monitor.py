@@ -113,7 +113,7 @@ class Headline:
             fresh = "unknown" if source.hours_since_last_load is None else f"{source.hours_since_last_load:.1f} h"
             lines.append(
                 f"{source.source_table}: {source.source_rows:,} rows, {source.rows_arrived:,} arrived and "
-                f"{source.rows_updated:,} updated that day, last load {fresh} before the night's end, "
+                f"{source.rows_updated:,} updated that day, newest load {fresh} old when judged, "
                 f"{source.quarantined_rows:,} quarantined ({source.quarantine_rate:.2%})"
             )
         if self.reasons:
@@ -170,7 +170,7 @@ def alerts(headline: Headline, criteria: Criteria | None) -> list[str]:
     found = []
     for source in headline.sources:
         if source.hours_since_last_load is None or source.hours_since_last_load > STALE_HOURS:
-            found.append(f"{source.source_table} not loaded in the {STALE_HOURS:.0f} h before the night's end")
+            found.append(f"{source.source_table}: newest load over {STALE_HOURS:.0f} h old when the night was judged")
         if source.rows_arrived == 0 and source.source_table == "sales":
             found.append("no new sales arrived that day")
     if criteria is not None:

@@ -44,6 +44,7 @@ from custlabel import (
     report, retry, rollout, runs, score, triggers, validate, writeback,
 )
 from custlabel import dbt as dbt_runner
+from custlabel import freshness
 from custlabel import release_policy as release_policy_file
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel.deployed import CANARY, CHALLENGER
@@ -210,8 +211,9 @@ def _build(night: Night, args: list[str]) -> DbtStep:
 
 
 def check_freshness(night: Night) -> DbtStep:
-    """`dbt source freshness` judged at the night: a stale source past error_after stops the run."""
-    return _dbt(night, ["source", "freshness"])
+    """Source freshness of the night (custlabel.freshness): a source that does not cover it stops the run."""
+    checked = freshness.check(night.settings(), night.as_of_date, night.dbt_vars)
+    return DbtStep("source freshness", checked.sources, checked.warnings)
 
 
 def build(night: Night) -> DbtStep:

@@ -169,10 +169,12 @@ def test_the_nights_training_is_keyed_by_its_flow_run(monkeypatch):
 def test_the_nights_dbt_vars_reach_every_dbt_step(monkeypatch):
     calls = []
     monkeypatch.setattr(nightly.dbt_runner, "run", lambda args, **kw: calls.append((args[0], kw)) or DbtResult(args[0], [], 1))
+    monkeypatch.setattr(nightly.freshness, "check", lambda settings, night, dbt_vars: calls.append(
+        ("freshness", {"extra_vars": dbt_vars, "as_of_date": str(night)})) or nightly.freshness.Checked(2, []))
     night = nightly.plan(date(2026, 6, 30), "test", False, dbt_vars={"outcome_window_days": 30, "freshness": "warn"})
     nightly.check_freshness(night), nightly.build(night), nightly.refresh_label_monitoring(night)
     assert [(command, kw["extra_vars"], kw["as_of_date"]) for command, kw in calls] == [
-        (command, {"outcome_window_days": 30, "freshness": "warn"}, "2026-06-30") for command in ("source", "build", "build")
+        (command, {"outcome_window_days": 30, "freshness": "warn"}, "2026-06-30") for command in ("freshness", "build", "build")
     ]
     assert nightly.run_record(night).parameters["dbt_vars"] == {"outcome_window_days": 30, "freshness": "warn"}
 

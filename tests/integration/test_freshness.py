@@ -1,13 +1,14 @@
-"""Source freshness on load time, judged at the night built, with the data's real dates in every message."""
+"""Source freshness: a night is fresh when the newest load was made after it ended, in the company's time zone."""
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import replace
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from custlabel import db, dbt, load
+from custlabel import db, dbt, freshness, load
 from custlabel.config import Settings
 
 # A customer whose business record last changed a year before the load, and recent sales.
@@ -17,6 +18,7 @@ SALES_CSV = (
     "s1,c1,2026-06-28,1,10,completed,2026-06-28,2026-06-29 08:00\n"
     "s2,c2,2026-06-30 09:00,1,12,completed,2026-06-30,\n"
 )
+YESTERDAY = (datetime.now(timezone.utc) - timedelta(days=1)).date()
 
 
 @pytest.fixture(scope="module")
@@ -38,36 +40,56 @@ def _set_load_time(settings: Settings, value: str | None) -> None:
             conn.execute(f"update master_data.{table} set loaded_at = %s", [value])
 
 
-def test_a_fresh_load_is_fresh_whatever_the_business_updated_at(loaded: Settings) -> None:
-    _set_load_time(loaded, None)
-    with pytest.raises(dbt.DbtFailure, match="customers: stale: last loaded 2025-11-24 12:00"):
-        dbt.run(["source", "freshness"], as_of_date=date.today().isoformat(), settings=loaded)
+def test_a_load_made_now_covers_last_night_whatever_the_business_dates(loaded: Settings) -> None:
     _set_load_time(loaded, "now")
-    result = dbt.run(["source", "freshness"], as_of_date=date.today().isoformat(), settings=loaded)
+    assert freshness.check(loaded, YESTERDAY) == freshness.Checked(2, [])
+    result = dbt.run(["source", "freshness"], as_of_date=YESTERDAY.isoformat(), settings=loaded)
     assert result.nodes == 2 and result.warnings == []
 
 
-def test_a_replay_is_judged_at_its_night_with_real_dates(loaded: Settings) -> None:
-    _set_load_time(loaded, "2026-06-30 12:00+00")
-    dbt.run(["source", "freshness"], as_of_date="2026-07-01", settings=loaded)
-    with pytest.raises(dbt.DbtFailure) as raised:
-        dbt.run(["source", "freshness"], as_of_date="2026-07-10", settings=loaded)
-    assert "customers: stale: last loaded 2026-06-30 12:00, 10.5 days before 2026-07-11 00:00 UTC" in str(raised.value)
-    # Rows loaded after the night do not count for it.
-    with pytest.raises(dbt.DbtFailure, match="sales: stale: nothing loaded by 2026-06-30 00:00 UTC"):
-        dbt.run(["source", "freshness"], as_of_date="2026-06-29", settings=loaded)
+def test_a_load_made_before_the_night_ended_stops_the_night_naming_it_the_zone_and_the_fix(loaded: Settings) -> None:
+    _set_load_time(loaded, f"{YESTERDAY} 18:05+00")
+    with pytest.raises(freshness.StaleSourceError) as raised:
+        freshness.check(loaded, YESTERDAY)
+    assert str(raised.value) == (
+        f"customers: stale for night {YESTERDAY} (UTC, ended {YESTERDAY + timedelta(days=1)} 00:00 UTC): "
+        f"newest load {YESTERDAY} 18:05 UTC was made before the night ended; "
+        f"sales: stale for night {YESTERDAY} (UTC, ended {YESTERDAY + timedelta(days=1)} 00:00 UTC): "
+        f"newest load {YESTERDAY} 18:05 UTC was made before the night ended. "
+        "Load an extract made after the night ended: custlabel load --customers customers.csv --sales sales.csv "
+        "(or run this night with --vars '{freshness: warn}')"
+    )
+    with pytest.raises(dbt.DbtFailure, match="customers: stale: nothing loaded after the night ended"):
+        dbt.run(["source", "freshness"], as_of_date=YESTERDAY.isoformat(), settings=loaded)
+    warned = freshness.check(loaded, YESTERDAY, {"freshness": "warn"}).warnings
+    assert [warning.split(":")[0] for warning in warned] == ["customers", "sales"]
+    assert freshness.check(loaded, YESTERDAY, {"freshness": "skip"}) == freshness.Checked(0, [])
 
 
-def test_thresholds_per_source_and_a_replay_downgrade_come_from_vars(loaded: Settings) -> None:
-    _set_load_time(loaded, "2026-06-30 12:00+00")
-    with pytest.raises(dbt.DbtFailure) as raised:
-        dbt.run(["source", "freshness", "--vars", "{sales_error_after_days: 30}"], as_of_date="2026-07-10", settings=loaded)
-    assert "customers: stale" in str(raised.value) and "sales:" not in str(raised.value)
-    result = dbt.run(["source", "freshness"], as_of_date="2026-07-10", extra_vars={"freshness": "warn"}, settings=loaded)
-    warnings = sorted(result.warnings)
-    assert [warning.split(":")[0] for warning in warnings] == ["customers", "sales"]
-    assert "10.5 days before 2026-07-11 00:00 UTC" in warnings[0]
-    assert dbt.run(["source", "freshness", "--vars", "{freshness: skip}"], as_of_date="2026-07-10", settings=loaded).nodes == 0
+def test_a_replay_on_a_newer_extract_is_fresh_without_any_var(loaded: Settings) -> None:
+    _set_load_time(loaded, "now")
+    assert freshness.check(loaded, date(2026, 7, 10)).warnings == []
+    assert dbt.run(["source", "freshness"], as_of_date="2026-07-10", settings=loaded).warnings == []
+    _set_load_time(loaded, "2026-07-05 12:00+00")
+    with pytest.raises(freshness.StaleSourceError, match="sales: stale for night 2026-07-10 .UTC"):
+        freshness.check(loaded, date(2026, 7, 10))
+
+
+def test_the_night_ends_in_the_company_time_zone(loaded: Settings) -> None:
+    # 16:00 UTC is already the next day in Tokyo (01:00): the load covers Tokyo's night, not London's.
+    _set_load_time(loaded, f"{YESTERDAY} 16:00+00")
+    now = datetime.combine(YESTERDAY, datetime.min.time(), timezone.utc) + timedelta(hours=17)
+    with pytest.raises(freshness.StaleSourceError):
+        freshness.check(loaded, YESTERDAY, now=now)
+    tokyo = replace(loaded, timezone="Asia/Tokyo")
+    assert freshness.check(tokyo, YESTERDAY, now=now).warnings == []
+
+
+def test_a_view_without_load_times_is_judged_on_its_newest_change(loaded: Settings) -> None:
+    _set_load_time(loaded, None)
+    with pytest.raises(freshness.StaleSourceError, match=r"customers: stale for night 2026-07-01 .*newest change \(updated_at"):
+        freshness.check(loaded, date(2026, 7, 1))
+    assert freshness.check(loaded, date(2026, 7, 1), {"customers_error_after_days": None}).warnings[0].startswith("customers:")
 
 
 def test_the_data_age_test_judges_the_night_being_built(loaded: Settings) -> None:

@@ -110,6 +110,13 @@ where created_at between '2024-11-01' and '2024-11-20';
 """
 
 
+# Each extract is loaded the morning after its night: the snapshots' sightings count for that night.
+LOADED_THE_MORNING_AFTER = """
+update master_data.customers set loaded_at = '{night}'::date + interval '1 day 8 hours';
+update master_data.sales set loaded_at = '{night}'::date + interval '1 day 8 hours';
+"""
+
+
 def _features_at(settings: Settings, night: date) -> pd.DataFrame:
     frame = db.read_frame(
         "select * from analytics.customer_features where as_of_date = :night order by customer_id",
@@ -153,9 +160,11 @@ def replayed(make_database):
     settings = make_database("replay")
     loader.generate_and_load(customers=1_000, days=450, seed=5, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
     _execute(settings, RETURNED_UNTIMED_BEFORE_THE_FIRST_NIGHT)
+    _execute(settings, LOADED_THE_MORNING_AFTER.format(night=NIGHT))
     dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
     first = _features_at(settings, NIGHT)
     _execute(settings, A_MONTH_OF_CHANGES)
+    _execute(settings, LOADED_THE_MORNING_AFTER.format(night=A_MONTH_LATER))
     dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
     incremental = _features_at(settings, NIGHT)
     incremental_tonight = _tonight(settings)

@@ -33,7 +33,7 @@ def test_every_session_gets_timeouts_and_keepalives():
 
     assert parsed["connect_timeout"] == "7"
     assert (parsed["keepalives"], parsed["keepalives_idle"]) == ("1", "60")
-    assert parsed["options"] == "-c statement_timeout=45min -c idle_in_transaction_session_timeout=30min"
+    assert parsed["options"] == "-c statement_timeout=45min -c idle_in_transaction_session_timeout=30min -c TimeZone=UTC"
     assert connection.session_env()["PGOPTIONS"] == parsed["options"]
     assert connection.session_env()["PGCONNECT_TIMEOUT"] == "7"
 
@@ -65,3 +65,12 @@ def test_database_url_keeps_its_query_string_and_decodes_its_parts():
 def test_bad_connection_settings_are_named(env, message):
     with pytest.raises(CustlabelError, match=message):
         get_settings(env)
+
+
+def test_every_session_runs_in_the_company_time_zone():
+    connection = get_settings({"PGHOST": "db.example", "CUSTLABEL_TIMEZONE": "Asia/Tokyo"}).connection
+
+    assert conninfo_to_dict(connection.conninfo())["options"].endswith("-c TimeZone=Asia/Tokyo")
+    assert connection.session_env()["PGTZ"] == "Asia/Tokyo"
+    with pytest.raises(CustlabelError, match="unknown time zone 'Mars/Olympus' .CUSTLABEL_TIMEZONE."):
+        get_settings({"CUSTLABEL_TIMEZONE": "Mars/Olympus"})

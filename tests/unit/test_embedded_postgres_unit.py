@@ -39,10 +39,11 @@ def test_server_options_survive_the_shell_with_spaces_in_paths() -> None:
 
 
 def test_env_lines_export_libpq_variables_quoted_and_omit_an_empty_password() -> None:
-    connection = Connection("127.0.0.1", 55432, "postgres", "", "custlabel")
+    connection = Connection("127.0.0.1", 55432, "postgres", "", "custlabel", timezone="Asia/Tokyo")
 
     assert embedded_postgres.env_lines(connection) == (
         "export PGHOST=127.0.0.1\nexport PGPORT=55432\nexport PGUSER=postgres\nexport PGDATABASE=custlabel"
+        "\nexport PGTZ=Asia/Tokyo"
     )
 
 

@@ -29,9 +29,9 @@ def test_a_quiet_night_raises_no_alert():
 
 def test_stale_or_empty_sources_raise_alerts():
     found = monitor.alerts(headline(sources=[source("customers", hours=30.0), source("sales", arrived=0)]), FLOORS)
-    assert found == ["customers not loaded in the 24 h before the night's end", "no new sales arrived that day"]
+    assert found == ["customers: newest load over 24 h old when the night was judged", "no new sales arrived that day"]
     assert monitor.alerts(headline(sources=[source("sales", hours=None)]), FLOORS) == [
-        "sales not loaded in the 24 h before the night's end"
+        "sales: newest load over 24 h old when the night was judged"
     ]
 
 
@@ -53,7 +53,7 @@ def test_lines_name_every_figure_and_say_when_nothing_has_matured():
         alerts=["no new sales arrived that day"],
     ).lines()
     assert lines == [
-        "sales: 1,000 rows, 10 arrived and 20 updated that day, last load 0.5 h before the night's end, 5 quarantined (0.50%)",
+        "sales: 1,000 rows, 10 arrived and 20 updated that day, newest load 0.5 h old when judged, 5 quarantined (0.50%)",
         "quarantine by reason: duplicate_sale 292, unknown_status 32",
         "labels 2026-06-30: rule-baseline v1, 2,701 customers, bad rate 20.6%",
         "realized precision: no scored night has a matured outcome window yet",

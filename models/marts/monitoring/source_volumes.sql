@@ -2,9 +2,14 @@
 
 {% set night_start = day_start(as_of_day(), 0) %}
 {% set night_end = day_start(as_of_day(), 1) %}
+{% set run_clock = "'" ~ run_started_at.isoformat() ~ "'::timestamptz" %}
+{% set replay = as_of_day() < last_complete_night() %}
 
 -- One row per source table per night: rows held, rows that arrived or changed
--- that day, how long since the last load, and how many rows were quarantined.
+-- that day (in CUSTLABEL_TIMEZONE), how old the newest load was when the night was
+-- judged, and how many rows were quarantined. A load made after the night ended
+-- covers it: tonight it is judged at the run's clock, a replay's not at all (0 h);
+-- a newest load made before the night ended is judged at the night's end.
 -- Incremental: each night adds its rows, a re-run of a night replaces them.
 with
 
@@ -27,6 +32,12 @@ quarantine as (
 
 ),
 
+loads as (
+
+    select * from {{ ref('stg_master__loads') }}
+
+),
+
 customer_volumes as (
 
     select
@@ -37,8 +48,7 @@ customer_volumes as (
         ) as rows_arrived,
         count(*) filter (
             where updated_at >= {{ night_start }} and updated_at < {{ night_end }}
-        ) as rows_updated,
-        max(updated_at) filter (where updated_at < {{ night_end }}) as last_loaded_at
+        ) as rows_updated
     from customers
 
 ),
@@ -54,8 +64,7 @@ sale_volumes as (
         ) as rows_arrived,
         count(*) filter (
             where updated_at >= {{ as_of_date() }} and updated_at < {{ known_before(as_of_date()) }}
-        ) as rows_updated,
-        max(updated_at) filter (where updated_at < {{ known_before(as_of_date()) }}) as last_loaded_at
+        ) as rows_updated
     from sales
 
 ),
@@ -91,13 +100,17 @@ final as (
         (coalesce(quarantined.quarantined_rows, 0)::float / nullif(volumes.source_rows, 0))::float
             as quarantine_rate,
 
-        ---------- freshness, judged at the end of the night
-        volumes.last_loaded_at,
-        (extract(epoch from {{ known_before(as_of_date()) }} - volumes.last_loaded_at) / 3600.0)::float
-            as hours_since_last_load
+        ---------- freshness: the newest load's age when the night was judged
+        loads.last_loaded_at,
+        (extract(epoch from case
+            when loads.last_loaded_at < {{ night_end }} then {{ night_end }}
+            when {{ replay }} or not loads.by_load_time then loads.last_loaded_at
+            else {{ run_clock }}
+        end - loads.last_loaded_at) / 3600.0)::float as hours_since_last_load
 
     from volumes
     left join quarantined using (source_table)
+    left join loads using (source_table)
 
 )
 
