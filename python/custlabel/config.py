@@ -130,14 +130,13 @@ class Connection:
         ).render_as_string(hide_password=False)
 
     def pg_env(self) -> dict[str, str]:
-        """libpq variables (PG*) of the address, the credentials, the time zone and DATABASE_URL's parameters, for psql."""
+        """libpq variables (PG*) of the address, the credentials and DATABASE_URL's parameters, for psql."""
         env = {
             "PGHOST": self.host,
             "PGPORT": str(self.port),
             "PGUSER": self.user,
             "PGPASSWORD": self.password,
             "PGDATABASE": self.dbname,
-            "PGTZ": self.timezone,
         }
         for keyword, value in self.params:
             if keyword in LIBPQ_VARIABLES:
@@ -145,10 +144,11 @@ class Connection:
         return env
 
     def session_env(self) -> dict[str, str]:
-        """pg_env() plus the session limits, for dbt's profile: the same sessions as conninfo()."""
+        """pg_env() plus the session limits and time zone, for dbt's profile: the same sessions as conninfo()."""
         parameters = self.parameters()
         return {
             **self.pg_env(),
+            "PGTZ": self.timezone,
             "PGOPTIONS": parameters["options"],
             "PGCONNECT_TIMEOUT": parameters["connect_timeout"],
             "CUSTLABEL_PG_KEEPALIVES_IDLE": parameters["keepalives_idle"],
@@ -330,6 +330,12 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
     project_dir = Path(env.get("CUSTLABEL_HOME", DEFAULT_PROJECT_DIR)).resolve()
     local_dir = Path(env.get("CUSTLABEL_LOCAL_DIR", project_dir / ".local")).resolve()
     timezone = time_zone(env.get("CUSTLABEL_TIMEZONE", "UTC"))
+    if env.get("PGTZ", timezone) != timezone:
+        # libpq sends PGTZ after the connection's options: every session would run in PGTZ's zone.
+        raise CustlabelError(
+            f"PGTZ={env['PGTZ']!r} differs from CUSTLABEL_TIMEZONE={timezone!r}: sessions would cut days in "
+            f"{env['PGTZ']}; unset PGTZ or set both to the same zone (`custlabel db env` exports PGTZ)"
+        )
     embedded, connection = _connection_from_env(
         env, int(env.get("CUSTLABEL_PG_PORT", EMBEDDED_DEFAULT_PORT))
     )

@@ -115,8 +115,8 @@ def server_options(port: int, socket_dir: Path) -> str:
 
 
 def env_lines(connection: Connection, path_prefix: Path | None = None) -> str:
-    """Shell `export` lines for libpq clients (psql, dbt), to be used with eval."""
-    variables = connection.pg_env()
+    """Shell `export` lines for libpq clients (psql, dbt), for eval; PGTZ cuts their days in the company's zone."""
+    variables = {**connection.pg_env(), "PGTZ": connection.timezone}
     if not variables["PGPASSWORD"]:
         del variables["PGPASSWORD"]
     lines = [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]

@@ -65,15 +65,36 @@ def test_a_night_and_an_outcome_window_end_at_midnight_in_the_company_time_zone(
     assert outcomes["paid_late"] == 0 and outcomes["paid_next_day"] == 1
 
 
-def test_a_label_waits_for_the_grace_after_its_window(make_database, monkeypatch):
-    make_database("tz_grace")
-    monkeypatch.setenv("CUSTLABEL_TIMEZONE", "Asia/Tokyo")
-    settings = get_settings({**os.environ, "PGDATABASE": "tz_grace"})
+# The payment of 23:30 on the window's last day reaches master data the next morning.
+PAYMENT_LOADED_THE_NEXT_MORNING = [
+    "update master_data.sales set paid_at = null, updated_at = '2026-03-10 12:00' where sale_id = 'due_paid_2330'",
+    "update master_data.sales set paid_at = '2026-03-29 23:30', updated_at = '2026-03-30 08:00'"
+    " where sale_id = 'due_paid_2330'",
+]
+
+
+def _unpaid_after_two_nights(make_database, name: str, grace_days: int) -> dict[str, int]:
+    make_database(name)
+    settings = get_settings({**os.environ, "PGDATABASE": name})
     _load(settings)
-    dbt.run([*BUILD[:-1], "{outcome_window_days: 28, feature_history_months: 1, label_grace_days: 1}"],
-            target="prod", as_of_date=NIGHT, settings=settings)
-    assert db.read_frame("select count(*) as n from analytics.customer_outcomes", None, settings)["n"][0] == 0
-    dbt.run([*BUILD[:-1], "{outcome_window_days: 28, feature_history_months: 1, label_grace_days: 1}"],
-            target="prod", as_of_date="2026-03-30", settings=settings)
-    labelled = db.read_frame("select distinct as_of_date from analytics.customer_outcomes", None, settings)
-    assert [str(night) for night in labelled["as_of_date"]] == ["2026-03-01"]
+    build = [*BUILD[:-1], f"{{outcome_window_days: 28, feature_history_months: 1, label_grace_days: {grace_days}}}"]
+    with db.connect(settings) as conn:
+        conn.execute(PAYMENT_LOADED_THE_NEXT_MORNING[0])
+    dbt.run(build, target="prod", as_of_date=NIGHT, settings=settings)
+    with db.connect(settings) as conn:
+        conn.execute(PAYMENT_LOADED_THE_NEXT_MORNING[1])
+    dbt.run(build, target="prod", as_of_date="2026-03-30", settings=settings)
+    with db.connect(settings) as conn:
+        return dict(conn.execute(
+            "select customer_id, unpaid_invoices_count from analytics.customer_outcomes where as_of_date = '2026-03-01'"
+        ).fetchall())
+
+
+def test_a_late_payment_loaded_the_next_morning_counts_with_a_grace_day(make_database, monkeypatch):
+    monkeypatch.setenv("CUSTLABEL_TIMEZONE", "Asia/Tokyo")
+    # Without grace the label is written the night its window ends, before the payment arrives: unpaid for good.
+    assert _unpaid_after_two_nights(make_database, "tz_no_grace", 0)["paid_late"] == 1
+    # With a day of grace it is written a night later, once the payment is known.
+    assert _unpaid_after_two_nights(make_database, "tz_grace", 1) == {
+        "late_sale": 0, "next_day_sale": 0, "paid_late": 0, "paid_next_day": 1,
+    }

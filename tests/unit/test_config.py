@@ -74,3 +74,5 @@ def test_every_session_runs_in_the_company_time_zone():
     assert connection.session_env()["PGTZ"] == "Asia/Tokyo"
     with pytest.raises(CustlabelError, match="unknown time zone 'Mars/Olympus' .CUSTLABEL_TIMEZONE."):
         get_settings({"CUSTLABEL_TIMEZONE": "Mars/Olympus"})
+    with pytest.raises(CustlabelError, match="PGTZ='UTC' differs from CUSTLABEL_TIMEZONE='Asia/Tokyo'"):
+        get_settings({"CUSTLABEL_TIMEZONE": "Asia/Tokyo", "PGTZ": "UTC"})
