@@ -14,7 +14,8 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from custlabel import alerts, db, dbt, nightly, release, train
+from custlabel import alerts, db, dbt, nightly, train
+from custlabel.release import registration
 from custlabel.demo import loader
 from custlabel.demo import simulation as simulate
 from custlabel.deployed import CHAMPION
@@ -66,7 +67,7 @@ def season(make_database, tmp_path_factory):
         patch.setenv("CUSTLABEL_TARGET", "prod")
         settings = get_settings()
         dbt.run(["build"], target="prod", as_of_date=str(END), settings=settings)
-        release.train_and_register(settings, SMALL_TRAINING, alias=CHAMPION)
+        registration.train_and_register(settings, SMALL_TRAINING, alias=CHAMPION)
         nights = [END]
         with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
             nightly.run_once(as_of_date=END, target="prod", settings=settings)

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 from mlflow import MlflowClient
 
-from custlabel import acceptance, baseline, dbt, model_families, registry, release, score, train, training_data
+from custlabel import acceptance, baseline, dbt, model_families, registry, score, train, training_data
+from custlabel.release import registration
 from custlabel.demo import loader
 
 from test_train_mlflow import SMALL, with_store
@@ -86,7 +87,7 @@ def test_a_version_trained_on_it_records_its_features_and_scores_in_sql(trained)
     result = replace(result, selection=replace(result.selection, candidates=logistic))
     result.selection.chosen = logistic[0]
     result.baseline_metrics, result.test_scores = baseline.evaluate_on(settings, result.test_scores)
-    done = release.register(settings, result, alias="champion")
+    done = registration.register(settings, result, alias="champion")
     version = MlflowClient(settings.mlflow_tracking_uri).get_model_version(settings.model_name, done.version)
     assert json.loads(version.tags["feature_columns"]) == result.feature_columns
     assert "online_share_365d" in json.loads(version.tags["features_left_out"])

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custlabel import baseline, db, registry, release, train, training_data
+from custlabel import baseline, db, registry, train, training_data
+from custlabel.release import registration
 from custlabel.config import Settings
 from custlabel.features import MODEL_FEATURES
 
@@ -28,7 +29,7 @@ def with_store(settings: Settings, folder: Path) -> Settings:
 @pytest.fixture(scope="module")
 def registered(built_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = with_store(built_warehouse, tmp_path_factory.mktemp("registry"))
-    release.train_and_register(settings, FAST)
+    registration.train_and_register(settings, FAST)
     return settings
 
 
@@ -62,7 +63,7 @@ def test_challenger_loads_and_scores_tonights_customers(registered: Settings) ->
 
 
 def test_aliases_move_and_read_back(registered: Settings) -> None:
-    release.train_and_register(registered, FAST)
+    registration.train_and_register(registered, FAST)
     assert registry.alias_versions(registered) == {"challenger": "2"}
     registry.set_alias("champion", "1", registered)
     assert registry.alias_versions(registered) == {"challenger": "2", "champion": "1"}

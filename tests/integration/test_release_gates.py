@@ -13,7 +13,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from custlabel import acceptance, approval, registry, release, releases, train
+from custlabel import acceptance, approval, registry, releases, train
+from custlabel.release import registration
 from custlabel.config import DEFAULT_PROJECT_DIR, Settings
 
 from helpers import training_world
@@ -51,7 +52,7 @@ def tags(settings: Settings, version: str) -> dict[str, str]:
     return MlflowClient(settings.mlflow_tracking_uri).get_model_version(settings.model_name, version).tags
 
 
-def gate(done: release.Release, name: str):
+def gate(done: registration.Release, name: str):
     return next(result for result in done.trained.gates if result.name == name)
 
 
@@ -65,7 +66,7 @@ def approve_and_promote(settings: Settings, version: str) -> None:
 def test_a_version_worse_than_the_rule_baseline_at_its_recall_is_rejected(make_database, tmp_path: Path) -> None:
     settings = world_settings(make_database, "gates_rule_wins", tmp_path, World(model_noise=1.5, rule_noise=0.1))
     lenient = criteria(min_precision=0.3, min_recall=0.1, min_lift=1.1, max_bad_share=0.9)
-    done = release.train_and_register(settings, FAST, lenient)
+    done = registration.train_and_register(settings, FAST, lenient)
     beaten = gate(done, "beats_baseline")
     assert not beaten.passed
     assert beaten.figures["model_precision"] < beaten.figures["rule_precision"]
@@ -81,11 +82,11 @@ def test_a_version_worse_than_the_rule_baseline_at_its_recall_is_rejected(make_d
 
 
 @pytest.fixture(scope="module")
-def everyone_bad(make_database, tmp_path_factory) -> tuple[Settings, release.Release]:
+def everyone_bad(make_database, tmp_path_factory) -> tuple[Settings, registration.Release]:
     """80% of customers bad and a model that knows little: labelling everyone meets a 0.70 precision floor."""
     world = World(base_rate=0.8, model_noise=4.0, rule_noise=4.0, rule_share=0.5)
     settings = world_settings(make_database, "gates_everyone_bad", tmp_path_factory.mktemp("mlflow"), world)
-    return settings, release.train_and_register(settings, FAST, criteria())
+    return settings, registration.train_and_register(settings, FAST, criteria())
 
 
 def test_labelling_almost_everyone_is_rejected_and_nobody_moves(everyone_bad) -> None:
@@ -110,10 +111,10 @@ def test_a_version_that_failed_the_gates_cannot_be_approved(everyone_bad) -> Non
 
 
 @pytest.fixture(scope="module")
-def good(make_database, tmp_path_factory) -> tuple[Settings, release.Release, dict[str, str]]:
+def good(make_database, tmp_path_factory) -> tuple[Settings, registration.Release, dict[str, str]]:
     """A model that sees the risk well, a rule that sees it badly: night one, then approved and promoted."""
     settings = world_settings(make_database, "gates_good", tmp_path_factory.mktemp("mlflow"), World())
-    done = release.train_and_register(settings, FAST, criteria())
+    done = registration.train_and_register(settings, FAST, criteria())
     aliases_after_training = registry.alias_versions(settings)
     approve_and_promote(settings, done.version)
     return settings, done, aliases_after_training
@@ -135,7 +136,7 @@ def test_a_good_version_passes_every_gate_and_waits_for_approval(good) -> None:
 
 def test_the_next_version_is_compared_with_the_champion(good) -> None:
     settings = good[0]
-    done = release.train_and_register(settings, FAST, criteria())
+    done = registration.train_and_register(settings, FAST, criteria())
     against = gate(done, "vs_champion")
     assert against.passed and "against the champion on the same rows: precision +0.000" in against.reason
     assert registry.alias_versions(settings) == {"challenger": done.version, "champion": "1"}
@@ -146,7 +147,7 @@ def test_a_test_target_run_cannot_move_a_prod_alias(good) -> None:
     test = replace(prod, target="test")
     training_world.create(test, World())
     before = registry.alias_versions(prod)
-    done = release.train_and_register(test, FAST, criteria())
+    done = registration.train_and_register(test, FAST, criteria())
     approve_and_promote(test, done.version)
     assert registry.alias_versions(prod) == before
     assert registry.alias_versions(test) == {"challenger": done.version, "champion": done.version}
@@ -165,8 +166,8 @@ def test_approve_and_reject_follow_the_rules(good, monkeypatch, capsys) -> None:
     from custlabel import cli
 
     settings = good[0]
-    first = release.train_and_register(settings, FAST, criteria()).version
-    second = release.train_and_register(settings, FAST, criteria()).version
+    first = registration.train_and_register(settings, FAST, criteria()).version
+    second = registration.train_and_register(settings, FAST, criteria()).version
     with pytest.raises(approval.ApprovalError, match=rf"version {first} has not passed validation \(validation_status: not validated\)"):
         approval.approve(settings, first, "alice")
     registry.tag_version(settings, first, {approval.VALIDATION_STATUS_TAG: "failed"})

@@ -16,7 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from custlabel import acceptance, db, model_families, registry, release, releases, smoke, train, training_data, validate
+from custlabel import acceptance, db, model_families, registry, releases, smoke, train, training_data, validate
+from custlabel.release import registration
 from custlabel.config import Settings
 from custlabel.features import MODEL_FEATURES, NUMERIC_FEATURES
 
@@ -57,7 +58,7 @@ def validated(store: Settings, tmp_path_factory: pytest.TempPathFactory) -> tupl
     """A trained challenger validated through the CLI (dbt builds analytics_test); returns its output."""
     from custlabel import cli
 
-    version = release.train_and_register(store, FAST).version
+    version = registration.train_and_register(store, FAST).version
     criteria = tmp_path_factory.mktemp("criteria") / "acceptance.yml"
     criteria.write_text(criteria_text(store, **DEMO))
     with pytest.MonkeyPatch.context() as patch:
@@ -222,7 +223,7 @@ def test_auto_approve_approves_only_a_version_that_passed_validation(validated, 
     from custlabel import nightly
 
     settings = validated[0]
-    version = release.train_and_register(settings, FAST).version
+    version = registration.train_and_register(settings, FAST).version
     assert registry.alias_versions(settings)["challenger"] == version  # every training gate passed
     slow = _criteria(settings, computational={"min_rows_per_cpu_second": 10_000_000})
     monkeypatch.setattr(acceptance, "load", lambda path=None, settings=None: slow)
