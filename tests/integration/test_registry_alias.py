@@ -13,17 +13,11 @@ from custlabel.release import registration
 from custlabel.config import Settings
 from custlabel.features import MODEL_FEATURES
 
+from helpers.stores import with_store
+
 pytestmark = pytest.mark.integration
 
 FAST = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
-
-
-def with_store(settings: Settings, folder: Path) -> Settings:
-    return replace(
-        settings,
-        mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
-        mlflow_artifact_root=folder / "artifacts",
-    )
 
 
 @pytest.fixture(scope="module")

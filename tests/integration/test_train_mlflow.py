@@ -14,19 +14,12 @@ from custlabel.release import registration
 from custlabel.config import Settings
 from custlabel.features import NUMERIC_FEATURES
 
+from helpers.stores import with_store
+
 pytestmark = pytest.mark.integration
 
 SMALL = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
 FAST = replace(SMALL, candidates=("logistic_regression",))
-
-
-def with_store(settings: Settings, folder: Path) -> Settings:
-    """The settings with an MLflow store of their own (sqlite + artifact folder)."""
-    return replace(
-        settings,
-        mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
-        mlflow_artifact_root=folder / "artifacts",
-    )
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from custlabel import acceptance, db, model_families, registry, releases, smoke, train, training_data, validate
-from custlabel.release import registration
+from custlabel.release import lifecycle, registration
 from custlabel.config import Settings
 from custlabel.features import MODEL_FEATURES, NUMERIC_FEATURES
 
 from helpers.demo_warehouse import DEMO_END_DATE
+from helpers.stores import with_store
 
 pytestmark = pytest.mark.integration
 
@@ -45,12 +46,7 @@ DEMO = {"performance": {"min_precision": 0.3, "min_recall": 0.1}, "computational
 @pytest.fixture(scope="module")
 def store(built_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     folder = tmp_path_factory.mktemp("validate")
-    return replace(
-        built_warehouse,
-        local_dir=folder / "local",
-        mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
-        mlflow_artifact_root=folder / "artifacts",
-    )
+    return replace(with_store(built_warehouse, folder), local_dir=folder / "local")
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +98,21 @@ def test_a_good_version_passes_with_every_record(validated, capsys) -> None:
     validated = events[1]
     assert GATES <= {gate["name"] for gate in validated.details["gates"]}
     assert validated.actor == "custlabel validate" and validated.reason == "every gate passed"
+    judged_by = validated.details["acceptance"]
+    assert judged_by["path"].endswith("criteria0/acceptance.yml") and len(judged_by["sha256"]) == 64
+    assert validated.details["against_champion"] is None
+
+
+def test_a_verdict_under_other_criteria_cannot_be_approved(validated) -> None:
+    """`validate --acceptance other.yml`: the verdict names its criteria, and an approval needs the shipped ones."""
+    from custlabel import approval
+
+    settings, version, _ = validated
+    with pytest.raises(lifecycle.LifecycleError, match=rf"v{version} was validated under .*criteria0/acceptance.yml "
+                       r"\(sha256 \w{12}\), not the target's .*acceptance.yml \(sha256 \w{12}\): validate it again "
+                       rf"with the shipped criteria: `custlabel validate {version}`"):
+        approval.approve(settings, version, "mallory")
+    assert lifecycle.read(settings).state_of(version) == "validated"
 
 
 def test_the_report_is_written_and_logged_on_the_version(validated) -> None:
@@ -129,7 +140,8 @@ def test_a_model_too_slow_or_too_large_is_refused(validated) -> None:
     assert _tags(settings, version)["validation_status"] == "failed"
     last = _events(settings, version)[-1]
     assert last.event == "validation_failed" and "computational: " in last.reason
-    assert registry.alias_versions(settings) == {"challenger": version}
+    assert registry.alias_versions(settings) == {}  # closed: no longer the challenger
+    assert lifecycle.read(settings).on_its_way() is None
 
 
 def test_a_fairness_gap_is_refused(validated) -> None:
@@ -172,6 +184,7 @@ def _register(settings: Settings, pipeline: Pipeline, sample, night: str) -> str
     with registry.training_run(settings, "stand-in", {"kind": "test"}):
         version = registry.register_model(settings, pipeline, sample, 0.5, model_families.trusted_types())
     registry.tag_version(settings, version, {"test_date": night})
+    lifecycle.register(settings, version, "test (a stand-in registered by hand)", "stand-in", {}, None, [])
     return version
 
 

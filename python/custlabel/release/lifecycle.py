@@ -45,7 +45,7 @@ CLOSED = (VALIDATION_FAILED, REJECTED, ROLLED_BACK)
 ON_ITS_WAY = (REGISTERED, VALIDATED, APPROVED, CANARY)
 # Events that move no version: recorded without touching the registry.
 NO_MOVE = ("canary_night", "fallback", "triggered")
-VALIDATABLE = (REGISTERED, VALIDATED, APPROVED)
+VALIDATABLE = (REGISTERED, VALIDATED, VALIDATION_FAILED, APPROVED)
 MANAGED_ALIASES = (CHAMPION_ALIAS, PREVIOUS_ALIAS, CANARY_ALIAS, CHALLENGER)
 RETRAIN = "train a new version (the next trigger does; a data scientist can run `custlabel nightly --retrain`)"
 # What a version in each state waits for, and who moves it.
@@ -54,7 +54,8 @@ NEXT_STEP = {
     REGISTERED: "validate it first: the nightly run validates what it trained, a data scientist runs `custlabel validate {v}`",
     VALIDATED: "a business owner approves it (`custlabel approve {v} --by NAME`) or rejects it "
                "(`custlabel reject {v} --by NAME --note WHY`)",
-    VALIDATION_FAILED: f"it failed validation and is closed: {RETRAIN}",
+    VALIDATION_FAILED: f"it failed validation and is closed: {RETRAIN}; a data scientist may validate it again "
+                       "(`custlabel validate {v}`) when the failure was the environment's",
     APPROVED: "the next nightly run starts its canary; an ML engineer may make it champion at once "
               "(`custlabel promote {v} --by NAME`)",
     REJECTED: f"it was rejected and is closed: {RETRAIN}",
@@ -280,7 +281,8 @@ def check_validatable(settings: Settings, version: str) -> None:
 def record_validation(settings: Settings, version: str, passed: bool, actor: str, reason: str,
                       details: dict[str, Any], night: date | None, criteria: acceptance.AcceptanceCriteria,
                       against_champion: str | None) -> None:
-    """registered | validated | approved → validated or validation_failed, with the criteria and champion it was judged by."""
+    """registered | validated | validation_failed | approved → validated or validation_failed, with the criteria and
+    the champion it was judged by (the nightly run validates only what it registered; an operator may re-validate)."""
     _require(read(settings), version, VALIDATABLE, "a validation")
     judged = {"acceptance": {"path": criteria.source, "sha256": criteria.sha256}, "against_champion": against_champion}
     _record(settings, VALIDATED if passed else VALIDATION_FAILED, version, actor, reason, {**details, **judged}, night)
