@@ -400,8 +400,8 @@ def rollback(settings: Settings, to: str | None, by: str, reason: str, night: da
 
 def record_fallback(settings: Settings, model_name: str, version: str, actor: str, reason: str,
                     details: dict[str, Any], night: date) -> bool:
-    """A `fallback` event, once per night (returns whether it was recorded now)."""
-    if any(e.event == "fallback" and e.as_of_date == night for e in releases.history(settings)):
+    """A `fallback` event, once per night and reason: a retried run does not repeat it (returns whether recorded now)."""
+    if any(e.event == "fallback" and e.as_of_date == night and e.reason == reason for e in releases.history(settings)):
         return False
     _record(settings, "fallback", version, actor, reason, details, night, model_name=model_name)
     return True
