@@ -256,3 +256,22 @@ def test_auto_approve_approves_only_a_version_that_passed_validation(validated, 
     again = nightly.validate_and_approve(night, trained)  # a retried run: neither validated nor approved again
     assert again == outcome
     assert [event.event for event in _events(settings, version)] == ["trained", "validation_failed"]
+
+
+def test_the_served_flow_validates_what_a_trigger_trained_and_leaves_it_awaiting_approval(validated, monkeypatch) -> None:
+    """Without --auto-approve (the served deployment): validated, then it waits for the business owner."""
+    from custlabel import nightly
+
+    settings = validated[0]
+    version = registration.train_and_register(settings, FAST).version
+    passing = _criteria(settings)
+    monkeypatch.setattr(acceptance, "load", lambda path=None, settings=None: passing)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    monkeypatch.setenv("CUSTLABEL_LOCAL_DIR", str(settings.local_dir))
+    night = nightly.Night(as_of_date=date.fromisoformat(DEMO_END_DATE), target="prod", run_id="r-10", run_name="served")
+    outcome = nightly.validate_and_approve(night, nightly.TrainOutcome(version, "logistic_regression", True, []))
+    assert outcome.passed and not outcome.approved
+    assert outcome.detail.endswith(f"awaiting approval: business owner (`custlabel approve {version} --by NAME`)")
+    assert [(e.event, e.actor) for e in _events(settings, version)] == [
+        ("trained", "custlabel train"), ("validated", "nightly run served")]
+    assert lifecycle.read(settings).state_of(version) == "validated"
