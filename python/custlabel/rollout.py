@@ -114,7 +114,11 @@ def start_canary(settings: Settings, state: ReleaseState, night: date, actor: st
     if state.canary or not state.approved:
         return state
     version = state.approved[-1]
-    lifecycle.start_canary(settings, version, actor, night)
+    try:
+        lifecycle.start_canary(settings, version, actor, night)
+    except lifecycle.LifecycleError as error:  # a stale validation: the state says who moves it
+        log.warning("no canary tonight: %s", error)
+        return state
     registry.tag_version(settings, version, {CANARY_STATUS: "running", "canary_started_on": str(night)})
     return ReleaseState(**{**asdict(state), "canary": version, "canary_nights": 0, "on_its_way": version,
                            "approved": [v for v in state.approved if v != version]})

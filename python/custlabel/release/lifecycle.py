@@ -117,6 +117,11 @@ class Lifecycle:
         return sorted((v.version for v in self.versions.values() if v.was_champion and v.version != self.champion),
                       key=_number)
 
+    def validated_against_champion(self, version: str) -> bool:
+        """Whether the version's last validation compared it with the current champion (the rule when none)."""
+        validation = self.versions[version].validation
+        return validation is not None and validation.details.get("against_champion", "unrecorded") == self.champion
+
     def aliases(self) -> dict[str, str]:
         """The registry aliases this state projects: champion, previous-champion, canary, challenger."""
         waiting = self.newer_than_champion(REGISTERED, VALIDATED, APPROVED)
@@ -131,7 +136,11 @@ class Lifecycle:
             lines.append(f"canary v{self.canary} on its healthy nights: the nightly run promotes it or rolls it back "
                          "(ML engineer watches; `custlabel rollback` after a promotion)")
         for version in self.newer_than_champion(APPROVED):
-            lines.append(f"v{version} approved: its canary starts at the next nightly run (nightly run)")
+            if self.validated_against_champion(version):
+                lines.append(f"v{version} approved: its canary starts at the next nightly run (nightly run)")
+            else:
+                lines.append(f"v{version} approved, but validated against another champion: a data scientist "
+                             f"validates it again (`custlabel validate {version}`), or a business owner rejects it")
         for version in self.newer_than_champion(VALIDATED):
             lines.append(f"v{version} awaits a decision: business owner (`custlabel approve {version} --by NAME`"
                          f" or `custlabel reject {version} --by NAME --note WHY`)")
