@@ -19,9 +19,9 @@ from psycopg import sql
 from custlabel import baseline, db, gates, registry, releases, score, writeback
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel.deployed import CANARY, CHAMPION, PREVIOUS_CHAMPION, DeployedModel
-from custlabel.release import lifecycle
 from custlabel.errors import CustlabelError
 from custlabel.gates import GateResult
+from custlabel.release import lifecycle
 from custlabel.release_policy import ReleasePolicy
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from custlabel import alerts, db, dbt, nightly, train
-from custlabel.release import registration
 from custlabel.demo import loader
 from custlabel.demo import simulation as simulate
 from custlabel.config import get_settings
+from custlabel.release import registration
 
 from helpers.release_path import approve_and_promote
 

@@ -9,9 +9,9 @@ import pytest
 from prefect.states import Failed
 
 from custlabel import acceptance, baseline, nightly, rollout, runs, score, triggers
-from custlabel.release import registration
 from custlabel.dbt import DbtFailure, DbtResult, parse_vars, split_vars
 from custlabel.errors import CustlabelError
+from custlabel.release import registration
 from custlabel.score import ScoreSummary, SliceResult
 from custlabel.writeback import WriteBackError
 

@@ -10,8 +10,8 @@ import pytest
 from mlflow import MlflowClient
 
 from custlabel import acceptance, baseline, dbt, model_families, registry, score, train, training_data
-from custlabel.release import registration
 from custlabel.demo import loader
+from custlabel.release import registration
 
 from test_train_mlflow import SMALL, with_store
 

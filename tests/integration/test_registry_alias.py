@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from custlabel import baseline, db, registry, train, training_data
-from custlabel.release import registration
 from custlabel.config import Settings
 from custlabel.features import MODEL_FEATURES
+from custlabel.release import registration
 
 from helpers.stores import with_store
 

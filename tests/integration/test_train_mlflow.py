@@ -10,9 +10,9 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from custlabel import baseline, calibration, db, label_rule, recalibration, registry, releases, train, training_data
-from custlabel.release import registration
 from custlabel.config import Settings
 from custlabel.features import NUMERIC_FEATURES
+from custlabel.release import registration
 
 from helpers.stores import with_store
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +16,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from custlabel import acceptance, db, model_families, registry, releases, smoke, train, training_data, validate
-from custlabel.release import lifecycle, registration
 from custlabel.config import Settings
 from custlabel.features import MODEL_FEATURES, NUMERIC_FEATURES
+from custlabel.release import lifecycle, registration
 
 from helpers.demo_warehouse import DEMO_END_DATE
 from helpers.stores import with_store

@@ -33,8 +33,8 @@ from custlabel import (
 from custlabel.config import Settings, get_settings
 from custlabel.deployed import CHALLENGER, CHAMPION, FALLBACK, DeployedModel
 from custlabel.gates import GATES_PASSED_TAG, GateResult, failures
-from custlabel.release import fingerprint, lifecycle
 from custlabel.features import CATEGORICAL_FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
+from custlabel.release import fingerprint, lifecycle
 
 
 @dataclass(frozen=True)
