@@ -21,6 +21,7 @@ from custlabel.features import MODEL_FEATURES, NUMERIC_FEATURES
 from custlabel.release import lifecycle, registration
 
 from helpers.demo_warehouse import DEMO_END_DATE
+from helpers.release_path import approve_and_promote
 from helpers.stores import with_store
 
 pytestmark = pytest.mark.integration
@@ -274,3 +275,16 @@ def test_the_served_flow_validates_what_a_trigger_trained_and_leaves_it_awaiting
     assert [(e.event, e.actor) for e in _events(settings, version)] == [
         ("trained", "custlabel train"), ("validated", "nightly run served")]
     assert lifecycle.read(settings).state_of(version) == "validated"
+
+
+def test_a_prod_version_is_compared_with_prods_champion_not_the_test_targets(validated) -> None:
+    settings = validated[0]
+    champion = registration.train_and_register(settings, FAST).version
+    approve_and_promote(settings, champion)
+    assert registry.alias_versions(replace(settings, target="test")) == {}  # the test target has no champion
+    candidate = registration.train_and_register(settings, FAST).version
+    result = validate.validate(candidate, settings, _criteria(settings), build_warehouse=False)
+    assert result.against_champion == champion
+    compared = next(gate for gate in result.gates if gate.name == "computational_vs_champion")
+    assert compared.figures["champion"]["model_version"] == champion
+    assert _events(settings, candidate)[-1].details["against_champion"] == champion
