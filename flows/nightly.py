@@ -124,7 +124,7 @@ def nightly_customer_labels(
     dbt_vars: dict | None = None,
 ) -> str:
     """Tonight's customer labels: freshness → dbt build → monitoring → release → score and publish →
-    [canary checks] → monitoring refresh → triggers → [train] → [validate, with --auto-approve] → summary.
+    [canary checks] → monitoring refresh → triggers → [train] → [validate] → summary.
     A fallback publishes and ends Failed.
 
     Args:
@@ -133,8 +133,9 @@ def nightly_customer_labels(
         retrain: train a new challenger even when no trigger fired.
         dbt_vars: vars for every dbt step, as `dbt build --vars` takes them (e.g. {"freshness": "warn"}).
 
-    Approval is not a parameter: `custlabel nightly --auto-approve` (demo, tests) sets it for runs it starts;
-    it validates tonight's version and approves it only when every validation gate passed.
+    A version trained tonight is validated and awaits the business owner's approval. Approval is not a
+    parameter: `custlabel nightly --auto-approve` (demo, tests) sets it for runs it starts; it approves
+    tonight's version only when every validation gate passed.
     """
     night = nightly.plan(as_of_date, target, retrain, dbt_vars=dbt_vars)
     with nightly.one_run_at_a_time(night), runs.record(nightly.run_record(night)) as run:
@@ -152,7 +153,7 @@ def nightly_customer_labels(
         trained = run.step("train", train_model, night, required=False) if found and found.train else None
         validated = (
             run.step("validate", validate_version, night, trained, required=False)
-            if night.auto_approve and trained and trained.passed_gates else None
+            if trained and trained.passed_gates else None
         )
         state = run.step("release state", release_state, night, required=False)
         summary = nightly.summarize(night, run, headline, published, trained, verdict, found, state, validated)

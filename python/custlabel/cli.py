@@ -72,11 +72,12 @@ def _target_settings(target: str | None):
 
 
 def _train(args: argparse.Namespace) -> None:
-    from custlabel import release, train
+    from custlabel import train
+    from custlabel.release import registration
 
     chosen = {"train_rows_per_date": args.train_rows_per_date, "search_iterations": args.search_iterations, "n_jobs": args.n_jobs}
     config = train.TrainConfig(**{key: value for key, value in chosen.items() if value is not None})
-    released = release.train_and_register(_target_settings(args.target), config=config, alias=args.alias or None)
+    released = registration.train_and_register(_target_settings(args.target), config=config, alias=args.alias or None)
     print("\n".join(released.summary_lines()))
 
 
@@ -99,9 +100,9 @@ def _promote(args: argparse.Namespace) -> None:
 
 
 def _baseline(args: argparse.Namespace) -> None:
-    from custlabel import release
+    from custlabel.release import registration
 
-    print("\n".join(release.record_baseline()))
+    print("\n".join(registration.record_baseline()))
 
 
 def _eda(args: argparse.Namespace) -> None:
@@ -112,6 +113,7 @@ def _eda(args: argparse.Namespace) -> None:
 
 def _score(args: argparse.Namespace) -> None:
     from custlabel import score
+    from custlabel.release import lifecycle
 
     log = logging.getLogger("custlabel")
     if not log.handlers:
@@ -127,11 +129,13 @@ def _score(args: argparse.Namespace) -> None:
         alias=args.alias,
         engine=args.engine,
         canary_percent=args.canary_percent,
-        canary_alias=args.canary_alias,
+        canary_alias=args.canary_alias or ("canary" if settings.target == "prod" else "challenger"),
         force=args.force,
         max_label_rate_change=args.max_label_rate_change,
         max_bad_share=score.acceptance_bound(settings),
     )
+    score.check_prod_aliases(settings, request)
+    lifecycle.reconcile(settings)
     with score.stop_on_sigterm():
         summary = score.score(settings, request)
     print(summary)
@@ -144,6 +148,17 @@ def _validate(args: argparse.Namespace) -> None:
     result = validate.validate(args.version, criteria=criteria, as_of_date=args.as_of, build_warehouse=not args.no_build)
     print("\n".join(result.summary_lines()))
     return 0 if result.passed else 1
+
+
+def _status(args: argparse.Namespace) -> None:
+    from custlabel import release_policy, rollout
+    from custlabel.release import lifecycle
+
+    settings = _target_settings(args.target)
+    repaired = lifecycle.reconcile(settings)
+    state = rollout.read_state(settings, release_policy.load(settings=settings), repaired)
+    print(f"{settings.model_name}, target {settings.target}")
+    print("\n".join(state.lines()))
 
 
 def _grants(args: argparse.Namespace) -> None:
@@ -272,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     dbt.set_defaults(handler=_dbt)
 
     train = sub.add_parser("train", help="search candidates on training_set, register the best version")
-    train.add_argument("--alias", default="challenger", help="alias to set on the new version ('' for none)")
+    train.add_argument("--alias", default="challenger",
+                       help="challenger only: champion and canary are reached through validate, approve and the canary")
     train.add_argument("--train-rows-per-date", type=int, help="sampling cap per as_of_date (default 10000)")
     train.add_argument("--search-iterations", type=int, help="settings tried per candidate (default 4)")
     train.add_argument("--n-jobs", type=int, help="parallel fits (default 2)")
@@ -296,15 +312,21 @@ def build_parser() -> argparse.ArgumentParser:
     eda.set_defaults(handler=_eda)
 
     score = sub.add_parser("score", help="label every eligible customer into customer_labels (atomic swap)")
-    score.add_argument("--alias", default="champion", help="model alias to score with (rule baseline when unset)")
+    score.add_argument("--alias", default="champion", help="model alias to score with (rule baseline when unset; "
+                       "prod: champion only)")
     score.add_argument("--as-of", type=date.fromisoformat, default=None, help="re-score another night from customer_features, YYYY-MM-DD (default: tonight's customer_features_current)")
     _add_target(score)
     score.add_argument("--engine", choices=["python", "sql", "auto"], default="auto", help="sql scores inside Postgres")
     score.add_argument("--canary-percent", type=float, default=0.0, help="share of customers (stable hash) for the canary")
-    score.add_argument("--canary-alias", default="challenger", help="model alias labelling the canary slice")
+    score.add_argument("--canary-alias", default=None, help="model alias labelling the canary slice "
+                       "(default: canary in prod, challenger elsewhere)")
     score.add_argument("--max-label-rate-change", type=float, default=0.10, help="allowed move of the bad rate vs the previous night")
     score.add_argument("--force", action="store_true", help="publish even when the bad rate moved more than allowed")
     score.set_defaults(handler=_score)
+
+    status = sub.add_parser("status", help="the release state: who labels, what the product waits for, who can unblock it")
+    _add_target(status)
+    status.set_defaults(handler=_status)
 
     validate = sub.add_parser("validate", help="deploy a version to the test environment and run every release gate (moves no alias)")
     validate.add_argument("version", help="the registered version of the model to validate")

@@ -98,8 +98,8 @@ def _time_batch(model: DeployedModel, sample: pd.DataFrame) -> tuple[int, float,
 
 
 def score_here(settings: Settings, schema: str, night: date, version: str | None) -> ScoringRun:
-    """In the child: score the night with a version (None: the registry's champion, else the rule) and time it."""
-    models: score.ModelSource = score.RegisteredModels(settings)
+    """In the child: score the night with a version (None: the rule baseline) and time it."""
+    models: score.ModelSource = score.GivenModels({})
     if version is not None:
         models = score.GivenModels({CHAMPION: registry.load_version(settings, version, CHALLENGER)})
     model = models.model(CHAMPION)
@@ -118,13 +118,13 @@ def score_here(settings: Settings, schema: str, night: date, version: str | None
 
 
 def score_in_child(settings: Settings, schema: str, night: date, version: str | None) -> ScoringRun:
-    """Score the night into the schema in a fresh process (version None: the champion or the rule) and measure it."""
+    """Score the night into the schema in a fresh process (version None: the rule baseline) and measure it."""
     with tempfile.TemporaryDirectory() as folder:
         job = Path(folder) / "job.pickle"
         job.write_bytes(pickle.dumps((settings, schema, night, version)))
         done = subprocess.run([sys.executable, "-m", "custlabel.computational", str(job)], capture_output=True, text=True)
     if done.returncode != 0:
-        who = f"version {version}" if version else "the champion"
+        who = f"version {version}" if version else "the rule baseline"
         raise CustlabelError(f"scoring {who} in {schema} failed: {done.stderr.strip()[-1500:]}")
     return ScoringRun(**json.loads(done.stdout.strip().splitlines()[-1]))
 

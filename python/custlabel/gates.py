@@ -6,6 +6,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# The registry tag of a version that passed every training gate ("true" / "false").
+GATES_PASSED_TAG = "gates_passed"
+
 
 @dataclass(frozen=True)
 class GateResult:

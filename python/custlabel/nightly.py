@@ -40,7 +40,7 @@ from prefect.settings import (
 from psycopg import sql
 
 from custlabel import (
-    acceptance, alerts, approval, canary_checks, db, dbt_results, gates, grants, locking, monitor, registry, release,
+    acceptance, alerts, approval, canary_checks, db, dbt_results, gates, grants, locking, monitor, registry,
     report, retry, rollout, runs, score, triggers, validate, writeback,
 )
 from custlabel import dbt as dbt_runner
@@ -50,6 +50,7 @@ from custlabel.config import Settings, get_settings, schema_for
 from custlabel.deployed import CANARY, CHALLENGER
 from custlabel.errors import CustlabelError
 from custlabel.gates import failures
+from custlabel.release import lifecycle, registration
 from custlabel.score import ScoreSummary
 from custlabel.train import TrainConfig
 from custlabel.training_data import TrainingDataError
@@ -260,9 +261,12 @@ def release_state(night: Night) -> rollout.ReleaseState:
 
 
 def prepare_release(night: Night) -> rollout.ReleaseState:
-    """Step 3a begins: put the newest approved version on the canary slice when no canary runs."""
-    state = release_state(night)
-    return rollout.start_canary(night.settings(), state, night.as_of_date, _actor(night))
+    """Repair aliases that disagree with the release log (loudly), then step 3a: put the newest approved
+    version on the canary slice when no canary runs."""
+    settings = night.settings()
+    repaired = lifecycle.reconcile(settings)
+    state = rollout.read_state(settings, release_policy(night), repaired)
+    return rollout.start_canary(settings, state, night.as_of_date, _actor(night))
 
 
 @dataclass(frozen=True)
@@ -325,9 +329,10 @@ def score_and_publish(night: Night) -> Published:
     """Label tonight's customers (customer_features_current, checked to hold this night) and publish in one
     transaction: the canary on its slice, the champion on the rest, or the rule baseline while there is none.
 
-    A champion that cannot be loaded is replaced by the previous champion or the rule
-    baseline (a fallback, recorded and reported; its label-rate check is never waived).
-    A canary that fails to label its slice is rolled back and the champion labels all.
+    A champion that cannot be loaded, or loads but fails to label, is replaced by the
+    previous champion or the rule baseline (a fallback, recorded once a night and reported;
+    its label-rate check is never waived). A canary that fails to label its slice is
+    rolled back and the champion labels all.
     """
     settings = night.settings()
     lineup = rollout.lineup(settings, night.schema)
@@ -337,7 +342,13 @@ def score_and_publish(night: Night) -> Published:
     percent = release_policy(night).canary.percent
     rolled_back = None
     try:
-        labels = _score(night, lineup, percent, waive)
+        try:
+            labels = _score(night, lineup, percent, waive)
+        except score.ChampionScoringError as error:
+            lineup = rollout.after_scoring_failure(settings, lineup, str(error))
+            rollout.record_fallback(settings, lineup, night.as_of_date, _actor(night))
+            waive = False
+            labels = _score(night, lineup, percent, waive)
     except score.CanaryScoringError as error:
         failure = error.__cause__ or error
         version = str(lineup.canary.version)
@@ -431,10 +442,15 @@ def find_triggers(night: Night) -> TriggerReport:
     state = release_state(night)
     measured = triggers.evaluate(settings, night.schema, night.as_of_date, policy, state, night.retrain)
     fired = [trigger for trigger in measured if trigger.fired]
-    on_its_way = state.canary or (state.approved or state.awaiting_approval or [None])[-1]
     if not fired:
         return TriggerReport(measured, "none")
-    action = f"none: v{on_its_way} is already on its way" if on_its_way and not night.retrain else "retrain"
+    cooling = None if night.retrain else triggers.cooling_off(settings, night.as_of_date, policy)
+    if state.on_its_way and not night.retrain:
+        action = f"none: v{state.on_its_way} is already on its way"
+    elif cooling:
+        action = f"none: {cooling}"
+    else:
+        action = "retrain"
     triggers.record(settings, night.as_of_date, fired, _actor(night), action)
     return TriggerReport(measured, action)
 
@@ -473,7 +489,7 @@ def train_and_register(night: Night) -> TrainOutcome:
     """
     settings = night.settings()
     try:
-        released = release.train_and_register(
+        released = registration.train_and_register(
             settings, TRAIN_CONFIG or TrainConfig(), alias=CHALLENGER, run_key=night.run_id, actor=_actor(night)
         )
     except TrainingDataError as error:
@@ -503,28 +519,30 @@ class ValidationOutcome:
                 f"version {self.version} FAILED validation, not approved (report {self.report}): "
                 + "; ".join(self.failed_gates)
             )
-        where = "approved (auto-approve): its canary starts the next night" if self.approved else "awaiting approval"
+        where = ("approved (auto-approve): its canary starts the next night" if self.approved else
+                 f"awaiting approval: business owner (`custlabel approve {self.version} --by NAME`)")
         return f"version {self.version} passed every validation gate (report {self.report}); {where}"
 
 
 def validate_and_approve(night: Night, trained: TrainOutcome) -> ValidationOutcome:
-    """--auto-approve (demo, tests): validate tonight's version in the test environment (`custlabel validate`),
-    and approve it only when it passed every validation gate too. A retried run does not validate or
-    approve a version again.
+    """Validate tonight's version in the test environment (`custlabel validate`); it then awaits the business
+    owner's approval. With --auto-approve (demo, tests) it is approved when it passed every validation gate
+    too. A retried run does not validate or approve a version again.
     """
-    settings, approver = night.settings(), f"auto-approve ({_actor(night)})"
-    if registry.get_version(settings, trained.version).tags.get(approval.VALIDATION_STATUS_TAG) is None:
+    settings, actor = night.settings(), _actor(night)
+    approver = f"auto-approve ({actor})"
+    if lifecycle.read(settings).state_of(trained.version) == lifecycle.REGISTERED:
         validate.validate(
-            trained.version, settings, as_of_date=night.as_of_date.isoformat(), actor=approver, dbt_vars=night.dbt_vars
+            trained.version, settings, as_of_date=night.as_of_date.isoformat(),
+            actor=approver if night.auto_approve else actor, dbt_vars=night.dbt_vars,
         )
-    tags = registry.get_version(settings, trained.version).tags
-    passed = tags.get(approval.VALIDATION_STATUS_TAG) == "passed"
-    if passed and tags.get(approval.APPROVAL_STATUS_TAG) is None:
+    passed = lifecycle.read(settings).state_of(trained.version) in (lifecycle.VALIDATED, lifecycle.APPROVED)
+    if passed and night.auto_approve and lifecycle.read(settings).state_of(trained.version) == lifecycle.VALIDATED:
         approval.approve(settings, trained.version, approver, "auto-approve: every training and validation gate passed")
-        tags = registry.get_version(settings, trained.version).tags
+    tags = registry.get_version(settings, trained.version).tags
     failed = [f"{name}: {reason}" for name, reason in gates.failed_in_tags(tags).items()]
     return ValidationOutcome(
-        trained.version, passed, tags.get(approval.APPROVAL_STATUS_TAG) == approval.APPROVED,
+        trained.version, passed, lifecycle.read(settings).state_of(trained.version) == lifecycle.APPROVED,
         tags.get("validation_report", ""), failed,
     )
 

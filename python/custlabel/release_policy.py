@@ -53,6 +53,8 @@ class Triggers(StrictModel):
     data: DataTrigger
     performance: PerformanceTrigger
     age: AgeTrigger
+    # Nights without a training after a candidate closed (rejected, failed validation, rolled back).
+    cool_off_nights: int = Field(default=3, ge=0, le=90)
 
 
 class ReleasePolicy(StrictModel):

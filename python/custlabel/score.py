@@ -29,9 +29,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from custlabel import acceptance, baseline, canary, db, label_rule, reasons, registry, sql_scoring, writeback
+from custlabel import acceptance, baseline, canary, db, label_rule, reasons, registry, retry, sql_scoring, writeback
 from custlabel.config import Settings, get_settings
-from custlabel.deployed import CHALLENGER, CHAMPION, DeployedModel
+from custlabel.deployed import CANARY, CHALLENGER, CHAMPION, DeployedModel
 from custlabel.errors import CustlabelError
 from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
@@ -167,6 +167,30 @@ class ScoreSummary:
 
 class CanaryScoringError(CustlabelError):
     """The canary could not label its slice (the champion's slice and the publish are not to blame)."""
+
+
+class ChampionScoringError(CustlabelError):
+    """The champion loaded but could not label the customers (the nightly run falls back, loudly)."""
+
+
+class ProdAliasError(CustlabelError):
+    """A model other than the champion (or the approved canary on its slice) asked to label prod customers."""
+
+
+def check_prod_aliases(settings: Settings, request: ScoreRequest) -> None:
+    """Prod customers are labelled by the champion, and an approved canary on its slice; no other alias."""
+    if settings.target != registry.PROD:
+        return
+    if request.alias != CHAMPION:
+        raise ProdAliasError(
+            f"--alias {request.alias} would label every prod customer: only the champion labels prod. Score it into "
+            f"the test target (--target test), or take it through `custlabel validate`, `custlabel approve` and its canary"
+        )
+    if request.canary_percent > 0 and request.canary_alias != CANARY:
+        raise ProdAliasError(
+            f"--canary-alias {request.canary_alias} would label a prod slice: only an approved canary does, started by "
+            "the nightly run after `custlabel approve` (use --canary-alias canary, or --target test)"
+        )
 
 
 class Interrupted(CustlabelError):
@@ -422,7 +446,9 @@ def score(
             registry; tests and benchmarks give stand-ins).
     """
     settings = settings or get_settings()
-    models = models or RegisteredModels(settings)
+    if models is None:
+        check_prod_aliases(settings, request)
+        models = RegisteredModels(settings)
     store = parity_store or sql_scoring.MlflowParityStore(settings)
     schema = request.schema
     champion = models.model(request.alias)
@@ -450,6 +476,9 @@ def score(
                 except Exception as error:
                     if role == "canary":
                         raise CanaryScoringError(f"the canary v{model.version} failed to label its slice: {error}") from error
+                    if model is not None and not model.is_rule and not retry.is_transient(error):
+                        raise ChampionScoringError(f"{model.name} v{model.version} failed to label its customers: "
+                                                   f"{type(error).__name__}: {error}") from error
                     raise
                 results.append(replace(part, seconds=time.perf_counter() - clock))
             check = writeback.check_staging(

@@ -1,10 +1,12 @@
-"""What makes the nightly run train a new version: code, data, performance, age (and bootstrap: no model yet).
+"""What makes the nightly run train a new version: code, data, performance, age (and bootstrap or no_champion).
 
 Each trigger measures one figure against its threshold; the fired ones are recorded
 as `triggered` release events with both. The data and performance triggers read the
 monitoring's alerts table (`alerts.TABLE` in `<schema>_monitoring`, written each night
 by `alerts.evaluate`); before the first night's alerts exist they measure the label
-history and the monitoring marts.
+history and the monitoring marts. Without a champion (none yet, or the candidates were
+rejected or rolled back) the trigger is `bootstrap` or `no_champion`. After a candidate
+closed without becoming champion, no training for `triggers.cool_off_nights` nights.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 import numpy as np
 from psycopg import sql
 
-from custlabel import acceptance, alerts, db, registry, release, releases, rollout, writeback
+from custlabel import acceptance, alerts, db, registry, releases, writeback
 from custlabel.canary_checks import psi
 from custlabel.config import Settings, monitoring_schema
+from custlabel.release import fingerprint, lifecycle
 from custlabel.release_policy import ReleasePolicy
 from custlabel.rollout import ReleaseState
 
@@ -51,12 +54,12 @@ def _rows(settings: Settings, query: sql.Composable, params: list) -> list[tuple
         return conn.execute(query, params).fetchall()
 
 
-def code(tags: dict[str, str], criteria: acceptance.AcceptanceCriteria) -> Trigger:
-    """The training modules or acceptance.yml differ from those the champion was trained with."""
-    now = {release.CODE_TAG: release.training_code_sha256(), "acceptance_sha256": criteria.sha256}
+def code(settings: Settings, tags: dict[str, str], criteria: acceptance.AcceptanceCriteria) -> Trigger:
+    """The dbt models upstream of training_set, the training modules or acceptance.yml differ from the champion's."""
+    now = {fingerprint.CODE_TAG: fingerprint.training_code_sha256(settings), "acceptance_sha256": criteria.sha256}
     changed = [name for name, value in now.items() if tags.get(name) != value]
     reason = (f"{', '.join(changed)} differs from the champion's" if changed
-              else "training code and acceptance.yml as the champion's")
+              else "dbt models upstream of training_set, training code and acceptance.yml as the champion's")
     return Trigger("code", bool(changed), reason, now, {name: tags.get(name) for name in now})
 
 
@@ -170,19 +173,20 @@ def age(tags: dict[str, str], night: date, policy: ReleasePolicy) -> Trigger:
 
 def evaluate(settings: Settings, schema: str, night: date, policy: ReleasePolicy, state: ReleaseState,
              retrain: bool = False) -> list[Trigger]:
-    """Tonight's triggers (fired or not). Without any model, only `bootstrap`; `retrain` is the operator's own."""
+    """Tonight's triggers (fired or not). Without a champion, `bootstrap` or `no_champion`; `retrain` is the operator's own."""
     found = [Trigger("requested", True, "the run was started with retrain")] if retrain else []
-    if not state.has_model:
-        if rollout.expected_champion(settings, schema) is not None:
-            return found  # the registry lost its versions: the fallback says so; nothing to measure against
-        return [*found, Trigger("bootstrap", True, "no model yet: the rule baseline labels until one is approved")]
     if state.champion is None:
-        return found
-    tags = registry.version_tags(settings).get(state.champion, {})
+        if not state.has_model:
+            return [*found, Trigger("bootstrap", True, "no model yet: the rule baseline labels until one is approved")]
+        return [*found, Trigger("no_champion", True, "no version is champion (the candidates were rejected or rolled"
+                                " back): the rule baseline labels until one is approved")]
+    tags = registry.version_tags(settings).get(state.champion)
+    if tags is None:
+        return found  # the registry lost the champion: the fallback says so; nothing to measure against
     criteria = acceptance.load(settings=settings)
     return [
         *found,
-        code(tags, criteria),
+        code(settings, tags, criteria),
         data_drift(settings, schema, state.champion, night, policy),
         matured_labels(settings, schema, tags, policy),
         performance(settings, schema, state.champion, night, criteria, policy),
@@ -190,11 +194,28 @@ def evaluate(settings: Settings, schema: str, night: date, policy: ReleasePolicy
     ]
 
 
+def cooling_off(settings: Settings, night: date, policy: ReleasePolicy) -> str | None:
+    """Why no training tonight although a trigger fired: the newest candidate closed and the last retraining
+    was fewer than triggers.cool_off_nights nights ago. None when training may go ahead."""
+    now = lifecycle.read(settings)
+    newest = max(now.versions.values(), key=lambda v: int(v.version) if v.version.isdigit() else 0, default=None)
+    if newest is None or newest.state not in lifecycle.CLOSED:
+        return None
+    retrained = [e.as_of_date for e in releases.history(settings, model_name=settings.model_name)
+                 if e.event == "triggered" and e.details.get("action") == "retrain" and e.as_of_date]
+    if not retrained:
+        return None
+    nights = (night - max(retrained)).days
+    wait = policy.triggers.cool_off_nights
+    if nights >= wait:
+        return None
+    return (f"cooling off: the last candidate v{newest.version} was {newest.state} and the last retraining was "
+            f"{nights} night(s) ago (triggers.cool_off_nights: {wait})")
+
+
 def record(settings: Settings, night: date, fired: list[Trigger], actor: str, action: str) -> None:
     """A `triggered` release event per fired trigger: which, the measured value, the threshold, what was done."""
     for trigger in fired:
-        releases.record(settings, releases.ReleaseEvent(
-            "triggered", settings.model_name, None, actor, f"{trigger.name}: {trigger.reason}",
-            {"trigger": trigger.name, "value": trigger.value, "threshold": trigger.threshold, "action": action},
-            night,
-        ))
+        lifecycle.record_trigger(settings, actor, f"{trigger.name}: {trigger.reason}",
+                                 {"trigger": trigger.name, "value": trigger.value, "threshold": trigger.threshold,
+                                  "action": action}, night)

@@ -4,15 +4,16 @@ Steps, all in the test target (schema analytics_test), none moving an alias:
 1. dbt builds the test target as of tonight (or --as-of).
 2. Smoke test (custlabel.smoke): load by registry URI in a fresh process, score tonight's
    sample. A version that fails it goes no further.
-3. The champion (or, without one, the rule baseline) and then the version score the
-   version's test night into analytics_test, each in a process of its own that measures
+3. The champion of the version's own target (prod's, for a prod version; without one,
+   the rule baseline) and then the version score the version's test night into analytics_test, each in a process of its own that measures
    speed and memory (custlabel.computational). The night is the version's test night,
    not tonight: its outcomes have matured, so the labels written can be judged.
 4. ML validation (`_ml_validation`), computational, fairness and explainability gates on
    the test night's customers (a deterministic sample of at most EVAL_ROWS).
-5. The verdicts are tagged on the version (`validation_status`, `validated_at`,
-   `validated_on`, one `gate_<name>` each), appended to the release log (`validated` or
-   `validation_failed`), and one HTML report is written to
+5. The verdicts are a transition of the release lifecycle: `validated` or
+   `validation_failed` in the release log, with the acceptance file (path and sha256)
+   and the champion it was judged against; the tags (`validation_status`, `validated_at`,
+   `validated_on`, one `gate_<name>` each) repeat them on the version, and one HTML report is written to
    .local/reports/validation-v<VERSION>.html and logged on the version.
 """
 
@@ -43,7 +44,6 @@ from custlabel import (
     gates,
     ml_gates,
     registry,
-    releases,
     smoke,
     training_data,
     validation_report,
@@ -54,6 +54,7 @@ from custlabel.deployed import CHALLENGER
 from custlabel.errors import CustlabelError
 from custlabel.features import KEY_COLUMNS, LABEL_COLUMN, MODEL_FEATURES, SENSITIVE_ATTRIBUTES
 from custlabel.gates import GateResult
+from custlabel.release import lifecycle
 
 TEST_TARGET = "test"
 ACTOR = "custlabel validate"
@@ -77,6 +78,8 @@ class Validation:
     report: Path
     validated_on: str
     seconds: dict[str, float] = field(default_factory=dict)
+    against_champion: str | None = None
+    judged_by: str = ""
 
     @property
     def passed(self) -> bool:
@@ -85,6 +88,8 @@ class Validation:
     def summary_lines(self) -> list[str]:
         """What the command prints."""
         lines = [f"{self.model_name} version {self.version}: validation {'passed' if self.passed else 'FAILED'} ({self.validated_on})"]
+        against = f"champion v{self.against_champion}" if self.against_champion else "the rule baseline (no champion)"
+        lines.append(f"judged by {self.judged_by}, against {against}")
         lines += [f"  {gate.verdict:>8}  {gate.name}: {gate.reason}" for gate in self.gates]
         lines.append(f"report: {self.report}")
         return lines
@@ -166,8 +171,8 @@ def _test_night(settings: Settings, version: str) -> date:
     return date.fromisoformat(tags["test_date"])
 
 
-def record(settings: Settings, result: Validation, actor: str) -> None:
-    """The verdicts on the version (tags, report) and in the release log; no alias moves."""
+def record(settings: Settings, result: Validation, actor: str, criteria: acceptance.AcceptanceCriteria) -> None:
+    """The verdicts in the release lifecycle, with the criteria and champion that judged them, and on the version's tags."""
     status = "passed" if result.passed else "failed"
     tags = {
         STATUS_TAG: status,
@@ -176,21 +181,14 @@ def record(settings: Settings, result: Validation, actor: str) -> None:
         "validation_report": str(result.report),
         **dict(gate.tag() for gate in result.gates),
     }
-    registry.tag_version(settings, result.version, tags)
     failed = gates.failures(result.gates)
-    releases.record(
-        settings,
-        releases.ReleaseEvent(
-            "validated" if result.passed else "validation_failed",
-            result.model_name,
-            result.version,
-            actor,
-            "every gate passed" if result.passed else "; ".join(failed),
-            _plain({"validated_on": result.validated_on, "report": str(result.report), "seconds": result.seconds,
-                    "gates": [gate.as_dict() for gate in result.gates]}),
-            as_of_date=result.night,
-        ),
+    lifecycle.record_validation(
+        settings, result.version, result.passed, actor, "every gate passed" if result.passed else "; ".join(failed),
+        _plain({"validated_on": result.validated_on, "report": str(result.report), "seconds": result.seconds,
+                "gates": [gate.as_dict() for gate in result.gates]}),
+        result.night, criteria, result.against_champion,
     )
+    registry.tag_version(settings, result.version, tags)
 
 
 def _log_report(settings: Settings, result: Validation, page: str) -> None:
@@ -220,6 +218,8 @@ def validate(
     criteria = criteria or acceptance.load(settings=settings)
     test = replace(settings, target=TEST_TARGET)
     night = _test_night(settings, version)
+    lifecycle.check_validatable(settings, str(version))
+    champion = lifecycle.read(settings).champion
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -233,28 +233,31 @@ def validate(
         lap("dbt build")
     validated_on = f"target={TEST_TARGET} schema={test.schema} night={night} built_as_of={as_of_date or 'the last complete night'}"
     report = settings.local_dir / "reports" / f"validation-v{version}.html"
-    result = Validation(settings.model_name, str(version), night, [smoke.check(test, str(version), test.schema)], report, validated_on, seconds)
+    result = Validation(settings.model_name, str(version), night, [smoke.check(test, str(version), test.schema)], report,
+                        validated_on, seconds, champion, f"{criteria.source} (sha256 {criteria.sha256[:12]})")
     lap("smoke")
     sections: dict[str, str] = {}
     if result.passed:
-        result.gates, sections = _test_environment(test, str(version), night, criteria, result.gates, lap)
+        result.gates, sections = _test_environment(test, str(version), champion, night, criteria, result.gates, lap)
     title = f"Validation of {result.model_name} version {result.version}"
     _log_report(settings, result, validation_report.render(title, validated_on, result.gates, sections))
     lap("report")
-    record(settings, result, actor)
+    record(settings, result, actor, criteria)
     return result
 
 
 def _test_environment(
     test: Settings,
     version: str,
+    champion: str | None,
     night: date,
     criteria: acceptance.AcceptanceCriteria,
     done: list[GateResult],
     lap: Callable[[str], None],
 ) -> tuple[list[GateResult], dict[str, str]]:
-    """Score the night with champion and version in the test schema, then the ML, computational, fairness, explainability gates."""
-    champion_run = computational.score_in_child(test, test.schema, night, None)
+    """Score the night with the version's champion and the version in the test schema, then the ML, computational,
+    fairness, explainability gates."""
+    champion_run = computational.score_in_child(test, test.schema, night, champion)
     champion_scores = written_scores(test, night).rename(columns={"score": "champion_score"})
     try:
         challenger_run = computational.score_in_child(test, test.schema, night, version)

@@ -14,11 +14,13 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from custlabel import alerts, db, dbt, nightly, release, train
+from custlabel import alerts, db, dbt, nightly, train
 from custlabel.demo import loader
 from custlabel.demo import simulation as simulate
-from custlabel.deployed import CHAMPION
 from custlabel.config import get_settings
+from custlabel.release import registration
+
+from helpers.release_path import approve_and_promote
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +68,7 @@ def season(make_database, tmp_path_factory):
         patch.setenv("CUSTLABEL_TARGET", "prod")
         settings = get_settings()
         dbt.run(["build"], target="prod", as_of_date=str(END), settings=settings)
-        release.train_and_register(settings, SMALL_TRAINING, alias=CHAMPION)
+        approve_and_promote(settings, registration.train_and_register(settings, SMALL_TRAINING).version)
         nights = [END]
         with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
             nightly.run_once(as_of_date=END, target="prod", settings=settings)

@@ -8,9 +8,10 @@ import psycopg
 import pytest
 from prefect.states import Failed
 
-from custlabel import acceptance, baseline, nightly, release, rollout, runs, score, triggers
+from custlabel import acceptance, baseline, nightly, rollout, runs, score, triggers
 from custlabel.dbt import DbtFailure, DbtResult, parse_vars, split_vars
 from custlabel.errors import CustlabelError
+from custlabel.release import registration
 from custlabel.score import ScoreSummary, SliceResult
 from custlabel.writeback import WriteBackError
 
@@ -85,13 +86,15 @@ def test_the_summary_lists_steps_release_triggers_labels_and_training():
         "retrain",
     )
     state = rollout.ReleaseState("customer-labels", champion="2", previous_champion="1", canary_nights_needed=3,
-                                 approved=["3"], registered=3)
+                                 approved=["3"], registered=3, on_its_way="3",
+                                 waiting_for=["v3 approved: its canary starts at the next nightly run (nightly run)"])
     summary = nightly.summarize(NIGHT, record, None, published, trained, None, found, state, validated)
     assert summary.lines == [
         "nightly-customer-labels run brave-otter for 2026-06-30, target prod (analytics)",
         "steps: dbt build 0.1 s (cached), score and publish 2.5 s (completed)",
         "release: champion v2, previous champion v1; canary none",
-        "release: awaiting approval none; approved, waiting for a canary v3",
+        "release: awaiting validation none; awaiting approval none; approved, waiting for a canary v3",
+        "release: waiting for v3 approved: its canary starts at the next nightly run (nightly run)",
         "triggers fired: age (400 days old; threshold 365) → retrain",
         "training: version 3 (random_forest) passed every training gate; challenger, awaiting validation and approval",
         "validation: version 3 passed every validation gate (report /r/validation-v3.html); approved (auto-approve):"
@@ -160,7 +163,7 @@ def test_the_nights_training_is_keyed_by_its_flow_run(monkeypatch):
         calls.append(kwargs)
         raise _Registered
 
-    monkeypatch.setattr(release, "train_and_register", release_stand_in)
+    monkeypatch.setattr(registration, "train_and_register", release_stand_in)
     with pytest.raises(_Registered):
         nightly.train_and_register(NIGHT)
     assert calls[0]["run_key"] == "r-1"

@@ -21,7 +21,11 @@ from custlabel import approval, canary, cli, db, model_families, nightly, regist
 from custlabel.config import Settings, get_settings
 from custlabel.demo import simulation
 
+from custlabel.gates import GATES_PASSED_TAG
+from custlabel.release import lifecycle
+
 from helpers.flow_world import flow_world
+from helpers.release_path import record_validation
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +113,8 @@ def test_night_one_is_labelled_by_the_rule_and_bootstraps_a_model(first_night, s
     summary = first_night.result()
     assert "triggers fired: bootstrap" in summary
     assert "validation: version 1 passed every validation gate" in summary
-    assert "release: awaiting approval none; approved, waiting for a canary v1" in summary
+    assert "release: awaiting validation none; awaiting approval none; approved, waiting for a canary v1" in summary
+    assert "release: waiting for v1 approved: its canary starts at the next nightly run (nightly run)" in summary
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +182,8 @@ def test_a_bad_canary_is_rolled_back_by_its_checks_and_the_night_republished(bad
 
 
 def register_unscorable_copy(settings: Settings) -> str:
-    """The champion's pipeline registered again, its metadata asking for a feature the warehouse lacks; approved."""
+    """The champion's pipeline registered again, its metadata asking for a feature the warehouse lacks: it loads,
+    but cannot label. Registered, validated (as if its validation had missed it) and approved through the lifecycle."""
     champion = registry.load_alias("champion", settings)
     columns = list(champion.feature_columns)
     sample = db.read_frame(f"select {', '.join(columns)} from analytics.customer_features_current limit 50", settings=settings)
@@ -185,7 +191,10 @@ def register_unscorable_copy(settings: Settings) -> str:
     with registry.training_run(settings, "unscorable canary", {"kind": "test"}):
         version = registry.register_model(settings, champion.pipeline, sample, champion.threshold,
                                           model_families.trusted_types())
-    registry.tag_version(settings, version, {approval.APPROVAL_STATUS_TAG: "approved"})
+    registry.tag_version(settings, version, {GATES_PASSED_TAG: "true"})
+    lifecycle.register(settings, version, "test", "an unscorable copy", {}, None, [])
+    record_validation(settings, version)
+    approval.approve(settings, version, "alice", "approved by mistake")
     return version
 
 
@@ -237,7 +246,7 @@ def test_rollback_at_once_republishes_tonight_with_the_previous_champion(bad_can
     assert fetch(settings, "select distinct as_of_date from analytics.customer_labels") == [(night(4),)]
     last = releases.history(settings)[-1]
     assert (last.event, last.model_version, last.actor, last.reason) == ("rolled_back", good, "alice", "complaints from sales")
-    assert last.details == {"stage": "champion", "to": "1", "when": "at once"}
+    assert last.details == {"target": "prod", "stage": "champion", "to": "1", "when": "at once"}
     assert registry.version_tags(settings)[good]["rolled_back_by"] == "alice"
 
 
@@ -254,16 +263,40 @@ def test_rollback_for_the_next_night_leaves_tonight_and_says_who(bad_canary_nigh
     assert "customer-labels has no version 99" in capsys.readouterr().err
 
 
+def test_rollback_to_a_version_that_was_never_champion_is_refused(bad_canary_night, settings, capsys):
+    before = registry.alias_versions(settings)
+    assert cli.main(["rollback", "--to", "2", "--by", "mallory", "--reason", "it looked fine"]) == 2
+    assert ("v2 was never champion (rolled_back): a rollback goes back to a former champion (former champions: v1);"
+            " a new version becomes champion through `custlabel validate`") in capsys.readouterr().err
+    assert registry.alias_versions(settings) == before
+
+
+def test_a_champion_that_loads_but_cannot_label_falls_back_to_the_previous_one_loudly(bad_canary_night, settings, flow):
+    unscorable = register_unscorable_copy(settings)
+    approval.promote(settings, unscorable, "carol")
+    assert registry.alias_versions(settings) == {"champion": unscorable, "previous-champion": "4"}
+    state = flow(as_of_date=night(4), target="prod", dbt_vars=REPLAY, return_state=True)
+    assert state.is_failed()
+    assert f"fallback: customer-labels v{unscorable} failed to label its customers" in state.message
+    assert "no_such_feature" in state.message and "labelled by the previous champion v4" in state.message
+    assert list(labels_by_version(settings)) == ["customer-labels v4"]
+    outcome, error, name, version, _ = run_row(settings, state)
+    assert (outcome, name, version) == ("failed", "customer-labels", "4") and "fallback" in error
+    fallbacks = [e for e in releases.history(settings) if e.event == "fallback" and e.as_of_date == night(4)]
+    assert [(e.model_version, e.details["labelled_by"]) for e in fallbacks] == [("4", "customer-labels v4")]
+
+
 def test_a_deleted_champion_falls_back_to_the_previous_one_loudly(bad_canary_night, settings, flow):
-    registry.set_alias("previous-champion", "1", settings)
-    MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri).delete_model_version(settings.model_name, "4")
+    champion = lifecycle.read(settings).champion
+    MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri).delete_model_version(settings.model_name, champion)
     state = flow(as_of_date=night(4), target="prod", dbt_vars=REPLAY, return_state=True)  # night 4 again: the data ends on night 1
     assert state.is_failed()
-    assert "fallback: champion v4" in state.message and "labelled by the previous champion v1" in state.message
-    assert list(labels_by_version(settings)) == ["customer-labels v1"]
+    assert (f"fallback: champion v{champion} of the release log is not in the registry (MLflow store missing, or the"
+            " version deleted); labelled by the previous champion v4") in state.message
+    assert list(labels_by_version(settings)) == ["customer-labels v4"]
     outcome, error, name, version, _ = run_row(settings, state)
-    assert (outcome, name, version) == ("failed", "customer-labels", "1") and "fallback" in error
-    assert ("fallback", "1") in events(settings, night(4))
+    assert (outcome, name, version) == ("failed", "customer-labels", "4") and "fallback" in error
+    assert [e.reason for e in releases.history(settings) if e.event == "fallback"][-1].startswith(f"champion v{champion}")
 
 
 def test_a_missing_mlflow_store_falls_back_to_the_rule_whose_rate_check_is_not_waived(bad_canary_night, settings, flow,
@@ -272,7 +305,7 @@ def test_a_missing_mlflow_store_falls_back_to_the_rule_whose_rate_check_is_not_w
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'gone' / 'mlflow.db'}")
     state = flow(as_of_date=night(4), target="prod", dbt_vars=REPLAY, return_state=True)
     assert state.is_failed()
-    assert "fallback: champion v4 is expected but the registry has no champion (MLflow store missing" in state.message
+    assert "of the release log is not in the registry (MLflow store missing" in state.message
     assert "labelled by the rule baseline" in state.message
     # The rule's bad rate is far from the model's: the check is not waived, yesterday's labels stay.
     assert "not published: bad rate" in state.message and "moved more than 10.0%" in state.message

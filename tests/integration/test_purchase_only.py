@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 from mlflow import MlflowClient
 
-from custlabel import acceptance, baseline, dbt, model_families, registry, release, score, train, training_data
+from custlabel import acceptance, baseline, dbt, model_families, registry, score, train, training_data
 from custlabel.demo import loader
+from custlabel.release import registration
 
 from test_train_mlflow import SMALL, with_store
 
@@ -86,14 +87,16 @@ def test_a_version_trained_on_it_records_its_features_and_scores_in_sql(trained)
     result = replace(result, selection=replace(result.selection, candidates=logistic))
     result.selection.chosen = logistic[0]
     result.baseline_metrics, result.test_scores = baseline.evaluate_on(settings, result.test_scores)
-    done = release.register(settings, result, alias="champion")
+    done = registration.register(settings, result)
     version = MlflowClient(settings.mlflow_tracking_uri).get_model_version(settings.model_name, done.version)
     assert json.loads(version.tags["feature_columns"]) == result.feature_columns
     assert "online_share_365d" in json.loads(version.tags["features_left_out"])
     assert float(version.tags["bgnbd_test_pr_auc"]) == pytest.approx(result.bgnbd.average_precision, abs=1e-4)
-    assert registry.load_alias("champion", settings).feature_columns == result.feature_columns
+    model = registry.load_version(settings, done.version, "champion")
+    assert model.feature_columns == result.feature_columns
     assert model_families.sql_obstacle(logistic[0].pipeline) is None
 
-    summary = score.score(settings, score.ScoreRequest(settings.schema, engine="sql", force=True))
+    summary = score.score(settings, score.ScoreRequest(settings.schema, engine="sql", force=True),
+                          score.GivenModels({"champion": model}))
     assert [(s.engine, s.engine_reason.split(":")[0]) for s in summary.slices] == [("sql", "SQL parity passed")]
     assert summary.customers > 0

@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from custlabel import baseline, db, registry, release, train, training_data
+from custlabel import baseline, db, registry, train, training_data
 from custlabel.config import Settings
 from custlabel.features import MODEL_FEATURES
+from custlabel.release import registration
+
+from helpers.stores import with_store
 
 pytestmark = pytest.mark.integration
 
 FAST = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
 
 
-def with_store(settings: Settings, folder: Path) -> Settings:
-    return replace(
-        settings,
-        mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
-        mlflow_artifact_root=folder / "artifacts",
-    )
-
-
 @pytest.fixture(scope="module")
 def registered(built_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = with_store(built_warehouse, tmp_path_factory.mktemp("registry"))
-    release.train_and_register(settings, FAST)
+    registration.train_and_register(settings, FAST)
     return settings
 
 
@@ -62,7 +56,7 @@ def test_challenger_loads_and_scores_tonights_customers(registered: Settings) ->
 
 
 def test_aliases_move_and_read_back(registered: Settings) -> None:
-    release.train_and_register(registered, FAST)
+    registration.train_and_register(registered, FAST)
     assert registry.alias_versions(registered) == {"challenger": "2"}
     registry.set_alias("champion", "1", registered)
     assert registry.alias_versions(registered) == {"challenger": "2", "champion": "1"}

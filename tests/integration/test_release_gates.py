@@ -13,10 +13,14 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from custlabel import acceptance, approval, registry, release, releases, train
+from custlabel import acceptance, approval, registry, releases, train
+from custlabel.release import registration
 from custlabel.config import DEFAULT_PROJECT_DIR, Settings
 
+from custlabel.release import lifecycle
+
 from helpers import training_world
+from helpers.release_path import approve_and_promote, record_validation
 from helpers.training_world import World
 
 pytestmark = pytest.mark.integration
@@ -51,21 +55,14 @@ def tags(settings: Settings, version: str) -> dict[str, str]:
     return MlflowClient(settings.mlflow_tracking_uri).get_model_version(settings.model_name, version).tags
 
 
-def gate(done: release.Release, name: str):
+def gate(done: registration.Release, name: str):
     return next(result for result in done.trained.gates if result.name == name)
-
-
-def approve_and_promote(settings: Settings, version: str) -> None:
-    """What a validated version goes through (`custlabel validate` is tested in test_validate.py)."""
-    registry.tag_version(settings, version, {approval.VALIDATION_STATUS_TAG: "passed"})
-    approval.approve(settings, version, APPROVER, "validation report reviewed")
-    approval.promote(settings, version, APPROVER)
 
 
 def test_a_version_worse_than_the_rule_baseline_at_its_recall_is_rejected(make_database, tmp_path: Path) -> None:
     settings = world_settings(make_database, "gates_rule_wins", tmp_path, World(model_noise=1.5, rule_noise=0.1))
     lenient = criteria(min_precision=0.3, min_recall=0.1, min_lift=1.1, max_bad_share=0.9)
-    done = release.train_and_register(settings, FAST, lenient)
+    done = registration.train_and_register(settings, FAST, lenient)
     beaten = gate(done, "beats_baseline")
     assert not beaten.passed
     assert beaten.figures["model_precision"] < beaten.figures["rule_precision"]
@@ -81,11 +78,11 @@ def test_a_version_worse_than_the_rule_baseline_at_its_recall_is_rejected(make_d
 
 
 @pytest.fixture(scope="module")
-def everyone_bad(make_database, tmp_path_factory) -> tuple[Settings, release.Release]:
+def everyone_bad(make_database, tmp_path_factory) -> tuple[Settings, registration.Release]:
     """80% of customers bad and a model that knows little: labelling everyone meets a 0.70 precision floor."""
     world = World(base_rate=0.8, model_noise=4.0, rule_noise=4.0, rule_share=0.5)
     settings = world_settings(make_database, "gates_everyone_bad", tmp_path_factory.mktemp("mlflow"), world)
-    return settings, release.train_and_register(settings, FAST, criteria())
+    return settings, registration.train_and_register(settings, FAST, criteria())
 
 
 def test_labelling_almost_everyone_is_rejected_and_nobody_moves(everyone_bad) -> None:
@@ -101,19 +98,20 @@ def test_labelling_almost_everyone_is_rejected_and_nobody_moves(everyone_bad) ->
 
 def test_a_version_that_failed_the_gates_cannot_be_approved(everyone_bad) -> None:
     settings, done = everyone_bad
-    registry.tag_version(settings, done.version, {approval.VALIDATION_STATUS_TAG: "passed"})
+    with pytest.raises(lifecycle.LifecycleError, match="is rejected; a validation needs it"):
+        record_validation(settings, done.version)
     with pytest.raises(approval.ApprovalError, match=r"did not pass the training gates \(.*gate_operating_point"):
         approval.approve(settings, done.version, "alice")
-    with pytest.raises(approval.ApprovalError, match="is not approved"):
+    with pytest.raises(lifecycle.LifecycleError, match="is rejected; a promotion needs it canary or approved"):
         approval.promote(settings, done.version, "alice")
     assert registry.alias_versions(settings) == {}
 
 
 @pytest.fixture(scope="module")
-def good(make_database, tmp_path_factory) -> tuple[Settings, release.Release, dict[str, str]]:
+def good(make_database, tmp_path_factory) -> tuple[Settings, registration.Release, dict[str, str]]:
     """A model that sees the risk well, a rule that sees it badly: night one, then approved and promoted."""
     settings = world_settings(make_database, "gates_good", tmp_path_factory.mktemp("mlflow"), World())
-    done = release.train_and_register(settings, FAST, criteria())
+    done = registration.train_and_register(settings, FAST, criteria())
     aliases_after_training = registry.alias_versions(settings)
     approve_and_promote(settings, done.version)
     return settings, done, aliases_after_training
@@ -125,17 +123,17 @@ def test_a_good_version_passes_every_gate_and_waits_for_approval(good) -> None:
     assert gate(done, "beats_baseline").figures["gain_ci_low"] > 0
     assert gate(done, "vs_champion").reason == "no champion yet: nothing to compare with"
     assert done.alias == "challenger" and aliases_after_training == {"challenger": "1"}
-    assert registry.alias_versions(settings) == {"challenger": "1", "champion": "1"}
+    assert registry.alias_versions(settings) == {"champion": "1"}
     recorded = tags(settings, "1")
     assert (recorded["target"], recorded["schema"], recorded["gates_passed"]) == ("prod", "analytics", "true")
     assert recorded["data_window"] == "2025-01-01..2026-01-01"
     assert recorded["approval_status"] == "approved" and recorded["approved_by"] == APPROVER
-    assert events(settings, "1") == ["trained", "approved", "promoted"]
+    assert events(settings, "1") == ["trained", "validated", "approved", "promoted"]
 
 
 def test_the_next_version_is_compared_with_the_champion(good) -> None:
     settings = good[0]
-    done = release.train_and_register(settings, FAST, criteria())
+    done = registration.train_and_register(settings, FAST, criteria())
     against = gate(done, "vs_champion")
     assert against.passed and "against the champion on the same rows: precision +0.000" in against.reason
     assert registry.alias_versions(settings) == {"challenger": done.version, "champion": "1"}
@@ -146,16 +144,16 @@ def test_a_test_target_run_cannot_move_a_prod_alias(good) -> None:
     test = replace(prod, target="test")
     training_world.create(test, World())
     before = registry.alias_versions(prod)
-    done = release.train_and_register(test, FAST, criteria())
+    done = registration.train_and_register(test, FAST, criteria())
     approve_and_promote(test, done.version)
     assert registry.alias_versions(prod) == before
-    assert registry.alias_versions(test) == {"challenger": done.version, "champion": done.version}
+    assert registry.alias_versions(test) == {"champion": done.version}
     aliases = MlflowClient(prod.mlflow_tracking_uri).get_registered_model(prod.model_name).aliases
     assert str(aliases["test-champion"]) == done.version and str(aliases["champion"]) == before["champion"]
     assert (tags(prod, done.version)["target"], tags(prod, done.version)["schema"]) == ("test", "analytics_test")
     with pytest.raises(registry.TargetMismatchError, match=f"version {done.version} was trained for target test"):
         registry.set_alias("champion", done.version, prod)
-    with pytest.raises(registry.TargetMismatchError):
+    with pytest.raises(lifecycle.LifecycleError, match=f"v{done.version} is not in the release log"):
         approval.promote(prod, done.version, "mallory")
     assert registry.alias_versions(prod) == before
     assert [e.model_version for e in releases.history(prod) if e.event == "promoted"] == ["1"]
@@ -165,15 +163,16 @@ def test_approve_and_reject_follow_the_rules(good, monkeypatch, capsys) -> None:
     from custlabel import cli
 
     settings = good[0]
-    first = release.train_and_register(settings, FAST, criteria()).version
-    second = release.train_and_register(settings, FAST, criteria()).version
-    with pytest.raises(approval.ApprovalError, match=rf"version {first} has not passed validation \(validation_status: not validated\)"):
+    first = registration.train_and_register(settings, FAST, criteria()).version
+    second = registration.train_and_register(settings, FAST, criteria()).version
+    with pytest.raises(lifecycle.LifecycleError, match=rf"v{first} is registered; an approval needs it validated: "
+                       rf"validate it first: .*`custlabel validate {first}`"):
         approval.approve(settings, first, "alice")
-    registry.tag_version(settings, first, {approval.VALIDATION_STATUS_TAG: "failed"})
-    with pytest.raises(approval.ApprovalError, match=r"validation_status: failed"):
+    registry.tag_version(settings, first, {approval.VALIDATION_STATUS_TAG: "passed"})  # a tag decides nothing
+    with pytest.raises(lifecycle.LifecycleError, match="is registered; an approval needs it validated"):
         approval.approve(settings, first, "alice")
 
-    registry.tag_version(settings, first, {approval.VALIDATION_STATUS_TAG: "passed"})
+    record_validation(settings, first)
     for name, value in {"PGDATABASE": settings.connection.dbname, "MLFLOW_TRACKING_URI": settings.mlflow_tracking_uri}.items():
         monkeypatch.setenv(name, value)
     assert cli.main(["approve", first, "--by", "alice", "--note", "report reviewed"]) == 0
@@ -183,45 +182,25 @@ def test_approve_and_reject_follow_the_rules(good, monkeypatch, capsys) -> None:
         "approved", "alice", "report reviewed"
     )
     assert recorded["approved_at"]
+    approved = releases.history(settings, first)[-1]
+    assert (approved.event, approved.actor, approved.reason) == ("approved", "alice", "report reviewed")
     assert registry.alias_versions(settings)["champion"] == "1"  # approval makes it eligible, not champion
     assert cli.main(["approve", first, "--by", "bob"]) == 2
-    assert f"was already approved by alice" in capsys.readouterr().err
+    assert f"v{first} is approved; an approval needs it validated" in capsys.readouterr().err
 
-    with pytest.raises(approval.ApprovalError, match="has not passed validation"):
-        approval.reject(settings, second, "bob", "too few customers flagged")
-    registry.tag_version(settings, second, {approval.VALIDATION_STATUS_TAG: "passed"})
-    with pytest.raises(approval.ApprovalError, match="needs --note"):
+    with pytest.raises(lifecycle.LifecycleError, match="needs --note"):
         approval.reject(settings, second, "bob", " ")
     assert registry.alias_versions(settings)["challenger"] == second
     assert cli.main(["reject", second, "--by", "bob", "--note", "too few customers flagged"]) == 0
     assert tags(settings, second)["approval_status"] == "rejected"
-    assert "challenger" not in registry.alias_versions(settings)
-    with pytest.raises(approval.ApprovalError, match="not approved .approval_status: rejected"):
+    assert registry.alias_versions(settings)["challenger"] == first
+    with pytest.raises(lifecycle.LifecycleError, match="is rejected; a promotion needs it canary or approved: it was "
+                       "rejected and is closed: train a new version"):
         approval.promote(settings, second, "bob")
 
     assert cli.main(["promote", first, "--by", "carol"]) == 0
-    assert registry.alias_versions(settings)["champion"] == first
+    assert registry.alias_versions(settings) == {"champion": first, "previous-champion": "1"}
     log = releases.history(settings)
     assert [(e.event, e.model_version, e.actor) for e in log if e.event in ("approved", "rejected", "promoted")][-3:] == [
         ("approved", first, "alice"), ("rejected", second, "bob"), ("promoted", first, "carol")
     ]
-
-
-def test_a_tampered_model_file_is_refused(good) -> None:
-    settings = good[0]
-    assert registry.load_alias("champion", settings) is not None
-    version = registry.alias_versions(settings)["champion"]
-    uri = MlflowClient(settings.mlflow_tracking_uri).get_model_version_download_uri(settings.model_name, version)
-    folder = Path(uri.removeprefix("file://"))
-    skops = next(folder.rglob("model.skops"))
-    original = skops.read_bytes()
-    skops.write_bytes(original + b"\x00")
-    try:
-        with pytest.raises(
-            registry.ArtifactTamperedError,
-            match=f"customer-labels version {version}: model file model.skops changed since registration",
-        ):
-            registry.load_alias("champion", settings)
-    finally:
-        skops.write_bytes(original)
-    assert registry.load_alias("champion", settings).version == version

@@ -9,9 +9,12 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from custlabel import baseline, calibration, db, label_rule, recalibration, registry, release, releases, train, training_data
+from custlabel import baseline, calibration, db, label_rule, recalibration, registry, releases, train, training_data
 from custlabel.config import Settings
 from custlabel.features import NUMERIC_FEATURES
+from custlabel.release import registration
+
+from helpers.stores import with_store
 
 pytestmark = pytest.mark.integration
 
@@ -19,22 +22,13 @@ SMALL = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
 FAST = replace(SMALL, candidates=("logistic_regression",))
 
 
-def with_store(settings: Settings, folder: Path) -> Settings:
-    """The settings with an MLflow store of their own (sqlite + artifact folder)."""
-    return replace(
-        settings,
-        mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
-        mlflow_artifact_root=folder / "artifacts",
-    )
-
-
 @pytest.fixture(scope="module")
 def released(
     built_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Settings, release.Release]:
+) -> tuple[Settings, registration.Release]:
     # a model name of its own: the release log of the session's warehouse keeps other modules' version 1
     settings = replace(with_store(built_warehouse, tmp_path_factory.mktemp("mlflow")), model_name="train-mlflow-it")
-    return settings, release.train_and_register(settings, SMALL)
+    return settings, registration.train_and_register(settings, SMALL)
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +140,7 @@ def test_a_recalibrated_version_is_registered_wrapped_and_labels_as_trained(
 ) -> None:
     settings = with_store(built_warehouse, tmp_path)
     # no calibration error is tolerated: the chosen model is recalibrated on the validation night
-    done = release.train_and_register(settings, replace(FAST, calibration_tolerance=0.0))
+    done = registration.train_and_register(settings, replace(FAST, calibration_tolerance=0.0))
     checked = done.trained.calibration
     assert checked.recalibrated, checked.note
     tags = MlflowClient(settings.mlflow_tracking_uri).get_model_version(settings.model_name, done.version).tags
@@ -195,17 +189,17 @@ def test_a_retried_training_reuses_the_version_its_run_registered(
     # attempt 1 registers its version, then fails on an MLflow error (Prefect retries the task)
     monkeypatch.setattr(registry, "describe_version", fail_once)
     with pytest.raises(MlflowException, match="went away"):
-        release.train_and_register(settings, FAST, run_key="flow-run-1")
+        registration.train_and_register(settings, FAST, run_key="flow-run-1")
     assert str(registry.find_version(settings, "flow-run-1").version) == "1"
 
-    retried = release.train_and_register(settings, FAST, run_key="flow-run-1")
+    retried = registration.train_and_register(settings, FAST, run_key="flow-run-1")
     versions = MlflowClient(settings.mlflow_tracking_uri).search_model_versions(f"name = '{settings.model_name}'")
     assert retried.version == "1" and [str(v.version) for v in versions] == ["1"]
     assert registry.alias_versions(settings) == {"challenger": "1"}
     assert versions[0].tags["config_hash"] and versions[0].description.startswith("# Model card")
 
     # another run registers a version of its own
-    assert release.train_and_register(settings, FAST, run_key="flow-run-2").version == "2"
+    assert registration.train_and_register(settings, FAST, run_key="flow-run-2").version == "2"
 
 
 def _create_training_set(settings: Settings, rows: list[tuple[str, str, int]]) -> None:
@@ -230,14 +224,14 @@ def test_empty_training_set_is_a_clear_error(make_database, tmp_path: Path) -> N
     settings = with_store(make_database("train_empty"), tmp_path)
     _create_training_set(settings, [])
     with pytest.raises(training_data.TrainingDataError, match=r"analytics\.training_set is empty"):
-        release.train_and_register(settings, SMALL)
+        registration.train_and_register(settings, SMALL)
 
 
 def test_one_class_training_set_is_a_clear_error(make_database, tmp_path: Path) -> None:
     settings = with_store(make_database("train_one_class"), tmp_path)
     _create_training_set(settings, [(f"C{i}", f"2025-{m:02d}-01", 0) for i in range(3) for m in range(1, 7)])
     with pytest.raises(training_data.TrainingDataError, match=r"has only one class \(is_bad = 0 on every row\)"):
-        release.train_and_register(settings, SMALL)
+        registration.train_and_register(settings, SMALL)
 
 
 def test_eda_report_is_written_and_logged(built_warehouse: Settings, tmp_path: Path) -> None:

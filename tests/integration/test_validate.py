@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,11 +15,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from custlabel import acceptance, db, model_families, registry, release, releases, smoke, train, training_data, validate
+from custlabel import acceptance, db, model_families, registry, releases, smoke, train, training_data, validate
 from custlabel.config import Settings
 from custlabel.features import MODEL_FEATURES, NUMERIC_FEATURES
+from custlabel.release import lifecycle, registration
 
 from helpers.demo_warehouse import DEMO_END_DATE
+from helpers.release_path import approve_and_promote
+from helpers.stores import with_store
 
 pytestmark = pytest.mark.integration
 
@@ -44,12 +46,7 @@ DEMO = {"performance": {"min_precision": 0.3, "min_recall": 0.1}, "computational
 @pytest.fixture(scope="module")
 def store(built_warehouse: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     folder = tmp_path_factory.mktemp("validate")
-    return replace(
-        built_warehouse,
-        local_dir=folder / "local",
-        mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
-        mlflow_artifact_root=folder / "artifacts",
-    )
+    return replace(with_store(built_warehouse, folder), local_dir=folder / "local")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +54,7 @@ def validated(store: Settings, tmp_path_factory: pytest.TempPathFactory) -> tupl
     """A trained challenger validated through the CLI (dbt builds analytics_test); returns its output."""
     from custlabel import cli
 
-    version = release.train_and_register(store, FAST).version
+    version = registration.train_and_register(store, FAST).version
     criteria = tmp_path_factory.mktemp("criteria") / "acceptance.yml"
     criteria.write_text(criteria_text(store, **DEMO))
     with pytest.MonkeyPatch.context() as patch:
@@ -101,6 +98,21 @@ def test_a_good_version_passes_with_every_record(validated, capsys) -> None:
     validated = events[1]
     assert GATES <= {gate["name"] for gate in validated.details["gates"]}
     assert validated.actor == "custlabel validate" and validated.reason == "every gate passed"
+    judged_by = validated.details["acceptance"]
+    assert judged_by["path"].endswith("criteria0/acceptance.yml") and len(judged_by["sha256"]) == 64
+    assert validated.details["against_champion"] is None
+
+
+def test_a_verdict_under_other_criteria_cannot_be_approved(validated) -> None:
+    """`validate --acceptance other.yml`: the verdict names its criteria, and an approval needs the shipped ones."""
+    from custlabel import approval
+
+    settings, version, _ = validated
+    with pytest.raises(lifecycle.LifecycleError, match=rf"v{version} was validated under .*criteria0/acceptance.yml "
+                       r"\(sha256 \w{12}\), not the target's .*acceptance.yml \(sha256 \w{12}\): validate it again "
+                       rf"with the shipped criteria: `custlabel validate {version}`"):
+        approval.approve(settings, version, "mallory")
+    assert lifecycle.read(settings).state_of(version) == "validated"
 
 
 def test_the_report_is_written_and_logged_on_the_version(validated) -> None:
@@ -128,7 +140,8 @@ def test_a_model_too_slow_or_too_large_is_refused(validated) -> None:
     assert _tags(settings, version)["validation_status"] == "failed"
     last = _events(settings, version)[-1]
     assert last.event == "validation_failed" and "computational: " in last.reason
-    assert registry.alias_versions(settings) == {"challenger": version}
+    assert registry.alias_versions(settings) == {}  # closed: no longer the challenger
+    assert lifecycle.read(settings).on_its_way() is None
 
 
 def test_a_fairness_gap_is_refused(validated) -> None:
@@ -171,6 +184,7 @@ def _register(settings: Settings, pipeline: Pipeline, sample, night: str) -> str
     with registry.training_run(settings, "stand-in", {"kind": "test"}):
         version = registry.register_model(settings, pipeline, sample, 0.5, model_families.trusted_types())
     registry.tag_version(settings, version, {"test_date": night})
+    lifecycle.register(settings, version, "test (a stand-in registered by hand)", "stand-in", {}, None, [])
     return version
 
 
@@ -222,7 +236,7 @@ def test_auto_approve_approves_only_a_version_that_passed_validation(validated, 
     from custlabel import nightly
 
     settings = validated[0]
-    version = release.train_and_register(settings, FAST).version
+    version = registration.train_and_register(settings, FAST).version
     assert registry.alias_versions(settings)["challenger"] == version  # every training gate passed
     slow = _criteria(settings, computational={"min_rows_per_cpu_second": 10_000_000})
     monkeypatch.setattr(acceptance, "load", lambda path=None, settings=None: slow)
@@ -242,3 +256,35 @@ def test_auto_approve_approves_only_a_version_that_passed_validation(validated, 
     again = nightly.validate_and_approve(night, trained)  # a retried run: neither validated nor approved again
     assert again == outcome
     assert [event.event for event in _events(settings, version)] == ["trained", "validation_failed"]
+
+
+def test_the_served_flow_validates_what_a_trigger_trained_and_leaves_it_awaiting_approval(validated, monkeypatch) -> None:
+    """Without --auto-approve (the served deployment): validated, then it waits for the business owner."""
+    from custlabel import nightly
+
+    settings = validated[0]
+    version = registration.train_and_register(settings, FAST).version
+    passing = _criteria(settings)
+    monkeypatch.setattr(acceptance, "load", lambda path=None, settings=None: passing)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+    monkeypatch.setenv("CUSTLABEL_LOCAL_DIR", str(settings.local_dir))
+    night = nightly.Night(as_of_date=date.fromisoformat(DEMO_END_DATE), target="prod", run_id="r-10", run_name="served")
+    outcome = nightly.validate_and_approve(night, nightly.TrainOutcome(version, "logistic_regression", True, []))
+    assert outcome.passed and not outcome.approved
+    assert outcome.detail.endswith(f"awaiting approval: business owner (`custlabel approve {version} --by NAME`)")
+    assert [(e.event, e.actor) for e in _events(settings, version)] == [
+        ("trained", "custlabel train"), ("validated", "nightly run served")]
+    assert lifecycle.read(settings).state_of(version) == "validated"
+
+
+def test_a_prod_version_is_compared_with_prods_champion_not_the_test_targets(validated) -> None:
+    settings = validated[0]
+    champion = registration.train_and_register(settings, FAST).version
+    approve_and_promote(settings, champion)
+    assert registry.alias_versions(replace(settings, target="test")) == {}  # the test target has no champion
+    candidate = registration.train_and_register(settings, FAST).version
+    result = validate.validate(candidate, settings, _criteria(settings), build_warehouse=False)
+    assert result.against_champion == champion
+    compared = next(gate for gate in result.gates if gate.name == "computational_vs_champion")
+    assert compared.figures["champion"]["model_version"] == champion
+    assert _events(settings, candidate)[-1].details["against_champion"] == champion

@@ -54,6 +54,6 @@ def test_cli_score_and_grants_options():
     assert (args.as_of, args.target, args.engine, args.canary_percent, args.force) == (
         dt.date(2026, 6, 1), "test", "sql", 5.0, True,
     )
-    assert args.alias == "champion" and args.canary_alias == "challenger"
+    assert args.alias == "champion" and args.canary_alias is None  # canary in prod, challenger elsewhere
     grants = cli.build_parser().parse_args(["grants", "--target", "prod"])
     assert grants.role == "custlabel_bi" and grants.handler is cli._grants

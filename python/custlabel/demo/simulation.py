@@ -32,6 +32,8 @@ from custlabel.demo import world
 from custlabel.demo.world import logit, sigmoid
 from custlabel.deployed import CHAMPION
 from custlabel.errors import CustlabelError
+from custlabel.gates import GATES_PASSED_TAG
+from custlabel.release import lifecycle
 
 DAY = timedelta(days=1)
 NEW_CUSTOMERS_PER_YEAR = 0.2  # share of today's customers
@@ -394,12 +396,12 @@ def inject_bad_challenger(settings: Settings, night: date, threshold: float = 0.
     with registry.training_run(settings, "injected bad challenger", {"kind": "injected"}):
         version = registry.register_model(settings, champion.pipeline, sample, threshold, model_families.trusted_types())
     actor = "simulation (injected bad challenger)"
-    registry.tag_version(settings, version, {
-        "threshold": repr(threshold), approval.APPROVAL_STATUS_TAG: approval.APPROVED, approval.APPROVED_BY_TAG: actor,
-        approval.APPROVED_AT_TAG: datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    })
-    releases.record(settings, releases.ReleaseEvent(
-        "approved", settings.model_name, version, actor, f"injected with threshold {threshold} (a wrong one)", {}, night))
+    registry.tag_version(settings, version, {"threshold": repr(threshold), GATES_PASSED_TAG: "true"})
+    lifecycle.register(settings, version, actor, f"injected with threshold {threshold} (a wrong one)", {}, night, [])
+    lifecycle.record_validation(settings, version, True, actor, "injected without validation: the mistake the canary"
+                                " checks must catch", {}, night, acceptance.load(settings=settings),
+                                lifecycle.read(settings).champion)
+    approval.approve(settings, version, actor, f"injected with threshold {threshold} (a wrong one)")
     return version
 
 

@@ -7,9 +7,10 @@ import time
 import pandas as pd
 from psycopg import sql
 
-from custlabel import db, evaluate, release, train
+from custlabel import db, evaluate, train
 from custlabel.config import Settings, get_settings
 from custlabel.features import KEY_COLUMNS, LABEL_COLUMN
+from custlabel.release import registration
 
 # Issue 3's targets: the model reaches 90% of the oracle's precision and beats the rule.
 ORACLE_SHARE_TARGET = 0.90
@@ -35,7 +36,7 @@ def run(settings: Settings | None = None, config: train.TrainConfig | None = Non
     """Train once (registering a challenger) and return the figures as printable lines."""
     settings = settings or get_settings()
     started = time.perf_counter()
-    released = release.train_and_register(settings, config)
+    released = registration.train_and_register(settings, config)
     wall = time.perf_counter() - started
     result = released.trained
     scores = result.test_scores

@@ -1,20 +1,17 @@
-"""The release: train, judge the version by the ML gates on the test rows, register it, record the baseline, promote.
+"""Train, judge the version by the ML gates on the test rows, register it, and enter it in the lifecycle.
 
 A release is one MLflow run: a nested run per candidate search and one for the
 rule baseline, the chosen pipeline registered with its tags, gate verdicts, model
-card and evaluation files. A version that passes every gate takes the alias
-`challenger`; one that fails is registered for the record, rejected in the
-release log, and moves no alias: whoever labels today keeps labelling. With a
-run key (the nightly flow run's id) a retried release reuses the version an
-earlier attempt registered.
+card and evaluation files. A version that passes every gate is `registered` in the
+release lifecycle (the registry projects it as `challenger`); one that fails is
+registered for the record and `rejected` at once: whoever labels today keeps
+labelling. With a run key (the nightly flow run's id) a retried release reuses the
+version an earlier attempt registered.
 """
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import json
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,23 +20,21 @@ from pathlib import Path
 
 from custlabel import (
     acceptance,
-    approval,
     baseline,
     drift_reference,
     evaluate,
-    features,
     ml_gates,
     model_card,
     model_families,
     registry,
-    releases,
     train,
     training_data,
 )
 from custlabel.config import Settings, get_settings
 from custlabel.deployed import CHALLENGER, CHAMPION, FALLBACK, DeployedModel
-from custlabel.gates import GateResult, failures
+from custlabel.gates import GATES_PASSED_TAG, GateResult, failures
 from custlabel.features import CATEGORICAL_FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
+from custlabel.release import fingerprint, lifecycle
 
 
 @dataclass(frozen=True)
@@ -64,36 +59,6 @@ class Release:
         ]
 
 
-def code_revision(project_dir: Path) -> str:
-    """The git commit of the code, with "-dirty" when the work tree has changes; "unknown" outside git."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(project_dir), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(project_dir), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
-
-
-# The modules whose code decides what a training learns: a change to any of them is the code trigger.
-TRAINING_MODULES = (features, training_data, model_families, train, evaluate)
-CODE_TAG = "training_code_sha256"
-
-
-def training_code_sha256() -> str:
-    """A hash of the training modules' source, recorded on every version (tag training_code_sha256)."""
-    digest = hashlib.sha256()
-    for module in TRAINING_MODULES:
-        digest.update(Path(inspect.getfile(module)).read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def config_hash(result: train.TrainResult) -> str:
     """The registry's hash of what decides this training besides the data."""
     return registry.config_hash(
@@ -114,9 +79,9 @@ def version_tags(settings: Settings, result: train.TrainResult) -> dict[str, str
         "validation_rows": str(len(result.data.validation)),
         "test_rows": str(len(result.data.test)),
         "sampling": result.data.sampling,
-        "code_revision": code_revision(settings.project_dir),
+        "code_revision": fingerprint.code_revision(settings.project_dir),
         "config_hash": config_hash(result),
-        CODE_TAG: training_code_sha256(),
+        fingerprint.CODE_TAG: fingerprint.training_code_sha256(settings),
         "acceptance_sha256": result.criteria.sha256,
         "candidate": chosen.name,
         "best_params": json.dumps(chosen.best_params, default=str, sort_keys=True),
@@ -124,7 +89,7 @@ def version_tags(settings: Settings, result: train.TrainResult) -> dict[str, str
         "threshold_policy": chosen.validation_point.policy,
         "validation_lift": f"{chosen.validation_point.lift:.4f}",
         "validation_bad_share": f"{chosen.validation_point.share:.4f}",
-        approval.GATES_PASSED_TAG: str(result.passed_gates).lower(),
+        GATES_PASSED_TAG: str(result.passed_gates).lower(),
         **dict(gate.tag() for gate in result.gates),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **result.test_metrics.as_tags("test_"),
@@ -175,8 +140,8 @@ def _write_evaluation(result: train.TrainResult, card: str, folder: Path) -> Non
     scores.to_csv(folder / "test_scores.csv.gz", index=False)
 
 
-def register(settings: Settings, result: train.TrainResult, alias: str | None, run_key: str | None = None) -> Release:
-    """One parent run per training: the searches, the rule baseline, the figures; the version registered and aliased."""
+def register(settings: Settings, result: train.TrainResult, run_key: str | None = None) -> Release:
+    """One parent run per training: the searches, the rule baseline, the figures; the version registered (no alias moves here)."""
     chosen, plan = result.selection.chosen, result.data.plan
     tags = {"kind": "training", **plan.tags(), "candidate": chosen.name}
     if run_key:
@@ -218,17 +183,13 @@ def register(settings: Settings, result: train.TrainResult, alias: str | None, r
         with tempfile.TemporaryDirectory() as folder:
             _write_evaluation(result, card, Path(folder))
             registry.describe_version(settings, version, version_record, card, Path(folder))
-        if alias:
-            registry.set_alias(alias, version, settings)
-    return Release(result, settings.model_name, version, run_id, alias)
+    return Release(result, settings.model_name, version, run_id, CHALLENGER if result.passed_gates else None)
 
 
 def current_champion(settings: Settings) -> DeployedModel | None:
-    """The target's champion, loaded (None while the rule baseline labels)."""
-    try:
-        return registry.load_alias(CHAMPION, settings)
-    except registry.NoModelRegisteredError:
-        return None
+    """The target's champion as the release log names it, loaded (None while the rule baseline labels)."""
+    version = lifecycle.read(settings).champion
+    return None if version is None else registry.load_version(settings, version, CHAMPION)
 
 
 def judge(result: train.TrainResult, champion: DeployedModel | None) -> list[GateResult]:
@@ -251,13 +212,9 @@ def judge(result: train.TrainResult, champion: DeployedModel | None) -> list[Gat
 
 
 def record_training(settings: Settings, result: train.TrainResult, version: str, actor: str) -> None:
-    """The `trained` event (and `rejected` when a gate failed), once per version even when a run is retried."""
-    recorded = {event.event for event in releases.history(settings, version, settings.model_name)}
-    if "trained" in recorded:
-        return
+    """The version enters the lifecycle: registered, or rejected at once when a gate failed (once per version)."""
     test_date = result.data.plan.test_date
     details = {
-        "target": settings.target,
         "data_window": f"{result.data.plan.train_dates[0]}..{test_date}",
         "candidate": result.selection.chosen.name,
         "gates": {gate.name: gate.as_dict() for gate in result.gates},
@@ -265,17 +222,7 @@ def record_training(settings: Settings, result: train.TrainResult, version: str,
     if result.calibration is not None:
         details["calibration"] = result.calibration.details()
     verdict = "every gate passed" if result.passed_gates else "a gate failed"
-    releases.record(
-        settings, releases.ReleaseEvent("trained", settings.model_name, version, actor, verdict, details, test_date)
-    )
-    if not result.passed_gates:
-        releases.record(
-            settings,
-            releases.ReleaseEvent(
-                "rejected", settings.model_name, version, "release gates", "; ".join(failures(result.gates)),
-                {"target": settings.target}, test_date,
-            ),
-        )
+    lifecycle.register(settings, version, actor, verdict, details, test_date, failures(result.gates))
 
 
 def train_and_register(
@@ -289,9 +236,10 @@ def train_and_register(
     """`custlabel train` and the nightly training: train, judge by the gates, register, record.
 
     Args:
-        alias: set on the version only when every gate passed.
+        alias: only challenger (or none): any other alias is refused before training.
         run_key: an attempt-independent key of the run (the flow run id): a retry reuses its version.
     """
+    lifecycle.refuse_training_alias(alias)
     settings = settings or get_settings()
     config = config or train.TrainConfig()
     criteria = criteria or acceptance.load(settings=settings)
@@ -304,7 +252,7 @@ def train_and_register(
     result.baseline_metrics, result.test_scores = baseline.evaluate_on(settings, result.test_scores)
     result.gates = judge(result, champion)
     result.seconds = time.perf_counter() - started
-    release = register(settings, result, alias if result.passed_gates else None, run_key)
+    release = register(settings, result, run_key)
     record_training(settings, result, release.version, actor)
     drift_reference.store(settings, release.model_name, release.version, result.data.train)
     return release

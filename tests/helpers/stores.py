@@ -1,0 +1,27 @@
+"""An MLflow store of a test's own over a shared warehouse: a new store starts a new release log.
+
+The release log is the system of record of a registry's versions; tests that share the
+session's warehouse but each bring an empty registry must not inherit another's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from psycopg import sql
+
+from custlabel import db, releases
+from custlabel.config import TARGET_SCHEMAS, Settings
+
+
+def with_store(settings: Settings, folder: Path) -> Settings:
+    """The settings with an MLflow store of their own (sqlite + artifact folder) and no release history yet."""
+    with db.connect(settings) as conn:
+        for schema in TARGET_SCHEMAS.values():
+            conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, releases.TABLE)))
+    return replace(
+        settings,
+        mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
+        mlflow_artifact_root=folder / "artifacts",
+    )
