@@ -11,7 +11,9 @@ Steps, all in the test target (schema analytics_test), none moving an alias:
 4. ML validation (`_ml_validation`), computational, fairness and explainability gates on
    the test night's customers (a deterministic sample of at most EVAL_ROWS).
 5. The verdicts are tagged on the version (`validation_status`, `validated_at`,
-   `validated_on`, one `gate_<name>` each), appended to the release log (`validated` or
+   `validated_on`, one `gate_<name>` each, and the version's score distribution on the
+   test night, `validation_score_distribution`, which its canary nights are judged
+   against), appended to the release log (`validated` or
    `validation_failed`), and one HTML report is written to
    .local/reports/validation-v<VERSION>.html and logged on the version.
 """
@@ -44,6 +46,7 @@ from custlabel import (
     ml_gates,
     registry,
     releases,
+    score_distribution,
     smoke,
     training_data,
     validation_report,
@@ -77,6 +80,7 @@ class Validation:
     report: Path
     validated_on: str
     seconds: dict[str, float] = field(default_factory=dict)
+    scores: score_distribution.ScoreDistribution | None = None  # the version's, on the test night
 
     @property
     def passed(self) -> bool:
@@ -175,6 +179,7 @@ def record(settings: Settings, result: Validation, actor: str) -> None:
         "validated_on": result.validated_on,
         "validation_report": str(result.report),
         **dict(gate.tag() for gate in result.gates),
+        **({score_distribution.TAG: result.scores.to_json()} if result.scores else {}),
     }
     registry.tag_version(settings, result.version, tags)
     failed = gates.failures(result.gates)
@@ -237,7 +242,7 @@ def validate(
     lap("smoke")
     sections: dict[str, str] = {}
     if result.passed:
-        result.gates, sections = _test_environment(test, str(version), night, criteria, result.gates, lap)
+        result.gates, sections, result.scores = _test_environment(test, str(version), night, criteria, result.gates, lap)
     title = f"Validation of {result.model_name} version {result.version}"
     _log_report(settings, result, validation_report.render(title, validated_on, result.gates, sections))
     lap("report")
@@ -252,14 +257,15 @@ def _test_environment(
     criteria: acceptance.AcceptanceCriteria,
     done: list[GateResult],
     lap: Callable[[str], None],
-) -> tuple[list[GateResult], dict[str, str]]:
-    """Score the night with champion and version in the test schema, then the ML, computational, fairness, explainability gates."""
+) -> tuple[list[GateResult], dict[str, str], score_distribution.ScoreDistribution | None]:
+    """Score the night with champion and version in the test schema, then the ML, computational, fairness, explainability
+    gates; returns them, the report's sections and the version's score distribution on the night."""
     champion_run = computational.score_in_child(test, test.schema, night, None)
     champion_scores = written_scores(test, night).rename(columns={"score": "champion_score"})
     try:
         challenger_run = computational.score_in_child(test, test.schema, night, version)
     except CustlabelError as error:
-        return [*done, GateResult("test_scoring", False, str(error))], {}
+        return [*done, GateResult("test_scoring", False, str(error))], {}, None
     challenger_scores = written_scores(test, night).rename(columns={"score": "challenger_score"})
     lap("test scoring")
     frame = evaluation_rows(test, night).merge(champion_scores, on="customer_id").merge(challenger_scores, on="customer_id")
@@ -279,7 +285,8 @@ def _test_environment(
     explained = explain.report(model.pipeline, list(model.feature_columns), frame, y)
     lap("explainability")
     sections = validation_report.sections(frame, model.threshold, champion_threshold, champion_run, challenger_run, fair, explained)
-    return [*done, *ml, *cost, *fair.gates, explained.gate], sections
+    scores = score_distribution.ScoreDistribution.of(frame["challenger_score"].to_numpy())
+    return [*done, *ml, *cost, *fair.gates, explained.gate], sections, scores
 
 
 def _champion_threshold(settings: Settings, run: computational.ScoringRun) -> float:
