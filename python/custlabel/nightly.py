@@ -396,7 +396,8 @@ def check_canary(night: Night, published: Published) -> CanaryVerdict:
     if not healthy:
         reason = "canary checks failed: " + "; ".join(gates.failures(results))
         rollout.roll_back_canary(settings, version, night.as_of_date, _actor(night), reason)
-        republished = _score(night, rollout.Lineup(champion), 0.0, waive=False)
+        # Judged as tonight's publish was: the champion's first full night after a promotion is a model change.
+        republished = _score(night, rollout.Lineup(champion), 0.0, waive=published.rate_check_waived)
         outcome = f"{reason}; rolled back, tonight's labels republished by {champion.name} v{champion.version}"
         return CanaryVerdict(version, False, checks, nights, outcome, republished)
     if nights >= policy.canary.nights:

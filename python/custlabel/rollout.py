@@ -197,14 +197,15 @@ class LineupModels:
 
 
 def _published_registered_model(settings: Settings, schema: str) -> str | None:
-    """The registered model version that labelled the most customers of the last published night, if any."""
+    """The registered model version that labelled the most customers of the last published night, if any
+    (a canary on its slice labelled fewer than the rule baseline beside it: not a champion)."""
     with db.connect(settings) as conn:
         if not db.relation_exists(conn, schema, writeback.LABELS):
             return None
         row = conn.execute(sql.SQL(
-            "select model_version from {} where model_name = %s group by model_version order by count(*) desc limit 1"
-        ).format(sql.Identifier(schema, writeback.LABELS)), [settings.model_name]).fetchone()
-    return None if row is None else str(row[0])
+            "select model_name, model_version from {} group by 1, 2 order by count(*) desc limit 1"
+        ).format(sql.Identifier(schema, writeback.LABELS))).fetchone()
+    return None if row is None or row[0] != settings.model_name else str(row[1])
 
 
 def expected_champion(settings: Settings, schema: str) -> str | None:

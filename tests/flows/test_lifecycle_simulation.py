@@ -46,6 +46,9 @@ def lifecycle(settings, canary_nights) -> list[str]:
         lines = list(simulation.run(nights, target="prod", seed=3, settings=settings,
                                     i_mean_database=settings.connection.dbname, inject_bad_challenger_on=nights))
     print("\n".join(lines))
+    for event in releases.history(settings):
+        if event.event == "canary_night":
+            print(event.as_of_date, event.model_version, *(f"{c['name']} {c['verdict']}: {c['reason']}" for c in event.details["checks"]), sep="\n  ")
     return lines
 
 
