@@ -61,7 +61,8 @@ def test_the_shipped_configuration_takes_a_model_from_the_rule_to_champion(lifec
     assert "canary_started v1" in canary[0]
     for night in canary:
         assert "labelled by customer-labels v1" in night and "labelled by rule-baseline" in night
-        assert "canary_night v1 (healthy; bad " in night and "rolled_back" not in night
+        assert "canary_night v1 (healthy; bad " in night and "on its slice, the rule's " in night
+        assert "rolled_back" not in night
     assert "promoted v1" in canary[-1] and "promoted" not in " ".join(canary[:-1])
     kinds = [event.event for event in releases.history(settings)]
     assert kinds.count("canary_night") >= canary_nights and kinds.count("promoted") == 1

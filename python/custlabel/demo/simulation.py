@@ -462,9 +462,12 @@ def event_text(event: releases.RecordedEvent) -> str:
     elif event.event in ("rolled_back", "fallback") or (event.event == "canary_night" and not event.details.get("healthy")):
         text += f" ({event.reason[:160]})"
     elif event.event == "canary_night":
-        shares = next((c["figures"] for c in event.details.get("checks", []) if c["name"] == "canary_champion_bad_share"), None)
-        text += " (healthy" + ("" if shares is None else
-                              f"; bad {shares['canary']:.1%} on its slice, the champion's {shares['champion']:.1%}") + ")"
+        share = next((c for c in event.details.get("checks", []) if c["name"] == "canary_champion_bad_share"), None)
+        if share is None:
+            text += " (healthy)"
+        else:
+            who = "the champion's" if share["gated"] else "the rule's"
+            text += f" (healthy; bad {share['figures']['canary']:.1%} on its slice, {who} {share['figures']['champion']:.1%})"
     return text
 
 
