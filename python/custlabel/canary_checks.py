@@ -86,6 +86,11 @@ def _share(flags: np.ndarray) -> float:
     return float(np.mean(flags)) if len(flags) else float("nan")
 
 
+def _figure(value: float) -> float | None:
+    """A figure for the release log's JSON: None where undefined (an empty slice)."""
+    return value if np.isfinite(value) else None
+
+
 def health_checks(policy: Canary, bounds: Performance, night: SliceNight, realized: Realized | None) -> list[GateResult]:
     """The canary night's verdicts: every gated one must pass for the night to count as healthy."""
     return [
@@ -116,7 +121,7 @@ def _scores_present(night: SliceNight) -> GateResult:
 
 def _bad_share(bounds: Performance, night: SliceNight) -> GateResult:
     share = _share(night.canary_bad)
-    figures = {"canary": share, "max": bounds.max_bad_share}
+    figures = {"canary": _figure(share), "max": bounds.max_bad_share}
     if not share > 0:
         return GateResult("canary_bad_share", False, "nobody on the slice is labelled bad: the label catches no bad customer"
                           f" (acceptance.yml asks a recall of at least {bounds.min_recall:.0%})", figures)
@@ -134,7 +139,7 @@ def _validation_psi(policy: Canary, night: SliceNight) -> GateResult:
     return GateResult(
         "canary_validation_psi", bool(distance <= policy.max_validation_psi),
         f"score PSI {distance:.3f} against its own scores at validation (at most {policy.max_validation_psi:g})",
-        {"psi": distance, "max": policy.max_validation_psi, "validation_rows": night.validation.rows},
+        {"psi": _figure(distance), "max": policy.max_validation_psi, "validation_rows": night.validation.rows},
     )
 
 
@@ -170,13 +175,14 @@ def _against_champion(policy: Canary, night: SliceNight) -> list[GateResult]:
         GateResult(
             "canary_champion_bad_share", bool(gap <= gaps.max_bad_share_gap),
             f"bad share {canary_share:.1%} against {who} {champion_share:.1%} on the same slice{share_text}",
-            {"canary": canary_share, "champion": champion_share, "gap": gap, "max": gaps.max_bad_share_gap},
+            {"canary": _figure(canary_share), "champion": _figure(champion_share), "gap": _figure(gap),
+             "max": gaps.max_bad_share_gap},
             gated=night.comparable,
         ),
         GateResult(
             "canary_champion_score_psi", bool(distance <= gaps.max_score_psi),
             f"score PSI {distance:.3f} against {who} scores on the same slice{psi_text}",
-            {"psi": distance, "max": gaps.max_score_psi},
+            {"psi": _figure(distance), "max": gaps.max_score_psi},
             gated=night.comparable,
         ),
     ]

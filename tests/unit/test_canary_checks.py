@@ -3,6 +3,7 @@ slice, and against the champion only when the champion is a registered model too
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import numpy as np
@@ -151,3 +152,9 @@ def test_realized_precision_counts_once_windows_mature():
     close = canary_checks.Realized(customers=400, canary_precision=0.86, champion_precision=0.90)
     assert canary_checks.realized_check(POLICY, BOUNDS, close, comparable=True).passed
     assert canary_checks.realized_check(POLICY, BOUNDS, None).verdict == "reported"
+
+
+def test_an_empty_slice_is_rolled_back_with_figures_the_release_log_can_store():
+    results = check(np.array([]))
+    assert {"canary_scores_present", "canary_bad_share"} <= failed(results)
+    json.dumps([result.as_dict() for result in results], allow_nan=False)  # jsonb refuses NaN
