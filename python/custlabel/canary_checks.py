@@ -1,10 +1,14 @@
-"""A canary night's health checks: the canary's labels on its slice against the champion's on the same customers.
+"""A canary night's health checks: the canary judged on its own slice, and against another registered model.
 
-The champion scores the canary slice too (a shadow scoring kept in
-`<schema>.canary_shadow_labels`, never published), so each check compares the two
-models on the same customers: scores present and in range, bad share, score
-distribution distance (PSI), scoring errors and time, and, once a canary night's
-outcome window has matured, realized precision.
+The canary itself, whoever the champion is: no scoring error, a score in [0, 1] for
+every slice customer, a bad share within acceptance.yml's `max_bad_share`, its scores
+close (PSI) to the distribution recorded at its validation, its estimated precision
+(mean score of its "bad" labels, calibrated scores) at least `min_precision` minus a
+margin, the slice labelled in time, and, once a night's outcome window has matured,
+realized precision on the slice. The champion scores the same slice too (a shadow
+scoring kept in `<schema>.canary_shadow_labels`, never published): when it is a
+registered model, the bad-share and score-PSI gaps between them are gated; the rule
+baseline is no standard of behaviour, so against it they are reported only.
 """
 
 from __future__ import annotations
@@ -17,16 +21,19 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from custlabel import baseline, canary, db, label_rule, writeback
+from custlabel import baseline, canary, db, label_rule, registry, score_distribution, writeback
+from custlabel.acceptance import Performance
 from custlabel.config import Settings
 from custlabel.deployed import DeployedModel
 from custlabel.features import CATEGORICAL_FEATURES
 from custlabel.gates import GateResult
 from custlabel.release_policy import Canary
+from custlabel.score_distribution import ScoreDistribution
 
 SHADOW = "canary_shadow_labels"
 OUTCOMES = "customer_outcomes"
 CURRENT_FEATURES = "customer_features_current"
+AGAINST_CHAMPION = ("canary_champion_bad_share", "canary_champion_score_psi")
 
 SHADOW_DDL = """
 create table if not exists {table} (
@@ -43,22 +50,17 @@ comment on table {table} is 'One row per night, canary version and customer of i
 """
 
 
-def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
+def psi(reference: np.ndarray, current: np.ndarray, bins: int = score_distribution.BINS) -> float:
     """Population stability index of `current` against `reference`, over the reference's quantile bins."""
-    reference, current = np.asarray(reference, float), np.asarray(current, float)
-    if len(reference) == 0 or len(current) == 0:
+    reference = np.asarray(reference, float)
+    if len(reference) == 0:
         return float("nan")
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
-    edges = np.concatenate([[-np.inf], edges[1:-1], [np.inf]]) if len(edges) > 2 else np.array([-np.inf, np.median(reference), np.inf])
-    expected = np.histogram(reference, edges)[0] / len(reference)
-    actual = np.histogram(current, edges)[0] / len(current)
-    expected, actual = np.clip(expected, 1e-4, None), np.clip(actual, 1e-4, None)
-    return float(np.sum((actual - expected) * np.log(actual / expected)))
+    return ScoreDistribution.of(reference, bins).psi(current)
 
 
 @dataclass(frozen=True)
 class SliceNight:
-    """One night of the canary slice: the canary's published labels and the champion's shadow labels."""
+    """One night of the canary slice: the canary's published labels, the champion's shadow labels, the canary's validation."""
 
     as_of_date: date
     expected_rows: int
@@ -68,6 +70,7 @@ class SliceNight:
     champion_bad: np.ndarray
     seconds: float
     comparable: bool  # both are registered models, whose scores share a scale
+    validation: ScoreDistribution | None = None  # the canary's scores on its validation night
 
 
 @dataclass(frozen=True)
@@ -79,56 +82,135 @@ class Realized:
     champion_precision: float | None
 
 
-def health_checks(policy: Canary, night: SliceNight, realized: Realized | None) -> list[GateResult]:
+def _share(flags: np.ndarray) -> float:
+    return float(np.mean(flags)) if len(flags) else float("nan")
+
+
+def _figure(value: float) -> float | None:
+    """A figure for the release log's JSON: None where undefined (an empty slice)."""
+    return value if np.isfinite(value) else None
+
+
+def health_checks(policy: Canary, bounds: Performance, night: SliceNight, realized: Realized | None) -> list[GateResult]:
     """The canary night's verdicts: every gated one must pass for the night to count as healthy."""
-    scores = night.canary_scores
-    in_range = bool(len(scores)) and bool(np.all(np.isfinite(scores)) and np.all((scores >= 0) & (scores <= 1)))
-    present = len(scores) == night.expected_rows and in_range
-    canary_share = float(night.canary_bad.mean()) if len(night.canary_bad) else float("nan")
-    champion_share = float(night.champion_bad.mean()) if len(night.champion_bad) else float("nan")
-    gap = abs(canary_share - champion_share)
-    distance = psi(night.champion_scores, scores)
-    results = [
-        GateResult(
-            "canary_scores_present", present,
-            f"{len(scores):,} of {night.expected_rows:,} slice customers labelled, scores "
-            + ("all in [0, 1]" if in_range else "missing or outside [0, 1]"),
-            {"rows": len(scores), "expected_rows": night.expected_rows},
-        ),
-        GateResult(
-            "canary_bad_share", bool(gap <= policy.max_bad_share_gap),
-            f"bad share {canary_share:.1%} against the champion's {champion_share:.1%} on the same slice"
-            f" (gap {gap:.1%}, at most {policy.max_bad_share_gap:.0%})",
-            {"canary": canary_share, "champion": champion_share, "gap": gap, "max": policy.max_bad_share_gap},
-        ),
-        GateResult(
-            "canary_score_psi", bool(distance <= policy.max_score_psi),
-            f"score PSI {distance:.3f} against the champion's scores (at most {policy.max_score_psi:g})"
-            + ("" if night.comparable else "; reported only: the rule baseline's scores are on another scale"),
-            {"psi": distance, "max": policy.max_score_psi},
-            gated=night.comparable,
-        ),
+    return [
+        _scores_present(night),
+        _bad_share(bounds, night),
+        _validation_psi(policy, night),
+        _estimated_precision(policy, bounds, night),
         GateResult(
             "canary_scoring", night.seconds <= policy.max_scoring_seconds,
             f"slice labelled in {night.seconds:.1f} s (at most {policy.max_scoring_seconds:g} s), no scoring error",
             {"seconds": night.seconds, "max": policy.max_scoring_seconds},
         ),
+        *_against_champion(policy, night),
+        realized_check(policy, bounds, realized, night.comparable),
     ]
-    results.append(realized_check(policy, realized))
-    return results
 
 
-def realized_check(policy: Canary, realized: Realized | None) -> GateResult:
-    """Realized precision on the slice against the champion's on the same customers, once a canary night matured."""
-    if realized is None or not realized.customers or realized.canary_precision is None or realized.champion_precision is None:
-        return GateResult("canary_realized_precision", True, "no canary night's outcome window has matured yet", gated=False)
-    drop = realized.champion_precision - realized.canary_precision
+def _scores_present(night: SliceNight) -> GateResult:
+    scores = night.canary_scores
+    in_range = bool(len(scores)) and bool(np.all(np.isfinite(scores)) and np.all((scores >= 0) & (scores <= 1)))
     return GateResult(
-        "canary_realized_precision", drop <= policy.max_precision_drop,
-        f"realized precision {realized.canary_precision:.1%} against the champion's {realized.champion_precision:.1%}"
-        f" on {realized.customers:,} matured slice customers (drop at most {policy.max_precision_drop:.0%})",
-        {"canary": realized.canary_precision, "champion": realized.champion_precision, "customers": realized.customers},
+        "canary_scores_present", len(scores) == night.expected_rows and in_range,
+        f"{len(scores):,} of {night.expected_rows:,} slice customers labelled, scores "
+        + ("all in [0, 1]" if in_range else "missing or outside [0, 1]"),
+        {"rows": len(scores), "expected_rows": night.expected_rows},
     )
+
+
+def _bad_share(bounds: Performance, night: SliceNight) -> GateResult:
+    share = _share(night.canary_bad)
+    figures = {"canary": _figure(share), "max": bounds.max_bad_share}
+    if not share > 0:
+        return GateResult("canary_bad_share", False, "nobody on the slice is labelled bad: the label catches no bad customer"
+                          f" (acceptance.yml asks a recall of at least {bounds.min_recall:.0%})", figures)
+    return GateResult(
+        "canary_bad_share", share <= bounds.max_bad_share,
+        f"bad share {share:.1%} on the slice (acceptance.yml's max_bad_share {bounds.max_bad_share:.0%})", figures,
+    )
+
+
+def _validation_psi(policy: Canary, night: SliceNight) -> GateResult:
+    if night.validation is None:
+        return GateResult("canary_validation_psi", False, "no score distribution was recorded at the version's validation:"
+                          " validate it (`custlabel validate VERSION`) before its canary")
+    distance = night.validation.psi(night.canary_scores)
+    return GateResult(
+        "canary_validation_psi", bool(distance <= policy.max_validation_psi),
+        f"score PSI {distance:.3f} against its own scores at validation (at most {policy.max_validation_psi:g})",
+        {"psi": _figure(distance), "max": policy.max_validation_psi, "validation_rows": night.validation.rows},
+    )
+
+
+def _estimated_precision(policy: Canary, bounds: Performance, night: SliceNight) -> GateResult:
+    floor = bounds.min_precision - policy.estimated_margin
+    flagged = night.canary_scores[night.canary_bad]
+    if not len(flagged):
+        return GateResult("canary_estimated_precision", True, "nobody labelled bad: no precision to estimate", gated=False)
+    estimate = float(np.mean(flagged))
+    return GateResult(
+        "canary_estimated_precision", bool(estimate >= floor),
+        f"estimated precision (mean score of its 'bad' labels) {estimate:.1%}, at least {floor:.0%}"
+        f" (acceptance.yml's min_precision {bounds.min_precision:.0%} less the margin {policy.estimated_margin:.0%})",
+        {"estimated": estimate, "min": floor},
+    )
+
+
+def _against_champion(policy: Canary, night: SliceNight) -> list[GateResult]:
+    """Bad-share and score-PSI gaps to the champion on the same slice: gated between registered models, reported against the rule."""
+    gaps = policy.against_champion
+    canary_share, champion_share = _share(night.canary_bad), _share(night.champion_bad)
+    gap = abs(canary_share - champion_share)
+    distance = psi(night.champion_scores, night.canary_scores)
+    if night.comparable:
+        share_text = f" (gap {gap:.1%}, at most {gaps.max_bad_share_gap:.0%})"
+        psi_text = f" (at most {gaps.max_score_psi:g})"
+        who = "the champion's"
+    else:
+        share_text = "; reported only: a model is expected to label differently from the rule baseline"
+        psi_text = "; reported only: the rule baseline's scores are on another scale"
+        who = "the rule baseline's"
+    return [
+        GateResult(
+            "canary_champion_bad_share", bool(gap <= gaps.max_bad_share_gap),
+            f"bad share {canary_share:.1%} against {who} {champion_share:.1%} on the same slice{share_text}",
+            {"canary": _figure(canary_share), "champion": _figure(champion_share), "gap": _figure(gap),
+             "max": gaps.max_bad_share_gap},
+            gated=night.comparable,
+        ),
+        GateResult(
+            "canary_champion_score_psi", bool(distance <= gaps.max_score_psi),
+            f"score PSI {distance:.3f} against {who} scores on the same slice{psi_text}",
+            {"psi": _figure(distance), "max": gaps.max_score_psi},
+            gated=night.comparable,
+        ),
+    ]
+
+
+def against_champion_lines(checks: list[dict]) -> list[str]:
+    """The comparisons with the champion among a canary night's checks (as_dict), for the run summary."""
+    return [f"{check['reason']} ({check['verdict']})" for check in checks if check["name"] in AGAINST_CHAMPION]
+
+
+def realized_check(policy: Canary, bounds: Performance, realized: Realized | None, comparable: bool = True) -> GateResult:
+    """Realized precision on the canary's matured slice nights: at least min_precision, and, against a registered
+    champion on the same customers, at most max_precision_drop below its."""
+    if realized is None or not realized.customers or realized.canary_precision is None:
+        return GateResult("canary_realized_precision", True, "no canary night's outcome window has matured yet", gated=False)
+    figures = {"canary": realized.canary_precision, "champion": realized.champion_precision,
+               "customers": realized.customers, "min": bounds.min_precision}
+    text = (f"realized precision {realized.canary_precision:.1%} on {realized.customers:,} matured slice customers"
+            f" (acceptance.yml's min_precision {bounds.min_precision:.0%})")
+    passed = realized.canary_precision >= bounds.min_precision
+    if realized.champion_precision is not None:
+        drop = realized.champion_precision - realized.canary_precision
+        who = "the champion's" if comparable else "the rule baseline's (reported)"
+        text += f"; {who} {realized.champion_precision:.1%} on the same customers"
+        if comparable:
+            text += f" (drop at most {policy.max_precision_drop:.0%})"
+            passed = passed and drop <= policy.max_precision_drop
+    return GateResult("canary_realized_precision", passed, text, figures)
 
 
 def scoring_failed(error: BaseException) -> GateResult:
@@ -197,6 +279,7 @@ def read_night(
         champion_bad=(shadow["label"] == "bad").to_numpy(),
         seconds=seconds,
         comparable=not (canary_model.is_rule or champion.is_rule),
+        validation=score_distribution.from_tags(registry.get_version(settings, str(canary_model.version)).tags),
     )
 
 

@@ -11,8 +11,10 @@ Gates (acceptance.yml `fairness`), over groups of at least `min_group_size` cust
 is not known, which is a state of the data rather than a group of people: on a test
 night it gathers the customers no longer in master data tonight, mostly bad ones):
 every group's precision within
-`max_precision_gap` of the overall precision, and every group's selection rate at least
-`min_selection_rate_ratio` times the overall rate.
+`max_precision_gap` of the overall precision, and no group labelled "bad" (the adverse
+label) more than 1 / `min_selection_rate_ratio` times as often as all customers: the
+four-fifths rule applied to the adverse outcome. A group labelled "bad" less often than
+the population is not harmed by the label; both directions are reported.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def group_table(y: np.ndarray, flagged: np.ndarray, groups: pd.Series, n_boot: i
 
 
 def judge(attribute: str, table: pd.DataFrame, criteria: Fairness) -> GateResult:
-    """The attribute's gate: precision gap and selection-rate ratio over the groups large enough to judge."""
+    """The attribute's gate over the groups large enough to judge: precision gap, and no group labelled bad far more often."""
     overall = table.loc[OVERALL]
     groups = table.drop(index=OVERALL)
     known = groups.drop(index=UNKNOWN, errors="ignore")
@@ -97,26 +99,30 @@ def judge(attribute: str, table: pd.DataFrame, criteria: Fairness) -> GateResult
         return GateResult(name, True, f"nobody is labelled bad: nothing to compare across {attribute}{shown}", {"small_groups": small})
     gaps = (gated["precision"] - overall["precision"]).abs()
     ratios = gated["selection_rate"] / overall["selection_rate"]
-    worst_gap, worst_ratio = gaps.idxmax() if gaps.notna().any() else None, ratios.idxmin()
+    worst_gap = gaps.idxmax() if gaps.notna().any() else None
     gap = float(gaps.max()) if worst_gap is not None else 0.0
-    ratio = float(ratios.min())
+    most, least = ratios.idxmax(), ratios.idxmin()
+    highest, lowest = float(ratios.max()), float(ratios.min())
+    ceiling = 1 / criteria.min_selection_rate_ratio
+    rule = f"{ceiling:.2f} = 1/{criteria.min_selection_rate_ratio:g}"
     problems = []
     if gap > criteria.max_precision_gap:
         problems.append(
             f"precision of {attribute}={worst_gap} is {gated.loc[worst_gap, 'precision']:.3f} against {overall['precision']:.3f}"
             f" overall (gap {gap:.3f} > {criteria.max_precision_gap})"
         )
-    if ratio < criteria.min_selection_rate_ratio:
-        problems.append(
-            f"{attribute}={worst_ratio} is labelled bad at {ratio:.2f} times the overall rate (< {criteria.min_selection_rate_ratio})"
-        )
-    figures = {"max_precision_gap": gap, "worst_gap_group": worst_gap, "min_selection_rate_ratio": ratio,
-               "worst_ratio_group": worst_ratio, "gated_groups": list(gated.index), "small_groups": small}
+    if highest > ceiling:
+        problems.append(f"{attribute}={most} is labelled bad at {highest:.2f} times the overall rate (> {rule})")
+    figures = {"max_precision_gap": gap, "worst_gap_group": worst_gap,
+               "max_selection_rate_ratio": highest, "most_labelled_bad_group": most,
+               "min_selection_rate_ratio": lowest, "least_labelled_bad_group": least,
+               "gated_groups": list(gated.index), "small_groups": small}
+    spread = (f"groups labelled bad from {lowest:.2f} ({attribute}={least}) to {highest:.2f} ({attribute}={most})"
+              f" times the overall rate (at most {rule})")
     if problems:
-        return GateResult(name, False, "; ".join(problems) + shown, figures)
+        return GateResult(name, False, "; ".join(problems) + f"; {spread}{shown}", figures)
     return GateResult(
-        name, True, f"{len(gated)} groups: precision gap {gap:.3f} <= {criteria.max_precision_gap},"
-        f" selection-rate ratio {ratio:.2f} >= {criteria.min_selection_rate_ratio}{shown}", figures,
+        name, True, f"{len(gated)} groups: precision gap {gap:.3f} <= {criteria.max_precision_gap}, {spread}{shown}", figures,
     )
 
 

@@ -400,14 +400,17 @@ def check_canary(night: Night, published: Published) -> CanaryVerdict:
     champion = rollout.lineup(settings, night.schema).champion
     figures = canary_checks.read_night(settings, night.schema, night.as_of_date, canary_model, champion,
                                        published.canary_percent, published.canary_seconds)
-    results = canary_checks.health_checks(policy.canary, figures, canary_checks.read_realized(settings, night.schema, canary_model))
+    bounds = acceptance.load(settings=settings).performance
+    results = canary_checks.health_checks(policy.canary, bounds, figures,
+                                          canary_checks.read_realized(settings, night.schema, canary_model))
     healthy = rollout.record_canary_night(settings, version, night.as_of_date, results, _actor(night))
     nights = rollout.canary_nights(settings, version)
     checks = [result.as_dict() for result in results]
     if not healthy:
         reason = "canary checks failed: " + "; ".join(gates.failures(results))
         rollout.roll_back_canary(settings, version, night.as_of_date, _actor(night), reason)
-        republished = _score(night, rollout.Lineup(champion), 0.0, waive=False)
+        # Judged as tonight's publish was: the champion's first full night after a promotion is a model change.
+        republished = _score(night, rollout.Lineup(champion), 0.0, waive=published.rate_check_waived)
         outcome = f"{reason}; rolled back, tonight's labels republished by {champion.name} v{champion.version}"
         return CanaryVerdict(version, False, checks, nights, outcome, republished)
     if nights >= policy.canary.nights:
@@ -582,6 +585,7 @@ def summarize(
         lines.extend(state.lines())
     if verdict is not None:
         lines.append(f"canary: {verdict.detail}")
+        lines.extend(f"canary: v{verdict.version} {line}" for line in canary_checks.against_champion_lines(verdict.checks))
     if published is not None and published.canary_rolled_back:
         lines.append(f"canary: rolled back: {published.canary_rolled_back}")
     if found is not None:

@@ -18,13 +18,30 @@ class ReleasePolicyError(CustlabelError):
     """The release policy file is missing or invalid."""
 
 
+class AgainstChampion(StrictModel):
+    max_bad_share_gap: Share
+    max_score_psi: float = Field(gt=0)
+
+
 class Canary(StrictModel):
     percent: float = Field(gt=0, lt=100)
     nights: int = Field(ge=1)
-    max_bad_share_gap: Share
-    max_score_psi: float = Field(gt=0)
+    max_validation_psi: float = Field(gt=0)
+    estimated_margin: Share
     max_scoring_seconds: float = Field(gt=0)
     max_precision_drop: Share
+    against_champion: AgainstChampion
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: object) -> object:
+        moved = sorted(set(data) & set(AgainstChampion.model_fields)) if isinstance(data, dict) else []
+        if moved:
+            raise ValueError(
+                f"canary.{moved[0]} moved to canary.against_champion.{moved[0]}: the gaps to the champion are gated"
+                " between registered models only (see release.yml)"
+            )
+        return data
 
 
 class DataTrigger(StrictModel):

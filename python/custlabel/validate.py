@@ -13,7 +13,9 @@ Steps, all in the test target (schema analytics_test), none moving an alias:
 5. The verdicts are a transition of the release lifecycle: `validated` or
    `validation_failed` in the release log, with the acceptance file (path and sha256)
    and the champion it was judged against; the tags (`validation_status`, `validated_at`,
-   `validated_on`, one `gate_<name>` each) repeat them on the version, and one HTML report is written to
+   `validated_on`, one `gate_<name>` each) repeat them on the version, with the version's
+   score distribution on the test night (`validation_score_distribution`, which its
+   canary nights are judged against), and one HTML report is written to
    .local/reports/validation-v<VERSION>.html and logged on the version.
 """
 
@@ -44,6 +46,7 @@ from custlabel import (
     gates,
     ml_gates,
     registry,
+    score_distribution,
     smoke,
     training_data,
     validation_report,
@@ -80,6 +83,7 @@ class Validation:
     seconds: dict[str, float] = field(default_factory=dict)
     against_champion: str | None = None
     judged_by: str = ""
+    scores: score_distribution.ScoreDistribution | None = None  # the version's, on the test night
 
     @property
     def passed(self) -> bool:
@@ -180,6 +184,7 @@ def record(settings: Settings, result: Validation, actor: str, criteria: accepta
         "validated_on": result.validated_on,
         "validation_report": str(result.report),
         **dict(gate.tag() for gate in result.gates),
+        **({score_distribution.TAG: result.scores.to_json()} if result.scores else {}),
     }
     failed = gates.failures(result.gates)
     lifecycle.record_validation(
@@ -238,7 +243,8 @@ def validate(
     lap("smoke")
     sections: dict[str, str] = {}
     if result.passed:
-        result.gates, sections = _test_environment(test, str(version), champion, night, criteria, result.gates, lap)
+        result.gates, sections, result.scores = _test_environment(
+            test, str(version), champion, night, criteria, result.gates, lap)
     title = f"Validation of {result.model_name} version {result.version}"
     _log_report(settings, result, validation_report.render(title, validated_on, result.gates, sections))
     lap("report")
@@ -254,15 +260,15 @@ def _test_environment(
     criteria: acceptance.AcceptanceCriteria,
     done: list[GateResult],
     lap: Callable[[str], None],
-) -> tuple[list[GateResult], dict[str, str]]:
+) -> tuple[list[GateResult], dict[str, str], score_distribution.ScoreDistribution | None]:
     """Score the night with the version's champion and the version in the test schema, then the ML, computational,
-    fairness, explainability gates."""
+    fairness, explainability gates; returns them, the report's sections and the version's score distribution."""
     champion_run = computational.score_in_child(test, test.schema, night, champion)
     champion_scores = written_scores(test, night).rename(columns={"score": "champion_score"})
     try:
         challenger_run = computational.score_in_child(test, test.schema, night, version)
     except CustlabelError as error:
-        return [*done, GateResult("test_scoring", False, str(error))], {}
+        return [*done, GateResult("test_scoring", False, str(error))], {}, None
     challenger_scores = written_scores(test, night).rename(columns={"score": "challenger_score"})
     lap("test scoring")
     frame = evaluation_rows(test, night).merge(champion_scores, on="customer_id").merge(challenger_scores, on="customer_id")
@@ -282,7 +288,8 @@ def _test_environment(
     explained = explain.report(model.pipeline, list(model.feature_columns), frame, y)
     lap("explainability")
     sections = validation_report.sections(frame, model.threshold, champion_threshold, champion_run, challenger_run, fair, explained)
-    return [*done, *ml, *cost, *fair.gates, explained.gate], sections
+    scores = score_distribution.ScoreDistribution.of(frame["challenger_score"].to_numpy())
+    return [*done, *ml, *cost, *fair.gates, explained.gate], sections, scores
 
 
 def _champion_threshold(settings: Settings, run: computational.ScoringRun) -> float:

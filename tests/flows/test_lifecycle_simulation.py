@@ -1,9 +1,11 @@
-"""`custlabel simulate` shows a model's whole lifecycle through the real nightly flow on a real Postgres (issue 13).
+"""`custlabel simulate` shows a model's whole lifecycle through the real nightly flow on a real Postgres, with the
+repository's release.yml, acceptance.yml and alerts.yml as shipped (issue 19).
 
-Five simulated nights on a small demo world: the rule baseline labels night one and
-a version is trained and auto-approved; it is canaried and promoted; lost payments
-(injected drift) fire the data trigger and a new challenger is trained; a wrongly
-thresholded challenger approved by mistake is rolled back by its canary checks.
+A small demo world: the rule baseline labels night one, a version is trained, validated
+and auto-approved; it labels its canary slice for release.yml's canary nights (its bad
+share differs from the rule's, which is reported, not judged) and is promoted; the last
+line says which version is champion. Then a wrongly thresholded challenger approved by
+mistake is rolled back by its canary checks against the registered champion.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import date
 
 import pytest
 
-from custlabel import alerts, db, nightly, registry, release_policy, releases, train
+from custlabel import nightly, registry, release_policy, releases, train
 from custlabel.config import Settings, get_settings
 from custlabel.demo import simulation
 
@@ -21,56 +23,59 @@ from helpers.flow_world import flow_world
 
 pytestmark = pytest.mark.integration
 
-POLICY = release_policy.parse("""
-canary: {percent: 10, nights: 1, max_bad_share_gap: 0.25, max_score_psi: 0.25, max_scoring_seconds: 900, max_precision_drop: 0.05}
-triggers:
-  data: {max_score_psi: 0.05, drift_nights: 1, window_nights: 1, min_new_matured_labels: 100000}
-  performance: {min_customers_with_outcome: 100, estimated_margin: 0.2}
-  age: {max_days: 365}
-""")
-# Drift rules that fire on the first drifting night, so that five nights show the whole
-# lifecycle. The injected outage loses the payments of 30% of the customers: a drift well
-# beyond what one day of this world does, yet within the label-rate check (60% moved the
-# bad rate by 18 points: the night's labels were refused, as they should be).
-ALERT_RULES = alerts.parse("""
-rules:
-  - {name: feature_drift, metric: feature_shift_max, direction: above, threshold: 0.06, k: 1, n: 1}
-  - {name: score_drift, metric: score_psi, direction: above, threshold: 0.03, k: 1, n: 1}
-""")
-
 
 @pytest.fixture(scope="module")
 def settings(make_database, tmp_path_factory) -> Iterator[Settings]:
     local = tmp_path_factory.mktemp("lifecycle-local")
     with flow_world(make_database, "lifecycle", date(2026, 6, 30), local) as patch:
         patch.setattr(nightly, "TRAIN_CONFIG", train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1))
-        patch.setattr(nightly, "RELEASE_POLICY", POLICY)
-        patch.setattr(nightly, "ALERT_RULES", ALERT_RULES)
         yield get_settings()
 
 
 @pytest.fixture(scope="module")
-def lifecycle(settings) -> list[str]:
+def canary_nights(settings) -> int:
+    return release_policy.load(settings=settings).canary.nights
+
+
+@pytest.fixture(scope="module")
+def lifecycle(settings, canary_nights) -> list[str]:
     from prefect.testing.utilities import prefect_test_harness
 
+    nights = 1 + canary_nights + 1
     with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
-        lines = list(simulation.run(5, target="prod", seed=3, settings=settings, i_mean_database=settings.connection.dbname,
-                                    inject_drift_on=4, inject_bad_challenger_on=5, drift_share=0.3))
+        lines = list(simulation.run(nights, target="prod", seed=3, settings=settings,
+                                    i_mean_database=settings.connection.dbname, inject_bad_challenger_on=nights))
     print("\n".join(lines))
-    print(db.read_frame("select as_of_date, rule, value, state from analytics_monitoring.alerts order by 1, 2",
-                        settings=settings).to_string())
+    for event in releases.history(settings):
+        if event.event == "canary_night":
+            print(event.as_of_date, event.model_version, *(f"{c['name']} {c['verdict']}: {c['reason']}" for c in event.details["checks"]), sep="\n  ")
     return lines
 
 
-def test_the_simulation_shows_the_whole_lifecycle(lifecycle, settings):
-    first, canary, promoted, drifted, bad = lifecycle
+def test_the_shipped_configuration_takes_a_model_from_the_rule_to_champion(lifecycle, settings, canary_nights):
+    first, *canary, bad, last = lifecycle
+    assert len(canary) == canary_nights == 3
     assert "labelled by rule-baseline vunregistered" in first
-    assert "triggered (bootstrap; retrain)" in first and "trained v1" in first and "approved v1" in first
-    assert "labelled by customer-labels v1" in canary and "canary_started v1" in canary and "promoted v1" in canary
-    assert "labelled by customer-labels v1" in promoted and "triggered" not in promoted
-    assert "injected drift" in drifted and "triggered (data:" in drifted and "trained v2" in drifted
-    assert "injected bad challenger v3" in bad and "canary_started v3" in bad
-    assert "rolled_back v3 (canary checks failed: canary_bad_share" in bad
+    assert "triggered (bootstrap; retrain)" in first and "trained v1" in first
+    assert "validated v1" in first and "approved v1" in first
+    assert "canary_started v1" in canary[0]
+    for night in canary:
+        assert "labelled by customer-labels v1" in night and "labelled by rule-baseline" in night
+        assert "canary_night v1 (healthy; bad " in night and "on its slice, the rule's " in night
+        assert "rolled_back" not in night
+    assert "promoted v1" in canary[-1] and "promoted" not in " ".join(canary[:-1])
+    kinds = [event.event for event in releases.history(settings)]
+    assert kinds.count("canary_night") >= canary_nights and kinds.count("promoted") == 1
+
+
+def test_a_bad_challenger_is_rolled_back_against_the_registered_champion(lifecycle, settings):
+    bad = lifecycle[-2]
+    assert "injected bad challenger v2" in bad and "canary_started v2" in bad
+    assert "rolled_back v2 (canary checks failed: canary_bad_share: bad share" in bad
+    (rolled,) = [e for e in releases.history(settings) if e.event == "rolled_back"]
+    assert "canary_champion_bad_share: bad share" in rolled.reason and "against the champion's" in rolled.reason
+
+
+def test_the_last_line_says_which_version_is_champion(lifecycle, settings):
     assert registry.alias_versions(settings)["champion"] == "1"
-    kinds = [event.event for event in releases.history(settings) if not event.actor.startswith("simulation")]
-    assert kinds.count("promoted") == 1 and kinds.count("rolled_back") == 1 and kinds.count("trained") == 2
+    assert lifecycle[-1] == "champion: customer-labels v1, a registered model (promoted 2026-07-04: 3 healthy canary nights)"

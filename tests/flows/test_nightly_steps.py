@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import numpy as np
 import psycopg
 import pytest
 from prefect.states import Failed
 
-from custlabel import acceptance, baseline, nightly, rollout, runs, score, triggers
+from custlabel import acceptance, baseline, canary_checks, gates, nightly, release_policy, rollout, runs, score, triggers
 from custlabel.dbt import DbtFailure, DbtResult, parse_vars, split_vars
 from custlabel.errors import CustlabelError
 from custlabel.release import registration
 from custlabel.score import ScoreSummary, SliceResult
+from custlabel.score_distribution import ScoreDistribution
 from custlabel.writeback import WriteBackError
 
 NIGHT = nightly.Night(date(2026, 6, 30), "prod", run_id="r-1", run_name="brave-otter")
@@ -110,6 +112,23 @@ def test_the_summary_lists_steps_release_triggers_labels_and_training():
     assert failed.detail == (
         "version 5 FAILED validation, not approved (report /r/validation-v5.html): computational: 900 rows/s < 20,000"
     )
+
+
+def test_the_summary_reports_the_canarys_bad_share_against_the_rule_without_judging_it():
+    scores = np.array([0.9, 0.8, 0.75, 0.3, 0.1])
+    night = canary_checks.SliceNight(NIGHT.as_of_date, 5, scores, scores >= 0.5, np.array([3.0, 0, 0, 0, 0]),
+                                     np.array([True, False, False, False, False]), 1.0, comparable=False,
+                                     validation=ScoreDistribution.of(scores))
+    results = canary_checks.health_checks(release_policy.load().canary, acceptance.load().performance, night, None)
+    assert gates.all_passed(results), gates.failures(results)
+    verdict = nightly.CanaryVerdict("3", True, [r.as_dict() for r in results], 1, "healthy (1 of 3 nights)")
+    record = runs.RunRecord(None, "analytics", "r-1", "brave-otter", NIGHT.as_of_date, "prod", {})
+    lines = nightly.summarize(NIGHT, record, None, None, None, verdict).lines
+    assert lines[2:4] == [
+        "canary: canary v3: healthy (1 of 3 nights)",
+        "canary: v3 bad share 60.0% against the rule baseline's 20.0% on the same slice; reported only: a model is"
+        " expected to label differently from the rule baseline (reported)",
+    ]
 
 
 def test_a_fallback_is_the_first_line_of_the_summary_and_never_waives_the_rate_check():

@@ -131,3 +131,4 @@ def test_run_advances_then_runs_the_flow_each_night(simulated, monkeypatch):
     assert [call["as_of_date"] for call in calls] == [date(2026, 8, 1), date(2026, 8, 2)]
     assert {call["target"] for call in calls} == {"test"} and all(call["auto_approve"] for call in calls)
     assert lines[0].startswith("2026-08-01: +") and lines[0].endswith("realized precision: no matured window yet")
+    assert lines[-1] == "champion: none, the rule baseline labels (no version has been promoted yet)"

@@ -15,7 +15,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from custlabel import acceptance, db, model_families, registry, releases, smoke, train, training_data, validate
+from custlabel import (
+    acceptance, db, model_families, registry, releases, score_distribution, smoke, train, training_data, validate,
+)
 from custlabel.config import Settings
 from custlabel.features import MODEL_FEATURES, NUMERIC_FEATURES
 from custlabel.release import lifecycle, registration
@@ -93,6 +95,11 @@ def test_a_good_version_passes_with_every_record(validated, capsys) -> None:
     with db.connect(settings) as conn:
         labelled = conn.execute("select distinct model_version, as_of_date::text from analytics_test.customer_labels").fetchall()
     assert labelled == [(version, tags["test_date"])]
+    # the version's scores on the test night, recorded for its canary nights to be judged against
+    recorded = score_distribution.from_tags(tags)
+    scores = validate.written_scores(replace(settings, target="test"), date.fromisoformat(tags["test_date"]))["score"]
+    assert recorded.rows == len(scores) and sum(recorded.shares) == pytest.approx(1.0) and len(recorded.edges) >= 5
+    assert recorded.psi(scores.astype(float).to_numpy()) == pytest.approx(0.0, abs=1e-9)
     events = _events(settings, version)
     assert [event.event for event in events] == ["trained", "validated"]
     validated = events[1]

@@ -88,3 +88,37 @@ def test_customers_whose_attribute_is_unknown_are_shown_not_gated():
     assert gate.passed, gate.reason
     assert "unknown" not in gate.figures["gated_groups"]
     assert f"shown, not gated: unknown (gender not known, {int(gone.sum()):,} customers)" in gate.reason
+
+
+def _flagged_at(groups: pd.Series, rates: dict[str, float], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Outcomes at a 30% base rate and "bad" labels drawn at each group's rate, independent of the outcome."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(len(groups)) < 0.3).astype(int)
+    flagged = (rng.random(len(groups)) < groups.map(rates).to_numpy()).astype(int)
+    return y, flagged
+
+
+def test_a_group_labelled_bad_far_more_often_than_the_population_fails():
+    """"bad" is the adverse label: the four-fifths rule applies to being labelled bad, a group's rate at most overall / 0.5."""
+    groups = pd.Series(np.random.default_rng(5).choice(["female", "male", "other"], 6000, p=[0.45, 0.45, 0.10]))
+    y, flagged = _flagged_at(groups, {"female": 0.10, "male": 0.10, "other": 0.60}, seed=6)
+    table = fairness.group_table(y, flagged, groups, n_boot=50)
+    assert table.loc["other", "selection_rate"] / table.loc[fairness.OVERALL, "selection_rate"] > 1 / CRITERIA.min_selection_rate_ratio
+    gate = fairness.judge("gender", table, CRITERIA)
+    assert not gate.passed and gate.gated
+    assert gate.figures["most_labelled_bad_group"] == "other" and gate.figures["max_selection_rate_ratio"] > 2.0
+    assert "gender=other is labelled bad at 4." in gate.reason and "times the overall rate (> 2.00 = 1/0.5)" in gate.reason
+
+
+def test_a_group_labelled_bad_less_often_passes_and_both_directions_are_reported():
+    groups = pd.Series(np.random.default_rng(7).choice(["female", "male"], 6000, p=[0.5, 0.5]))
+    y, flagged = _flagged_at(groups, {"female": 0.05, "male": 0.25}, seed=8)
+    table = fairness.group_table(y, flagged, groups, n_boot=50)
+    ratio = table.loc["female", "selection_rate"] / table.loc[fairness.OVERALL, "selection_rate"]
+    assert ratio < CRITERIA.min_selection_rate_ratio  # the old gate failed a group for being labelled bad less often
+    gate = fairness.judge("gender", table, CRITERIA)
+    assert gate.passed, gate.reason
+    assert gate.figures["least_labelled_bad_group"] == "female" and gate.figures["min_selection_rate_ratio"] == pytest.approx(ratio)
+    assert gate.figures["most_labelled_bad_group"] == "male"
+    assert f"labelled bad from {ratio:.2f} (gender=female) to" in gate.reason
+    assert "times the overall rate (at most 2.00 = 1/0.5)" in gate.reason

@@ -8,7 +8,9 @@ from custlabel import release_policy
 from custlabel.config import get_settings
 
 VALID = """
-canary: {percent: 10, nights: 3, max_bad_share_gap: 0.1, max_score_psi: 0.25, max_scoring_seconds: 900, max_precision_drop: 0.05}
+canary:
+  {percent: 10, nights: 3, max_validation_psi: 0.25, estimated_margin: 0.05, max_scoring_seconds: 900,
+   max_precision_drop: 0.05, against_champion: {max_bad_share_gap: 0.1, max_score_psi: 0.25}}
 triggers:
   data: {max_score_psi: 0.1, drift_nights: 2, window_nights: 3, min_new_matured_labels: 50000}
   performance: {min_customers_with_outcome: 100, estimated_margin: 0.05}
@@ -33,6 +35,8 @@ def test_a_valid_policy_parses():
         (("nights: 3", "nights: 0"), "canary.nights: Input should be greater than or equal to 1"),
         (("drift_nights: 2", "drift_nights: 5"), "drift_nights (5) cannot exceed window_nights (3)"),
         (("max_days: 365", "max_dayz: 365"), "triggers.age.max_dayz: unknown key (typo?)"),
+        (("max_validation_psi: 0.25", "max_validation_psi: 0.25, max_bad_share_gap: 0.1"),
+         "canary.max_bad_share_gap moved to canary.against_champion.max_bad_share_gap"),
     ],
 )
 def test_a_bad_value_is_named(change, message):

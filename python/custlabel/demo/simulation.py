@@ -417,7 +417,7 @@ def run(
     inject_bad_challenger_on: int | None = None,
     drift_share: float = 0.2,
 ) -> Iterator[str]:
-    """Advance the data and run the nightly flow, night after night; yields one line per night.
+    """Advance the data and run the nightly flow, night after night; yields one line per night, then who is champion.
 
     Args:
         inject_drift_on: the night (1 is the first) whose data loses the recent payments of a share of the customers.
@@ -439,6 +439,18 @@ def run(
         headline = monitor.read(settings, schema, data.night, monitor.Criteria(performance.min_precision, performance.min_recall))
         events = [event for event in releases.history(settings) if event.event_id > before]
         yield night_line(data, headline, [*injected, *(event_text(event) for event in events)])
+    yield champion_line(settings)
+
+
+def champion_line(settings: Settings) -> str:
+    """The last line of `custlabel simulate`: the version that is champion now, or that the rule baseline still labels."""
+    champion = registry.alias_versions(settings).get(CHAMPION)
+    if champion is None:
+        return "champion: none, the rule baseline labels (no version has been promoted yet)"
+    promoted = [event for event in releases.history(settings, model_version=champion, model_name=settings.model_name)
+                if event.event == "promoted"]
+    since = f" (promoted {promoted[-1].as_of_date}: {promoted[-1].reason})" if promoted else ""
+    return f"champion: {settings.model_name} v{champion}, a registered model{since}"
 
 
 def event_text(event: releases.RecordedEvent) -> str:
@@ -452,7 +464,12 @@ def event_text(event: releases.RecordedEvent) -> str:
     elif event.event in ("rolled_back", "fallback") or (event.event == "canary_night" and not event.details.get("healthy")):
         text += f" ({event.reason[:160]})"
     elif event.event == "canary_night":
-        text += " (healthy)"
+        share = next((c for c in event.details.get("checks", []) if c["name"] == "canary_champion_bad_share"), None)
+        if share is None:
+            text += " (healthy)"
+        else:
+            who = "the champion's" if share["gated"] else "the rule's"
+            text += f" (healthy; bad {share['figures']['canary']:.1%} on its slice, {who} {share['figures']['champion']:.1%})"
     return text
 
 
