@@ -360,10 +360,17 @@ def advance(settings: Settings, days: int = 1, seed: int = 7, i_mean_database: s
         revealed = conn.execute(REVEAL_EVENTS, {"start": start, "end": end}).rowcount
         arrived = conn.execute(ARRIVALS, {"end": end}).rowcount
         conn.execute("update demo_truth.sim_state set last_night = %s, nights = nights + 1", [night])
+        for table in ("customers", "sales"):
+            conn.execute(STAMP_LOAD.format(sql.Identifier("master_data", table)), {"at": end + LOAD_DELAY, "start": start})
     for table in ("master_data.customers", "master_data.sales"):
         with db.connect(settings, autocommit=True) as conn:
             conn.execute(sql.SQL("analyze {}").format(sql.SQL(table)))
     return NightData(night, count, len(sales), arrived, int(sales["recorded_at"].notna().sum()), revealed)
+
+
+# The night's extract is loaded the morning after it, stamped as `custlabel load` stamps a company's load.
+LOAD_DELAY = timedelta(hours=8)
+STAMP_LOAD = sql.SQL("update {} set loaded_at = %(at)s where updated_at >= %(start)s")
 
 
 LOST_PAYMENTS = """
