@@ -331,6 +331,9 @@ def score_and_publish(night: Night) -> Published:
     lineup = rollout.lineup(settings, night.schema)
     if lineup.fallback:
         rollout.record_fallback(settings, lineup, night.as_of_date, _actor(night))
+    if lineup.canary_refused:
+        canary = registry.alias_versions(settings)[CANARY]
+        rollout.roll_back_canary(settings, canary, night.as_of_date, _actor(night), lineup.canary_refused)
     waive = model_changed(night, lineup)
     percent = release_policy(night).canary.percent
     rolled_back = None

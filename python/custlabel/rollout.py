@@ -181,6 +181,8 @@ class Lineup:
     champion: DeployedModel
     canary: DeployedModel | None = None
     fallback: str | None = None
+    # Why the canary's files were refused (they differ from its registration): it is rolled back tonight.
+    canary_refused: str | None = None
 
 
 class LineupModels:
@@ -247,6 +249,9 @@ def _with_canary(settings: Settings, aliases: dict[str, str], chosen: Lineup) ->
         return chosen
     try:
         return Lineup(chosen.champion, registry.load_alias(CANARY, settings))
+    except registry.ArtifactTamperedError as error:
+        log.error("the canary v%s is refused: %s", aliases[CANARY], error)
+        return Lineup(chosen.champion, None, chosen.fallback, f"canary refused: {error}")
     except Exception as error:  # noqa: BLE001 - a canary that cannot load is rolled back by its checks
         log.warning("the canary v%s cannot be loaded: %s", aliases[CANARY], error)
         return Lineup(chosen.champion, None, None)
