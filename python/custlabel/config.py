@@ -14,6 +14,8 @@ from custlabel.errors import CustlabelError
 
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[2]
 EMBEDDED_DEFAULT_PORT = 55432
+# The embedded superuser's password file under local_dir (libpq's format, mode 0600), written at first start.
+PASSFILE = "pgpass"
 TARGET_SCHEMAS = {"dev": "analytics_dev", "test": "analytics_test", "prod": "analytics"}
 # A Postgres duration ("90s", "15min", "2h", "0" for none): safe inside a libpq options string.
 DURATION = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
@@ -271,7 +273,7 @@ def _number(env: dict[str, str], name: str, default: float) -> float:
     return number
 
 
-def _connection_from_env(env: dict[str, str], embedded_port: int) -> tuple[bool, Connection]:
+def _connection_from_env(env: dict[str, str], embedded_port: int, local_dir: Path) -> tuple[bool, Connection]:
     timeouts = _timeouts_from_env(env)
     url = env.get("DATABASE_URL")
     if url:
@@ -283,9 +285,11 @@ def _connection_from_env(env: dict[str, str], embedded_port: int) -> tuple[bool,
             user=env.get("PGUSER", "postgres"),
             password=env.get("PGPASSWORD", ""),
             dbname=env.get("PGDATABASE", "postgres"),
+            params=(("passfile", env["PGPASSFILE"]),) if env.get("PGPASSFILE") else (),
             timeouts=timeouts,
         )
-    return True, Connection("127.0.0.1", embedded_port, "postgres", "", "custlabel", timeouts=timeouts)
+    passfile = (("passfile", str(local_dir / PASSFILE)),)
+    return True, Connection("127.0.0.1", embedded_port, "postgres", "", "custlabel", passfile, timeouts=timeouts)
 
 
 def _bi_role_from_env(env: dict[str, str]) -> BiRole:
@@ -315,7 +319,7 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
     project_dir = Path(env.get("CUSTLABEL_HOME", DEFAULT_PROJECT_DIR)).resolve()
     local_dir = Path(env.get("CUSTLABEL_LOCAL_DIR", project_dir / ".local")).resolve()
     embedded, connection = _connection_from_env(
-        env, int(env.get("CUSTLABEL_PG_PORT", EMBEDDED_DEFAULT_PORT))
+        env, int(env.get("CUSTLABEL_PG_PORT", EMBEDDED_DEFAULT_PORT)), local_dir
     )
     mlflow_dir = local_dir / "mlflow"
     target = env.get("CUSTLABEL_TARGET", "prod")

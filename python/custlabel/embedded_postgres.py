@@ -1,8 +1,12 @@
 """The embedded default PostgreSQL: a real PostgreSQL 16 from the pgserver wheel, kept in a folder.
 
 `start`, `stop` and `status` manage a server in `<local_dir>/pgdata` that listens on
-127.0.0.1:<port> and on a unix socket, with trust authentication for local
-connections only. When the settings point at an external Postgres (PG* variables or
+127.0.0.1:<port> and on a unix socket. Every TCP connection, the superuser's included,
+logs in with a password (SCRAM): the superuser's is generated at first start and kept
+in `<local_dir>/pgpass` (mode 0600, libpq's password file format), which the settings
+name as libpq's `passfile`. The socket trusts its callers, but its folder is entered by
+the server's owner only. A data folder of an earlier version (trust on 127.0.0.1) is
+upgraded when it starts. When the settings point at an external Postgres (PG* variables or
 DATABASE_URL), nothing is started or stopped: `start` only checks it is reachable.
 """
 
@@ -14,6 +18,7 @@ import importlib.util
 import logging
 import os
 import pwd
+import secrets
 import shlex
 import signal
 import socket
@@ -28,8 +33,9 @@ from pathlib import Path
 import psutil
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
-from custlabel.config import Connection, Settings, get_settings
+from custlabel.config import PASSFILE, Connection, Settings, get_settings
 from custlabel.errors import CustlabelError
 
 logger = logging.getLogger(__name__)
@@ -64,11 +70,14 @@ SERVER_SETTINGS = {
 }
 
 PG_HBA = """\
-# Written by custlabel: trust on the local socket and 127.0.0.1 only.
+# Written by custlabel: SCRAM passwords on 127.0.0.1; trust on the socket, whose folder only the server's owner enters.
 # TYPE  DATABASE  USER  ADDRESS       METHOD
 local   all       all                 trust
-host    all       all   127.0.0.1/32  trust
+host    all       all   127.0.0.1/32  scram-sha-256
 """
+# The first line of the pg_hba.conf earlier versions wrote (trust on 127.0.0.1): replaced at start.
+TRUSTING_HBA_HEADER = "# Written by custlabel: trust on the local socket and 127.0.0.1 only."
+SUPERUSER = "postgres"
 
 
 @dataclass(frozen=True)
@@ -251,7 +260,7 @@ def _prepare_folders(settings: Settings, socket_dir: Path, account: pwd.struct_p
         _allow_traversal(socket_dir)
         _allow_traversal(bin_dir())
     _give_to(data_dir, account, 0o700)
-    _give_to(socket_dir, account, 0o755)
+    _give_to(socket_dir, account, 0o700)
     _give_to(log_path(settings), account, 0o644)
 
 
@@ -262,11 +271,59 @@ def _initdb(settings: Settings, account: pwd.struct_passwd | None) -> None:
         return
     logger.info("creating a PostgreSQL cluster in %s", data_dir)
     # --no-locale: byte-order sorting, the same on every machine, and fast.
-    args = ["-D", str(data_dir), "-U", "postgres", "--encoding=UTF8", "--no-locale", "--auth=trust"]
+    args = ["-D", str(data_dir), "-U", SUPERUSER, "--encoding=UTF8", "--no-locale", "--auth-local=trust",
+            "--auth-host=scram-sha-256"]
     result = _run_pg("initdb", args, account)
     if result.returncode != 0:
         raise CustlabelError(f"initdb failed for {data_dir}:\n{result.stderr.strip()}")
     (data_dir / "pg_hba.conf").write_text(PG_HBA)
+
+
+def _upgrade_hba(settings: Settings) -> None:
+    """Replace the trusting pg_hba.conf an earlier version wrote (an operator's own file is left alone)."""
+    hba = settings.embedded_data_dir / "pg_hba.conf"
+    if hba.read_text().startswith(TRUSTING_HBA_HEADER):
+        logger.warning("%s trusted every connection on 127.0.0.1: passwords (SCRAM) are required from now on", hba)
+        hba.write_text(PG_HBA)
+
+
+def passfile_path(local_dir: Path) -> Path:
+    """The embedded superuser's password file (libpq's format), readable by its owner only."""
+    return local_dir / PASSFILE
+
+
+def _superuser_password(settings: Settings) -> tuple[str, bool]:
+    """The superuser's password from the password file, generated on first use; and whether it is new."""
+    path = passfile_path(settings.local_dir)
+    if path.exists():
+        for line in path.read_text().splitlines():
+            fields = line.split(":", 4)
+            if len(fields) == 5 and fields[3] == SUPERUSER:
+                path.chmod(0o600)
+                return fields[4], False
+    password = secrets.token_urlsafe(32)  # letters, digits, - and _: nothing libpq's format must escape
+    lines = "".join(f"{host}:*:*:{SUPERUSER}:{password}\n" for host in ("127.0.0.1", "localhost"))
+    draft = path.with_name(f".{path.name}.new")
+    draft.unlink(missing_ok=True)
+    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(lines)
+    draft.replace(path)
+    logger.info("generated the embedded superuser's password in %s (mode 0600)", path)
+    return password, True
+
+
+def _admin_conninfo(socket_dir: Path | str, port: int, dbname: str = "postgres") -> str:
+    """The superuser over the unix socket (trusted: only the server's owner can enter its folder)."""
+    return make_conninfo("", host=str(socket_dir), port=port, user=SUPERUSER, dbname=dbname)
+
+
+def _set_superuser_password(socket_dir: Path, port: int, password: str, fresh: bool) -> None:
+    """Give the superuser its password (SCRAM-hashed here, never sent in clear) when new or not yet set."""
+    with psycopg.connect(_admin_conninfo(socket_dir, port), autocommit=True) as conn:
+        unset = conn.execute("select rolpassword is null from pg_authid where rolname = %s", [SUPERUSER]).fetchone()[0]
+        if fresh or unset:
+            verifier = conn.pgconn.encrypt_password(password.encode(), SUPERUSER.encode(), b"scram-sha-256")
+            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(SUPERUSER), sql.Literal(verifier.decode())))
 
 
 def _remove_stale_lock(settings: Settings) -> None:
@@ -345,10 +402,9 @@ def _log_tail(settings: Settings, lines: int = 15) -> str:
         return "(no log)"
 
 
-def _ensure_database(connection: Connection) -> None:
+def _ensure_database(connection: Connection, socket_dir: str) -> None:
     """Create the configured database if it does not exist."""
-    admin = f"host={connection.host} port={connection.port} user={connection.user} dbname=postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(_admin_conninfo(socket_dir, connection.port), autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", [connection.dbname]).fetchone()
         if not exists:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(connection.dbname)))
@@ -386,13 +442,14 @@ def start(settings: Settings) -> Connection:
         running = running_postmaster(settings)
         if running is None:
             _start_server(settings)
+            running = running_postmaster(settings)
         elif running.port != connection.port:
             raise CustlabelError(
                 f"the embedded PostgreSQL in {settings.embedded_data_dir} is already running on port "
                 f"{running.port}, not {connection.port}: run `custlabel db stop` first, "
                 f"or set CUSTLABEL_PG_PORT={running.port}"
             )
-        _ensure_database(connection)
+        _ensure_database(connection, running.socket_dir)
     return connection
 
 
@@ -408,9 +465,12 @@ def _start_server(settings: Settings) -> None:
         )
     account = _server_account()
     socket_dir = socket_dir_for(settings.local_dir, port)
+    password, fresh = _superuser_password(settings)
     _prepare_folders(settings, socket_dir, account)
     _initdb(settings, account)
+    _upgrade_hba(settings)
     _pg_ctl_start(settings, socket_dir, account)
+    _set_superuser_password(socket_dir, port, password, fresh)
 
 
 def stop(settings: Settings) -> str:
