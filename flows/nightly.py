@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import DEFAULT
 
-from custlabel import monitor, nightly, rollout, runs
+from custlabel import masking, monitor, nightly, rollout, runs
 from custlabel.nightly import (
     CanaryVerdict, DbtStep, Night, Published, Target, TrainOutcome, TriggerReport, ValidationOutcome,
 )
@@ -137,6 +137,7 @@ def nightly_customer_labels(
     it validates tonight's version and approves it only when every validation gate passed.
     """
     night = nightly.plan(as_of_date, target, retrain, dbt_vars=dbt_vars)
+    masking.protect_logs(night.settings())
     with nightly.one_run_at_a_time(night), runs.record(nightly.run_record(night)) as run:
         run.step("source freshness", check_source_freshness, night)
         run.step("dbt build", dbt_build, night)

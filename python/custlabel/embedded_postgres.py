@@ -35,6 +35,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from custlabel import masking
 from custlabel.config import PASSFILE, Connection, Settings, get_settings
 from custlabel.errors import CustlabelError
 
@@ -123,12 +124,15 @@ def server_options(port: int, socket_dir: Path) -> str:
     return " ".join(f"-c {shlex.quote(f'{name}={value}')}" for name, value in settings.items())
 
 
-def env_lines(connection: Connection, path_prefix: Path | None = None) -> str:
-    """Shell `export` lines for libpq clients (psql, dbt), to be used with eval."""
+def env_lines(connection: Connection, path_prefix: Path | None = None, show_password: bool = False) -> str:
+    """Shell `export` lines for libpq clients (psql, dbt), to be used with eval; a password only when asked."""
     variables = connection.pg_env()
-    if not variables["PGPASSWORD"]:
-        del variables["PGPASSWORD"]
+    password = variables.pop("PGPASSWORD")
     lines = [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+    if password and show_password:
+        lines.append(f"export PGPASSWORD={shlex.quote(password)}")
+    elif password:
+        lines.append("# PGPASSWORD is not printed: keep yours, or add --show-password")
     if path_prefix is not None:
         lines.append(f'export PATH={shlex.quote(str(path_prefix))}:"$PATH"')
     return "\n".join(lines)
@@ -508,13 +512,14 @@ def status(settings: Settings) -> str:
     )
 
 
-def url(settings: Settings) -> str:
-    """The SQLAlchemy URL of the warehouse."""
-    return settings.connection.sqlalchemy_url()
+def url(settings: Settings, show_password: bool = False) -> str:
+    """The SQLAlchemy URL of the warehouse, its password masked (***) unless asked for."""
+    full = settings.connection.sqlalchemy_url()
+    return full if show_password else masking.mask(full, masking.settings_secrets(settings))
 
 
-def run_action(action: str, settings: Settings | None = None) -> str:
-    """Carry out `custlabel db ACTION` and return what to print."""
+def run_action(action: str, settings: Settings | None = None, show_password: bool = False) -> str:
+    """Carry out `custlabel db ACTION` and return what to print (`url` and `env` without passwords unless shown)."""
     settings = settings or get_settings()
     if action == "start":
         start(settings)
@@ -524,8 +529,8 @@ def run_action(action: str, settings: Settings | None = None) -> str:
     if action == "status":
         return status(settings)
     if action == "url":
-        return url(settings)
+        return url(settings, show_password)
     if action == "env":
         # The wheel's psql, for machines without a PostgreSQL client installed.
-        return env_lines(settings.connection, bin_dir() if settings.embedded else None)
+        return env_lines(settings.connection, bin_dir() if settings.embedded else None, show_password)
     raise CustlabelError(f"unknown db action {action!r}: expected start, stop, status, url or env")
