@@ -62,13 +62,13 @@ class Timeouts:
     keepalives_idle_seconds: int = 60
     keepalives_interval_seconds: int = 10
     keepalives_count: int = 6
+    # The operator's own PGOPTIONS: kept after ours, so a setting named in both is the operator's.
+    operator_options: str = ""
 
     def session_options(self) -> str:
-        """The `-c` flags of libpq's options keyword."""
-        return (
-            f"-c statement_timeout={self.statement}"
-            f" -c idle_in_transaction_session_timeout={self.idle_in_transaction}"
-        )
+        """The `-c` flags of libpq's options keyword: ours, then the operator's PGOPTIONS."""
+        ours = f"-c statement_timeout={self.statement} -c idle_in_transaction_session_timeout={self.idle_in_transaction}"
+        return " ".join(filter(None, [ours, self.operator_options.strip()]))
 
     def keepalive_parameters(self) -> dict[str, str]:
         return {
@@ -171,6 +171,20 @@ class SwapWait:
 
 
 @dataclass(frozen=True)
+class StepTimeouts:
+    """How long a step of the nightly run and each child process may take before it is stopped (seconds).
+
+    Generous: they stop a hung step, so that it releases the run's lock, not a slow one.
+    """
+
+    step_seconds: float = 3 * 3600
+    train_seconds: float = 6 * 3600
+    validate_seconds: float = 6 * 3600
+    smoke_seconds: float = 1800
+    scoring_child_seconds: float = 3 * 3600
+
+
+@dataclass(frozen=True)
 class Settings:
     project_dir: Path
     local_dir: Path
@@ -186,6 +200,7 @@ class Settings:
     bi_role: BiRole = field(default_factory=BiRole)
     swap_wait: SwapWait = field(default_factory=SwapWait)
     lock_heartbeat_seconds: float = 30.0
+    step_timeouts: StepTimeouts = field(default_factory=StepTimeouts)
 
     @property
     def schema(self) -> str:
@@ -216,12 +231,23 @@ def _url_connection(url: str, timeouts: Timeouts) -> Connection:
     """A DATABASE_URL parsed by libpq itself: percent-decoding and its query string (sslmode, ...) kept."""
     scheme, separator, rest = url.partition("://")
     if not separator or scheme.split("+")[0] not in {"postgresql", "postgres"}:
-        raise CustlabelError("DATABASE_URL must look like postgresql://user:password@host:5432/dbname?sslmode=require")
+        named = f"has the scheme {scheme!r}" if separator else "is not a URL"
+        raise CustlabelError(
+            f"DATABASE_URL {named}: custlabel needs a PostgreSQL URL such as"
+            " postgresql://user:password@host:5432/dbname?sslmode=require"
+        )
     try:
         parts = conninfo_to_dict(f"postgresql://{rest}")
     except Exception as error:  # psycopg.ProgrammingError names the bad part
         raise CustlabelError(f"DATABASE_URL cannot be read: {error}") from error
     address = {key: str(parts.pop(key)) for key in ("host", "port", "user", "password", "dbname") if key in parts}
+    if "," in address.get("host", "") or "," in address.get("port", ""):
+        raise CustlabelError(
+            f"DATABASE_URL names several servers ({address.get('host', '')}): custlabel writes to one, and its nightly"
+            " lock must live there; name the primary alone (postgresql://user:password@primary:5432/dbname)"
+        )
+    if not address.get("port", "5432").isdigit():
+        raise CustlabelError(f"DATABASE_URL's port {address['port']!r} is not a number")
     unsupported = set(parts) - set(LIBPQ_VARIABLES) - KEEPALIVE_KEYWORDS
     if unsupported:
         raise CustlabelError(f"DATABASE_URL parameters not supported here: {', '.join(sorted(unsupported))}")
@@ -240,8 +266,11 @@ def _url_connection(url: str, timeouts: Timeouts) -> Connection:
 
 def _timeouts_from_env(env: dict[str, str]) -> Timeouts:
     defaults = Timeouts()
+    # An operator's PGCONNECT_TIMEOUT is the default of ours (libpq would never see it: we always pass one).
+    connect_default = _integer(env, "PGCONNECT_TIMEOUT", defaults.connect_seconds)
     return Timeouts(
-        connect_seconds=_integer(env, "CUSTLABEL_PG_CONNECT_TIMEOUT", defaults.connect_seconds),
+        connect_seconds=_integer(env, "CUSTLABEL_PG_CONNECT_TIMEOUT", connect_default),
+        operator_options=env.get("PGOPTIONS", ""),
         statement=duration("CUSTLABEL_PG_STATEMENT_TIMEOUT", env.get("CUSTLABEL_PG_STATEMENT_TIMEOUT", defaults.statement)),
         idle_in_transaction=duration(
             "CUSTLABEL_PG_IDLE_IN_TRANSACTION_TIMEOUT",
@@ -313,6 +342,24 @@ def _swap_wait_from_env(env: dict[str, str]) -> SwapWait:
     )
 
 
+def _step_timeouts_from_env(env: dict[str, str]) -> StepTimeouts:
+    defaults = StepTimeouts()
+    return StepTimeouts(
+        step_seconds=_positive(env, "CUSTLABEL_STEP_TIMEOUT_SECONDS", defaults.step_seconds),
+        train_seconds=_positive(env, "CUSTLABEL_TRAIN_TIMEOUT_SECONDS", defaults.train_seconds),
+        validate_seconds=_positive(env, "CUSTLABEL_VALIDATE_TIMEOUT_SECONDS", defaults.validate_seconds),
+        smoke_seconds=_positive(env, "CUSTLABEL_SMOKE_TIMEOUT_SECONDS", defaults.smoke_seconds),
+        scoring_child_seconds=_positive(env, "CUSTLABEL_SCORING_CHILD_TIMEOUT_SECONDS", defaults.scoring_child_seconds),
+    )
+
+
+def _positive(env: dict[str, str], name: str, default: float) -> float:
+    seconds = _number(env, name, default)
+    if seconds <= 0:
+        raise CustlabelError(f"{name}={env[name]!r}: a timeout must be a positive number of seconds")
+    return seconds
+
+
 def get_settings(env: dict[str, str] | None = None) -> Settings:
     """Read the settings; PG* or DATABASE_URL select an external Postgres, else the embedded one."""
     env = dict(os.environ if env is None else env)
@@ -338,4 +385,5 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         bi_role=_bi_role_from_env(env),
         swap_wait=_swap_wait_from_env(env),
         lock_heartbeat_seconds=_number(env, "CUSTLABEL_LOCK_HEARTBEAT_SECONDS", 30.0),
+        step_timeouts=_step_timeouts_from_env(env),
     )

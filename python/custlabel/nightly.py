@@ -41,7 +41,7 @@ from psycopg import sql
 
 from custlabel import (
     acceptance, alerts, approval, canary_checks, db, dbt_results, gates, grants, locking, monitor, registry, release,
-    report, retry, rollout, runs, score, triggers, validate, writeback,
+    releases, report, retry, rollout, runs, score, triggers, validate, writeback,
 )
 from custlabel import dbt as dbt_runner
 from custlabel import release_policy as release_policy_file
@@ -154,7 +154,7 @@ def attempt() -> int:
 @contextmanager
 def one_run_at_a_time(night: Night) -> Iterator[None]:
     """Hold the target's lock for the run; a second run meanwhile stops with RunLockedError."""
-    with locking.hold(night.settings(), night.schema, owner=f"{night.run_name} {night.run_id}"):
+    with locking.hold(night.settings(), night.schema, owner=f"{night.run_name} {night.run_id}"), releases.within_run(night.run_id):
         yield
 
 

@@ -144,7 +144,13 @@ def check(settings: Settings, version: str, schema: str, rows: int = SAMPLE_ROWS
     with tempfile.TemporaryDirectory() as folder:
         job = Path(folder) / "job.pickle"
         job.write_bytes(pickle.dumps((settings, uri, schema, rows)))
-        done = subprocess.run([sys.executable, "-m", "custlabel.smoke", str(job)], capture_output=True, text=True)
+        limit = settings.step_timeouts.smoke_seconds
+        try:
+            done = subprocess.run([sys.executable, "-m", "custlabel.smoke", str(job)], capture_output=True, text=True,
+                                  timeout=limit)
+        except subprocess.TimeoutExpired:
+            reason = f"{uri} did not finish within {limit:g} s in a fresh process (CUSTLABEL_SMOKE_TIMEOUT_SECONDS): stopped"
+            return GateResult(NAME, False, reason, {"uri": uri, "timeout_seconds": limit})
     if done.returncode != 0:
         last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit code {done.returncode}"
         return GateResult(NAME, False, f"{uri} failed in a fresh process: {last}", {"uri": uri})

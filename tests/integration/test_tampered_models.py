@@ -162,3 +162,13 @@ def test_a_tampered_canary_is_rolled_back_and_the_champion_labels_everyone(store
     [rolled_back] = [e for e in release_events(store, "rolled_back", since) if e.model_version == "2"]
     assert rolled_back.reason.startswith("canary refused: customer-labels version 2: files not recorded")
     assert "canary" not in registry.alias_versions(store)
+
+
+def test_a_retried_scoring_step_records_its_fallback_once(store: Settings) -> None:
+    retried = nightly.Night(date.fromisoformat(DEMO_END_DATE), "prod", run_id="retried-run-1", run_name="retried")
+    since = last_event_id(store)
+    with tampered(store, "1", "added"), nightly.one_run_at_a_time(retried):
+        first = nightly.score_and_publish(retried)
+        again = nightly.score_and_publish(retried)  # what Prefect does when the step is retried
+    assert first.fallback == again.fallback
+    assert len(release_events(store, "fallback", since)) == 1
