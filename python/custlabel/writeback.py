@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from custlabel.config import SwapWait, get_settings
-from custlabel import label_rule, locking
+from custlabel import label_rule
 from custlabel.db import relation_exists
 from custlabel.errors import CustlabelError
 
@@ -269,7 +269,6 @@ def publish(conn: psycopg.Connection, schema: str, as_of_date: dt.date, wait: Sw
         wait: how long to wait for readers of the old table (default: the settings' swap_wait).
     """
     wait = wait or get_settings().swap_wait
-    locking.check_held()
     history, staging, labels = _ident(schema, HISTORY), _ident(schema, STAGING), _ident(schema, LABELS)
     conn.execute(sql.SQL("delete from {} where as_of_date = %s").format(history), [as_of_date])
     columns = sql.SQL(", ").join(sql.Identifier(c) for c, _, _ in COLUMNS)
