@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from custlabel import db, locking, nightly, retry, score, sql_scoring, writeback
+from custlabel import db, retry, score, sql_scoring, writeback
 from custlabel.config import Settings
 from custlabel.devtools.benchmarks.scoring import create_synthetic_features, create_synthetic_rule_baseline
 
