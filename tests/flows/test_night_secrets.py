@@ -76,7 +76,7 @@ def night(make_database, password_auth, tmp_path_factory: pytest.TempPathFactory
 
 def test_a_whole_night_neither_prints_nor_logs_a_password(night, capfd: pytest.CaptureFixture) -> None:
     settings, local, log_file, written = night
-    code = cli.main(["nightly", "--as-of", str(NIGHT), "--auto-approve"])
+    code = cli.main(["nightly", "--as-of", str(NIGHT), "--retrain", "--auto-approve"])
     out, err = capfd.readouterr()
     assert code == 0, err[-3000:]
     assert "labels: " in out
