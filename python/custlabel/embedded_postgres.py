@@ -283,12 +283,14 @@ def _initdb(settings: Settings, account: pwd.struct_passwd | None) -> None:
     (data_dir / "pg_hba.conf").write_text(PG_HBA)
 
 
-def _upgrade_hba(settings: Settings) -> None:
-    """Replace the trusting pg_hba.conf an earlier version wrote (an operator's own file is left alone)."""
+def _upgrade_hba(settings: Settings) -> bool:
+    """Replace the trusting pg_hba.conf an earlier version wrote (an operator's own file is left alone); whether it did."""
     hba = settings.embedded_data_dir / "pg_hba.conf"
-    if hba.read_text().startswith(TRUSTING_HBA_HEADER):
-        logger.warning("%s trusted every connection on 127.0.0.1: passwords (SCRAM) are required from now on", hba)
-        hba.write_text(PG_HBA)
+    if not hba.read_text().startswith(TRUSTING_HBA_HEADER):
+        return False
+    logger.warning("%s trusted every connection on 127.0.0.1: passwords (SCRAM) are required from now on", hba)
+    hba.write_text(PG_HBA)
+    return True
 
 
 def passfile_path(local_dir: Path) -> Path:
@@ -321,13 +323,22 @@ def _admin_conninfo(socket_dir: Path | str, port: int, dbname: str = "postgres")
     return make_conninfo("", host=str(socket_dir), port=port, user=SUPERUSER, dbname=dbname)
 
 
-def _set_superuser_password(socket_dir: Path, port: int, password: str, fresh: bool) -> None:
-    """Give the superuser its password (SCRAM-hashed here, never sent in clear) when new or not yet set."""
-    with psycopg.connect(_admin_conninfo(socket_dir, port), autocommit=True) as conn:
+def _secure(settings: Settings, running: Postmaster) -> None:
+    """Passwords on every TCP connection, also of a server an earlier version started (its pg_hba.conf reloaded).
+
+    The superuser gets its password (SCRAM-hashed here, never sent in clear) when it is
+    new or not yet set, before a reloaded pg_hba.conf asks for it.
+    """
+    password, fresh = _superuser_password(settings)
+    Path(running.socket_dir).chmod(0o700)
+    upgraded = _upgrade_hba(settings)
+    with psycopg.connect(_admin_conninfo(running.socket_dir, running.port), autocommit=True) as conn:
         unset = conn.execute("select rolpassword is null from pg_authid where rolname = %s", [SUPERUSER]).fetchone()[0]
         if fresh or unset:
             verifier = conn.pgconn.encrypt_password(password.encode(), SUPERUSER.encode(), b"scram-sha-256")
             conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(SUPERUSER), sql.Literal(verifier.decode())))
+        if upgraded:
+            conn.execute("select pg_reload_conf()")
 
 
 def _remove_stale_lock(settings: Settings) -> None:
@@ -453,6 +464,7 @@ def start(settings: Settings) -> Connection:
                 f"{running.port}, not {connection.port}: run `custlabel db stop` first, "
                 f"or set CUSTLABEL_PG_PORT={running.port}"
             )
+        _secure(settings, running)
         _ensure_database(connection, running.socket_dir)
     return connection
 
@@ -469,12 +481,10 @@ def _start_server(settings: Settings) -> None:
         )
     account = _server_account()
     socket_dir = socket_dir_for(settings.local_dir, port)
-    password, fresh = _superuser_password(settings)
     _prepare_folders(settings, socket_dir, account)
     _initdb(settings, account)
-    _upgrade_hba(settings)
+    _upgrade_hba(settings)  # before the start: a server of an earlier version never listens trusting
     _pg_ctl_start(settings, socket_dir, account)
-    _set_superuser_password(socket_dir, port, password, fresh)
 
 
 def stop(settings: Settings) -> str:

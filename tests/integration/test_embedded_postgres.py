@@ -291,3 +291,26 @@ def test_unreachable_external_server_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CustlabelError, match=expected):
         embedded_postgres.start(settings)
     assert not settings.local_dir.exists()
+
+
+def test_a_trusting_server_of_an_earlier_version_still_running_is_secured_by_start(tmp_path: Path) -> None:
+    settings = get_settings(embedded_env(tmp_path, RESTART_PORT))
+    embedded_postgres.start(settings)
+    try:
+        earlier = f"{embedded_postgres.TRUSTING_HBA_HEADER}\nlocal all all trust\nhost all all 127.0.0.1/32 trust\n"
+        with psycopg.connect(settings.connection.conninfo(), autocommit=True) as conn:
+            conn.execute("alter role postgres password null")
+            (settings.embedded_data_dir / "pg_hba.conf").write_text(earlier)
+            conn.execute("select pg_reload_conf()")
+        embedded_postgres.passfile_path(tmp_path).unlink()
+        time.sleep(1)  # the reload is asynchronous
+        trusted = psycopg.connect(host="127.0.0.1", port=RESTART_PORT, user="postgres", dbname="postgres", passfile="/dev/null")
+        trusted.close()  # as an earlier version left it: anyone on 127.0.0.1 is superuser
+
+        embedded_postgres.start(settings)  # already running: secured in place
+        time.sleep(1)
+        with pytest.raises(psycopg.OperationalError, match="no password supplied"):
+            psycopg.connect(host="127.0.0.1", port=RESTART_PORT, user="postgres", dbname="postgres", passfile="/dev/null")
+        assert query_one(settings, "select rolpassword like 'SCRAM-SHA-256$%' from pg_authid where rolname = 'postgres'")
+    finally:
+        embedded_postgres.stop(settings)
