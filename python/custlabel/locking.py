@@ -10,7 +10,7 @@ within `lock_heartbeat_seconds` and takes the lock again on a new session, loggi
 warning; if another run took it meanwhile, it logs an error naming that run and the
 lock counts as lost. A run that lost its lock stops before its next write
 (`check_held`, called by every writer of the run: its steps, the release log, the
-publish) with LockLostError naming the run that took it. Either way, the end of a run
+registry's aliases and tags, the publish) with LockLostError naming the run that took it. Either way, the end of a run
 that succeeded never fails on the unlock: a dropped session has already released its lock.
 """
 

@@ -27,7 +27,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
 
-from custlabel import evaluate
+from custlabel import evaluate, locking
 from custlabel.config import TARGET_SCHEMAS, Settings, get_settings
 from custlabel.deployed import FALLBACK, DeployedModel
 from custlabel.errors import CustlabelError
@@ -206,6 +206,7 @@ def describe_version(settings: Settings, version: str, tags: dict[str, str], des
 
 def tag_version(settings: Settings, version: str, tags: dict[str, str]) -> None:
     """Set tags on a version of the configured model."""
+    locking.check_held()
     registry = client(settings)
     for key, value in tags.items():
         registry.set_model_version_tag(settings.model_name, version, key, value)
@@ -402,6 +403,7 @@ def log_version_files(settings: Settings, version: str, folder: Path, artifact_p
 
 def set_alias(alias: str, version: str, settings: Settings | None = None) -> None:
     """Point the target's alias at a version trained for the same target (never another target's alias)."""
+    locking.check_held()
     settings = settings or get_settings()
     trained_for = get_version(settings, version).tags.get(TARGET_TAG)
     if trained_for != settings.target:
@@ -414,6 +416,7 @@ def set_alias(alias: str, version: str, settings: Settings | None = None) -> Non
 
 def delete_alias(alias: str, settings: Settings | None = None) -> None:
     """Unset the target's alias."""
+    locking.check_held()
     settings = settings or get_settings()
     client(settings).delete_registered_model_alias(settings.model_name, alias_name(settings, alias))
 

@@ -9,7 +9,7 @@ from datetime import date
 import psycopg
 import pytest
 
-from custlabel import computational, locking, nightly, releases, runs, smoke
+from custlabel import computational, locking, nightly, registry, releases, runs, smoke
 from custlabel.config import Settings, StepTimeouts
 
 pytestmark = pytest.mark.integration
@@ -69,6 +69,8 @@ def test_a_run_that_lost_its_lock_stops_before_its_next_write(warehouse_settings
                 r" \d+, .*\) and stops before its next write"
             )):
                 releases.record(settings, event)
+            with pytest.raises(locking.LockLostError):
+                registry.set_alias("champion", "1", settings)
             record = runs.RunRecord(settings, SCHEMA, "run-a", "run-a", date(2026, 6, 30), "prod", {})
             with pytest.raises(locking.LockLostError):
                 record.step("score and publish", lambda **_: called.append(True))
