@@ -6,7 +6,7 @@ CUSTOMERS ?= 20000
 DAYS ?= 730
 CRON ?= 0 2 * * *
 
-.PHONY: install demo test bench serve db-start db-stop clean
+.PHONY: install demo test faults bench serve db-start db-stop clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ serve: install
 ## make test: the whole suite (unit, integration on a real Postgres, flows)
 test: install
 	$(BIN)/pytest -q
+
+## make faults: the load and fault tests alone (also part of make test), with their table of figures
+faults: install
+	$(BIN)/pytest -q -m faults
 
 ## make bench: figures at scale (1,000,000 customers); prints, never fails on a target
 bench: install

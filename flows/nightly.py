@@ -8,13 +8,17 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import DEFAULT
 
-from custlabel import monitor, nightly, rollout, runs
+from custlabel import masking, monitor, nightly, rollout, runs
+from custlabel.config import get_settings
 from custlabel.nightly import (
     CanaryVerdict, DbtStep, Night, Published, Target, TrainOutcome, TriggerReport, ValidationOutcome,
 )
 
 # I/O trouble is retried; a failed dbt test, check or gate is not: it would fail the same way.
 RETRIES = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": nightly.is_transient}
+# A hung step is stopped (and not retried), so that the run ends and releases its lock (settings.step_timeouts).
+TIMEOUTS = get_settings().step_timeouts
+STEP = {**RETRIES, "timeout_seconds": TIMEOUTS.step_seconds}
 # A retried flow run (same run id) reuses the results of the steps that already succeeded.
 KEEP = {"persist_result": True, "cache_policy": DEFAULT}
 
@@ -25,22 +29,22 @@ def _logged(step: DbtStep) -> DbtStep:
     return step
 
 
-@task(name="source freshness", **RETRIES, **KEEP)
+@task(name="source freshness", **STEP, **KEEP)
 def check_source_freshness(night: Night) -> DbtStep:
     return _logged(nightly.check_freshness(night))
 
 
-@task(name="dbt build", **RETRIES, **KEEP)
+@task(name="dbt build", **STEP, **KEEP)
 def dbt_build(night: Night) -> DbtStep:
     return _logged(nightly.build(night))
 
 
-@task(name="monitoring", **RETRIES)
+@task(name="monitoring", **STEP)
 def read_monitoring(night: Night) -> monitor.Headline:
     return nightly.read_monitoring(night)
 
 
-@task(name="release", **RETRIES)
+@task(name="release", **STEP)
 def prepare_release(night: Night) -> rollout.ReleaseState:
     state = nightly.prepare_release(night)
     if state.canary:
@@ -49,7 +53,7 @@ def prepare_release(night: Night) -> rollout.ReleaseState:
     return state
 
 
-@task(name="score and publish", **RETRIES, **KEEP)
+@task(name="score and publish", **STEP, **KEEP)
 def score_and_publish(night: Night) -> Published:
     published = nightly.score_and_publish(night)
     if published.rate_check_waived:
@@ -59,21 +63,21 @@ def score_and_publish(night: Night) -> Published:
     return published
 
 
-@task(name="monitoring refresh", **RETRIES, **KEEP)
+@task(name="monitoring refresh", **STEP, **KEEP)
 def refresh_monitoring(night: Night) -> monitor.Headline:
     _logged(nightly.refresh_label_monitoring(night))
     nightly.evaluate_alerts(night)
     return nightly.read_monitoring(night)
 
 
-@task(name="canary checks", **RETRIES)
+@task(name="canary checks", **STEP)
 def check_canary(night: Night, published: Published) -> CanaryVerdict:
     verdict = nightly.check_canary(night, published)
     get_run_logger().info(verdict.detail)
     return verdict
 
 
-@task(name="triggers", **RETRIES)
+@task(name="triggers", **STEP)
 def find_triggers(night: Night) -> TriggerReport:
     found = nightly.find_triggers(night)
     for trigger in found.measured:
@@ -81,7 +85,7 @@ def find_triggers(night: Night) -> TriggerReport:
     return found
 
 
-@task(name="train", **RETRIES, **KEEP)
+@task(name="train", **RETRIES, timeout_seconds=TIMEOUTS.train_seconds, **KEEP)
 def train_model(night: Night) -> TrainOutcome:
     outcome = nightly.train_and_register(night)
     for line in [*outcome.lines, outcome.detail]:
@@ -89,19 +93,19 @@ def train_model(night: Night) -> TrainOutcome:
     return outcome
 
 
-@task(name="validate", **RETRIES, **KEEP)
+@task(name="validate", **RETRIES, timeout_seconds=TIMEOUTS.validate_seconds, **KEEP)
 def validate_version(night: Night, trained: TrainOutcome) -> ValidationOutcome:
     outcome = nightly.validate_and_approve(night, trained)
     get_run_logger().info(outcome.detail)
     return outcome
 
 
-@task(name="release state", **RETRIES)
+@task(name="release state", **STEP)
 def release_state(night: Night) -> rollout.ReleaseState:
     return nightly.release_state(night)
 
 
-@task(name="monitoring report", **RETRIES)
+@task(name="monitoring report", **STEP)
 def write_report(night: Night, headline: monitor.Headline | None) -> str:
     path = nightly.write_report(night, headline)
     create_link_artifact(path.as_uri(), link_text=path.name, key="monitoring-report",
@@ -138,6 +142,7 @@ def nightly_customer_labels(
     tonight's version only when every validation gate passed.
     """
     night = nightly.plan(as_of_date, target, retrain, dbt_vars=dbt_vars)
+    masking.protect_logs(night.settings())
     with nightly.one_run_at_a_time(night), runs.record(nightly.run_record(night)) as run:
         run.step("source freshness", check_source_freshness, night)
         run.step("dbt build", dbt_build, night)

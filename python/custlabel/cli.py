@@ -25,7 +25,7 @@ I_MEAN_DATABASE_HELP = (
 def _db(args: argparse.Namespace) -> None:
     from custlabel import embedded_postgres
 
-    print(embedded_postgres.run_action(args.action))
+    print(embedded_postgres.run_action(args.action, show_password=args.show_password))
 
 
 def _demo_data(args: argparse.Namespace) -> None:
@@ -246,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="the embedded PostgreSQL in .local/")
     db.add_argument("action", choices=["start", "stop", "status", "url", "env"])
+    db.add_argument("--show-password", action="store_true", help="print the password in `url` and `env` (masked: ***)")
     db.set_defaults(handler=_db)
 
     demo = sub.add_parser("demo-data", help="generate demo master data into master_data.*")
@@ -405,11 +406,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from custlabel import masking
+    from custlabel.config import get_settings
+
     args = build_parser().parse_args(argv)
     try:
+        masking.protect_logs(get_settings())
         return args.handler(args) or 0
     except CustlabelError as error:
-        print(f"custlabel: error: {error}", file=sys.stderr)
+        print(f"custlabel: error: {masking.mask(str(error))}", file=sys.stderr)
         return 2
 
 

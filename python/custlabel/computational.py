@@ -122,9 +122,15 @@ def score_in_child(settings: Settings, schema: str, night: date, version: str | 
     with tempfile.TemporaryDirectory() as folder:
         job = Path(folder) / "job.pickle"
         job.write_bytes(pickle.dumps((settings, schema, night, version)))
-        done = subprocess.run([sys.executable, "-m", "custlabel.computational", str(job)], capture_output=True, text=True)
-    if done.returncode != 0:
+        limit = settings.step_timeouts.scoring_child_seconds
         who = f"version {version}" if version else "the rule baseline"
+        try:
+            done = subprocess.run([sys.executable, "-m", "custlabel.computational", str(job)], capture_output=True,
+                                  text=True, timeout=limit)
+        except subprocess.TimeoutExpired as error:
+            raise CustlabelError(f"scoring {who} in {schema} did not finish within {limit:g} s"
+                                 " (CUSTLABEL_SCORING_CHILD_TIMEOUT_SECONDS): stopped") from error
+    if done.returncode != 0:
         raise CustlabelError(f"scoring {who} in {schema} failed: {done.stderr.strip()[-1500:]}")
     return ScoringRun(**json.loads(done.stdout.strip().splitlines()[-1]))
 

@@ -15,6 +15,8 @@ from custlabel.errors import CustlabelError
 
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[2]
 EMBEDDED_DEFAULT_PORT = 55432
+# The embedded superuser's password file under local_dir (libpq's format, mode 0600), written at first start.
+PASSFILE = "pgpass"
 TARGET_SCHEMAS = {"dev": "analytics_dev", "test": "analytics_test", "prod": "analytics"}
 # A Postgres duration ("90s", "15min", "2h", "0" for none): safe inside a libpq options string.
 DURATION = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
@@ -61,13 +63,13 @@ class Timeouts:
     keepalives_idle_seconds: int = 60
     keepalives_interval_seconds: int = 10
     keepalives_count: int = 6
+    # The operator's own PGOPTIONS: kept after ours, so a setting named in both is the operator's.
+    operator_options: str = ""
 
     def session_options(self) -> str:
-        """The `-c` flags of libpq's options keyword."""
-        return (
-            f"-c statement_timeout={self.statement}"
-            f" -c idle_in_transaction_session_timeout={self.idle_in_transaction}"
-        )
+        """The `-c` flags of libpq's options keyword: ours, then the operator's PGOPTIONS."""
+        ours = f"-c statement_timeout={self.statement} -c idle_in_transaction_session_timeout={self.idle_in_transaction}"
+        return " ".join(filter(None, [ours, self.operator_options.strip()]))
 
     def keepalive_parameters(self) -> dict[str, str]:
         return {
@@ -175,6 +177,20 @@ class SwapWait:
 
 
 @dataclass(frozen=True)
+class StepTimeouts:
+    """How long a step of the nightly run and each child process may take before it is stopped (seconds).
+
+    Generous: they stop a hung step, so that it releases the run's lock, not a slow one.
+    """
+
+    step_seconds: float = 3 * 3600
+    train_seconds: float = 6 * 3600
+    validate_seconds: float = 6 * 3600
+    smoke_seconds: float = 1800
+    scoring_child_seconds: float = 3 * 3600
+
+
+@dataclass(frozen=True)
 class Settings:
     project_dir: Path
     local_dir: Path
@@ -190,6 +206,7 @@ class Settings:
     bi_role: BiRole = field(default_factory=BiRole)
     swap_wait: SwapWait = field(default_factory=SwapWait)
     lock_heartbeat_seconds: float = 30.0
+    step_timeouts: StepTimeouts = field(default_factory=StepTimeouts)
 
     @property
     def schema(self) -> str:
@@ -220,12 +237,23 @@ def _url_connection(url: str, timeouts: Timeouts) -> Connection:
     """A DATABASE_URL parsed by libpq itself: percent-decoding and its query string (sslmode, ...) kept."""
     scheme, separator, rest = url.partition("://")
     if not separator or scheme.split("+")[0] not in {"postgresql", "postgres"}:
-        raise CustlabelError("DATABASE_URL must look like postgresql://user:password@host:5432/dbname?sslmode=require")
+        named = f"has the scheme {scheme!r}" if separator else "is not a URL"
+        raise CustlabelError(
+            f"DATABASE_URL {named}: custlabel needs a PostgreSQL URL such as"
+            " postgresql://user:password@host:5432/dbname?sslmode=require"
+        )
     try:
         parts = conninfo_to_dict(f"postgresql://{rest}")
     except Exception as error:  # psycopg.ProgrammingError names the bad part
         raise CustlabelError(f"DATABASE_URL cannot be read: {error}") from error
     address = {key: str(parts.pop(key)) for key in ("host", "port", "user", "password", "dbname") if key in parts}
+    if "," in address.get("host", "") or "," in address.get("port", ""):
+        raise CustlabelError(
+            f"DATABASE_URL names several servers ({address.get('host', '')}): custlabel writes to one, and its nightly"
+            " lock must live there; name the primary alone (postgresql://user:password@primary:5432/dbname)"
+        )
+    if not address.get("port", "5432").isdigit():
+        raise CustlabelError(f"DATABASE_URL's port {address['port']!r} is not a number")
     unsupported = set(parts) - set(LIBPQ_VARIABLES) - KEEPALIVE_KEYWORDS
     if unsupported:
         raise CustlabelError(f"DATABASE_URL parameters not supported here: {', '.join(sorted(unsupported))}")
@@ -253,8 +281,11 @@ def time_zone(name: str) -> str:
 
 def _timeouts_from_env(env: dict[str, str]) -> Timeouts:
     defaults = Timeouts()
+    # An operator's PGCONNECT_TIMEOUT is the default of ours (libpq would never see it: we always pass one).
+    connect_default = _integer(env, "PGCONNECT_TIMEOUT", defaults.connect_seconds)
     return Timeouts(
-        connect_seconds=_integer(env, "CUSTLABEL_PG_CONNECT_TIMEOUT", defaults.connect_seconds),
+        connect_seconds=_integer(env, "CUSTLABEL_PG_CONNECT_TIMEOUT", connect_default),
+        operator_options=env.get("PGOPTIONS", ""),
         statement=duration("CUSTLABEL_PG_STATEMENT_TIMEOUT", env.get("CUSTLABEL_PG_STATEMENT_TIMEOUT", defaults.statement)),
         idle_in_transaction=duration(
             "CUSTLABEL_PG_IDLE_IN_TRANSACTION_TIMEOUT",
@@ -286,7 +317,7 @@ def _number(env: dict[str, str], name: str, default: float) -> float:
     return number
 
 
-def _connection_from_env(env: dict[str, str], embedded_port: int) -> tuple[bool, Connection]:
+def _connection_from_env(env: dict[str, str], embedded_port: int, local_dir: Path) -> tuple[bool, Connection]:
     timeouts = _timeouts_from_env(env)
     url = env.get("DATABASE_URL")
     if url:
@@ -298,9 +329,11 @@ def _connection_from_env(env: dict[str, str], embedded_port: int) -> tuple[bool,
             user=env.get("PGUSER", "postgres"),
             password=env.get("PGPASSWORD", ""),
             dbname=env.get("PGDATABASE", "postgres"),
+            params=(("passfile", env["PGPASSFILE"]),) if env.get("PGPASSFILE") else (),
             timeouts=timeouts,
         )
-    return True, Connection("127.0.0.1", embedded_port, "postgres", "", "custlabel", timeouts=timeouts)
+    passfile = (("passfile", str(local_dir / PASSFILE)),)
+    return True, Connection("127.0.0.1", embedded_port, "postgres", "", "custlabel", passfile, timeouts=timeouts)
 
 
 def _bi_role_from_env(env: dict[str, str]) -> BiRole:
@@ -324,6 +357,24 @@ def _swap_wait_from_env(env: dict[str, str]) -> SwapWait:
     )
 
 
+def _step_timeouts_from_env(env: dict[str, str]) -> StepTimeouts:
+    defaults = StepTimeouts()
+    return StepTimeouts(
+        step_seconds=_positive(env, "CUSTLABEL_STEP_TIMEOUT_SECONDS", defaults.step_seconds),
+        train_seconds=_positive(env, "CUSTLABEL_TRAIN_TIMEOUT_SECONDS", defaults.train_seconds),
+        validate_seconds=_positive(env, "CUSTLABEL_VALIDATE_TIMEOUT_SECONDS", defaults.validate_seconds),
+        smoke_seconds=_positive(env, "CUSTLABEL_SMOKE_TIMEOUT_SECONDS", defaults.smoke_seconds),
+        scoring_child_seconds=_positive(env, "CUSTLABEL_SCORING_CHILD_TIMEOUT_SECONDS", defaults.scoring_child_seconds),
+    )
+
+
+def _positive(env: dict[str, str], name: str, default: float) -> float:
+    seconds = _number(env, name, default)
+    if seconds <= 0:
+        raise CustlabelError(f"{name}={env[name]!r}: a timeout must be a positive number of seconds")
+    return seconds
+
+
 def get_settings(env: dict[str, str] | None = None) -> Settings:
     """Read the settings; PG* or DATABASE_URL select an external Postgres, else the embedded one."""
     env = dict(os.environ if env is None else env)
@@ -337,7 +388,7 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
             f"{env['PGTZ']}; unset PGTZ or set both to the same zone (`custlabel db env` exports PGTZ)"
         )
     embedded, connection = _connection_from_env(
-        env, int(env.get("CUSTLABEL_PG_PORT", EMBEDDED_DEFAULT_PORT))
+        env, int(env.get("CUSTLABEL_PG_PORT", EMBEDDED_DEFAULT_PORT)), local_dir
     )
     connection = replace(connection, timezone=timezone)
     mlflow_dir = local_dir / "mlflow"
@@ -357,4 +408,5 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         bi_role=_bi_role_from_env(env),
         swap_wait=_swap_wait_from_env(env),
         lock_heartbeat_seconds=_number(env, "CUSTLABEL_LOCK_HEARTBEAT_SECONDS", 30.0),
+        step_timeouts=_step_timeouts_from_env(env),
     )

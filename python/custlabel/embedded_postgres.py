@@ -1,8 +1,12 @@
 """The embedded default PostgreSQL: a real PostgreSQL 16 from the pgserver wheel, kept in a folder.
 
 `start`, `stop` and `status` manage a server in `<local_dir>/pgdata` that listens on
-127.0.0.1:<port> and on a unix socket, with trust authentication for local
-connections only. When the settings point at an external Postgres (PG* variables or
+127.0.0.1:<port> and on a unix socket. Every TCP connection, the superuser's included,
+logs in with a password (SCRAM): the superuser's is generated at first start and kept
+in `<local_dir>/pgpass` (mode 0600, libpq's password file format), which the settings
+name as libpq's `passfile`. The socket trusts its callers, but its folder is entered by
+the server's owner only. A data folder of an earlier version (trust on 127.0.0.1) is
+upgraded when it starts. When the settings point at an external Postgres (PG* variables or
 DATABASE_URL), nothing is started or stopped: `start` only checks it is reachable.
 """
 
@@ -14,6 +18,7 @@ import importlib.util
 import logging
 import os
 import pwd
+import secrets
 import shlex
 import signal
 import socket
@@ -28,8 +33,10 @@ from pathlib import Path
 import psutil
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
-from custlabel.config import Connection, Settings, get_settings
+from custlabel import masking
+from custlabel.config import PASSFILE, Connection, Settings, get_settings
 from custlabel.errors import CustlabelError
 
 logger = logging.getLogger(__name__)
@@ -64,11 +71,14 @@ SERVER_SETTINGS = {
 }
 
 PG_HBA = """\
-# Written by custlabel: trust on the local socket and 127.0.0.1 only.
+# Written by custlabel: SCRAM passwords on 127.0.0.1; trust on the socket, whose folder only the server's owner enters.
 # TYPE  DATABASE  USER  ADDRESS       METHOD
 local   all       all                 trust
-host    all       all   127.0.0.1/32  trust
+host    all       all   127.0.0.1/32  scram-sha-256
 """
+# The first line of the pg_hba.conf earlier versions wrote (trust on 127.0.0.1): replaced at start.
+TRUSTING_HBA_HEADER = "# Written by custlabel: trust on the local socket and 127.0.0.1 only."
+SUPERUSER = "postgres"
 
 
 @dataclass(frozen=True)
@@ -114,12 +124,16 @@ def server_options(port: int, socket_dir: Path) -> str:
     return " ".join(f"-c {shlex.quote(f'{name}={value}')}" for name, value in settings.items())
 
 
-def env_lines(connection: Connection, path_prefix: Path | None = None) -> str:
-    """Shell `export` lines for libpq clients (psql, dbt), for eval; PGTZ cuts their days in the company's zone."""
+def env_lines(connection: Connection, path_prefix: Path | None = None, show_password: bool = False) -> str:
+    """Shell `export` lines for libpq clients (psql, dbt), for eval: PGTZ cuts their days in the company's zone;
+    a password only when asked."""
     variables = {**connection.pg_env(), "PGTZ": connection.timezone}
-    if not variables["PGPASSWORD"]:
-        del variables["PGPASSWORD"]
+    password = variables.pop("PGPASSWORD")
     lines = [f"export {name}={shlex.quote(value)}" for name, value in variables.items()]
+    if password and show_password:
+        lines.append(f"export PGPASSWORD={shlex.quote(password)}")
+    elif password:
+        lines.append("# PGPASSWORD is not printed: keep yours, or add --show-password")
     if path_prefix is not None:
         lines.append(f'export PATH={shlex.quote(str(path_prefix))}:"$PATH"')
     return "\n".join(lines)
@@ -251,7 +265,7 @@ def _prepare_folders(settings: Settings, socket_dir: Path, account: pwd.struct_p
         _allow_traversal(socket_dir)
         _allow_traversal(bin_dir())
     _give_to(data_dir, account, 0o700)
-    _give_to(socket_dir, account, 0o755)
+    _give_to(socket_dir, account, 0o700)
     _give_to(log_path(settings), account, 0o644)
 
 
@@ -262,11 +276,70 @@ def _initdb(settings: Settings, account: pwd.struct_passwd | None) -> None:
         return
     logger.info("creating a PostgreSQL cluster in %s", data_dir)
     # --no-locale: byte-order sorting, the same on every machine, and fast.
-    args = ["-D", str(data_dir), "-U", "postgres", "--encoding=UTF8", "--no-locale", "--auth=trust"]
+    args = ["-D", str(data_dir), "-U", SUPERUSER, "--encoding=UTF8", "--no-locale", "--auth-local=trust",
+            "--auth-host=scram-sha-256"]
     result = _run_pg("initdb", args, account)
     if result.returncode != 0:
         raise CustlabelError(f"initdb failed for {data_dir}:\n{result.stderr.strip()}")
     (data_dir / "pg_hba.conf").write_text(PG_HBA)
+
+
+def _upgrade_hba(settings: Settings) -> bool:
+    """Replace the trusting pg_hba.conf an earlier version wrote (an operator's own file is left alone); whether it did."""
+    hba = settings.embedded_data_dir / "pg_hba.conf"
+    if not hba.read_text().startswith(TRUSTING_HBA_HEADER):
+        return False
+    logger.warning("%s trusted every connection on 127.0.0.1: passwords (SCRAM) are required from now on", hba)
+    hba.write_text(PG_HBA)
+    return True
+
+
+def passfile_path(local_dir: Path) -> Path:
+    """The embedded superuser's password file (libpq's format), readable by its owner only."""
+    return local_dir / PASSFILE
+
+
+def _superuser_password(settings: Settings) -> tuple[str, bool]:
+    """The superuser's password from the password file, generated on first use; and whether it is new."""
+    path = passfile_path(settings.local_dir)
+    if path.exists():
+        for line in path.read_text().splitlines():
+            fields = line.split(":", 4)
+            if len(fields) == 5 and fields[3] == SUPERUSER:
+                path.chmod(0o600)
+                return fields[4], False
+    password = secrets.token_urlsafe(32)  # letters, digits, - and _: nothing libpq's format must escape
+    lines = "".join(f"{host}:*:*:{SUPERUSER}:{password}\n" for host in ("127.0.0.1", "localhost"))
+    draft = path.with_name(f".{path.name}.new")
+    draft.unlink(missing_ok=True)
+    with os.fdopen(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(lines)
+    draft.replace(path)
+    logger.info("generated the embedded superuser's password in %s (mode 0600)", path)
+    return password, True
+
+
+def _admin_conninfo(socket_dir: Path | str, port: int, dbname: str = "postgres") -> str:
+    """The superuser over the unix socket (trusted: only the server's owner can enter its folder)."""
+    return make_conninfo("", host=str(socket_dir), port=port, user=SUPERUSER, dbname=dbname)
+
+
+def _secure(settings: Settings, running: Postmaster) -> None:
+    """Passwords on every TCP connection, also of a server an earlier version started (its pg_hba.conf reloaded).
+
+    The superuser gets its password (SCRAM-hashed here, never sent in clear) when it is
+    new or not yet set, before a reloaded pg_hba.conf asks for it.
+    """
+    password, fresh = _superuser_password(settings)
+    Path(running.socket_dir).chmod(0o700)
+    upgraded = _upgrade_hba(settings)
+    with psycopg.connect(_admin_conninfo(running.socket_dir, running.port), autocommit=True) as conn:
+        unset = conn.execute("select rolpassword is null from pg_authid where rolname = %s", [SUPERUSER]).fetchone()[0]
+        if fresh or unset:
+            verifier = conn.pgconn.encrypt_password(password.encode(), SUPERUSER.encode(), b"scram-sha-256")
+            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(SUPERUSER), sql.Literal(verifier.decode())))
+        if upgraded:
+            conn.execute("select pg_reload_conf()")
 
 
 def _remove_stale_lock(settings: Settings) -> None:
@@ -345,10 +418,9 @@ def _log_tail(settings: Settings, lines: int = 15) -> str:
         return "(no log)"
 
 
-def _ensure_database(connection: Connection) -> None:
+def _ensure_database(connection: Connection, socket_dir: str) -> None:
     """Create the configured database if it does not exist."""
-    admin = f"host={connection.host} port={connection.port} user={connection.user} dbname=postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(_admin_conninfo(socket_dir, connection.port), autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", [connection.dbname]).fetchone()
         if not exists:
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(connection.dbname)))
@@ -386,13 +458,15 @@ def start(settings: Settings) -> Connection:
         running = running_postmaster(settings)
         if running is None:
             _start_server(settings)
+            running = running_postmaster(settings)
         elif running.port != connection.port:
             raise CustlabelError(
                 f"the embedded PostgreSQL in {settings.embedded_data_dir} is already running on port "
                 f"{running.port}, not {connection.port}: run `custlabel db stop` first, "
                 f"or set CUSTLABEL_PG_PORT={running.port}"
             )
-        _ensure_database(connection)
+        _secure(settings, running)
+        _ensure_database(connection, running.socket_dir)
     return connection
 
 
@@ -410,6 +484,7 @@ def _start_server(settings: Settings) -> None:
     socket_dir = socket_dir_for(settings.local_dir, port)
     _prepare_folders(settings, socket_dir, account)
     _initdb(settings, account)
+    _upgrade_hba(settings)  # before the start: a server of an earlier version never listens trusting
     _pg_ctl_start(settings, socket_dir, account)
 
 
@@ -448,13 +523,14 @@ def status(settings: Settings) -> str:
     )
 
 
-def url(settings: Settings) -> str:
-    """The SQLAlchemy URL of the warehouse."""
-    return settings.connection.sqlalchemy_url()
+def url(settings: Settings, show_password: bool = False) -> str:
+    """The SQLAlchemy URL of the warehouse, its password masked (***) unless asked for."""
+    full = settings.connection.sqlalchemy_url()
+    return full if show_password else masking.mask(full, masking.settings_secrets(settings))
 
 
-def run_action(action: str, settings: Settings | None = None) -> str:
-    """Carry out `custlabel db ACTION` and return what to print."""
+def run_action(action: str, settings: Settings | None = None, show_password: bool = False) -> str:
+    """Carry out `custlabel db ACTION` and return what to print (`url` and `env` without passwords unless shown)."""
     settings = settings or get_settings()
     if action == "start":
         start(settings)
@@ -464,8 +540,8 @@ def run_action(action: str, settings: Settings | None = None) -> str:
     if action == "status":
         return status(settings)
     if action == "url":
-        return url(settings)
+        return url(settings, show_password)
     if action == "env":
         # The wheel's psql, for machines without a PostgreSQL client installed.
-        return env_lines(settings.connection, bin_dir() if settings.embedded else None)
+        return env_lines(settings.connection, bin_dir() if settings.embedded else None, show_password)
     raise CustlabelError(f"unknown db action {action!r}: expected start, stop, status, url or env")

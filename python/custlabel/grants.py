@@ -5,9 +5,11 @@
 - The monitoring marts live in their own schema, `<target schema>_monitoring` (dbt
   `+schema: monitoring`): select on every table there now, and default privileges so
   the tables dbt creates later are covered too.
-- Nothing in master_data, no writes and no objects anywhere: sessions are read-only by
-  default, and the role holds no CREATE on any schema or the database and no TEMP, so
-  `set default_transaction_read_only = off` gains it nothing.
+- Nothing in master_data, no writes and no tables anywhere: sessions are read-only by
+  default, and the role holds no CREATE on any schema or the database and no TEMP of its
+  own, so `set default_transaction_read_only = off` gains it nothing. PUBLIC's TEMP (the
+  server's default) is left as it is: other roles keep their temp tables.
+- Its password reaches the server SCRAM-hashed (computed here by libpq), never in clear.
 - Its sessions have a statement timeout, an idle-in-transaction timeout and a
   connection limit (settings `bi_role`).
 
@@ -85,7 +87,9 @@ def _ensure_role(
         return f"role {role}: login, password kept (--reset-password to change it)"
     secret = _password(settings, role, password, prompt)
     verb = sql.SQL("alter" if exists else "create")
-    conn.execute(sql.SQL("{} role {} with {} password {}").format(verb, who, attributes, sql.Literal(secret)))
+    # Hashed here (libpq's PQencryptPasswordConn): the server, its logs and pg_stat_activity never see the password.
+    verifier = conn.pgconn.encrypt_password(secret.encode(), role.encode(), b"scram-sha-256").decode()
+    conn.execute(sql.SQL("{} role {} with {} password {}").format(verb, who, attributes, sql.Literal(verifier)))
     conn.execute(sql.SQL("comment on role {} is {}").format(who, sql.Literal(MARKER)))
     return f"role {role}: login, password {'reset' if exists else 'set'}"
 
@@ -107,36 +111,16 @@ def _limit_sessions(conn: psycopg.Connection, settings: Settings, role: str) -> 
 
 
 def _close_temp(conn: psycopg.Connection, role: str) -> str:
-    """Revoke TEMP on the database from the role, and from PUBLIC (which grants it by default).
-
-    The login roles that had TEMP through PUBLIC get it granted by name, so nothing
-    changes for them; roles created later need `grant temp on database` to use temp tables.
-    """
+    """Revoke TEMP and CREATE on the database from the role; PUBLIC's grants are left as the server has them."""
     database = sql.Identifier(conn.info.dbname)
-    kept: list[str] = []
-    if conn.execute("select has_database_privilege('public', current_database(), 'temp')").fetchone()[0]:
-        kept = [
-            name
-            for (name,) in conn.execute(
-                """
-                select rolname from pg_roles
-                where rolcanlogin and not rolsuper and rolname !~ '^pg_' and rolname <> %s
-                  and shobj_description(oid, 'pg_authid') is distinct from %s
-                order by rolname
-                """,
-                [role, MARKER],
-            ).fetchall()
-        ]
-        conn.execute(sql.SQL("revoke temp on database {} from public").format(database))
-        for name in kept:
-            conn.execute(sql.SQL("grant temp on database {} to {}").format(database, sql.Identifier(name)))
     conn.execute(sql.SQL("revoke temp, create on database {} from {}").format(database, sql.Identifier(role)))
-    if not kept:
-        return f"no temp tables for {role} on database {conn.info.dbname}"
-    return (
-        f"no temp tables for {role}: TEMP on database {conn.info.dbname} revoked from PUBLIC and granted by name"
-        f" to the login roles that had it ({', '.join(kept)})"
-    )
+    if conn.execute("select has_database_privilege('public', current_database(), 'temp')").fetchone()[0]:
+        return (
+            f"TEMP on database {conn.info.dbname} revoked from {role}; PUBLIC still grants it (the server's default,"
+            f" left alone), so {role} can create temp tables, never tables: `revoke temp on database"
+            f" {conn.info.dbname} from public` closes them for every role"
+        )
+    return f"no temp tables for {role} on database {conn.info.dbname}"
 
 
 def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
@@ -207,10 +191,14 @@ def ensure_for_nightly(settings: Settings, schema: str) -> list[str]:
 
 
 def _check_cannot_create(conn: psycopg.Connection, role: str) -> str:
-    """Fail when the role could create objects: CREATE on the database or a schema, or TEMP (e.g. through PUBLIC)."""
+    """Fail when the role could create objects: CREATE on the database or a schema, or TEMP granted to it by name.
+
+    TEMP through PUBLIC is the server's choice for every role (see _close_temp).
+    """
     database_rights = conn.execute(
         "select has_database_privilege(%(role)s, current_database(), 'create'),"
-        " has_database_privilege(%(role)s, current_database(), 'temp')",
+        " exists (select from pg_database, aclexplode(datacl) as acl where datname = current_database()"
+        "  and acl.grantee = %(role)s::regrole and acl.privilege_type = 'TEMPORARY')",
         {"role": role},
     ).fetchone()
     schemas = [

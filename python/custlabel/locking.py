@@ -8,8 +8,10 @@ The lock's session can drop during a run (network, server restart, an administra
 pg_terminate_backend): Postgres then releases the lock. A heartbeat notices the drop
 within `lock_heartbeat_seconds` and takes the lock again on a new session, logging a
 warning; if another run took it meanwhile, it logs an error naming that run and the
-lock counts as lost. Either way, the end of a run that succeeded never fails on the
-unlock: a dropped session has already released its lock.
+lock counts as lost. A run that lost its lock stops before its next write
+(`check_held`, called by every writer of the run: its steps, the release log, the
+registry's aliases and tags, the publish) with LockLostError naming the run that took it. Either way, the end of a run
+that succeeded never fails on the unlock: a dropped session has already released its lock.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ class RunLockedError(CustlabelError):
     """Another nightly run holds the lock of this target."""
 
 
+class LockLostError(CustlabelError):
+    """This run's lock was taken by another run after its lock session dropped: it must not write again."""
+
+
 def lock_key(schema: str) -> str:
     """The advisory lock name of a target schema."""
     return f"custlabel.nightly.{schema}"
@@ -71,8 +77,10 @@ class HeldLock:
         self.application = application
         self.conn = self._connect()
         self.lost = False
+        self.taken_by: str | None = None
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
+        self._session = threading.Lock()  # the heartbeat and check() share the lock's session
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(self.settings.connection.conninfo(), autocommit=True, application_name=self.application)
@@ -85,11 +93,26 @@ class HeldLock:
         while not self._stop.wait(self.settings.lock_heartbeat_seconds):
             if self.lost:
                 return
+            self._probe()
+
+    def _probe(self) -> None:
+        with self._session:
+            if self.lost:
+                return
             try:
                 self.conn.execute("select 1")
             except psycopg.OperationalError as error:
                 logger.warning("the lock session of %s dropped (%s); taking the lock again", self.schema, str(error).strip())
                 self._take_again()
+
+    def check(self) -> None:
+        """Raise LockLostError unless this run still holds its lock (taken again at once after a dropped session)."""
+        self._probe()
+        if self.lost:
+            raise LockLostError(
+                f"this run lost the nightly lock of {self.schema} to {self.taken_by or 'another run'} and stops before"
+                " its next write; the other run carries on (start this one again once it has finished)"
+            )
 
     def _take_again(self) -> None:
         try:
@@ -98,9 +121,10 @@ class HeldLock:
             if _try_lock(self.conn, self.schema):
                 logger.warning("nightly lock of %s taken again on a new session", self.schema)
                 return
+            self.taken_by = holder(self.conn, self.schema) or "another run"
             logger.error(
-                "nightly lock of %s lost: %s took it after this run's lock session dropped",
-                self.schema, holder(self.conn, self.schema) or "another run",
+                "nightly lock of %s lost: %s took it after this run's lock session dropped; this run stops before its"
+                " next write", self.schema, self.taken_by,
             )
             self.lost = True
         except psycopg.OperationalError as error:
@@ -121,6 +145,10 @@ class HeldLock:
             )
         finally:
             self.conn.close()
+
+
+# The locks this process holds now (one per running nightly run).
+_held: list[HeldLock] = []
 
 
 @contextmanager
@@ -147,7 +175,15 @@ def hold(
         lock.conn.close()
         raise
     lock.start_heartbeat()
+    _held.append(lock)
     try:
         yield lock
     finally:
+        _held.remove(lock)
         lock.release()
+
+
+def check_held() -> None:
+    """Before a write of a nightly run: raise LockLostError if a lock this process holds was lost (no-op outside a run)."""
+    for lock in list(_held):
+        lock.check()

@@ -41,7 +41,7 @@ from psycopg import sql
 
 from custlabel import (
     acceptance, alerts, approval, canary_checks, db, dbt_results, gates, grants, locking, monitor, registry,
-    report, retry, rollout, runs, score, triggers, validate, writeback,
+    releases, report, retry, rollout, runs, score, triggers, validate, writeback,
 )
 from custlabel import dbt as dbt_runner
 from custlabel import freshness
@@ -156,7 +156,7 @@ def attempt() -> int:
 @contextmanager
 def one_run_at_a_time(night: Night) -> Iterator[None]:
     """Hold the target's lock for the run; a second run meanwhile stops with RunLockedError."""
-    with locking.hold(night.settings(), night.schema, owner=f"{night.run_name} {night.run_id}"):
+    with locking.hold(night.settings(), night.schema, owner=f"{night.run_name} {night.run_id}"), releases.within_run(night.run_id):
         yield
 
 
@@ -338,6 +338,9 @@ def score_and_publish(night: Night) -> Published:
     lineup = rollout.lineup(settings, night.schema)
     if lineup.fallback:
         rollout.record_fallback(settings, lineup, night.as_of_date, _actor(night))
+    if lineup.canary_refused:
+        canary = registry.alias_versions(settings)[CANARY]
+        rollout.roll_back_canary(settings, canary, night.as_of_date, _actor(night), lineup.canary_refused)
     waive = model_changed(night, lineup)
     percent = release_policy(night).canary.percent
     rolled_back = None

@@ -27,7 +27,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
 
-from custlabel import evaluate
+from custlabel import evaluate, locking
 from custlabel.config import TARGET_SCHEMAS, Settings, get_settings
 from custlabel.deployed import FALLBACK, DeployedModel
 from custlabel.errors import CustlabelError
@@ -43,6 +43,8 @@ ARTIFACT_HASH_TAG = "artifact_sha256"
 PROD = "prod"
 # Written by MLflow into every download of a registered model (its name and version), not a model file.
 DOWNLOAD_METADATA = "registered_model_meta"
+# Folders of reports logged with a version after its registration (describe_version, log_version_files): never loaded.
+REPORT_FOLDERS = ("evaluation", "validation")
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +206,7 @@ def describe_version(settings: Settings, version: str, tags: dict[str, str], des
 
 def tag_version(settings: Settings, version: str, tags: dict[str, str]) -> None:
     """Set tags on a version of the configured model."""
+    locking.check_held()
     registry = client(settings)
     for key, value in tags.items():
         registry.set_model_version_tag(settings.model_name, version, key, value)
@@ -296,11 +299,16 @@ def _version_by_alias(registry: MlflowClient, name: str, alias: str) -> ModelVer
         raise
 
 
+def _unrecorded(found: dict[str, str], recorded: dict[str, str]) -> list[str]:
+    """Files of a download outside the recorded set, except the report folders custlabel adds after registration."""
+    return sorted(path for path in found if path not in recorded and path.split("/", 1)[0] not in REPORT_FOLDERS)
+
+
 def verified_copy(settings: Settings, version: ModelVersion, folder: Path) -> Path:
     """Download a version's model files into a folder and check each against the hashes recorded at registration.
 
-    The registry store is the trust boundary: a file changed there after registration
-    is refused before anything deserializes it.
+    The registry store is the trust boundary: a file changed there after registration,
+    missing, or added beside the recorded ones is refused before anything deserializes it.
     """
     name, number = settings.model_name, str(version.version)
     recorded = version.tags.get(ARTIFACT_HASH_TAG)
@@ -309,9 +317,10 @@ def verified_copy(settings: Settings, version: ModelVersion, folder: Path) -> Pa
             f"{name} version {number} has no recorded artifact hashes (tag {ARTIFACT_HASH_TAG}): it was not "
             "registered by custlabel, so its files cannot be checked; refusing to load it (train a new version)"
         )
+    hashes = json.loads(recorded)
     local = Path(mlflow.artifacts.download_artifacts(f"models:/{name}/{number}", dst_path=str(folder)))
     found = artifact_hashes(local)
-    for path, digest in json.loads(recorded).items():
+    for path, digest in hashes.items():
         if path not in found:
             raise ArtifactTamperedError(f"{name} version {number}: model file {path} is missing from the registry store")
         if found[path] != digest:
@@ -319,15 +328,28 @@ def verified_copy(settings: Settings, version: ModelVersion, folder: Path) -> Pa
                 f"{name} version {number}: model file {path} changed since registration "
                 f"(sha256 {found[path][:12]}…, recorded {digest[:12]}…); refusing to load it"
             )
+    if added := _unrecorded(found, hashes):
+        raise ArtifactTamperedError(
+            f"{name} version {number}: files not recorded at registration were added to the registry store "
+            f"({', '.join(added)}); refusing to load it"
+        )
     return local
+
+
+@contextmanager
+def verified_files(settings: Settings, version: ModelVersion | str) -> Iterator[Path]:
+    """A temporary copy of a version's model files that match its recorded hashes: the one way any model is read."""
+    if isinstance(version, str):
+        version = get_version(settings, version)
+    with tempfile.TemporaryDirectory() as folder:
+        yield verified_copy(settings, version, Path(folder))
 
 
 def load_version(settings: Settings, version: ModelVersion | str, alias: str) -> DeployedModel:
     """A registered version (or its number), loaded from a copy whose files match the hashes recorded at registration."""
     if isinstance(version, str):
         version = get_version(settings, version)
-    with tempfile.TemporaryDirectory() as folder:
-        local = verified_copy(settings, version, Path(folder))
+    with verified_files(settings, version) as local:
         metadata = Model.load(str(local / "MLmodel")).metadata or {}
         pipeline = mlflow.sklearn.load_model(str(local))
     return DeployedModel(
@@ -381,6 +403,7 @@ def log_version_files(settings: Settings, version: str, folder: Path, artifact_p
 
 def set_alias(alias: str, version: str, settings: Settings | None = None) -> None:
     """Point the target's alias at a version trained for the same target (never another target's alias)."""
+    locking.check_held()
     settings = settings or get_settings()
     trained_for = get_version(settings, version).tags.get(TARGET_TAG)
     if trained_for != settings.target:
@@ -393,6 +416,7 @@ def set_alias(alias: str, version: str, settings: Settings | None = None) -> Non
 
 def delete_alias(alias: str, settings: Settings | None = None) -> None:
     """Unset the target's alias."""
+    locking.check_held()
     settings = settings or get_settings()
     client(settings).delete_registered_model_alias(settings.model_name, alias_name(settings, alias))
 

@@ -3,11 +3,14 @@
 Every step a version takes on its way to production (trained, validated,
 approved, canary nights, promoted, rolled back) and every trigger that asked for
 a new one is appended here, with who did it, why, and the measured figures. Rows
-are never updated: the log is the history.
+are never updated: the log is the history. Within a nightly run (`within_run`), an
+event is appended once however often a retried step records it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -15,7 +18,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from custlabel import db
+from custlabel import db, locking
 from custlabel.config import Settings
 from custlabel.errors import CustlabelError
 
@@ -80,12 +83,45 @@ def ensure_table(settings: Settings) -> None:
         conn.execute(sql.SQL(DDL).format(schema=sql.Identifier(settings.schema), table=_table(settings), events=events))
 
 
+# The nightly run recording events (its flow run id, the same on a retry), None outside a run.
+_run_id: str | None = None
+RUN_KEY = "run_key"
+
+
+@contextmanager
+def within_run(run_id: str) -> Iterator[None]:
+    """Events recorded in the block belong to one run: a retried step appends each of them once."""
+    global _run_id
+    previous, _run_id = _run_id, run_id or None
+    try:
+        yield
+    finally:
+        _run_id = previous
+
+
+def _run_key(event: ReleaseEvent) -> str | None:
+    """What makes an event one run's: the run, the event, the version, and the trigger of a `triggered` one."""
+    if _run_id is None:
+        return None
+    return "|".join([_run_id, event.event, event.model_name, event.model_version or "", str(event.details.get("trigger", ""))])
+
+
 def record(settings: Settings, event: ReleaseEvent) -> int:
-    """Append an event to the target's release log and return its id."""
+    """Append an event to the target's release log and return its id; within a run, an event it already recorded
+    (a retried step) is not appended again: its id is returned."""
     if event.event not in EVENTS:
         raise UnknownReleaseEventError(f"unknown release event {event.event!r}: expected one of {', '.join(EVENTS)}")
+    locking.check_held()
     ensure_table(settings)
+    key = _run_key(event)
+    details = event.details if key is None else {**event.details, RUN_KEY: key}
     with db.connect(settings) as conn:
+        if key is not None:
+            done = conn.execute(
+                sql.SQL("select event_id from {} where details ->> %s = %s").format(_table(settings)), [RUN_KEY, key]
+            ).fetchone()
+            if done is not None:
+                return int(done[0])
         row = conn.execute(
             sql.SQL(
                 "insert into {} (target, event, model_name, model_version, as_of_date, actor, reason, details)"
@@ -99,7 +135,7 @@ def record(settings: Settings, event: ReleaseEvent) -> int:
                 event.as_of_date,
                 event.actor,
                 event.reason,
-                Jsonb(event.details),
+                Jsonb(details),
             ],
         ).fetchone()
     return int(row[0])

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 
 import psycopg
+import sqlalchemy.exc
+from mlflow.exceptions import MlflowException
 
 from custlabel.errors import CustlabelError
 
@@ -56,13 +59,27 @@ def _is_transient_database_error(error: psycopg.Error) -> bool:
     return state[:2] in TRANSIENT_SQLSTATE_CLASSES or state in TRANSIENT_SQLSTATES
 
 
-def is_transient(error: BaseException | None) -> bool:
-    """Whether a failed step may succeed on a retry.
+# The MLflow store is busy: its SQLite database is locked by another writer, or its server is overloaded.
+MLFLOW_BUSY = re.compile(r"database is locked|database table is locked|too many requests|503 Server Error", re.IGNORECASE)
 
-    A CustlabelError is a verdict (a failed dbt test, check or gate) unless it says it
-    is transient; a database error is transient by its SQLSTATE; other exceptions are
-    I/O trouble (network, disk, the MLflow store) and are retried.
+
+def _mlflow_busy(error: BaseException) -> bool:
+    return isinstance(error, (MlflowException, sqlalchemy.exc.OperationalError, sqlite3.OperationalError)) and bool(
+        MLFLOW_BUSY.search(str(error))
+    )
+
+
+def is_transient(error: BaseException | None) -> bool:
+    """Whether a failed step may succeed on a retry: only the declared transient failures.
+
+    A lost connection (a database error of SQLSTATE class 08, libpq's own, or the
+    network's ConnectionError), a serialization failure or deadlock (class 40), a lock
+    timeout (55P03), a server going down or too busy (57P0x, class 53), the MLflow store
+    busy, and a CustlabelError that says it is transient. Anything else (a failed check,
+    a programming error, MemoryError, a timeout that stopped a hung step) is not retried.
     """
+    if error is None:
+        return False
     if isinstance(error, CustlabelError):
         return bool(getattr(error, "transient", False))
     if isinstance(error, psycopg.Error):
@@ -70,4 +87,4 @@ def is_transient(error: BaseException | None) -> bool:
     cause = getattr(error, "orig", None)  # SQLAlchemy wraps the driver's error
     if isinstance(cause, psycopg.Error):
         return _is_transient_database_error(cause)
-    return True
+    return isinstance(error, ConnectionError) or _mlflow_busy(error)

@@ -153,6 +153,8 @@ class Lineup:
     champion: DeployedModel
     canary: DeployedModel | None = None
     fallback: str | None = None
+    # Why the canary's files were refused (they differ from its registration): it is rolled back tonight.
+    canary_refused: str | None = None
 
 
 class LineupModels:
@@ -191,6 +193,9 @@ def _with_canary(settings: Settings, now: lifecycle.Lifecycle, chosen: Lineup) -
         return chosen
     try:
         return Lineup(chosen.champion, registry.load_version(settings, now.canary, CANARY))
+    except registry.ArtifactTamperedError as error:
+        log.error("the canary v%s is refused: %s", now.canary, error)
+        return Lineup(chosen.champion, None, chosen.fallback, f"canary refused: {error}")
     except Exception as error:  # noqa: BLE001 - a canary that cannot load is rolled back by its checks
         log.warning("the canary v%s cannot be loaded: %s", now.canary, error)
         return Lineup(chosen.champion, None, None)

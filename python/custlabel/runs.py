@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from custlabel import db
+from custlabel import db, locking
 from custlabel.config import Settings
 from custlabel.errors import CustlabelError
 
@@ -129,6 +129,7 @@ class RunRecord:
         A failed required step raises the task's error (the run stops); a failed
         optional step is recorded, returns None, and fails the run at the end (see finish).
         """
+        locking.check_held()
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         clock = time.perf_counter()
         state = task(*args, return_state=True, **kwargs)

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from custlabel import acceptance, baseline, canary, db, label_rule, reasons, registry, retry, sql_scoring, writeback
+from custlabel import acceptance, baseline, canary, db, label_rule, locking, reasons, registry, retry, sql_scoring, writeback
 from custlabel.config import Settings, get_settings
 from custlabel.deployed import CANARY, CHALLENGER, CHAMPION, DeployedModel
 from custlabel.errors import CustlabelError
@@ -484,6 +484,7 @@ def score(
             check = writeback.check_staging(
                 conn, schema, expected, night, request.max_label_rate_change, request.force, request.max_bad_share
             )
+            locking.check_held()  # a nightly run that lost its lock never swaps
             writeback.publish(conn, schema, night)
     except BaseException as error:
         logger.error("scoring failed before publishing (%s); %s.%s is unchanged", error, schema, writeback.LABELS)

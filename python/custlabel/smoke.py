@@ -1,5 +1,8 @@
 """Smoke test of a registered version: in a fresh process, load it by registry URI only and score a sample of tonight.
 
+The version's files are checked against the hashes recorded at its registration
+(registry.verified_files) before MLflow reads any of them: a tampered version is refused.
+
 Checks: the signature's inputs are exactly tonight's feature columns (customer_features_current
 without keys, provenance and sensitive attributes) with matching types; the scores of a
 sample are in [0, 1], one per row, none null; the CPU time per row stays under
@@ -16,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,7 @@ from mlflow import MlflowClient
 import numpy as np
 from psycopg import sql
 
-from custlabel import db
+from custlabel import db, registry
 from custlabel.config import Settings
 from custlabel.features import KEY_COLUMNS, PROVENANCE_COLUMNS, SENSITIVE_ATTRIBUTES
 from custlabel.gates import GateResult
@@ -95,13 +99,17 @@ def run_in_this_process(settings: Settings, uri: str, schema: str, rows: int = S
     if not tonight:
         return {"problems": [f"{schema}.{CURRENT_FEATURES} does not exist: nothing to smoke-test against"], "figures": {}}
     started = time.perf_counter()
-    model = mlflow.pyfunc.load_model(uri)
+    name, version = uri.removeprefix("models:/").rsplit("/", 1)
+    try:
+        with registry.verified_files(replace(settings, model_name=name), version) as local:
+            model = mlflow.pyfunc.load_model(str(local))
+    except registry.ArtifactTamperedError as error:
+        return {"problems": [f"{uri} refused: {error}"], "figures": {"uri": uri, "refused": True}}
     figures: dict[str, Any] = {"uri": uri, "load_seconds": round(time.perf_counter() - started, 3)}
     schema_in = model.metadata.get_input_schema()
     if schema_in is None:
         return {"problems": [f"{uri} has no input signature"], "figures": figures}
     inputs = {column.name: column.type.name for column in schema_in.inputs}
-    name, version = uri.removeprefix("models:/").rsplit("/", 1)
     tags = MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri).get_model_version(name, version).tags
     problems = signature_problems(inputs, tonight, json.loads(tags.get("features_left_out", "{}")))
     if any(name not in tonight for name in inputs):
@@ -136,7 +144,13 @@ def check(settings: Settings, version: str, schema: str, rows: int = SAMPLE_ROWS
     with tempfile.TemporaryDirectory() as folder:
         job = Path(folder) / "job.pickle"
         job.write_bytes(pickle.dumps((settings, uri, schema, rows)))
-        done = subprocess.run([sys.executable, "-m", "custlabel.smoke", str(job)], capture_output=True, text=True)
+        limit = settings.step_timeouts.smoke_seconds
+        try:
+            done = subprocess.run([sys.executable, "-m", "custlabel.smoke", str(job)], capture_output=True, text=True,
+                                  timeout=limit)
+        except subprocess.TimeoutExpired:
+            reason = f"{uri} did not finish within {limit:g} s in a fresh process (CUSTLABEL_SMOKE_TIMEOUT_SECONDS): stopped"
+            return GateResult(NAME, False, reason, {"uri": uri, "timeout_seconds": limit})
     if done.returncode != 0:
         last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit code {done.returncode}"
         return GateResult(NAME, False, f"{uri} failed in a fresh process: {last}", {"uri": uri})

@@ -24,12 +24,13 @@ NIGHT = nightly.Night(date(2026, 6, 30), "prod", run_id="r-1", run_name="brave-o
     ("error", "retried"),
     [
         (psycopg.OperationalError("server closed the connection unexpectedly"), True),
-        (OSError("disk hiccup"), True),
+        (ConnectionResetError("connection reset by peer"), True),
+        (OSError("disk hiccup"), False),  # not a declared transient error: a retry would hide it
         (DbtFailure("dbt build failed: not_null_customers_customer_id: Got 1 result"), False),
         (WriteBackError("bad rate moved more than 10%"), False),
     ],
 )
-def test_io_trouble_is_retried_a_failed_test_or_check_never(error, retried):
+def test_lost_connections_are_retried_a_failed_test_or_check_never(error, retried):
     assert nightly.is_transient(None, None, Failed(data=error)) is retried
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import pwd
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -90,10 +92,73 @@ def test_psql_connects_over_tcp(embedded: Settings) -> None:
     psql = embedded_postgres.bin_dir() / "psql"
     command = [str(psql), "-h", "127.0.0.1", "-p", str(MAIN_PORT), "-U", "postgres", "-d", "custlabel"]
 
-    result = subprocess.run([*command, "-tAc", "select current_database()"], capture_output=True, text=True)
+    passfile = {"PGPASSFILE": str(embedded_postgres.passfile_path(embedded.local_dir))}
+    result = subprocess.run([*command, "-tAc", "select current_database()"], capture_output=True, text=True,
+                            env={**os.environ, **passfile})
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "custlabel"
+
+
+def psql_as(account: str, conninfo: str) -> subprocess.CompletedProcess:
+    """psql run as another OS account, never prompting for a password."""
+    psql = embedded_postgres.bin_dir() / "psql"
+    who = pwd.getpwnam(account)
+    return subprocess.run(
+        [str(psql), "-w", conninfo, "-tAc", "select current_user"], capture_output=True, text=True, cwd="/",
+        env={"PATH": os.defpath}, timeout=60, user=who.pw_uid, group=who.pw_gid, extra_groups=[],
+    )
+
+
+@pytest.fixture
+def other_account() -> Iterator[str]:
+    """A throwaway OS account (we run as root in CI), removed afterwards."""
+    if os.geteuid() != 0 or not shutil.which("useradd"):
+        pytest.skip("needs root and useradd to create a second OS account")
+    name = f"clprobe{os.getpid() % 100000}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["userdel", name], check=False)
+
+
+def test_another_os_account_cannot_log_in(embedded: Settings, other_account: str) -> None:
+    socket_dir = embedded_postgres.read_postmaster(embedded.embedded_data_dir).socket_dir
+    tcp = psql_as(other_account, f"host=127.0.0.1 port={MAIN_PORT} user=postgres dbname=custlabel")
+    by_socket = psql_as(other_account, f"host={socket_dir} port={MAIN_PORT} user=postgres dbname=custlabel")
+
+    assert tcp.returncode != 0 and "no password supplied" in tcp.stderr, tcp.stderr
+    assert by_socket.returncode != 0 and "Permission denied" in by_socket.stderr, by_socket.stderr
+    passfile = embedded_postgres.passfile_path(embedded.local_dir)
+    assert passfile.stat().st_mode & 0o777 == 0o600
+    assert query_one(embedded, "select current_user") == "postgres"
+
+
+def test_a_trusting_data_dir_of_an_earlier_version_is_upgraded_on_start(tmp_path: Path) -> None:
+    settings = get_settings(embedded_env(tmp_path, RESTART_PORT))
+    embedded_postgres.start(settings)
+    with psycopg.connect(settings.connection.conninfo(), autocommit=True) as conn:
+        conn.execute("alter role postgres password null")  # as initdb --auth=trust left it
+    embedded_postgres.stop(settings)
+    earlier = f"{embedded_postgres.TRUSTING_HBA_HEADER}\nlocal all all trust\nhost all all 127.0.0.1/32 trust\n"
+    (settings.embedded_data_dir / "pg_hba.conf").write_text(earlier)
+    embedded_postgres.passfile_path(tmp_path).unlink()
+
+    embedded_postgres.start(settings)
+    try:
+        nothing = psycopg.connect(host="127.0.0.1", port=RESTART_PORT, user="postgres", dbname="custlabel",
+                                  password="", passfile="/dev/null")
+    except psycopg.OperationalError as error:
+        refused = str(error)
+    else:
+        nothing.close()
+        refused = ""
+    try:
+        assert "no password supplied" in refused
+        assert query_one(settings, "select count(*) from pg_authid where rolname = 'postgres' and rolpassword like 'SCRAM-SHA-256$%'") == 1
+    finally:
+        embedded_postgres.stop(settings)
 
 
 def test_status_url_and_env_describe_the_server(embedded: Settings) -> None:
@@ -103,7 +168,8 @@ def test_status_url_and_env_describe_the_server(embedded: Settings) -> None:
         f"embedded PostgreSQL running: pid {pid}, port {MAIN_PORT}, socket dir {embedded.local_dir / 'run'}, "
         f"data dir {embedded.embedded_data_dir}"
     )
-    expected_url = f"postgresql+psycopg://postgres@127.0.0.1:{MAIN_PORT}/custlabel"
+    passfile = embedded_postgres.passfile_path(embedded.local_dir)
+    expected_url = f"postgresql+psycopg://postgres@127.0.0.1:{MAIN_PORT}/custlabel?passfile={str(passfile).replace('/', '%2F')}"
     assert embedded_postgres.run_action("url", embedded) == expected_url
     env_lines = embedded_postgres.run_action("env", embedded).splitlines()
     assert env_lines[:4] == [
@@ -225,3 +291,26 @@ def test_unreachable_external_server_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CustlabelError, match=expected):
         embedded_postgres.start(settings)
     assert not settings.local_dir.exists()
+
+
+def test_a_trusting_server_of_an_earlier_version_still_running_is_secured_by_start(tmp_path: Path) -> None:
+    settings = get_settings(embedded_env(tmp_path, RESTART_PORT))
+    embedded_postgres.start(settings)
+    try:
+        earlier = f"{embedded_postgres.TRUSTING_HBA_HEADER}\nlocal all all trust\nhost all all 127.0.0.1/32 trust\n"
+        with psycopg.connect(settings.connection.conninfo(), autocommit=True) as conn:
+            conn.execute("alter role postgres password null")
+            (settings.embedded_data_dir / "pg_hba.conf").write_text(earlier)
+            conn.execute("select pg_reload_conf()")
+        embedded_postgres.passfile_path(tmp_path).unlink()
+        time.sleep(1)  # the reload is asynchronous
+        trusted = psycopg.connect(host="127.0.0.1", port=RESTART_PORT, user="postgres", dbname="postgres", passfile="/dev/null")
+        trusted.close()  # as an earlier version left it: anyone on 127.0.0.1 is superuser
+
+        embedded_postgres.start(settings)  # already running: secured in place
+        time.sleep(1)
+        with pytest.raises(psycopg.OperationalError, match="no password supplied"):
+            psycopg.connect(host="127.0.0.1", port=RESTART_PORT, user="postgres", dbname="postgres", passfile="/dev/null")
+        assert query_one(settings, "select rolpassword like 'SCRAM-SHA-256$%' from pg_authid where rolname = 'postgres'")
+    finally:
+        embedded_postgres.stop(settings)

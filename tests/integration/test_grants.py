@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -111,7 +112,6 @@ def test_bi_is_refused_everything_else(bi, statement, error):
         f"create table {SCHEMA}.mine (x int)",
         f"create table {MONITORING}.mine (x int)",
         "create table public.mine (x int)",
-        "create temp table mine (x int)",
         "create schema mine",
     ],
 )
@@ -231,3 +231,46 @@ def test_the_nightly_grants_the_demo_role_on_the_embedded_server_only(warehouse)
         assert "role custlabel_bi: login, password kept (--reset-password to change it)" in done
     finally:
         drop_role(warehouse, role)
+
+
+def test_temp_is_revoked_from_the_bi_role_only_and_public_keeps_what_the_server_gave(warehouse):
+    role = "pw_analyst_later"
+    drop_role(warehouse, role)
+    with db.connect(warehouse) as conn:
+        public_before = conn.execute("select has_database_privilege('public', current_database(), 'temp')").fetchone()[0]
+        conn.execute(sql.SQL("grant temp on database {} to {}").format(sql.Identifier(warehouse.connection.dbname),
+                                                                       sql.Identifier(grants.BI_ROLE)))
+    done = grants.grant_bi_access(warehouse, target="test")
+    try:
+        with db.connect(warehouse) as conn:
+            conn.execute(sql.SQL("create role {} login password 'later pass'").format(sql.Identifier(role)))
+            public_after = conn.execute("select has_database_privilege('public', current_database(), 'temp')").fetchone()[0]
+            bi_own = conn.execute(
+                "select count(*) from pg_database, aclexplode(datacl) as acl where datname = current_database()"
+                " and acl.grantee = %s::regrole and acl.privilege_type = 'TEMPORARY'", [grants.BI_ROLE]
+            ).fetchone()[0]
+        with login(warehouse, role, "later pass") as later:
+            later.execute("create temp table scratch (x int)")  # a role created after the grants keeps temp tables
+        assert public_before and public_after
+        assert bi_own == 0
+        assert any(line.startswith("TEMP on database grants_it revoked from custlabel_bi; PUBLIC still grants it") for line in done)
+    finally:
+        drop_role(warehouse, role)
+
+
+def test_the_bi_password_reaches_the_server_already_hashed(warehouse):
+    secret = "a pass phrase the server must never see 7319"
+    logging = dataclasses.replace(warehouse.connection, params=(("options", "-c log_statement=all"),))
+    with db.connect(warehouse) as conn:
+        log_file = Path(conn.execute("show data_directory").fetchone()[0]).parent / "pg.log"
+    written = log_file.stat().st_size
+    grants.grant_bi_access(dataclasses.replace(warehouse, connection=logging), target="test", password=secret,
+                           reset_password=True)
+    try:
+        logged = log_file.read_bytes()[written:].decode(errors="replace")
+        assert "alter role" in logged.lower() and "SCRAM-SHA-256$4096:" in logged
+        assert secret not in logged
+        with login(warehouse, grants.BI_ROLE, secret) as conn:
+            assert conn.execute("select current_user").fetchone() == (grants.BI_ROLE,)
+    finally:
+        grants.grant_bi_access(warehouse, target="test", password=PASSWORD, reset_password=True)

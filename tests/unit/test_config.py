@@ -57,7 +57,12 @@ def test_database_url_keeps_its_query_string_and_decodes_its_parts():
     ("env", "message"),
     [
         ({"DATABASE_URL": "postgresql://h/db?nonsense=1"}, "DATABASE_URL cannot be read"),
-        ({"DATABASE_URL": "mysql://h/db"}, "DATABASE_URL must look like postgresql://"),
+        ({"DATABASE_URL": "mysql://u:pw@h/db"}, "DATABASE_URL has the scheme 'mysql': custlabel needs a PostgreSQL URL"),
+        ({"DATABASE_URL": "db.example:5432/ware"}, "DATABASE_URL is not a URL: custlabel needs a PostgreSQL URL"),
+        ({"DATABASE_URL": "postgresql://u:pw@db1:5432,db2:5432/ware"},
+         r"DATABASE_URL names several servers \(db1,db2\): custlabel writes to one.*name the primary alone"),
+        ({"DATABASE_URL": "postgresql://u:pw@db1,db2/ware?target_session_attrs=read-write"}, "names several servers"),
+        ({"PGHOST": "h", "CUSTLABEL_STEP_TIMEOUT_SECONDS": "0"}, "CUSTLABEL_STEP_TIMEOUT_SECONDS='0': a timeout must be a positive"),
         ({"PGHOST": "h", "CUSTLABEL_PG_STATEMENT_TIMEOUT": "1h -c work_mem=1TB"}, "not a duration"),
         ({"PGHOST": "h", "CUSTLABEL_BI_CONNECTION_LIMIT": "many"}, "CUSTLABEL_BI_CONNECTION_LIMIT='many' is not a whole number"),
     ],
@@ -76,3 +81,25 @@ def test_every_session_runs_in_the_company_time_zone():
         get_settings({"CUSTLABEL_TIMEZONE": "Mars/Olympus"})
     with pytest.raises(CustlabelError, match="PGTZ='UTC' differs from CUSTLABEL_TIMEZONE='Asia/Tokyo'"):
         get_settings({"CUSTLABEL_TIMEZONE": "Asia/Tokyo", "PGTZ": "UTC"})
+
+
+def test_the_operators_pgoptions_and_connect_timeout_are_merged_with_ours():
+    env = {"PGHOST": "db.example", "PGOPTIONS": "-c search_path=labels -c statement_timeout=5min", "PGCONNECT_TIMEOUT": "25"}
+    connection = get_settings(env).connection
+
+    parsed = conninfo_to_dict(connection.conninfo())
+
+    assert parsed["options"] == (
+        "-c statement_timeout=2h -c idle_in_transaction_session_timeout=30min -c search_path=labels -c statement_timeout=5min"
+        " -c TimeZone=UTC"
+    )
+    assert parsed["connect_timeout"] == "25"
+    assert connection.session_env()["PGOPTIONS"] == parsed["options"]
+    assert connection.session_env()["PGCONNECT_TIMEOUT"] == "25"
+    assert get_settings({**env, "CUSTLABEL_PG_CONNECT_TIMEOUT": "7"}).connection.parameters()["connect_timeout"] == "7"
+
+
+def test_step_and_child_process_timeouts_are_generous_by_default_and_configurable():
+    default = get_settings({"PGHOST": "h"}).step_timeouts
+    assert (default.step_seconds, default.train_seconds, default.smoke_seconds) == (10800, 21600, 1800)
+    assert get_settings({"PGHOST": "h", "CUSTLABEL_SMOKE_TIMEOUT_SECONDS": "90"}).step_timeouts.smoke_seconds == 90

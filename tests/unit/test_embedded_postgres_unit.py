@@ -47,13 +47,15 @@ def test_env_lines_export_libpq_variables_quoted_and_omit_an_empty_password() ->
     )
 
 
-def test_env_lines_quote_a_password_and_can_put_a_folder_first_on_path() -> None:
+def test_env_lines_quote_a_password_shown_on_purpose_and_can_put_a_folder_first_on_path() -> None:
     connection = Connection("db.example", 5432, "bi", "it's secret", "warehouse")
 
-    lines = embedded_postgres.env_lines(connection, Path("/opt/pg bin")).splitlines()
+    lines = embedded_postgres.env_lines(connection, Path("/opt/pg bin"), show_password=True).splitlines()
+    masked = embedded_postgres.env_lines(connection, Path("/opt/pg bin"))
 
     assert "export PGPASSWORD='it'\"'\"'s secret'" in lines
     assert lines[-1] == "export PATH='/opt/pg bin':\"$PATH\""
+    assert "secret" not in masked and "# PGPASSWORD is not printed: keep yours, or add --show-password" in masked
 
 
 def test_parse_postmaster_pid_reads_pid_port_and_socket_dir() -> None:

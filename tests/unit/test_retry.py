@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 
 import psycopg
 import pytest
+import sqlalchemy.exc
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from prefect.states import Failed
 
 from custlabel import cli, nightly, retry
@@ -24,6 +28,16 @@ from custlabel.errors import CustlabelError
         (psycopg.errors.AdminShutdown("terminating connection due to administrator command"), True),
         (psycopg.errors.UndefinedTable('relation "x" does not exist'), False),
         (psycopg.errors.QueryCanceled("canceling statement due to statement timeout"), False),
+        (psycopg.OperationalError("server closed the connection unexpectedly"), True),
+        (ConnectionResetError("Connection reset by peer"), True),
+        (MlflowException("(sqlite3.OperationalError) database is locked"), True),
+        (sqlalchemy.exc.OperationalError("insert", {}, sqlite3.OperationalError("database is locked")), True),
+        (MlflowException("Invalid value 'x' for parameter 'version'", error_code=INVALID_PARAMETER_VALUE), False),
+        (KeyError("customer_id"), False),
+        (TypeError("score() got an unexpected keyword argument"), False),
+        (MemoryError(), False),
+        (TimeoutError("Task run exceeded timeout of 10800.0 seconds"), False),
+        (OSError(28, "No space left on device"), False),
     ],
 )
 def test_lost_connections_and_lock_waits_are_retried_verdicts_are_not(error, retried):

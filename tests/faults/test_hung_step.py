@@ -1,0 +1,67 @@
+"""A step that hangs: its timeout stops it, the run ends Failed and releases its lock, the next run completes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from custlabel import db, locking, nightly, train
+from custlabel.config import Settings, get_settings
+from custlabel.demo import loader
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+NIGHT = date(2026, 6, 30)
+STEP_TIMEOUT = 5
+
+
+@pytest.fixture(scope="module")
+def flow_settings(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    settings = make_database("faults_hung")
+    loader.generate_and_load(customers=2_000, days=540, seed=5, end_date=NIGHT, settings=settings,
+                             i_mean_database=settings.connection.dbname)
+    local = tmp_path_factory.mktemp("faults-hung")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PGDATABASE", settings.connection.dbname)
+        patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
+        patch.setenv("CUSTLABEL_TARGET", "prod")
+        patch.setattr(nightly, "TRAIN_CONFIG", train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1,
+                                                                 candidates=("logistic_regression",)))
+        from prefect.testing.utilities import prefect_test_harness
+
+        with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+            yield get_settings()
+
+
+def _hang(_night: nightly.Night) -> None:
+    time.sleep(600)
+
+
+def test_a_hung_step_is_stopped_releases_the_lock_and_the_next_night_runs(flow_settings: Settings, figures) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CUSTLABEL_STEP_TIMEOUT_SECONDS", str(STEP_TIMEOUT))
+        patch.setattr(nightly, "check_freshness", _hang)
+        hurried = nightly.load_flow()
+        started = time.monotonic()
+        hung = hurried(as_of_date=NIGHT, target="prod", return_state=True)
+        stopped_after = time.monotonic() - started
+    assert hung.is_failed()
+    with db.connect(flow_settings) as conn:
+        held = conn.execute("select count(*) from pg_locks where locktype = 'advisory' and granted").fetchone()[0]
+        record = conn.execute("select outcome, error from analytics.pipeline_runs where run_id = %s",
+                              [str(hung.state_details.flow_run_id)]).fetchone()
+    assert held == 0
+    assert record[0] == "failed" and "timed out after 5.0 second(s)" in record[1], record
+    with locking.hold(flow_settings, "analytics", owner="the next night"):
+        pass
+    started = time.monotonic()
+    next_night = nightly.load_flow()(as_of_date=NIGHT, target="prod", return_state=True)
+    next_seconds = time.monotonic() - started
+    assert next_night.is_completed(), next_night.message
+    figures.extend([
+        ("a step hangs (timeout 5 s)", "run stopped after / lock held after", f"{stopped_after:.1f} s / {held} locks"),
+        ("a step hangs (timeout 5 s)", "next night", f"completed in {next_seconds:.0f} s"),
+    ])
