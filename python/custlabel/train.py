@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.base import clone
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import ParameterGrid, RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 
-from custlabel import acceptance, bgnbd, calibration, evaluate, ml_gates, model_families
+from custlabel import acceptance, bgnbd, calibration, evaluate, label_rule, ml_gates, model_families, recalibration
 from custlabel.features import KEY_COLUMNS, LABEL_COLUMN
 from custlabel.gates import GateResult, all_passed
 from custlabel.training_data import FeatureSet, TrainingData, TrainingDataError, usable_features
@@ -33,6 +35,8 @@ class TrainConfig:
     candidates: tuple[str, ...] = tuple(model_families.FAMILIES)
     # largest calibration error on validation before the chosen model is recalibrated
     calibration_tolerance: float = calibration.DEFAULT_TOLERANCE
+    # refit the chosen settings on every matured night and let that refit label
+    refit: bool = True
 
 
 @dataclass
@@ -87,6 +91,68 @@ class BuyTillYouDie:
         return {key: f"{value:.4f}" for key, value in self.as_dict(prefix).items()}
 
 
+@dataclass(frozen=True)
+class Refit:
+    """The chosen settings refitted on every matured night, checked against the held-out version on the test night."""
+
+    pipeline: Pipeline | recalibration.RecalibratedClassifier
+    nights: tuple[date, ...]
+    rows: int
+    # the held-out version's threshold (a recalibrated choice's Platt map wraps the refit alike)
+    threshold: float
+    spearman: float
+    label_agreement: float
+    # on the newest matured night (the test night, which the refit learned from)
+    calibration: calibration.CalibrationCheck
+    # the held-out version's calibration error on that night
+    held_out_calibration_error: float
+    seconds: float
+
+    @property
+    def labels(self) -> bool:
+        """Whether the refit labels: its calibration error on the newest matured night is within the tolerance or the held-out version's."""
+        error = self.calibration.expected_calibration_error
+        return error <= max(self.calibration.tolerance, self.held_out_calibration_error)
+
+    @property
+    def note(self) -> str:
+        check = self.calibration
+        verdict = (
+            "the refit labels"
+            if self.labels
+            else f"the held-out version labels: the refit's calibration error {check.expected_calibration_error:.4f} "
+            f"is beyond both the tolerance {check.tolerance} and the held-out version's {self.held_out_calibration_error:.4f}"
+        )
+        return (
+            f"refit on {len(self.nights)} matured nights ({self.nights[0]}..{self.nights[-1]}, {self.rows:,} rows, "
+            f"{self.seconds:.0f} s): on the test night Spearman {self.spearman:.3f} and label agreement "
+            f"{self.label_agreement:.2%} with the held-out version, calibration error "
+            f"{check.expected_calibration_error:.4f} (held-out version {self.held_out_calibration_error:.4f}); {verdict}"
+        )
+
+    def metrics(self) -> dict[str, float]:
+        """MLflow metrics: `refit_*`."""
+        return {
+            "refit_rows": float(self.rows),
+            "refit_test_spearman": self.spearman,
+            "refit_test_label_agreement": self.label_agreement,
+            "refit_seconds": self.seconds,
+            **self.calibration.as_dict("refit_calibration_"),
+        }
+
+    def tags(self) -> dict[str, str]:
+        """Version tags: the nights it learned from, the check of the two versions, which one labels."""
+        return {
+            "refit_nights": ",".join(map(str, self.nights)),
+            "refit_rows": str(self.rows),
+            "refit_test_spearman": f"{self.spearman:.4f}",
+            "refit_test_label_agreement": f"{self.label_agreement:.4f}",
+            **self.calibration.as_tags("refit_calibration_"),
+            "refit_labels": str(self.labels).lower(),
+            "refit_note": self.note,
+        }
+
+
 @dataclass
 class TrainResult:
     """What one training produced: the choice, its test figures and (judged by the release) the baseline's."""
@@ -102,6 +168,7 @@ class TrainResult:
     gates: list[GateResult] = field(default_factory=list)
     bgnbd: BuyTillYouDie | None = None
     calibration: calibration.Calibration | None = None
+    refit: Refit | None = None
 
     @property
     def feature_columns(self) -> list[str]:
@@ -109,7 +176,28 @@ class TrainResult:
 
     @property
     def threshold(self) -> float:
+        """The held-out version's threshold (the one the gates judged)."""
         return self.selection.chosen.validation_point.threshold
+
+    @property
+    def labels_with_refit(self) -> bool:
+        return self.refit is not None and self.refit.labels
+
+    @property
+    def labelling_pipeline(self) -> Pipeline:
+        """What gets registered: the refit when it labels, else the held-out version."""
+        return self.refit.pipeline if self.labels_with_refit else self.selection.chosen.pipeline
+
+    @property
+    def labelling_threshold(self) -> float:
+        return self.refit.threshold if self.labels_with_refit else self.threshold
+
+    def learned_from(self) -> dict[str, tuple[date, ...]]:
+        """The nights each version learned from: the held-out version, and the refit when there is one."""
+        nights = {"held-out version": self.data.plan.train_dates}
+        if self.refit is not None:
+            nights["refit"] = self.refit.nights
+        return nights
 
     @property
     def passed_gates(self) -> bool:
@@ -254,8 +342,47 @@ def buy_till_you_die(
     return baseline, test_scores.assign(bgnbd_score=scores)
 
 
+def refit_chosen(
+    selection: Selection, checked: calibration.Calibration, data: TrainingData, config: TrainConfig
+) -> tuple[Refit, np.ndarray]:
+    """Fit the chosen settings again on every matured night (train, validation, test; weighted as training was).
+
+    Same settings means the same hyperparameters, threshold and, when the choice was
+    recalibrated, the same Platt map; the two are compared on the test night, and the
+    refit's calibration is checked on it.
+    Returns the refit and its scores on the test rows.
+    """
+    started = time.perf_counter()
+    rows, weights = data.refit_rows(config.train_rows_per_date, config.random_state)
+    columns = selection.features.columns
+    chosen = selection.chosen.pipeline
+    pipeline = clone(recalibration.uncalibrated(chosen))
+    fit_params = {} if weights is None else {"model__sample_weight": weights}
+    pipeline.fit(rows[columns], rows[LABEL_COLUMN], **fit_params)
+    if isinstance(chosen, recalibration.RecalibratedClassifier):
+        pipeline = recalibration.RecalibratedClassifier(pipeline, chosen.slope, chosen.intercept)
+    test = data.test
+    held_out = chosen.predict_proba(test[columns])[:, 1]
+    refitted = pipeline.predict_proba(test[columns])[:, 1]
+    threshold = checked.threshold
+    agreement = label_rule.is_bad(refitted, threshold) == label_rule.is_bad(held_out, threshold)
+    y = test[LABEL_COLUMN].to_numpy()
+    refit = Refit(
+        pipeline=pipeline,
+        nights=tuple(sorted(set(rows["as_of_date"]))),
+        rows=len(rows),
+        threshold=threshold,
+        spearman=float(spearmanr(held_out, refitted).statistic),
+        label_agreement=float(agreement.mean()),
+        calibration=calibration.check(y, refitted, threshold, tolerance=config.calibration_tolerance),
+        held_out_calibration_error=(checked.recalibrated_test or checked.test).expected_calibration_error,
+        seconds=time.perf_counter() - started,
+    )
+    return refit, refitted
+
+
 def train(data: TrainingData, criteria: acceptance.AcceptanceCriteria, config: TrainConfig) -> TrainResult:
-    """Search every candidate on the train rows, choose on validation, report the choice's and BG/NBD's test figures."""
+    """Search every candidate on the train rows, choose on validation, report the choice's and BG/NBD's test figures; refit."""
     started = time.perf_counter()
     weights = data.train_weights()
     selection = select(data.train, data.validation, criteria, config, data.plan.gap_days, weights)
@@ -264,9 +391,13 @@ def train(data: TrainingData, criteria: acceptance.AcceptanceCriteria, config: T
     baseline, test_scores = buy_till_you_die(
         data.train, test_scores, data.test, test_metrics.recall, data.plan.gap_days, weights
     )
-    result = TrainResult(data, selection, config, criteria, test_metrics, test_scores, time.perf_counter() - started)
+    result = TrainResult(data, selection, config, criteria, test_metrics, test_scores)
     result.bgnbd = baseline
     result.calibration = checked
+    if config.refit:
+        result.refit, refit_scores = refit_chosen(selection, checked, data, config)
+        result.test_scores = result.test_scores.assign(refit_score=refit_scores)
+    result.seconds = time.perf_counter() - started
     return result
 
 
@@ -296,6 +427,8 @@ def summary_lines(result: TrainResult) -> list[str]:
     )
     if result.calibration is not None:
         lines.append(f"calibration: {result.calibration.note}")
+    if result.refit is not None:
+        lines.append(result.refit.note)
     figures = [("model", test)] + (
         [("rule baseline", result.baseline_metrics)] if result.baseline_metrics else []
     )
