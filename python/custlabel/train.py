@@ -72,18 +72,28 @@ class Selection:
 
 @dataclass(frozen=True)
 class BuyTillYouDie:
-    """The BG/NBD baseline: fitted on the train rows, ranking the test rows by P(no purchase in the window)."""
+    """The BG/NBD baseline: fitted on the train customers with a purchase, ranking the test customers with one.
+
+    BG/NBD has no summary for a customer without a purchase, so both rankings are judged
+    on the test rows it covers; the model's labels at their own threshold on those rows
+    give the recall at which BG/NBD's precision is read.
+    """
 
     params: bgnbd.BGNBDParameters
     average_precision: float
-    # its best precision at the recall the model's labels reach on the test rows
     precision_at_recall: float
     recall: float
+    model_average_precision: float
+    model_precision: float
+    rows: int
+    test_rows: int
 
     def as_dict(self, prefix: str = "bgnbd_") -> dict[str, float]:
         return {
             f"{prefix}test_pr_auc": self.average_precision,
             f"{prefix}test_precision_at_model_recall": self.precision_at_recall,
+            f"{prefix}test_model_pr_auc": self.model_average_precision,
+            f"{prefix}test_rows": float(self.rows),
             **{f"{prefix}{name}": value for name, value in self.params.as_dict().items()},
         }
 
@@ -322,22 +332,34 @@ def score_test(selection: Selection, test: pd.DataFrame) -> tuple[evaluate.Metri
 
 
 def buy_till_you_die(
-    train: pd.DataFrame, test_scores: pd.DataFrame, test: pd.DataFrame, recall: float, window_days: int, weights: np.ndarray | None = None
+    train: pd.DataFrame, test_scores: pd.DataFrame, test: pd.DataFrame, threshold: float, window_days: int, weights: np.ndarray | None = None
 ) -> tuple[BuyTillYouDie | None, pd.DataFrame]:
-    """Fit BG/NBD on the train rows, rank the test rows by P(no purchase in the window); None when its inputs are missing.
+    """Fit BG/NBD on the train customers with a purchase, rank the test customers with one by P(no purchase in the window).
 
-    Returns the baseline and the test scores with `bgnbd_score` added.
+    None when its inputs are missing or the covered test rows hold one class. Returns the
+    baseline and the test scores with `bgnbd_score` added (NaN without a purchase).
     """
     if train[bgnbd.INPUT_FEATURES].isna().all().any():
         return None, test_scores.assign(bgnbd_score=np.nan)
-    params = bgnbd.fit(bgnbd.summarise(train), weights)
-    scores = bgnbd.probability_no_purchase(params, bgnbd.summarise(test), window_days)
-    y = test_scores[LABEL_COLUMN].to_numpy()
+    fitted = bgnbd.has_purchase(train)
+    params = bgnbd.fit(bgnbd.summarise(train[fitted]), None if weights is None else weights[fitted])
+    covered = bgnbd.has_purchase(test)
+    scores = np.full(len(test), np.nan)
+    scores[covered] = bgnbd.probability_no_purchase(params, bgnbd.summarise(test[covered]), window_days)
+    y = test_scores[LABEL_COLUMN].to_numpy()[covered]
+    if y.min(initial=1) == y.max(initial=0):
+        return None, test_scores.assign(bgnbd_score=scores)
+    model = test_scores["score"].to_numpy()[covered]
+    labels = evaluate.metrics_at(y, model, threshold)
     baseline = BuyTillYouDie(
         params,
-        float(average_precision_score(y, scores)),
-        evaluate.precision_at_recall(y, scores, recall),
-        recall,
+        float(average_precision_score(y, scores[covered])),
+        evaluate.precision_at_recall(y, scores[covered], labels.recall),
+        labels.recall,
+        float(average_precision_score(y, model)),
+        labels.precision,
+        int(covered.sum()),
+        len(test),
     )
     return baseline, test_scores.assign(bgnbd_score=scores)
 
@@ -389,7 +411,7 @@ def train(data: TrainingData, criteria: acceptance.AcceptanceCriteria, config: T
     checked = calibrate_chosen(selection, data.validation, data.test, config.calibration_tolerance)
     test_metrics, test_scores = score_test(selection, data.test)
     baseline, test_scores = buy_till_you_die(
-        data.train, test_scores, data.test, test_metrics.recall, data.plan.gap_days, weights
+        data.train, test_scores, data.test, selection.chosen.validation_point.threshold, data.plan.gap_days, weights
     )
     result = TrainResult(data, selection, config, criteria, test_metrics, test_scores)
     result.bgnbd = baseline
@@ -460,10 +482,11 @@ def night_lines(data: TrainingData) -> list[str]:
 
 
 def bgnbd_line(result: TrainResult) -> str:
-    """The model against BG/NBD on the same test rows, at the recall the model's labels reach."""
-    baseline, test = result.bgnbd, result.test_metrics
+    """The model against BG/NBD on the test rows BG/NBD covers (customers with a purchase), at the recall the model's labels reach there."""
+    baseline = result.bgnbd
     params = ", ".join(f"{k} {v:.3g}" for k, v in baseline.params.as_dict().items())
     return (
-        f"test BG/NBD ({params}): AP {baseline.average_precision:.3f} vs model {test.pr_auc:.3f}; "
-        f"precision at recall {baseline.recall:.3f}: BG/NBD {baseline.precision_at_recall:.3f} vs model labels {test.precision:.3f}"
+        f"test BG/NBD ({params}; time in {bgnbd.TIME_UNIT}) on the {baseline.rows:,} of {baseline.test_rows:,} test customers "
+        f"with a purchase: AP {baseline.average_precision:.3f} vs model {baseline.model_average_precision:.3f}; "
+        f"precision at recall {baseline.recall:.3f}: BG/NBD {baseline.precision_at_recall:.3f} vs model labels {baseline.model_precision:.3f}"
     )

@@ -135,7 +135,8 @@ def _write_evaluation(result: train.TrainResult, card: str, folder: Path) -> Non
     if result.baseline_metrics is not None:
         curves["rule baseline"] = (y, scores["baseline_score"].to_numpy())
     if result.bgnbd is not None:
-        curves["BG/NBD"] = (y, scores["bgnbd_score"].to_numpy())
+        covered = scores["bgnbd_score"].notna().to_numpy()
+        curves["BG/NBD (customers with a purchase)"] = (y[covered], scores["bgnbd_score"].to_numpy()[covered])
     point = (result.test_metrics.precision, result.test_metrics.recall)
     evaluate.plot_precision_recall(curves, point, folder / "precision_recall.png")
     evaluate.plot_calibration(y, scores["score"].to_numpy(), folder / "calibration.png")
