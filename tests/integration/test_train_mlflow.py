@@ -290,6 +290,13 @@ def test_benchmark_figures_include_the_oracle(built_warehouse: Settings, tmp_pat
     assert "model" in text and "rule baseline" in text
     assert "oracle (ranking on demo_truth p_bad)" in text
     assert "training wall time" in text
+    # each of issue 24's figures beside its target, with a verdict that says by how much a miss falls short
+    oracle = next(line for line in lines if "model/oracle" in line)
+    assert "(target >= 95%: target met)" in oracle or "target NOT met, short by" in oracle
+    calibration_line = next(line for line in lines if line.startswith("calibration error (ECE) of the labelling"))
+    assert "on the newest matured night" in calibration_line and "(target <= 0.02: " in calibration_line
+    assert any(line.startswith("refit on ") for line in lines)
+    assert "(target < 600 s at 1,000,000 customers: target met)" in lines[-1]
 
 
 def test_cli_train_and_baseline(built_warehouse: Settings, tmp_path: Path, monkeypatch, capsys) -> None:
