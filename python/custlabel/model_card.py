@@ -47,7 +47,7 @@ def _nights(result: TrainResult) -> str:
 
 def _bgnbd(result: TrainResult) -> str:
     if result.bgnbd is None:
-        return "BG/NBD baseline: not fitted (its inputs tenure, recency and frequency are missing)."
+        return "BG/NBD baseline: not fitted (no purchase history, or the test customers with a purchase hold one class)."
     return f"Against the buy-till-you-die baseline, same test rows: {bgnbd_line(result).removeprefix('test ')}."
 
 
