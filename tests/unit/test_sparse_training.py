@@ -65,7 +65,7 @@ def test_training_on_sparse_rows_is_quiet_and_the_model_reads_only_the_kept_feat
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         selection = select(train, validation, criteria, config, plan.gap_days)
-        metrics, scores = score_test(selection, test)
+        _, scores = score_test(selection, test)
         baseline, _ = buy_till_you_die(train, scores, test, selection.chosen.validation_point.threshold, plan.gap_days)
     kept = selection.features.columns
     for candidate in selection.candidates:

@@ -123,4 +123,3 @@ def test_the_model_card_says_which_nights_each_version_learned_from(result) -> N
     assert f"- held-out version: {', '.join(map(str, plan.train_dates))}" in section
     assert f"- refit: {', '.join(map(str, result.refit.nights))}" in section
     assert "The registered model, the one that labels, is the refit." in section
-    assert np.isfinite(result.refit.spearman)
