@@ -108,7 +108,7 @@ class Refit:
     pipeline: Pipeline | recalibration.RecalibratedClassifier
     nights: tuple[date, ...]
     rows: int
-    # the held-out version's threshold (a recalibrated choice's Platt map wraps the refit alike)
+    # the held-out version's operating point on the refit's scale (as fitted, or through the held-out Platt map)
     threshold: float
     spearman: float
     label_agreement: float
@@ -125,6 +125,12 @@ class Refit:
         return error <= max(self.calibration.tolerance, self.held_out_calibration_error)
 
     @property
+    def scale(self) -> str:
+        if isinstance(self.pipeline, recalibration.RecalibratedClassifier):
+            return "through the held-out version's Platt map"
+        return "as fitted"
+
+    @property
     def note(self) -> str:
         check = self.calibration
         verdict = (
@@ -137,7 +143,7 @@ class Refit:
             f"refit on {len(self.nights)} matured nights ({self.nights[0]}..{self.nights[-1]}, {self.rows:,} rows, "
             f"{self.seconds:.0f} s): on the test night Spearman {self.spearman:.3f} and label agreement "
             f"{self.label_agreement:.2%} with the held-out version, calibration error "
-            f"{check.expected_calibration_error:.4f} (held-out version {self.held_out_calibration_error:.4f}); {verdict}"
+            f"{check.expected_calibration_error:.4f} {self.scale} (held-out version {self.held_out_calibration_error:.4f}); {verdict}"
         )
 
     def metrics(self) -> dict[str, float]:
@@ -369,26 +375,33 @@ def refit_chosen(
 ) -> tuple[Refit, np.ndarray]:
     """Fit the chosen settings again on every matured night (train, validation, test; weighted as training was).
 
-    Same settings means the same hyperparameters, threshold and, when the choice was
-    recalibrated, the same Platt map; the two are compared on the test night, and the
-    refit's calibration is checked on it.
+    Same settings means the same hyperparameters and operating point. A recalibrated
+    choice's Platt map corrected the held-out fit, which the refit may not need: the
+    refit is scored as fitted and through that map (at the threshold mapped alike, so
+    the labels are the same) and keeps the scale better calibrated on the newest
+    matured night. The two versions are compared on that night (the test night).
     Returns the refit and its scores on the test rows.
     """
     started = time.perf_counter()
     rows, weights = data.refit_rows(config.train_rows_per_date, config.random_state)
     columns = selection.features.columns
     chosen = selection.chosen.pipeline
-    pipeline = clone(recalibration.uncalibrated(chosen))
+    fitted = clone(recalibration.uncalibrated(chosen))
     fit_params = {} if weights is None else {"model__sample_weight": weights}
-    pipeline.fit(rows[columns], rows[LABEL_COLUMN], **fit_params)
+    fitted.fit(rows[columns], rows[LABEL_COLUMN], **fit_params)
+    scales = [(fitted, checked.threshold_as_trained)]
     if isinstance(chosen, recalibration.RecalibratedClassifier):
-        pipeline = recalibration.RecalibratedClassifier(pipeline, chosen.slope, chosen.intercept)
+        scales.append((recalibration.RecalibratedClassifier(fitted, chosen.slope, chosen.intercept), checked.threshold))
     test = data.test
-    held_out = chosen.predict_proba(test[columns])[:, 1]
-    refitted = pipeline.predict_proba(test[columns])[:, 1]
-    threshold = checked.threshold
-    agreement = label_rule.is_bad(refitted, threshold) == label_rule.is_bad(held_out, threshold)
     y = test[LABEL_COLUMN].to_numpy()
+    scored = [
+        (model, threshold, scores, calibration.check(y, scores, threshold, tolerance=config.calibration_tolerance))
+        for model, threshold in scales
+        for scores in [model.predict_proba(test[columns])[:, 1]]
+    ]
+    pipeline, threshold, refitted, check = min(scored, key=lambda option: option[3].expected_calibration_error)
+    held_out = chosen.predict_proba(test[columns])[:, 1]
+    agreement = label_rule.is_bad(refitted, threshold) == label_rule.is_bad(held_out, checked.threshold)
     refit = Refit(
         pipeline=pipeline,
         nights=tuple(sorted(set(rows["as_of_date"]))),
@@ -396,7 +409,7 @@ def refit_chosen(
         threshold=threshold,
         spearman=float(spearmanr(held_out, refitted).statistic),
         label_agreement=float(agreement.mean()),
-        calibration=calibration.check(y, refitted, threshold, tolerance=config.calibration_tolerance),
+        calibration=check,
         held_out_calibration_error=(checked.recalibrated_test or checked.test).expected_calibration_error,
         seconds=time.perf_counter() - started,
     )

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custlabel import acceptance, model_card, train
+from custlabel import acceptance, calibration, model_card, recalibration, train
 from custlabel.config import DEFAULT_PROJECT_DIR
 from custlabel.features import LABEL_COLUMN
 from custlabel.training_data import NightCheck, Population, TrainingData, split_frame, time_split
@@ -93,6 +93,28 @@ def test_a_refit_calibrated_worse_than_the_tolerance_and_the_held_out_version_do
     assert held_out.labelling_threshold == result.threshold
     # no worse than the held-out version on that night: the refit labels
     assert replace(refit, held_out_calibration_error=0.05).labels
+
+
+def test_a_recalibrated_choice_refits_on_the_better_calibrated_scale_with_the_same_labels() -> None:
+    # raw, the hidden risk enters the odds through a logarithm: the held-out choice is recalibrated
+    data = training_data(synthetic_training_set(customers=3000, months=10, seed=4))
+    result = train.train(data, acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml"), CONFIG)
+    assert result.calibration.recalibrated, result.calibration.note
+    refit, test = result.refit, data.test
+    fitted = recalibration.uncalibrated(refit.pipeline)
+    raw = fitted.predict_proba(test[result.feature_columns])[:, 1]
+    mapped = recalibration.RecalibratedClassifier(fitted, result.selection.chosen.pipeline.slope, result.selection.chosen.pipeline.intercept)
+    y = test[LABEL_COLUMN].to_numpy()
+    errors = {
+        "as fitted": calibration.check(y, raw).expected_calibration_error,
+        "through the held-out version's Platt map": calibration.check(y, mapped.calibrate(raw)).expected_calibration_error,
+    }
+    assert refit.scale == min(errors, key=errors.get)
+    assert refit.calibration.expected_calibration_error == pytest.approx(min(errors.values()))
+    assert f"calibration error {min(errors.values()):.4f} {refit.scale}" in refit.note
+    # either scale labels alike: the threshold is mapped with the scores
+    thresholds = result.calibration.threshold_as_trained, result.calibration.threshold
+    assert (raw >= thresholds[0]).tolist() == (mapped.calibrate(raw) >= thresholds[1]).tolist()
 
 
 def test_no_refit_when_configured_off(data) -> None:
