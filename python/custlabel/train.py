@@ -112,7 +112,7 @@ class Refit:
     threshold: float
     spearman: float
     label_agreement: float
-    # on the newest matured night (the test night, which the refit learned from)
+    # on the newest matured night, of the same settings fitted on every matured night but that one
     calibration: calibration.CalibrationCheck
     # the held-out version's calibration error on that night
     held_out_calibration_error: float
@@ -142,7 +142,7 @@ class Refit:
         return (
             f"refit on {len(self.nights)} matured nights ({self.nights[0]}..{self.nights[-1]}, {self.rows:,} rows, "
             f"{self.seconds:.0f} s): on the test night Spearman {self.spearman:.3f} and label agreement "
-            f"{self.label_agreement:.2%} with the held-out version, calibration error "
+            f"{self.label_agreement:.2%} with the held-out version; calibration error there, fitted without it, "
             f"{check.expected_calibration_error:.4f} {self.scale} (held-out version {self.held_out_calibration_error:.4f}); {verdict}"
         )
 
@@ -375,31 +375,46 @@ def refit_chosen(
 ) -> tuple[Refit, np.ndarray]:
     """Fit the chosen settings again on every matured night (train, validation, test; weighted as training was).
 
-    Same settings means the same hyperparameters and operating point. A recalibrated
-    choice's Platt map corrected the held-out fit, which the refit may not need: the
-    refit is scored as fitted and through that map (at the threshold mapped alike, so
-    the labels are the same) and keeps the scale better calibrated on the newest
-    matured night. The two versions are compared on that night (the test night).
-    Returns the refit and its scores on the test rows.
+    Same settings means the same hyperparameters and operating point. The refit's
+    calibration is checked out of sample: the same settings fitted on every matured
+    night but the newest, scored on the newest (a model scored on rows it learned from
+    looks overconfident, a forest most of all). A recalibrated choice's Platt map
+    corrected the held-out fit, which the refit may not need: the refit keeps the scale
+    (as fitted, or through that map at the threshold mapped alike, so the labels are the
+    same) that this check finds better calibrated. The two versions are compared on the
+    newest matured night (the test night). Returns the refit and its scores on the test rows.
     """
     started = time.perf_counter()
     rows, weights = data.refit_rows(config.train_rows_per_date, config.random_state)
     columns = selection.features.columns
     chosen = selection.chosen.pipeline
-    fitted = clone(recalibration.uncalibrated(chosen))
-    fit_params = {} if weights is None else {"model__sample_weight": weights}
-    fitted.fit(rows[columns], rows[LABEL_COLUMN], **fit_params)
-    scales = [(fitted, checked.threshold_as_trained)]
+
+    def fit_on(keep: np.ndarray) -> Pipeline:
+        fit_params = {} if weights is None else {"model__sample_weight": weights[keep]}
+        return clone(recalibration.uncalibrated(chosen)).fit(rows.loc[keep, columns], rows.loc[keep, LABEL_COLUMN], **fit_params)
+
+    def as_fitted(model: Pipeline) -> Pipeline:
+        return model
+
+    def through_the_map(model: Pipeline) -> recalibration.RecalibratedClassifier:
+        return recalibration.RecalibratedClassifier(model, chosen.slope, chosen.intercept)
+
+    scales = [(as_fitted, checked.threshold_as_trained)]
     if isinstance(chosen, recalibration.RecalibratedClassifier):
-        scales.append((recalibration.RecalibratedClassifier(fitted, chosen.slope, chosen.intercept), checked.threshold))
+        scales.append((through_the_map, checked.threshold))
     test = data.test
     y = test[LABEL_COLUMN].to_numpy()
-    scored = [
-        (model, threshold, scores, calibration.check(y, scores, threshold, tolerance=config.calibration_tolerance))
-        for model, threshold in scales
-        for scores in [model.predict_proba(test[columns])[:, 1]]
+    without_newest = fit_on((rows["as_of_date"] != data.plan.test_date).to_numpy())
+    checks = [
+        calibration.check(
+            y, scale(without_newest).predict_proba(test[columns])[:, 1], threshold, tolerance=config.calibration_tolerance
+        )
+        for scale, threshold in scales
     ]
-    pipeline, threshold, refitted, check = min(scored, key=lambda option: option[3].expected_calibration_error)
+    best = int(np.argmin([check.expected_calibration_error for check in checks]))
+    scale, threshold = scales[best]
+    pipeline = scale(fit_on(np.ones(len(rows), dtype=bool)))
+    refitted = pipeline.predict_proba(test[columns])[:, 1]
     held_out = chosen.predict_proba(test[columns])[:, 1]
     agreement = label_rule.is_bad(refitted, threshold) == label_rule.is_bad(held_out, checked.threshold)
     refit = Refit(
@@ -409,7 +424,7 @@ def refit_chosen(
         threshold=threshold,
         spearman=float(spearmanr(held_out, refitted).statistic),
         label_agreement=float(agreement.mean()),
-        calibration=check,
+        calibration=checks[best],
         held_out_calibration_error=(checked.recalibrated_test or checked.test).expected_calibration_error,
         seconds=time.perf_counter() - started,
     )

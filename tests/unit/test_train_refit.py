@@ -8,6 +8,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 
 from custlabel import acceptance, calibration, model_card, recalibration, train
 from custlabel.config import DEFAULT_PROJECT_DIR
@@ -95,26 +96,29 @@ def test_a_refit_calibrated_worse_than_the_tolerance_and_the_held_out_version_do
     assert replace(refit, held_out_calibration_error=0.05).labels
 
 
-def test_a_recalibrated_choice_refits_on_the_better_calibrated_scale_with_the_same_labels() -> None:
+def test_the_refit_is_checked_on_the_newest_night_by_the_same_settings_fitted_without_it() -> None:
     # raw, the hidden risk enters the odds through a logarithm: the held-out choice is recalibrated
     data = training_data(synthetic_training_set(customers=3000, months=10, seed=4))
     result = train.train(data, acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml"), CONFIG)
     assert result.calibration.recalibrated, result.calibration.note
-    refit, test = result.refit, data.test
-    fitted = recalibration.uncalibrated(refit.pipeline)
-    raw = fitted.predict_proba(test[result.feature_columns])[:, 1]
-    mapped = recalibration.RecalibratedClassifier(fitted, result.selection.chosen.pipeline.slope, result.selection.chosen.pipeline.intercept)
+    refit, test, chosen = result.refit, data.test, result.selection.chosen.pipeline
+    rows, _ = data.refit_rows(CONFIG.train_rows_per_date)
+    earlier = rows[rows["as_of_date"] != data.plan.test_date]
+    without = clone(recalibration.uncalibrated(chosen)).fit(earlier[result.feature_columns], earlier[LABEL_COLUMN])
+    raw = without.predict_proba(test[result.feature_columns])[:, 1]
     y = test[LABEL_COLUMN].to_numpy()
     errors = {
         "as fitted": calibration.check(y, raw).expected_calibration_error,
-        "through the held-out version's Platt map": calibration.check(y, mapped.calibrate(raw)).expected_calibration_error,
+        "through the held-out version's Platt map": calibration.check(y, chosen.calibrate(raw)).expected_calibration_error,
     }
     assert refit.scale == min(errors, key=errors.get)
     assert refit.calibration.expected_calibration_error == pytest.approx(min(errors.values()))
-    assert f"calibration error {min(errors.values()):.4f} {refit.scale}" in refit.note
-    # either scale labels alike: the threshold is mapped with the scores
+    assert f"fitted without it, {min(errors.values()):.4f} {refit.scale}" in refit.note
+    # the registered refit learned from the newest night too, and either scale labels alike
+    assert data.plan.test_date in refit.nights
+    fitted = recalibration.uncalibrated(refit.pipeline).predict_proba(test[result.feature_columns])[:, 1]
     thresholds = result.calibration.threshold_as_trained, result.calibration.threshold
-    assert (raw >= thresholds[0]).tolist() == (mapped.calibrate(raw) >= thresholds[1]).tolist()
+    assert (fitted >= thresholds[0]).tolist() == (chosen.calibrate(fitted) >= thresholds[1]).tolist()
 
 
 def test_no_refit_when_configured_off(data) -> None:
