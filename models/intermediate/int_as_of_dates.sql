@@ -1,19 +1,25 @@
--- One row per as-of date: the first day of each month of the history, plus tonight.
+{% set every = var('training_nights_every') %}
+{% if every not in ('month', 'week') %}
+    {{ exceptions.raise_compiler_error("var training_nights_every is '" ~ every ~ "': set it to 'month' or 'week'") }}
+{% endif %}
+
+-- One row per as-of date: the first day of each month (or each Monday, with
+-- training_nights_every: week) of the history, plus tonight.
 with
 
-monthly as (
+history as (
 
     select generate_series(
-        date_trunc('month', {{ as_of_date() }} - interval '{{ var("feature_history_months") }} months'),
+        date_trunc('{{ every }}', {{ as_of_date() }} - interval '{{ var("feature_history_months") }} months'),
         {{ as_of_date() }}::timestamp,
-        interval '1 month'
+        interval '1 {{ every }}'
     )::date as as_of_date
 
 ),
 
 final as (
 
-    select as_of_date from monthly
+    select as_of_date from history
     union
     select {{ as_of_date() }}
 

@@ -1,16 +1,19 @@
 """BG/NBD (Fader, Hardie & Lee 2005), the buy-till-you-die baseline: a maximum-likelihood fit and its predictions.
 
 Each customer buys at a Poisson rate (gamma-distributed over customers, r and alpha)
-and after each purchase drops out with a probability (beta-distributed, a and b).
-A customer is summarised by x (purchases), t_x (time of the last one) and T (length
-of the observation), all counted from the start of the observation.
+and after each repeat purchase drops out with a probability (beta-distributed, a and b).
 
-Here the observation is the feature lookback: it starts at the later of the lookback's
-first day and the account's creation, so x, t_x and T follow from three features known
-at each as_of_date (`tenure_days`, `days_since_last_sale`, `sales_count_365d`) and the
-fit stays time-correct. The transformer `BGNBDFeatures` learns the four parameters in
-`fit` and adds probability alive and expected purchases in the outcome window in
-`transform`, inside the scikit-learn pipeline, so scoring computes them too.
+As published, a customer is summarised from their first purchase, in days: x the
+repeat purchases (the first excluded), t_x the time of the last purchase since the
+first, T the age since the first purchase, each as known at the as_of_date (the
+features `repeat_purchases_count`, `days_since_last_purchase`,
+`days_since_first_purchase`, over every purchase known that night, so the fit stays
+time-correct). A customer without a purchase has no summary: the model says nothing
+about them, rather than reading them as a buyer who never came back. The transformer
+`BGNBDFeatures` learns the four parameters in `fit` (on the customers with a purchase)
+and adds probability alive and expected purchases in the outcome window in
+`transform` (NaN without a purchase), inside the scikit-learn pipeline, so scoring
+computes them too.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 from sklearn.base import BaseEstimator, TransformerMixin
 
-# The features BG/NBD reads, in the order the transformer expects them.
-INPUT_FEATURES = ["tenure_days", "days_since_last_sale", "sales_count_365d"]
+# The features BG/NBD reads (T, days since the last purchase, x), in the order the transformer expects them.
+INPUT_FEATURES = ["days_since_first_purchase", "days_since_last_purchase", "repeat_purchases_count"]
 OUTPUT_FEATURES = ["bgnbd_p_alive", "bgnbd_expected_purchases"]
-LOOKBACK_DAYS = 365
+TIME_UNIT = "days"
 
 
 class BGNBDFitError(ValueError):
@@ -35,7 +38,7 @@ class BGNBDFitError(ValueError):
 
 @dataclass(frozen=True)
 class Summary:
-    """Purchases x, time of the last purchase t_x and observation length T per customer (days)."""
+    """Per customer with a purchase: repeat purchases x, last purchase t_x and age T since the first (days)."""
 
     x: np.ndarray
     t_x: np.ndarray
@@ -55,15 +58,33 @@ class BGNBDParameters:
         return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
 
 
-def summarise(features: pd.DataFrame | np.ndarray, lookback_days: int = LOOKBACK_DAYS) -> Summary:
-    """x, t_x, T from the INPUT_FEATURES columns (a frame with those names, or an array in that order)."""
-    values = features[INPUT_FEATURES].to_numpy(float) if isinstance(features, pd.DataFrame) else np.asarray(features, float)
-    tenure, recency, count = values[:, 0], values[:, 1], values[:, 2]
-    T = np.clip(np.nan_to_num(tenure, nan=lookback_days), 0.0, lookback_days)
-    x = np.rint(np.clip(np.nan_to_num(count, nan=0.0), 0.0, None))
-    bought = (x > 0) & ~np.isnan(recency)
-    x = np.where(bought, x, 0.0)
-    t_x = np.where(bought, np.clip(T - np.nan_to_num(recency, nan=0.0), 0.0, T), 0.0)
+def _values(features: pd.DataFrame | np.ndarray) -> np.ndarray:
+    if isinstance(features, pd.DataFrame):
+        return features[INPUT_FEATURES].to_numpy(float)
+    return np.asarray(features, float)
+
+
+def has_purchase(features: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """Which customers have a first purchase before the night (the only ones with a summary)."""
+    return ~np.isnan(_values(features)[:, 0])
+
+
+def summarise(features: pd.DataFrame | np.ndarray) -> Summary:
+    """x, t_x, T from the INPUT_FEATURES columns (a frame with those names, or an array in that order).
+
+    Raises:
+        ValueError: a customer without a purchase (select the others with `has_purchase`).
+    """
+    values = _values(features)
+    missing = int((~has_purchase(values)).sum())
+    if missing:
+        raise ValueError(
+            f"{missing} customers have no purchase, so no BG/NBD summary: pass only the rows has_purchase() selects"
+        )
+    age, since_last, repeats = values[:, 0], values[:, 1], values[:, 2]
+    T = np.clip(age, 0.0, None)
+    x = np.rint(np.clip(np.nan_to_num(repeats, nan=0.0), 0.0, None))
+    t_x = np.where(x > 0, np.clip(T - np.nan_to_num(since_last, nan=age), 0.0, T), 0.0)
     return Summary(x, t_x, T)
 
 
@@ -148,23 +169,25 @@ def probability_no_purchase(params: BGNBDParameters, data: Summary, days: float)
 
 
 class BGNBDFeatures(TransformerMixin, BaseEstimator):
-    """Pipeline step: fit learns r, alpha, a, b; transform gives probability alive and expected purchases."""
+    """Pipeline step: fit learns r, alpha, a, b; transform gives probability alive and expected purchases (NaN without a purchase)."""
 
-    def __init__(self, window_days: int = 90, lookback_days: int = LOOKBACK_DAYS) -> None:
+    def __init__(self, window_days: int = 90) -> None:
         self.window_days = window_days
-        self.lookback_days = lookback_days
 
     def fit(self, X, y=None):  # noqa: N803 - scikit-learn's signature
-        self.params_ = fit(summarise(X, self.lookback_days))
+        values = _values(X)
+        self.params_ = fit(summarise(values[has_purchase(values)]))
         self.n_features_in_ = len(INPUT_FEATURES)
         return self
 
     def transform(self, X) -> np.ndarray:  # noqa: N803
-        data = summarise(X, self.lookback_days)
-        return np.column_stack(
-            [probability_alive(self.params_, data), expected_purchases(self.params_, data, self.window_days)]
-        )
+        values = _values(X)
+        bought = has_purchase(values)
+        added = np.full((len(values), len(OUTPUT_FEATURES)), np.nan)
+        data = summarise(values[bought])
+        added[bought, 0] = probability_alive(self.params_, data)
+        added[bought, 1] = expected_purchases(self.params_, data, self.window_days)
+        return added
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.asarray(OUTPUT_FEATURES, dtype=object)
-

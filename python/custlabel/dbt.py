@@ -178,7 +178,7 @@ def iso_day(value: str | dt.date, name: str = "as_of_date") -> str:
 
 
 # Vars that take a word, and the words they take (every other var but as_of_date is a number).
-WORD_VARS = {"freshness": {"error", "warn", "skip"}}
+WORD_VARS = {"freshness": {"error", "warn", "skip"}, "training_nights_every": {"month", "week"}}
 
 
 def checked_vars(variables: dict[str, Any], project_dir: Path) -> dict[str, Any]:

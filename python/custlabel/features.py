@@ -33,6 +33,9 @@ NUMERIC_FEATURES = [
     "returns_count_90d",
     "unpaid_invoices_15_90d",
     "returns_unpaid_90d",
+    "days_since_first_purchase",
+    "days_since_last_purchase",
+    "repeat_purchases_count",
 ]
 
 CATEGORICAL_FEATURES = ["segment"]

@@ -47,7 +47,7 @@ def _nights(result: TrainResult) -> str:
 
 def _bgnbd(result: TrainResult) -> str:
     if result.bgnbd is None:
-        return "BG/NBD baseline: not fitted (its inputs tenure, recency and frequency are missing)."
+        return "BG/NBD baseline: not fitted (no purchase history, or the test customers with a purchase hold one class)."
     return f"Against the buy-till-you-die baseline, same test rows: {bgnbd_line(result).removeprefix('test ')}."
 
 
@@ -56,6 +56,18 @@ def _calibration(result: TrainResult) -> str:
         return "not checked"
     checked = result.calibration.recalibrated_test or result.calibration.test
     return f"{result.calibration.note}; calibration error on the test night {checked.expected_calibration_error:.4f}"
+
+
+def _learned_from(result: TrainResult) -> str:
+    lines = [f"- {who}: {', '.join(map(str, nights))}" for who, nights in result.learned_from().items()]
+    labelling = "the refit" if result.labels_with_refit else "the held-out version"
+    if result.refit is None:
+        return "\n".join([*lines, "", "This version is the held-out version: no refit was made."])
+    figures = (
+        "The test figures and gates below are the held-out version's: the refit learned from the test night, "
+        f"so it has no held-out figures of its own. {result.refit.note}."
+    )
+    return "\n".join([*lines, "", f"The registered model, the one that labels, is {labelling}. {figures}"])
 
 
 def render(name: str, version: str, result: TrainResult, tags: dict[str, str]) -> str:
@@ -67,7 +79,7 @@ def render(name: str, version: str, result: TrainResult, tags: dict[str, str]) -
     return f"""# Model card: {name} version {version}
 
 Labels a customer "bad" when the predicted probability of bad is at least
-**{result.threshold:.4f}**. Candidate: **{chosen.name}** ({tags.get("best_params", "")}).
+**{result.labelling_threshold:.4f}**. Candidate: **{chosen.name}** ({tags.get("best_params", "")}).
 It {verdict} of the acceptance criteria (owner: {result.criteria.owner}): precision >=
 {performance.min_precision:.2f}, recall >= {performance.min_recall:.2f}, lift >= {performance.min_lift:.2f}, at most
 {performance.max_bad_share:.0%} labelled bad, better than the rule baseline at its recall, and not worse than the champion.
@@ -83,6 +95,10 @@ It {verdict} of the acceptance criteria (owner: {result.criteria.owner}): precis
 - Sampling: {result.data.sampling}.
 
 {_nights(result)}
+
+## Nights each version learned from
+
+{_learned_from(result)}
 
 ## Features
 
@@ -113,7 +129,8 @@ acceptance file sha256 `{result.criteria.sha256[:16]}`, trained {tags.get("train
 
 ## Limitations
 
-- Trained on train-period rows only; the newest labels (validation and test periods) are not in the fit.
+- The held-out figures judge the chosen settings; a refit on every matured night is judged on the test night
+  only by its agreement with the held-out version and its calibration there, both in-sample for the refit.
 - Figures come from one test as_of_date; customer behaviour drifts, so monitor realized precision.
 - Calibration, the premise of the precision estimated before outcomes: {_calibration(result)}
   (see calibration.png). Use the threshold, not 0.5.

@@ -46,6 +46,9 @@ NEW_CUSTOMER_DAYS = 90
 # (high, low, unknown) for each numeric feature, in the rule baseline's style: high and low
 # compare with the typical customer (the reference).
 PHRASES: dict[str, tuple[str, str, str]] = {
+    "days_since_first_purchase": ("first purchase long ago", "first purchase recently", "no purchase on record"),
+    "days_since_last_purchase": ("long time since last purchase", "recent purchase", "no purchase on record"),
+    "repeat_purchases_count": ("many repeat purchases", "few repeat purchases", "no purchase on record"),
     "tenure_days": ("longer customer history than most", "shorter customer history than most", "customer since unknown"),
     "days_since_last_sale": ("long time since last purchase", "recent purchase", "no purchase on record"),
     "sales_count_prev_90d": (

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, replace
-from datetime import timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.base import clone
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import ParameterGrid, RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 
-from custlabel import acceptance, bgnbd, calibration, evaluate, ml_gates, model_families
+from custlabel import acceptance, bgnbd, calibration, evaluate, label_rule, ml_gates, model_families, recalibration
 from custlabel.features import KEY_COLUMNS, LABEL_COLUMN
 from custlabel.gates import GateResult, all_passed
 from custlabel.training_data import FeatureSet, TrainingData, TrainingDataError, usable_features
@@ -33,6 +35,8 @@ class TrainConfig:
     candidates: tuple[str, ...] = tuple(model_families.FAMILIES)
     # largest calibration error on validation before the chosen model is recalibrated
     calibration_tolerance: float = calibration.DEFAULT_TOLERANCE
+    # refit the chosen settings on every matured night and let that refit label
+    refit: bool = True
 
 
 @dataclass
@@ -68,23 +72,101 @@ class Selection:
 
 @dataclass(frozen=True)
 class BuyTillYouDie:
-    """The BG/NBD baseline: fitted on the train rows, ranking the test rows by P(no purchase in the window)."""
+    """The BG/NBD baseline: fitted on the train customers with a purchase, ranking the test customers with one.
+
+    BG/NBD has no summary for a customer without a purchase, so both rankings are judged
+    on the test rows it covers; the model's labels at their own threshold on those rows
+    give the recall at which BG/NBD's precision is read.
+    """
 
     params: bgnbd.BGNBDParameters
     average_precision: float
-    # its best precision at the recall the model's labels reach on the test rows
     precision_at_recall: float
     recall: float
+    model_average_precision: float
+    model_precision: float
+    rows: int
+    test_rows: int
 
     def as_dict(self, prefix: str = "bgnbd_") -> dict[str, float]:
         return {
             f"{prefix}test_pr_auc": self.average_precision,
             f"{prefix}test_precision_at_model_recall": self.precision_at_recall,
+            f"{prefix}test_model_pr_auc": self.model_average_precision,
+            f"{prefix}test_rows": float(self.rows),
             **{f"{prefix}{name}": value for name, value in self.params.as_dict().items()},
         }
 
     def as_tags(self, prefix: str = "bgnbd_") -> dict[str, str]:
         return {key: f"{value:.4f}" for key, value in self.as_dict(prefix).items()}
+
+
+@dataclass(frozen=True)
+class Refit:
+    """The chosen settings refitted on every matured night, checked against the held-out version on the test night."""
+
+    pipeline: Pipeline | recalibration.RecalibratedClassifier
+    nights: tuple[date, ...]
+    rows: int
+    # the held-out version's operating point on the refit's scale (as fitted, or through the held-out Platt map)
+    threshold: float
+    spearman: float
+    label_agreement: float
+    # on the newest matured night, of the same settings fitted on every matured night but that one
+    calibration: calibration.CalibrationCheck
+    # the held-out version's calibration error on that night
+    held_out_calibration_error: float
+    seconds: float
+
+    @property
+    def labels(self) -> bool:
+        """Whether the refit labels: its calibration error on the newest matured night is within the tolerance or the held-out version's."""
+        error = self.calibration.expected_calibration_error
+        return error <= max(self.calibration.tolerance, self.held_out_calibration_error)
+
+    @property
+    def scale(self) -> str:
+        if isinstance(self.pipeline, recalibration.RecalibratedClassifier):
+            return "through the held-out version's Platt map"
+        return "as fitted"
+
+    @property
+    def note(self) -> str:
+        check = self.calibration
+        verdict = (
+            "the refit labels"
+            if self.labels
+            else f"the held-out version labels: the refit's calibration error {check.expected_calibration_error:.4f} "
+            f"is beyond both the tolerance {check.tolerance} and the held-out version's {self.held_out_calibration_error:.4f}"
+        )
+        return (
+            f"refit on {len(self.nights)} matured nights ({self.nights[0]}..{self.nights[-1]}, {self.rows:,} rows, "
+            f"{self.seconds:.0f} s): on the test night Spearman {self.spearman:.3f} and label agreement "
+            f"{self.label_agreement:.2%} with the held-out version; calibration error there, fitted without it, "
+            f"{check.expected_calibration_error:.4f} {self.scale} (held-out version {self.held_out_calibration_error:.4f}); {verdict}"
+        )
+
+    def metrics(self) -> dict[str, float]:
+        """MLflow metrics: `refit_*`."""
+        return {
+            "refit_rows": float(self.rows),
+            "refit_test_spearman": self.spearman,
+            "refit_test_label_agreement": self.label_agreement,
+            "refit_seconds": self.seconds,
+            **self.calibration.as_dict("refit_calibration_"),
+        }
+
+    def tags(self) -> dict[str, str]:
+        """Version tags: the nights it learned from, the check of the two versions, which one labels."""
+        return {
+            "refit_nights": ",".join(map(str, self.nights)),
+            "refit_rows": str(self.rows),
+            "refit_test_spearman": f"{self.spearman:.4f}",
+            "refit_test_label_agreement": f"{self.label_agreement:.4f}",
+            **self.calibration.as_tags("refit_calibration_"),
+            "refit_labels": str(self.labels).lower(),
+            "refit_note": self.note,
+        }
 
 
 @dataclass
@@ -102,6 +184,7 @@ class TrainResult:
     gates: list[GateResult] = field(default_factory=list)
     bgnbd: BuyTillYouDie | None = None
     calibration: calibration.Calibration | None = None
+    refit: Refit | None = None
 
     @property
     def feature_columns(self) -> list[str]:
@@ -109,7 +192,28 @@ class TrainResult:
 
     @property
     def threshold(self) -> float:
+        """The held-out version's threshold (the one the gates judged)."""
         return self.selection.chosen.validation_point.threshold
+
+    @property
+    def labels_with_refit(self) -> bool:
+        return self.refit is not None and self.refit.labels
+
+    @property
+    def labelling_pipeline(self) -> Pipeline:
+        """What gets registered: the refit when it labels, else the held-out version."""
+        return self.refit.pipeline if self.labels_with_refit else self.selection.chosen.pipeline
+
+    @property
+    def labelling_threshold(self) -> float:
+        return self.refit.threshold if self.labels_with_refit else self.threshold
+
+    def learned_from(self) -> dict[str, tuple[date, ...]]:
+        """The nights each version learned from: the held-out version, and the refit when there is one."""
+        nights = {"held-out version": self.data.plan.train_dates}
+        if self.refit is not None:
+            nights["refit"] = self.refit.nights
+        return nights
 
     @property
     def passed_gates(self) -> bool:
@@ -234,39 +338,116 @@ def score_test(selection: Selection, test: pd.DataFrame) -> tuple[evaluate.Metri
 
 
 def buy_till_you_die(
-    train: pd.DataFrame, test_scores: pd.DataFrame, test: pd.DataFrame, recall: float, window_days: int, weights: np.ndarray | None = None
+    train: pd.DataFrame, test_scores: pd.DataFrame, test: pd.DataFrame, threshold: float, window_days: int, weights: np.ndarray | None = None
 ) -> tuple[BuyTillYouDie | None, pd.DataFrame]:
-    """Fit BG/NBD on the train rows, rank the test rows by P(no purchase in the window); None when its inputs are missing.
+    """Fit BG/NBD on the train customers with a purchase, rank the test customers with one by P(no purchase in the window).
 
-    Returns the baseline and the test scores with `bgnbd_score` added.
+    None when its inputs are missing or the covered test rows hold one class. Returns the
+    baseline and the test scores with `bgnbd_score` added (NaN without a purchase).
     """
     if train[bgnbd.INPUT_FEATURES].isna().all().any():
         return None, test_scores.assign(bgnbd_score=np.nan)
-    params = bgnbd.fit(bgnbd.summarise(train), weights)
-    scores = bgnbd.probability_no_purchase(params, bgnbd.summarise(test), window_days)
-    y = test_scores[LABEL_COLUMN].to_numpy()
+    fitted = bgnbd.has_purchase(train)
+    params = bgnbd.fit(bgnbd.summarise(train[fitted]), None if weights is None else weights[fitted])
+    covered = bgnbd.has_purchase(test)
+    scores = np.full(len(test), np.nan)
+    scores[covered] = bgnbd.probability_no_purchase(params, bgnbd.summarise(test[covered]), window_days)
+    y = test_scores[LABEL_COLUMN].to_numpy()[covered]
+    if y.min(initial=1) == y.max(initial=0):
+        return None, test_scores.assign(bgnbd_score=scores)
+    model = test_scores["score"].to_numpy()[covered]
+    labels = evaluate.metrics_at(y, model, threshold)
     baseline = BuyTillYouDie(
         params,
-        float(average_precision_score(y, scores)),
-        evaluate.precision_at_recall(y, scores, recall),
-        recall,
+        float(average_precision_score(y, scores[covered])),
+        evaluate.precision_at_recall(y, scores[covered], labels.recall),
+        labels.recall,
+        float(average_precision_score(y, model)),
+        labels.precision,
+        int(covered.sum()),
+        len(test),
     )
     return baseline, test_scores.assign(bgnbd_score=scores)
 
 
+def refit_chosen(
+    selection: Selection, checked: calibration.Calibration, data: TrainingData, config: TrainConfig
+) -> tuple[Refit, np.ndarray]:
+    """Fit the chosen settings again on every matured night (train, validation, test; weighted as training was).
+
+    Same settings means the same hyperparameters and operating point. The refit's
+    calibration is checked out of sample: the same settings fitted on every matured
+    night but the newest, scored on the newest (a model scored on rows it learned from
+    looks overconfident, a forest most of all). A recalibrated choice's Platt map
+    corrected the held-out fit, which the refit may not need: the refit keeps the scale
+    (as fitted, or through that map at the threshold mapped alike, so the labels are the
+    same) that this check finds better calibrated. The two versions are compared on the
+    newest matured night (the test night). Returns the refit and its scores on the test rows.
+    """
+    started = time.perf_counter()
+    rows, weights = data.refit_rows(config.train_rows_per_date, config.random_state)
+    columns = selection.features.columns
+    chosen = selection.chosen.pipeline
+
+    def fit_on(keep: np.ndarray) -> Pipeline:
+        fit_params = {} if weights is None else {"model__sample_weight": weights[keep]}
+        return clone(recalibration.uncalibrated(chosen)).fit(rows.loc[keep, columns], rows.loc[keep, LABEL_COLUMN], **fit_params)
+
+    def as_fitted(model: Pipeline) -> Pipeline:
+        return model
+
+    def through_the_map(model: Pipeline) -> recalibration.RecalibratedClassifier:
+        return recalibration.RecalibratedClassifier(model, chosen.slope, chosen.intercept)
+
+    scales = [(as_fitted, checked.threshold_as_trained)]
+    if isinstance(chosen, recalibration.RecalibratedClassifier):
+        scales.append((through_the_map, checked.threshold))
+    test = data.test
+    y = test[LABEL_COLUMN].to_numpy()
+    without_newest = fit_on((rows["as_of_date"] != data.plan.test_date).to_numpy())
+    checks = [
+        calibration.check(
+            y, scale(without_newest).predict_proba(test[columns])[:, 1], threshold, tolerance=config.calibration_tolerance
+        )
+        for scale, threshold in scales
+    ]
+    best = int(np.argmin([check.expected_calibration_error for check in checks]))
+    scale, threshold = scales[best]
+    pipeline = scale(fit_on(np.ones(len(rows), dtype=bool)))
+    refitted = pipeline.predict_proba(test[columns])[:, 1]
+    held_out = chosen.predict_proba(test[columns])[:, 1]
+    agreement = label_rule.is_bad(refitted, threshold) == label_rule.is_bad(held_out, checked.threshold)
+    refit = Refit(
+        pipeline=pipeline,
+        nights=tuple(sorted(set(rows["as_of_date"]))),
+        rows=len(rows),
+        threshold=threshold,
+        spearman=float(spearmanr(held_out, refitted).statistic),
+        label_agreement=float(agreement.mean()),
+        calibration=checks[best],
+        held_out_calibration_error=(checked.recalibrated_test or checked.test).expected_calibration_error,
+        seconds=time.perf_counter() - started,
+    )
+    return refit, refitted
+
+
 def train(data: TrainingData, criteria: acceptance.AcceptanceCriteria, config: TrainConfig) -> TrainResult:
-    """Search every candidate on the train rows, choose on validation, report the choice's and BG/NBD's test figures."""
+    """Search every candidate on the train rows, choose on validation, report the choice's and BG/NBD's test figures; refit."""
     started = time.perf_counter()
     weights = data.train_weights()
     selection = select(data.train, data.validation, criteria, config, data.plan.gap_days, weights)
     checked = calibrate_chosen(selection, data.validation, data.test, config.calibration_tolerance)
     test_metrics, test_scores = score_test(selection, data.test)
     baseline, test_scores = buy_till_you_die(
-        data.train, test_scores, data.test, test_metrics.recall, data.plan.gap_days, weights
+        data.train, test_scores, data.test, selection.chosen.validation_point.threshold, data.plan.gap_days, weights
     )
-    result = TrainResult(data, selection, config, criteria, test_metrics, test_scores, time.perf_counter() - started)
+    result = TrainResult(data, selection, config, criteria, test_metrics, test_scores)
     result.bgnbd = baseline
     result.calibration = checked
+    if config.refit:
+        result.refit, refit_scores = refit_chosen(selection, checked, data, config)
+        result.test_scores = result.test_scores.assign(refit_score=refit_scores)
+    result.seconds = time.perf_counter() - started
     return result
 
 
@@ -296,6 +477,8 @@ def summary_lines(result: TrainResult) -> list[str]:
     )
     if result.calibration is not None:
         lines.append(f"calibration: {result.calibration.note}")
+    if result.refit is not None:
+        lines.append(result.refit.note)
     figures = [("model", test)] + (
         [("rule baseline", result.baseline_metrics)] if result.baseline_metrics else []
     )
@@ -327,10 +510,11 @@ def night_lines(data: TrainingData) -> list[str]:
 
 
 def bgnbd_line(result: TrainResult) -> str:
-    """The model against BG/NBD on the same test rows, at the recall the model's labels reach."""
-    baseline, test = result.bgnbd, result.test_metrics
+    """The model against BG/NBD on the test rows BG/NBD covers (customers with a purchase), at the recall the model's labels reach there."""
+    baseline = result.bgnbd
     params = ", ".join(f"{k} {v:.3g}" for k, v in baseline.params.as_dict().items())
     return (
-        f"test BG/NBD ({params}): AP {baseline.average_precision:.3f} vs model {test.pr_auc:.3f}; "
-        f"precision at recall {baseline.recall:.3f}: BG/NBD {baseline.precision_at_recall:.3f} vs model labels {test.precision:.3f}"
+        f"test BG/NBD ({params}; time in {bgnbd.TIME_UNIT}) on the {baseline.rows:,} of {baseline.test_rows:,} test customers "
+        f"with a purchase: AP {baseline.average_precision:.3f} vs model {baseline.model_average_precision:.3f}; "
+        f"precision at recall {baseline.recall:.3f}: BG/NBD {baseline.precision_at_recall:.3f} vs model labels {baseline.model_precision:.3f}"
     )

@@ -173,6 +173,29 @@ class TrainingData:
             return None
         return self.train["as_of_date"].map(self.nights.weights).fillna(1.0).to_numpy(float)
 
+    def refit_rows(self, cap: int, random_state: int = 0) -> tuple[pd.DataFrame, np.ndarray | None]:
+        """Every matured night's rows for the refit, each night at most `cap` rows like the train nights, and their weights.
+
+        Validation and test nights are cut to the train cap (stratified by is_bad), so no
+        night weighs more than a train night. Where training weighted truncated nights, a
+        truncated validation or test night is weighted alike (its share of the lookback).
+        """
+        held_out = pd.concat([self.validation, self.test], ignore_index=True)
+        rows = pd.concat([self.train, _stratified_cap(held_out, cap, random_state)], ignore_index=True)
+        if self.nights is None or not self.nights.weights:
+            return rows, None
+        shares = {p.as_of_date: max(p.history_days, 1) / LOOKBACK_DAYS for p in self.nights.populations if p.truncated}
+        return rows, rows["as_of_date"].map(shares).fillna(1.0).to_numpy(float)
+
+
+def _stratified_cap(frame: pd.DataFrame, cap: int, random_state: int) -> pd.DataFrame:
+    """At most `cap` rows per as_of_date, keeping each night's bad share."""
+    parts = []
+    for _, night in frame.groupby("as_of_date"):
+        share = min(1.0, cap / len(night))
+        parts.append(night if share == 1.0 else night.groupby(LABEL_COLUMN).sample(frac=share, random_state=random_state))
+    return pd.concat(parts, ignore_index=True) if parts else frame
+
 
 def summary_query(settings: Settings) -> sql.Composed:
     """Rows, bad count, active count and latest window end per as_of_date of the training set."""

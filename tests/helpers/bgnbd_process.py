@@ -1,4 +1,4 @@
-"""Customers drawn from the BG/NBD process itself, with what they buy after the observation."""
+"""Customers drawn from the BG/NBD process itself, as published: observed from their first purchase."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from custlabel.bgnbd import BGNBDParameters, Summary
 def simulate(
     params: BGNBDParameters, T: np.ndarray, holdout_days: float, seed: int = 0
 ) -> tuple[Summary, np.ndarray]:
-    """x, t_x, T of each customer over (0, T], and their purchases in (T, T + holdout_days]."""
+    """x, t_x, T of each customer whose first purchase was T days ago, and their purchases in (T, T + holdout_days].
+
+    The first purchase, at time 0, starts the observation and is not counted in x; after
+    each repeat purchase the customer drops out with their probability.
+    """
     rng = np.random.default_rng(seed)
     customers = len(T)
     rate = rng.gamma(params.r, 1.0 / params.alpha, customers)

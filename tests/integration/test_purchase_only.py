@@ -74,8 +74,11 @@ def test_short_history_nights_are_flagged_beside_tonight(trained) -> None:
 def test_bgnbd_is_judged_on_the_same_test_rows(trained) -> None:
     _, result = trained
     assert result.bgnbd is not None
-    assert result.test_scores["bgnbd_score"].notna().all()
-    assert 0 < result.bgnbd.average_precision <= 1
+    # customers without a purchase get no BG/NBD score; both rankings are judged on those with one
+    bought = result.data.test["days_since_first_purchase"].notna().to_numpy()
+    assert (result.test_scores["bgnbd_score"].notna().to_numpy() == bought).all()
+    assert result.bgnbd.rows == bought.sum() < result.bgnbd.test_rows == len(result.data.test)
+    assert 0 < result.bgnbd.average_precision <= 1 and 0 < result.bgnbd.model_average_precision <= 1
     assert train.bgnbd_line(result) in train.summary_lines(result)
 
 

@@ -97,6 +97,32 @@ def test_one_run_per_search_and_artifacts_kept(released) -> None:
     assert any(Path(settings.mlflow_artifact_root).rglob("model_card.md"))
 
 
+
+def test_the_refit_on_every_matured_night_is_the_registered_version_with_the_held_out_figures(released) -> None:
+    settings, done = released
+    result = done.trained
+    refit, plan = result.refit, result.data.plan
+    assert refit is not None and result.labels_with_refit, refit.note
+    assert refit.nights == (*plan.train_dates, *plan.validation_dates, plan.test_date)
+    version = MlflowClient(settings.mlflow_tracking_uri).get_model_version(settings.model_name, done.version)
+    tags = version.tags
+    assert tags["refit_nights"] == ",".join(map(str, refit.nights)) and tags["refit_labels"] == "true"
+    assert float(tags["refit_test_spearman"]) == pytest.approx(refit.spearman, abs=1e-4) and refit.spearman > 0.8
+    assert float(tags["refit_test_label_agreement"]) == pytest.approx(refit.label_agreement, abs=1e-4)
+    assert float(tags["refit_calibration_expected_calibration_error"]) == pytest.approx(
+        refit.calibration.expected_calibration_error, abs=1e-4
+    )
+    # the held-out version's figures stay: what the gates judged
+    assert float(tags["test_precision"]) == pytest.approx(result.test_metrics.precision, abs=1e-4)
+    assert registry.ARTIFACT_HASH_TAG in tags
+    loaded = registry.load_version(settings, done.version, "challenger")
+    scores = loaded.scores(result.data.test)
+    assert scores == pytest.approx(result.test_scores["refit_score"].to_numpy())
+    assert loaded.threshold == pytest.approx(refit.threshold)
+    assert "## Nights each version learned from" in version.description
+    assert f"- refit: {', '.join(map(str, refit.nights))}" in version.description
+
+
 CALIBRATION_FIGURES = (
     "calibration_expected_calibration_error",
     "calibration_needs_recalibration",
@@ -264,6 +290,13 @@ def test_benchmark_figures_include_the_oracle(built_warehouse: Settings, tmp_pat
     assert "model" in text and "rule baseline" in text
     assert "oracle (ranking on demo_truth p_bad)" in text
     assert "training wall time" in text
+    # each of issue 24's figures beside its target, with a verdict that says by how much a miss falls short
+    oracle = next(line for line in lines if "model/oracle" in line)
+    assert "(target >= 95%: target met)" in oracle or "target NOT met, short by" in oracle
+    calibration_line = next(line for line in lines if line.startswith("calibration error (ECE) of the labelling"))
+    assert "on the newest matured night" in calibration_line and "(target <= 0.02: " in calibration_line
+    assert any(line.startswith("refit on ") for line in lines)
+    assert "(target < 600 s at 1,000,000 customers: target met)" in lines[-1]
 
 
 def test_cli_train_and_baseline(built_warehouse: Settings, tmp_path: Path, monkeypatch, capsys) -> None:

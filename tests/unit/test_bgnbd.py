@@ -1,4 +1,5 @@
-"""BG/NBD: the fit recovers the parameters of data drawn from its own process, and its predictions match that process."""
+"""BG/NBD as published: the fit recovers the parameters of customers drawn from its process (observed from their
+first purchase), and its predictions match what the process did next."""
 
 from __future__ import annotations
 
@@ -50,32 +51,54 @@ def test_predictions_match_what_the_process_did_next(drawn, fitted) -> None:
     assert (later[likely] == 0).mean() > (later[~likely] == 0).mean() + 0.2
 
 
-def test_no_purchase_means_alive_and_a_long_silence_means_likely_gone(fitted) -> None:
+def test_no_repeat_purchase_means_alive_and_a_long_silence_means_likely_gone(fitted) -> None:
+    # the published model: a customer can only drop out after a repeat purchase
     data = bgnbd.Summary(x=np.array([0.0, 5.0, 5.0]), t_x=np.array([0.0, 350.0, 20.0]), T=np.array([365.0] * 3))
     alive = bgnbd.probability_alive(fitted, data)
     assert alive[0] == 1.0
     assert alive[1] > 0.8 > 0.2 > alive[2]
 
 
-def test_summary_from_features_counts_from_the_lookback_or_the_account() -> None:
+def _features(data: bgnbd.Summary) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"days_since_first_purchase": data.T, "days_since_last_purchase": data.T - data.t_x, "repeat_purchases_count": data.x}
+    )
+
+
+def test_summary_counts_from_the_first_purchase() -> None:
+    # first purchase 400 days ago, last 10 days ago, 4 purchases after the first; one purchase only, 100 days ago
     features = pd.DataFrame(
-        {"tenure_days": [1000.0, 100.0, 50.0], "days_since_last_sale": [10.0, np.nan, 400.0], "sales_count_365d": [4.0, 0.0, 0.0]}
+        {"days_since_first_purchase": [400.0, 100.0], "days_since_last_purchase": [10.0, 100.0], "repeat_purchases_count": [4.0, 0.0]}
     )
     data = bgnbd.summarise(features)
-    assert data.T.tolist() == [365.0, 100.0, 50.0]
-    assert data.x.tolist() == [4.0, 0.0, 0.0]
-    assert data.t_x.tolist() == [355.0, 0.0, 0.0]
+    assert data.T.tolist() == [400.0, 100.0]
+    assert data.x.tolist() == [4.0, 0.0]
+    assert data.t_x.tolist() == [390.0, 0.0]
 
 
-def test_transformer_learns_the_parameters_and_adds_two_columns(drawn) -> None:
-    data = drawn[0]
-    features = pd.DataFrame({"tenure_days": data.T, "days_since_last_sale": data.T - data.t_x, "sales_count_365d": data.x})
-    features.loc[data.x == 0, "days_since_last_sale"] = np.nan
+def test_a_customer_without_a_purchase_has_no_summary() -> None:
+    features = pd.DataFrame(
+        {"days_since_first_purchase": [np.nan, 30.0], "days_since_last_purchase": [np.nan, 5.0], "repeat_purchases_count": [np.nan, 1.0]}
+    )
+    assert bgnbd.has_purchase(features).tolist() == [False, True]
+    with pytest.raises(ValueError, match="1 customers have no purchase, so no BG/NBD summary"):
+        bgnbd.summarise(features)
+
+
+def test_transformer_learns_from_customers_with_a_purchase_and_says_nothing_of_the_others(drawn) -> None:
+    features = _features(drawn[0])
+    never = pd.DataFrame(np.nan, index=range(500), columns=bgnbd.INPUT_FEATURES)
+    mixed = pd.concat([features, never], ignore_index=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        step = bgnbd.BGNBDFeatures(window_days=90).fit(features)
-        added = step.transform(features)
-    assert added.shape == (len(features), 2)
+        step = bgnbd.BGNBDFeatures(window_days=90).fit(mixed)
+        added = step.transform(mixed)
+    assert added.shape == (len(mixed), 2)
     assert list(step.get_feature_names_out()) == bgnbd.OUTPUT_FEATURES
+    # the customers without a purchase change nothing in the fit
+    alone = bgnbd.fit(drawn[0]).as_dict()
+    assert step.params_.as_dict() == pytest.approx(alone, rel=1e-4)
     assert step.params_.r == pytest.approx(TRUE.r, rel=0.2)
-    assert ((added[:, 0] > 0) & (added[:, 0] <= 1)).all() and (added[:, 1] >= 0).all()
+    assert np.isnan(added[len(features):]).all()
+    bought = added[: len(features)]
+    assert ((bought[:, 0] > 0) & (bought[:, 0] <= 1)).all() and (bought[:, 1] >= 0).all()

@@ -9,7 +9,7 @@ import skops.io
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.model_selection import ParameterGrid
 
-from custlabel import model_families, recalibration
+from custlabel import bgnbd, model_families, recalibration
 from custlabel.errors import CustlabelError
 from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from custlabel.train import TrainConfig
@@ -78,9 +78,13 @@ def test_sql_obstacles_are_named_per_family(fitted) -> None:
 
 def test_bgnbd_features_are_added_only_where_their_inputs_are_features() -> None:
     frame, y = _frame()
-    frame[["tenure_days", "days_since_last_sale", "sales_count_365d"]] = np.abs(frame[["tenure_days", "days_since_last_sale", "sales_count_365d"]]) * 30
+    frame["days_since_first_purchase"] = np.abs(frame["days_since_first_purchase"]) * 300
+    frame["days_since_last_purchase"] = np.minimum(np.abs(frame["days_since_last_purchase"]) * 30, frame["days_since_first_purchase"])
+    frame["repeat_purchases_count"] = np.rint(np.abs(frame["repeat_purchases_count"]) * 3)
+    # a customer without a purchase has no BG/NBD summary, and the pipeline still fits and scores them
+    frame.loc[frame.index[:5], bgnbd.INPUT_FEATURES] = np.nan
     family = model_families.get("hist_gradient_boosting")
-    numeric = [c for c in NUMERIC_FEATURES if c != "sales_count_365d"]
+    numeric = [c for c in NUMERIC_FEATURES if c != "repeat_purchases_count"]
     without = model_families.pipeline_for(family, 0, numeric, CATEGORICAL_FEATURES, window_days=90).fit(frame, y)
     assert not model_families.uses_bgnbd(without)
     assert model_families.sql_obstacle(without) == "orbital's SQL for histogram gradient boosting differs from Python (up to 0.14 seen)"
@@ -88,6 +92,9 @@ def test_bgnbd_features_are_added_only_where_their_inputs_are_features() -> None
     added = with_it.named_steps["features"].get_feature_names_out()
     assert {"bgnbd__bgnbd_p_alive", "bgnbd__bgnbd_expected_purchases"} <= set(added)
     assert not any(name.startswith("categorical__") for name in added)
+    outputs = with_it.named_steps["features"].named_transformers_["bgnbd"].named_steps["bgnbd"].transform(frame[bgnbd.INPUT_FEATURES])
+    assert np.isnan(outputs[:5]).all() and not np.isnan(outputs[5:]).any()
+    assert with_it.predict_proba(frame).shape == (len(frame), 2)
 
 
 def test_a_forest_too_big_for_postgres_is_not_translated() -> None:

@@ -69,6 +69,7 @@ def test_dbt_messages_are_classified(text, transient):
         ({"outcome_window_days": "90); drop table x; --"}, "dbt var outcome_window_days must be a number"),
         ({"outcome_window_days": True}, "must be a number"),
         ({"search_path": 1}, "unknown dbt var 'search_path'"),
+        ({"training_nights_every": "day"}, "dbt var training_nights_every must be one of month, week, got 'day'"),
     ],
 )
 def test_dbt_vars_are_checked_before_they_reach_sql(variables, message):
@@ -77,9 +78,9 @@ def test_dbt_vars_are_checked_before_they_reach_sql(variables, message):
 
 
 def test_good_dbt_vars_pass_as_plain_values():
-    variables = {"as_of_date": dt.date(2026, 6, 30), "outcome_window_days": 60, "max_quarantine_rate": 0.05}
+    variables = {"as_of_date": dt.date(2026, 6, 30), "outcome_window_days": 60, "max_quarantine_rate": 0.05, "training_nights_every": "week"}
     assert checked_vars(variables, DEFAULT_PROJECT_DIR) == {
-        "as_of_date": "2026-06-30", "outcome_window_days": 60, "max_quarantine_rate": 0.05,
+        "as_of_date": "2026-06-30", "outcome_window_days": 60, "max_quarantine_rate": 0.05, "training_nights_every": "week",
     }
 
 

@@ -82,6 +82,23 @@ sales_aggregated as (
 
 ),
 
+-- BG/NBD's summary over every purchase known that night (not only the active window),
+-- counted from the first: T = days since the first purchase, t_x = T - days since the
+-- last, x = the purchases after the first. Cancelled sales are not purchases.
+purchase_history as (
+
+    select
+        customer_id,
+        {{ as_of }} - min(sold_at)::date as days_since_first_purchase,
+        {{ as_of }} - max(sold_at)::date as days_since_last_purchase,
+        count(*) - 1 as repeat_purchases_count
+    from {{ ref('int_sales_known_at') }}
+    where {{ sale_is_known(day_start(night, 1)) }}
+        and {{ sale_status_at(day_start(night, 1)) }} <> 'cancelled'
+    group by customer_id
+
+),
+
 final as (
 
     select
@@ -120,6 +137,9 @@ final as (
         coalesce(sales_aggregated.returns_count_90d, 0)::float as returns_count_90d,
         coalesce(sales_aggregated.unpaid_invoices_15_90d, 0)::float as unpaid_invoices_15_90d,
         coalesce(sales_aggregated.returns_unpaid_90d, 0)::float as returns_unpaid_90d,
+        purchase_history.days_since_first_purchase::float as days_since_first_purchase,
+        purchase_history.days_since_last_purchase::float as days_since_last_purchase,
+        purchase_history.repeat_purchases_count::float as repeat_purchases_count,
         coalesce(customers.segment, 'unknown') as segment,
 
         ---------- whether the snapshot had seen the customer's attributes by that night
@@ -133,6 +153,8 @@ final as (
     from customers
     left join sales_aggregated
         on sales_aggregated.customer_id = customers.customer_id
+    left join purchase_history
+        on purchase_history.customer_id = customers.customer_id
     where sales_aggregated.customer_id is not null
         or customers.as_of_date - customers.created_at::date <= 90
 

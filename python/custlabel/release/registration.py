@@ -85,7 +85,8 @@ def version_tags(settings: Settings, result: train.TrainResult) -> dict[str, str
         "acceptance_sha256": result.criteria.sha256,
         "candidate": chosen.name,
         "best_params": json.dumps(chosen.best_params, default=str, sort_keys=True),
-        "threshold": repr(result.threshold),
+        "threshold": repr(result.labelling_threshold),
+        "heldout_threshold": repr(result.threshold),
         "threshold_policy": chosen.validation_point.policy,
         "validation_lift": f"{chosen.validation_point.lift:.4f}",
         "validation_bad_share": f"{chosen.validation_point.share:.4f}",
@@ -103,6 +104,8 @@ def version_tags(settings: Settings, result: train.TrainResult) -> dict[str, str
         tags.update(result.bgnbd.as_tags())
     if result.calibration is not None:
         tags.update(result.calibration.tags())
+    if result.refit is not None:
+        tags.update(result.refit.tags())
     return tags
 
 
@@ -132,7 +135,8 @@ def _write_evaluation(result: train.TrainResult, card: str, folder: Path) -> Non
     if result.baseline_metrics is not None:
         curves["rule baseline"] = (y, scores["baseline_score"].to_numpy())
     if result.bgnbd is not None:
-        curves["BG/NBD"] = (y, scores["bgnbd_score"].to_numpy())
+        covered = scores["bgnbd_score"].notna().to_numpy()
+        curves["BG/NBD (customers with a purchase)"] = (y[covered], scores["bgnbd_score"].to_numpy()[covered])
     point = (result.test_metrics.precision, result.test_metrics.recall)
     evaluate.plot_precision_recall(curves, point, folder / "precision_recall.png")
     evaluate.plot_calibration(y, scores["score"].to_numpy(), folder / "calibration.png")
@@ -163,6 +167,7 @@ def register(settings: Settings, result: train.TrainResult, run_key: str | None 
                 **(result.baseline_metrics.as_dict("baseline_test_") if result.baseline_metrics else {}),
                 **(result.bgnbd.as_dict() if result.bgnbd else {}),
                 **(result.calibration.metrics() if result.calibration else {}),
+                **(result.refit.metrics() if result.refit else {}),
             },
         )
         _log_searches(result)
@@ -172,9 +177,9 @@ def register(settings: Settings, result: train.TrainResult, run_key: str | None 
             )
         version = registry.register_model(
             settings,
-            chosen.pipeline,
+            result.labelling_pipeline,
             result.data.train[result.feature_columns].head(200),
-            result.threshold,
+            result.labelling_threshold,
             model_families.trusted_types(),
             run_key,
         )
@@ -221,6 +226,8 @@ def record_training(settings: Settings, result: train.TrainResult, version: str,
     }
     if result.calibration is not None:
         details["calibration"] = result.calibration.details()
+    if result.refit is not None:
+        details["refit"] = result.refit.tags()
     verdict = "every gate passed" if result.passed_gates else "a gate failed"
     lifecycle.register(settings, version, actor, verdict, details, test_date, failures(result.gates))
 
