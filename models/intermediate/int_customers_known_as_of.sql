@@ -24,9 +24,10 @@ versions as (
         gender,
         dbt_valid_from,
         dbt_valid_to,
+        dbt_scd_id,
         -- the first night this version was seen, and as the newest known version
         greatest(seen_on, dbt_valid_from::date) as known_from,
-        row_number() over (partition by customer_id order by dbt_valid_from desc) as newest_first,
+        row_number() over (partition by customer_id order by dbt_valid_from desc, dbt_scd_id) as newest_first,
         min(seen_on) over (partition by customer_id) as first_seen_on,
         min(seen_on) over () as snapshot_start
     from {{ ref('customers_snapshot') }}
@@ -37,7 +38,7 @@ known_versions as (
 
     select
         *,
-        lead(known_from) over (partition by customer_id order by dbt_valid_from) as known_until
+        lead(known_from) over (partition by customer_id order by dbt_valid_from, dbt_scd_id) as known_until
     from versions
 
 ),

@@ -48,7 +48,7 @@ outcomes as (
             customer_id,
             sold_at,
             due_at,
-            amount::float as amount,
+            amount,
             {{ sale_status_at(known_tonight) }} as status,
             {{ sale_paid_at(known_tonight) }} as paid_at
         from {{ ref('int_sales_known_at') }}
