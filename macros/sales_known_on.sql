@@ -20,7 +20,7 @@
         sold_at,
         {{ as_of }} - sold_at::date as age_days,
         due_at,
-        amount::float as amount,
+        amount,
         channel
     from {{ sales }}
     where sold_at >= {{ day_start(night, 1 - var('active_window_days')) }}

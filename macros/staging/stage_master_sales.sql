@@ -52,7 +52,7 @@ ranked as (
         *,
         row_number() over (
             partition by sale_id
-            order by updated_at desc nulls last
+            order by updated_at desc nulls last, source_row_hash
         ) as version_rank,
         coalesce(updated_at < max(updated_at) over (partition by sale_id), false) as superseded,
         min(source_row_hash) over same_version <> max(source_row_hash) over same_version as conflicting

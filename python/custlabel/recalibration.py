@@ -73,6 +73,10 @@ class RecalibratedClassifier(ClassifierMixin, BaseEstimator):
     def classes_(self) -> np.ndarray:
         return self.model.classes_
 
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        return self.model.feature_names_in_
+
     def __sklearn_is_fitted__(self) -> bool:
         return self.model is not None
 

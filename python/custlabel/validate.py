@@ -110,7 +110,7 @@ def evaluation_rows(settings: Settings, night: date) -> pd.DataFrame:
     """The sampled customers of the night: features, outcome, the rule's score, and tonight's sensitive attributes.
 
     The attributes are tonight's (customer_features_current), the night's where tonight has none: a
-    night before the first snapshot knows no attribute (reconstructed history), and who a customer
+    night before the first snapshot only assumes them (reconstructed history), and who a customer
     is does not leak into a fairness report (attributes are never features).
     """
     columns = sql.SQL(", ").join(sql.Identifier("t", c) for c in [*KEY_COLUMNS, *MODEL_FEATURES, LABEL_COLUMN])

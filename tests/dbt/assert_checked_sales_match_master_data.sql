@@ -1,3 +1,5 @@
+-- Failing rows are stored in <target schema>_dbt_test__audit.assert_checked_sales_match_master_data for the operator.
+{{ config(store_failures=true) }}
 -- The checked sales are master_data.sales as it is now: the same rows, and the same
 -- checksum of their contract columns. The nightly build re-checks only rows whose
 -- updated_at moved forward, so a row edited without a newer updated_at keeps its old

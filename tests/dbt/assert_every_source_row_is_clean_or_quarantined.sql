@@ -1,3 +1,5 @@
+-- Failing rows are stored in <target schema>_dbt_test__audit.assert_every_source_row_is_clean_or_quarantined for the operator.
+{{ config(store_failures=true) }}
 -- Nothing vanishes: per source table, source rows = clean rows + quarantined rows +
 -- older versions of a row (superseded by a later updated_at).
 -- The sales check is incremental: rows deleted from master data, or inserted with an

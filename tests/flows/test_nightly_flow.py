@@ -27,7 +27,7 @@ FIRST_NIGHT_STEPS = [
     "source freshness", "dbt build", "monitoring", "release", "score and publish", "monitoring refresh",
     "monitoring report", "triggers", "train", "validate", "release state",
 ]
-NULL_ID_TEST = "dbt_expectations_source_expect_column_values_to_not_be_null_master_data_customers_customer_id"
+QUARANTINE_BOUND_TEST = "assert_quarantine_rate_within_bound"
 
 
 def fetch(settings: Settings, query: str, params: list | None = None) -> list[tuple]:
@@ -166,26 +166,30 @@ def test_a_retried_run_does_only_the_remaining_work(first_night, flow, flow_sett
 
 
 @pytest.fixture
-def customer_without_id(flow_settings):
+def customers_without_id(flow_settings):
+    """A null id is a warning (the row is quarantined); a tenth of the customers without one stops the build."""
     with db.connect(flow_settings) as conn:
-        conn.execute("insert into master_data.customers (customer_id, created_at, updated_at) values (null, now(), now())")
+        conn.execute(
+            "insert into master_data.customers (customer_id, created_at, updated_at)"
+            " select null, now(), now() from generate_series(1, (select count(*) / 10 from master_data.customers))"
+        )
     yield
     with db.connect(flow_settings) as conn:
         conn.execute("delete from master_data.customers where customer_id is null")
 
 
-def test_a_failing_source_test_stops_before_scoring(first_night, flow, flow_settings, customer_without_id):
+def test_too_many_bad_source_rows_stop_the_build_before_scoring(first_night, flow, flow_settings, customers_without_id):
     before = published(flow_settings)
     state = flow(as_of_date=NIGHT2, target="prod", return_state=True)
     assert state.is_failed()
-    assert NULL_ID_TEST in state.message
+    assert QUARANTINE_BOUND_TEST in state.message
     record = run_row(flow_settings, state)
     assert [(s["name"], s["state"]) for s in record["steps"]] == [("source freshness", "completed"), ("dbt build", "failed")]
-    assert NULL_ID_TEST in record["error"]
+    assert QUARANTINE_BOUND_TEST in record["error"]
     assert published(flow_settings) == before
     # the failed build's test results are kept for the data-quality history
     kept = fetch(flow_settings, "select status, failures from analytics_monitoring.dbt_test_results"
-                                " where run_id = %s and test_name = %s", [record_run_id(state), NULL_ID_TEST])
+                                " where run_id = %s and test_name = %s", [record_run_id(state), QUARANTINE_BOUND_TEST])
     assert kept == [("fail", 1)]
 
 

@@ -328,15 +328,23 @@ def test_a_payment_recorded_after_the_night_is_not_seen_by_it(replayed):
     assert len(_later(settings, paid)) > 0
 
 
-def test_customer_attributes_are_unknown_before_the_snapshot_saw_them(replayed):
+def test_customer_attributes_before_the_snapshot_saw_them_are_its_earliest_version(replayed):
     settings, first, _, rebuilt, *_ = replayed
     history = db.read_frame(
-        "select as_of_date, history_source, segment from analytics.customer_features", None, settings
+        "select customer_id, as_of_date, history_source, segment from analytics.customer_features", None, settings
     )
     before = history[history["as_of_date"] < NIGHT]
     assert len(before) > 1_000
     assert set(before["history_source"]) == {"reconstructed"}
-    assert set(before["segment"]) == {"unknown"}
+    assert (before["segment"] != "unknown").mean() > 0.9
+    first_seen = first.set_index("customer_id")["segment"]  # the snapshot's first, earliest, versions
+    still_active = before[before["customer_id"].isin(first_seen.index)]
+    assert len(still_active) > 1_000
+    pd.testing.assert_series_equal(
+        still_active["segment"].reset_index(drop=True),
+        first_seen.loc[still_active["customer_id"]].reset_index(drop=True),
+        check_names=False,
+    )
     at_night = history[history["as_of_date"] == NIGHT]
     assert set(at_night["history_source"]) == {"observed"}
     assert (at_night["segment"] != "unknown").mean() > 0.9

@@ -44,8 +44,8 @@ def test_challenger_loads_and_scores_tonights_customers(registered: Settings) ->
     model = registry.load_alias("challenger", registered)
     assert model is not None
     assert (model.name, model.version, model.alias) == ("customer-labels", "1", "challenger")
-    # On a first build every training night's segment is 'unknown': left out of the model.
-    assert model.feature_columns == [name for name in MODEL_FEATURES if name != "segment"]
+    # On a first build the training nights take the earliest known segment: a feature like the others.
+    assert model.feature_columns == list(MODEL_FEATURES)
     assert 0 < model.threshold < 1
     tonight = db.read_frame(
         f"select * from {registered.schema}.customer_features_current limit 500", settings=registered
@@ -68,7 +68,7 @@ def test_pyfunc_signature_enforces_the_feature_schema(registered: Settings) -> N
     import mlflow
 
     model = mlflow.pyfunc.load_model(f"models:/{registered.model_name}@challenger")
-    kept = [name for name in MODEL_FEATURES if name != "segment"]
+    kept = list(MODEL_FEATURES)
     assert model.metadata.get_input_schema().input_names() == kept
     tonight = db.read_frame(
         f"select * from {registered.schema}.customer_features_current limit 50", settings=registered

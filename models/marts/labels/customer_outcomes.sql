@@ -1,16 +1,15 @@
 {{ config(materialized='night_by_night') }}
 
 {% set window_days = var('outcome_window_days') %}
-{% set tonight = as_of_day() %}
-{% set known_tonight = day_start(tonight, 1) %}
 {% set nights = nights_to_build(ref('customer_features')) | select('le', last_matured_night(window_days)) | list %}
 
 -- One row per (customer_id, as_of_date) whose outcome window has matured: what
--- happened in (as_of_date, as_of_date + W], as known the night the window matured.
--- A window has matured when its last day is complete, both tonight and at run time
--- (a build for today's date writes no label whose window ends today). A label is
--- written once, when its window matures; `--full-refresh` recomputes every label from
--- what is known tonight. Built one night at a time (the night_by_night
+-- happened in (as_of_date, as_of_date + W], as known the night the window matured
+-- (T + W + label_grace_days): every fact it reads (the sale, its status, its payment)
+-- as known by the end of that night, so the nightly build, a `--full-refresh` and a
+-- replay write the same label, whatever changed later. A window has matured when its
+-- last day is complete, both tonight and at run time (a build for today's date writes
+-- no label whose window ends today). Built one night at a time (the night_by_night
 -- materialization), each night's window bounds as constants (a parallel scan).
 --
 -- The business rule, owned by the business owner: a customer is "bad" at T when,
@@ -19,6 +18,7 @@
 {% call(night) union_per_night(nights) %}
 {% set window_start = day_start(night, 1) %}
 {% set window_end_at = day_start(night, window_days + 1) %}
+{% set known_when_matured = day_start(night, window_days + var('label_grace_days', 0) + 1) %}
 with
 
 customers as (
@@ -48,11 +48,11 @@ outcomes as (
             customer_id,
             sold_at,
             due_at,
-            amount::float as amount,
-            {{ sale_status_at(known_tonight) }} as status,
-            {{ sale_paid_at(known_tonight) }} as paid_at
+            amount,
+            {{ sale_status_at(known_when_matured) }} as status,
+            {{ sale_paid_at(known_when_matured) }} as paid_at
         from {{ ref('int_sales_known_at') }}
-        where {{ sale_is_known(known_tonight) }}
+        where {{ sale_is_known(known_when_matured) }}
     ) as sales
     where sold_at < {{ window_end_at }}
         and sold_at >= {{ day_start(night, 1 - var('active_window_days')) }}

@@ -43,7 +43,7 @@ ranked as (
         *,
         row_number() over (
             partition by customer_id
-            order by updated_at desc nulls last
+            order by updated_at desc nulls last, source_row_hash
         ) as version_rank,
         -- an older version of a customer is history, neither clean nor quarantined
         coalesce(updated_at < max(updated_at) over (partition by customer_id), false) as superseded,
