@@ -29,7 +29,10 @@ DAYS_PER_NIGHT = 30
 NIGHTS = 6
 DRIFT_NIGHT = 4  # the first simulated night whose new sales carry amounts in cents
 CUSTOMERS = 2_000
-SMALL_TRAINING = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
+# The held-out version labels here: the refit on every matured night estimated the first
+# matured night's precision 6.6 points above the realized (0.766 against 0.700), past the
+# bound below, while the held-out version stays within it; see the model-quality issue.
+SMALL_TRAINING = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, refit=False)
 WRITTEN_TABLE = "create table if not exists demo_truth.sales_written (sale_id text primary key)"
 # Sales already written (and checked by a build) keep their amounts: only the ones
 # that arrive from DRIFT_NIGHT on are in cents.
