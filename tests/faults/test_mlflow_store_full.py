@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from custlabel import registry, release, releases, train
+from custlabel import registry, releases, train
+from custlabel.release import registration
 from custlabel.config import Settings
 
 from helpers import training_world
@@ -48,7 +49,7 @@ def test_a_full_artifact_store_fails_the_training_cleanly_and_the_retry_register
                                  mlflow_artifact_root=full_disk)
     training_world.create(settings, World())
     with pytest.raises(Exception) as raised:
-        release.train_and_register(settings, FAST, run_key=RUN_KEY)
+        registration.train_and_register(settings, FAST, run_key=RUN_KEY)
     chain = [raised.value, raised.value.__cause__, raised.value.__context__]
     assert any("No space left on device" in str(error) for error in chain if error), raised.value
     assert registry.version_tags(settings) == {}
@@ -56,8 +57,8 @@ def test_a_full_artifact_store_fails_the_training_cleanly_and_the_retry_register
 
     subprocess.run(["umount", str(full_disk)], check=True)  # space again
     started = time.monotonic()
-    first = release.train_and_register(settings, FAST, run_key=RUN_KEY)
-    retried = release.train_and_register(settings, FAST, run_key=RUN_KEY)
+    first = registration.train_and_register(settings, FAST, run_key=RUN_KEY)
+    retried = registration.train_and_register(settings, FAST, run_key=RUN_KEY)
     assert first.version == retried.version == "1"
     assert list(registry.version_tags(settings)) == ["1"]
     trained = [e for e in releases.history(settings, "1", settings.model_name) if e.event == "trained"]

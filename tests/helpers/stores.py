@@ -15,11 +15,16 @@ from custlabel import db, releases
 from custlabel.config import TARGET_SCHEMAS, Settings
 
 
-def with_store(settings: Settings, folder: Path) -> Settings:
-    """The settings with an MLflow store of their own (sqlite + artifact folder) and no release history yet."""
+def new_release_log(settings: Settings) -> None:
+    """Start every target's release log anew, for a test that brings an empty registry."""
     with db.connect(settings) as conn:
         for schema in TARGET_SCHEMAS.values():
             conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, releases.TABLE)))
+
+
+def with_store(settings: Settings, folder: Path) -> Settings:
+    """The settings with an MLflow store of their own (sqlite + artifact folder) and no release history yet."""
+    new_release_log(settings)
     return replace(
         settings,
         mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
