@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -10,7 +11,7 @@ from datetime import date
 import pytest
 
 from custlabel import db
-from custlabel.config import Settings, get_settings
+from custlabel.config import PASSFILE, Settings, get_settings
 from custlabel.demo import loader, simulation
 from custlabel.guard import NotAScratchDatabase
 
@@ -101,6 +102,8 @@ def test_the_cli_refuses_then_loads_when_the_database_is_named(company: Settings
 def test_a_server_on_the_embedded_port_that_is_not_ours_is_refused(warehouse_settings: Settings, tmp_path) -> None:
     """Settings that select the embedded server, but another PostgreSQL (the session's) answers on its port."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("PG") and name != "DATABASE_URL"}
+    # It even knows the password (SCRAM on every TCP connection): only the server's identity can refuse it.
+    shutil.copy(dict(warehouse_settings.connection.params)["passfile"], tmp_path / PASSFILE)
     impostor = get_settings(env | {"CUSTLABEL_LOCAL_DIR": str(tmp_path), "CUSTLABEL_PG_PORT": str(warehouse_settings.connection.port)})
     assert impostor.embedded
 
