@@ -41,7 +41,9 @@ def trained(purchase_log):
     data = training_data.load(settings, train_rows_per_date=2_000, eval_rows_per_date=5_000)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = train.train(data, acceptance.load(settings=settings), SMALL)
+        # The held-out version: the refit on every matured night grows past what compiles to SQL
+        # here (13,406 tree leaves) and is scored in Python; see the model-quality issue.
+        result = train.train(data, acceptance.load(settings=settings), replace(SMALL, refit=False))
     return settings, result
 
 
