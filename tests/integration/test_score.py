@@ -78,7 +78,7 @@ def test_python_engine_labels_every_customer_with_reasons(warehouse, models):
         assert all(text is None or isinstance(text, str) for text in why)
     words = {text for pair in reasons.PHRASES.values() for text in pair} | {
         reasons.category_phrase("segment", value) for value in ("retail", "wholesale", "online")
-    }
+    } | {text for words in reasons.ABSOLUTE_WORDS.values() for _, text in (*words.below, *words.at_least)}
     used = {text for row in rows for text in row[8:] if text is not None}
     assert used and used <= words
     expected = model.pipeline.predict_proba(read_features(warehouse, SCHEMA, CUSTOMERS)[model.feature_columns])[:, 1]
@@ -181,7 +181,7 @@ def test_failed_run_leaves_yesterdays_labels_and_no_staging(warehouse, models):
     run(warehouse, models["logreg"], engine="python")
     before = labels(warehouse)
     broken = dataclasses.replace(models["logreg"], pipeline=_Broken(models["logreg"].pipeline))
-    with pytest.raises(ValueError, match="model exploded mid-run"):
+    with pytest.raises(score.ChampionScoringError, match="model exploded mid-run"):
         run(warehouse, broken, engine="python")
     assert labels(warehouse) == before
     assert fetch(warehouse, "select to_regclass(%s)", [f"{SCHEMA}.{writeback.STAGING}"]) == [(None,)]
