@@ -18,6 +18,8 @@ from custlabel import cli, db, grants, nightly, train
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
 
+from helpers.stores import new_release_log
+
 pytestmark = pytest.mark.integration
 
 NIGHT = date(2026, 6, 30)
@@ -68,6 +70,7 @@ def night(make_database, password_auth, tmp_path_factory: pytest.TempPathFactory
         patch.setattr(nightly, "TRAIN_CONFIG", SMALL_TRAINING)
         from prefect.testing.utilities import prefect_test_harness
 
+        new_release_log(get_settings())  # a new MLflow store: the shared warehouse's log must not name its versions
         with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
             yield get_settings(), local, log_file, written
     with db.connect(admin, autocommit=True) as conn:  # the BI role may be dropped by other tests, in their database

@@ -451,7 +451,7 @@ def run(
 
 def champion_line(settings: Settings) -> str:
     """The last line of `custlabel simulate`: the version that is champion now, or that the rule baseline still labels."""
-    champion = registry.alias_versions(settings).get(CHAMPION)
+    champion = lifecycle.read(settings).champion
     if champion is None:
         return "champion: none, the rule baseline labels (no version has been promoted yet)"
     promoted = [event for event in releases.history(settings, model_version=champion, model_name=settings.model_name)
