@@ -7,6 +7,7 @@ pipeline) and imports no stage: the release decides what a version records.
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import logging
 import tempfile
@@ -84,13 +85,29 @@ def artifact_hashes(folder: Path) -> dict[str, str]:
     }
 
 
+def point_mlflow_at(uri: str) -> None:
+    """Make uri MLflow's store in this process, leaving the environment as it was.
+
+    MLflow also writes the URI into MLFLOW_TRACKING_URI and MLFLOW_REGISTRY_URI, which
+    would make every later get_settings() of this process (a Prefect worker serving
+    another target, the next test) read this store instead of its own configuration.
+    """
+    before = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 def configure(settings: Settings) -> str:
     """Point MLflow at the configured store and return the experiment id (created with our artifact root)."""
     uri = settings.mlflow_tracking_uri
     if uri.startswith("sqlite:///"):
         Path(urlparse(uri).path).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    point_mlflow_at(uri)
     client = MlflowClient(uri, uri)
     experiment = client.get_experiment_by_name(settings.model_name)
     if experiment is None:

@@ -93,8 +93,7 @@ def _sample(settings: Settings, schema: str, columns: list[str], tonight: dict[s
 
 def run_in_this_process(settings: Settings, uri: str, schema: str, rows: int = SAMPLE_ROWS) -> dict[str, Any]:
     """The smoke test itself (the child process runs this): problems found and figures measured."""
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    registry.point_mlflow_at(settings.mlflow_tracking_uri)
     tonight = _tonight_columns(settings, schema)
     if not tonight:
         return {"problems": [f"{schema}.{CURRENT_FEATURES} does not exist: nothing to smoke-test against"], "figures": {}}
