@@ -104,6 +104,8 @@ def test_night_one_is_labelled_by_the_rule_and_bootstraps_a_model(first_night, s
     assert tags[approval.APPROVAL_STATUS_TAG] == "approved" and tags["approved_by"].startswith("auto-approve")
     assert registry.alias_versions(settings) == {"challenger": "1"}
     assert tags[approval.VALIDATION_STATUS_TAG] == "passed" and tags["validated_on"].startswith("target=test")
+    # the registered, validated version is the refit on every matured night, the test night included
+    assert tags["refit_labels"] == "true" and tags["refit_nights"].endswith(tags["test_date"]), tags.get("refit_note")
     assert Path(tags["validation_report"]).is_file()
     assert [(e.event, e.model_version) for e in releases.history(settings)] == [
         ("triggered", None), ("trained", "1"), ("validated", "1"), ("approved", "1"),
