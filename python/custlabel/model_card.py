@@ -130,7 +130,8 @@ acceptance file sha256 `{result.criteria.sha256[:16]}`, trained {tags.get("train
 ## Limitations
 
 - The held-out figures judge the chosen settings; a refit on every matured night is judged on the test night
-  only by its agreement with the held-out version and its calibration there, both in-sample for the refit.
+  only by its agreement with the held-out version (a night it learned from) and by the calibration there
+  of its settings fitted without that night.
 - Figures come from one test as_of_date; customer behaviour drifts, so monitor realized precision.
 - Calibration, the premise of the precision estimated before outcomes: {_calibration(result)}
   (see calibration.png). Use the threshold, not 0.5.
