@@ -8,14 +8,24 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.cache_policies import DEFAULT
 
-from custlabel import masking, monitor, nightly, rollout, runs
+from custlabel import masking
 from custlabel.config import get_settings
-from custlabel.nightly import (
-    CanaryVerdict, DbtStep, Night, Published, Target, TrainOutcome, TriggerReport, ValidationOutcome,
+from custlabel.monitoring import headline_figures, pipeline_runs
+from custlabel.nightly import night_steps
+from custlabel.nightly.night_steps import (
+    CanaryVerdict,
+    DbtStep,
+    Night,
+    Published,
+    Target,
+    TrainOutcome,
+    TriggerReport,
+    ValidationOutcome,
 )
+from custlabel.release import rollout
 
 # I/O trouble is retried; a failed dbt test, check or gate is not: it would fail the same way.
-RETRIES = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": nightly.is_transient}
+RETRIES = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": night_steps.is_transient}
 # A hung step is stopped (and not retried), so that the run ends and releases its lock (settings.step_timeouts).
 TIMEOUTS = get_settings().step_timeouts
 STEP = {**RETRIES, "timeout_seconds": TIMEOUTS.step_seconds}
@@ -31,31 +41,31 @@ def _logged(step: DbtStep) -> DbtStep:
 
 @task(name="source freshness", **STEP, **KEEP)
 def check_source_freshness(night: Night) -> DbtStep:
-    return _logged(nightly.check_freshness(night))
+    return _logged(night_steps.check_freshness(night))
 
 
 @task(name="dbt build", **STEP, **KEEP)
 def dbt_build(night: Night) -> DbtStep:
-    return _logged(nightly.build(night))
+    return _logged(night_steps.build(night))
 
 
 @task(name="monitoring", **STEP)
-def read_monitoring(night: Night) -> monitor.Headline:
-    return nightly.read_monitoring(night)
+def read_monitoring(night: Night) -> headline_figures.Headline:
+    return night_steps.read_monitoring(night)
 
 
 @task(name="release", **STEP)
 def prepare_release(night: Night) -> rollout.ReleaseState:
-    state = nightly.prepare_release(night)
+    state = night_steps.prepare_release(night)
     if state.canary:
         get_run_logger().info("canary v%s labels %g%% of the customers tonight", state.canary,
-                              nightly.release_policy(night).canary.percent)
+                              night_steps.release_policy(night).canary.percent)
     return state
 
 
 @task(name="score and publish", **STEP, **KEEP)
 def score_and_publish(night: Night) -> Published:
-    published = nightly.score_and_publish(night)
+    published = night_steps.score_and_publish(night)
     if published.rate_check_waived:
         get_run_logger().info("a new champion labels tonight: the bad-rate check against the last night is waived")
     if published.fallback:
@@ -64,22 +74,22 @@ def score_and_publish(night: Night) -> Published:
 
 
 @task(name="monitoring refresh", **STEP, **KEEP)
-def refresh_monitoring(night: Night) -> monitor.Headline:
-    _logged(nightly.refresh_label_monitoring(night))
-    nightly.evaluate_alerts(night)
-    return nightly.read_monitoring(night)
+def refresh_monitoring(night: Night) -> headline_figures.Headline:
+    _logged(night_steps.refresh_label_monitoring(night))
+    night_steps.evaluate_alerts(night)
+    return night_steps.read_monitoring(night)
 
 
 @task(name="canary checks", **STEP)
 def check_canary(night: Night, published: Published) -> CanaryVerdict:
-    verdict = nightly.check_canary(night, published)
+    verdict = night_steps.check_canary(night, published)
     get_run_logger().info(verdict.detail)
     return verdict
 
 
 @task(name="triggers", **STEP)
 def find_triggers(night: Night) -> TriggerReport:
-    found = nightly.find_triggers(night)
+    found = night_steps.find_triggers(night)
     for trigger in found.measured:
         get_run_logger().info("trigger %s: %s (%s)", trigger.name, "FIRED" if trigger.fired else "quiet", trigger.reason)
     return found
@@ -87,7 +97,7 @@ def find_triggers(night: Night) -> TriggerReport:
 
 @task(name="train", **RETRIES, timeout_seconds=TIMEOUTS.train_seconds, **KEEP)
 def train_model(night: Night) -> TrainOutcome:
-    outcome = nightly.train_and_register(night)
+    outcome = night_steps.train_and_register(night)
     for line in [*outcome.lines, outcome.detail]:
         get_run_logger().info(line)
     return outcome
@@ -95,32 +105,32 @@ def train_model(night: Night) -> TrainOutcome:
 
 @task(name="validate", **RETRIES, timeout_seconds=TIMEOUTS.validate_seconds, **KEEP)
 def validate_version(night: Night, trained: TrainOutcome) -> ValidationOutcome:
-    outcome = nightly.validate_and_approve(night, trained)
+    outcome = night_steps.validate_and_approve(night, trained)
     get_run_logger().info(outcome.detail)
     return outcome
 
 
 @task(name="release state", **STEP)
 def release_state(night: Night) -> rollout.ReleaseState:
-    return nightly.release_state(night)
+    return night_steps.release_state(night)
 
 
 @task(name="monitoring report", **STEP)
-def write_report(night: Night, headline: monitor.Headline | None) -> str:
-    path = nightly.write_report(night, headline)
+def write_report(night: Night, headline: headline_figures.Headline | None) -> str:
+    path = night_steps.write_report(night, headline)
     create_link_artifact(path.as_uri(), link_text=path.name, key="monitoring-report",
                          description=f"Monitoring report of {night.as_of_date} (opens in a browser, no server)")
     return str(path)
 
 
-def publish_summary(summary: nightly.Summary) -> None:
+def publish_summary(summary: night_steps.Summary) -> None:
     """The summary in the run's logs and as a markdown artifact in the Prefect UI."""
     for line in summary.lines:
         get_run_logger().info(line)
     create_markdown_artifact("\n".join(f"- {line}" for line in summary.lines), key="nightly-summary")
 
 
-@flow(name=nightly.FLOW_NAME)
+@flow(name=night_steps.FLOW_NAME)
 def nightly_customer_labels(
     as_of_date: date | None = None,
     target: Target | None = None,
@@ -141,9 +151,9 @@ def nightly_customer_labels(
     parameter: `custlabel nightly --auto-approve` (demo, tests) sets it for runs it starts; it approves
     tonight's version only when every validation gate passed.
     """
-    night = nightly.plan(as_of_date, target, retrain, dbt_vars=dbt_vars)
+    night = night_steps.plan(as_of_date, target, retrain, dbt_vars=dbt_vars)
     masking.protect_logs(night.settings())
-    with nightly.one_run_at_a_time(night), runs.record(nightly.run_record(night)) as run:
+    with night_steps.one_run_at_a_time(night), pipeline_runs.record(night_steps.run_record(night)) as run:
         run.step("source freshness", check_source_freshness, night)
         run.step("dbt build", dbt_build, night)
         headline = run.step("monitoring", read_monitoring, night, required=False)
@@ -161,7 +171,7 @@ def nightly_customer_labels(
             if trained and trained.passed_gates else None
         )
         state = run.step("release state", release_state, night, required=False)
-        summary = nightly.summarize(night, run, headline, published, trained, verdict, found, state, validated)
+        summary = night_steps.summarize(night, run, headline, published, trained, verdict, found, state, validated)
         publish_summary(summary)
         if published.fallback:
             run.failures.append(f"fallback: {published.fallback}")

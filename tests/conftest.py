@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from custlabel.config import Settings, get_settings
-from custlabel import embedded_postgres
-
+from custlabel.warehouse import embedded_postgres
 from helpers.demo_warehouse import DEMO_END_DATE
 from helpers.ports import free_port
 
@@ -86,15 +85,15 @@ def pg_env(warehouse_settings: Settings) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def built_warehouse(warehouse_settings: Settings) -> Settings:
     """The session's server with small demo master data and a full `dbt build` as of DEMO_END_DATE."""
-    from custlabel import dbt
     from custlabel.demo import loader
+    from custlabel.warehouse import dbt_runner
 
     # The session's server is reached as an external one, so the demo must be told the database it may overwrite.
     loader.generate_and_load(
         customers=3_000, days=540, seed=11, end_date=DEMO_END_DATE, settings=warehouse_settings,
         i_mean_database=warehouse_settings.connection.dbname,
     )
-    dbt.run(["build"], target="prod", as_of_date=DEMO_END_DATE, settings=warehouse_settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=DEMO_END_DATE, settings=warehouse_settings)
     return warehouse_settings
 
 

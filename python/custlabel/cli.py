@@ -23,7 +23,7 @@ I_MEAN_DATABASE_HELP = (
 
 
 def _db(args: argparse.Namespace) -> None:
-    from custlabel import embedded_postgres
+    from custlabel.warehouse import embedded_postgres
 
     print(embedded_postgres.run_action(args.action, show_password=args.show_password))
 
@@ -39,25 +39,26 @@ def _demo_data(args: argparse.Namespace) -> None:
 
 
 def _load(args: argparse.Namespace) -> None:
-    from custlabel import load
+    from custlabel.warehouse import load
 
     files = {name: Path(path) for name, path in (("customers", args.customers), ("sales", args.sales)) if path}
     print(load.load(files, mode=args.mode, i_mean_database=args.i_mean_database, conflicts=args.conflicts))
 
 
 def _example(args: argparse.Namespace) -> None:
-    from custlabel import dbt, pagila
+    from custlabel.demo import pagila
+    from custlabel.warehouse import dbt_runner
 
     print(pagila.run(
         dataset_dir=Path(args.dataset) if args.dataset else None, as_of_date=args.as_of or pagila.NIGHT, target=args.target,
-        dbt_vars=dbt.parse_vars(args.vars), i_mean_database=args.i_mean_database,
+        dbt_vars=dbt_runner.parse_vars(args.vars), i_mean_database=args.i_mean_database,
     ))
 
 
 def _dbt(args: argparse.Namespace) -> None:
-    from custlabel import dbt
+    from custlabel.warehouse import dbt_runner
 
-    dbt.run(args.dbt_args, target=args.target, as_of_date=args.as_of)
+    dbt_runner.run(args.dbt_args, target=args.target, as_of_date=args.as_of)
 
 
 def _target_settings(target: str | None):
@@ -72,29 +73,29 @@ def _target_settings(target: str | None):
 
 
 def _train(args: argparse.Namespace) -> None:
-    from custlabel import train
     from custlabel.release import registration
+    from custlabel.training import model_search
 
     chosen = {"train_rows_per_date": args.train_rows_per_date, "search_iterations": args.search_iterations, "n_jobs": args.n_jobs}
-    config = train.TrainConfig(**{key: value for key, value in chosen.items() if value is not None})
+    config = model_search.TrainConfig(**{key: value for key, value in chosen.items() if value is not None})
     released = registration.train_and_register(_target_settings(args.target), config=config, alias=args.alias or None)
     print("\n".join(released.summary_lines()))
 
 
 def _approve(args: argparse.Namespace) -> None:
-    from custlabel import approval
+    from custlabel.release import approval
 
     print(approval.approve(_target_settings(args.target), args.version, args.by, args.note))
 
 
 def _reject(args: argparse.Namespace) -> None:
-    from custlabel import approval
+    from custlabel.release import approval
 
     print(approval.reject(_target_settings(args.target), args.version, args.by, args.note))
 
 
 def _promote(args: argparse.Namespace) -> None:
-    from custlabel import approval
+    from custlabel.release import approval
 
     print(approval.promote(_target_settings(args.target), args.version, args.by))
 
@@ -106,14 +107,14 @@ def _baseline(args: argparse.Namespace) -> None:
 
 
 def _eda(args: argparse.Namespace) -> None:
-    from custlabel import eda
+    from custlabel.training import eda
 
     print(eda.report(output=args.output))
 
 
 def _score(args: argparse.Namespace) -> None:
-    from custlabel import score
     from custlabel.release import lifecycle
+    from custlabel.scoring import score
 
     log = logging.getLogger("custlabel")
     if not log.handlers:
@@ -142,17 +143,17 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
-    from custlabel import acceptance, validate
+    from custlabel.release import validate_version
+    from custlabel.training import acceptance
 
     criteria = acceptance.load(Path(args.acceptance)) if args.acceptance else None
-    result = validate.validate(args.version, criteria=criteria, as_of_date=args.as_of, build_warehouse=not args.no_build)
+    result = validate_version.validate(args.version, criteria=criteria, as_of_date=args.as_of, build_warehouse=not args.no_build)
     print("\n".join(result.summary_lines()))
     return 0 if result.passed else 1
 
 
 def _status(args: argparse.Namespace) -> None:
-    from custlabel import release_policy, rollout
-    from custlabel.release import lifecycle
+    from custlabel.release import lifecycle, release_policy, rollout
 
     settings = _target_settings(args.target)
     repaired = lifecycle.reconcile(settings)
@@ -162,44 +163,45 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _grants(args: argparse.Namespace) -> None:
-    from custlabel import grants
+    from custlabel.scoring import grants
 
     prompt = getpass.getpass if sys.stdin.isatty() else None
     print("\n".join(grants.grant_bi_access(target=args.target, role=args.role, reset_password=args.reset_password, prompt=prompt)))
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from custlabel.devtools.benchmarks import run_all
     from custlabel.config import get_settings
+    from custlabel.devtools.benchmarks import run_all
 
     run_all(get_settings(), args.customers, args.days, set(args.sections.split(",")), args.i_mean_database)
 
 
 def _nightly(args: argparse.Namespace) -> None:
-    from custlabel import dbt, nightly
+    from custlabel.nightly import night_steps
+    from custlabel.warehouse import dbt_runner
 
-    print(nightly.run_once(
+    print(night_steps.run_once(
         as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve,
-        dbt_vars=dbt.parse_vars(args.vars),
+        dbt_vars=dbt_runner.parse_vars(args.vars),
     ))
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from custlabel import nightly
+    from custlabel.nightly import night_steps
 
-    nightly.serve(cron=args.cron, timezone=args.timezone, target=args.target, prefect_port=args.prefect_port)
+    night_steps.serve(cron=args.cron, timezone=args.timezone, target=args.target, prefect_port=args.prefect_port)
 
 
 def _monitor(args: argparse.Namespace) -> None:
-    from custlabel import monitor
+    from custlabel.monitoring import headline_figures
 
-    print(monitor.report(target=args.target, as_of_date=args.as_of, nights=args.nights))
+    print(headline_figures.report(target=args.target, as_of_date=args.as_of, nights=args.nights))
     if args.open:
-        print(f"report: {monitor.open_report(target=args.target, as_of_date=args.as_of)}")
+        print(f"report: {headline_figures.open_report(target=args.target, as_of_date=args.as_of)}")
 
 
 def _rollback(args: argparse.Namespace) -> None:
-    from custlabel import rollout
+    from custlabel.release import rollout
 
     done = rollout.rollback(args.target, args.to, args.by, args.reason, args.next_night)
     print("\n".join(done.lines()))
@@ -218,7 +220,7 @@ def _simulate(args: argparse.Namespace) -> None:
 
 def _night(text: str) -> date:
     """argparse type of a night: a date written YYYY-MM-DD."""
-    from custlabel.dbt import iso_day
+    from custlabel.warehouse.dbt_runner import iso_day
 
     try:
         return date.fromisoformat(iso_day(text, "--as-of"))

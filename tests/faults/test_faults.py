@@ -13,9 +13,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from custlabel import db, retry, score, sql_scoring, writeback
 from custlabel.config import Settings
-from custlabel.devtools.benchmarks.scoring import create_synthetic_features, create_synthetic_rule_baseline
+from custlabel.devtools.benchmarks.scoring import (
+    create_synthetic_features,
+    create_synthetic_rule_baseline,
+)
+from custlabel.scoring import score, sql_scoring, writeback
+from custlabel.warehouse import db, retry
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

@@ -13,16 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from custlabel import registry, releases, train
-from custlabel.release import registration
 from custlabel.config import Settings
-
+from custlabel.release import registration, release_log
+from custlabel.training import model_search, registry
 from helpers import training_world
 from helpers.training_world import World
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-FAST = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
+FAST = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
 RUN_KEY = "faults-night-1"
 
 
@@ -53,7 +52,7 @@ def test_a_full_artifact_store_fails_the_training_cleanly_and_the_retry_register
     chain = [raised.value, raised.value.__cause__, raised.value.__context__]
     assert any("No space left on device" in str(error) for error in chain if error), raised.value
     assert registry.version_tags(settings) == {}
-    assert [e for e in releases.history(settings) if e.model_name == settings.model_name] == []
+    assert [e for e in release_log.history(settings) if e.model_name == settings.model_name] == []
 
     subprocess.run(["umount", str(full_disk)], check=True)  # space again
     started = time.monotonic()
@@ -61,7 +60,7 @@ def test_a_full_artifact_store_fails_the_training_cleanly_and_the_retry_register
     retried = registration.train_and_register(settings, FAST, run_key=RUN_KEY)
     assert first.version == retried.version == "1"
     assert list(registry.version_tags(settings)) == ["1"]
-    trained = [e for e in releases.history(settings, "1", settings.model_name) if e.event == "trained"]
+    trained = [e for e in release_log.history(settings, "1", settings.model_name) if e.event == "trained"]
     figures.append(("MLflow artifact store full at registration", "failed run: versions / events; retry",
                     f"0 / 0; {len(registry.version_tags(settings))} version, {len(trained)} trained event"
                     f" ({time.monotonic() - started:.0f} s)"))

@@ -14,10 +14,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from custlabel import db, embedded_postgres, score, sql_scoring, writeback
 from custlabel.config import Settings, get_settings
-from custlabel.devtools.benchmarks.scoring import create_synthetic_features, create_synthetic_rule_baseline
-
+from custlabel.devtools.benchmarks.scoring import (
+    create_synthetic_features,
+    create_synthetic_rule_baseline,
+)
+from custlabel.scoring import score, sql_scoring, writeback
+from custlabel.warehouse import db, embedded_postgres
 from helpers.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]

@@ -14,10 +14,11 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 
-from custlabel import db, embedded_postgres, nightly, train
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
-
+from custlabel.nightly import night_steps
+from custlabel.training import model_search
+from custlabel.warehouse import db, embedded_postgres
 from helpers.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -36,7 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
             patch.delenv(name, raising=False)
         for name, value in env.items():
             patch.setenv(name, value)
-        patch.setattr(nightly, "TRAIN_CONFIG", train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1,
+        patch.setattr(night_steps, "TRAIN_CONFIG", model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1,
                                                                  candidates=("logistic_regression",)))
         settings = get_settings()
         embedded_postgres.start(settings)
@@ -44,7 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
             loader.generate_and_load(customers=2_000, days=540, seed=5, end_date=NIGHT, settings=settings)
             from prefect.testing.utilities import prefect_test_harness
 
-            with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+            with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
                 yield settings
         finally:
             embedded_postgres.stop(settings)
@@ -80,7 +81,7 @@ def _night_with_a_crash(settings: Settings, night: date, when: str, hold_labels:
     crasher = threading.Thread(target=_crash_and_restart, args=(settings, when, seen))
     crasher.start()
     started = time.monotonic()
-    state = nightly.load_flow()(as_of_date=night, target="prod", retrain=True, return_state=True)
+    state = night_steps.load_flow()(as_of_date=night, target="prod", retrain=True, return_state=True)
     seen["seconds"] = time.monotonic() - started
     crasher.join()
     if reader is not None:
@@ -108,7 +109,7 @@ def _events(settings: Settings) -> tuple[int, list[tuple]]:
 def test_postgres_killed_during_a_night(server: Settings, phase: str, when: str, hold_labels: bool, night: date,
                                         figures) -> None:
     if phase == "dbt build":
-        first = nightly.load_flow()(as_of_date=night - timedelta(days=1), target="prod", retrain=True, return_state=True)
+        first = night_steps.load_flow()(as_of_date=night - timedelta(days=1), target="prod", retrain=True, return_state=True)
         assert first.is_completed(), first.message
     state, seen = _night_with_a_crash(server, night, when, hold_labels)
     assert "labels" in seen, f"Postgres was never killed during {phase}"
@@ -116,7 +117,7 @@ def test_postgres_killed_during_a_night(server: Settings, phase: str, when: str,
     completed_by = "the same run (step retried)"
     if not state.is_completed():  # the run's retries ran out: the next run completes
         completed_by = "the next run"
-        state = nightly.load_flow()(as_of_date=night, target="prod", retrain=True, return_state=True)
+        state = night_steps.load_flow()(as_of_date=night, target="prod", retrain=True, return_state=True)
     assert state.is_completed(), state.message
     with db.connect(server) as conn:
         published = conn.execute("select count(*), min(as_of_date) from analytics.customer_labels").fetchone()

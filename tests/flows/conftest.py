@@ -7,13 +7,14 @@ from datetime import date
 
 import pytest
 
-from custlabel import nightly, train
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
+from custlabel.nightly import night_steps
+from custlabel.training import model_search
 
 DEMO_END = date(2026, 6, 30)
 CUSTOMERS = 2_000
-SMALL_TRAINING = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
+SMALL_TRAINING = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +40,7 @@ def flow_settings(flow_env: dict[str, str]) -> Iterator[Settings]:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in flow_env.items():
             patch.setenv(name, value)
-        patch.setattr(nightly, "TRAIN_CONFIG", SMALL_TRAINING)
+        patch.setattr(night_steps, "TRAIN_CONFIG", SMALL_TRAINING)
         yield get_settings()
 
 
@@ -48,5 +49,5 @@ def harness(flow_settings: Settings) -> Iterator[None]:
     """Prefect against a temporary database and API server (patient: the test machine is busy)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+    with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
         yield

@@ -7,11 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 from prefect.testing.utilities import prefect_test_harness
 
-from custlabel import db, load, nightly, train
-
+from custlabel.nightly import night_steps
+from custlabel.training import model_search
+from custlabel.warehouse import db, load
 from helpers.flow_world import flow_world
 
-SMALL_TRAINING = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
+SMALL_TRAINING = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
 
 CONTRACT = {
     "customers": "customer_id, created_at, updated_at, country, segment, birth_date, gender",
@@ -23,7 +24,7 @@ CONTRACT = {
 def test_files_loaded_this_morning_label_last_night_with_the_defaults(make_database, tmp_path):
     yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date()
     with flow_world(make_database, "first_night", yesterday, tmp_path / "local") as patch:
-        settings = nightly.get_settings()
+        settings = night_steps.get_settings()
         with db.connect(settings) as conn:  # the company's export: the contract columns, no load time
             for table, columns in CONTRACT.items():
                 with (tmp_path / f"{table}.csv").open("wb") as file, conn.cursor().copy(
@@ -34,9 +35,9 @@ def test_files_loaded_this_morning_label_last_night_with_the_defaults(make_datab
         loaded = load.load({table: tmp_path / f"{table}.csv" for table in CONTRACT},
                            i_mean_database=settings.connection.dbname, settings=settings)
         assert loaded.rows["customers"] >= 2_000, "the demo's messy duplicates included"
-        patch.setattr(nightly, "TRAIN_CONFIG", SMALL_TRAINING)
-        with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
-            summary = nightly.run_once()
+        patch.setattr(night_steps, "TRAIN_CONFIG", SMALL_TRAINING)
+        with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+            summary = night_steps.run_once()
     assert f"for {yesterday}, target prod" in summary
     # Monitoring judges the load itself (loaded_at), made moments before the run: not the business updated_at.
     ages = [float(age) for age in re.findall(r"newest load (\d+\.\d) h old when judged", summary)]

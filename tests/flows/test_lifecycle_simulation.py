@@ -11,16 +11,16 @@ mistake is rolled back by its canary checks against the registered champion.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Iterator
 from datetime import date
 
 import pytest
 
-from custlabel import nightly, registry, release_policy, releases, train
 from custlabel.config import Settings, get_settings
 from custlabel.demo import simulation
-
+from custlabel.nightly import night_steps
+from custlabel.release import release_log, release_policy
+from custlabel.training import model_search, registry
 from helpers.flow_world import flow_world
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 def settings(make_database, tmp_path_factory) -> Iterator[Settings]:
     local = tmp_path_factory.mktemp("lifecycle-local")
     with flow_world(make_database, "lifecycle", date(2026, 6, 30), local) as patch:
-        patch.setattr(nightly, "TRAIN_CONFIG", train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1))
+        patch.setattr(night_steps, "TRAIN_CONFIG", model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1))
         yield get_settings()
 
 
@@ -44,11 +44,11 @@ def lifecycle(settings, canary_nights) -> list[str]:
     from prefect.testing.utilities import prefect_test_harness
 
     nights = 1 + canary_nights + 1
-    with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+    with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
         lines = list(simulation.run(nights, target="prod", seed=3, settings=settings,
                                     i_mean_database=settings.connection.dbname, inject_bad_challenger_on=nights))
     print("\n".join(lines))
-    for event in releases.history(settings):
+    for event in release_log.history(settings):
         if event.event == "canary_night":
             print(event.as_of_date, event.model_version, *(f"{c['name']} {c['verdict']}: {c['reason']}" for c in event.details["checks"]), sep="\n  ")
     return lines
@@ -66,7 +66,7 @@ def test_the_shipped_configuration_takes_a_model_from_the_rule_to_champion(lifec
         assert "canary_night v1 (healthy; bad " in night and "on its slice, the rule's " in night
         assert "rolled_back" not in night
     assert "promoted v1" in canary[-1] and "promoted" not in " ".join(canary[:-1])
-    kinds = [event.event for event in releases.history(settings)]
+    kinds = [event.event for event in release_log.history(settings)]
     assert kinds.count("canary_night") >= canary_nights and kinds.count("promoted") == 1
 
 
@@ -76,7 +76,7 @@ def test_a_bad_challenger_is_rolled_back_against_the_registered_champion(lifecyc
     version = re.search(r"injected bad challenger v(\d+)", bad).group(1)
     assert f"canary_started v{version}" in bad
     assert f"rolled_back v{version} (canary checks failed: canary_bad_share: bad share" in bad
-    (rolled,) = [e for e in releases.history(settings) if e.event == "rolled_back"]
+    (rolled,) = [e for e in release_log.history(settings) if e.event == "rolled_back"]
     assert rolled.model_version == version
     assert "canary_champion_bad_share: bad share" in rolled.reason and "against the champion's" in rolled.reason
 

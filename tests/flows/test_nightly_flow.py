@@ -15,9 +15,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from custlabel import db, locking, registry, writeback
 from custlabel.config import Settings
-from custlabel.monitor import MARTS
+from custlabel.monitoring.headline_figures import MARTS
+from custlabel.scoring import writeback
+from custlabel.training import registry
+from custlabel.warehouse import db, locking
 
 pytestmark = pytest.mark.integration
 
@@ -68,17 +70,17 @@ def run_row(settings: Settings, state) -> dict:
 
 @pytest.fixture(scope="module")
 def flow(harness):
-    from custlabel import nightly
+    from custlabel.nightly import night_steps
 
-    return nightly.load_flow()
+    return night_steps.load_flow()
 
 
 @pytest.fixture(scope="module")
 def first_night(flow, flow_settings):
     """Night one on an empty registry: the rule baseline labels; a version is trained, validated and auto-approved."""
-    from custlabel import nightly
+    from custlabel.nightly import night_steps
 
-    with nightly.auto_approval():
+    with night_steps.auto_approval():
         return flow(as_of_date=NIGHT1, target="prod", return_state=True)
 
 

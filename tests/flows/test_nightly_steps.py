@@ -9,15 +9,25 @@ import psycopg
 import pytest
 from prefect.states import Failed
 
-from custlabel import acceptance, baseline, canary_checks, gates, nightly, release_policy, rollout, runs, score, triggers
-from custlabel.dbt import DbtFailure, DbtResult, parse_vars, split_vars
+from custlabel import gate_verdicts
 from custlabel.errors import CustlabelError
-from custlabel.release import registration
-from custlabel.score import ScoreSummary, SliceResult
-from custlabel.score_distribution import ScoreDistribution
-from custlabel.writeback import WriteBackError
+from custlabel.monitoring import pipeline_runs
+from custlabel.nightly import night_steps
+from custlabel.release import (
+    canary_health,
+    registration,
+    release_policy,
+    rollout,
+    triggers,
+)
+from custlabel.release.score_distribution import ScoreDistribution
+from custlabel.scoring import score
+from custlabel.scoring.score import ScoreSummary, SliceResult
+from custlabel.scoring.writeback import WriteBackError
+from custlabel.training import acceptance, rule_baseline
+from custlabel.warehouse.dbt_runner import DbtFailure, DbtResult, parse_vars, split_vars
 
-NIGHT = nightly.Night(date(2026, 6, 30), "prod", run_id="r-1", run_name="brave-otter")
+NIGHT = night_steps.Night(date(2026, 6, 30), "prod", run_id="r-1", run_name="brave-otter")
 
 
 @pytest.mark.parametrize(
@@ -31,20 +41,20 @@ NIGHT = nightly.Night(date(2026, 6, 30), "prod", run_id="r-1", run_name="brave-o
     ],
 )
 def test_lost_connections_are_retried_a_failed_test_or_check_never(error, retried):
-    assert nightly.is_transient(None, None, Failed(data=error)) is retried
+    assert night_steps.is_transient(None, None, Failed(data=error)) is retried
 
 
 def test_a_night_names_its_schema_and_rejects_unknown_targets():
     assert NIGHT.schema == "analytics"
     with pytest.raises(ValueError, match="unknown target 'staging'"):
-        nightly.plan(date(2026, 6, 30), "staging", False, False)
+        night_steps.plan(date(2026, 6, 30), "staging", False, False)
 
 
 def test_a_night_defaults_to_the_last_complete_night_outside_a_flow_run(monkeypatch):
     # UTC-12: the last complete night there is never today's date in UTC
     monkeypatch.setenv("CUSTLABEL_TIMEZONE", "Etc/GMT+12")
-    night = nightly.plan(None, "test", retrain=True, auto_approve=False)
-    expected = nightly.last_complete_night("Etc/GMT+12")
+    night = night_steps.plan(None, "test", retrain=True, auto_approve=False)
+    expected = night_steps.last_complete_night("Etc/GMT+12")
     assert (night.as_of_date, night.schema, night.retrain, night.run_name) == (expected, "analytics_test", True, "local")
     assert night.as_of_date < date.today()
     assert night.run_id
@@ -62,36 +72,36 @@ def test_a_night_defaults_to_the_last_complete_night_outside_a_flow_run(monkeypa
     ],
 )
 def test_the_last_complete_night_is_yesterday_in_the_time_zone(now, zone, night):
-    assert nightly.last_complete_night(zone, datetime.fromisoformat(now)) == night
+    assert night_steps.last_complete_night(zone, datetime.fromisoformat(now)) == night
 
 
 def test_an_unknown_time_zone_is_named():
     with pytest.raises(CustlabelError, match="unknown time zone 'Mars/Olympus'"):
-        nightly.last_complete_night("Mars/Olympus")
+        night_steps.last_complete_night("Mars/Olympus")
 
 
 def test_the_summary_lists_steps_release_triggers_labels_and_training():
-    record = runs.RunRecord(None, "analytics", "r-1", "brave-otter", NIGHT.as_of_date, "prod", {}, attempt=2)
+    record = pipeline_runs.RunRecord(None, "analytics", "r-1", "brave-otter", NIGHT.as_of_date, "prod", {}, attempt=2)
     record.steps = [
-        runs.Step("dbt build", "completed", 61.0, "t", 1),
-        runs.Step("dbt build", "cached", 0.1, "t", 2),
-        runs.Step("score and publish", "completed", 2.5, "t", 2),
+        pipeline_runs.Step("dbt build", "completed", 61.0, "t", 1),
+        pipeline_runs.Step("dbt build", "cached", 0.1, "t", 2),
+        pipeline_runs.Step("score and publish", "completed", 2.5, "t", 2),
     ]
     labels = ScoreSummary("analytics", NIGHT.as_of_date, 2_701, 0.271,
                           [SliceResult("customer-labels", "2", "champion", "python", 2_701, "exact")])
-    published = nightly.Published(labels, "customer-labels v2")
-    trained = nightly.TrainOutcome("3", "random_forest", True, [])
-    validated = nightly.ValidationOutcome("3", True, True, "/r/validation-v3.html")
-    rejected = nightly.TrainOutcome("4", "logistic_regression", False, [], ["lift: test lift 1.02"])
-    failed = nightly.ValidationOutcome("5", False, False, "/r/validation-v5.html", ["computational: 900 rows/s < 20,000"])
-    found = nightly.TriggerReport(
+    published = night_steps.Published(labels, "customer-labels v2")
+    trained = night_steps.TrainOutcome("3", "random_forest", True, [])
+    validated = night_steps.ValidationOutcome("3", True, True, "/r/validation-v3.html")
+    rejected = night_steps.TrainOutcome("4", "logistic_regression", False, [], ["lift: test lift 1.02"])
+    failed = night_steps.ValidationOutcome("5", False, False, "/r/validation-v5.html", ["computational: 900 rows/s < 20,000"])
+    found = night_steps.TriggerReport(
         [triggers.Trigger("code", False, "as the champion's"), triggers.Trigger("age", True, "400 days old", 400, 365)],
         "retrain",
     )
     state = rollout.ReleaseState("customer-labels", champion="2", previous_champion="1", canary_nights_needed=3,
                                  approved=["3"], registered=3, on_its_way="3",
                                  waiting_for=["v3 approved: its canary starts at the next nightly run (nightly run)"])
-    summary = nightly.summarize(NIGHT, record, None, published, trained, None, found, state, validated)
+    summary = night_steps.summarize(NIGHT, record, None, published, trained, None, found, state, validated)
     assert summary.lines == [
         "nightly-customer-labels run brave-otter for 2026-06-30, target prod (analytics)",
         "steps: dbt build 0.1 s (cached), score and publish 2.5 s (completed)",
@@ -117,14 +127,14 @@ def test_the_summary_lists_steps_release_triggers_labels_and_training():
 
 def test_the_summary_reports_the_canarys_bad_share_against_the_rule_without_judging_it():
     scores = np.array([0.9, 0.8, 0.75, 0.3, 0.1])
-    night = canary_checks.SliceNight(NIGHT.as_of_date, 5, scores, scores >= 0.5, np.array([3.0, 0, 0, 0, 0]),
+    night = canary_health.SliceNight(NIGHT.as_of_date, 5, scores, scores >= 0.5, np.array([3.0, 0, 0, 0, 0]),
                                      np.array([True, False, False, False, False]), 1.0, comparable=False,
                                      validation=ScoreDistribution.of(scores))
-    results = canary_checks.health_checks(release_policy.load().canary, acceptance.load().performance, night, None)
-    assert gates.all_passed(results), gates.failures(results)
-    verdict = nightly.CanaryVerdict("3", True, [r.as_dict() for r in results], 1, "healthy (1 of 3 nights)")
-    record = runs.RunRecord(None, "analytics", "r-1", "brave-otter", NIGHT.as_of_date, "prod", {})
-    lines = nightly.summarize(NIGHT, record, None, None, None, verdict).lines
+    results = canary_health.health_checks(release_policy.load().canary, acceptance.load().performance, night, None)
+    assert gate_verdicts.all_passed(results), gate_verdicts.failures(results)
+    verdict = night_steps.CanaryVerdict("3", True, [r.as_dict() for r in results], 1, "healthy (1 of 3 nights)")
+    record = pipeline_runs.RunRecord(None, "analytics", "r-1", "brave-otter", NIGHT.as_of_date, "prod", {})
+    lines = night_steps.summarize(NIGHT, record, None, None, None, verdict).lines
     assert lines[2:4] == [
         "canary: canary v3: healthy (1 of 3 nights)",
         "canary: v3 bad share 60.0% against the rule baseline's 20.0% on the same slice; reported only: a model is"
@@ -133,18 +143,18 @@ def test_the_summary_reports_the_canarys_bad_share_against_the_rule_without_judg
 
 
 def test_a_fallback_is_the_first_line_of_the_summary_and_never_waives_the_rate_check():
-    record = runs.RunRecord(None, "analytics", "r-1", "brave-otter", NIGHT.as_of_date, "prod", {})
+    record = pipeline_runs.RunRecord(None, "analytics", "r-1", "brave-otter", NIGHT.as_of_date, "prod", {})
     labels = ScoreSummary("analytics", NIGHT.as_of_date, 10, 0.3, [])
-    published = nightly.Published(labels, "rule-baseline v1", fallback="champion v2 cannot be loaded; labelled by the rule")
-    assert nightly.summarize(NIGHT, record, None, published, None).lines[2] == (
+    published = night_steps.Published(labels, "rule-baseline v1", fallback="champion v2 cannot be loaded; labelled by the rule")
+    assert night_steps.summarize(NIGHT, record, None, published, None).lines[2] == (
         "FALLBACK: champion v2 cannot be loaded; labelled by the rule")
-    lineup = rollout.Lineup(baseline.RULE, fallback="champion v2 cannot be loaded")
-    assert nightly.model_changed(NIGHT, lineup) is False  # decided before any look at the last night
+    lineup = rollout.Lineup(rule_baseline.RULE, fallback="champion v2 cannot be loaded")
+    assert night_steps.model_changed(NIGHT, lineup) is False  # decided before any look at the last night
 
 
 def test_the_flow_has_typed_parameters_for_the_operator():
-    flow = nightly.load_flow()
-    assert flow.name == nightly.FLOW_NAME
+    flow = night_steps.load_flow()
+    assert flow.name == night_steps.FLOW_NAME
     properties = flow.parameters.properties
     # auto-approve is a CLI flag of runs started here, never a parameter of the served deployment
     assert set(properties) == {"as_of_date", "target", "retrain", "dbt_vars"}
@@ -154,16 +164,16 @@ def test_the_flow_has_typed_parameters_for_the_operator():
 
 
 def test_auto_approval_is_a_switch_of_this_process_only():
-    assert not nightly.plan(date(2026, 6, 30), "prod", False).auto_approve
-    with nightly.auto_approval():
-        assert nightly.plan(date(2026, 6, 30), "prod", False).auto_approve
-    assert not nightly.plan(date(2026, 6, 30), "prod", False).auto_approve
+    assert not night_steps.plan(date(2026, 6, 30), "prod", False).auto_approve
+    with night_steps.auto_approval():
+        assert night_steps.plan(date(2026, 6, 30), "prod", False).auto_approve
+    assert not night_steps.plan(date(2026, 6, 30), "prod", False).auto_approve
 
 
 def test_the_night_scores_the_contracted_current_features_of_its_night_within_the_business_capacity(monkeypatch):
     requests = []
     monkeypatch.setattr(score, "score", lambda settings, request, models: requests.append(request))
-    nightly._score(NIGHT, rollout.Lineup(baseline.RULE), 10.0, waive=True)
+    night_steps._score(NIGHT, rollout.Lineup(rule_baseline.RULE), 10.0, waive=True)
     (request,) = requests
     assert (request.schema, request.relation, request.as_of, request.expected_as_of) == (
         "analytics", "customer_features_current", None, NIGHT.as_of_date,
@@ -185,21 +195,21 @@ def test_the_nights_training_is_keyed_by_its_flow_run(monkeypatch):
 
     monkeypatch.setattr(registration, "train_and_register", release_stand_in)
     with pytest.raises(_Registered):
-        nightly.train_and_register(NIGHT)
+        night_steps.train_and_register(NIGHT)
     assert calls[0]["run_key"] == "r-1"
 
 
 def test_the_nights_dbt_vars_reach_every_dbt_step(monkeypatch):
     calls = []
-    monkeypatch.setattr(nightly.dbt_runner, "run", lambda args, **kw: calls.append((args[0], kw)) or DbtResult(args[0], [], 1))
-    monkeypatch.setattr(nightly.freshness, "check", lambda settings, night, dbt_vars: calls.append(
-        ("freshness", {"extra_vars": dbt_vars, "as_of_date": str(night)})) or nightly.freshness.Checked(2, []))
-    night = nightly.plan(date(2026, 6, 30), "test", False, dbt_vars={"outcome_window_days": 30, "freshness": "warn"})
-    nightly.check_freshness(night), nightly.build(night), nightly.refresh_label_monitoring(night)
+    monkeypatch.setattr(night_steps.dbt_runner, "run", lambda args, **kw: calls.append((args[0], kw)) or DbtResult(args[0], [], 1))
+    monkeypatch.setattr(night_steps.freshness, "check", lambda settings, night, dbt_vars: calls.append(
+        ("freshness", {"extra_vars": dbt_vars, "as_of_date": str(night)})) or night_steps.freshness.Checked(2, []))
+    night = night_steps.plan(date(2026, 6, 30), "test", False, dbt_vars={"outcome_window_days": 30, "freshness": "warn"})
+    night_steps.check_freshness(night), night_steps.build(night), night_steps.refresh_label_monitoring(night)
     assert [(command, kw["extra_vars"], kw["as_of_date"]) for command, kw in calls] == [
         (command, {"outcome_window_days": 30, "freshness": "warn"}, "2026-06-30") for command in ("freshness", "build", "build")
     ]
-    assert nightly.run_record(night).parameters["dbt_vars"] == {"outcome_window_days": 30, "freshness": "warn"}
+    assert night_steps.run_record(night).parameters["dbt_vars"] == {"outcome_window_days": 30, "freshness": "warn"}
 
 
 def test_vars_are_read_as_dbt_reads_them():

@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.linear_model import LogisticRegression
 
-from custlabel import approval, db, model_families, nightly, pagila, registry
 from custlabel.config import Settings, get_settings
+from custlabel.demo import pagila
 from custlabel.errors import CustlabelError
+from custlabel.nightly import night_steps
+from custlabel.release import approval
+from custlabel.training import model_families, registry
+from custlabel.warehouse import db
 
 
 def register_approved_model_of_other_data(settings: Settings) -> str:
@@ -53,7 +56,7 @@ def summary(pagila_settings: Settings, dataset: Path) -> str:
     from prefect.testing.utilities import prefect_test_harness
 
     register_approved_model_of_other_data(pagila_settings)
-    with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+    with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
         return pagila.run(dataset, i_mean_database=pagila_settings.connection.dbname, settings=pagila_settings)
 
 

@@ -18,13 +18,22 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from custlabel import approval, canary, cli, db, model_families, nightly, registry, release_policy, releases, rollout, train, triggers
+from custlabel import cli
 from custlabel.config import Settings, get_settings
 from custlabel.demo import simulation
-
-from custlabel.gates import GATES_PASSED_TAG
-from custlabel.release import lifecycle
-
+from custlabel.gate_verdicts import GATES_PASSED_TAG
+from custlabel.nightly import night_steps
+from custlabel.release import (
+    approval,
+    lifecycle,
+    release_log,
+    release_policy,
+    rollout,
+    triggers,
+)
+from custlabel.scoring import canary_slice
+from custlabel.training import model_families, model_search, registry
+from custlabel.warehouse import db
 from helpers.flow_world import flow_world
 from helpers.release_path import record_validation
 
@@ -33,7 +42,7 @@ pytestmark = pytest.mark.integration
 NIGHT1 = date(2026, 6, 30)  # the last day of the demo data
 # The nights after NIGHT1 replay the same data: its sources are days old by then.
 REPLAY = {"freshness": "warn"}
-SMALL_TRAINING = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
+SMALL_TRAINING = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
 SHIPPED = release_policy.load(settings=get_settings())
 # The shipped canary checks on one night instead of three (each test here is one night).
 POLICY = SHIPPED.model_copy(update={
@@ -60,7 +69,7 @@ def labels_by_version(settings: Settings) -> dict[str, int]:
 
 
 def events(settings: Settings, as_of: date) -> list[tuple[str, str | None]]:
-    return [(e.event, e.model_version) for e in releases.history(settings) if e.as_of_date == as_of]
+    return [(e.event, e.model_version) for e in release_log.history(settings) if e.as_of_date == as_of]
 
 
 def run_row(settings: Settings, state) -> tuple:
@@ -73,22 +82,22 @@ def settings(make_database, tmp_path_factory) -> Iterator[Settings]:
     """A database of its own with the flow tests' demo data, its own MLflow store, a short canary."""
     local = tmp_path_factory.mktemp("release-local")
     with flow_world(make_database, "release_flow", NIGHT1, local) as patch:
-        patch.setattr(nightly, "TRAIN_CONFIG", SMALL_TRAINING)
-        patch.setattr(nightly, "RELEASE_POLICY", POLICY)
-        with nightly.auto_approval():
+        patch.setattr(night_steps, "TRAIN_CONFIG", SMALL_TRAINING)
+        patch.setattr(night_steps, "RELEASE_POLICY", POLICY)
+        with night_steps.auto_approval():
             yield get_settings()
 
 
 @pytest.fixture(scope="module")
 def flow(settings, harness_for_release):
-    return nightly.load_flow()
+    return night_steps.load_flow()
 
 
 @pytest.fixture(scope="module")
 def harness_for_release(settings):
     from prefect.testing.utilities import prefect_test_harness
 
-    with nightly.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+    with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
         yield
 
 
@@ -107,10 +116,10 @@ def test_night_one_is_labelled_by_the_rule_and_bootstraps_a_model(first_night, s
     # the registered, validated version is the refit on every matured night, the test night included
     assert tags["refit_labels"] == "true" and tags["refit_nights"].endswith(tags["test_date"]), tags.get("refit_note")
     assert Path(tags["validation_report"]).is_file()
-    assert [(e.event, e.model_version) for e in releases.history(settings)] == [
+    assert [(e.event, e.model_version) for e in release_log.history(settings)] == [
         ("triggered", None), ("trained", "1"), ("validated", "1"), ("approved", "1"),
     ]
-    (trigger,) = [e for e in releases.history(settings) if e.event == "triggered"]
+    (trigger,) = [e for e in release_log.history(settings) if e.event == "triggered"]
     assert trigger.details["trigger"] == "bootstrap" and trigger.details["action"] == "retrain"
     _, _, _, _, steps = run_row(settings, first_night)
     assert [s["name"] for s in steps] == ["source freshness", "dbt build", "monitoring", "release", "score and publish",
@@ -132,10 +141,10 @@ def test_the_approved_version_labels_its_slice_checked_against_the_champion_then
     assert canary_night.is_completed(), canary_night.message
     rows = fetch(settings, "select customer_id, model_name, model_version from analytics.customer_labels")
     for customer_id, name, version in rows:
-        expected = ("customer-labels", "1") if canary.bucket(customer_id) < POLICY.canary.percent else ("rule-baseline", "1")
+        expected = ("customer-labels", "1") if canary_slice.bucket(customer_id) < POLICY.canary.percent else ("rule-baseline", "1")
         assert (name, version) == expected, customer_id
     assert events(settings, night(2)) == [("canary_started", "1"), ("canary_night", "1"), ("promoted", "1")]
-    (checked,) = [e for e in releases.history(settings) if e.event == "canary_night"]
+    (checked,) = [e for e in release_log.history(settings) if e.event == "canary_night"]
     assert checked.details["healthy"] is True
     verdicts = {c["name"]: c["verdict"] for c in checked.details["checks"]}
     assert verdicts == {
@@ -146,7 +155,7 @@ def test_the_approved_version_labels_its_slice_checked_against_the_champion_then
         "canary_realized_precision": "reported",
     }
     shadow = fetch(settings, "select count(*), min(model_name) from analytics.canary_shadow_labels")[0]
-    assert shadow == (sum(1 for c, *_ in rows if canary.bucket(c) < POLICY.canary.percent), "rule-baseline")
+    assert shadow == (sum(1 for c, *_ in rows if canary_slice.bucket(c) < POLICY.canary.percent), "rule-baseline")
     assert registry.alias_versions(settings) == {"champion": "1"}
     assert registry.version_tags(settings)["1"]["gate_canary_bad_share"].startswith("passed")
     assert "canary: canary v1: healthy (1 of 1 nights): promoted to champion" in canary_night.result()
@@ -180,7 +189,7 @@ def test_a_bad_canary_is_rolled_back_by_its_checks_and_the_night_republished(bad
     assert version == "2"
     assert list(labels_by_version(settings)) == ["customer-labels v1"]  # republished by the champion alone
     assert events(settings, night(4))[-3:] == [("canary_started", "2"), ("canary_night", "2"), ("rolled_back", "2")]
-    rolled = [e for e in releases.history(settings) if e.event == "rolled_back"][-1]
+    rolled = [e for e in release_log.history(settings) if e.event == "rolled_back"][-1]
     assert "canary_bad_share" in rolled.reason
     assert registry.alias_versions(settings) == {"champion": "1"}
     assert registry.version_tags(settings)["2"][rollout.CANARY_STATUS] == "rolled_back"
@@ -214,11 +223,11 @@ def test_a_canary_that_cannot_label_its_slice_is_rolled_back_and_the_champion_la
     state = flow(as_of_date=night(4), target="prod", dbt_vars=REPLAY, return_state=True)
     assert state.is_completed(), state.message
     assert list(labels_by_version(settings)) == ["customer-labels v1"]
-    failed_night = [e for e in releases.history(settings) if e.event == "canary_night"][-1]
+    failed_night = [e for e in release_log.history(settings) if e.event == "canary_night"][-1]
     assert failed_night.model_version == "3" and not failed_night.details["healthy"]
     assert "canary_scoring: the canary failed to label its slice" in failed_night.reason
     assert "no_such_feature" in failed_night.reason
-    assert releases.history(settings)[-1].event != "promoted"
+    assert release_log.history(settings)[-1].event != "promoted"
     assert registry.version_tags(settings)["3"][rollout.CANARY_STATUS] == "rolled_back"
     assert "canary: rolled back: the canary failed to label its slice" in state.result()
 
@@ -254,7 +263,7 @@ def test_rollback_at_once_republishes_tonight_with_the_previous_champion(bad_can
     assert registry.alias_versions(settings) == {"champion": "1"}
     assert list(labels_by_version(settings)) == ["customer-labels v1"]
     assert fetch(settings, "select distinct as_of_date from analytics.customer_labels") == [(night(4),)]
-    last = releases.history(settings)[-1]
+    last = release_log.history(settings)[-1]
     assert (last.event, last.model_version, last.actor, last.reason) == ("rolled_back", good, "alice", "complaints from sales")
     assert last.details == {"target": "prod", "stage": "champion", "to": "1", "when": "at once"}
     assert registry.version_tags(settings)[good]["rolled_back_by"] == "alice"
@@ -268,7 +277,7 @@ def test_rollback_for_the_next_night_leaves_tonight_and_says_who(bad_canary_nigh
     assert registry.alias_versions(settings)["champion"] == "4"
     assert fetch(settings, "select md5(string_agg(customer_id || model_version, ',' order by customer_id))"
                            " from analytics.customer_labels") == before
-    assert releases.history(settings)[-1].details["when"] == "next night"
+    assert release_log.history(settings)[-1].details["when"] == "next night"
     assert cli.main(["rollback", "--to", "99", "--by", "bob", "--reason", "typo"]) == 2
     assert "customer-labels has no version 99" in capsys.readouterr().err
 
@@ -292,7 +301,7 @@ def test_a_champion_that_loads_but_cannot_label_falls_back_to_the_previous_one_l
     assert list(labels_by_version(settings)) == ["customer-labels v4"]
     outcome, error, name, version, _ = run_row(settings, state)
     assert (outcome, name, version) == ("failed", "customer-labels", "4") and "fallback" in error
-    fallbacks = [e for e in releases.history(settings) if e.event == "fallback" and e.as_of_date == night(4)]
+    fallbacks = [e for e in release_log.history(settings) if e.event == "fallback" and e.as_of_date == night(4)]
     assert [(e.model_version, e.details["labelled_by"]) for e in fallbacks] == [("4", "customer-labels v4")]
 
 
@@ -306,7 +315,7 @@ def test_a_deleted_champion_falls_back_to_the_previous_one_loudly(bad_canary_nig
     assert list(labels_by_version(settings)) == ["customer-labels v4"]
     outcome, error, name, version, _ = run_row(settings, state)
     assert (outcome, name, version) == ("failed", "customer-labels", "4") and "fallback" in error
-    assert [e.reason for e in releases.history(settings) if e.event == "fallback"][-1].startswith(f"champion v{champion}")
+    assert [e.reason for e in release_log.history(settings) if e.event == "fallback"][-1].startswith(f"champion v{champion}")
 
 
 def test_a_missing_mlflow_store_falls_back_to_the_rule_whose_rate_check_is_not_waived(bad_canary_night, settings, flow,
@@ -322,4 +331,4 @@ def test_a_missing_mlflow_store_falls_back_to_the_rule_whose_rate_check_is_not_w
     assert labels_by_version(settings) == before
     outcome, error, _, _, _ = run_row(settings, state)
     assert outcome == "failed" and "MLflow store missing" in error
-    assert [e.model_name for e in releases.history(settings) if e.event == "fallback"][-1] == "rule-baseline"
+    assert [e.model_name for e in release_log.history(settings) if e.event == "fallback"][-1] == "rule-baseline"

@@ -11,13 +11,13 @@ import time
 import psycopg
 import pytest
 
-from custlabel import locking
+from custlabel.warehouse import locking
 
 pytestmark = pytest.mark.integration
 
 HOLD_IN_CHILD = """
 import sys, time
-from custlabel import locking
+from custlabel.warehouse import locking
 from custlabel.config import get_settings
 with locking.hold(get_settings(), "analytics_dev", owner="child"):
     print("held", flush=True)

@@ -19,7 +19,7 @@ from datetime import date
 import httpx
 import pytest
 
-from custlabel import db
+from custlabel.warehouse import db
 
 pytestmark = pytest.mark.integration
 

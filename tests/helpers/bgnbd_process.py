@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from custlabel.bgnbd import BGNBDParameters, Summary
+from custlabel.training.bgnbd import BGNBDParameters, Summary
 
 
 def simulate(

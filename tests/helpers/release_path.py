@@ -7,9 +7,9 @@ real validation).
 
 from __future__ import annotations
 
-from custlabel import acceptance, approval
 from custlabel.config import Settings
-from custlabel.release import lifecycle
+from custlabel.release import approval, lifecycle
+from custlabel.training import acceptance
 
 ACTOR = "test (validation as custlabel validate records it)"
 

@@ -6,8 +6,12 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from custlabel.deployed import DeployedModel
-from custlabel.devtools.benchmarks.scoring import RULE_REASON, create_synthetic_rule_baseline, fit_stand_in  # noqa: F401 (tests import them here)
+from custlabel.devtools.benchmarks.scoring import (  # noqa: F401 (tests import them here)
+    RULE_REASON,
+    create_synthetic_rule_baseline,
+    fit_stand_in,
+)
+from custlabel.training.deployed_model import DeployedModel
 
 ESTIMATORS = {
     "logreg": lambda: LogisticRegression(max_iter=1000),

@@ -11,15 +11,16 @@ from pathlib import Path
 
 from psycopg import sql
 
-from custlabel import db, releases
 from custlabel.config import TARGET_SCHEMAS, Settings
+from custlabel.release import release_log
+from custlabel.warehouse import db
 
 
 def new_release_log(settings: Settings) -> None:
     """Start every target's release log anew, for a test that brings an empty registry."""
     with db.connect(settings) as conn:
         for schema in TARGET_SCHEMAS.values():
-            conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, releases.TABLE)))
+            conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(schema, release_log.TABLE)))
 
 
 def with_store(settings: Settings, folder: Path) -> Settings:

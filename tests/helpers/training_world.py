@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 from psycopg import sql
 
-from custlabel import db, label_rule
 from custlabel.config import Settings
-from custlabel.features import NUMERIC_FEATURES
+from custlabel.training import threshold_cut
+from custlabel.training.features import NUMERIC_FEATURES
+from custlabel.warehouse import db
 
 NIGHTS = [date(2025 + (month - 1) // 12, (month - 1) % 12 + 1, 1) for month in range(1, 14)]
 WINDOW_DAYS = 90
@@ -54,7 +55,7 @@ def _frames(world: World) -> tuple[pd.DataFrame, pd.DataFrame]:
                 is_bad=(latent > np.quantile(latent, 1 - world.base_rate)).astype(int),
             )
         )
-        rules.append(keys.assign(score=rule_score, label=label_rule.labels(rule_score, 0.5)))
+        rules.append(keys.assign(score=rule_score, label=threshold_cut.labels(rule_score, 0.5)))
     return pd.concat(parts, ignore_index=True), pd.concat(rules, ignore_index=True)
 
 

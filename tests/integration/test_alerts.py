@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from custlabel import alerts, db
+from custlabel.monitoring import alerts
+from custlabel.warehouse import db
 
 pytestmark = pytest.mark.integration
 

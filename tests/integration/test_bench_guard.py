@@ -12,7 +12,7 @@ import pytest
 
 from custlabel.config import Settings
 from custlabel.devtools.benchmarks import BENCH_DATABASE, bench_settings
-from custlabel.guard import NotAScratchDatabase
+from custlabel.warehouse.guard import NotAScratchDatabase
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from custlabel import db, dbt
 from custlabel.config import get_settings
+from custlabel.warehouse import db, dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +73,7 @@ def test_dbt_sessions_get_the_password_and_the_timeouts(etl_role, tmp_path):
     # Division by zero unless dbt's session has the configured timeout.
     check = "select 1 / (current_setting('statement_timeout') = '7s' and current_user = 'pw_etl')::int as ok"
 
-    dbt.run(["show", "--inline", check], target="test", settings=settings)
+    dbt_runner.run(["show", "--inline", check], target="test", settings=settings)
 
-    with pytest.raises(dbt.DbtFailure, match="division by zero"):
-        dbt.run(["show", "--inline", check.replace("7s", "8s")], target="test", settings=settings)
+    with pytest.raises(dbt_runner.DbtFailure, match="division by zero"):
+        dbt_runner.run(["show", "--inline", check.replace("7s", "8s")], target="test", settings=settings)

@@ -11,7 +11,8 @@ import psycopg
 import pytest
 from prefect.states import Failed
 
-from custlabel import dbt, nightly
+from custlabel.nightly import night_steps
+from custlabel.warehouse import dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +20,7 @@ SLEEP = "select pg_sleep(60) as slept"
 
 
 def retried(error: BaseException) -> bool:
-    return nightly.is_transient(None, None, Failed(data=error))
+    return night_steps.is_transient(None, None, Failed(data=error))
 
 
 def closed_port() -> int:
@@ -32,8 +33,8 @@ def test_a_server_that_refuses_connections_is_retried(warehouse_settings):
     connection = dataclasses.replace(warehouse_settings.connection, port=closed_port())
     settings = dataclasses.replace(warehouse_settings, connection=connection)
 
-    with pytest.raises(dbt.DbtFailure, match="Connection refused") as raised:
-        dbt.run(["show", "--inline", "select 1"], target="test", settings=settings)
+    with pytest.raises(dbt_runner.DbtFailure, match="Connection refused") as raised:
+        dbt_runner.run(["show", "--inline", "select 1"], target="test", settings=settings)
 
     assert retried(raised.value)
     assert raised.value.transient
@@ -56,8 +57,8 @@ def test_a_connection_killed_mid_query_is_retried(warehouse_settings):
     killer = threading.Thread(target=_terminate_when_running, args=(warehouse_settings, "pg_sleep(60)", stop))
     killer.start()
     try:
-        with pytest.raises(dbt.DbtFailure, match="server closed the connection unexpectedly") as raised:
-            dbt.run(["show", "--inline", SLEEP], target="test", settings=warehouse_settings)
+        with pytest.raises(dbt_runner.DbtFailure, match="server closed the connection unexpectedly") as raised:
+            dbt_runner.run(["show", "--inline", SLEEP], target="test", settings=warehouse_settings)
     finally:
         stop.set()
         killer.join()
@@ -74,14 +75,14 @@ def test_a_connection_killed_mid_query_is_retried(warehouse_settings):
     ],
 )
 def test_a_broken_query_is_not_retried(warehouse_settings, query, message):
-    with pytest.raises(dbt.DbtFailure, match=message) as raised:
-        dbt.run(["show", "--inline", query], target="test", settings=warehouse_settings)
+    with pytest.raises(dbt_runner.DbtFailure, match=message) as raised:
+        dbt_runner.run(["show", "--inline", query], target="test", settings=warehouse_settings)
 
     assert not retried(raised.value)
     assert not raised.value.transient
 
 
 def test_a_night_that_is_not_a_date_never_reaches_dbt(warehouse_settings):
-    with pytest.raises(dbt.CustlabelError, match="as_of_date must be a date written YYYY-MM-DD"):
-        dbt.run(["build"], target="test", as_of_date="2026-06-30'::date; drop schema master_data cascade; --",
+    with pytest.raises(dbt_runner.CustlabelError, match="as_of_date must be a date written YYYY-MM-DD"):
+        dbt_runner.run(["build"], target="test", as_of_date="2026-06-30'::date; drop schema master_data cascade; --",
                 settings=warehouse_settings)

@@ -10,10 +10,10 @@ from datetime import date
 
 import pytest
 
-from custlabel import db
 from custlabel.config import PASSFILE, Settings, get_settings
 from custlabel.demo import loader, simulation
-from custlabel.guard import NotAScratchDatabase
+from custlabel.warehouse import db
+from custlabel.warehouse.guard import NotAScratchDatabase
 
 pytestmark = pytest.mark.integration
 

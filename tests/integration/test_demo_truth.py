@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from custlabel import db
 from custlabel.config import Settings
+from custlabel.warehouse import db
 
 pytestmark = pytest.mark.integration
 

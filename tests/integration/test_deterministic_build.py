@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from custlabel import db, dbt
 from custlabel.config import DEFAULT_PROJECT_DIR, Settings
 from custlabel.demo import loader
+from custlabel.warehouse import db, dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ def _build(make_database, name: str, reorder: bool) -> Settings:
         conn.execute(TEN_DIMES)
         if reorder:
             conn.execute(REVERSED)
-    dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
     return settings
 
 

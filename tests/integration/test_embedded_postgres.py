@@ -20,9 +20,8 @@ import pytest
 
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
-from custlabel import embedded_postgres
 from custlabel.errors import CustlabelError
-
+from custlabel.warehouse import embedded_postgres
 from helpers.ports import free_ports
 
 pytestmark = pytest.mark.integration
@@ -241,7 +240,7 @@ def test_start_recovers_from_a_crash_that_left_a_stale_lock(
         time.sleep(0.1)
 
     assert embedded_postgres.status(settings).startswith("embedded PostgreSQL stopped")
-    with caplog.at_level(logging.WARNING, logger="custlabel.embedded_postgres"):
+    with caplog.at_level(logging.WARNING, logger="custlabel.warehouse.embedded_postgres"):
         embedded_postgres.start(settings)
     try:
         assert f"removed stale lock {settings.embedded_data_dir / 'postmaster.pid'}" in caplog.text

@@ -6,8 +6,10 @@ from datetime import date
 
 import pytest
 
-from custlabel import alerts, db, dbt, monitor, writeback
 from custlabel.config import Settings
+from custlabel.monitoring import alerts, headline_figures
+from custlabel.scoring import writeback
+from custlabel.warehouse import db, dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +36,7 @@ def estimated(make_database) -> Settings:
             f"insert into analytics.customer_label_history ({columns}) values (%s, %s, %s, %s, %s, %s, %s)", rule + model
         )
     for night in (RULE_ONLY, WITH_MODEL):
-        dbt.run(["build", "--select", "performance_estimates"], target="prod", as_of_date=night.isoformat(), settings=settings)
+        dbt_runner.run(["build", "--select", "performance_estimates"], target="prod", as_of_date=night.isoformat(), settings=settings)
     return settings
 
 
@@ -64,9 +66,9 @@ def test_the_headline_names_no_estimated_precision_for_the_rule_baseline(estimat
         cursor = conn.execute(f"select * from {MARTS}.performance_estimates where as_of_date = %s order by model_name",
                               [WITH_MODEL])
         records = [dict(zip([column.name for column in cursor.description], row, strict=True)) for row in cursor]
-    figures = [monitor.EstimatedFigures(**{name: record[name] for name in monitor.EstimatedFigures.__dataclass_fields__})
+    figures = [headline_figures.EstimatedFigures(**{name: record[name] for name in headline_figures.EstimatedFigures.__dataclass_fields__})
                for record in records]
-    lines = monitor.Headline(WITH_MODEL, estimated=figures).lines()
+    lines = headline_figures.Headline(WITH_MODEL, estimated=figures).lines()
     assert "estimated 2026-06-02: customer-labels v2, precision 62.0%, recall 67.4% (from the scores)" in lines
     assert ("estimated 2026-06-02: rule-baseline v1: none (its scores are rule points, not calibrated probabilities)"
             in lines)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from custlabel import db, dbt, freshness, load
 from custlabel.config import Settings
+from custlabel.warehouse import db, dbt_runner, freshness, load
 
 # A customer whose business record last changed a year before the load, and recent sales.
 CUSTOMERS_CSV = "customer_id,created_at,updated_at\nc1,2025-01-10,2025-11-24 12:00\nc2,2025-02-01,2025-03-01\n"
@@ -43,7 +43,7 @@ def _set_load_time(settings: Settings, value: str | None) -> None:
 def test_a_load_made_now_covers_last_night_whatever_the_business_dates(loaded: Settings) -> None:
     _set_load_time(loaded, "now")
     assert freshness.check(loaded, YESTERDAY) == freshness.Checked(2, [])
-    result = dbt.run(["source", "freshness"], as_of_date=YESTERDAY.isoformat(), settings=loaded)
+    result = dbt_runner.run(["source", "freshness"], as_of_date=YESTERDAY.isoformat(), settings=loaded)
     assert result.nodes == 2 and result.warnings == []
 
 
@@ -59,8 +59,8 @@ def test_a_load_made_before_the_night_ended_stops_the_night_naming_it_the_zone_a
         "Load an extract made after the night ended: custlabel load --customers customers.csv --sales sales.csv "
         "(or run this night with --vars '{freshness: warn}')"
     )
-    with pytest.raises(dbt.DbtFailure, match="customers: stale: nothing loaded after the night ended"):
-        dbt.run(["source", "freshness"], as_of_date=YESTERDAY.isoformat(), settings=loaded)
+    with pytest.raises(dbt_runner.DbtFailure, match="customers: stale: nothing loaded after the night ended"):
+        dbt_runner.run(["source", "freshness"], as_of_date=YESTERDAY.isoformat(), settings=loaded)
     warned = freshness.check(loaded, YESTERDAY, {"freshness": "warn"}).warnings
     assert [warning.split(":")[0] for warning in warned] == ["customers", "sales"]
     assert freshness.check(loaded, YESTERDAY, {"freshness": "skip"}) == freshness.Checked(0, [])
@@ -69,7 +69,7 @@ def test_a_load_made_before_the_night_ended_stops_the_night_naming_it_the_zone_a
 def test_a_replay_on_a_newer_extract_is_fresh_without_any_var(loaded: Settings) -> None:
     _set_load_time(loaded, "now")
     assert freshness.check(loaded, date(2026, 7, 10)).warnings == []
-    assert dbt.run(["source", "freshness"], as_of_date="2026-07-10", settings=loaded).warnings == []
+    assert dbt_runner.run(["source", "freshness"], as_of_date="2026-07-10", settings=loaded).warnings == []
     _set_load_time(loaded, "2026-07-05 12:00+00")
     with pytest.raises(freshness.StaleSourceError, match="sales: stale for night 2026-07-10 .UTC"):
         freshness.check(loaded, date(2026, 7, 10))
@@ -94,6 +94,6 @@ def test_a_view_without_load_times_is_judged_on_its_newest_change(loaded: Settin
 
 def test_the_data_age_test_judges_the_night_being_built(loaded: Settings) -> None:
     select = ["test", "--select", "source:master_data.sales,test_name:recent_data_at_night"]
-    assert dbt.run(select, as_of_date="2026-07-02", settings=loaded).warnings == []
-    late = dbt.run(select, as_of_date="2026-07-20", settings=loaded).warnings
+    assert dbt_runner.run(select, as_of_date="2026-07-02", settings=loaded).warnings == []
+    late = dbt_runner.run(select, as_of_date="2026-07-20", settings=loaded).warnings
     assert len(late) == 1 and late[0].startswith("source_recent_data_at_night_master_data_sales"), late

@@ -10,11 +10,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from custlabel import db, grants, score, sql_scoring
-from custlabel.devtools.benchmarks.scoring import create_synthetic_features
 from custlabel.config import Settings, monitoring_schema
+from custlabel.devtools.benchmarks.scoring import create_synthetic_features
 from custlabel.errors import CustlabelError
-
+from custlabel.scoring import grants, score, sql_scoring
+from custlabel.warehouse import db
 from helpers.scoring import create_synthetic_rule_baseline
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from custlabel import db, dbt
 from custlabel.config import Settings
 from custlabel.demo import loader
+from custlabel.warehouse import db, dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -57,20 +57,20 @@ def test_a_sale_returned_after_the_window_closed_leaves_the_label_as_written(mak
     loader.generate_and_load(customers=150, days=300, seed=12, end_date=WINDOW_CLOSES, settings=settings, i_mean_database=settings.connection.dbname)
     with db.connect(settings) as conn:
         conn.execute(LOADED_THE_MORNING_AFTER.format(night=WINDOW_CLOSES))
-    dbt.run(["build"], target="prod", as_of_date=WINDOW_CLOSES, settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=WINDOW_CLOSES, settings=settings)
     nightly = _label(settings)
     customer = _good_customer_with_sales_in_the_window(settings)
 
     with db.connect(settings) as conn:
         conn.execute(RETURNED_AFTER_THE_WINDOW, {"customer": customer})
         conn.execute(LOADED_THE_MORNING_AFTER.format(night=LATER))
-    dbt.run(["build"], target="prod", as_of_date=LATER, settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=LATER, settings=settings)
     pd.testing.assert_frame_equal(_label(settings), nightly, obj="the next nightly build")
 
-    dbt.run(["build", "--full-refresh"], target="prod", as_of_date=LATER, settings=settings)
+    dbt_runner.run(["build", "--full-refresh"], target="prod", as_of_date=LATER, settings=settings)
     pd.testing.assert_frame_equal(_label(settings), nightly, obj="a full refresh")
 
-    dbt.run(["build", "--full-refresh"], target="prod", as_of_date=WINDOW_CLOSES, settings=settings)
+    dbt_runner.run(["build", "--full-refresh"], target="prod", as_of_date=WINDOW_CLOSES, settings=settings)
     pd.testing.assert_frame_equal(_label(settings), nightly, obj="a replay of the night the window closed")
 
     returned = db.read_frame(

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from custlabel import db, dbt, nightly
 from custlabel.demo import loader
+from custlabel.nightly import night_steps
+from custlabel.warehouse import db, dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -15,9 +16,9 @@ pytestmark = pytest.mark.integration
 def test_dbt_builds_the_last_complete_night_in_the_configured_time_zone(make_database, monkeypatch):
     settings = make_database("default_night")
     monkeypatch.setenv("CUSTLABEL_TIMEZONE", "Etc/GMT+12")
-    dbt.run(["build", "--select", "int_as_of_dates"], target="prod", settings=settings)
+    dbt_runner.run(["build", "--select", "int_as_of_dates"], target="prod", settings=settings)
     tonight = db.read_frame("select max(as_of_date) as night from analytics.int_as_of_dates", None, settings)["night"][0]
-    assert tonight == nightly.last_complete_night("Etc/GMT+12")
+    assert tonight == night_steps.last_complete_night("Etc/GMT+12")
 
 
 def test_a_label_is_written_only_once_its_window_is_entirely_in_the_past(make_database):
@@ -29,7 +30,7 @@ def test_a_label_is_written_only_once_its_window_is_entirely_in_the_past(make_da
     loader.generate_and_load(
         customers=300, days=200, seed=8, end_date=today, settings=settings, i_mean_database=settings.connection.dbname
     )
-    dbt.run(["build"], target="prod", as_of_date=str(today), extra_vars={"outcome_window_days": window},
+    dbt_runner.run(["build"], target="prod", as_of_date=str(today), extra_vars={"outcome_window_days": window},
             settings=settings)
 
     labelled = set(db.read_frame(

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from custlabel import db, dbt, load
 from custlabel.config import Settings
 from custlabel.errors import CustlabelError
+from custlabel.warehouse import db, dbt_runner, load
 
 CUSTOMERS_CSV = """customer_id,created_at,updated_at,segment,country
 c1,2026-01-01,2026-01-02 10:00:00,retail,DE
@@ -276,7 +276,7 @@ def _sale(number: int, amount: float, status: str, updated_at: str) -> str:
 
 
 def _build(settings: Settings, night: date) -> None:
-    dbt.run(QUARANTINE_BUILD, target="prod", as_of_date=night.isoformat(), settings=settings)
+    dbt_runner.run(QUARANTINE_BUILD, target="prod", as_of_date=night.isoformat(), settings=settings)
 
 
 def test_repeated_appends_of_newer_versions_stay_versions_over_several_nights(

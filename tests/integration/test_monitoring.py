@@ -6,8 +6,10 @@ from datetime import date
 
 import pytest
 
-from custlabel import db, dbt, monitor, writeback
 from custlabel.config import Settings
+from custlabel.monitoring import headline_figures
+from custlabel.scoring import writeback
+from custlabel.warehouse import db, dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +24,7 @@ def fetch(settings: Settings, query: str, params: list | None = None) -> list[tu
 
 
 def build_label_marts(settings: Settings, *flags: str) -> None:
-    dbt.run(["build", "--select", "label_rates", "realized_performance", *flags], target="prod",
+    dbt_runner.run(["build", "--select", "label_rates", "realized_performance", *flags], target="prod",
             as_of_date=str(NIGHT), settings=settings)
 
 
@@ -94,12 +96,12 @@ def test_label_rate_and_score_distribution_per_night_and_version(scored_past_nig
 
 
 def test_the_headline_and_the_report_show_the_figures(scored_past_night):
-    headline = monitor.read(scored_past_night, "analytics", NIGHT, monitor.Criteria(0.99, 0.99))
+    headline = headline_figures.read(scored_past_night, "analytics", NIGHT, headline_figures.Criteria(0.99, 0.99))
     assert [s.source_table for s in headline.sources] == ["customers", "sales"]
     assert [(r.as_of_date, r.model_version) for r in headline.realized] == [(MATURED, "test")]
     assert [(n.as_of_date, n.model_name) for n in headline.labels] == [(MATURED, "rule-baseline")]
     assert any(alert.startswith("realized precision") and "below the acceptance floor 99%" in alert for alert in headline.alerts)
-    report = monitor.report(scored_past_night, target="prod", as_of_date=NIGHT, nights=30)
+    report = headline_figures.report(scored_past_night, target="prod", as_of_date=NIGHT, nights=30)
     assert report.startswith(f"monitoring of analytics (analytics_monitoring), night {NIGHT}")
     for section in ("label_rates (last 30 nights):", "realized_performance (last 30 nights):", "pipeline_runs (last 30):"):
         assert section in report
@@ -107,5 +109,5 @@ def test_the_headline_and_the_report_show_the_figures(scored_past_night):
 
 def test_monitoring_not_built_is_a_clear_error(make_database):
     empty = make_database("monitoring_empty")
-    with pytest.raises(monitor.MonitoringNotBuiltError, match="run `custlabel dbt build`"):
-        monitor.read(empty, "analytics")
+    with pytest.raises(headline_figures.MonitoringNotBuiltError, match="run `custlabel dbt build`"):
+        headline_figures.read(empty, "analytics")

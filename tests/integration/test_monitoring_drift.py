@@ -10,9 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custlabel import browser, db, dbt, drift_reference, monitor, report, writeback
+from custlabel import browser
 from custlabel.config import Settings
-from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
+from custlabel.monitoring import drift_reference, headline_figures, nightly_report
+from custlabel.scoring import writeback
+from custlabel.training.features import (
+    CATEGORICAL_FEATURES,
+    NUMERIC_FEATURES,
+    SENSITIVE_ATTRIBUTES,
+)
+from custlabel.warehouse import db, dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -66,12 +73,12 @@ def drift_night(built_warehouse: Settings):
             " from analytics.rule_baseline_scores where as_of_date = %s",
             [MODEL, VERSION, NIGHT],
         )
-    dbt.run(["build", "--select", "label_rates", *DRIFT_MARTS], target="prod", as_of_date=str(NIGHT), settings=settings)
+    dbt_runner.run(["build", "--select", "label_rates", *DRIFT_MARTS], target="prod", as_of_date=str(NIGHT), settings=settings)
     yield settings, training, nights
     with db.connect(settings) as conn:
         conn.execute("delete from analytics.customer_label_history where model_version = %s", [VERSION])
         conn.execute(f"delete from {MARTS}.model_reference_bins where model_version = %s", [VERSION])
-    dbt.run(["build", "--select", "label_rates", *DRIFT_MARTS, "--full-refresh"], target="prod",
+    dbt_runner.run(["build", "--select", "label_rates", *DRIFT_MARTS, "--full-refresh"], target="prod",
             as_of_date=str(NIGHT), settings=settings)
 
 
@@ -142,20 +149,20 @@ def drawn(dom: str) -> tuple[int, str | None]:
 @needs_chromium
 def test_a_script_error_in_a_page_is_caught(tmp_path):
     page = tmp_path / "broken.html"
-    page.write_text(report.PAGE.split("</script>")[0] + "</script><script>undefinedFunction();</script></head><body></body></html>")
+    page.write_text(nightly_report.PAGE.split("</script>")[0] + "</script><script>undefinedFunction();</script></head><body></body></html>")
     assert drawn(browser.dump_dom(page).dom)[1].startswith("Uncaught ReferenceError: undefinedFunction")
 
 
 @needs_chromium
 def test_the_report_draws_every_plot_in_headless_chromium(drift_night, tmp_path):
     settings, _, _ = drift_night
-    path = report.write(settings, "analytics", NIGHT, ["a headline line"])
+    path = nightly_report.write(settings, "analytics", NIGHT, ["a headline line"])
     assert path == settings.local_dir / "reports" / f"monitoring-analytics-{NIGHT}.html"
     rendered = browser.dump_dom(path)
     plots, errors = drawn(rendered.dom)
     assert errors is None and plots == 9
     assert "tenure_days" in rendered.dom and "a headline line" in rendered.dom
-    shot = plt.imread(browser.screenshot(path, tmp_path / "report.png"))
+    shot = plt.imread(browser.screenshot(path, tmp_path / "nightly_report.png"))
     ink = (shot[..., :3] < 0.9).any(axis=2)
     assert shot[..., :3].std() > 0.05 and ink.mean() > 0.02  # not a blank page
     assert ink[: shot.shape[0] // 2].mean() > 0.02 and ink[shot.shape[0] // 2 :].mean() > 0.01  # plots all the way down
@@ -165,8 +172,8 @@ def test_monitor_prints_the_headline_and_opens_the_report(drift_night, monkeypat
     settings, _, _ = drift_night
     opened = []
     monkeypatch.setattr("webbrowser.open", opened.append)
-    text = monitor.report(settings, target="prod", as_of_date=NIGHT)
+    text = headline_figures.report(settings, target="prod", as_of_date=NIGHT)
     assert f"estimated {NIGHT}: {MODEL} v{VERSION}, precision" in text
     assert "largest feature drift, PSI since the version's reference night (against training): " in text
-    path = monitor.open_report(settings, target="prod", as_of_date=NIGHT)
+    path = headline_figures.open_report(settings, target="prod", as_of_date=NIGHT)
     assert opened == [path.as_uri()] and path.read_text().startswith("<!doctype html>")

@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from custlabel import dbt
 from custlabel.config import DEFAULT_PROJECT_DIR, Settings
+from custlabel.warehouse import dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ def project(make_database, tmp_path: Path) -> Settings:
 
 
 def build(settings: Settings, tonight: str, *args: str, **variables) -> None:
-    dbt.run(["run", *args], target="prod", as_of_date=tonight, extra_vars=variables, settings=settings)
+    dbt_runner.run(["run", *args], target="prod", as_of_date=tonight, extra_vars=variables, settings=settings)
 
 
 def held(settings: Settings) -> list[tuple]:
@@ -75,8 +75,8 @@ def held(settings: Settings) -> list[tuple]:
 
 
 def inserts_logged(settings: Settings) -> int:
-    """The insert statements dbt ran for the model in its last command (dbt.log, debug level)."""
-    log = (settings.project_dir / "logs" / "dbt.log").read_text()
+    """The insert statements dbt ran for the model in its last command (dbt_runner.log, debug level)."""
+    log = (settings.project_dir / "logs" / "dbt_runner.log").read_text()
     last_command = log.rsplit("Running with dbt=", 1)[-1]
     return len(re.findall(r'insert into "[^"]+"\."analytics"\."night_values(__dbt_tmp)?"', last_command))
 
@@ -97,13 +97,13 @@ def test_each_night_is_a_statement_of_its_own_and_only_new_nights_are_built(proj
 
 
 def test_a_failing_night_leaves_the_table_as_it_was(project) -> None:
-    with pytest.raises(dbt.DbtFailure, match="division by zero"):
+    with pytest.raises(dbt_runner.DbtFailure, match="division by zero"):
         build(project, "2026-03-01", fail_month=3)
     assert held(project) == []  # a first build that fails creates nothing
 
     build(project, "2026-03-01")
     before = held(project)
-    with pytest.raises(dbt.DbtFailure, match="division by zero"):
+    with pytest.raises(dbt_runner.DbtFailure, match="division by zero"):
         build(project, "2026-06-01", fail_month=6)  # April and May were inserted before June failed
     assert held(project) == before
 
@@ -113,7 +113,7 @@ def test_a_failing_night_leaves_the_table_as_it_was(project) -> None:
 
 def test_a_model_whose_columns_changed_stops_until_it_is_rebuilt(project) -> None:
     build(project, "2026-02-01")
-    with pytest.raises(dbt.DbtFailure, match=r"holds the columns as_of_date, value, checked but the model now builds "
+    with pytest.raises(dbt_runner.DbtFailure, match=r"holds the columns as_of_date, value, checked but the model now builds "
                                              r"as_of_date, value, checked, extra: rebuild every night with "
                                              r"`dbt build --full-refresh --select night_values`"):
         build(project, "2026-03-01", extra_column=1)

@@ -7,9 +7,9 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from custlabel import db, dbt
 from custlabel.config import Settings
 from custlabel.demo import loader
+from custlabel.warehouse import db, dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -161,14 +161,14 @@ def replayed(make_database):
     loader.generate_and_load(customers=1_000, days=450, seed=5, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
     _execute(settings, RETURNED_UNTIMED_BEFORE_THE_FIRST_NIGHT)
     _execute(settings, LOADED_THE_MORNING_AFTER.format(night=NIGHT))
-    dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
     first = _features_at(settings, NIGHT)
     _execute(settings, A_MONTH_OF_CHANGES)
     _execute(settings, LOADED_THE_MORNING_AFTER.format(night=A_MONTH_LATER))
-    dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
     incremental = _features_at(settings, NIGHT)
     incremental_tonight = _tonight(settings)
-    dbt.run(["build", "--full-refresh"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt_runner.run(["build", "--full-refresh"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
     return settings, first, incremental, _features_at(settings, NIGHT), incremental_tonight, _tonight(settings)
 
 
@@ -189,7 +189,7 @@ def test_the_incremental_build_of_a_new_night_equals_a_full_refresh(replayed):
 def test_the_sales_of_a_customer_deleted_from_master_data_are_set_aside_the_next_night(make_database):
     settings = make_database("deleted_customer")
     loader.generate_and_load(customers=300, days=200, seed=4, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
-    dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
     gone = db.read_frame(
         "select customer_id from analytics.int_sales_validated group by customer_id order by count(*), customer_id limit 1",
         None,
@@ -197,7 +197,7 @@ def test_the_sales_of_a_customer_deleted_from_master_data_are_set_aside_the_next
     )["customer_id"][0]
     _execute(settings, f"delete from master_data.customers where customer_id = '{gone}'")
 
-    dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
     reasons = db.read_frame(
         "select distinct quarantine_reason from analytics.int_sales_checked where customer_id = :gone",
         {"gone": gone},
@@ -209,14 +209,14 @@ def test_the_sales_of_a_customer_deleted_from_master_data_are_set_aside_the_next
 def test_sales_deleted_from_master_data_fail_the_build_until_a_full_refresh(make_database):
     settings = make_database("deleted")
     loader.generate_and_load(customers=300, days=200, seed=3, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
-    dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
     _execute(settings, "delete from master_data.sales where sale_id in (select sale_id from master_data.sales limit 3)")
 
     reconciliation = "assert_checked_sales_match_master_data|assert_every_source_row_is_clean_or_quarantined"
-    with pytest.raises(dbt.DbtFailure, match=reconciliation):
-        dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
-    dbt.run(["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
-    dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    with pytest.raises(dbt_runner.DbtFailure, match=reconciliation):
+        dbt_runner.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt_runner.run(["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
 
 
 def test_a_sale_returned_after_the_night_changes_nothing_at_the_night(replayed):
@@ -359,14 +359,14 @@ def test_customer_attributes_before_the_snapshot_saw_them_are_its_earliest_versi
 def test_an_edit_that_keeps_its_updated_at_fails_the_build_until_a_full_refresh(make_database):
     settings = make_database("silent_edit")
     loader.generate_and_load(customers=300, days=200, seed=6, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
-    dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
     _execute(settings, "update master_data.sales set amount = amount + 1"
                        " where sale_id in (select sale_id from master_data.sales order by sale_id limit 3)")
 
-    with pytest.raises(dbt.DbtFailure, match="assert_checked_sales_match_master_data"):
-        dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
-    dbt.run(["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
-    dbt.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    with pytest.raises(dbt_runner.DbtFailure, match="assert_checked_sales_match_master_data"):
+        dbt_runner.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt_runner.run(["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
 
 
 OUTCOME_NIGHT = date(2026, 3, 1)  # window (2026-03-01, 2026-05-30], matured by 2026-06-30
@@ -383,7 +383,7 @@ def _outcomes_at(settings: Settings) -> pd.DataFrame:
 def test_label_depends_only_on_the_outcome_window(make_database):
     settings = make_database("labels")
     loader.generate_and_load(customers=800, days=450, seed=9, end_date="2026-06-30", settings=settings, i_mean_database=settings.connection.dbname)
-    dbt.run(["build"], target="prod", as_of_date="2026-06-30", settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date="2026-06-30", settings=settings)
     before = _outcomes_at(settings)
     assert before["is_bad"].nunique() == 2
 
@@ -395,7 +395,7 @@ def test_label_depends_only_on_the_outcome_window(make_database):
         where sold_at >= '2026-05-31' and sold_at < '2026-06-29' and status = 'completed';
     """)
     rebuild = ["build", "--full-refresh", "--select", "+customer_outcomes"]
-    dbt.run(rebuild, target="prod", as_of_date="2026-06-30", settings=settings)
+    dbt_runner.run(rebuild, target="prod", as_of_date="2026-06-30", settings=settings)
     pd.testing.assert_frame_equal(_outcomes_at(settings), before)
 
     # Inside the window: a good customer's invoice due in the window is left unpaid.
@@ -409,6 +409,6 @@ def test_label_depends_only_on_the_outcome_window(make_database):
         where customer_id = '{good}' and status = 'completed'
             and due_at > '2026-03-01' and due_at <= '2026-05-30';
     """)
-    dbt.run(rebuild, target="prod", as_of_date="2026-06-30", settings=settings)
+    dbt_runner.run(rebuild, target="prod", as_of_date="2026-06-30", settings=settings)
     after = _outcomes_at(settings).set_index("customer_id")
     assert after.loc[good, "is_bad"] == 1

@@ -8,12 +8,20 @@ from dataclasses import replace
 
 import pytest
 from mlflow import MlflowClient
+from test_train_mlflow import SMALL, with_store
 
-from custlabel import acceptance, baseline, dbt, model_families, registry, score, train, training_data
 from custlabel.demo import loader
 from custlabel.release import registration
-
-from test_train_mlflow import SMALL, with_store
+from custlabel.scoring import score
+from custlabel.training import (
+    acceptance,
+    model_families,
+    model_search,
+    registry,
+    rule_baseline,
+    training_data,
+)
+from custlabel.warehouse import dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +39,7 @@ def purchase_log(make_database, tmp_path_factory):
         customers=3_000, days=540, seed=5, end_date=END, settings=settings,
         i_mean_database=settings.connection.dbname, purchase_only=True,
     )
-    dbt.run(["build"], target="prod", as_of_date=END, settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=END, settings=settings)
     return with_store(settings, tmp_path_factory.mktemp("purchase_mlflow"))
 
 
@@ -43,7 +51,7 @@ def trained(purchase_log):
         warnings.simplefilter("error")
         # The held-out version: the refit on every matured night grows past what compiles to SQL
         # here (13,406 tree leaves) and is scored in Python; see the model-quality issue.
-        result = train.train(data, acceptance.load(settings=settings), replace(SMALL, refit=False))
+        result = model_search.train(data, acceptance.load(settings=settings), replace(SMALL, refit=False))
     return settings, result
 
 
@@ -55,7 +63,7 @@ def test_training_leaves_out_what_a_purchase_log_cannot_fill_and_says_so(trained
     # a first build: nights before the first snapshot take the earliest known segment, not 'unknown'
     assert "segment" not in left_out
     assert not set(left_out) & set(result.feature_columns)
-    lines = train.summary_lines(result)
+    lines = model_search.summary_lines(result)
     assert "feature online_share_365d left out of the model: null on every training row" in lines
     for candidate in result.selection.candidates:
         assert list(candidate.pipeline.feature_names_in_) == result.feature_columns
@@ -68,7 +76,7 @@ def test_short_history_nights_are_flagged_beside_tonight(trained) -> None:
     assert all(p.truncated for p in check.populations if p.as_of_date in result.data.plan.train_dates)
     assert set(check.weights) == set(result.data.plan.train_dates)
     assert check.tonight is not None and str(check.tonight.as_of_date) == END and not check.tonight.truncated
-    lines = train.night_lines(result.data)
+    lines = model_search.night_lines(result.data)
     assert any(line.strip().startswith(f"tonight    {END}:") for line in lines)
     assert sum("(truncated)" in line for line in lines) >= len(result.data.plan.train_dates)
 
@@ -81,7 +89,7 @@ def test_bgnbd_is_judged_on_the_same_test_rows(trained) -> None:
     assert (result.test_scores["bgnbd_score"].notna().to_numpy() == bought).all()
     assert result.bgnbd.rows == bought.sum() < result.bgnbd.test_rows == len(result.data.test)
     assert 0 < result.bgnbd.average_precision <= 1 and 0 < result.bgnbd.model_average_precision <= 1
-    assert train.bgnbd_line(result) in train.summary_lines(result)
+    assert model_search.bgnbd_line(result) in model_search.summary_lines(result)
 
 
 def test_a_version_trained_on_it_records_its_features_and_scores_in_sql(trained) -> None:
@@ -91,7 +99,7 @@ def test_a_version_trained_on_it_records_its_features_and_scores_in_sql(trained)
     logistic = [c for c in result.selection.candidates if c.name == "logistic_regression"]
     result = replace(result, selection=replace(result.selection, candidates=logistic))
     result.selection.chosen = logistic[0]
-    result.baseline_metrics, result.test_scores = baseline.evaluate_on(settings, result.test_scores)
+    result.baseline_metrics, result.test_scores = rule_baseline.evaluate_on(settings, result.test_scores)
     done = registration.register(settings, result)
     version = MlflowClient(settings.mlflow_tracking_uri).get_model_version(settings.model_name, done.version)
     assert json.loads(version.tags["feature_columns"]) == result.feature_columns

@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from custlabel import baseline, db, registry, train, training_data
 from custlabel.config import Settings
-from custlabel.features import MODEL_FEATURES
 from custlabel.release import registration
-
+from custlabel.training import model_search, registry, rule_baseline, training_data
+from custlabel.training.features import MODEL_FEATURES
+from custlabel.warehouse import db
 from helpers.stores import with_store
 
 pytestmark = pytest.mark.integration
 
-FAST = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
+FAST = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_no_model_registered_is_a_clear_error(built_warehouse: Settings, tmp_pat
         registry.NoModelRegisteredError, match="no model is registered under 'customer-labels' yet"
     ):
         registry.load_alias("champion", settings)
-    assert registry.load_fallback(settings, baseline.RULE) is None
+    assert registry.load_fallback(settings, rule_baseline.RULE) is None
     assert registry.alias_versions(settings) == {}
 
 

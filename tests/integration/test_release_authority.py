@@ -9,17 +9,26 @@ from pathlib import Path
 
 import pytest
 
-from custlabel import approval, cli, nightly, registry, release_policy, releases, rollout, score, train
+from custlabel import cli
 from custlabel.config import Settings
-from custlabel.release import lifecycle, registration
-
+from custlabel.nightly import night_steps
+from custlabel.release import (
+    approval,
+    lifecycle,
+    registration,
+    release_log,
+    release_policy,
+    rollout,
+)
+from custlabel.scoring import score
+from custlabel.training import model_search, registry
 from helpers import training_world
 from helpers.release_path import approve_and_promote, record_validation
 from helpers.training_world import World
 
 pytestmark = pytest.mark.integration
 
-FAST = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
+FAST = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
 NIGHT = date(2026, 2, 1)
 POLICY = release_policy.load()  # the shipped release.yml
 
@@ -55,7 +64,7 @@ def test_train_cannot_make_a_champion(doors, monkeypatch, capsys) -> None:
     error = capsys.readouterr().err
     assert "a training cannot set the alias 'champion': it registers a candidate (challenger)" in error
     assert "`custlabel validate VERSION`, `custlabel approve VERSION --by NAME`, then its canary" in error
-    assert registry.alias_versions(doors) == {} and releases.history(doors) == []
+    assert registry.alias_versions(doors) == {} and release_log.history(doors) == []
 
 
 def test_score_cannot_publish_a_challenger_to_prod(doors, monkeypatch, capsys) -> None:
@@ -118,8 +127,8 @@ def dead_ends(make_database, tmp_path_factory) -> Settings:
     return world(make_database, "dead_ends", tmp_path_factory.mktemp("dead-ends"))
 
 
-def triggers_on(night: date) -> nightly.TriggerReport:
-    return nightly.find_triggers(nightly.Night(as_of_date=night, target="prod", run_id=f"r-{night}", run_name="t"))
+def triggers_on(night: date) -> night_steps.TriggerReport:
+    return night_steps.find_triggers(night_steps.Night(as_of_date=night, target="prod", run_id=f"r-{night}", run_name="t"))
 
 
 def test_a_failed_validation_closes_the_version_and_the_triggers_train_again(dead_ends, monkeypatch, capsys) -> None:
@@ -148,7 +157,7 @@ def test_after_a_rejection_the_triggers_cool_off_then_train(dead_ends, monkeypat
     assert cooling.action == (f"none: cooling off: the last candidate v{second} was rejected and the last retraining "
                               f"was 1 night(s) ago (triggers.cool_off_nights: {wait})")
     assert triggers_on(NIGHT + timedelta(days=wait)).action == "retrain"
-    actions = [e.details["action"] for e in releases.history(dead_ends) if e.event == "triggered"]
+    actions = [e.details["action"] for e in release_log.history(dead_ends) if e.event == "triggered"]
     assert actions[-2:] == [cooling.action, "retrain"]
 
 

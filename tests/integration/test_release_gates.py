@@ -13,19 +13,16 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from custlabel import acceptance, approval, registry, releases, train
-from custlabel.release import registration
 from custlabel.config import DEFAULT_PROJECT_DIR, Settings
-
-from custlabel.release import lifecycle
-
+from custlabel.release import approval, lifecycle, registration, release_log
+from custlabel.training import acceptance, model_search, registry
 from helpers import training_world
 from helpers.release_path import approve_and_promote, record_validation
 from helpers.training_world import World
 
 pytestmark = pytest.mark.integration
 
-FAST = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
+FAST = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
 APPROVER = "alice"
 
 
@@ -48,7 +45,7 @@ def world_settings(make_database, name: str, folder: Path, world: World, target:
 
 
 def events(settings: Settings, version: str) -> list[str]:
-    return [event.event for event in releases.history(settings, version, settings.model_name)]
+    return [event.event for event in release_log.history(settings, version, settings.model_name)]
 
 
 def tags(settings: Settings, version: str) -> dict[str, str]:
@@ -74,7 +71,7 @@ def test_a_version_worse_than_the_rule_baseline_at_its_recall_is_rejected(make_d
     recorded = tags(settings, done.version)
     assert recorded["gates_passed"] == "false" and recorded["gate_beats_baseline"].startswith("failed: at the rule's recall")
     assert events(settings, done.version) == ["trained", "rejected"]
-    assert "beats_baseline" in releases.history(settings, done.version)[-1].reason
+    assert "beats_baseline" in release_log.history(settings, done.version)[-1].reason
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +90,7 @@ def test_labelling_almost_everyone_is_rejected_and_nobody_moves(everyone_bad) ->
     assert not done.trained.passed_gates and done.alias is None
     assert registry.alias_versions(settings) == {}
     assert events(settings, done.version) == ["trained", "rejected"]
-    assert "operating_point" in releases.history(settings, done.version)[-1].reason
+    assert "operating_point" in release_log.history(settings, done.version)[-1].reason
 
 
 def test_a_version_that_failed_the_gates_cannot_be_approved(everyone_bad) -> None:
@@ -156,7 +153,7 @@ def test_a_test_target_run_cannot_move_a_prod_alias(good) -> None:
     with pytest.raises(lifecycle.LifecycleError, match=f"v{done.version} is not in the release log"):
         approval.promote(prod, done.version, "mallory")
     assert registry.alias_versions(prod) == before
-    assert [e.model_version for e in releases.history(prod) if e.event == "promoted"] == ["1"]
+    assert [e.model_version for e in release_log.history(prod) if e.event == "promoted"] == ["1"]
 
 
 def test_approve_and_reject_follow_the_rules(good, monkeypatch, capsys) -> None:
@@ -182,7 +179,7 @@ def test_approve_and_reject_follow_the_rules(good, monkeypatch, capsys) -> None:
         "approved", "alice", "report reviewed"
     )
     assert recorded["approved_at"]
-    approved = releases.history(settings, first)[-1]
+    approved = release_log.history(settings, first)[-1]
     assert (approved.event, approved.actor, approved.reason) == ("approved", "alice", "report reviewed")
     assert registry.alias_versions(settings)["champion"] == "1"  # approval makes it eligible, not champion
     assert cli.main(["approve", first, "--by", "bob"]) == 2
@@ -200,7 +197,7 @@ def test_approve_and_reject_follow_the_rules(good, monkeypatch, capsys) -> None:
 
     assert cli.main(["promote", first, "--by", "carol"]) == 0
     assert registry.alias_versions(settings) == {"champion": first, "previous-champion": "1"}
-    log = releases.history(settings)
+    log = release_log.history(settings)
     assert [(e.event, e.model_version, e.actor) for e in log if e.event in ("approved", "rejected", "promoted")][-3:] == [
         ("approved", first, "alice"), ("rejected", second, "bob"), ("promoted", first, "carol")
     ]

@@ -22,19 +22,26 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from mlflow import MlflowClient
 from psycopg import sql
 from sklearn.linear_model import LogisticRegression
 
-from custlabel import approval, canary, db, dbt, model_families, nightly, registry, release_policy, releases, rollout
-from custlabel import training_data, writeback
 from custlabel.config import Settings, get_settings
 from custlabel.errors import CustlabelError
-from custlabel.features import MODEL_FEATURES
-from custlabel.gates import GATES_PASSED_TAG
-from custlabel.release import lifecycle
-
+from custlabel.gate_verdicts import GATES_PASSED_TAG
+from custlabel.nightly import night_steps
+from custlabel.release import approval, lifecycle, release_log, release_policy, rollout
+from custlabel.scoring import canary_slice, writeback
+from custlabel.training import model_families, registry, training_data
+from custlabel.training.features import MODEL_FEATURES
+from custlabel.warehouse import db, dbt_runner
 from helpers.flow_world import flow_world
 from helpers.release_path import record_validation
 
@@ -61,9 +68,9 @@ def world(make_database, tmp_path_factory) -> Iterator[tuple[Settings, object, P
     """A built demo warehouse of its own and a cheap fitted pipeline; os.environ points the nightly steps at it."""
     local = tmp_path_factory.mktemp("state-machine")
     with flow_world(make_database, "release_state_machine", NIGHT, local) as patch:
-        patch.setattr(nightly, "RELEASE_POLICY", POLICY)
+        patch.setattr(night_steps, "RELEASE_POLICY", POLICY)
         settings = get_settings()
-        dbt.run(["build"], target="prod", as_of_date=str(NIGHT), settings=settings)
+        dbt_runner.run(["build"], target="prod", as_of_date=str(NIGHT), settings=settings)
         rows = training_data.normalize(db.read_frame(
             "select * from analytics.training_set order by customer_id limit 600", settings=settings))
         pipeline = model_families.build_pipeline(LogisticRegression(max_iter=300)).fit(rows[MODEL_FEATURES], rows["is_bad"])
@@ -75,7 +82,7 @@ def fresh_store(settings: Settings, local: Path, number: int) -> Settings:
     folder = local / f"example-{number}"
     shutil.rmtree(folder, ignore_errors=True)
     with db.connect(settings) as conn:
-        for table in (releases.TABLE, writeback.LABELS, writeback.HISTORY, "canary_shadow_labels"):
+        for table in (release_log.TABLE, writeback.LABELS, writeback.HISTORY, "canary_shadow_labels"):
             conn.execute(sql.SQL("drop table if exists {} cascade").format(sql.Identifier("analytics", table)))
     return replace(settings, mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
                    mlflow_artifact_root=folder / "artifacts")
@@ -120,7 +127,7 @@ def test_random_release_histories_keep_the_invariants(world, monkeypatch) -> Non
             self.canary = None if self.canary == version else self.canary
 
         def log_size(self) -> int:
-            return len(releases.history(self.settings))
+            return len(release_log.history(self.settings))
 
         def refused(self, action, *args) -> bool:
             """Run a command; True when it was refused, and then nothing was written."""
@@ -255,31 +262,31 @@ def test_random_release_histories_keep_the_invariants(world, monkeypatch) -> Non
         # -- the night ----------------------------------------------------------------------------
         @rule()
         def nightly_run(self) -> None:
-            night = nightly.Night(as_of_date=NIGHT, target="prod", run_id=f"r{STEPS['count']}", run_name="sm")
-            since = max((e.event_id for e in releases.history(self.settings)), default=0)
+            night = night_steps.Night(as_of_date=NIGHT, target="prod", run_id=f"r{STEPS['count']}", run_name="sm")
+            since = max((e.event_id for e in release_log.history(self.settings)), default=0)
             waiting = sorted((v for v, s in self.states.items() if s == lifecycle.APPROVED
                               and int(v) > int(self.champion or 0)), key=int)
-            state = nightly.prepare_release(night)
+            state = night_steps.prepare_release(night)
             starts = self.canary is None and bool(waiting) and self.against[waiting[-1]] == self.champion
             assert (state.canary != self.canary) == starts, "a canary started that should not have, or the reverse"
             if starts:
                 self.canary, self.states[waiting[-1]] = waiting[-1], lifecycle.CANARY
             try:
-                published = nightly.score_and_publish(night)
+                published = night_steps.score_and_publish(night)
             except CustlabelError:
                 published = None  # refused to publish (e.g. the bad-share bound): the last labels stay
             if published is not None:
                 self.allowed = {tuple(published.champion.rsplit(" v", 1))}
                 if published.fallback:
                     assert any(e.event == "fallback" and e.as_of_date == NIGHT and e.reason == published.fallback
-                               for e in releases.history(self.settings)), "a fallback that was not recorded"
+                               for e in release_log.history(self.settings)), "a fallback that was not recorded"
                 elif published.canary_version:
                     self.allowed.add(("customer-labels", published.canary_version))
                 if published.canary_version:
-                    verdict = nightly.check_canary(night, published)
+                    verdict = night_steps.check_canary(night, published)
                     if verdict.republished is not None:
                         self.allowed -= {("customer-labels", published.canary_version)}
-            for event in releases.history(self.settings):
+            for event in release_log.history(self.settings):
                 if event.event_id <= since:
                     continue
                 tally(f"night: {event.event}")
@@ -287,7 +294,7 @@ def test_random_release_histories_keep_the_invariants(world, monkeypatch) -> Non
                     self.promote_in_model(event.model_version)
                 elif event.event == "rolled_back":
                     self.states[event.model_version], self.canary = lifecycle.ROLLED_BACK, None
-            found = nightly.find_triggers(night)
+            found = night_steps.find_triggers(night)
             tally(f"night: triggers {found.action.split(':')[0]}")
             if found.train:
                 self.register(THRESHOLDS[0], True)
@@ -316,7 +323,7 @@ def test_random_release_histories_keep_the_invariants(world, monkeypatch) -> Non
             champion = ("customer-labels", self.champion)
             for customer_id, name, version in rows:
                 if (name, version) != champion and name == "customer-labels" and version == self.canary:
-                    assert canary.bucket(customer_id) < POLICY.canary.percent
+                    assert canary_slice.bucket(customer_id) < POLICY.canary.percent
 
         @invariant()
         def every_state_has_a_way_out(self) -> None:

@@ -9,8 +9,12 @@ from datetime import date
 import psycopg
 import pytest
 
-from custlabel import computational, locking, nightly, registry, releases, runs, smoke
 from custlabel.config import Settings, StepTimeouts
+from custlabel.monitoring import pipeline_runs
+from custlabel.nightly import night_steps
+from custlabel.release import computational_validation, release_log, smoke
+from custlabel.training import registry
+from custlabel.warehouse import locking
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +27,7 @@ def test_every_task_of_the_flow_has_a_timeout_from_the_settings(monkeypatch: pyt
     monkeypatch.setenv("CUSTLABEL_STEP_TIMEOUT_SECONDS", "123")
     monkeypatch.setenv("CUSTLABEL_TRAIN_TIMEOUT_SECONDS", "456")
     monkeypatch.setenv("CUSTLABEL_VALIDATE_TIMEOUT_SECONDS", "789")
-    flow = nightly.load_flow()
+    flow = night_steps.load_flow()
     tasks = {value.name: value.timeout_seconds for value in flow.fn.__globals__.values() if isinstance(value, Task)}
     assert len(tasks) >= 12
     assert tasks.pop("train") == 456 and tasks.pop("validate") == 789
@@ -45,7 +49,7 @@ def test_a_scoring_child_that_does_not_finish_is_stopped(built_warehouse: Settin
     hurried = dataclasses.replace(built_warehouse, step_timeouts=StepTimeouts(scoring_child_seconds=0.5))
     with pytest.raises(Exception, match=r"scoring version 1 in analytics did not finish within 0.5 s "
                                         r"\(CUSTLABEL_SCORING_CHILD_TIMEOUT_SECONDS\): stopped"):
-        computational.score_in_child(hurried, "analytics", date(2026, 6, 30), "1")
+        computational_validation.score_in_child(hurried, "analytics", date(2026, 6, 30), "1")
 
 
 def _steal_lock(settings: Settings, lock: locking.HeldLock) -> psycopg.Connection:
@@ -63,18 +67,18 @@ def test_a_run_that_lost_its_lock_stops_before_its_next_write(warehouse_settings
     with locking.hold(settings, SCHEMA, owner="run-a") as lock:
         other = _steal_lock(settings, lock)
         try:
-            event = releases.ReleaseEvent("triggered", "customer-labels", None, "run-a", "lock test")
+            event = release_log.ReleaseEvent("triggered", "customer-labels", None, "run-a", "lock test")
             with pytest.raises(locking.LockLostError, match=(
                 r"this run lost the nightly lock of analytics_locklost to custlabel nightly other-run \(postgres pid"
                 r" \d+, .*\) and stops before its next write"
             )):
-                releases.record(settings, event)
+                release_log.record(settings, event)
             with pytest.raises(locking.LockLostError):
                 registry.set_alias("champion", "1", settings)
-            record = runs.RunRecord(settings, SCHEMA, "run-a", "run-a", date(2026, 6, 30), "prod", {})
+            record = pipeline_runs.RunRecord(settings, SCHEMA, "run-a", "run-a", date(2026, 6, 30), "prod", {})
             with pytest.raises(locking.LockLostError):
                 record.step("score and publish", lambda **_: called.append(True))
         finally:
             other.close()
     assert called == []
-    assert not [e for e in releases.history(settings) if e.reason == "lock test"]
+    assert not [e for e in release_log.history(settings) if e.reason == "lock test"]

@@ -8,11 +8,14 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from custlabel import canary, db, reasons, score, sql_scoring, writeback
-from custlabel.deployed import UNREGISTERED
-from custlabel.devtools.benchmarks.scoring import create_synthetic_features, read_features
+from custlabel.devtools.benchmarks.scoring import (
+    create_synthetic_features,
+    read_features,
+)
 from custlabel.errors import CustlabelError
-
+from custlabel.scoring import canary_slice, reasons, score, sql_scoring, writeback
+from custlabel.training.deployed_model import UNREGISTERED
+from custlabel.warehouse import db
 from helpers.scoring import RULE_REASON, create_synthetic_rule_baseline, fit_model
 
 pytestmark = pytest.mark.integration
@@ -131,7 +134,7 @@ def test_canary_slice_is_a_stable_hash_labelled_by_the_challenger(warehouse, mod
     summary = run(warehouse, models["logreg"], models["forest"], engine="python", canary_percent=25)
     assert [(s.role, s.model_version) for s in summary.slices] == [("canary", "2"), ("champion", "1")]
     rows = fetch(warehouse, f"select customer_id, model_version from {SCHEMA}.customer_labels")
-    assert {cid for cid, version in rows if version == "2"} == {cid for cid, _ in rows if canary.bucket(cid) < 25}
+    assert {cid for cid, version in rows if version == "2"} == {cid for cid, _ in rows if canary_slice.bucket(cid) < 25}
     assert 0.1 < sum(version == "2" for _, version in rows) / len(rows) < 0.4
     rerun = run(warehouse, models["logreg"], models["forest"], engine="python", canary_percent=25)
     assert [s.rows for s in rerun.slices] == [s.rows for s in summary.slices]

@@ -7,11 +7,12 @@ import pytest
 from psycopg import sql
 from sklearn.linear_model import LogisticRegression
 
-from custlabel import db, reasons, score, sql_scoring
-from custlabel.deployed import CHAMPION, DeployedModel
-from custlabel.features import MODEL_FEATURES
-from custlabel.model_families import build_pipeline
-from custlabel.training_data import normalize
+from custlabel.scoring import reasons, score, sql_scoring
+from custlabel.training.deployed_model import CHAMPION, DeployedModel
+from custlabel.training.features import MODEL_FEATURES
+from custlabel.training.model_families import build_pipeline
+from custlabel.training.training_data import normalize
+from custlabel.warehouse import db
 
 pytestmark = pytest.mark.integration
 

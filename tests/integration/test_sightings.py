@@ -7,8 +7,8 @@ from datetime import date, datetime, timezone
 import pandas as pd
 import pytest
 
-from custlabel import contract, db, dbt
 from custlabel.config import Settings
+from custlabel.warehouse import contract, db, dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -67,13 +67,13 @@ def _features(settings: Settings, night: date) -> pd.DataFrame:
 def test_a_replay_on_a_newer_extract_gives_the_features_built_at_the_time(make_database):
     settings = make_database("sightings")
     _load_first_extract(settings)
-    dbt.run(BUILD, target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(BUILD, target="prod", as_of_date=NIGHT, settings=settings)
     at_the_time = _features(settings, NIGHT)
     assert len(at_the_time) == len(CUSTOMERS)
 
     started = datetime.now(timezone.utc)
     _execute(settings, NEWER_EXTRACT)
-    dbt.run([*BUILD, "--full-refresh"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run([*BUILD, "--full-refresh"], target="prod", as_of_date=NIGHT, settings=settings)
     pd.testing.assert_frame_equal(_features(settings, NIGHT), at_the_time)
 
     with db.connect(settings) as conn:
@@ -85,7 +85,7 @@ def test_a_replay_on_a_newer_extract_gives_the_features_built_at_the_time(make_d
     assert {(sale, night) for sale, night, _ in seen} == {(sale, NEXT_NIGHT) for sale in ("invoice", "returned", "unrecorded")}
     assert segment[0] == NEXT_NIGHT and all(at >= started for at in [segment[1], *(at for _, _, at in seen)])
 
-    dbt.run(BUILD, target="prod", as_of_date=NEXT_NIGHT, settings=settings)
+    dbt_runner.run(BUILD, target="prod", as_of_date=NEXT_NIGHT, settings=settings)
     later = _features(settings, NEXT_NIGHT).set_index("customer_id")
     assert later.loc["re_segmented", "segment"] == "wholesale"
     assert later.loc["sale_arrived_late", "days_since_last_sale"] == 11
@@ -96,10 +96,10 @@ def test_an_extract_older_than_the_newest_sighting_is_refused(make_database):
     settings = make_database("sightings_older")
     _load_first_extract(settings)
     _execute(settings, NEWER_EXTRACT)
-    dbt.run(BUILD, target="prod", as_of_date=NEXT_NIGHT, settings=settings)
+    dbt_runner.run(BUILD, target="prod", as_of_date=NEXT_NIGHT, settings=settings)
     _execute(settings, FIRST_EXTRACT)
-    with pytest.raises(dbt.DbtFailure, match=(
+    with pytest.raises(dbt_runner.DbtFailure, match=(
         r"master data's newest load covers night 2026-03-01, older than the newest night the snapshots have seen "
         r"\(2026-03-09, UTC\).*Load an extract made after 2026-03-09 ended"
     )):
-        dbt.run(BUILD, target="prod", as_of_date=NIGHT, settings=settings)
+        dbt_runner.run(BUILD, target="prod", as_of_date=NIGHT, settings=settings)

@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from custlabel import db, dbt
 from custlabel.config import Settings
 from custlabel.demo import loader
+from custlabel.warehouse import db, dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ def _world(make_database, name: str, customers_without_created_at: int) -> Setti
 
 def test_a_required_null_is_a_warning_and_its_row_is_quarantined(make_database):
     settings = _world(make_database, "required_null", customers_without_created_at=1)
-    dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
     missing = db.read_frame(
         "select count(*) as n from analytics.master_data_quarantine"
         " where source_table = 'customers' and reason = 'missing_required'",
@@ -46,8 +46,8 @@ def test_a_required_null_is_a_warning_and_its_row_is_quarantined(make_database):
 
 def test_too_many_bad_rows_fail_the_build_and_the_failures_are_stored_with_their_fix(make_database):
     settings = _world(make_database, "required_nulls", customers_without_created_at=10)
-    with pytest.raises(dbt.DbtFailure, match="assert_quarantine_rate_within_bound"):
-        dbt.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    with pytest.raises(dbt_runner.DbtFailure, match="assert_quarantine_rate_within_bound"):
+        dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
     stored = db.read_frame(
         "select source_table, quarantined_rows, source_rows, fix"
         " from analytics_dbt_test__audit.assert_quarantine_rate_within_bound",

@@ -10,10 +10,14 @@ import numpy as np
 import pytest
 from psycopg import sql
 
-from custlabel import db, model_families, recalibration, registry, score, sql_scoring
 from custlabel.config import Settings
-from custlabel.devtools.benchmarks.scoring import create_synthetic_features, read_features
-
+from custlabel.devtools.benchmarks.scoring import (
+    create_synthetic_features,
+    read_features,
+)
+from custlabel.scoring import score, sql_scoring
+from custlabel.training import model_families, recalibration, registry
+from custlabel.warehouse import db
 from helpers.scoring import fit_model
 
 pytestmark = pytest.mark.integration

@@ -19,18 +19,28 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from custlabel import approval, computational, db, nightly, registry, releases, score, smoke, train, validate
-from custlabel.release import lifecycle, registration
 from custlabel.config import Settings, get_settings
 from custlabel.errors import CustlabelError
-
+from custlabel.nightly import night_steps
+from custlabel.release import (
+    approval,
+    computational_validation,
+    lifecycle,
+    registration,
+    release_log,
+    smoke,
+    validate_version,
+)
+from custlabel.scoring import score
+from custlabel.training import model_search, registry
+from custlabel.warehouse import db
 from helpers.demo_warehouse import DEMO_END_DATE
 from helpers.release_path import approve_and_promote, record_validation
 from helpers.stores import new_release_log
 
 pytestmark = pytest.mark.integration
 
-FAST = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
+FAST = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
 SCHEMA = "analytics"
 
 
@@ -92,12 +102,12 @@ def tampered(settings: Settings, version: str, change: str, marker: Path | None 
         added.unlink()
 
 
-def release_events(settings: Settings, event: str, since: int) -> list[releases.RecordedEvent]:
-    return [e for e in releases.history(settings) if e.event == event and e.event_id > since]
+def release_events(settings: Settings, event: str, since: int) -> list[release_log.RecordedEvent]:
+    return [e for e in release_log.history(settings) if e.event == event and e.event_id > since]
 
 
 def last_event_id(settings: Settings) -> int:
-    return max((e.event_id for e in releases.history(settings)), default=0)
+    return max((e.event_id for e in release_log.history(settings)), default=0)
 
 
 def test_smoke_refuses_a_version_switched_to_cloudpickle_before_unpickling_it(store: Settings, tmp_path: Path) -> None:
@@ -119,7 +129,7 @@ def test_validation_records_the_refusal(store: Settings, tmp_path: Path) -> None
     since = last_event_id(store)
     try:
         with tampered(store, "3", "added"):
-            done = validate.validate("3", settings=store, build_warehouse=False)
+            done = validate_version.validate("3", settings=store, build_warehouse=False)
     finally:
         with db.connect(test) as conn:
             conn.execute("drop view analytics_test.customer_features_current")
@@ -134,19 +144,19 @@ def test_the_computational_child_refuses_a_tampered_version(store: Settings) -> 
     skops.write_bytes(original + b"\x00")
     try:
         with pytest.raises(CustlabelError, match="model file model.skops changed since registration"):
-            computational.score_in_child(store, SCHEMA, date.fromisoformat(DEMO_END_DATE), "2")
+            computational_validation.score_in_child(store, SCHEMA, date.fromisoformat(DEMO_END_DATE), "2")
     finally:
         skops.write_bytes(original)
 
 
-def tonight() -> nightly.Night:
-    return nightly.Night(date.fromisoformat(DEMO_END_DATE), "prod", run_name="tamper-test")
+def tonight() -> night_steps.Night:
+    return night_steps.Night(date.fromisoformat(DEMO_END_DATE), "prod", run_name="tamper-test")
 
 
 def test_nightly_scoring_falls_back_to_the_rule_and_records_why(store: Settings) -> None:
     since = last_event_id(store)
     with tampered(store, "1", "added"):
-        published = nightly.score_and_publish(tonight())
+        published = night_steps.score_and_publish(tonight())
     assert published.champion.startswith("rule")
     assert "champion v1 cannot be loaded (ArtifactTamperedError" in published.fallback
     [fallback] = release_events(store, "fallback", since)
@@ -163,7 +173,7 @@ def test_the_sql_engine_never_compiles_a_tampered_version(store: Settings) -> No
 def test_a_tampered_canary_is_rolled_back_and_the_champion_labels_everyone(store: Settings) -> None:
     since = last_event_id(store)
     with tampered(store, "2", "added"):
-        published = nightly.score_and_publish(tonight())
+        published = night_steps.score_and_publish(tonight())
     assert published.champion == "customer-labels v1" and published.canary_version is None
     [rolled_back] = [e for e in release_events(store, "rolled_back", since) if e.model_version == "2"]
     assert rolled_back.reason.startswith("canary refused: customer-labels version 2: files not recorded")
@@ -171,12 +181,12 @@ def test_a_tampered_canary_is_rolled_back_and_the_champion_labels_everyone(store
 
 
 def test_a_retried_scoring_step_records_its_fallback_once(store: Settings) -> None:
-    retried = nightly.Night(date.fromisoformat(DEMO_END_DATE), "prod", run_id="retried-run-1", run_name="retried")
-    with tampered(store, "1", "added"), nightly.one_run_at_a_time(retried):
-        first = nightly.score_and_publish(retried)
-        again = nightly.score_and_publish(retried)  # what Prefect does when the step is retried
+    retried = night_steps.Night(date.fromisoformat(DEMO_END_DATE), "prod", run_id="retried-run-1", run_name="retried")
+    with tampered(store, "1", "added"), night_steps.one_run_at_a_time(retried):
+        first = night_steps.score_and_publish(retried)
+        again = night_steps.score_and_publish(retried)  # what Prefect does when the step is retried
     assert first.fallback == again.fallback
     # Once for the night: an earlier run of the same night may have recorded it already.
-    recorded = [e for e in releases.history(store) if e.event == "fallback" and e.as_of_date == retried.as_of_date
+    recorded = [e for e in release_log.history(store) if e.event == "fallback" and e.as_of_date == retried.as_of_date
                 and e.reason == first.fallback]
     assert len(recorded) == 1

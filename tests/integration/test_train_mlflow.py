@@ -9,16 +9,24 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from custlabel import baseline, calibration, db, label_rule, recalibration, registry, releases, train, training_data
 from custlabel.config import Settings
-from custlabel.features import NUMERIC_FEATURES
-from custlabel.release import registration
-
+from custlabel.release import registration, release_log
+from custlabel.training import (
+    calibration,
+    model_search,
+    recalibration,
+    registry,
+    rule_baseline,
+    threshold_cut,
+    training_data,
+)
+from custlabel.training.features import NUMERIC_FEATURES
+from custlabel.warehouse import db
 from helpers.stores import with_store
 
 pytestmark = pytest.mark.integration
 
-SMALL = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
+SMALL = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
 FAST = replace(SMALL, candidates=("logistic_regression",))
 
 
@@ -32,7 +40,7 @@ def released(
 
 
 @pytest.fixture(scope="module")
-def trained(released) -> tuple[Settings, train.TrainResult]:
+def trained(released) -> tuple[Settings, model_search.TrainResult]:
     settings, done = released
     return settings, done.trained
 
@@ -154,7 +162,7 @@ def test_calibration_on_the_validation_and_test_nights_is_recorded(released) -> 
     )
     assert metrics["calibration_expected_calibration_error"] == pytest.approx(recomputed.expected_calibration_error)
     assert metrics["calibration_needs_recalibration"] == float(checked.validation.needs_recalibration)
-    trained_event = next(e for e in releases.history(settings, done.version, settings.model_name) if e.event == "trained")
+    trained_event = next(e for e in release_log.history(settings, done.version, settings.model_name) if e.event == "trained")
     logged = trained_event.details["calibration"]
     assert logged["validation"]["expected_calibration_error"] == pytest.approx(recomputed.expected_calibration_error)
     assert logged["test"]["realized_precision"] == pytest.approx(result.test_metrics.precision)
@@ -181,23 +189,23 @@ def test_a_recalibrated_version_is_registered_wrapped_and_labels_as_trained(
     test = done.trained.data.test
     scores = loaded.scores(test)
     as_trained = loaded.pipeline.model.predict_proba(test[loaded.feature_columns])[:, 1]
-    assert (label_rule.is_bad(scores, loaded.threshold) == label_rule.is_bad(as_trained, checked.threshold_as_trained)).all()
+    assert (threshold_cut.is_bad(scores, loaded.threshold) == threshold_cut.is_bad(as_trained, checked.threshold_as_trained)).all()
     assert float(abs(scores - as_trained).max()) > 0
     assert done.trained.test_metrics.precision == pytest.approx(checked.recalibrated_test.realized_precision)
 
 
 def test_rule_baseline_is_recorded_as_the_fallback(trained) -> None:
     settings, result = trained
-    fallback = registry.load_fallback(settings, baseline.RULE)
+    fallback = registry.load_fallback(settings, rule_baseline.RULE)
     assert fallback is not None
     assert (fallback.name, fallback.relation, fallback.threshold, fallback.is_rule) == (
-        "rule-baseline", baseline.RELATION, 0.5, True
+        "rule-baseline", rule_baseline.RELATION, 0.5, True
     )
     version = MlflowClient(settings.mlflow_tracking_uri).get_model_version("rule-baseline", fallback.version)
     assert float(version.tags["test_precision"]) == pytest.approx(result.baseline_metrics.precision, abs=1e-4)
     # the same rule text records a run, not a new version
     again = registry.record_baseline(
-        settings, baseline.RULE, baseline.sql_text(settings), result.baseline_metrics, result.data.plan.test_date
+        settings, rule_baseline.RULE, rule_baseline.sql_text(settings), result.baseline_metrics, result.data.plan.test_date
     )
     assert again == fallback.version
 
@@ -261,7 +269,7 @@ def test_one_class_training_set_is_a_clear_error(make_database, tmp_path: Path) 
 
 
 def test_eda_report_is_written_and_logged(built_warehouse: Settings, tmp_path: Path) -> None:
-    from custlabel import eda
+    from custlabel.training import eda
 
     settings = with_store(built_warehouse, tmp_path / "mlflow")
     message = eda.report(settings, output=tmp_path / "eda.html", rows_per_date=500)

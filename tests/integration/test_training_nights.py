@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from custlabel import db, dbt
+from custlabel.warehouse import db, dbt_runner
 
 pytestmark = pytest.mark.integration
 
@@ -14,7 +14,7 @@ TONIGHT = date(2026, 6, 30)
 
 
 def _nights(settings, every: str) -> list[date]:
-    dbt.run(["build", "--select", "int_as_of_dates"], target="prod", as_of_date=TONIGHT,
+    dbt_runner.run(["build", "--select", "int_as_of_dates"], target="prod", as_of_date=TONIGHT,
             extra_vars={"training_nights_every": every}, settings=settings)
     frame = db.read_frame("select as_of_date from analytics.int_as_of_dates order by as_of_date", None, settings)
     return [value for value in frame["as_of_date"]]

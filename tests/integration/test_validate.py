@@ -15,20 +15,31 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from custlabel import (
-    acceptance, db, model_families, registry, releases, score_distribution, smoke, train, training_data, validate,
-)
 from custlabel.config import Settings
-from custlabel.features import MODEL_FEATURES, NUMERIC_FEATURES
-from custlabel.release import lifecycle, registration
-
+from custlabel.release import (
+    lifecycle,
+    registration,
+    release_log,
+    score_distribution,
+    smoke,
+    validate_version,
+)
+from custlabel.training import (
+    acceptance,
+    model_families,
+    model_search,
+    registry,
+    training_data,
+)
+from custlabel.training.features import MODEL_FEATURES, NUMERIC_FEATURES
+from custlabel.warehouse import db
 from helpers.demo_warehouse import DEMO_END_DATE
 from helpers.release_path import approve_and_promote
 from helpers.stores import with_store
 
 pytestmark = pytest.mark.integration
 
-FAST = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
+FAST = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
 GATES = {"smoke", "precision", "recall", "lift", "label_share", "beats_baseline", "vs_champion", "computational",
          "fairness_country", "fairness_gender", "fairness_age_band", "reasons"}
 
@@ -70,9 +81,9 @@ def _tags(settings: Settings, version: str) -> dict[str, str]:
     return MlflowClient(settings.mlflow_tracking_uri).get_model_version(settings.model_name, version).tags
 
 
-def _events(settings: Settings, version: str) -> list[releases.RecordedEvent]:
+def _events(settings: Settings, version: str) -> list[release_log.RecordedEvent]:
     """The version's release events (the session's warehouse holds other models' versions of the same number)."""
-    return releases.history(settings, model_version=version, model_name=settings.model_name)
+    return release_log.history(settings, model_version=version, model_name=settings.model_name)
 
 
 def _criteria(settings: Settings, **changes: dict) -> acceptance.AcceptanceCriteria:
@@ -97,7 +108,7 @@ def test_a_good_version_passes_with_every_record(validated, capsys) -> None:
     assert labelled == [(version, tags["test_date"])]
     # the version's scores on the test night, recorded for its canary nights to be judged against
     recorded = score_distribution.from_tags(tags)
-    scores = validate.written_scores(replace(settings, target="test"), date.fromisoformat(tags["test_date"]))["score"]
+    scores = validate_version.written_scores(replace(settings, target="test"), date.fromisoformat(tags["test_date"]))["score"]
     assert recorded.rows == len(scores) and sum(recorded.shares) == pytest.approx(1.0) and len(recorded.edges) >= 5
     assert recorded.psi(scores.astype(float).to_numpy()) == pytest.approx(0.0, abs=1e-9)
     events = _events(settings, version)
@@ -112,7 +123,7 @@ def test_a_good_version_passes_with_every_record(validated, capsys) -> None:
 
 def test_a_verdict_under_other_criteria_cannot_be_approved(validated) -> None:
     """`validate --acceptance other.yml`: the verdict names its criteria, and an approval needs the shipped ones."""
-    from custlabel import approval
+    from custlabel.release import approval
 
     settings, version, _ = validated
     with pytest.raises(lifecycle.LifecycleError, match=rf"v{version} was validated under .*criteria0/acceptance.yml "
@@ -140,7 +151,7 @@ def test_the_report_is_written_and_logged_on_the_version(validated) -> None:
 def test_a_model_too_slow_or_too_large_is_refused(validated) -> None:
     settings, version, _ = validated
     tight = _criteria(settings, computational={"min_rows_per_cpu_second": 10_000_000, "max_peak_memory_mb": 50})
-    result = validate.validate(version, settings, tight, build_warehouse=False)
+    result = validate_version.validate(version, settings, tight, build_warehouse=False)
     assert not result.passed
     gate = next(g for g in result.gates if g.name == "computational")
     assert not gate.passed and "rows per CPU-second < 10,000,000" in gate.reason and "MB > 50 MB" in gate.reason
@@ -172,7 +183,7 @@ def test_a_fairness_gap_is_refused(validated) -> None:
             )
             conn.execute(f"update analytics_test.{table} set {assignments} where {good_men}", {"night": night})
     try:
-        result = validate.validate(version, settings, _criteria(settings), build_warehouse=False)
+        result = validate_version.validate(version, settings, _criteria(settings), build_warehouse=False)
     finally:
         with db.connect(settings) as conn:
             for table in ("customer_features", "training_set"):
@@ -207,7 +218,7 @@ def test_a_version_scoring_nan_fails_the_smoke_test_and_goes_no_further(validate
     pipeline = model_families.build_pipeline(LogisticRegression(max_iter=500)).fit(rows[MODEL_FEATURES], rows["is_bad"])
     pipeline[-1].coef_[:] = np.nan
     version = _register(settings, pipeline, rows[MODEL_FEATURES].head(50), _tags(settings, good)["test_date"])
-    result = validate.validate(version, settings, _criteria(settings), build_warehouse=False)
+    result = validate_version.validate(version, settings, _criteria(settings), build_warehouse=False)
     assert [gate.name for gate in result.gates] == ["smoke"]
     assert not result.passed and "scores are null (NaN)" in result.gates[0].reason
     tags = _tags(settings, version)
@@ -235,12 +246,12 @@ def test_a_signature_without_one_of_tonights_columns_fails_the_smoke_test(valida
 def test_an_unknown_version_is_a_clear_error(validated) -> None:
     settings, _, _ = validated
     with pytest.raises(registry.NoModelRegisteredError, match="has no version '99'"):
-        validate.validate("99", settings, _criteria(settings), build_warehouse=False)
+        validate_version.validate("99", settings, _criteria(settings), build_warehouse=False)
 
 
 def test_auto_approve_approves_only_a_version_that_passed_validation(validated, monkeypatch) -> None:
     """--auto-approve on a version through the training gates whose validation fails: not approved, not re-validated."""
-    from custlabel import nightly
+    from custlabel.nightly import night_steps
 
     settings = validated[0]
     version = registration.train_and_register(settings, FAST).version
@@ -249,10 +260,10 @@ def test_auto_approve_approves_only_a_version_that_passed_validation(validated, 
     monkeypatch.setattr(acceptance, "load", lambda path=None, settings=None: slow)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
     monkeypatch.setenv("CUSTLABEL_LOCAL_DIR", str(settings.local_dir))
-    night = nightly.Night(as_of_date=date.fromisoformat(DEMO_END_DATE), target="prod", auto_approve=True, run_id="r-9")
-    trained = nightly.TrainOutcome(version, "logistic_regression", True, [])
+    night = night_steps.Night(as_of_date=date.fromisoformat(DEMO_END_DATE), target="prod", auto_approve=True, run_id="r-9")
+    trained = night_steps.TrainOutcome(version, "logistic_regression", True, [])
 
-    outcome = nightly.validate_and_approve(night, trained)
+    outcome = night_steps.validate_and_approve(night, trained)
     assert not outcome.passed and not outcome.approved
     assert outcome.detail.startswith(f"version {version} FAILED validation, not approved")
     assert "computational: " in outcome.detail and "rows per CPU-second < 10,000,000" in outcome.detail
@@ -260,14 +271,14 @@ def test_auto_approve_approves_only_a_version_that_passed_validation(validated, 
     assert tags["validation_status"] == "failed" and "approval_status" not in tags
     assert [event.event for event in _events(settings, version)] == ["trained", "validation_failed"]
 
-    again = nightly.validate_and_approve(night, trained)  # a retried run: neither validated nor approved again
+    again = night_steps.validate_and_approve(night, trained)  # a retried run: neither validated nor approved again
     assert again == outcome
     assert [event.event for event in _events(settings, version)] == ["trained", "validation_failed"]
 
 
 def test_the_served_flow_validates_what_a_trigger_trained_and_leaves_it_awaiting_approval(validated, monkeypatch) -> None:
     """Without --auto-approve (the served deployment): validated, then it waits for the business owner."""
-    from custlabel import nightly
+    from custlabel.nightly import night_steps
 
     settings = validated[0]
     version = registration.train_and_register(settings, FAST).version
@@ -275,8 +286,8 @@ def test_the_served_flow_validates_what_a_trigger_trained_and_leaves_it_awaiting
     monkeypatch.setattr(acceptance, "load", lambda path=None, settings=None: passing)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
     monkeypatch.setenv("CUSTLABEL_LOCAL_DIR", str(settings.local_dir))
-    night = nightly.Night(as_of_date=date.fromisoformat(DEMO_END_DATE), target="prod", run_id="r-10", run_name="served")
-    outcome = nightly.validate_and_approve(night, nightly.TrainOutcome(version, "logistic_regression", True, []))
+    night = night_steps.Night(as_of_date=date.fromisoformat(DEMO_END_DATE), target="prod", run_id="r-10", run_name="served")
+    outcome = night_steps.validate_and_approve(night, night_steps.TrainOutcome(version, "logistic_regression", True, []))
     assert outcome.passed and not outcome.approved
     assert outcome.detail.endswith(f"awaiting approval: business owner (`custlabel approve {version} --by NAME`)")
     assert [(e.event, e.actor) for e in _events(settings, version)] == [
@@ -290,7 +301,7 @@ def test_a_prod_version_is_compared_with_prods_champion_not_the_test_targets(val
     approve_and_promote(settings, champion)
     assert registry.alias_versions(replace(settings, target="test")) == {}  # the test target has no champion
     candidate = registration.train_and_register(settings, FAST).version
-    result = validate.validate(candidate, settings, _criteria(settings), build_warehouse=False)
+    result = validate_version.validate(candidate, settings, _criteria(settings), build_warehouse=False)
     assert result.against_champion == champion
     compared = next(gate for gate in result.gates if gate.name == "computational_vs_champion")
     assert compared.figures["champion"]["model_version"] == champion

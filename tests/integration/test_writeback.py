@@ -15,10 +15,10 @@ import pytest
 import yaml
 from psycopg import sql
 
-from custlabel import db, score, sql_scoring, writeback
 from custlabel.config import DEFAULT_PROJECT_DIR, Settings
 from custlabel.devtools.benchmarks.scoring import create_synthetic_features
-
+from custlabel.scoring import score, sql_scoring, writeback
+from custlabel.warehouse import db
 from helpers.scoring import create_synthetic_rule_baseline
 
 pytestmark = pytest.mark.integration

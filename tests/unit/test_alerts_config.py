@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from custlabel import alerts
 from custlabel.config import get_settings
+from custlabel.monitoring import alerts
 
 ROOT = Path(__file__).resolve().parents[2]
 NIGHT = date(2026, 8, 1)

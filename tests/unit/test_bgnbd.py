@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custlabel import bgnbd
-
+from custlabel.training import bgnbd
 from helpers.bgnbd_process import simulate
 
 TRUE = bgnbd.BGNBDParameters(r=0.6, alpha=25.0, a=0.9, b=2.5)

@@ -1,7 +1,7 @@
 """The master-data contract: read from the dbt sources file, shown in the README as it is there."""
 
-from custlabel import contract
 from custlabel.config import get_settings
+from custlabel.warehouse import contract
 
 
 def _tables() -> dict[str, contract.Table]:

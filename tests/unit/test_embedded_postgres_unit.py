@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from custlabel.config import Connection, get_settings
-from custlabel import embedded_postgres
 from custlabel.errors import CustlabelError
+from custlabel.warehouse import embedded_postgres
 
 
 def test_socket_dir_is_under_local_dir_when_the_path_is_short() -> None:

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
-
-from custlabel import explain, reasons
-from custlabel.features import MODEL_FEATURES
-from custlabel.model_families import build_pipeline
-
 from unit.test_reasons import _frame
+
+from custlabel.release import explainability
+from custlabel.scoring import reasons
+from custlabel.training.features import MODEL_FEATURES
+from custlabel.training.model_families import build_pipeline
 
 
 def _collinear(rows: int = 3000, seed: int = 5) -> tuple[pd.DataFrame, np.ndarray]:
@@ -34,7 +34,7 @@ def fitted():
 
 def test_the_reasons_of_today_pass_the_check(fitted):
     pipeline, frame, _ = fitted
-    gate, counts = explain.check_reasons(pipeline, MODEL_FEATURES, frame)
+    gate, counts = explainability.check_reasons(pipeline, MODEL_FEATURES, frame)
     assert gate.passed, gate.reason
     assert "revenue_trend_90d" in gate.figures["unnamed_features"]
     assert counts["low revenue in the last 90 days"] > 0
@@ -43,7 +43,7 @@ def test_the_reasons_of_today_pass_the_check(fitted):
 def test_the_check_catches_a_reason_against_the_risk(fitted, monkeypatch):
     pipeline, frame, _ = fitted
     monkeypatch.setattr(reasons, "_mark_nameable", lambda model, sample, logits: model)
-    gate, _ = explain.check_reasons(pipeline, MODEL_FEATURES, frame)
+    gate, _ = explainability.check_reasons(pipeline, MODEL_FEATURES, frame)
     assert not gate.passed and "reasons against the direction of risk" in gate.reason
     assert "revenue rising" in gate.figures["against_risk"]
 
@@ -52,16 +52,16 @@ def test_the_check_catches_new_customer_for_an_old_one(fitted, monkeypatch):
     pipeline, frame, _ = fitted
     monkeypatch.setitem(reasons.PHRASES, "tenure_days", ("long-standing customer", "new customer", "customer since unknown"))
     monkeypatch.setitem(reasons.ABSOLUTE_WORDS, "tenure_days", reasons.AbsoluteWords(below=((90, "new customer"),)))
-    gate, _ = explain.check_reasons(pipeline, MODEL_FEATURES, frame)
+    gate, _ = explainability.check_reasons(pipeline, MODEL_FEATURES, frame)
     assert not gate.passed and "'new customer' for" in gate.reason and "customers of 90 days or more" in gate.reason
 
 
 def test_report_ranks_features_and_draws_partial_dependence(fitted):
     pipeline, frame, y = fitted
-    report = explain.report(pipeline, MODEL_FEATURES, frame, y)
+    report = explainability.report(pipeline, MODEL_FEATURES, frame, y)
     assert report.importance.index[0] == "revenue_90d"
     assert list(report.importance.columns) == ["importance", "std"]
-    assert len(report.curves) == explain.TOP_FEATURES and "revenue_90d" in report.curves
+    assert len(report.curves) == explainability.TOP_FEATURES and "revenue_90d" in report.curves
     grid, average = report.curves["revenue_90d"]
     assert average[0] > average[-1]  # more revenue, less risk
     page = report.html()

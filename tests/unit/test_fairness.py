@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custlabel import fairness
-from custlabel.acceptance import Fairness
+from custlabel.release import fairness
+from custlabel.training.acceptance import Fairness
 
 CRITERIA = Fairness(attributes=["gender"], min_group_size=100, max_precision_gap=0.15, min_selection_rate_ratio=0.5)
 

@@ -1,4 +1,4 @@
-"""One feature list (custlabel.features): the dbt contracts, the reasons and the benchmark agree with it."""
+"""One feature list (custlabel.training.features): the dbt contracts, the reasons and the benchmark agree with it."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from custlabel import features, reasons
 from custlabel.devtools.benchmarks import scoring as scoring_benchmark
+from custlabel.scoring import reasons
+from custlabel.training import features
 
 MARTS = Path(__file__).resolve().parents[2] / "models" / "marts"
 

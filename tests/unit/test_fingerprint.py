@@ -11,7 +11,7 @@ import pytest
 
 from custlabel.config import get_settings
 from custlabel.release import fingerprint
-from custlabel.training_data import TrainingDataError
+from custlabel.training.training_data import TrainingDataError
 
 
 def manifest(**checksums: str) -> dict:
@@ -22,12 +22,12 @@ def manifest(**checksums: str) -> dict:
 
     return {
         "nodes": {
-            "model.custlabel.training_set": model("training_set", ["model.custlabel.int_sales"], ["macro.custlabel.label_rule"]),
+            "model.custlabel.training_set": model("training_set", ["model.custlabel.int_sales"], ["macro.custlabel.training.threshold_cut"]),
             "model.custlabel.int_sales": model("int_sales", ["model.custlabel.stg_sales"]),
             "model.custlabel.stg_sales": model("stg_sales", ["source.custlabel.master.sales"]),
             "model.custlabel.customer_labels_report": model("customer_labels_report", []),
         },
-        "macros": {"macro.custlabel.label_rule": {"macro_sql": checksums.get("label_rule", "{% macro label_rule() %}"),
+        "macros": {"macro.custlabel.training.threshold_cut": {"macro_sql": checksums.get("label_rule", "{% macro label_rule() %}"),
                                                   "depends_on": {"macros": []}}},
     }
 
@@ -35,7 +35,7 @@ def manifest(**checksums: str) -> dict:
 def test_the_upstream_of_training_set_is_read_from_the_manifest() -> None:
     assert set(fingerprint.upstream_of_training_set(manifest())) == {
         "model.custlabel.training_set", "model.custlabel.int_sales", "model.custlabel.stg_sales",
-        "source.custlabel.master.sales", "macro.custlabel.label_rule",
+        "source.custlabel.master.sales", "macro.custlabel.training.threshold_cut",
     }
     with pytest.raises(TrainingDataError, match="dbt's manifest has no model training_set"):
         fingerprint.upstream_of_training_set({"nodes": {}})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
-from custlabel.freshness import Limits, NewestLoad, judge, night_end
+from custlabel.warehouse.freshness import Limits, NewestLoad, judge, night_end
 
 LIMITS = Limits(warn_after_days=1, error_after_days=3)
 NIGHT = date(2026, 12, 3)

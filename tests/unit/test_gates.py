@@ -1,6 +1,6 @@
 """Gate verdicts: a failed gated result blocks, a reported one never does."""
 
-from custlabel.gates import GateResult, all_passed, failures
+from custlabel.gate_verdicts import GateResult, all_passed, failures
 
 
 def test_a_failed_gate_blocks_and_names_its_reason() -> None:

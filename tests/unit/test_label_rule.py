@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 from psycopg import sql
 
-from custlabel import evaluate, label_rule
+from custlabel.training import evaluate, threshold_cut
 
 
 def test_a_score_at_the_threshold_is_bad() -> None:
     scores = np.array([0.1, 0.4999, 0.5, 0.9])
-    assert label_rule.is_bad(scores, 0.5).tolist() == [False, False, True, True]
-    assert label_rule.labels(scores, 0.5).tolist() == ["good", "good", "bad", "bad"]
+    assert threshold_cut.is_bad(scores, 0.5).tolist() == [False, False, True, True]
+    assert threshold_cut.labels(scores, 0.5).tolist() == ["good", "good", "bad", "bad"]
 
 
 def test_the_sql_form_states_the_same_rule() -> None:
-    expression = label_rule.label_sql(sql.Identifier("score"), sql.Literal(0.5)).as_string(None)
+    expression = threshold_cut.label_sql(sql.Identifier("score"), sql.Literal(0.5)).as_string(None)
     assert expression == "case when \"score\" >= 0.5 then 'bad' else 'good' end"
 
 

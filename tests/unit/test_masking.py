@@ -7,8 +7,9 @@ import logging
 
 import pytest
 
-from custlabel import cli, embedded_postgres, masking
+from custlabel import cli, masking
 from custlabel.config import get_settings
+from custlabel.warehouse import embedded_postgres
 
 URL = "postgresql://etl:p%40ss%20w0rd@db.example:5432/warehouse?sslmode=require"
 
@@ -37,7 +38,7 @@ def test_every_log_record_is_masked_once_protected(caplog: pytest.LogCaptureFixt
     masking.protect_logs(settings)
     with caplog.at_level(logging.INFO):
         logging.getLogger("prefect.anything").info("connecting as %s with %s", "etl", "logged-secret-42")
-        logging.getLogger("custlabel.grants").warning("role failed: password bi-secret-77 refused")
+        logging.getLogger("custlabel.scoring.grants").warning("role failed: password bi-secret-77 refused")
     assert "logged-secret-42" not in caplog.text and "bi-secret-77" not in caplog.text
     assert "connecting as etl with ***" in caplog.text
 

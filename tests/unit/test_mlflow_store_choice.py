@@ -8,8 +8,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from custlabel import registry
 from custlabel.config import get_settings
+from custlabel.training import registry
 
 
 def test_configuring_one_store_does_not_become_the_next_runs_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,10 +9,10 @@ import skops.io
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.model_selection import ParameterGrid
 
-from custlabel import bgnbd, model_families, recalibration
 from custlabel.errors import CustlabelError
-from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
-from custlabel.train import TrainConfig
+from custlabel.training import bgnbd, model_families, recalibration
+from custlabel.training.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from custlabel.training.model_search import TrainConfig
 
 
 def _frame(rows: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

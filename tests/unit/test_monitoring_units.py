@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custlabel import calibration, dbt_results, drift_reference
-from custlabel.evaluate import EvaluationError
-from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from custlabel.monitoring import drift_reference
+from custlabel.training import calibration
+from custlabel.training.evaluate import EvaluationError
+from custlabel.training.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from custlabel.warehouse import dbt_test_history
 
 
 def test_numeric_bins_are_deciles_with_a_null_bin():
@@ -80,7 +82,7 @@ RUN_RESULTS = {
 def test_run_results_keep_tests_only(tmp_path):
     path = tmp_path / "run_results.json"
     path.write_text(json.dumps(RUN_RESULTS))
-    results = dbt_results.read(path)
+    results = dbt_test_history.read(path)
     assert results.invocation_id == "abc" and results.generated_at.tzinfo is not None
     assert [(t.test_name, t.test_kind, t.status, t.failures) for t in results.tests] == [
         ("not_null_label_rates_as_of_date", "data_test", "pass", 0),
@@ -91,11 +93,11 @@ def test_run_results_keep_tests_only(tmp_path):
 
 def test_stale_missing_or_foreign_run_results_are_refused(tmp_path):
     path = tmp_path / "run_results.json"
-    with pytest.raises(dbt_results.RunResultsError, match="does not exist"):
-        dbt_results.read(path)
+    with pytest.raises(dbt_test_history.RunResultsError, match="does not exist"):
+        dbt_test_history.read(path)
     path.write_text(json.dumps(RUN_RESULTS))
-    with pytest.raises(dbt_results.RunResultsError, match="before this build started"):
-        dbt_results.read(path, since=datetime(2026, 7, 2, tzinfo=timezone.utc))
+    with pytest.raises(dbt_test_history.RunResultsError, match="before this build started"):
+        dbt_test_history.read(path, since=datetime(2026, 7, 2, tzinfo=timezone.utc))
     path.write_text('{"results": []}')
-    with pytest.raises(dbt_results.RunResultsError, match="not what dbt writes"):
-        dbt_results.read(path)
+    with pytest.raises(dbt_test_history.RunResultsError, match="not what dbt writes"):
+        dbt_test_history.read(path)

@@ -4,7 +4,12 @@ import gzip
 from pathlib import Path
 
 from custlabel.config import get_settings
-from custlabel.pagila import DUMP_FILES, default_dataset_dir, dump_file, renamed_dump
+from custlabel.demo.pagila import (
+    DUMP_FILES,
+    default_dataset_dir,
+    dump_file,
+    renamed_dump,
+)
 
 DUMP = """SET transaction_timeout = 0;
 CREATE SCHEMA legacy;

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from custlabel import reasons
-from custlabel.features import MODEL_FEATURES, NUMERIC_FEATURES
-
+from custlabel.scoring import reasons
+from custlabel.training.features import MODEL_FEATURES, NUMERIC_FEATURES
 from helpers.scoring import fit_model
 
 
@@ -91,7 +90,7 @@ def test_unknown_values_and_categories_have_words():
 def _fit(frame: pd.DataFrame, y: np.ndarray):
     from sklearn.linear_model import LogisticRegression
 
-    from custlabel.model_families import build_pipeline
+    from custlabel.training.model_families import build_pipeline
 
     return build_pipeline(LogisticRegression(max_iter=2000)).fit(frame[MODEL_FEATURES], y)
 

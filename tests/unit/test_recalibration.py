@@ -8,7 +8,7 @@ import pytest
 from sklearn.inspection import partial_dependence, permutation_importance
 from sklearn.linear_model import LogisticRegression
 
-from custlabel import calibration, label_rule, recalibration
+from custlabel.training import calibration, recalibration, threshold_cut
 
 TOLERANCE = calibration.DEFAULT_TOLERANCE
 
@@ -66,7 +66,7 @@ def test_overconfident_scores_are_recalibrated_below_tolerance_with_the_same_lab
     raw = model.predict_proba(fresh)[:, 1]
     calibrated = checked.model.predict_proba(fresh)[:, 1]
     np.testing.assert_array_equal(
-        label_rule.labels(calibrated, checked.threshold), label_rule.labels(raw, threshold)
+        threshold_cut.labels(calibrated, checked.threshold), threshold_cut.labels(raw, threshold)
     )
     by_raw = np.argsort(raw, kind="stable")
     assert (np.diff(calibrated[by_raw]) >= 0).all()

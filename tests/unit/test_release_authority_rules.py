@@ -8,21 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from custlabel import release_policy
-from custlabel.release import lifecycle
-from custlabel.releases import RecordedEvent
+from custlabel.release import lifecycle, release_policy
+from custlabel.release.release_log import RecordedEvent
 
 PACKAGE = Path(__file__).resolve().parents[2] / "python" / "custlabel"
 # Calls that move a release alias or append to the release log; only the lifecycle makes them
 # (registry.py defines the alias calls and keeps the rule baseline's own `fallback` alias).
 GUARDED = {"set_alias", "delete_alias", "set_registered_model_alias", "delete_registered_model_alias", "record",
            "ReleaseEvent"}
-OWNERS = {"registry", "releases", "client", "registry_client"}
-ALLOWED = {"release/lifecycle.py", "registry.py", "releases.py"}
+OWNERS = {"registry", "release_log", "client", "registry_client"}
+ALLOWED = {"release/lifecycle.py", "training/registry.py", "release/release_log.py"}
 
 
 def guarded_calls(path: Path) -> list[str]:
-    """Calls like registry.set_alias(...) or releases.record(...) in a file, as 'line owner.name'."""
+    """Calls like registry.set_alias(...) or release_log.record(...) in a file, as 'line owner.name'."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in GUARDED:
@@ -40,11 +39,11 @@ def test_only_the_lifecycle_moves_aliases_and_writes_the_release_log() -> None:
 
 def test_the_check_finds_a_side_door(tmp_path: Path) -> None:
     sample = tmp_path / "probe.py"
-    sample.write_text("from custlabel import registry, releases\nregistry.set_alias('champion', '3')\n"
-                      "releases.record(None, releases.ReleaseEvent('approved', 'm', '3', 'mallory'))\n"
+    sample.write_text("from custlabel.training import registry\nregistry.set_alias('champion', '3')\n"
+                      "release_log.record(None, release_log.ReleaseEvent('approved', 'm', '3', 'mallory'))\n"
                       "run.record('not the release log')\n")
     assert [call.split(" ", 1)[1] for call in guarded_calls(sample)] == [
-        "registry.set_alias", "releases.record", "releases.ReleaseEvent"]
+        "registry.set_alias", "release_log.record", "release_log.ReleaseEvent"]
 
 
 def event(number: int, kind: str, version: str | None, night: date | None = None, **details) -> RecordedEvent:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from custlabel import release_policy
 from custlabel.config import get_settings
+from custlabel.release import release_policy
 
 VALID = """
 canary:

@@ -12,10 +12,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from prefect.states import Failed
 
-from custlabel import cli, nightly, retry
+from custlabel import cli
 from custlabel.config import DEFAULT_PROJECT_DIR
-from custlabel.dbt import DbtFailure, checked_vars
 from custlabel.errors import CustlabelError
+from custlabel.nightly import night_steps
+from custlabel.warehouse import retry
+from custlabel.warehouse.dbt_runner import DbtFailure, checked_vars
 
 
 @pytest.mark.parametrize(
@@ -41,7 +43,7 @@ from custlabel.errors import CustlabelError
     ],
 )
 def test_lost_connections_and_lock_waits_are_retried_verdicts_are_not(error, retried):
-    assert nightly.is_transient(None, None, Failed(data=error)) is retried
+    assert night_steps.is_transient(None, None, Failed(data=error)) is retried
 
 
 @pytest.mark.parametrize(

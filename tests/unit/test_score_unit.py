@@ -6,12 +6,13 @@ import datetime as dt
 
 import pytest
 
-from custlabel import canary, cli, score
+from custlabel import cli
+from custlabel.scoring import canary_slice, score
 
 
 def test_canary_buckets_are_stable_and_spread():
-    buckets = [canary.bucket(f"C{i:09d}") for i in range(2000)]
-    assert buckets == [canary.bucket(f"C{i:09d}") for i in range(2000)]
+    buckets = [canary_slice.bucket(f"C{i:09d}") for i in range(2000)]
+    assert buckets == [canary_slice.bucket(f"C{i:09d}") for i in range(2000)]
     assert set(buckets) == set(range(100))
     assert 0.15 < sum(b < 20 for b in buckets) / len(buckets) < 0.25
 
@@ -19,7 +20,7 @@ def test_canary_buckets_are_stable_and_spread():
 @pytest.mark.parametrize("percent", [-1, 100.5])
 def test_canary_percent_is_checked(percent):
     with pytest.raises(ValueError, match="between 0 and 100"):
-        canary.validate_percent(percent)
+        canary_slice.validate_percent(percent)
 
 
 def test_slices_split_on_the_bucket_only_during_a_canary():

@@ -9,11 +9,18 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from test_train_time_discipline import synthetic_training_set
 
-from custlabel import acceptance, model_families
 from custlabel.config import DEFAULT_PROJECT_DIR
-from custlabel.train import TrainConfig, buy_till_you_die, night_lines, score_test, select
-from custlabel.training_data import (
+from custlabel.training import acceptance, model_families
+from custlabel.training.model_search import (
+    TrainConfig,
+    buy_till_you_die,
+    night_lines,
+    score_test,
+    select,
+)
+from custlabel.training.training_data import (
     Population,
     TrainingData,
     check_nights,
@@ -21,8 +28,6 @@ from custlabel.training_data import (
     time_split,
     usable_features,
 )
-
-from test_train_time_discipline import synthetic_training_set
 
 # What a purchase log without invoices, payments or channels leaves empty.
 UNFILLED = ["overdue_share_365d", "avg_days_to_pay_on_time_365d", "online_share_365d"]

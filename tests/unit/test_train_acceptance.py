@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from custlabel import acceptance
 from custlabel.config import DEFAULT_PROJECT_DIR
+from custlabel.training import acceptance
 
 DEFAULT = DEFAULT_PROJECT_DIR / "acceptance.yml"
 

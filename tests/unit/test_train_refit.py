@@ -9,15 +9,21 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
-
-from custlabel import acceptance, calibration, model_card, recalibration, train
-from custlabel.config import DEFAULT_PROJECT_DIR
-from custlabel.features import LABEL_COLUMN
-from custlabel.training_data import NightCheck, Population, TrainingData, split_frame, time_split
-
 from test_train_time_discipline import synthetic_training_set
 
-CONFIG = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",), train_rows_per_date=1500)
+from custlabel.config import DEFAULT_PROJECT_DIR
+from custlabel.release import model_card
+from custlabel.training import acceptance, calibration, model_search, recalibration
+from custlabel.training.features import LABEL_COLUMN
+from custlabel.training.training_data import (
+    NightCheck,
+    Population,
+    TrainingData,
+    split_frame,
+    time_split,
+)
+
+CONFIG = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",), train_rows_per_date=1500)
 
 
 def training_data(frame: pd.DataFrame, nights: NightCheck | None = None) -> TrainingData:
@@ -36,8 +42,8 @@ def data() -> TrainingData:
 
 
 @pytest.fixture(scope="module")
-def result(data) -> train.TrainResult:
-    return train.train(data, acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml"), CONFIG)
+def result(data) -> model_search.TrainResult:
+    return model_search.train(data, acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml"), CONFIG)
 
 
 def test_the_refit_learns_from_every_matured_night_test_night_included(data, result) -> None:
@@ -80,7 +86,7 @@ def test_the_refit_labels_when_calibrated_and_the_held_out_figures_stay(result) 
     assert tags["refit_labels"] == "true"
     assert tags["refit_nights"].endswith(str(result.data.plan.test_date))
     assert {"refit_test_spearman", "refit_test_label_agreement", "refit_calibration_expected_calibration_error"} <= set(tags)
-    assert result.refit.note in train.summary_lines(result)
+    assert result.refit.note in model_search.summary_lines(result)
 
 
 def test_a_refit_calibrated_worse_than_the_tolerance_and_the_held_out_version_does_not_label(result) -> None:
@@ -99,7 +105,7 @@ def test_a_refit_calibrated_worse_than_the_tolerance_and_the_held_out_version_do
 def test_the_refit_is_checked_on_the_newest_night_by_the_same_settings_fitted_without_it() -> None:
     # raw, the hidden risk enters the odds through a logarithm: the held-out choice is recalibrated
     data = training_data(synthetic_training_set(customers=3000, months=10, seed=4))
-    result = train.train(data, acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml"), CONFIG)
+    result = model_search.train(data, acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml"), CONFIG)
     assert result.calibration.recalibrated, result.calibration.note
     refit, test, chosen = result.refit, data.test, result.selection.chosen.pipeline
     rows, _ = data.refit_rows(CONFIG.train_rows_per_date)
@@ -122,7 +128,7 @@ def test_the_refit_is_checked_on_the_newest_night_by_the_same_settings_fitted_wi
 
 
 def test_no_refit_when_configured_off(data) -> None:
-    result = train.train(data, acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml"), replace(CONFIG, refit=False))
+    result = model_search.train(data, acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml"), replace(CONFIG, refit=False))
     assert result.refit is None and "refit_score" not in result.test_scores
     assert result.labelling_pipeline is result.selection.chosen.pipeline
 

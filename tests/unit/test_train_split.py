@@ -6,8 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from custlabel.train import time_folds
-from custlabel.training_data import SplitPlan, TrainingDataError, split_frame, time_split
+from custlabel.training.model_search import time_folds
+from custlabel.training.training_data import (
+    SplitPlan,
+    TrainingDataError,
+    split_frame,
+    time_split,
+)
 
 
 def _summary(months: int, window_days: int = 90) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from custlabel import evaluate
+from custlabel.training import evaluate
 
 # Ranked scores: flagging the top k gives these labels in order.
 SCORES = np.array([0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])

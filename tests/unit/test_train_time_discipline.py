@@ -10,13 +10,18 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from custlabel import acceptance
 from custlabel.config import DEFAULT_PROJECT_DIR
-from custlabel.evaluate import EvaluationError
-from custlabel.features import LABEL_COLUMN, MODEL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
-from custlabel.model_families import build_pipeline
-from custlabel.train import TrainConfig, score_test, select
-from custlabel.training_data import normalize, split_frame, time_split
+from custlabel.training import acceptance
+from custlabel.training.evaluate import EvaluationError
+from custlabel.training.features import (
+    LABEL_COLUMN,
+    MODEL_FEATURES,
+    NUMERIC_FEATURES,
+    SENSITIVE_ATTRIBUTES,
+)
+from custlabel.training.model_families import build_pipeline
+from custlabel.training.model_search import TrainConfig, score_test, select
+from custlabel.training.training_data import normalize, split_frame, time_split
 
 CONFIG = TrainConfig(search_iterations=2, max_folds=2, n_jobs=1)
 

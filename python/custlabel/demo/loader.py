@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from custlabel import contract, db, guard
 from custlabel.config import Settings, get_settings
 from custlabel.demo import truth
 from custlabel.demo.generator import generate_block
 from custlabel.demo.world import DemoSpec
+from custlabel.warehouse import contract, db, guard
 
 BLOCK_CUSTOMERS = 50_000
 GENERATOR_PROCESSES = 2
@@ -32,7 +32,7 @@ SALE_COLUMNS = [
 ]
 
 # demo_truth belongs to the old world too: its truth and the simulation's state (demo_truth.sim_*).
-# The master_data tables come from the contract (custlabel.contract) first.
+# The master_data tables come from the contract (custlabel.warehouse.contract) first.
 DDL = """
 drop schema if exists demo_truth cascade;
 create schema demo_truth;

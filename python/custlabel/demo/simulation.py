@@ -25,15 +25,17 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from custlabel import acceptance, approval, db, model_families, monitor, nightly, registry, releases
 from custlabel.config import Settings, get_settings, schema_for
-from custlabel import guard
 from custlabel.demo import world
 from custlabel.demo.world import logit, sigmoid
-from custlabel.deployed import CHAMPION
 from custlabel.errors import CustlabelError
-from custlabel.gates import GATES_PASSED_TAG
-from custlabel.release import lifecycle
+from custlabel.gate_verdicts import GATES_PASSED_TAG
+from custlabel.monitoring import headline_figures
+from custlabel.nightly import night_steps
+from custlabel.release import approval, lifecycle, release_log
+from custlabel.training import acceptance, model_families, registry
+from custlabel.training.deployed_model import CHAMPION
+from custlabel.warehouse import db, guard
 
 DAY = timedelta(days=1)
 NEW_CUSTOMERS_PER_YEAR = 0.2  # share of today's customers
@@ -440,11 +442,11 @@ def run(
             injected.append(f"injected drift: {lost:,} payments lost")
         if number == inject_bad_challenger_on:
             injected.append(f"injected bad challenger v{inject_bad_challenger(settings, data.night)}")
-        before = max((event.event_id for event in releases.history(settings)), default=0)
-        nightly.run_once(as_of_date=data.night, target=settings.target, auto_approve=auto_approve, settings=settings)
+        before = max((event.event_id for event in release_log.history(settings)), default=0)
+        night_steps.run_once(as_of_date=data.night, target=settings.target, auto_approve=auto_approve, settings=settings)
         performance = acceptance.load(settings=settings).performance
-        headline = monitor.read(settings, schema, data.night, monitor.Criteria(performance.min_precision, performance.min_recall))
-        events = [event for event in releases.history(settings) if event.event_id > before]
+        headline = headline_figures.read(settings, schema, data.night, headline_figures.Criteria(performance.min_precision, performance.min_recall))
+        events = [event for event in release_log.history(settings) if event.event_id > before]
         yield night_line(data, headline, [*injected, *(event_text(event) for event in events)])
     yield champion_line(settings)
 
@@ -454,13 +456,13 @@ def champion_line(settings: Settings) -> str:
     champion = lifecycle.read(settings).champion
     if champion is None:
         return "champion: none, the rule baseline labels (no version has been promoted yet)"
-    promoted = [event for event in releases.history(settings, model_version=champion, model_name=settings.model_name)
+    promoted = [event for event in release_log.history(settings, model_version=champion, model_name=settings.model_name)
                 if event.event == "promoted"]
     since = f" (promoted {promoted[-1].as_of_date}: {promoted[-1].reason})" if promoted else ""
     return f"champion: {settings.model_name} v{champion}, a registered model{since}"
 
 
-def event_text(event: releases.RecordedEvent) -> str:
+def event_text(event: release_log.RecordedEvent) -> str:
     """A release event in a few words."""
     version = f" v{event.model_version}" if event.model_version else ""
     text = f"{event.event}{version}"
@@ -480,7 +482,7 @@ def event_text(event: releases.RecordedEvent) -> str:
     return text
 
 
-def night_line(data: NightData, headline: monitor.Headline, events: list[str] | None = None) -> str:
+def night_line(data: NightData, headline: headline_figures.Headline, events: list[str] | None = None) -> str:
     """One line of `custlabel simulate` output: the data added, the labels, realized precision, the release events."""
     parts = [
         f"{data.night}: +{data.new_customers:,} customers, +{data.new_sales:,} sales "
@@ -490,8 +492,8 @@ def night_line(data: NightData, headline: monitor.Headline, events: list[str] | 
         parts.append(f"{labels.customers:,} labelled by {labels.model_name} v{labels.model_version}, bad {labels.bad_rate:.1%}")
     if headline.realized:
         parts.extend(
-            f"realized {r.as_of_date}: precision {monitor.percent(r.realized_precision)} "
-            f"recall {monitor.percent(r.realized_recall)}"
+            f"realized {r.as_of_date}: precision {headline_figures.percent(r.realized_precision)} "
+            f"recall {headline_figures.percent(r.realized_recall)}"
             for r in headline.realized
         )
     else:

@@ -16,13 +16,20 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from custlabel import acceptance, evaluate, features, model_families, train, training_data
 from custlabel.config import Settings
+from custlabel.training import (
+    acceptance,
+    evaluate,
+    features,
+    model_families,
+    model_search,
+    training_data,
+)
 
 CODE_TAG = "training_code_sha256"
 TRAINING_SET = "training_set"
 # The modules whose code decides what a training learns.
-TRAINING_MODULES = (features, training_data, model_families, train, evaluate)
+TRAINING_MODULES = (features, training_data, model_families, model_search, evaluate)
 
 
 def code_revision(project_dir: Path) -> str:

@@ -20,12 +20,14 @@ from typing import Any
 
 from mlflow.exceptions import MlflowException
 
-from custlabel import acceptance, registry, releases
 from custlabel.config import Settings
-from custlabel.deployed import CANARY as CANARY_ALIAS
-from custlabel.deployed import CHALLENGER, CHAMPION as CHAMPION_ALIAS
-from custlabel.deployed import PREVIOUS_CHAMPION as PREVIOUS_ALIAS
 from custlabel.errors import CustlabelError
+from custlabel.release import release_log
+from custlabel.training import acceptance, registry
+from custlabel.training.deployed_model import CANARY as CANARY_ALIAS
+from custlabel.training.deployed_model import CHALLENGER
+from custlabel.training.deployed_model import CHAMPION as CHAMPION_ALIAS
+from custlabel.training.deployed_model import PREVIOUS_CHAMPION as PREVIOUS_ALIAS
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ class VersionState:
     version: str
     state: str
     was_champion: bool = False
-    validation: releases.RecordedEvent | None = None
+    validation: release_log.RecordedEvent | None = None
 
 
 @dataclass(frozen=True)
@@ -158,10 +160,10 @@ class Lifecycle:
                 "(data scientist: `custlabel nightly --retrain`)"]
 
 
-def fold(model_name: str, events: list[releases.RecordedEvent]) -> Lifecycle:
+def fold(model_name: str, events: list[release_log.RecordedEvent]) -> Lifecycle:
     """Replay the release events of a model, oldest first, into every version's state."""
     states: dict[str, str] = {}
-    validations: dict[str, releases.RecordedEvent] = {}
+    validations: dict[str, release_log.RecordedEvent] = {}
     champions: set[str] = set()
     champion = previous = canary = None
     last_trained = None
@@ -199,7 +201,7 @@ def fold(model_name: str, events: list[releases.RecordedEvent]) -> Lifecycle:
 
 def read(settings: Settings) -> Lifecycle:
     """The target's lifecycle, from its release log."""
-    return fold(settings.model_name, releases.history(settings, model_name=settings.model_name))
+    return fold(settings.model_name, release_log.history(settings, model_name=settings.model_name))
 
 
 def project(settings: Settings, lifecycle: Lifecycle | None = None) -> list[str]:
@@ -249,7 +251,7 @@ def _require(lifecycle: Lifecycle, version: str, allowed: tuple[str, ...], move:
 
 def _record(settings: Settings, event: str, version: str | None, actor: str, reason: str = "",
             details: dict[str, Any] | None = None, night: date | None = None, model_name: str | None = None) -> None:
-    releases.record(settings, releases.ReleaseEvent(
+    release_log.record(settings, release_log.ReleaseEvent(
         event, model_name or settings.model_name, version, actor, reason,
         {"target": settings.target, **(details or {})}, night))
     if event not in NO_MOVE:
@@ -410,7 +412,7 @@ def rollback(settings: Settings, to: str | None, by: str, reason: str, night: da
 def record_fallback(settings: Settings, model_name: str, version: str, actor: str, reason: str,
                     details: dict[str, Any], night: date) -> bool:
     """A `fallback` event, once per night and reason: a retried run does not repeat it (returns whether recorded now)."""
-    if any(e.event == "fallback" and e.as_of_date == night and e.reason == reason for e in releases.history(settings)):
+    if any(e.event == "fallback" and e.as_of_date == night and e.reason == reason for e in release_log.history(settings)):
         return False
     _record(settings, "fallback", version, actor, reason, details, night, model_name=model_name)
     return True

@@ -18,30 +18,37 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from custlabel import (
+from custlabel.config import Settings, get_settings
+from custlabel.gate_verdicts import GATES_PASSED_TAG, GateResult, failures
+from custlabel.monitoring import drift_reference
+from custlabel.release import fingerprint, lifecycle, model_card, performance_gates
+from custlabel.training import (
     acceptance,
-    baseline,
-    drift_reference,
     evaluate,
-    ml_gates,
-    model_card,
     model_families,
+    model_search,
     registry,
-    train,
+    rule_baseline,
     training_data,
 )
-from custlabel.config import Settings, get_settings
-from custlabel.deployed import CHALLENGER, CHAMPION, FALLBACK, DeployedModel
-from custlabel.gates import GATES_PASSED_TAG, GateResult, failures
-from custlabel.features import CATEGORICAL_FEATURES, LABEL_COLUMN, NUMERIC_FEATURES
-from custlabel.release import fingerprint, lifecycle
+from custlabel.training.deployed_model import (
+    CHALLENGER,
+    CHAMPION,
+    FALLBACK,
+    DeployedModel,
+)
+from custlabel.training.features import (
+    CATEGORICAL_FEATURES,
+    LABEL_COLUMN,
+    NUMERIC_FEATURES,
+)
 
 
 @dataclass(frozen=True)
 class Release:
     """A training and the version it registered."""
 
-    trained: train.TrainResult
+    trained: model_search.TrainResult
     model_name: str
     version: str
     run_id: str
@@ -53,23 +60,23 @@ class Release:
         if not self.trained.passed_gates:
             alias = ", REJECTED by the release gates (above): no alias moved"
         return [
-            *train.summary_lines(self.trained),
+            *model_search.summary_lines(self.trained),
             f"registered {self.model_name} version {self.version}{alias} (MLflow run {self.run_id}); "
             f"training took {self.trained.seconds:.0f} s",
         ]
 
 
-def config_hash(result: train.TrainResult) -> str:
+def config_hash(result: model_search.TrainResult) -> str:
     """The registry's hash of what decides this training besides the data."""
     return registry.config_hash(
-        train.config_dict(result.config),
+        model_search.config_dict(result.config),
         result.criteria.sha256,
         [NUMERIC_FEATURES, CATEGORICAL_FEATURES],
         model_families.search_spaces(),
     )
 
 
-def version_tags(settings: Settings, result: train.TrainResult) -> dict[str, str]:
+def version_tags(settings: Settings, result: model_search.TrainResult) -> dict[str, str]:
     """What a version records: data window, code revision, config hash, operating point, test figures."""
     plan, chosen = result.data.plan, result.selection.chosen
     tags = {
@@ -109,7 +116,7 @@ def version_tags(settings: Settings, result: train.TrainResult) -> dict[str, str
     return tags
 
 
-def _log_searches(result: train.TrainResult) -> None:
+def _log_searches(result: model_search.TrainResult) -> None:
     for candidate in result.selection.candidates:
         point = candidate.validation_point
         registry.log_search(
@@ -128,7 +135,7 @@ def _log_searches(result: train.TrainResult) -> None:
         )
 
 
-def _write_evaluation(result: train.TrainResult, card: str, folder: Path) -> None:
+def _write_evaluation(result: model_search.TrainResult, card: str, folder: Path) -> None:
     scores = result.test_scores
     y = scores[LABEL_COLUMN].to_numpy()
     curves = {f"model ({result.selection.chosen.name})": (y, scores["score"].to_numpy())}
@@ -144,7 +151,7 @@ def _write_evaluation(result: train.TrainResult, card: str, folder: Path) -> Non
     scores.to_csv(folder / "test_scores.csv.gz", index=False)
 
 
-def register(settings: Settings, result: train.TrainResult, run_key: str | None = None) -> Release:
+def register(settings: Settings, result: model_search.TrainResult, run_key: str | None = None) -> Release:
     """One parent run per training: the searches, the rule baseline, the figures; the version registered (no alias moves here)."""
     chosen, plan = result.selection.chosen, result.data.plan
     tags = {"kind": "training", **plan.tags(), "candidate": chosen.name}
@@ -153,7 +160,7 @@ def register(settings: Settings, result: train.TrainResult, run_key: str | None 
     with registry.training_run(settings, f"train test={plan.test_date}", tags) as run_id:
         registry.log_figures(
             {
-                **{f"config_{key}": value for key, value in train.config_dict(result.config).items()},
+                **{f"config_{key}": value for key, value in model_search.config_dict(result.config).items()},
                 "min_precision": result.criteria.performance.min_precision,
                 "min_recall": result.criteria.performance.min_recall,
                 "chosen_candidate": chosen.name,
@@ -173,7 +180,7 @@ def register(settings: Settings, result: train.TrainResult, run_key: str | None 
         _log_searches(result)
         if result.baseline_metrics is not None:
             registry.record_baseline(
-                settings, baseline.RULE, baseline.sql_text(settings), result.baseline_metrics, plan.test_date, nested=True
+                settings, rule_baseline.RULE, rule_baseline.sql_text(settings), result.baseline_metrics, plan.test_date, nested=True
             )
         version = registry.register_model(
             settings,
@@ -197,18 +204,18 @@ def current_champion(settings: Settings) -> DeployedModel | None:
     return None if version is None else registry.load_version(settings, version, CHAMPION)
 
 
-def judge(result: train.TrainResult, champion: DeployedModel | None) -> list[GateResult]:
+def judge(result: model_search.TrainResult, champion: DeployedModel | None) -> list[GateResult]:
     """The ML gates on the test rows: operating point, absolute criteria, the rule baseline, the champion."""
     scores = result.test_scores
     has_baseline = result.baseline_metrics is not None
     return [
-        ml_gates.operating_point_gate(result.selection.chosen.validation_point),
-        *ml_gates.performance_gates(
+        performance_gates.operating_point_gate(result.selection.chosen.validation_point),
+        *performance_gates.performance_gates(
             scores[LABEL_COLUMN].to_numpy(),
             scores["score"].to_numpy(),
             result.threshold,
             scores["baseline_score"].to_numpy() if has_baseline else None,
-            baseline.THRESHOLD,
+            rule_baseline.THRESHOLD,
             scores["champion_score"].to_numpy() if champion else None,
             champion.threshold if champion else None,
             result.criteria,
@@ -216,7 +223,7 @@ def judge(result: train.TrainResult, champion: DeployedModel | None) -> list[Gat
     ]
 
 
-def record_training(settings: Settings, result: train.TrainResult, version: str, actor: str) -> None:
+def record_training(settings: Settings, result: model_search.TrainResult, version: str, actor: str) -> None:
     """The version enters the lifecycle: registered, or rejected at once when a gate failed (once per version)."""
     test_date = result.data.plan.test_date
     details = {
@@ -234,7 +241,7 @@ def record_training(settings: Settings, result: train.TrainResult, version: str,
 
 def train_and_register(
     settings: Settings | None = None,
-    config: train.TrainConfig | None = None,
+    config: model_search.TrainConfig | None = None,
     criteria: acceptance.AcceptanceCriteria | None = None,
     alias: str | None = CHALLENGER,
     run_key: str | None = None,
@@ -248,15 +255,15 @@ def train_and_register(
     """
     lifecycle.refuse_training_alias(alias)
     settings = settings or get_settings()
-    config = config or train.TrainConfig()
+    config = config or model_search.TrainConfig()
     criteria = criteria or acceptance.load(settings=settings)
     started = time.perf_counter()
     data = training_data.load(settings, config.validation_dates, config.train_rows_per_date, config.eval_rows_per_date)
-    result = train.train(data, criteria, config)
+    result = model_search.train(data, criteria, config)
     champion = current_champion(settings)
     if champion is not None:
         result.test_scores = result.test_scores.assign(champion_score=champion.scores(data.test))
-    result.baseline_metrics, result.test_scores = baseline.evaluate_on(settings, result.test_scores)
+    result.baseline_metrics, result.test_scores = rule_baseline.evaluate_on(settings, result.test_scores)
     result.gates = judge(result, champion)
     result.seconds = time.perf_counter() - started
     release = register(settings, result, run_key)
@@ -268,14 +275,14 @@ def train_and_register(
 def record_baseline(settings: Settings | None = None) -> list[str]:
     """`custlabel baseline`: judge the rule on the newest matured night and record it in the registry."""
     settings = settings or get_settings()
-    test_date, metrics = baseline.evaluate_latest(settings)
+    test_date, metrics = rule_baseline.evaluate_latest(settings)
     if metrics is None:
         raise evaluate.EvaluationError(
-            f"{settings.schema}.{baseline.RELATION} does not exist: run `custlabel dbt build` first"
+            f"{settings.schema}.{rule_baseline.RELATION} does not exist: run `custlabel dbt build` first"
         )
-    version = registry.record_baseline(settings, baseline.RULE, baseline.sql_text(settings), metrics, test_date)
+    version = registry.record_baseline(settings, rule_baseline.RULE, rule_baseline.sql_text(settings), metrics, test_date)
     return [
         f"rule baseline on {test_date}: precision {metrics.precision:.3f} recall {metrics.recall:.3f} "
         f"F1 {metrics.f1:.3f} ROC AUC {metrics.roc_auc:.3f} PR AUC {metrics.pr_auc:.3f}",
-        f"recorded as {baseline.MODEL_NAME} version {version} (alias {FALLBACK})",
+        f"recorded as {rule_baseline.MODEL_NAME} version {version} (alias {FALLBACK})",
     ]

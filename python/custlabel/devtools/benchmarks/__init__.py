@@ -8,8 +8,8 @@ from datetime import date, timedelta
 import psycopg
 from psycopg import sql
 
-from custlabel import guard
 from custlabel.config import Settings
+from custlabel.warehouse import guard
 
 BENCH_DATABASE = "custlabel_bench"
 
@@ -42,7 +42,15 @@ def run_all(
 
     With training, validation also validates the version trained on the demo world, its dbt build included.
     """
-    from custlabel.devtools.benchmarks import dbt_build, load_speed, monitoring, purchase_only, scoring, training, validation
+    from custlabel.devtools.benchmarks import (
+        dbt_build,
+        load_speed,
+        monitoring,
+        purchase_only,
+        scoring,
+        training,
+        validation,
+    )
 
     target = bench_settings(settings, i_mean_database)
     end_date = date.today() - timedelta(days=1)

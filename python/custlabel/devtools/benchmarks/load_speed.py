@@ -18,10 +18,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from psycopg import sql
 
-from custlabel import db
+from custlabel.config import Settings
 from custlabel.demo import loader
 from custlabel.devtools.benchmarks import BENCH_DATABASE
-from custlabel.config import Settings
+from custlabel.warehouse import db
 
 LOAD_TARGET_ROWS_PER_SECOND = 200_000
 PARQUET_ROW_GROUP = 100_000

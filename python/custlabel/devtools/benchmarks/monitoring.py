@@ -19,10 +19,13 @@ from datetime import date, datetime, timezone
 
 from psycopg import sql
 
-from custlabel import alerts, browser, db, dbt, dbt_results, drift_reference, nightly, report, writeback
+from custlabel import browser
+from custlabel.config import Settings, monitoring_schema
 from custlabel.devtools.benchmarks.scoring import create_synthetic_features
-from custlabel.config import Settings
-from custlabel.config import monitoring_schema
+from custlabel.monitoring import alerts, drift_reference, nightly_report
+from custlabel.nightly import night_steps
+from custlabel.scoring import writeback
+from custlabel.warehouse import db, dbt_runner, dbt_test_history
 
 TARGET = "dev"
 MODEL, VERSION = "customer-labels", "1"
@@ -83,15 +86,15 @@ def _prepare(settings: Settings, customers: int) -> None:
         {"night": REFERENCE_NIGHT, "rows": REFERENCE_SAMPLE}, settings,
     )
     drift_reference.store(settings, MODEL, VERSION, sample)
-    build = ["build", "--select", "realized_performance", *nightly.LABEL_MONITORING, "--log-level", "warn"]
-    dbt.run(build, target=TARGET, as_of_date=str(LAST_NIGHT), settings=settings)
+    build = ["build", "--select", "realized_performance", *night_steps.LABEL_MONITORING, "--log-level", "warn"]
+    dbt_runner.run(build, target=TARGET, as_of_date=str(LAST_NIGHT), settings=settings)
     with db.connect(settings) as conn:
         conn.execute(sql.SQL(HISTORY).format(**tables), {"model": MODEL, "version": VERSION, "night": TONIGHT})
 
 
 def _model_seconds(settings: Settings) -> str:
     """Each model's build time in the last dbt run."""
-    document = json.loads(dbt_results.results_path(settings).read_text())
+    document = json.loads(dbt_test_history.results_path(settings).read_text())
     timed = [(r["unique_id"].split(".")[-1], r["execution_time"]) for r in document["results"] if r["unique_id"].startswith("model.")]
     return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timed)
 
@@ -105,9 +108,9 @@ def run(settings: Settings, customers: int) -> list[str]:
 
     clock = time.perf_counter()
     since = datetime.now(timezone.utc)
-    dbt.run(["build", "--select", *nightly.LABEL_MONITORING, "--log-level", "warn"], target=TARGET,
+    dbt_runner.run(["build", "--select", *night_steps.LABEL_MONITORING, "--log-level", "warn"], target=TARGET,
             as_of_date=str(TONIGHT), settings=settings)
-    dbt_results.store_latest(settings, settings.schema, "benchmark", TONIGHT, since)
+    dbt_test_history.store_latest(settings, settings.schema, "benchmark", TONIGHT, since)
     marts_seconds = time.perf_counter() - clock
     models = _model_seconds(settings)
 
@@ -116,7 +119,7 @@ def run(settings: Settings, customers: int) -> list[str]:
     alerts_seconds = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    path = report.write(settings, settings.schema, TONIGHT, [f"benchmark night, {customers:,} customers"])
+    path = nightly_report.write(settings, settings.schema, TONIGHT, [f"benchmark night, {customers:,} customers"])
     report_seconds = time.perf_counter() - clock
     total = marts_seconds + alerts_seconds + report_seconds
 

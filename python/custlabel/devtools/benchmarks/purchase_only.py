@@ -9,11 +9,12 @@ from datetime import date
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from custlabel import acceptance, dbt, evaluate, train, training_data
 from custlabel.config import Settings
 from custlabel.demo import loader
 from custlabel.devtools.benchmarks import BENCH_DATABASE
-from custlabel.features import LABEL_COLUMN
+from custlabel.training import acceptance, evaluate, model_search, training_data
+from custlabel.training.features import LABEL_COLUMN
+from custlabel.warehouse import dbt_runner
 
 BOOTSTRAP_SAMPLES = 500
 # Issue 24's target: average precision at least BG/NBD's + 0.02, the bootstrap interval of the difference above 0.
@@ -57,18 +58,18 @@ def _interval(values: np.ndarray) -> str:
     return f"[{low:+.3f}, {high:+.3f}]" if low < 0 else f"[{low:.3f}, {high:.3f}]"
 
 
-def run(settings: Settings, customers: int, days: int, end_date: date, config: train.TrainConfig | None = None) -> list[str]:
+def run(settings: Settings, customers: int, days: int, end_date: date, config: model_search.TrainConfig | None = None) -> list[str]:
     """Generate a purchase log, build it, train, and compare the model with BG/NBD on the same test rows."""
     summary = loader.generate_and_load(
         customers=customers, days=days, seed=1, end_date=end_date, settings=settings,
         i_mean_database=BENCH_DATABASE, purchase_only=True,
     )
-    dbt.run(["build", "--full-refresh"], target="prod", as_of_date=end_date.isoformat(), settings=settings)
+    dbt_runner.run(["build", "--full-refresh"], target="prod", as_of_date=end_date.isoformat(), settings=settings)
     started = time.perf_counter()
     data = training_data.load(settings)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = train.train(data, acceptance.load(settings=settings), config or train.TrainConfig())
+        result = model_search.train(data, acceptance.load(settings=settings), config or model_search.TrainConfig())
     seconds = time.perf_counter() - started
     scores, chosen = result.test_scores, result.selection.chosen
     # BG/NBD ranks the customers with a purchase: both rankings are judged on those rows
@@ -83,7 +84,7 @@ def run(settings: Settings, customers: int, days: int, end_date: date, config: t
         f"purchase-only: {summary}",
         f"  trained in {seconds:.0f} s with {len(caught)} warnings; chosen {chosen.name}; "
         f"{len(result.selection.features.left_out)} features left out ({', '.join(result.selection.features.left_out)})",
-        *(f"  {line}" for line in train.night_lines(result.data)),
+        *(f"  {line}" for line in model_search.night_lines(result.data)),
         f"  test {result.data.plan.test_date}: {len(y):,} rows with a purchase (BG/NBD's summary) of {covered.size:,}, "
         f"bad rate {y.mean():.3f}",
         f"  average precision   model {average_precision_score(y, model):.3f} {_interval(spread['model'])}   "

@@ -1,6 +1,6 @@
 """Scoring benchmark: scoring + write-back of N synthetic customers, both engines, against pandas to_sql.
 
-Figures: wall time of `custlabel.score.score` (read features, score, reasons, write,
+Figures: wall time of `custlabel.scoring.score.score` (read features, score, reasons, write,
 checks, swap), rows per second, and peak memory measured as `ru_maxrss` of a separate
 scoring process (so it includes the interpreter and libraries, not Postgres's own
 memory). The same label rows are then written with pandas `to_sql` and with our COPY
@@ -34,11 +34,17 @@ from psycopg import sql
 from sklearn.base import ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from custlabel import db, label_rule, score, sql_scoring, writeback
 from custlabel.config import Settings, get_settings
-from custlabel.deployed import CHAMPION, DeployedModel
-from custlabel.features import CATEGORICAL_FEATURES, MODEL_FEATURES, NUMERIC_FEATURES
-from custlabel.model_families import build_pipeline
+from custlabel.scoring import score, sql_scoring, writeback
+from custlabel.training import threshold_cut
+from custlabel.training.deployed_model import CHAMPION, DeployedModel
+from custlabel.training.features import (
+    CATEGORICAL_FEATURES,
+    MODEL_FEATURES,
+    NUMERIC_FEATURES,
+)
+from custlabel.training.model_families import build_pipeline
+from custlabel.warehouse import db
 
 BENCH_SCHEMA = "custlabel_benchmark"
 # The values drawn for each categorical feature and sensitive attribute (features.py lists the names).
@@ -120,7 +126,7 @@ def create_synthetic_rule_baseline(conn: psycopg.Connection, schema: str) -> Non
             " from {features}) as f"
         ).format(
             rules=sql.Identifier(schema, "rule_baseline_scores"),
-            label=label_rule.label_sql(sql.Identifier("points"), sql.Literal(0.5)),
+            label=threshold_cut.label_sql(sql.Identifier("points"), sql.Literal(0.5)),
             reason=sql.Literal(RULE_REASON),
             features=sql.Identifier(schema, "customer_features"),
         )

@@ -7,10 +7,11 @@ import time
 import pandas as pd
 from psycopg import sql
 
-from custlabel import db, evaluate, train
 from custlabel.config import Settings, get_settings
-from custlabel.features import KEY_COLUMNS, LABEL_COLUMN
 from custlabel.release import registration
+from custlabel.training import evaluate, model_search
+from custlabel.training.features import KEY_COLUMNS, LABEL_COLUMN
+from custlabel.warehouse import db
 
 # Issue 24's targets: 95% of the oracle's precision, calibrated on the newest matured night, trained in 10 minutes.
 ORACLE_SHARE_TARGET = 0.95
@@ -24,7 +25,7 @@ def verdict(value: float, target: float, higher_is_better: bool, unit: str = "")
     return "target met" if short <= 0 else f"target NOT met, short by {short:.3g}{unit}"
 
 
-def labelling_calibration(result: train.TrainResult) -> tuple[str, float]:
+def labelling_calibration(result: model_search.TrainResult) -> tuple[str, float]:
     """Which version labels and its calibration error on the newest matured night (the test night)."""
     if result.labels_with_refit:
         return "refit", result.refit.calibration.expected_calibration_error
@@ -47,7 +48,7 @@ def true_probabilities(settings: Settings, rows: pd.DataFrame) -> pd.Series:
     return merged["p_bad"]
 
 
-def run(settings: Settings | None = None, config: train.TrainConfig | None = None) -> list[str]:
+def run(settings: Settings | None = None, config: model_search.TrainConfig | None = None) -> list[str]:
     """Train once (registering a challenger) and return the figures as printable lines."""
     settings = settings or get_settings()
     started = time.perf_counter()

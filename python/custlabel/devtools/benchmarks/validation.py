@@ -30,7 +30,6 @@ from pathlib import Path
 from psycopg import sql
 from sklearn.linear_model import LogisticRegression
 
-from custlabel import acceptance, db, model_families, registry, validate
 from custlabel.config import Settings
 from custlabel.devtools.benchmarks.scoring import (
     create_synthetic_features,
@@ -38,7 +37,10 @@ from custlabel.devtools.benchmarks.scoring import (
     fit_stand_in,
     read_features,
 )
-from custlabel.features import MODEL_FEATURES
+from custlabel.release import validate_version
+from custlabel.training import acceptance, model_families, registry
+from custlabel.training.features import MODEL_FEATURES
+from custlabel.warehouse import db
 
 TARGET_SECONDS = 600.0
 # synthetic_outcome's rule in SQL: the known logistic rule the stand-in learns.
@@ -86,7 +88,7 @@ def _validate_child(job: Path) -> dict:
     """In the child process: validate once, report time, steps and peak memory."""
     settings, version, as_of_date = pickle.loads(job.read_bytes())
     started = time.perf_counter()
-    result = validate.validate(
+    result = validate_version.validate(
         version, settings, acceptance.load(settings=settings), as_of_date=as_of_date, build_warehouse=as_of_date is not None
     )
     seconds = time.perf_counter() - started
@@ -126,7 +128,7 @@ def _figure_lines(title: str, figures: dict) -> list[str]:
 
 def run(settings: Settings, customers: int) -> list[str]:
     """Benchmark `custlabel validate` at `customers` synthetic customers; one line per figure."""
-    test = replace(settings, target=validate.TEST_TARGET)
+    test = replace(settings, target=validate_version.TEST_TARGET)
     tonight = dt.date.today()
     night = tonight - dt.timedelta(days=120)
     lines = [f"validation benchmark: {customers:,} synthetic customers in {test.schema}, {os.cpu_count()} CPU cores"]
@@ -141,7 +143,7 @@ def run_on_demo_world(settings: Settings, customers: int, end_date: dt.date) -> 
     """Validate the newest version trained on the demo world, dbt build included: first build, then the next night."""
     version = max(registry.version_tags(settings), key=int)
     lines = [f"validation on the demo world: {customers:,} customers, version {version}, {os.cpu_count()} CPU cores"]
-    test_schema = replace(settings, target=validate.TEST_TARGET).schema
+    test_schema = replace(settings, target=validate_version.TEST_TARGET).schema
     with db.connect(settings) as conn:
         schemas = conn.execute(
             "select schema_name from information_schema.schemata where schema_name = %s or schema_name like %s",

@@ -1,0 +1,1 @@
+"""Monitoring: the headline figures, alert rules, drift references and the nightly report."""

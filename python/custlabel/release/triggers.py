@@ -1,0 +1,224 @@
+"""What makes the nightly run train a new version: code, data, performance, age (and bootstrap or no_champion).
+
+Each trigger measures one figure against its threshold; the fired ones are recorded
+as `triggered` release events with both. The data and performance triggers read the
+monitoring's alerts table (`alerts.TABLE` in `<schema>_monitoring`, written each night
+by `alerts.evaluate`); before the first night's alerts exist they measure the label
+history and the monitoring marts. Without a champion (none yet, or the candidates were
+rejected or rolled back) the trigger is `bootstrap` or `no_champion`. After a candidate
+closed without becoming champion, no training for `triggers.cool_off_nights` nights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+from psycopg import sql
+
+from custlabel.config import Settings, monitoring_schema
+from custlabel.monitoring import alerts
+from custlabel.release import fingerprint, lifecycle, release_log
+from custlabel.release.canary_health import psi
+from custlabel.release.release_policy import ReleasePolicy
+from custlabel.release.rollout import ReleaseState
+from custlabel.scoring import writeback
+from custlabel.training import acceptance, registry
+from custlabel.warehouse import db
+
+# Metrics of the monitoring's alert rules (alerts.yml) that mean the data drifted, or precision fell.
+DRIFT_METRICS = ("feature_shift_max", "feature_psi_max", "score_psi")
+PRECISION_METRICS = ("estimated_precision", "realized_precision")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """One trigger's measurement tonight: fired or not, why, the measured value and its threshold."""
+
+    name: str
+    fired: bool
+    reason: str
+    value: Any = None
+    threshold: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _has(settings: Settings, schema: str, table: str) -> bool:
+    with db.connect(settings) as conn:
+        return db.relation_exists(conn, schema, table)
+
+
+def _rows(settings: Settings, query: sql.Composable, params: list) -> list[tuple]:
+    with db.connect(settings) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def code(settings: Settings, tags: dict[str, str], criteria: acceptance.AcceptanceCriteria) -> Trigger:
+    """The dbt models upstream of training_set, the training modules or acceptance.yml differ from the champion's."""
+    now = {fingerprint.CODE_TAG: fingerprint.training_code_sha256(settings), "acceptance_sha256": criteria.sha256}
+    changed = [name for name, value in now.items() if tags.get(name) != value]
+    reason = (f"{', '.join(changed)} differs from the champion's" if changed
+              else "dbt models upstream of training_set, training code and acceptance.yml as the champion's")
+    return Trigger("code", bool(changed), reason, now, {name: tags.get(name) for name in now})
+
+
+def firing_nights(settings: Settings, schema: str, night: date, metrics: tuple[str, ...], window: int) -> int | None:
+    """Nights among the last `window` (up to tonight) with a firing alert on these metrics; None without the alerts table."""
+    marts = monitoring_schema(schema)
+    if not _has(settings, marts, alerts.TABLE):
+        return None
+    rows = _rows(settings, sql.SQL(
+        "with nights as (select distinct as_of_date from {t} where as_of_date <= %s order by as_of_date desc limit %s)"
+        " select count(distinct a.as_of_date) from {t} as a join nights using (as_of_date)"
+        " where a.state = %s and a.metric = any(%s)"
+    ).format(t=sql.Identifier(marts, alerts.TABLE)), [night, window, alerts.FIRING, list(metrics)])
+    return int(rows[0][0])
+
+
+def score_drift_nights(settings: Settings, schema: str, champion: str, night: date, policy: ReleasePolicy) -> tuple[int, list[float]]:
+    """Stand-in for the drift alert: the champion's score PSI on each of the last nights against its first full night."""
+    history = sql.Identifier(schema, writeback.HISTORY)
+    name = settings.model_name
+    reference = _rows(settings, sql.SQL(
+        "select as_of_date from {} group by as_of_date"
+        " having count(*) filter (where model_name = %s and model_version = %s) = count(*)"
+        " order by as_of_date limit 1").format(history), [name, champion])
+    if not reference:
+        return 0, []
+    nights = [row[0] for row in _rows(settings, sql.SQL(
+        "select distinct as_of_date from {} where model_name = %s and model_version = %s and as_of_date <= %s"
+        " and as_of_date > %s order by as_of_date desc limit %s").format(history),
+        [name, champion, night, reference[0][0], policy.triggers.data.window_nights])]
+
+    def scores(on: date) -> np.ndarray:
+        rows = _rows(settings, sql.SQL("select score from {} where as_of_date = %s and model_name = %s"
+                                       " and model_version = %s").format(history), [on, name, champion])
+        return np.array([row[0] for row in rows], float)
+
+    base = scores(reference[0][0])
+    distances = [psi(base, scores(on)) for on in nights]
+    return sum(d > policy.triggers.data.max_score_psi for d in distances), distances
+
+
+def data_drift(settings: Settings, schema: str, champion: str, night: date, policy: ReleasePolicy) -> Trigger:
+    """Drift on k of the last n nights: the monitoring's drift alerts, else the champion's score PSI."""
+    rule = policy.triggers.data
+    firing = firing_nights(settings, schema, night, DRIFT_METRICS, rule.window_nights)
+    if firing is not None:
+        return Trigger("data", firing >= rule.drift_nights,
+                       f"drift alerts fired on {firing} of the last {rule.window_nights} nights", firing, rule.drift_nights)
+    drifting, distances = score_drift_nights(settings, schema, champion, night, policy)
+    shown = ", ".join(f"{d:.3f}" for d in distances) or "no night to compare yet"
+    return Trigger(
+        "data", drifting >= rule.drift_nights,
+        f"champion score PSI above {rule.max_score_psi:g} on {drifting} of the last {rule.window_nights} nights ({shown})",
+        drifting, rule.drift_nights,
+    )
+
+
+def matured_labels(settings: Settings, schema: str, tags: dict[str, str], policy: ReleasePolicy) -> Trigger:
+    """Enough training rows whose outcome matured after the champion's test date."""
+    needed = policy.triggers.data.min_new_matured_labels
+    test_date = tags.get("test_date")
+    if not test_date or not _has(settings, schema, "training_set"):
+        return Trigger("data", False, "the champion records no test date, or there is no training_set", 0, needed)
+    count = _rows(settings, sql.SQL("select count(*) from {} where as_of_date > %s").format(
+        sql.Identifier(schema, "training_set")), [test_date])[0][0]
+    return Trigger("data", count >= needed, f"{count:,} labels matured since the champion's test date {test_date}",
+                   int(count), needed)
+
+
+def performance(settings: Settings, schema: str, champion: str, night: date, criteria: acceptance.AcceptanceCriteria,
+                policy: ReleasePolicy) -> Trigger:
+    """Realized precision of the champion below acceptance; before any window matured, its estimated precision."""
+    floor = criteria.performance.min_precision
+    marts = monitoring_schema(schema)
+    if _has(settings, marts, "realized_performance"):
+        realized = _rows(settings, sql.SQL(
+            "select as_of_date, realized_precision from {} where model_name = %s and model_version = %s"
+            " and window_end <= %s and customers_with_outcome >= %s and realized_precision is not null"
+            " order by as_of_date desc limit 1").format(sql.Identifier(marts, "realized_performance")),
+            [settings.model_name, champion, night, policy.triggers.performance.min_customers_with_outcome])
+        if realized:
+            on, value = realized[0]
+            return Trigger("performance", value < floor, f"realized precision of v{champion} on {on}: {value:.1%}",
+                           float(value), floor)
+    firing = firing_nights(settings, schema, night, PRECISION_METRICS, 1)
+    if firing is not None:
+        return Trigger("performance", firing > 0, "estimated precision alert of the monitoring tonight", firing, 1)
+    estimated = _rows(settings, sql.SQL(
+        "select avg(score) from {} where model_name = %s and model_version = %s and label = 'bad'"
+        " and as_of_date = (select max(as_of_date) from {} where model_name = %s and model_version = %s)"
+    ).format(sql.Identifier(schema, writeback.HISTORY), sql.Identifier(schema, writeback.HISTORY)),
+        [settings.model_name, champion] * 2)
+    value = estimated[0][0] if estimated else None
+    if value is None:
+        return Trigger("performance", False, "no matured window and no labels of the champion yet", None, floor)
+    floor = floor - policy.triggers.performance.estimated_margin
+    return Trigger("performance", value < floor,
+                   f"no matured window yet: estimated precision (mean score of its 'bad' labels) {value:.1%}",
+                   float(value), round(floor, 4))
+
+
+def age(tags: dict[str, str], night: date, policy: ReleasePolicy) -> Trigger:
+    """Days from the newest night the champion learnt from (its test date) to tonight."""
+    limit = policy.triggers.age.max_days
+    test_date = tags.get("test_date")
+    if not test_date:
+        return Trigger("age", False, "the champion records no test date", None, limit)
+    days = (night - date.fromisoformat(test_date)).days
+    return Trigger("age", days > limit, f"the champion's newest training night {test_date} is {days} days old", days, limit)
+
+
+def evaluate(settings: Settings, schema: str, night: date, policy: ReleasePolicy, state: ReleaseState,
+             retrain: bool = False) -> list[Trigger]:
+    """Tonight's triggers (fired or not). Without a champion, `bootstrap` or `no_champion`; `retrain` is the operator's own."""
+    found = [Trigger("requested", True, "the run was started with retrain")] if retrain else []
+    if state.champion is None:
+        if not state.has_model:
+            return [*found, Trigger("bootstrap", True, "no model yet: the rule baseline labels until one is approved")]
+        return [*found, Trigger("no_champion", True, "no version is champion (the candidates were rejected or rolled"
+                                " back): the rule baseline labels until one is approved")]
+    tags = registry.version_tags(settings).get(state.champion)
+    if tags is None:
+        return found  # the registry lost the champion: the fallback says so; nothing to measure against
+    criteria = acceptance.load(settings=settings)
+    return [
+        *found,
+        code(settings, tags, criteria),
+        data_drift(settings, schema, state.champion, night, policy),
+        matured_labels(settings, schema, tags, policy),
+        performance(settings, schema, state.champion, night, criteria, policy),
+        age(tags, night, policy),
+    ]
+
+
+def cooling_off(settings: Settings, night: date, policy: ReleasePolicy) -> str | None:
+    """Why no training tonight although a trigger fired: the newest candidate closed and the last retraining
+    was fewer than triggers.cool_off_nights nights ago. None when training may go ahead."""
+    now = lifecycle.read(settings)
+    newest = max(now.versions.values(), key=lambda v: int(v.version) if v.version.isdigit() else 0, default=None)
+    if newest is None or newest.state not in lifecycle.CLOSED:
+        return None
+    retrained = [e.as_of_date for e in release_log.history(settings, model_name=settings.model_name)
+                 if e.event == "triggered" and e.details.get("action") == "retrain" and e.as_of_date]
+    if not retrained:
+        return None
+    nights = (night - max(retrained)).days
+    wait = policy.triggers.cool_off_nights
+    if nights >= wait:
+        return None
+    return (f"cooling off: the last candidate v{newest.version} was {newest.state} and the last retraining was "
+            f"{nights} night(s) ago (triggers.cool_off_nights: {wait})")
+
+
+def record(settings: Settings, night: date, fired: list[Trigger], actor: str, action: str) -> None:
+    """A `triggered` release event per fired trigger: which, the measured value, the threshold, what was done."""
+    for trigger in fired:
+        lifecycle.record_trigger(settings, actor, f"{trigger.name}: {trigger.reason}",
+                                 {"trigger": trigger.name, "value": trigger.value, "threshold": trigger.threshold,
+                                  "action": action}, night)

@@ -1,0 +1,238 @@
+"""Runs dbt in-process (dbt's programmatic runner) against the configured warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from custlabel.config import Settings, get_settings
+from custlabel.errors import CustlabelError
+from custlabel.warehouse import retry
+
+ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Node statuses that end a command: "fail" is a failed test, "error" a model or query that broke.
+FAILED_STATUSES = {"error", "fail", "runtime error"}
+
+
+class DbtFailure(CustlabelError):
+    """A dbt command failed; the message names the failing nodes.
+
+    transient: every failure was a lost connection or a lock wait (worth a retry),
+    not a failed test, a compile error or a gate.
+    """
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class Failure:
+    text: str
+    transient: bool
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    command: str
+    warnings: list[str]
+    nodes: int
+
+
+def _profiles_dir(settings: Settings) -> str:
+    """A profiles.yml that reads the PG* variables, kept under .local/ (never committed)."""
+    target = settings.dbt_profiles_dir / "profiles.yml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(settings.project_dir / "profiles.yml.example", target)
+    return str(target.parent)
+
+
+def _ensure_packages(settings: Settings, base: list[str]) -> None:
+    if not (settings.project_dir / "dbt_packages" / "dbt_expectations").exists():
+        _invoke(["deps", *base])
+
+
+def _invoke(args: list[str]):
+    from dbt.cli.main import dbtRunner
+
+    return dbtRunner().invoke(args)
+
+
+def _describe(node_result) -> str:
+    if node_result.message:
+        return node_result.message
+    max_loaded_at = getattr(node_result, "max_loaded_at", None)
+    if max_loaded_at is not None:
+        # A load covers a night when made after it ended (macros/collect_freshness.sql).
+        judged_at = f"{node_result.snapshotted_at:%Y-%m-%d %H:%M} UTC"
+        if max_loaded_at.year == 1:
+            return "stale: nothing loaded after the night ended: load a newer extract (custlabel load)"
+        return f"stale: last loaded {max_loaded_at:%Y-%m-%d %H:%M} UTC, {node_result.age / 86400:.1f} days before {judged_at}"
+    return str(node_result.status)
+
+
+def split_vars(args: list[str]) -> tuple[list[str], dict]:
+    """dbt arguments without `--vars`, and the vars they gave (YAML, as `dbt --vars` takes them)."""
+    rest, variables = [], {}
+    iterator = iter(args)
+    for arg in iterator:
+        if arg == "--vars" or arg.startswith("--vars="):
+            text = arg.split("=", 1)[1] if "=" in arg else next(iterator, "")
+            variables.update(parse_vars(text))
+        else:
+            rest.append(arg)
+    return rest, variables
+
+
+def parse_vars(text: str) -> dict:
+    """A `--vars` value, e.g. '{outcome_window_days: 30}', as a dict."""
+    try:
+        value = yaml.safe_load(text) if text else {}
+    except yaml.YAMLError as error:
+        raise CustlabelError(f"--vars {text!r} is not YAML: {error}") from None
+    if not isinstance(value, dict):
+        raise CustlabelError(f"--vars {text!r} must be a mapping, e.g. '{{outcome_window_days: 30}}'")
+    return value
+
+
+def _exception_is_transient(exception: BaseException) -> bool:
+    from dbt.adapters.exceptions.connection import FailedToConnectError
+
+    return isinstance(exception, FailedToConnectError) or retry.is_transient_message(str(exception))
+
+
+def _failures(result) -> list[Failure]:
+    if result.exception is not None:
+        return [Failure(str(result.exception), _exception_is_transient(result.exception))]
+    failures = []
+    for node_result in getattr(result.result, "results", None) or []:
+        status = str(node_result.status)
+        if status in FAILED_STATUSES:
+            text = _describe(node_result)
+            # A failed test ("fail") is a verdict on the data: it fails the same way on a retry.
+            transient = status != "fail" and retry.is_transient_message(text)
+            failures.append(Failure(f"{node_result.node.name}: {text}", transient))
+    return failures or [Failure("dbt reported failure without node details (see logs/dbt.log)", False)]
+
+
+def _warnings(result) -> list[str]:
+    return [
+        f"{node_result.node.name}: {_describe(node_result)}"
+        for node_result in getattr(result.result, "results", None) or []
+        if str(node_result.status) == "warn"
+    ]
+
+
+@contextmanager
+def _warehouse_env(settings: Settings) -> Iterator[None]:
+    """PG* variables for dbt's profile during one command (its sessions' time zone included), restored afterwards."""
+    values = settings.connection.session_env()
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@lru_cache(maxsize=4)
+def project_vars(project_dir: Path) -> frozenset[str]:
+    """The vars dbt_project.yml declares."""
+    return frozenset(project_var_values(project_dir))
+
+
+def project_var_values(project_dir: Path) -> dict[str, Any]:
+    """The vars dbt_project.yml declares, with their default values."""
+    project = yaml.safe_load((project_dir / "dbt_project.yml").read_text())
+    return dict(project.get("vars") or {})
+
+
+def iso_day(value: str | dt.date, name: str = "as_of_date") -> str:
+    """A night as 'YYYY-MM-DD', or a CustlabelError naming the bad value."""
+    if isinstance(value, dt.datetime):
+        raise CustlabelError(f"{name} must be a date (YYYY-MM-DD), not a timestamp: {value!r}")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    try:
+        if ISO_DAY.match(text):
+            return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    raise CustlabelError(f"{name} must be a date written YYYY-MM-DD, got {value!r}")
+
+
+# Vars that take a word, and the words they take (every other var but as_of_date is a number).
+WORD_VARS = {"freshness": {"error", "warn", "skip"}, "training_nights_every": {"month", "week"}}
+
+
+def checked_vars(variables: dict[str, Any], project_dir: Path) -> dict[str, Any]:
+    """The vars for dbt's --vars, checked: declared in dbt_project.yml, a date for as_of_date, a listed word
+    for WORD_VARS, numbers (or null, where the project default is null-able) otherwise.
+
+    dbt pastes vars into SQL text, so nothing else may reach it.
+    """
+    known = project_vars(project_dir)
+    checked: dict[str, Any] = {}
+    for name, value in variables.items():
+        if name not in known:
+            raise CustlabelError(f"unknown dbt var {name!r}: dbt_project.yml declares {', '.join(sorted(known))}")
+        if name == "as_of_date":
+            checked[name] = iso_day(value)
+        elif name in WORD_VARS:
+            if value not in WORD_VARS[name]:
+                raise CustlabelError(f"dbt var {name} must be one of {', '.join(sorted(WORD_VARS[name]))}, got {value!r}")
+            checked[name] = value
+        elif value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+            checked[name] = value
+        else:
+            raise CustlabelError(f"dbt var {name} must be a number or null, got {value!r}")
+    return checked
+
+
+def run(
+    args: list[str],
+    target: str | None = None,
+    as_of_date: str | dt.date | None = None,
+    extra_vars: dict | None = None,
+    settings: Settings | None = None,
+) -> DbtResult:
+    """Run one dbt command (e.g. ["build"]) for a target and night; raise DbtFailure on failure."""
+    settings = settings or get_settings()
+    if not args:
+        raise CustlabelError("no dbt command given, e.g. `custlabel dbt build`")
+    args, given = split_vars(args)
+    variables = {**(extra_vars or {}), **given}
+    if as_of_date:
+        variables["as_of_date"] = as_of_date
+    variables = checked_vars(variables, settings.project_dir)
+    base = ["--project-dir", str(settings.project_dir), "--profiles-dir", _profiles_dir(settings)]
+    command = [*args, *base, "--target", target or settings.target]
+    if variables and args[0] not in {"deps", "clean", "debug"}:
+        command += ["--vars", json.dumps(variables, default=str)]
+    with _warehouse_env(settings):
+        _ensure_packages(settings, base)
+        result = _invoke(command)
+    if not result.success:
+        failures = _failures(result)
+        raise DbtFailure(
+            f"dbt {' '.join(args)} failed: " + "; ".join(failure.text for failure in failures),
+            transient=all(failure.transient for failure in failures),
+        )
+    nodes = len(getattr(result.result, "results", None) or [])
+    return DbtResult(" ".join(args), _warnings(result), nodes)
