@@ -1,1 +1,1 @@
-"""Developer tools, not part of the nightly product: the embedded PostgreSQL and the benchmarks."""
+"""Developer tools, not part of the nightly product: the benchmarks and the generated map of the package."""

@@ -1,1 +1,1 @@
-"""The warehouse: connections, the embedded server, dbt runs and their test history, grants, loading, locking, the master-data contract, freshness."""
+"""The warehouse: connections, the embedded server, dbt runs and their test history, loading, locking, the master-data contract, freshness, retries."""
