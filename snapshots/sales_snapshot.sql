@@ -28,7 +28,7 @@
 {% if 'status_seen_late_on' not in held %}
 {{ exceptions.raise_compiler_error(
     this ~ " predates the columns that say when each fact was first seen: drop it (it held an audit trail only)"
-    ~ " and build again; see README, 'Time: what was known, when'") }}
+    ~ " and build again; see docs/dbt-and-time.md, 'Time: what was known, when'") }}
 {% endif %}
 {% endif %}
 

@@ -1,6 +1,6 @@
 """The operator's interface: `custlabel serve` in one terminal, `prefect deployment run` in another.
 
-Exactly as the README says, with no Prefect server set up beforehand: serve starts a
+Exactly as the README and docs/operations.md say, with no Prefect server set up beforehand: serve starts a
 local Prefect server (the schedule needs one), and `prefect deployment run` without
 PREFECT_API_URL reaches the same Prefect database.
 """

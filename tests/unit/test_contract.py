@@ -1,4 +1,4 @@
-"""The master-data contract: read from the dbt sources file, shown in the README as it is there."""
+"""The master-data contract: read from the dbt sources file, shown in docs/master-data.md as it is there."""
 
 from custlabel.config import get_settings
 from custlabel.warehouse import contract
@@ -17,8 +17,8 @@ def test_the_contract_has_types_and_required_columns() -> None:
     assert contract.LOAD_TIME_COLUMN not in [column.name for column in tables["sales"].file_columns]
 
 
-def test_the_readme_shows_the_contract_as_the_sources_file_defines_it() -> None:
-    readme = (get_settings().project_dir / "README.md").read_text()
-    start = readme.index("<!-- contract:")
-    shown = readme[readme.index("\n", start) + 1 : readme.index("<!-- end of contract -->")]
+def test_the_master_data_page_shows_the_contract_as_the_sources_file_defines_it() -> None:
+    page = (get_settings().project_dir / "docs" / "master-data.md").read_text()
+    start = page.index("<!-- contract:")
+    shown = page[page.index("\n", start) + 1 : page.index("<!-- end of contract -->")]
     assert shown == contract.markdown(_tables())

@@ -57,7 +57,7 @@ def _column(entry: dict) -> Column:
 
 
 def markdown(tables: dict[str, Table]) -> str:
-    """The contract as the README shows it: one markdown table per master-data table."""
+    """The contract as docs/master-data.md shows it: one markdown table per master-data table."""
     parts = []
     for table in tables.values():
         lines = [f"`{SCHEMA}.{table.name}`:", "", "| column | type | required | meaning |", "|---|---|---|---|"]
