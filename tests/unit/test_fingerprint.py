@@ -11,6 +11,7 @@ import pytest
 
 from custlabel.config import get_settings
 from custlabel.release import fingerprint
+from custlabel.training import features
 from custlabel.training.training_data import TrainingDataError
 
 
@@ -22,12 +23,12 @@ def manifest(**checksums: str) -> dict:
 
     return {
         "nodes": {
-            "model.custlabel.training_set": model("training_set", ["model.custlabel.int_sales"], ["macro.custlabel.training.threshold_cut"]),
+            "model.custlabel.training_set": model("training_set", ["model.custlabel.int_sales"], ["macro.custlabel.sale_state"]),
             "model.custlabel.int_sales": model("int_sales", ["model.custlabel.stg_sales"]),
             "model.custlabel.stg_sales": model("stg_sales", ["source.custlabel.master.sales"]),
             "model.custlabel.customer_labels_report": model("customer_labels_report", []),
         },
-        "macros": {"macro.custlabel.training.threshold_cut": {"macro_sql": checksums.get("label_rule", "{% macro label_rule() %}"),
+        "macros": {"macro.custlabel.sale_state": {"macro_sql": checksums.get("sale_state", "{% macro sale_state() %}"),
                                                   "depends_on": {"macros": []}}},
     }
 
@@ -35,7 +36,7 @@ def manifest(**checksums: str) -> dict:
 def test_the_upstream_of_training_set_is_read_from_the_manifest() -> None:
     assert set(fingerprint.upstream_of_training_set(manifest())) == {
         "model.custlabel.training_set", "model.custlabel.int_sales", "model.custlabel.stg_sales",
-        "source.custlabel.master.sales", "macro.custlabel.training.threshold_cut",
+        "source.custlabel.master.sales", "macro.custlabel.sale_state",
     }
     with pytest.raises(TrainingDataError, match="dbt's manifest has no model training_set"):
         fingerprint.upstream_of_training_set({"nodes": {}})
@@ -58,6 +59,16 @@ def project(tmp_path: Path):
 def test_a_change_upstream_of_training_set_changes_the_fingerprint(project) -> None:
     base = project()
     assert project(stg_sales="edited") != base
-    assert project(label_rule="{% macro label_rule() %} -- edited") != base
+    assert project(sale_state="{% macro sale_state() %} -- edited") != base
     assert project(acceptance_extra="# the business owner's edit\n") != base
     assert project(customer_labels_report="edited") == base  # not what the model learns from
+
+
+def test_a_features_kind_retrains_and_its_reworded_reason_does_not(project, monkeypatch) -> None:
+    base = project()
+    tenure = features.FEATURES[0]
+    reworded = [replace(tenure, reason=("older", "newer", "unknown")), *features.FEATURES[1:]]
+    monkeypatch.setattr(features, "FEATURES", reworded)
+    assert project() == base
+    monkeypatch.setattr(features, "FEATURES", [replace(tenure, kind="sensitive"), *features.FEATURES[1:]])
+    assert project() != base

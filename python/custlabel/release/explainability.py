@@ -8,7 +8,7 @@
 - The reasons the scorer would write (custlabel.scoring.reasons) are checked on the same rows:
   a "high"/"low" reason must read in the direction the model's risk takes across
   customers, and words that state a fact must be true ("new customer": tenure under
-  reasons.NEW_CUSTOMER_DAYS days).
+  the bound of tenure_days' reason_facts in the features' YAML).
 """
 
 from __future__ import annotations

@@ -85,11 +85,13 @@ def dbt_digest(project_dir: Path) -> dict[str, str]:
 
 
 def training_code_sha256(settings: Settings) -> str:
-    """A hash of the dbt models upstream of training_set, the training modules and acceptance.yml."""
+    """A hash of the dbt models upstream of training_set, the training modules, the feature kinds and acceptance.yml."""
     digest = hashlib.sha256()
     for key, checksum in sorted(dbt_digest(settings.project_dir).items()):
         digest.update(f"{key}={checksum}\n".encode())
     for module in TRAINING_MODULES:
         digest.update(Path(inspect.getfile(module)).read_bytes())
+    # What training reads of the features' YAML (names, types, kinds); reworded reasons retrain nothing.
+    digest.update(json.dumps([(f.name, f.data_type, f.kind) for f in features.FEATURES]).encode())
     digest.update(acceptance.default_path(settings).read_bytes())
     return digest.hexdigest()[:16]

@@ -20,7 +20,7 @@ Two rules keep the words true to the customer:
   pushing toward bad only because revenue_90d pulls the other way), its value is
   not named; the push still counts in the score.
 - Words that state a fact ("new customer") are used only where the value makes
-  them true (`ABSOLUTE_WORDS`); elsewhere the words compare with the typical customer.
+  them true (`ABSOLUTE_WORDS`, the features' `reason_facts`); elsewhere the words compare with the typical customer.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from psycopg import sql
 
-from custlabel.training.features import CATEGORICAL_FEATURES
+from custlabel.training.features import CATEGORICAL_FEATURES, FEATURES
 
 TOP_N = 3
 EXACT, SURROGATE = "exact-linear", "linear-surrogate"
@@ -40,54 +40,9 @@ ADDITIVITY_TOLERANCE = 1e-6
 # Log-odds beyond this are saturated probabilities: useless for checking additivity.
 WELL_CONDITIONED_LOGIT = 20.0
 
-# A customer is "new" for this many days after their first day.
-NEW_CUSTOMER_DAYS = 90
-
-# (high, low, unknown) for each numeric feature, in the rule baseline's style: high and low
-# compare with the typical customer (the reference).
-PHRASES: dict[str, tuple[str, str, str]] = {
-    "days_since_first_purchase": ("first purchase long ago", "first purchase recently", "no purchase on record"),
-    "days_since_last_purchase": ("long time since last purchase", "recent purchase", "no purchase on record"),
-    "repeat_purchases_count": ("many repeat purchases", "few repeat purchases", "no purchase on record"),
-    "tenure_days": ("longer customer history than most", "shorter customer history than most", "customer since unknown"),
-    "days_since_last_sale": ("long time since last purchase", "recent purchase", "no purchase on record"),
-    "sales_count_prev_90d": (
-        "many purchases in the previous quarter",
-        "few purchases in the previous quarter",
-        "no purchase history for the previous quarter",
-    ),
-    "sales_count_30d": ("many purchases in the last 30 days", "few purchases in the last 30 days", "no recent purchase data"),
-    "sales_count_90d": ("many purchases in the last 90 days", "few purchases in the last 90 days", "no purchase data for 90 days"),
-    "sales_count_365d": ("many purchases in the last year", "few purchases in the last year", "no purchase data for the year"),
-    "revenue_30d": ("high revenue in the last 30 days", "low revenue in the last 30 days", "no revenue data for 30 days"),
-    "revenue_90d": ("high revenue in the last 90 days", "low revenue in the last 90 days", "no revenue data for 90 days"),
-    "revenue_365d": ("high revenue in the last year", "low revenue in the last year", "no revenue data for the year"),
-    "revenue_prev_90d": (
-        "high revenue in the previous quarter",
-        "low revenue in the previous quarter",
-        "no revenue data for the previous quarter",
-    ),
-    "revenue_trend_90d": ("revenue rising", "revenue falling", "revenue trend unknown"),
-    "avg_sale_amount_365d": ("large average purchase", "small average purchase", "average purchase unknown"),
-    "return_rate_365d": ("many returns", "few returns", "return rate unknown"),
-    "cancel_rate_365d": ("many cancellations", "few cancellations", "cancellation rate unknown"),
-    "open_invoices_count": ("many open invoices", "few open invoices", "open invoices unknown"),
-    "overdue_invoices_count": ("many overdue invoices", "few overdue invoices", "overdue invoices unknown"),
-    "overdue_amount": ("large overdue amount", "small overdue amount", "overdue amount unknown"),
-    "overdue_share_365d": ("many due invoices unpaid", "due invoices paid", "no invoice due yet"),
-    "late_payment_rate_365d": ("often pays late", "rarely pays late", "no payment history"),
-    "avg_days_to_pay_365d": ("slow to pay", "quick to pay", "no payment history"),
-    "avg_days_to_pay_on_time_365d": ("slow to pay even on time", "quick to pay", "no payment on time"),
-    "avg_days_to_pay_120d": ("slow to pay lately", "quick to pay lately", "no recent payment"),
-    "online_share_365d": ("mostly buys online", "mostly buys offline", "sales channel unknown"),
-    "returns_count_90d": ("returned recent purchases", "kept recent purchases", "no recent purchase data"),
-    "unpaid_invoices_15_90d": (
-        "recent invoices left unpaid",
-        "recent invoices paid",
-        "no recent invoice data",
-    ),
-    "returns_unpaid_90d": ("returned recent purchases before paying", "paid before returning", "no recent purchase data"),
-}
+# (high, low, unknown) for each numeric feature, from its YAML entry (config.meta.reason), in
+# the rule baseline's style: high and low compare with the typical customer (the reference).
+PHRASES: dict[str, tuple[str, str, str]] = {feature.name: feature.reason for feature in FEATURES if feature.reason}
 
 
 @dataclass(frozen=True)
@@ -104,10 +59,11 @@ class AbsoluteWords:
 
 
 ABSOLUTE_WORDS: dict[str, AbsoluteWords] = {
-    "tenure_days": AbsoluteWords(
-        below=((NEW_CUSTOMER_DAYS, "new customer"), (365, "customer for less than a year")),
-        at_least=((730, "long-standing customer"),),
-    ),
+    feature.name: AbsoluteWords(
+        below=tuple(feature.reason_facts.get("below", ())), at_least=tuple(feature.reason_facts.get("at_least", ()))
+    )
+    for feature in FEATURES
+    if feature.reason_facts
 }
 
 

@@ -38,41 +38,30 @@ from custlabel.config import Settings, get_settings
 from custlabel.scoring import score, sql_scoring, writeback
 from custlabel.training import threshold_cut
 from custlabel.training.deployed_model import CHAMPION, DeployedModel
-from custlabel.training.features import (
-    CATEGORICAL_FEATURES,
-    MODEL_FEATURES,
-    NUMERIC_FEATURES,
-)
+from custlabel.training.features import CATEGORICAL_FEATURES, FEATURES, MODEL_FEATURES, NUMERIC_FEATURES
 from custlabel.training.model_families import build_pipeline
 from custlabel.warehouse import db
 
 BENCH_SCHEMA = "custlabel_benchmark"
-# The values drawn for each categorical feature and sensitive attribute (features.py lists the names).
+# How each column is drawn: its YAML entry's config.meta.synthetic (values of a category; a
+# number's draw, scale and whether some customers have none).
 CATEGORIES = {
-    "segment": ("retail", "wholesale", "online"),
-    "country": ("FR", "DE", "ES"),
-    "gender": ("female", "male"),
-    "age_band": ("18-34", "35-54", "55+"),
+    feature.name: tuple(feature.synthetic["values"]) for feature in FEATURES if feature.kind in ("categorical", "sensitive")
 }
-# Features that are null for some customers (no sale, no invoice yet).
-NULLABLE = {
-    "days_since_last_sale", "avg_days_to_pay_365d", "avg_days_to_pay_on_time_365d", "avg_days_to_pay_120d",
-    "late_payment_rate_365d", "revenue_trend_90d",
-}
-RATES = {"return_rate_365d", "cancel_rate_365d", "late_payment_rate_365d", "online_share_365d"}
+DRAWS = {feature.name: feature.synthetic for feature in FEATURES if feature.kind == "numeric"}
 TARGETS = {"seconds": 60.0, "memory_mb": 2048.0}
 RULE_REASON = "no purchase in the last 90 days"
 
 
 def _feature_sql(name: str) -> sql.Composable:
-    if name in RATES:
+    draw = DRAWS[name]
+    if draw["draw"] == "share":
         value = sql.SQL("random()")
-    elif name == "revenue_trend_90d":
+    elif draw["draw"] == "trend":
         value = sql.SQL("random() * 2 - 1")
     else:
-        scale = 400.0 if "days" in name or "revenue" in name or "amount" in name else 5.0
-        value = sql.SQL("-ln(1 - random()) * {}").format(sql.Literal(scale))
-    if name in NULLABLE:
+        value = sql.SQL("-ln(1 - random()) * {}").format(sql.Literal(float(draw["scale"])))
+    if draw.get("nullable"):
         value = sql.SQL("case when random() < 0.08 then null else {} end").format(value)
     return sql.SQL("{} as {}").format(value, sql.Identifier(name))
 
