@@ -41,3 +41,7 @@ def test_the_scoring_benchmark_draws_the_contracted_columns() -> None:
     assert list(scoring_benchmark.CATEGORIES) == features.CATEGORICAL_FEATURES + features.SENSITIVE_ATTRIBUTES
     assert scoring_benchmark.NULLABLE <= set(features.NUMERIC_FEATURES)
     assert scoring_benchmark.RATES <= set(features.NUMERIC_FEATURES)
+
+
+def test_the_feature_history_declares_the_feature_list() -> None:
+    assert _contract("features", "customer_features") == features.FEATURE_MART_COLUMNS
