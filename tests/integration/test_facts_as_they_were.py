@@ -139,7 +139,7 @@ def test_an_edit_after_the_night_leaves_its_features_and_training_rows_as_they_w
         for table in as_built
         if (columns := _changed_columns(as_built[table], rebuilt[table], customers))
     }
-    assert changed == {}, "edits made after the nights changed them on rebuild"
+    assert changed == {}, f"edits made after the nights changed them on rebuild: {sorted(changed)}"
     for table in as_built:
         pd.testing.assert_frame_equal(rebuilt[table], as_built[table], obj=table)
 
