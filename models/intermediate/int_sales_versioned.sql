@@ -9,10 +9,20 @@
 -- features and outcomes of every night read it.
 with
 
-edited_sales as (
+-- Each read through a partial index of the snapshot: its closed versions, and the
+-- current versions of their sales.
+closed_versions as (
 
-    select sale_id from {{ ref('sales_snapshot') }}
+    select * from {{ ref('sales_snapshot') }}
     where dbt_valid_to is not null
+
+),
+
+current_versions as (
+
+    select * from {{ ref('sales_snapshot') }}
+    where dbt_valid_to is null
+        and sale_id in (select sale_id from closed_versions)
 
 ),
 
@@ -21,8 +31,11 @@ versions as (
     select
         *,
         greatest(seen_on, dbt_valid_from::date) as known_from
-    from {{ ref('sales_snapshot') }}
-    where sale_id in (select sale_id from edited_sales)
+    from (
+        select * from closed_versions
+        union all
+        select * from current_versions
+    ) as all_versions
 
 ),
 
