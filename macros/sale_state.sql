@@ -1,6 +1,9 @@
 {% macro sale_is_known(cutoff) -%}
-    {#- Over int_sales_known_at: the sale had happened and was known before the cutoff. -#}
-    (sold_at < {{ cutoff }} and sale_known_at < {{ cutoff }})
+    {#- Over int_sales_known_at: the sale had happened and was known before the cutoff, in
+        the version known then (one row per sale). -#}
+    (sold_at < {{ cutoff }} and sale_known_at < {{ cutoff }}
+        and (version_known_from is null or version_known_from <= {{ cutoff }})
+        and (version_known_until is null or version_known_until > {{ cutoff }}))
 {%- endmacro %}
 
 {% macro sale_status_at(cutoff) -%}

@@ -7,6 +7,7 @@
         updated_at='updated_at',
         post_hook=[
             "create index if not exists {{ this.identifier }}_current_sale_id on {{ this }} (sale_id) where dbt_valid_to is null",
+            "create index if not exists {{ this.identifier }}_closed_sale_id on {{ this }} (sale_id) where dbt_valid_to is not null",
             "create index if not exists {{ this.identifier }}_late_facts on {{ this }} (sale_id)
                 include (sale_seen_late_on, paid_seen_late_on, status_seen_late_on)
                 where dbt_valid_to is null and (sale_seen_late_on is not null

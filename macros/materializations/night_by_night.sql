@@ -5,7 +5,8 @@
       tables until it ends: a first build of a million customers over sixteen nights ran
       out of memory). The nights are those the model does not hold yet (all of them on a
       first or --full-refresh build, into a new table swapped in at the end); every
-      insert is in one transaction, so a failure leaves the table as it was. -#}
+      insert is in one transaction, so a failure leaves the table as it was. An enforced
+      contract is checked on every build, not only when the table is created. -#}
   {%- set existing = load_cached_relation(this) -%}
   {%- set target = this.incorporate(type='table') -%}
   {%- set rebuild = existing is none or should_full_refresh() -%}
@@ -27,6 +28,11 @@
     {%- endcall %}
   {%- else %}
     {{ fail_on_new_columns(existing, nights[0]) }}
+    {#- The contract is checked when the table is created; each night added is checked too,
+        where Postgres would otherwise cast it silently into the held columns. -#}
+    {%- if config.get('contract').enforced %}
+      {{ get_assert_columns_equivalent(nights[0]) }}
+    {%- endif %}
   {%- endif %}
 
   {%- set columns = adapter.get_columns_in_relation(building) | map(attribute='quoted') | join(', ') -%}

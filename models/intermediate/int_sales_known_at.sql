@@ -1,9 +1,18 @@
--- One row per clean sale, with the time each of its facts became known: the sale
--- itself, its current status and its payment. A fact is known from its own timestamp,
--- or from the night the sales snapshot first saw it when that is later (a row that
--- arrived late, a payment recorded after the night it is dated, a status without
--- status_changed_at). Only those few sales are read from the snapshot, through its
--- partial index on late facts.
+-- One row per version of each clean sale known on some night, with the time each of
+-- its facts became known: the sale itself, its status and its payment, and the cutoffs
+-- between which the version was the one known (version_known_from and _until; null:
+-- no bound). A sale never edited has one row, its current one, for every night; an
+-- edited sale has one per version (int_sales_versioned), so a night reads the amount,
+-- due date, channel, customer and sale time it knew, never a later edit. A fact is
+-- known from its own timestamp, or from the night the sales snapshot first saw it when
+-- that is later (a row that arrived late, a payment recorded after the night it is
+-- dated, a status without status_changed_at). Only those few current rows are read from
+-- the snapshot, through its partial index on late facts. Read it through sale_is_known.
+{% set sale_columns = [
+    'sale_id', 'customer_id', 'sold_at', 'status_changed_at', 'due_at', 'paid_at', 'recorded_at', 'updated_at',
+    'quantity', 'amount', 'status', 'channel', 'status_change_time_unknown', 'days_to_pay', 'days_paid_after_due',
+] %}
+
 with
 
 sales as (
@@ -25,20 +34,65 @@ seen_late as (
 
 ),
 
+versions as (
+
+    select * from {{ ref('int_sales_versioned') }}
+
+),
+
+current_versions as (
+
+    select
+        {%- for column in sale_columns %}
+        sales.{{ column }},
+        {%- endfor %}
+        seen_late.sale_seen_late_on,
+        seen_late.paid_seen_late_on,
+        seen_late.status_seen_late_on,
+        current_version.version_known_from,
+        null::timestamptz as version_known_until
+    from sales
+    left join seen_late on seen_late.sale_id = sales.sale_id
+    left join versions as current_version
+        on current_version.sale_id = sales.sale_id
+        and current_version.version_known_until is null
+
+),
+
+earlier_versions as (
+
+    select
+        {%- for column in sale_columns %}
+        {{ column }},
+        {%- endfor %}
+        sale_seen_late_on,
+        paid_seen_late_on,
+        status_seen_late_on,
+        version_known_from,
+        version_known_until
+    from versions
+    where version_known_until is not null
+        and sale_id in (select sale_id from sales)
+
+),
+
 final as (
 
     select
-        sales.*,
-        greatest(sales.sold_at, sales.recorded_at, seen_late.sale_seen_late_on::timestamptz) as sale_known_at,
+        *,
+        greatest(sold_at, recorded_at, sale_seen_late_on::timestamptz) as sale_known_at,
         -- null for a completed sale, and for a status without timestamp the snapshot never saw
-        case when sales.status <> 'completed' then
-            greatest(sales.status_changed_at, seen_late.status_seen_late_on::timestamptz)
+        case when status <> 'completed' then
+            greatest(status_changed_at, status_seen_late_on::timestamptz)
         end as status_known_at,
-        case when sales.paid_at is not null then
-            greatest(sales.paid_at, seen_late.paid_seen_late_on::timestamptz)
+        case when paid_at is not null then
+            greatest(paid_at, paid_seen_late_on::timestamptz)
         end as paid_known_at
-    from sales
-    left join seen_late on seen_late.sale_id = sales.sale_id
+    from (
+        select * from current_versions
+        union all
+        select * from earlier_versions
+    ) as known_versions
 
 )
 

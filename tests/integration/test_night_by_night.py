@@ -1,6 +1,7 @@
 """The night_by_night materialization on a real Postgres, in a small dbt project of its own that uses the
 repository's macros: one insert per night, only the nights not held yet, nothing half-written when a
-night fails, and a model whose columns changed stops until it is rebuilt."""
+night fails, a model whose columns changed stops until it is rebuilt, and a contract is checked on every
+night added."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ vars:
   value: 1
   fail_month: 0
   extra_column: 0
+  value_as_numeric: 0
 """
 
 # A night per month from January to tonight; each night's value, a division by zero on the
@@ -41,7 +43,7 @@ VALUES = """\
 {% call(night) union_per_night(nights) %}
 select
     '{{ night }}'::date as as_of_date,
-    {{ var('value') }} as value,
+    {{ var('value') }}::{{ 'numeric' if var('value_as_numeric') else 'integer' }} as value,
     1 / (case when extract(month from '{{ night }}'::date) = {{ var('fail_month') }} then 0 else 1 end) as checked
     {%- if var('extra_column') %}, 1 as extra{% endif %}
 {% endcall %}
@@ -121,3 +123,23 @@ def test_a_model_whose_columns_changed_stops_until_it_is_rebuilt(project) -> Non
 
     build(project, "2026-03-01", "--full-refresh", extra_column=1)
     assert held(project) == [(f"2026-0{month}-01", "1", "1", "1") for month in range(1, 4)]
+
+
+CONTRACT = """\
+models:
+  - name: night_values
+    config:
+      contract: {enforced: true}
+    columns:
+      - {name: as_of_date, data_type: date}
+      - {name: value, data_type: integer}
+      - {name: checked, data_type: integer}
+"""
+
+
+def test_a_contract_is_checked_on_every_night_added(project) -> None:
+    (project.project_dir / "models" / "night_values.yml").write_text(CONTRACT)
+    build(project, "2026-02-01")
+    with pytest.raises(dbt.DbtFailure, match=r"(?s)enforced contract that failed.*\| value +\| DECIMAL +\| INTEGER +\| data type mismatch"):
+        build(project, "2026-03-01", value=1.6, value_as_numeric=1)  # Postgres would round it into the integer column
+    assert held(project) == [("2026-01-01", "1", "1"), ("2026-02-01", "1", "1")]

@@ -27,6 +27,10 @@ def test_the_feature_list_is_the_scored_marts_contract_in_order() -> None:
     assert list(_contract("features", "customer_features_current").items()) == list(features.FEATURE_MART_COLUMNS.items())
 
 
+def test_the_feature_history_declares_the_feature_list_in_order() -> None:
+    assert list(_contract("features", "customer_features").items()) == list(features.FEATURE_MART_COLUMNS.items())
+
+
 def test_the_training_set_declares_the_features_and_the_outcome_in_order() -> None:
     declared = list(_contract("labels", "training_set").items())
     assert declared == [*features.FEATURE_MART_COLUMNS.items(), *features.OUTCOME_COLUMNS.items()]

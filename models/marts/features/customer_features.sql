@@ -59,9 +59,10 @@ sales_aggregated as (
             / nullif(count(*) filter (where status = 'completed' and due_at < {{ as_of }}), 0) as overdue_share_365d,
         count(*) filter (where days_paid_after_due > 0)::float
             / nullif(count(days_to_pay), 0) as late_payment_rate_365d,
-        avg(days_to_pay) as avg_days_to_pay_365d,
-        avg(days_to_pay) filter (where days_paid_after_due <= 0) as avg_days_to_pay_on_time_365d,
-        avg(days_to_pay) filter (where sold_at >= {{ day_start(night, -119) }}) as avg_days_to_pay_120d,
+        -- in numeric: a float sum depends on the order the rows come in, which an edit to any sale changes
+        avg(days_to_pay::numeric) as avg_days_to_pay_365d,
+        avg(days_to_pay::numeric) filter (where days_paid_after_due <= 0) as avg_days_to_pay_on_time_365d,
+        avg(days_to_pay::numeric) filter (where sold_at >= {{ day_start(night, -119) }}) as avg_days_to_pay_120d,
 
         ---------- signs of leaving: recent purchases returned, recent invoices left unpaid
         count(*) filter (where status = 'returned' and sold_at >= {{ day_start(night, -89) }}) as returns_count_90d,

@@ -1,0 +1,84 @@
+{{ config(materialized='table') }}
+
+-- One row per version of each sale the sales snapshot saw edited (any version of it
+-- closed), with the cutoffs between which that version was the one known: from the end
+-- of the night it was first seen (never before its own updated_at's night) until the
+-- end of the night its successor was. The earliest version has no start: the nights
+-- before the snapshot saw the sale are reconstructed with it. Sales never edited are
+-- not here (int_sales_known_at reads their current row for every night). A table: the
+-- features and outcomes of every night read it.
+with
+
+-- Each read through a partial index of the snapshot: its closed versions, and the
+-- current versions of their sales.
+closed_versions as (
+
+    select * from {{ ref('sales_snapshot') }}
+    where dbt_valid_to is not null
+
+),
+
+current_versions as (
+
+    select * from {{ ref('sales_snapshot') }}
+    where dbt_valid_to is null
+        and sale_id in (select sale_id from closed_versions)
+
+),
+
+versions as (
+
+    select
+        *,
+        greatest(seen_on, dbt_valid_from::date) as known_from
+    from (
+        select * from closed_versions
+        union all
+        select * from current_versions
+    ) as all_versions
+
+),
+
+final as (
+
+    select
+        ---------- ids
+        sale_id,
+        customer_id,
+
+        ---------- event timestamps
+        sold_at,
+        status_changed_at,
+        due_at,
+        paid_at,
+        recorded_at,
+        updated_at,
+
+        ---------- amounts
+        quantity,
+        amount,
+
+        ---------- attributes
+        status,
+        channel,
+        status_change_time_unknown,
+
+        ---------- payment facts (null until paid)
+        days_to_pay,
+        days_paid_after_due,
+
+        ---------- when this version's facts were first seen late
+        sale_seen_late_on,
+        paid_seen_late_on,
+        status_seen_late_on,
+
+        ---------- the cutoffs between which this version was the one known
+        case when row_number() over sale_versions > 1 then {{ known_before('known_from') }} end
+            as version_known_from,
+        {{ known_before('lead(known_from) over sale_versions') }} as version_known_until
+    from versions
+    window sale_versions as (partition by sale_id order by dbt_valid_from, dbt_scd_id)
+
+)
+
+select * from final
