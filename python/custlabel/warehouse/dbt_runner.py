@@ -69,6 +69,14 @@ def _invoke(args: list[str]):
     return dbtRunner().invoke(args)
 
 
+def _invoke_as_tasks(args: list[str], settings: Settings, profiles_dir: str):
+    from prefect_dbt.core.runner import PrefectDbtRunner
+    from prefect_dbt.core.settings import PrefectDbtSettings
+
+    paths = PrefectDbtSettings(project_dir=settings.project_dir, profiles_dir=Path(profiles_dir))
+    return PrefectDbtRunner(settings=paths, raise_on_failure=False).invoke(args)
+
+
 def _describe(node_result) -> str:
     if node_result.message:
         return node_result.message
@@ -211,8 +219,12 @@ def run(
     as_of_date: str | dt.date | None = None,
     extra_vars: dict | None = None,
     settings: Settings | None = None,
+    node_tasks: bool = False,
 ) -> DbtResult:
-    """Run one dbt command (e.g. ["build"]) for a target and night; raise DbtFailure on failure."""
+    """Run one dbt command (e.g. ["build"]) for a target and night; raise DbtFailure on failure.
+
+    node_tasks: through prefect-dbt's PrefectDbtRunner, a Prefect task (logs, state) per dbt node inside a flow run.
+    """
     settings = settings or get_settings()
     if not args:
         raise CustlabelError("no dbt command given, e.g. `custlabel dbt build`")
@@ -221,13 +233,14 @@ def run(
     if as_of_date:
         variables["as_of_date"] = as_of_date
     variables = checked_vars(variables, settings.project_dir)
-    base = ["--project-dir", str(settings.project_dir), "--profiles-dir", _profiles_dir(settings)]
+    profiles_dir = _profiles_dir(settings)
+    base = ["--project-dir", str(settings.project_dir), "--profiles-dir", profiles_dir]
     command = [*args, *base, "--target", target or settings.target]
     if variables and args[0] not in {"deps", "clean", "debug"}:
         command += ["--vars", json.dumps(variables, default=str)]
     with _warehouse_env(settings):
         _ensure_packages(settings, base)
-        result = _invoke(command)
+        result = _invoke_as_tasks(command, settings, profiles_dir) if node_tasks else _invoke(command)
     if not result.success:
         failures = _failures(result)
         raise DbtFailure(
