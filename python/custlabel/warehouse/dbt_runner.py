@@ -7,7 +7,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -67,14 +67,6 @@ def _invoke(args: list[str]):
     from dbt.cli.main import dbtRunner
 
     return dbtRunner().invoke(args)
-
-
-def _invoke_as_tasks(args: list[str], settings: Settings, profiles_dir: str):
-    from prefect_dbt.core.runner import PrefectDbtRunner
-    from prefect_dbt.core.settings import PrefectDbtSettings
-
-    paths = PrefectDbtSettings(project_dir=settings.project_dir, profiles_dir=Path(profiles_dir))
-    return PrefectDbtRunner(settings=paths, raise_on_failure=False).invoke(args)
 
 
 def _describe(node_result) -> str:
@@ -219,11 +211,12 @@ def run(
     as_of_date: str | dt.date | None = None,
     extra_vars: dict | None = None,
     settings: Settings | None = None,
-    node_tasks: bool = False,
+    invoker: Callable[[list[str]], Any] | None = None,
 ) -> DbtResult:
     """Run one dbt command (e.g. ["build"]) for a target and night; raise DbtFailure on failure.
 
-    node_tasks: through prefect-dbt's PrefectDbtRunner, a Prefect task (logs, state) per dbt node inside a flow run.
+    invoker runs the command's arguments and returns dbt's result: dbtRunner().invoke unless given
+    (the prefect_dbt benchmark gives PrefectDbtRunner's).
     """
     settings = settings or get_settings()
     if not args:
@@ -233,14 +226,13 @@ def run(
     if as_of_date:
         variables["as_of_date"] = as_of_date
     variables = checked_vars(variables, settings.project_dir)
-    profiles_dir = _profiles_dir(settings)
-    base = ["--project-dir", str(settings.project_dir), "--profiles-dir", profiles_dir]
+    base = ["--project-dir", str(settings.project_dir), "--profiles-dir", _profiles_dir(settings)]
     command = [*args, *base, "--target", target or settings.target]
     if variables and args[0] not in {"deps", "clean", "debug"}:
         command += ["--vars", json.dumps(variables, default=str)]
     with _warehouse_env(settings):
         _ensure_packages(settings, base)
-        result = _invoke_as_tasks(command, settings, profiles_dir) if node_tasks else _invoke(command)
+        result = (invoker or _invoke)(command)
     if not result.success:
         failures = _failures(result)
         raise DbtFailure(
