@@ -87,10 +87,11 @@ def _peak_rss_mb() -> float:
 def _build_child(job: Path) -> dict:
     """In the child process: one build of the variant inside a flow run; its time, nodes, task runs and peak RSS."""
     settings, variant, night = pickle.loads(job.read_bytes())
-    invoker = _prefect_dbt_invoker(settings) if variant == "node_tasks" else None
 
     @flow(name=f"dbt build ({variant})")
     def build() -> dict:
+        # Made inside the flow run: the runner's Prefect client is the temporary server's.
+        invoker = _prefect_dbt_invoker(settings) if variant == "node_tasks" else None
         started = time.perf_counter()
         result = dbt_runner.run(BUILD, target="prod", as_of_date=night, settings=settings, invoker=invoker)
         return {"seconds": time.perf_counter() - started, "nodes": result.nodes, "flow_run_id": flow_run.id}
