@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--days", type=int, default=540, help="history length (540 days: about 20 sales per customer)")
     bench.add_argument(
         "--sections", default="warehouse,training,validation,scoring,load,monitoring",
-        help="any of warehouse,training,validation,scoring,load,monitoring,purchase_only",
+        help="any of warehouse,training,validation,scoring,load,monitoring,purchase_only,prefect_dbt",
     )
     bench.add_argument(
         "--i-mean-database", default=None,

@@ -38,7 +38,7 @@ def bench_settings(settings: Settings, i_mean_database: str | None = None) -> Se
 def run_all(
     settings: Settings, sizes: list[int], days: int, sections: set[str], i_mean_database: str | None = None
 ) -> list[str]:
-    """Run the chosen sections (warehouse, training, scoring, load, monitoring, purchase_only, validation) at each size; returns every figure line.
+    """Run the chosen sections (warehouse, training, scoring, load, monitoring, purchase_only, validation, prefect_dbt) at each size; returns every figure line.
 
     With training, validation also validates the version trained on the demo world, its dbt build included.
     """
@@ -46,6 +46,7 @@ def run_all(
         dbt_build,
         load_speed,
         monitoring,
+        prefect_dbt_overhead,
         purchase_only,
         scoring,
         training,
@@ -72,6 +73,8 @@ def run_all(
             lines += _report(purchase_only.run(target, customers, days, end_date))
         if "validation" in sections:
             lines += _report(validation.run(target, customers))
+        if "prefect_dbt" in sections:
+            lines += _report(prefect_dbt_overhead.run(target, customers, days, end_date))
     return lines
 
 
