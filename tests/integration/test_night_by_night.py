@@ -77,8 +77,8 @@ def held(settings: Settings) -> list[tuple]:
 
 
 def inserts_logged(settings: Settings) -> int:
-    """The insert statements dbt ran for the model in its last command (dbt_runner.log, debug level)."""
-    log = (settings.project_dir / "logs" / "dbt_runner.log").read_text()
+    """The insert statements dbt ran for the model in its last command (dbt.log, debug level)."""
+    log = (settings.project_dir / "logs" / "dbt.log").read_text()
     last_command = log.rsplit("Running with dbt=", 1)[-1]
     return len(re.findall(r'insert into "[^"]+"\."analytics"\."night_values(__dbt_tmp)?"', last_command))
 
@@ -140,6 +140,6 @@ models:
 def test_a_contract_is_checked_on_every_night_added(project) -> None:
     (project.project_dir / "models" / "night_values.yml").write_text(CONTRACT)
     build(project, "2026-02-01")
-    with pytest.raises(dbt.DbtFailure, match=r"(?s)enforced contract that failed.*\| value +\| DECIMAL +\| INTEGER +\| data type mismatch"):
+    with pytest.raises(dbt_runner.DbtFailure, match=r"(?s)enforced contract that failed.*\| value +\| DECIMAL +\| INTEGER +\| data type mismatch"):
         build(project, "2026-03-01", value=1.6, value_as_numeric=1)  # Postgres would round it into the integer column
     assert held(project) == [("2026-01-01", "1", "1"), ("2026-02-01", "1", "1")]
