@@ -12,15 +12,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
 from custlabel.config import Settings, get_settings
 from custlabel.errors import CustlabelError
 from custlabel.warehouse import retry
+from custlabel.warehouse.progress import Progress
 
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+NIGHT_LOG = re.compile(r"^night_by_night (?P<model>\S+): night (?P<done>\d+)/(?P<total>\d+) built$")
 # Node statuses that end a command: "fail" is a failed test, "error" a model or query that broke.
 FAILED_STATUSES = {"error", "fail", "runtime error"}
 
@@ -63,10 +65,32 @@ def _ensure_packages(settings: Settings, base: list[str]) -> None:
         _invoke(["deps", *base])
 
 
-def _invoke(args: list[str]):
+def _invoke(args: list[str], callbacks: list | None = None):
     from dbt.cli.main import dbtRunner
 
-    return dbtRunner().invoke(args)
+    return dbtRunner(callbacks=callbacks).invoke(args)
+
+
+class NightsProgress:
+    """The nights a history mart has built so far (logged by the night_by_night materialization), as progress."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+        self.models: dict[str, Progress] = {}
+
+    def on_event(self, event) -> None:
+        """A dbt event callback: advance the model's progress on each night it logs."""
+        if event.info.name not in {"JinjaLogDebug", "JinjaLogInfo"}:
+            return
+        night = NIGHT_LOG.match(event.data.msg)
+        if night is None or int(night["total"]) < 2:
+            return
+        model, total = night["model"], int(night["total"])
+        if model not in self.models:
+            self.models[model] = Progress(f"dbt {model}", total, "nights", stream=self.stream)
+        self.models[model].advance()
+        if int(night["done"]) == total:
+            self.models.pop(model).close()
 
 
 def _describe(node_result) -> str:
@@ -227,7 +251,7 @@ def run(
         command += ["--vars", json.dumps(variables, default=str)]
     with _warehouse_env(settings):
         _ensure_packages(settings, base)
-        result = _invoke(command)
+        result = _invoke(command, callbacks=[NightsProgress().on_event])
     if not result.success:
         failures = _failures(result)
         raise DbtFailure(

@@ -1,15 +1,24 @@
-"""Benchmarks at scale: each module has run(settings, ...) -> list[str] and prints figures, never pass/fail."""
+"""Benchmarks at scale: each module has run(settings, ...) returning figure lines or records; figures, never pass/fail."""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, timedelta
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 
 from custlabel.config import Settings
+from custlabel.devtools.benchmarks import results
+from custlabel.devtools.benchmarks.memory import PeakMemory
+from custlabel.devtools.benchmarks.results import Record
 from custlabel.warehouse import guard
+
+if TYPE_CHECKING:
+    from custlabel.devtools.benchmarks.curves import CurvePlan
 
 BENCH_DATABASE = "custlabel_bench"
 
@@ -36,13 +45,21 @@ def bench_settings(settings: Settings, i_mean_database: str | None = None) -> Se
 
 
 def run_all(
-    settings: Settings, sizes: list[int], days: int, sections: set[str], i_mean_database: str | None = None
+    settings: Settings,
+    sizes: list[int],
+    days: int,
+    sections: set[str],
+    i_mean_database: str | None = None,
+    plan: CurvePlan | None = None,
+    command: list[str] | None = None,
 ) -> list[str]:
-    """Run the chosen sections (warehouse, training, scoring, load, monitoring, purchase_only, validation) at each size; returns every figure line.
+    """Run the chosen sections (warehouse, training, scoring, load, monitoring, purchase_only, validation) at each size,
+    then the scaling curves of the plan; prints and returns every figure line, writes .local/bench/latest.json.
 
     With training, validation also validates the version trained on the demo world, its dbt build included.
     """
     from custlabel.devtools.benchmarks import (
+        curves,
         dbt_build,
         load_speed,
         monitoring,
@@ -54,27 +71,49 @@ def run_all(
 
     target = bench_settings(settings, i_mean_database)
     end_date = date.today() - timedelta(days=1)
-    lines: list[str] = []
+    records: list[Record] = []
+    chosen = [
+        ("warehouse", {"warehouse", "training"} & sections, lambda n: dbt_build.run(target, n, days, end_date)),
+        ("training", "training" in sections, lambda n: training.run(target)),
+        ("validation_demo_world", {"training", "validation"} <= sections,
+         lambda n: validation.run_on_demo_world(target, n, end_date)),
+        ("scoring", "scoring" in sections, lambda n: scoring.run(target, n)),
+        ("load", "load" in sections, lambda n: load_speed.run(target, n, days, end_date)),
+        ("monitoring", "monitoring" in sections, lambda n: monitoring.run(target, n)),
+        ("purchase_only", "purchase_only" in sections, lambda n: purchase_only.run(target, n, days, end_date)),
+        ("validation", "validation" in sections, lambda n: validation.run(target, n)),
+    ]
     for customers in sizes:
-        if {"warehouse", "training"} & sections:
-            lines += _report(dbt_build.run(target, customers, days, end_date))
-        if "training" in sections:
-            lines += _report(training.run(target))
-        if {"training", "validation"} <= sections:
-            lines += _report(validation.run_on_demo_world(target, customers, end_date))
-        if "scoring" in sections:
-            lines += _report(scoring.run(target, customers))
-        if "load" in sections:
-            lines += _report(load_speed.run(target, customers, days, end_date))
-        if "monitoring" in sections:
-            lines += _report(monitoring.run(target, customers))
-        if "purchase_only" in sections:
-            lines += _report(purchase_only.run(target, customers, days, end_date))
-        if "validation" in sections:
-            lines += _report(validation.run(target, customers))
-    return lines
+        for name, wanted, section in chosen:
+            if wanted:
+                records += _report(_timed(target, name, customers, days, lambda: section(customers)))
+    if plan is not None:
+        measured = curves.measure(target, plan, end_date)
+        records += measured
+        folder = settings.local_dir / "bench"
+        for curve in curves.shape(measured, plan):
+            lines = [*curve.table(), f"  drawn: {curves.draw(curve, folder)}"]
+            records += _report([Record(f"curve_{curve.name}", plan.base_customers, plan.base_days, lines=lines)])
+    doc = results.document(
+        records, command or [], datetime.now(timezone.utc), results.git_commit(settings.project_dir), results.this_machine()
+    )
+    written = results.write(settings.local_dir / "bench" / "latest.json", doc)
+    print(f"figures: {written}", flush=True)
+    return [line for record in records for line in record.lines]
 
 
-def _report(lines: list[str]) -> list[str]:
-    print("\n".join(lines), flush=True)
-    return lines
+def _timed(settings: Settings, name: str, customers: int, days: int, section: Callable[[], object]) -> list[Record]:
+    """A section's records; a section that prints lines only gets one record of its wall time and peak memory."""
+    started = time.perf_counter()
+    with PeakMemory(settings) as peaks:
+        returned = section()
+    if returned and isinstance(returned[0], Record):
+        return returned
+    return [Record(name, customers, days, seconds={"section": time.perf_counter() - started}, bytes=peaks.as_dict(), lines=returned)]
+
+
+def _report(records: list[Record]) -> list[Record]:
+    for record in records:
+        if record.lines:
+            print("\n".join(record.lines), flush=True)
+    return records
