@@ -16,6 +16,7 @@ from custlabel.devtools.benchmarks import results
 from custlabel.devtools.benchmarks.memory import PeakMemory
 from custlabel.devtools.benchmarks.results import Record
 from custlabel.warehouse import guard
+from custlabel.warehouse.progress import Progress
 
 if TYPE_CHECKING:
     from custlabel.devtools.benchmarks.curves import CurvePlan
@@ -83,23 +84,26 @@ def run_all(
         ("purchase_only", "purchase_only" in sections, lambda n: purchase_only.run(target, n, days, end_date)),
         ("validation", "validation" in sections, lambda n: validation.run(target, n)),
     ]
-    for customers in sizes:
-        for name, wanted, section in chosen:
-            if wanted:
+    wanted = [(name, section) for name, chosen_here, section in chosen if chosen_here]
+    with Progress("bench", len(sizes) * len(wanted), "sections") as progress:
+        for customers in sizes:
+            for name, section in wanted:
                 records += _report(_timed(target, name, customers, days, lambda: section(customers)))
+                progress.advance()
+    lines = [line for record in records for line in record.lines]
+    drawn = []
     if plan is not None:
         measured = curves.measure(target, plan, end_date)
         records += measured
-        folder = settings.local_dir / "bench"
-        for curve in curves.shape(measured, plan):
-            lines = [*curve.table(), f"  drawn: {curves.draw(curve, folder)}"]
-            records += _report([Record(f"curve_{curve.name}", plan.base_customers, plan.base_days, lines=lines)])
+        drawn = curves.shape(measured, plan)
+        for curve in drawn:
+            lines += _print([*curve.table(), f"  drawn: {curves.draw(curve, settings.local_dir / 'bench')}"])
     doc = results.document(
-        records, command or [], datetime.now(timezone.utc), results.git_commit(settings.project_dir), results.this_machine()
+        records, command or [], datetime.now(timezone.utc), results.git_commit(settings.project_dir), results.this_machine(),
+        {curve.name: curve.as_dict() for curve in drawn},
     )
-    written = results.write(settings.local_dir / "bench" / "latest.json", doc)
-    print(f"figures: {written}", flush=True)
-    return [line for record in records for line in record.lines]
+    lines += _print([f"figures: {results.write(settings.local_dir / 'bench' / 'latest.json', doc)}"])
+    return lines
 
 
 def _timed(settings: Settings, name: str, customers: int, days: int, section: Callable[[], object]) -> list[Record]:
@@ -114,6 +118,11 @@ def _timed(settings: Settings, name: str, customers: int, days: int, section: Ca
 
 def _report(records: list[Record]) -> list[Record]:
     for record in records:
-        if record.lines:
-            print("\n".join(record.lines), flush=True)
+        _print(record.lines)
     return records
+
+
+def _print(lines: list[str]) -> list[str]:
+    if lines:
+        print("\n".join(lines), flush=True)
+    return lines

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+from matplotlib import pyplot  # noqa: E402
+
 from custlabel.config import Settings
 from custlabel.devtools.benchmarks import dbt_build
 from custlabel.devtools.benchmarks.results import Record
@@ -49,6 +54,10 @@ class Curve:
     name: str
     x_label: str
     points: list[tuple[float, float]]
+
+    def as_dict(self) -> dict:
+        """The curve for the JSON figures."""
+        return {"x": self.x_label, "y": "nightly dbt build seconds", "points": [list(point) for point in self.points]}
 
     def table(self) -> list[str]:
         """The curve as printed lines."""
@@ -98,11 +107,6 @@ def shape(records: list[Record], plan: CurvePlan) -> list[Curve]:
 
 def draw(curve: Curve, folder: Path) -> Path:
     """The curve as a PNG in the folder: nightly-<name>.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
     figure, axes = pyplot.subplots(figsize=(6, 4))
     xs, ys = zip(*curve.points) if curve.points else ((), ())
     axes.plot(xs, ys, marker="o")

@@ -25,14 +25,17 @@ class Record:
     lines: list[str] = field(default_factory=list)
 
 
-def document(records: list[Record], command: list[str], now: datetime, commit: str | None, machine: dict) -> dict:
-    """The JSON document of a run: how it was run, where, and every record."""
+def document(
+    records: list[Record], command: list[str], now: datetime, commit: str | None, machine: dict, curves: dict | None = None
+) -> dict:
+    """The JSON document of a run: how it was run, where, every record, and the curves drawn."""
     return {
         "command": command,
         "date": now.isoformat(timespec="seconds"),
         "git_commit": commit,
         "machine": machine,
         "records": [asdict(record) for record in records],
+        "curves": curves or {},
     }
 
 
