@@ -11,7 +11,7 @@ REDRAW_SECONDS = 0.5
 
 
 class Progress:
-    """Counts units of work done out of a total and shows them on stderr, only when it is a terminal."""
+    """Counts units of work done out of a total and shows them on stderr, only when it is a terminal (and there is work)."""
 
     def __init__(
         self,
@@ -24,7 +24,7 @@ class Progress:
     ) -> None:
         self.what, self.total, self.unit, self.scale = what, total, unit, scale
         self.stream = stream if stream is not None else sys.stderr
-        self.shown = _is_terminal(self.stream)
+        self.shown = _is_terminal(self.stream) and total != 0
         self.clock = clock
         self.started = self.drawn_at = clock()
         self.done = 0.0
