@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
+from custlabel.warehouse.dbt_runner import NightsProgress
 from custlabel.warehouse.progress import Progress
 
 
@@ -49,3 +51,23 @@ def test_a_total_unknown_shows_done_and_rate_only() -> None:
     clock.now = 2.0
     progress.advance(8 * 2**20)
     assert terminal.getvalue() == "\rload sales.csv: 8 MiB, 4.0 MiB/s"
+
+
+def dbt_event(name: str, **data) -> SimpleNamespace:
+    return SimpleNamespace(info=SimpleNamespace(name=name), data=SimpleNamespace(**data))
+
+
+def test_a_first_dbt_build_shows_the_nights_of_each_history_mart_from_the_model_start() -> None:
+    terminal, clock = FakeTerminal(), Clock()
+    nights = NightsProgress(stream=terminal, clock=clock)
+    nights.on_event(dbt_event("NodeStart", node_info=SimpleNamespace(node_name="customer_features")))
+    for done in range(1, 5):
+        clock.now += 10.0
+        nights.on_event(dbt_event("JinjaLogDebug", msg=f"night_by_night customer_features: night {done}/4 built"))
+    nights.on_event(dbt_event("JinjaLogDebug", msg="night_by_night training_set: night 1/1 built"))
+    nights.on_event(dbt_event("JinjaLogDebug", msg="some other macro's log line"))
+
+    lines = [line.strip() for line in terminal.getvalue().split("\r") if line.strip()]
+    assert lines[0] == "dbt customer_features: 2/4 nights (50%), 0.1 nights/s, 20 s left"  # rate from the model start
+    assert lines[-1] == "dbt customer_features: 4/4 nights (100%), 0.1 nights/s, 0 s left"
+    assert "training_set" not in terminal.getvalue()  # an incremental night is one statement: nothing to show

@@ -7,7 +7,8 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -74,12 +75,16 @@ def _invoke(args: list[str], callbacks: list | None = None):
 class NightsProgress:
     """The nights a history mart has built so far (logged by the night_by_night materialization), as progress."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream, self.clock = stream, clock
+        self.started: dict[str, float] = {}
         self.models: dict[str, Progress] = {}
 
     def on_event(self, event) -> None:
-        """A dbt event callback: advance the model's progress on each night it logs."""
+        """A dbt event callback: note when each model starts, advance its progress on each night it logs."""
+        if event.info.name == "NodeStart":
+            self.started[event.data.node_info.node_name] = self.clock()
+            return
         if event.info.name not in {"JinjaLogDebug", "JinjaLogInfo"}:
             return
         night = NIGHT_LOG.match(event.data.msg)
@@ -87,7 +92,9 @@ class NightsProgress:
             return
         model, total = night["model"], int(night["total"])
         if model not in self.models:
-            self.models[model] = Progress(f"dbt {model}", total, "nights", stream=self.stream)
+            self.models[model] = Progress(
+                f"dbt {model}", total, "nights", stream=self.stream, clock=self.clock, started=self.started.get(model)
+            )
         self.models[model].advance()
         if int(night["done"]) == total:
             self.models.pop(model).close()

@@ -21,12 +21,14 @@ class Progress:
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
         scale: float = 1.0,
+        started: float | None = None,
     ) -> None:
         self.what, self.total, self.unit, self.scale = what, total, unit, scale
         self.stream = stream if stream is not None else sys.stderr
         self.shown = _is_terminal(self.stream) and total != 0
         self.clock = clock
-        self.started = self.drawn_at = clock()
+        self.drawn_at = clock()
+        self.started = self.drawn_at if started is None else started
         self.done = 0.0
         self.width = 0
 
