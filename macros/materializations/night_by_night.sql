@@ -41,6 +41,7 @@
       insert into {{ building }} ({{ columns }})
       select {{ columns }} from ({{ night }}) as one_night
     {%- endcall %}
+    {%- do log("night_by_night " ~ this.identifier ~ ": night " ~ loop.index ~ "/" ~ nights | length ~ " built") %}
   {%- endfor %}
 
   {%- if rebuild %}

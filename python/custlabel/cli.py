@@ -11,12 +11,14 @@ import argparse
 import getpass
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 from custlabel.errors import CustlabelError
 
+DEFAULT_BENCH_SECTIONS = "warehouse,training,validation,scoring,load,monitoring"
 I_MEAN_DATABASE_HELP = (
     "required off the embedded server: the name of the database to overwrite, which must be the one connected to"
 )
@@ -172,8 +174,30 @@ def _grants(args: argparse.Namespace) -> None:
 def _bench(args: argparse.Namespace) -> None:
     from custlabel.config import get_settings
     from custlabel.devtools.benchmarks import run_all
+    from custlabel.devtools.benchmarks.curves import CurvePlan
 
-    run_all(get_settings(), args.customers, args.days, set(args.sections.split(",")), args.i_mean_database)
+    plan = None
+    if args.sizes or args.history_days or args.changed_scales:
+        base = min(args.sizes or args.customers)
+        plan = CurvePlan(args.sizes or [], args.history_days or [], args.changed_scales or [], base, args.days)
+    sections = args.sections if args.sections is not None else ("" if plan else DEFAULT_BENCH_SECTIONS)
+    run_all(
+        get_settings(), args.customers, args.days, set(filter(None, sections.split(","))), args.i_mean_database,
+        plan, ["custlabel", *sys.argv[1:]],
+    )
+
+
+def _numbers(kind: type) -> Callable[[str], list]:
+    """An argparse type: a comma-separated list of numbers above 0, e.g. 100000,300000."""
+    def parse(text: str) -> list:
+        try:
+            numbers = [kind(item) for item in text.split(",") if item]
+        except ValueError:
+            numbers = []
+        if not numbers or min(numbers) <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: give comma-separated numbers above 0, e.g. 100000,300000")
+        return numbers
+    return parse
 
 
 def _nightly(args: argparse.Namespace) -> None:
@@ -351,8 +375,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--customers", type=int, nargs="+", default=[100_000, 1_000_000])
     bench.add_argument("--days", type=int, default=540, help="history length (540 days: about 20 sales per customer)")
     bench.add_argument(
-        "--sections", default="warehouse,training,validation,scoring,load,monitoring",
-        help="any of warehouse,training,validation,scoring,load,monitoring,purchase_only,prefect_dbt",
+        "--sections", default=None,
+        help=f"any of warehouse,training,validation,scoring,load,monitoring,purchase_only,prefect_dbt (default {DEFAULT_BENCH_SECTIONS}; "
+        "none when a curve is asked for)",
+    )
+    bench.add_argument("--sizes", type=_numbers(int), help="curve: nightly build against customers, e.g. 100000,300000,1000000")
+    bench.add_argument(
+        "--history-days", type=_numbers(int),
+        help="curve: nightly build against history length at the smallest size, e.g. 180,540,1080",
+    )
+    bench.add_argument(
+        "--changed-scales", type=_numbers(float),
+        help="curve: nightly build against the share of changed rows, the simulation's rates times each, e.g. 0.5,2,4",
     )
     bench.add_argument(
         "--i-mean-database", default=None,

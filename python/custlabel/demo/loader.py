@@ -19,6 +19,7 @@ from custlabel.demo import truth
 from custlabel.demo.generator import generate_block
 from custlabel.demo.world import DemoSpec
 from custlabel.warehouse import contract, db, guard
+from custlabel.warehouse.progress import Progress
 
 BLOCK_CUSTOMERS = 50_000
 GENERATOR_PROCESSES = 2
@@ -132,12 +133,14 @@ def generate_and_load(
         for statement in contract.create_tables(contract.load(settings.project_dir)):
             conn.execute(statement)
         conn.execute(DDL)
-        for block_customers, block_sales, customer_csv, sales_csv, truth_csv in _payloads(spec):
-            _copy(conn, "master_data.customers", CUSTOMER_COLUMNS, customer_csv)
-            _copy(conn, "master_data.sales", SALE_COLUMNS, sales_csv)
-            _copy(conn, "demo_truth.bad_probability", ["customer_id", "as_of_date", "p_bad"], truth_csv)
-            n_customers += block_customers
-            n_sales += block_sales
+        with Progress("demo-data", spec.customers, "customers") as progress:
+            for block_customers, block_sales, customer_csv, sales_csv, truth_csv in _payloads(spec):
+                _copy(conn, "master_data.customers", CUSTOMER_COLUMNS, customer_csv)
+                _copy(conn, "master_data.sales", SALE_COLUMNS, sales_csv)
+                _copy(conn, "demo_truth.bad_probability", ["customer_id", "as_of_date", "p_bad"], truth_csv)
+                n_customers += block_customers
+                n_sales += block_sales
+                progress.advance(block_customers)
     seconds = time.perf_counter() - started
     with db.connect(settings, autocommit=True) as conn:
         conn.execute("analyze master_data.customers, master_data.sales")

@@ -313,7 +313,9 @@ def _start(conn: psycopg.Connection, seed: int, rng: np.random.Generator) -> tup
     return night, 0
 
 
-def _edit_customers(conn: psycopg.Connection, rng: np.random.Generator, ids: np.ndarray, start: datetime, days: int) -> None:
+def _edit_customers(
+    conn: psycopg.Connection, rng: np.random.Generator, ids: np.ndarray, start: datetime, days: float
+) -> None:
     """Re-segment a few customers (at least one a night): edits that show only in updated_at."""
     edited = min(len(ids), max(1, rng.poisson(len(ids) * EDITS_PER_DAY * days)))
     conn.execute(EDIT_CUSTOMERS, {
@@ -323,8 +325,12 @@ def _edit_customers(conn: psycopg.Connection, rng: np.random.Generator, ids: np.
     })
 
 
-def advance(settings: Settings, days: int = 1, seed: int = 7, i_mean_database: str | None = None) -> NightData:
+def advance(
+    settings: Settings, days: int = 1, seed: int = 7, i_mean_database: str | None = None, rate_scale: float = 1.0
+) -> NightData:
     """Append the next night's master data (`days` days of it); returns what was added.
+
+    rate_scale multiplies the night's new customers, new sales and edits (the bench's share of changed rows).
 
     Off the embedded server, the operator must name the database (see guard.confirm_scratch_database).
     """
@@ -344,7 +350,7 @@ def advance(settings: Settings, days: int = 1, seed: int = 7, i_mean_database: s
             columns=["customer_id", "log_rate", "logit_default", "logit_return", "logit_cancel", "online", "churned"],
         )
         traits = drift(traits, rng, days)
-        count = rng.poisson(len(traits) * NEW_CUSTOMERS_PER_YEAR * days / 365)
+        count = rng.poisson(len(traits) * NEW_CUSTOMERS_PER_YEAR * days * rate_scale / 365)
         first_id = conn.execute("select count(*) from demo_truth.sim_customers where customer_id like %s", ["S%"]).fetchone()[0]
         customers, born = new_customers(rng, count, start, days, first_id)
         active_from = np.concatenate([
@@ -352,13 +358,14 @@ def advance(settings: Settings, days: int = 1, seed: int = 7, i_mean_database: s
             ((customers["created_at"] - start).dt.total_seconds() / 86_400).to_numpy(),
         ])
         everyone = pd.concat([traits, born], ignore_index=True)
-        sales = new_sales(rng, everyone, active_from, start, days, done + 1)
+        scaled = everyone.assign(log_rate=everyone["log_rate"] + np.log(rate_scale))
+        sales = new_sales(rng, scaled, active_from, start, days, done + 1)
 
         conn.execute("truncate demo_truth.sim_customers")
         _copy(conn, "demo_truth.sim_customers", everyone)
         _copy(conn, "master_data.customers", customers)
         _copy(conn, "demo_truth.sim_sales", sales)
-        _edit_customers(conn, rng, traits["customer_id"].to_numpy(), start, days)
+        _edit_customers(conn, rng, traits["customer_id"].to_numpy(), start, days * rate_scale)
         revealed = conn.execute(REVEAL_EVENTS, {"start": start, "end": end}).rowcount
         arrived = conn.execute(ARRIVALS, {"end": end}).rowcount
         conn.execute("update demo_truth.sim_state set last_night = %s, nights = nights + 1", [night])

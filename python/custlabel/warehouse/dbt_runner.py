@@ -7,20 +7,23 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
 from custlabel.config import Settings, get_settings
 from custlabel.errors import CustlabelError
 from custlabel.warehouse import retry
+from custlabel.warehouse.progress import Progress
 
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+NIGHT_LOG = re.compile(r"^night_by_night (?P<model>\S+): night (?P<done>\d+)/(?P<total>\d+) built$")
 # Node statuses that end a command: "fail" is a failed test, "error" a model or query that broke.
 FAILED_STATUSES = {"error", "fail", "runtime error"}
 
@@ -63,10 +66,38 @@ def _ensure_packages(settings: Settings, base: list[str]) -> None:
         _invoke(["deps", *base])
 
 
-def _invoke(args: list[str]):
+def _invoke(args: list[str], callbacks: list | None = None):
     from dbt.cli.main import dbtRunner
 
-    return dbtRunner().invoke(args)
+    return dbtRunner(callbacks=callbacks).invoke(args)
+
+
+class NightsProgress:
+    """The nights a history mart has built so far (logged by the night_by_night materialization), as progress."""
+
+    def __init__(self, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream, self.clock = stream, clock
+        self.started: dict[str, float] = {}
+        self.models: dict[str, Progress] = {}
+
+    def on_event(self, event) -> None:
+        """A dbt event callback: note when each model starts, advance its progress on each night it logs."""
+        if event.info.name == "NodeStart":
+            self.started[event.data.node_info.node_name] = self.clock()
+            return
+        if event.info.name not in {"JinjaLogDebug", "JinjaLogInfo"}:
+            return
+        night = NIGHT_LOG.match(event.data.msg)
+        if night is None or int(night["total"]) < 2:
+            return
+        model, total = night["model"], int(night["total"])
+        if model not in self.models:
+            self.models[model] = Progress(
+                f"dbt {model}", total, "nights", stream=self.stream, clock=self.clock, started=self.started.get(model)
+            )
+        self.models[model].advance()
+        if int(night["done"]) == total:
+            self.models.pop(model).close()
 
 
 def _describe(node_result) -> str:
@@ -232,7 +263,7 @@ def run(
         command += ["--vars", json.dumps(variables, default=str)]
     with _warehouse_env(settings):
         _ensure_packages(settings, base)
-        result = (invoker or _invoke)(command)
+        result = invoker(command) if invoker else _invoke(command, callbacks=[NightsProgress().on_event])
     if not result.success:
         failures = _failures(result)
         raise DbtFailure(

@@ -32,6 +32,7 @@ from psycopg import sql
 from custlabel.config import Settings, get_settings
 from custlabel.errors import CustlabelError
 from custlabel.warehouse import contract, db, guard, load_duplicates
+from custlabel.warehouse.progress import Progress
 
 Mode = Literal["replace", "append"]
 ConflictPolicy = Literal["refuse", "quarantine"]
@@ -252,14 +253,24 @@ def _copy(conn: psycopg.Connection, source: SourceFile, table: sql.Identifier, f
     chunks = _prefetched(_parquet_chunks(source.path)) if source.is_parquet else _csv_chunks(source.path)
     cursor = conn.cursor()
     try:
-        with cursor.copy(statement) as copy:
+        with cursor.copy(statement) as copy, _progress(source) as progress:
             for chunk in chunks:
                 copy.write(chunk)
+                # Parquet arrives as CSV lines, one a row (a quoted newline in a value counts twice).
+                progress.advance(chunk.count(b"\n") if source.is_parquet else len(chunk))
     except psycopg.errors.DataError as error:
         raise LoadError(_describe(source, error)) from None
     finally:
         chunks.close()
     return cursor.rowcount
+
+
+def _progress(source: SourceFile) -> Progress:
+    """Rows of a Parquet file (its metadata counts them), MiB of a CSV file."""
+    what = f"load {source.path.name}"
+    if source.is_parquet:
+        return Progress(what, pq.ParquetFile(source.path).metadata.num_rows, "rows")
+    return Progress(what, source.path.stat().st_size, "MiB", scale=2**20)
 
 
 def _csv_chunks(path: Path) -> Iterator[bytes]:

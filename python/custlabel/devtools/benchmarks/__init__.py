@@ -1,15 +1,25 @@
-"""Benchmarks at scale: each module has run(settings, ...) -> list[str] and prints figures, never pass/fail."""
+"""Benchmarks at scale: each module has run(settings, ...) returning figure lines or records; figures, never pass/fail."""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, timedelta
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 
 from custlabel.config import Settings
+from custlabel.devtools.benchmarks import results
+from custlabel.devtools.benchmarks.memory import PeakMemory
+from custlabel.devtools.benchmarks.results import Record
 from custlabel.warehouse import guard
+from custlabel.warehouse.progress import Progress
+
+if TYPE_CHECKING:
+    from custlabel.devtools.benchmarks.curves import CurvePlan
 
 BENCH_DATABASE = "custlabel_bench"
 
@@ -36,13 +46,21 @@ def bench_settings(settings: Settings, i_mean_database: str | None = None) -> Se
 
 
 def run_all(
-    settings: Settings, sizes: list[int], days: int, sections: set[str], i_mean_database: str | None = None
+    settings: Settings,
+    sizes: list[int],
+    days: int,
+    sections: set[str],
+    i_mean_database: str | None = None,
+    plan: CurvePlan | None = None,
+    command: list[str] | None = None,
 ) -> list[str]:
-    """Run the chosen sections (warehouse, training, scoring, load, monitoring, purchase_only, validation, prefect_dbt) at each size; returns every figure line.
+    """Run the chosen sections (warehouse, training, scoring, load, monitoring, purchase_only, validation, prefect_dbt) at each size,
+    then the scaling curves of the plan; prints and returns every figure line, writes .local/bench/latest.json.
 
     With training, validation also validates the version trained on the demo world, its dbt build included.
     """
     from custlabel.devtools.benchmarks import (
+        curves,
         dbt_build,
         load_speed,
         monitoring,
@@ -55,29 +73,58 @@ def run_all(
 
     target = bench_settings(settings, i_mean_database)
     end_date = date.today() - timedelta(days=1)
-    lines: list[str] = []
-    for customers in sizes:
-        if {"warehouse", "training"} & sections:
-            lines += _report(dbt_build.run(target, customers, days, end_date))
-        if "training" in sections:
-            lines += _report(training.run(target))
-        if {"training", "validation"} <= sections:
-            lines += _report(validation.run_on_demo_world(target, customers, end_date))
-        if "scoring" in sections:
-            lines += _report(scoring.run(target, customers))
-        if "load" in sections:
-            lines += _report(load_speed.run(target, customers, days, end_date))
-        if "monitoring" in sections:
-            lines += _report(monitoring.run(target, customers))
-        if "purchase_only" in sections:
-            lines += _report(purchase_only.run(target, customers, days, end_date))
-        if "validation" in sections:
-            lines += _report(validation.run(target, customers))
-        if "prefect_dbt" in sections:
-            lines += _report(prefect_dbt_overhead.run(target, customers, days, end_date))
+    records: list[Record] = []
+    chosen = [
+        ("warehouse", {"warehouse", "training"} & sections, lambda n: dbt_build.run(target, n, days, end_date)),
+        ("training", "training" in sections, lambda n: training.run(target)),
+        ("validation_demo_world", {"training", "validation"} <= sections,
+         lambda n: validation.run_on_demo_world(target, n, end_date)),
+        ("scoring", "scoring" in sections, lambda n: scoring.run(target, n)),
+        ("load", "load" in sections, lambda n: load_speed.run(target, n, days, end_date)),
+        ("monitoring", "monitoring" in sections, lambda n: monitoring.run(target, n)),
+        ("purchase_only", "purchase_only" in sections, lambda n: purchase_only.run(target, n, days, end_date)),
+        ("validation", "validation" in sections, lambda n: validation.run(target, n)),
+        ("prefect_dbt", "prefect_dbt" in sections, lambda n: prefect_dbt_overhead.run(target, n, days, end_date)),
+    ]
+    wanted = [(name, section) for name, chosen_here, section in chosen if chosen_here]
+    with Progress("bench", len(sizes) * len(wanted), "sections") as progress:
+        for customers in sizes:
+            for name, section in wanted:
+                records += _report(_timed(target, name, customers, days, lambda: section(customers)))
+                progress.advance()
+    lines = [line for record in records for line in record.lines]
+    drawn = []
+    if plan is not None:
+        measured = curves.measure(target, plan, end_date)
+        records += measured
+        drawn = curves.shape(measured, plan)
+        for curve in drawn:
+            lines += _print([*curve.table(), f"  drawn: {curves.draw(curve, settings.local_dir / 'bench')}"])
+    doc = results.document(
+        records, command or [], datetime.now(timezone.utc), results.git_commit(settings.project_dir), results.this_machine(),
+        {curve.name: curve.as_dict() for curve in drawn},
+    )
+    lines += _print([f"figures: {results.write(settings.local_dir / 'bench' / 'latest.json', doc)}"])
     return lines
 
 
-def _report(lines: list[str]) -> list[str]:
-    print("\n".join(lines), flush=True)
+def _timed(settings: Settings, name: str, customers: int, days: int, section: Callable[[], object]) -> list[Record]:
+    """A section's records; a section that prints lines only gets one record of its wall time and peak memory."""
+    started = time.perf_counter()
+    with PeakMemory(settings) as peaks:
+        returned = section()
+    if returned and isinstance(returned[0], Record):
+        return returned
+    return [Record(name, customers, days, seconds={"section": time.perf_counter() - started}, bytes=peaks.as_dict(), lines=returned)]
+
+
+def _report(records: list[Record]) -> list[Record]:
+    for record in records:
+        _print(record.lines)
+    return records
+
+
+def _print(lines: list[str]) -> list[str]:
+    if lines:
+        print("\n".join(lines), flush=True)
     return lines
