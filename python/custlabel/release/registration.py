@@ -268,8 +268,10 @@ def train_and_register(
     result.seconds = time.perf_counter() - started
     try:
         release = register(settings, result, run_key)
-    except registry.STORE_ERRORS as error:
-        raise registry.store_failed(settings, error) from error
+    except Exception as error:
+        if registry.is_store_failure(error):
+            raise registry.store_failed(settings, error) from error
+        raise
     record_training(settings, result, release.version, actor)
     drift_reference.store(settings, release.model_name, release.version, result.data.train)
     return release

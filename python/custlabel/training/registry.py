@@ -74,8 +74,15 @@ class StoreUnusableError(CustlabelError):
         self.transient = transient
 
 
-# What a failing store raises: MLflow's own errors, the tracking database's, the artifact folder's I/O errors.
-STORE_ERRORS = (MlflowException, sqlalchemy.exc.SQLAlchemyError, OSError)
+# MLflow errors that blame the request, not the store: these stay as MLflow raised them.
+REQUEST_ERROR_CODES = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE", "RESOURCE_ALREADY_EXISTS", MISSING}
+
+
+def is_store_failure(error: BaseException) -> bool:
+    """Whether an error raised while registering is the store's: its database's, its folder's, or MLflow's own."""
+    if isinstance(error, MlflowException):
+        return error.error_code not in REQUEST_ERROR_CODES
+    return isinstance(error, (sqlalchemy.exc.SQLAlchemyError, OSError))
 
 
 def store_failed(settings: Settings, error: BaseException) -> StoreUnusableError:
