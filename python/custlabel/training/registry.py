@@ -88,9 +88,10 @@ def is_store_failure(error: BaseException) -> bool:
 def store_failed(settings: Settings, error: BaseException) -> StoreUnusableError:
     """The error naming the store that failed; MLflow's connections to it are reset so that a retry opens it afresh."""
     forget_store_connections()
+    first_line = (str(error).strip().splitlines() or [""])[0]
     return StoreUnusableError(
         f"the MLflow store failed during registration (tracking store {settings.mlflow_tracking_uri}, artifact folder"
-        f" {settings.mlflow_artifact_root}): {type(error).__name__}: {str(error).strip().splitlines()[0]}. No version"
+        f" {settings.mlflow_artifact_root}): {type(error).__name__}: {first_line}. No version"
         " entered the release log; make the store readable and writable again (disk space, mount, a damaged"
         " tracking database) and run the training again: a retry of the same run registers one version",
         retry.is_transient(error),
