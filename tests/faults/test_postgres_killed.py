@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -31,10 +33,12 @@ CUSTOMERS = 5_000
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Settings]:
+def server() -> Iterator[Settings]:
     """An embedded server of its own (the session's must survive), with tonight's labels published once."""
+    # Outside pytest's temporary root, which another pytest session makes private again (see tests/conftest.py).
+    local = Path(tempfile.mkdtemp(prefix="custlabel-faults-swap-"))
     env = {name: value for name, value in os.environ.items() if not name.startswith("PG") and name != "DATABASE_URL"}
-    settings = get_settings({**env, "CUSTLABEL_LOCAL_DIR": str(tmp_path), "CUSTLABEL_PG_PORT": str(free_port())})
+    settings = get_settings({**env, "CUSTLABEL_LOCAL_DIR": str(local), "CUSTLABEL_PG_PORT": str(free_port())})
     embedded_postgres.start(settings)
     try:
         with db.connect(settings) as conn:
@@ -44,6 +48,7 @@ def server(tmp_path: Path) -> Iterator[Settings]:
         yield settings
     finally:
         embedded_postgres.stop(settings)
+        shutil.rmtree(local, ignore_errors=True)
 
 
 def label_night(settings: Settings) -> score.ScoreSummary:

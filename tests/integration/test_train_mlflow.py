@@ -222,7 +222,7 @@ def test_a_retried_training_reuses_the_version_its_run_registered(
 
     # attempt 1 registers its version, then fails on an MLflow error (Prefect retries the task)
     monkeypatch.setattr(registry, "describe_version", fail_once)
-    with pytest.raises(MlflowException, match="went away"):
+    with pytest.raises(registry.StoreUnusableError, match="went away"):
         registration.train_and_register(settings, FAST, run_key="flow-run-1")
     assert str(registry.find_version(settings, "flow-run-1").version) == "1"
 

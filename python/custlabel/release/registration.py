@@ -266,7 +266,12 @@ def train_and_register(
     result.baseline_metrics, result.test_scores = rule_baseline.evaluate_on(settings, result.test_scores)
     result.gates = judge(result, champion)
     result.seconds = time.perf_counter() - started
-    release = register(settings, result, run_key)
+    try:
+        release = register(settings, result, run_key)
+    except Exception as error:
+        if registry.is_store_failure(error):
+            raise registry.store_failed(settings, error) from error
+        raise
     record_training(settings, result, release.version, actor)
     drift_reference.store(settings, release.model_name, release.version, result.data.train)
     return release

@@ -95,9 +95,14 @@ def ensure_history(conn: psycopg.Connection, schema: str) -> None:
     )
 
 
+def lock_key(schema: str) -> str:
+    """The advisory lock that serializes the scoring transactions of a schema."""
+    return f"custlabel.scoring.score.{schema}"
+
+
 def begin_night(conn: psycopg.Connection, schema: str) -> sql.Identifier:
     """Serialize runs on this schema, make sure the history exists, and create an empty staging table."""
-    conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [f"custlabel.scoring.score.{schema}"])
+    conn.execute("select pg_advisory_xact_lock(hashtext(%s))", [lock_key(schema)])
     ensure_history(conn, schema)
     conn.execute(sql.SQL("drop table if exists {}").format(_ident(schema, STAGING)))
     _create_table(conn, schema, STAGING, None)

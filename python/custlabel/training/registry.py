@@ -23,17 +23,20 @@ import mlflow
 import numpy as np
 import pandas as pd
 import sklearn
+import sqlalchemy.exc
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
+from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistrySqlStore
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingSqlStore
 
 from custlabel.config import TARGET_SCHEMAS, Settings, get_settings
 from custlabel.errors import CustlabelError
 from custlabel.training import evaluate
 from custlabel.training.deployed_model import FALLBACK, DeployedModel
 from custlabel.training.features import MODEL_FEATURES
-from custlabel.warehouse import locking
+from custlabel.warehouse import locking, retry
 
 MISSING = "RESOURCE_DOES_NOT_EXIST"
 # Tag of a version with the key of the run that registered it: a retried run reuses the version.
@@ -61,6 +64,50 @@ class TargetMismatchError(CustlabelError):
 
 class ArtifactTamperedError(CustlabelError):
     """A version's model files differ from the hashes recorded at its registration."""
+
+
+class StoreUnusableError(CustlabelError):
+    """The MLflow store (tracking database or artifact folder) failed while a version was being registered."""
+
+    def __init__(self, message: str, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+# MLflow errors that blame the request, not the store: these stay as MLflow raised them.
+REQUEST_ERROR_CODES = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE", "RESOURCE_ALREADY_EXISTS", MISSING}
+
+
+def is_store_failure(error: BaseException) -> bool:
+    """Whether an error raised while registering is the store's: its database's, its folder's, or MLflow's own."""
+    if isinstance(error, MlflowException):
+        return error.error_code not in REQUEST_ERROR_CODES
+    return isinstance(error, (sqlalchemy.exc.SQLAlchemyError, OSError))
+
+
+def store_failed(settings: Settings, error: BaseException) -> StoreUnusableError:
+    """The error naming the store that failed; MLflow's connections to it are reset so that a retry opens it afresh."""
+    forget_store_connections()
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return StoreUnusableError(
+        f"the MLflow store failed during registration (tracking store {settings.mlflow_tracking_uri}, artifact folder"
+        f" {settings.mlflow_artifact_root}): {type(error).__name__}: {first_line}. No version"
+        " entered the release log; make the store readable and writable again (disk space, mount, a damaged"
+        " tracking database) and run the training again: a retry of the same run registers one version",
+        retry.is_transient(error),
+    )
+
+
+def forget_store_connections() -> None:
+    """Close MLflow's pooled connections to its tracking databases, so that the next call opens them afresh.
+
+    MLflow keeps one engine per database URI for the life of the process; after a failure (a damaged or
+    replaced sqlite file), its pooled connections still point at the broken file, and a retry in the
+    same process (a Prefect task retry, the simulation's next night) would fail although the store is fixed.
+    """
+    for store in (TrackingSqlStore, RegistrySqlStore):
+        for engine in list(getattr(store, "_engine_map", {}).values()):
+            engine.dispose()
 
 
 def alias_name(settings: Settings, alias: str) -> str:
