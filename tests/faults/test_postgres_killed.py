@@ -75,6 +75,12 @@ def _kill_postgres_when_the_swap_waits(settings: Settings, killed: list[int]) ->
             time.sleep(0.05)
 
 
+def _wait_until_gone(pid: int) -> None:
+    deadline = time.monotonic() + 30
+    while embedded_postgres.is_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_postgres_killed_during_the_swap_leaves_the_labels_and_the_next_run_completes(server: Settings, figures) -> None:
     before = published(server)
     killed: list[int] = []
@@ -87,6 +93,7 @@ def test_postgres_killed_during_the_swap_leaves_the_labels_and_the_next_run_comp
     killer.join()
     reader.close()
     assert killed
+    _wait_until_gone(killed[0])  # a supervisor restarts the server once it has seen it exit
     started = time.monotonic()
     embedded_postgres.start(server)  # crash recovery
     recovered = time.monotonic() - started
