@@ -76,9 +76,10 @@ def _train(args: argparse.Namespace) -> None:
     from custlabel.release import registration
     from custlabel.training import model_search
 
+    settings = _target_settings(args.target)
     chosen = {"train_rows_per_date": args.train_rows_per_date, "search_iterations": args.search_iterations, "n_jobs": args.n_jobs}
-    config = model_search.TrainConfig(**{key: value for key, value in chosen.items() if value is not None})
-    released = registration.train_and_register(_target_settings(args.target), config=config, alias=args.alias or None)
+    config = replace(model_search.sized(settings.search), **{key: value for key, value in chosen.items() if value is not None})
+    released = registration.train_and_register(settings, config=config, alias=args.alias or None)
     print("\n".join(released.summary_lines()))
 
 
@@ -181,7 +182,7 @@ def _nightly(args: argparse.Namespace) -> None:
     from custlabel.warehouse import dbt_runner
 
     print(night_steps.run_once(
-        as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve,
+        as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve or None,
         dbt_vars=dbt_runner.parse_vars(args.vars),
     ))
 
@@ -293,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--alias", default="challenger",
                        help="challenger only: champion and canary are reached through validate, approve and the canary")
     train.add_argument("--train-rows-per-date", type=int, help="sampling cap per as_of_date (default 10000)")
-    train.add_argument("--search-iterations", type=int, help="settings tried per candidate (default 4)")
-    train.add_argument("--n-jobs", type=int, help="parallel fits (default 2)")
+    train.add_argument("--search-iterations", type=int, help="settings tried per candidate (default CUSTLABEL_SEARCH_ITERATIONS, else 4)")
+    train.add_argument("--n-jobs", type=int, help="parallel fits (default CUSTLABEL_SEARCH_JOBS, else 2)")
     _add_target(train)
     train.set_defaults(handler=_train)
 
@@ -365,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night to label, YYYY-MM-DD (default: the last complete night, yesterday in CUSTLABEL_TIMEZONE)")
     _add_target(nightly)
     nightly.add_argument("--retrain", action="store_true", help="train a new challenger even when a model exists")
-    nightly.add_argument("--auto-approve", action="store_true", help="promote a trained version that passed every gate (demo, tests)")
+    nightly.add_argument("--auto-approve", action="store_true", help="approve a trained version that passed every gate (demo, tests; CUSTLABEL_AUTO_APPROVE=1 too)")
     nightly.add_argument("--vars", default="", help="dbt vars for every dbt step, as `dbt build --vars` takes them, "
                          "e.g. '{outcome_window_days: 30, freshness: warn}'")
     nightly.set_defaults(handler=_nightly)

@@ -11,8 +11,8 @@ import pytest
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
 from custlabel.nightly import night_steps
-from custlabel.training import model_search
 from custlabel.warehouse import db, locking
+from helpers.night_config import ONE_FAMILY
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -30,8 +30,8 @@ def flow_settings(make_database, tmp_path_factory: pytest.TempPathFactory) -> It
         patch.setenv("PGDATABASE", settings.connection.dbname)
         patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
         patch.setenv("CUSTLABEL_TARGET", "prod")
-        patch.setattr(night_steps, "TRAIN_CONFIG", model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1,
-                                                                 candidates=("logistic_regression",)))
+        for variable, value in ONE_FAMILY.items():
+            patch.setenv(variable, value)
         from prefect.testing.utilities import prefect_test_harness
 
         with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):

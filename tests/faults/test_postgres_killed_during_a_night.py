@@ -17,8 +17,8 @@ import pytest
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
 from custlabel.nightly import night_steps
-from custlabel.training import model_search
 from custlabel.warehouse import db, embedded_postgres
+from helpers.night_config import ONE_FAMILY
 from helpers.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -37,8 +37,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
             patch.delenv(name, raising=False)
         for name, value in env.items():
             patch.setenv(name, value)
-        patch.setattr(night_steps, "TRAIN_CONFIG", model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1,
-                                                                 candidates=("logistic_regression",)))
+        for variable, value in ONE_FAMILY.items():
+            patch.setenv(variable, value)
         settings = get_settings()
         embedded_postgres.start(settings)
         try:

@@ -8,11 +8,9 @@ from datetime import datetime, timedelta, timezone
 from prefect.testing.utilities import prefect_test_harness
 
 from custlabel.nightly import night_steps
-from custlabel.training import model_search
 from custlabel.warehouse import db, load
 from helpers.flow_world import flow_world
-
-SMALL_TRAINING = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
+from helpers.night_config import SMALL_SEARCH
 
 CONTRACT = {
     "customers": "customer_id, created_at, updated_at, country, segment, birth_date, gender",
@@ -35,7 +33,8 @@ def test_files_loaded_this_morning_label_last_night_with_the_defaults(make_datab
         loaded = load.load({table: tmp_path / f"{table}.csv" for table in CONTRACT},
                            i_mean_database=settings.connection.dbname, settings=settings)
         assert loaded.rows["customers"] >= 2_000, "the demo's messy duplicates included"
-        patch.setattr(night_steps, "TRAIN_CONFIG", SMALL_TRAINING)
+        for variable, value in SMALL_SEARCH.items():
+            patch.setenv(variable, value)
         with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
             summary = night_steps.run_once()
     assert f"for {yesterday}, target prod" in summary

@@ -78,9 +78,8 @@ def flow(harness):
 @pytest.fixture(scope="module")
 def first_night(flow, flow_settings):
     """Night one on an empty registry: the rule baseline labels; a version is trained, validated and auto-approved."""
-    from custlabel.nightly import night_steps
-
-    with night_steps.auto_approval():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CUSTLABEL_AUTO_APPROVE", "1")
         return flow(as_of_date=NIGHT1, target="prod", return_state=True)
 
 

@@ -15,7 +15,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from mlflow import MlflowClient
 
 from custlabel import cli
@@ -32,9 +31,10 @@ from custlabel.release import (
     triggers,
 )
 from custlabel.scoring import canary_slice
-from custlabel.training import model_families, model_search, registry
+from custlabel.training import model_families, registry
 from custlabel.warehouse import db
 from helpers.flow_world import flow_world
+from helpers.night_config import SMALL_SEARCH, release_file, release_text
 from helpers.release_path import record_validation
 
 pytestmark = pytest.mark.integration
@@ -42,17 +42,13 @@ pytestmark = pytest.mark.integration
 NIGHT1 = date(2026, 6, 30)  # the last day of the demo data
 # The nights after NIGHT1 replay the same data: its sources are days old by then.
 REPLAY = {"freshness": "warn"}
-SMALL_TRAINING = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
-SHIPPED = release_policy.load(settings=get_settings())
-# The shipped canary checks on one night instead of three (each test here is one night).
-POLICY = SHIPPED.model_copy(update={
-    "canary": SHIPPED.canary.model_copy(update={"nights": 1}),
-    "triggers": release_policy.Triggers.model_validate(yaml.safe_load("""
-data: {max_score_psi: 0.10, drift_nights: 2, window_nights: 3, min_new_matured_labels: 100000}
-performance: {min_customers_with_outcome: 100, estimated_margin: 0.2}
-age: {max_days: 365}
-""")),
-})
+# The shipped canary checks on one night instead of three (each test here is one night), and
+# the matured-labels and estimated-performance triggers kept quiet so that each night's training is the test's.
+RELEASE_CHANGES = {
+    "canary": {"nights": 1},
+    "triggers": {"data": {"min_new_matured_labels": 100000}, "performance": {"estimated_margin": 0.2}},
+}
+POLICY = release_policy.parse(release_text(RELEASE_CHANGES))
 
 
 def night(number: int) -> date:
@@ -82,10 +78,10 @@ def settings(make_database, tmp_path_factory) -> Iterator[Settings]:
     """A database of its own with the flow tests' demo data, its own MLflow store, a short canary."""
     local = tmp_path_factory.mktemp("release-local")
     with flow_world(make_database, "release_flow", NIGHT1, local) as patch:
-        patch.setattr(night_steps, "TRAIN_CONFIG", SMALL_TRAINING)
-        patch.setattr(night_steps, "RELEASE_POLICY", POLICY)
-        with night_steps.auto_approval():
-            yield get_settings()
+        for variable, value in {**SMALL_SEARCH, "CUSTLABEL_AUTO_APPROVE": "1",
+                                "CUSTLABEL_RELEASE_FILE": str(release_file(local, RELEASE_CHANGES))}.items():
+            patch.setenv(variable, value)
+        yield get_settings()
 
 
 @pytest.fixture(scope="module")

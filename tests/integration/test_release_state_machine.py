@@ -43,14 +43,15 @@ from custlabel.training import model_families, registry, training_data
 from custlabel.training.features import MODEL_FEATURES
 from custlabel.warehouse import db, dbt_runner
 from helpers.flow_world import flow_world
+from helpers.night_config import release_file, release_text
 from helpers.release_path import record_validation
 
 pytestmark = pytest.mark.integration
 
 NIGHT = date(2026, 6, 30)
-SHIPPED = release_policy.load()
 # The shipped checks, one canary night: every night replays the same warehouse night.
-POLICY = SHIPPED.model_copy(update={"canary": SHIPPED.canary.model_copy(update={"nights": 1})})
+RELEASE_CHANGES = {"canary": {"nights": 1}}
+POLICY = release_policy.parse(release_text(RELEASE_CHANGES))
 THRESHOLDS = (0.5, 0.35, 0.01)  # 0.01 labels almost everyone bad: a canary or champion that must not pass
 MAX_VERSIONS = 7
 STEPS = {"count": 0}
@@ -68,7 +69,7 @@ def world(make_database, tmp_path_factory) -> Iterator[tuple[Settings, object, P
     """A built demo warehouse of its own and a cheap fitted pipeline; os.environ points the nightly steps at it."""
     local = tmp_path_factory.mktemp("state-machine")
     with flow_world(make_database, "release_state_machine", NIGHT, local) as patch:
-        patch.setattr(night_steps, "RELEASE_POLICY", POLICY)
+        patch.setenv("CUSTLABEL_RELEASE_FILE", str(release_file(local, RELEASE_CHANGES)))
         settings = get_settings()
         dbt_runner.run(["build"], target="prod", as_of_date=str(NIGHT), settings=settings)
         rows = training_data.normalize(db.read_frame(

@@ -136,8 +136,8 @@ def parse(text: str, source: str = FILE_NAME) -> AlertConfig:
 
 
 def load(path: Path | None = None, settings: Settings | None = None) -> AlertConfig:
-    """Read and validate the alert rules (default: alerts.yml at the repository root)."""
-    path = path or (settings or get_settings()).project_dir / FILE_NAME
+    """Read and validate the alert rules (default: CUSTLABEL_ALERTS_FILE, else alerts.yml at the repository root)."""
+    path = path or (settings or get_settings()).alerts_file
     if not path.is_file():
         raise AlertConfigError(f"no alert rules at {path}: the ML engineer keeps them in {FILE_NAME}")
     return parse(path.read_text(), source=str(path))

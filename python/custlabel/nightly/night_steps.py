@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 from prefect import Flow
 from prefect.flows import load_flow_from_entrypoint
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from prefect.schedules import Cron
 from prefect.settings import (
     PREFECT_API_URL,
@@ -40,7 +40,7 @@ from prefect.settings import (
 from psycopg import sql
 
 from custlabel import gate_verdicts
-from custlabel.config import Settings, get_settings, schema_for
+from custlabel.config import Settings, exported, get_settings, schema_for
 from custlabel.errors import CustlabelError
 from custlabel.gate_verdicts import failures
 from custlabel.monitoring import alerts, headline_figures, nightly_report, pipeline_runs
@@ -57,12 +57,10 @@ from custlabel.release import (
 from custlabel.release import release_policy as release_policy_file
 from custlabel.scoring import grants, score, writeback
 from custlabel.scoring.score import ScoreSummary
-from custlabel.training import acceptance, registry
+from custlabel.training import acceptance, model_search, registry
 from custlabel.training.deployed_model import CANARY, CHALLENGER
-from custlabel.training.model_search import TrainConfig
 from custlabel.training.training_data import TrainingDataError
-from custlabel.warehouse import db, dbt_test_history, freshness, locking, retry
-from custlabel.warehouse import dbt_runner as dbt_runner
+from custlabel.warehouse import db, dbt_runner, dbt_test_history, freshness, locking, retry
 
 logger = logging.getLogger(__name__)
 
@@ -78,31 +76,16 @@ LABEL_MONITORING = [
     "label_rates", "feature_bin_shares", "feature_drift", "score_drift", "performance_estimates", "estimated_vs_realized",
     "data_test_trends", "data_quality_trends",
 ]
-# None: train.TrainConfig() defaults; tests and benchmarks may set a smaller search.
-TRAIN_CONFIG: TrainConfig | None = None
-# --auto-approve of a run started in this process (`custlabel nightly`, the demo, tests): never a
-# parameter of the served deployment, so no scheduled or operator-started run can approve a version.
-_AUTO_APPROVE = False
-# None: release.yml; tests and the simulation may set a shorter canary.
-RELEASE_POLICY: release_policy_file.ReleasePolicy | None = None
-# None: alerts.yml; the lifecycle simulation may set rules that fire on a single night.
-ALERT_RULES: alerts.AlertConfig | None = None
-
-
-@contextmanager
-def auto_approval(enabled: bool = True) -> Iterator[None]:
-    """Runs of the flow started here within the block approve a trained version that passed every gate (its canary follows)."""
-    global _AUTO_APPROVE
-    previous, _AUTO_APPROVE = _AUTO_APPROVE, enabled
-    try:
-        yield
-    finally:
-        _AUTO_APPROVE = previous
 
 
 @dataclass(frozen=True)
 class Night:
-    """What one run works on: the night, the target, and the run it belongs to (plain values: Prefect hashes them)."""
+    """What one run works on: the night, the target, and the run it belongs to (plain values: Prefect hashes them).
+
+    Its configuration is its settings' (the environment's when planned): the reviewed files
+    (CUSTLABEL_ACCEPTANCE_FILE, CUSTLABEL_RELEASE_FILE, CUSTLABEL_ALERTS_FILE) and the training's
+    search size (CUSTLABEL_SEARCH_*); `auto_approve` is fixed when the night is planned.
+    """
 
     as_of_date: date
     target: str
@@ -131,18 +114,22 @@ def last_complete_night(timezone: str, now: datetime | None = None) -> date:
     return (now or datetime.now(zone)).astimezone(zone).date() - timedelta(days=1)
 
 
+def approves(settings: Settings) -> bool:
+    """Whether tonight's run approves a version that passed every gate: CUSTLABEL_AUTO_APPROVE, never in a deployment's run."""
+    if settings.auto_approve and deployment.id is not None:
+        logger.error("CUSTLABEL_AUTO_APPROVE is ignored in a run of deployment %s: a scheduled or operator-started run"
+                     " never approves a version (unset it where the deployment is served)", deployment.name)
+        return False
+    return settings.auto_approve
+
+
 def plan(
     as_of_date: date | None,
     target: str | None,
     retrain: bool,
-    auto_approve: bool | None = None,
     dbt_vars: dict[str, Any] | None = None,
 ) -> Night:
-    """Tonight's run: the night (default the last complete one), the target (default CUSTLABEL_TARGET), dbt vars, the Prefect run ids.
-
-    Args:
-        auto_approve: None takes the process's switch (`auto_approval`), off unless a CLI run set it.
-    """
+    """Tonight's run: the night (default the last complete one), the target (default CUSTLABEL_TARGET), dbt vars, the Prefect run ids."""
     settings = get_settings()
     target = target or settings.target
     schema_for(target)
@@ -150,7 +137,7 @@ def plan(
         as_of_date=as_of_date or last_complete_night(settings.timezone),
         target=target,
         retrain=retrain,
-        auto_approve=_AUTO_APPROVE if auto_approve is None else auto_approve,
+        auto_approve=approves(settings),
         run_id=str(flow_run.id or uuid.uuid4()),
         run_name=str(flow_run.name or "local"),
         dbt_vars=dict(dbt_vars or {}),
@@ -237,8 +224,8 @@ def refresh_label_monitoring(night: Night) -> DbtStep:
 
 
 def evaluate_alerts(night: Night) -> list[alerts.Alert]:
-    """Evaluate the rules of alerts.yml (or ALERT_RULES) for the night into the alerts table (and notify changes)."""
-    return alerts.evaluate(night.settings(), night.schema, night.as_of_date, ALERT_RULES, run_id=night.run_id)
+    """Evaluate the alert rules (CUSTLABEL_ALERTS_FILE, else alerts.yml) for the night into the alerts table (and notify changes)."""
+    return alerts.evaluate(night.settings(), night.schema, night.as_of_date, run_id=night.run_id)
 
 
 def write_report(night: Night, headline: headline_figures.Headline | None) -> Path:
@@ -256,8 +243,8 @@ def read_monitoring(night: Night) -> headline_figures.Headline:
 
 
 def release_policy(night: Night) -> release_policy_file.ReleasePolicy:
-    """The release policy (release.yml), or the one tests and benchmarks set in RELEASE_POLICY."""
-    return RELEASE_POLICY or release_policy_file.load(settings=night.settings())
+    """The night's release policy (CUSTLABEL_RELEASE_FILE, else release.yml)."""
+    return release_policy_file.load(settings=night.settings())
 
 
 def _actor(night: Night) -> str:
@@ -505,7 +492,7 @@ def train_and_register(night: Night) -> TrainOutcome:
     settings = night.settings()
     try:
         released = registration.train_and_register(
-            settings, TRAIN_CONFIG or TrainConfig(), alias=CHALLENGER, run_key=night.run_id, actor=_actor(night)
+            settings, model_search.sized(settings.search), alias=CHALLENGER, run_key=night.run_id, actor=_actor(night)
         )
     except TrainingDataError as error:
         if night.retrain:
@@ -727,6 +714,11 @@ def serve(
 ) -> None:
     """Serve the deployment `nightly-customer-labels/nightly` on a cron schedule until interrupted."""
     settings = settings or get_settings()
+    if settings.auto_approve:
+        raise CustlabelError(
+            "CUSTLABEL_AUTO_APPROVE is set: the served deployment never approves a version (its scheduled and "
+            "operator-started runs wait for the business owner); unset it before `custlabel serve`"
+        )
     target = target or settings.target
     timezone = timezone or settings.timezone
     schema_for(target)
@@ -747,11 +739,16 @@ def run_once(
     as_of_date: date | None = None,
     target: str | None = None,
     retrain: bool = False,
-    auto_approve: bool = False,
+    auto_approve: bool | None = None,
     settings: Settings | None = None,
     dbt_vars: dict[str, Any] | None = None,
 ) -> str:
-    """Run the flow once in this process (Prefect's local mode unless PREFECT_API_URL is set); returns the summary."""
+    """Run the flow once in this process (Prefect's local mode unless PREFECT_API_URL is set); returns the summary.
+
+    Args:
+        auto_approve: sets CUSTLABEL_AUTO_APPROVE for the run (None: as the environment has it).
+    """
     flow = load_flow(settings)
-    with patient_prefect(), auto_approval(auto_approve):
+    approval = {} if auto_approve is None else {"CUSTLABEL_AUTO_APPROVE": "1" if auto_approve else "0"}
+    with patient_prefect(), exported(approval):
         return flow(as_of_date=as_of_date, target=target, retrain=retrain, dbt_vars=dbt_vars or {})

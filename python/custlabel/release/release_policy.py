@@ -85,8 +85,8 @@ def parse(text: str, source: str = FILE_NAME) -> ReleasePolicy:
 
 
 def load(path: Path | None = None, settings: Settings | None = None) -> ReleasePolicy:
-    """Read and validate the release policy (default: release.yml at the repository root)."""
-    path = path or (settings or get_settings()).project_dir / FILE_NAME
+    """Read and validate the release policy (default: CUSTLABEL_RELEASE_FILE, else release.yml at the repository root)."""
+    path = path or (settings or get_settings()).release_file
     if not path.is_file():
         raise ReleasePolicyError(f"no release policy at {path}: the ML engineer keeps it in {FILE_NAME}")
     return parse(path.read_text(), source=str(path))

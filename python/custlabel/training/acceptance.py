@@ -103,8 +103,8 @@ class AcceptanceCriteria(StrictModel):
 
 
 def default_path(settings: Settings | None = None) -> Path:
-    """Where the acceptance file lives: the repository root."""
-    return (settings or get_settings()).project_dir / FILE_NAME
+    """Where the acceptance file lives: CUSTLABEL_ACCEPTANCE_FILE, else the repository root."""
+    return (settings or get_settings()).acceptance_file
 
 
 def parse(text: str, source: str = FILE_NAME) -> AcceptanceCriteria:
@@ -115,7 +115,7 @@ def parse(text: str, source: str = FILE_NAME) -> AcceptanceCriteria:
 
 
 def load(path: Path | None = None, settings: Settings | None = None) -> AcceptanceCriteria:
-    """Read and validate the acceptance criteria (default: acceptance.yml at the repository root)."""
+    """Read and validate the acceptance criteria (default: the settings' acceptance file)."""
     path = path or default_path(settings)
     if not path.is_file():
         raise AcceptanceError(
