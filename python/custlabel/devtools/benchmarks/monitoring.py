@@ -86,7 +86,7 @@ def _prepare(settings: Settings, customers: int) -> None:
         {"night": REFERENCE_NIGHT, "rows": REFERENCE_SAMPLE}, settings,
     )
     drift_reference.store(settings, MODEL, VERSION, sample)
-    build = ["build", "--select", "realized_performance", *night_steps.LABEL_MONITORING, "--log-level", "warn"]
+    build = ["build", "--select", "realized_performance", night_steps.LABEL_MONITORING, "--log-level", "warn"]
     dbt_runner.run(build, target=TARGET, as_of_date=str(LAST_NIGHT), settings=settings)
     with db.connect(settings) as conn:
         conn.execute(sql.SQL(HISTORY).format(**tables), {"model": MODEL, "version": VERSION, "night": TONIGHT})
@@ -108,7 +108,7 @@ def run(settings: Settings, customers: int) -> list[str]:
 
     clock = time.perf_counter()
     since = datetime.now(timezone.utc)
-    dbt_runner.run(["build", "--select", *night_steps.LABEL_MONITORING, "--log-level", "warn"], target=TARGET,
+    dbt_runner.run(["build", "--select", night_steps.LABEL_MONITORING, "--log-level", "warn"], target=TARGET,
             as_of_date=str(TONIGHT), settings=settings)
     dbt_test_history.store_latest(settings, settings.schema, "benchmark", TONIGHT, since)
     marts_seconds = time.perf_counter() - clock
