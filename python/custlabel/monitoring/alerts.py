@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 FILE_NAME = "alerts.yml"
 TABLE = "alerts"
 FIRING, RESOLVED, OK = "firing", "resolved", "ok"
+# The release triggers (custlabel.release.triggers) that count firing alerts: a rule names the one it feeds, if any.
+TRIGGERS = ("data", "performance")
 
 # Each metric: one value per night from a monitoring mart, as (night, value).
 METRICS: dict[str, tuple[str, str]] = {
@@ -97,11 +99,16 @@ class Rule(StrictModel):
     threshold: float
     k: int = Field(ge=1)
     n: int = Field(ge=1)
+    trigger: str | None = None
 
     @model_validator(mode="after")
     def _valid(self) -> Rule:
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}: expected one of {', '.join(METRICS)}")
+        if self.trigger is not None and self.trigger not in TRIGGERS:
+            raise ValueError(
+                f"unknown trigger {self.trigger!r}: expected one of {', '.join(TRIGGERS)}, or no trigger for a rule that only alerts"
+            )
         if self.k > self.n:
             raise ValueError(f"k ({self.k}) cannot exceed n ({self.n}): the rule could never fire")
         return self
@@ -128,6 +135,10 @@ class AlertConfig(StrictModel):
         if repeated:
             raise ValueError(f"rule names must be unique, repeated: {', '.join(repeated)}")
         return self
+
+    def feeding(self, trigger: str) -> list[str]:
+        """The names of the rules whose firing counts for a release trigger."""
+        return [rule.name for rule in self.rules if rule.trigger == trigger]
 
 
 def parse(text: str, source: str = FILE_NAME) -> AlertConfig:
