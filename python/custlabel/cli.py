@@ -178,19 +178,19 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def _nightly(args: argparse.Namespace) -> None:
-    from custlabel.nightly import night_steps
+    from custlabel.nightly import serving
     from custlabel.warehouse import dbt_runner
 
-    print(night_steps.run_once(
+    print(serving.run_once(
         as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve or None,
         dbt_vars=dbt_runner.parse_vars(args.vars),
     ))
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from custlabel.nightly import night_steps
+    from custlabel.nightly import serving
 
-    night_steps.serve(cron=args.cron, timezone=args.timezone, target=args.target, prefect_port=args.prefect_port)
+    serving.serve(cron=args.cron, timezone=args.timezone, target=args.target, prefect_port=args.prefect_port)
 
 
 def _monitor(args: argparse.Namespace) -> None:

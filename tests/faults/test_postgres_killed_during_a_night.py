@@ -16,7 +16,7 @@ import pytest
 
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.warehouse import db, embedded_postgres
 from helpers.night_config import ONE_FAMILY
 from helpers.ports import free_port
@@ -45,7 +45,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
             loader.generate_and_load(customers=2_000, days=540, seed=5, end_date=NIGHT, settings=settings)
             from prefect.testing.utilities import prefect_test_harness
 
-            with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+            with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
                 yield settings
         finally:
             embedded_postgres.stop(settings)
@@ -81,7 +81,7 @@ def _night_with_a_crash(settings: Settings, night: date, when: str, hold_labels:
     crasher = threading.Thread(target=_crash_and_restart, args=(settings, when, seen))
     crasher.start()
     started = time.monotonic()
-    state = night_steps.load_flow()(as_of_date=night, target="prod", retrain=True, return_state=True)
+    state = serving.load_flow()(as_of_date=night, target="prod", retrain=True, return_state=True)
     seen["seconds"] = time.monotonic() - started
     crasher.join()
     if reader is not None:
@@ -109,7 +109,7 @@ def _events(settings: Settings) -> tuple[int, list[tuple]]:
 def test_postgres_killed_during_a_night(server: Settings, phase: str, when: str, hold_labels: bool, night: date,
                                         figures) -> None:
     if phase == "dbt build":
-        first = night_steps.load_flow()(as_of_date=night - timedelta(days=1), target="prod", retrain=True, return_state=True)
+        first = serving.load_flow()(as_of_date=night - timedelta(days=1), target="prod", retrain=True, return_state=True)
         assert first.is_completed(), first.message
     state, seen = _night_with_a_crash(server, night, when, hold_labels)
     assert "labels" in seen, f"Postgres was never killed during {phase}"
@@ -117,7 +117,7 @@ def test_postgres_killed_during_a_night(server: Settings, phase: str, when: str,
     completed_by = "the same run (step retried)"
     if not state.is_completed():  # the run's retries ran out: the next run completes
         completed_by = "the next run"
-        state = night_steps.load_flow()(as_of_date=night, target="prod", retrain=True, return_state=True)
+        state = serving.load_flow()(as_of_date=night, target="prod", retrain=True, return_state=True)
     assert state.is_completed(), state.message
     with db.connect(server) as conn:
         published = conn.execute("select count(*), min(as_of_date) from analytics.customer_labels").fetchone()

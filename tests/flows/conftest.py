@@ -9,7 +9,7 @@ import pytest
 
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from helpers.night_config import SMALL_SEARCH
 
 DEMO_END = date(2026, 6, 30)
@@ -48,5 +48,5 @@ def harness(flow_settings: Settings) -> Iterator[None]:
     """Prefect against a temporary database and API server (patient: the test machine is busy)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+    with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
         yield

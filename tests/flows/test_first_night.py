@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 from prefect.testing.utilities import prefect_test_harness
 
-from custlabel.nightly import night_steps
+from custlabel.config import get_settings
+from custlabel.nightly import serving
 from custlabel.warehouse import db, load
 from helpers.flow_world import flow_world
 from helpers.night_config import SMALL_SEARCH
@@ -22,7 +23,7 @@ CONTRACT = {
 def test_files_loaded_this_morning_label_last_night_with_the_defaults(make_database, tmp_path):
     yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date()
     with flow_world(make_database, "first_night", yesterday, tmp_path / "local") as patch:
-        settings = night_steps.get_settings()
+        settings = get_settings()
         with db.connect(settings) as conn:  # the company's export: the contract columns, no load time
             for table, columns in CONTRACT.items():
                 with (tmp_path / f"{table}.csv").open("wb") as file, conn.cursor().copy(
@@ -35,8 +36,8 @@ def test_files_loaded_this_morning_label_last_night_with_the_defaults(make_datab
         assert loaded.rows["customers"] >= 2_000, "the demo's messy duplicates included"
         for variable, value in SMALL_SEARCH.items():
             patch.setenv(variable, value)
-        with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
-            summary = night_steps.run_once()
+        with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+            summary = serving.run_once()
     assert f"for {yesterday}, target prod" in summary
     # Monitoring judges the load itself (loaded_at), made moments before the run: not the business updated_at.
     ages = [float(age) for age in re.findall(r"newest load (\d+\.\d) h old when judged", summary)]

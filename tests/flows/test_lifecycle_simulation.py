@@ -18,7 +18,7 @@ import pytest
 
 from custlabel.config import Settings, get_settings
 from custlabel.demo import simulation
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.release import release_log, release_policy
 from custlabel.training import registry
 from helpers.flow_world import flow_world
@@ -46,7 +46,7 @@ def lifecycle(settings, canary_nights) -> list[str]:
     from prefect.testing.utilities import prefect_test_harness
 
     nights = 1 + canary_nights + 1
-    with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+    with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
         lines = list(simulation.run(nights, target="prod", seed=3, settings=settings,
                                     i_mean_database=settings.connection.dbname, inject_bad_challenger_on=nights))
     print("\n".join(lines))

@@ -17,7 +17,7 @@ from psycopg import sql
 from custlabel import cli
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.scoring import grants
 from custlabel.warehouse import db
 from helpers.night_config import ONE_FAMILY
@@ -74,7 +74,7 @@ def night(make_database, password_auth, tmp_path_factory: pytest.TempPathFactory
         from prefect.testing.utilities import prefect_test_harness
 
         new_release_log(get_settings())  # a new MLflow store: the shared warehouse's log must not name its versions
-        with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+        with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
             yield get_settings(), local, log_file, written
     with db.connect(admin, autocommit=True) as conn:  # the BI role may be dropped by other tests, in their database
         conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(grants.BI_ROLE)))

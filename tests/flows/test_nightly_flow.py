@@ -70,9 +70,9 @@ def run_row(settings: Settings, state) -> dict:
 
 @pytest.fixture(scope="module")
 def flow(harness):
-    from custlabel.nightly import night_steps
+    from custlabel.nightly import serving
 
-    return night_steps.load_flow()
+    return serving.load_flow()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from custlabel import gate_verdicts
 from custlabel.errors import CustlabelError
 from custlabel.config import DEFAULT_PROJECT_DIR
 from custlabel.monitoring import alerts, pipeline_runs
-from custlabel.nightly import night_steps
+from custlabel.nightly import night_steps, serving
 from custlabel.release import (
     canary_health,
     registration,
@@ -156,7 +156,7 @@ def test_a_fallback_is_the_first_line_of_the_summary_and_never_waives_the_rate_c
 
 
 def test_the_flow_has_typed_parameters_for_the_operator():
-    flow = night_steps.load_flow()
+    flow = serving.load_flow()
     assert flow.name == night_steps.FLOW_NAME
     properties = flow.parameters.properties
     # auto-approve is a CLI flag of runs started here, never a parameter of the served deployment
@@ -177,7 +177,7 @@ def test_auto_approval_is_set_where_the_night_is_started_and_never_in_a_deployme
 def test_serve_refuses_to_serve_a_deployment_that_would_approve(monkeypatch):
     monkeypatch.setenv("CUSTLABEL_AUTO_APPROVE", "1")
     with pytest.raises(CustlabelError, match="CUSTLABEL_AUTO_APPROVE is set: the served deployment never approves"):
-        night_steps.serve()
+        serving.serve()
 
 
 def test_the_nights_release_policy_and_alert_rules_are_the_files_its_settings_name(monkeypatch, tmp_path):

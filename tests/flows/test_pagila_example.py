@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from custlabel.config import Settings, get_settings
 from custlabel.demo import pagila
 from custlabel.errors import CustlabelError
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.release import approval
 from custlabel.training import model_families, registry
 from custlabel.warehouse import db
@@ -56,7 +56,7 @@ def summary(pagila_settings: Settings, dataset: Path) -> str:
     from prefect.testing.utilities import prefect_test_harness
 
     register_approved_model_of_other_data(pagila_settings)
-    with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+    with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
         return pagila.run(dataset, i_mean_database=pagila_settings.connection.dbname, settings=pagila_settings)
 
 

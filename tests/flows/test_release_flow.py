@@ -21,7 +21,7 @@ from custlabel import cli
 from custlabel.config import Settings, get_settings
 from custlabel.demo import simulation
 from custlabel.gate_verdicts import GATES_PASSED_TAG
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.release import (
     approval,
     lifecycle,
@@ -86,14 +86,14 @@ def settings(make_database, tmp_path_factory) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def flow(settings, harness_for_release):
-    return night_steps.load_flow()
+    return serving.load_flow()
 
 
 @pytest.fixture(scope="module")
 def harness_for_release(settings):
     from prefect.testing.utilities import prefect_test_harness
 
-    with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+    with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
         yield
 
 

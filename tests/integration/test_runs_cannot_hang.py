@@ -11,7 +11,7 @@ import pytest
 
 from custlabel.config import Settings, StepTimeouts
 from custlabel.monitoring import pipeline_runs
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.release import computational_validation, release_log, smoke
 from custlabel.training import registry
 from custlabel.warehouse import locking
@@ -27,7 +27,7 @@ def test_every_task_of_the_flow_has_a_timeout_from_the_settings(monkeypatch: pyt
     monkeypatch.setenv("CUSTLABEL_STEP_TIMEOUT_SECONDS", "123")
     monkeypatch.setenv("CUSTLABEL_TRAIN_TIMEOUT_SECONDS", "456")
     monkeypatch.setenv("CUSTLABEL_VALIDATE_TIMEOUT_SECONDS", "789")
-    flow = night_steps.load_flow()
+    flow = serving.load_flow()
     tasks = {value.name: value.timeout_seconds for value in flow.fn.__globals__.values() if isinstance(value, Task)}
     assert len(tasks) >= 12
     assert tasks.pop("train") == 456 and tasks.pop("validate") == 789

@@ -11,7 +11,7 @@ import pytest
 from custlabel.demo import loader
 from custlabel.demo import simulation as simulate
 from custlabel.monitoring import headline_figures
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.warehouse import db, dbt_runner
 
 pytestmark = pytest.mark.integration
@@ -127,7 +127,7 @@ def test_dbt_builds_the_simulated_night(simulated):
 def test_run_advances_then_runs_the_flow_each_night(simulated, monkeypatch):
     settings, _, _ = simulated
     calls = []
-    monkeypatch.setattr(night_steps, "run_once", lambda **params: calls.append(params) or "summary")
+    monkeypatch.setattr(serving, "run_once", lambda **params: calls.append(params) or "summary")
     monkeypatch.setattr(headline_figures, "read", lambda settings, schema, night, criteria: headline_figures.Headline(night))
     lines = list(simulate.run(2, days_per_night=1, target="test", seed=3, settings=settings, i_mean_database=settings.connection.dbname))
     assert [call["as_of_date"] for call in calls] == [date(2026, 8, 1), date(2026, 8, 2)]

@@ -22,7 +22,7 @@ from psycopg import sql
 
 from custlabel.config import Settings, get_settings
 from custlabel.errors import CustlabelError
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.warehouse import db, embedded_postgres, guard
 
 SCHEMA = "pagila"
@@ -74,7 +74,7 @@ def run(
     load_dump(dataset_dir or default_dataset_dir(settings), settings)
     map_to_master_data(settings)
     with own_model_name():
-        return night_steps.run_once(
+        return serving.run_once(
             as_of_date=as_of_date, target=target, auto_approve=True, dbt_vars={**DBT_VARS, **(dbt_vars or {})},
             settings=settings,
         )

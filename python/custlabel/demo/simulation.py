@@ -31,7 +31,7 @@ from custlabel.demo.world import logit, sigmoid
 from custlabel.errors import CustlabelError
 from custlabel.gate_verdicts import GATES_PASSED_TAG
 from custlabel.monitoring import headline_figures
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.release import approval, lifecycle, release_log
 from custlabel.training import acceptance, model_families, registry
 from custlabel.training.deployed_model import CHAMPION
@@ -443,7 +443,7 @@ def run(
         if number == inject_bad_challenger_on:
             injected.append(f"injected bad challenger v{inject_bad_challenger(settings, data.night)}")
         before = max((event.event_id for event in release_log.history(settings)), default=0)
-        night_steps.run_once(as_of_date=data.night, target=settings.target, auto_approve=auto_approve, settings=settings)
+        serving.run_once(as_of_date=data.night, target=settings.target, auto_approve=auto_approve, settings=settings)
         performance = acceptance.load(settings=settings).performance
         headline = headline_figures.read(settings, schema, data.night, headline_figures.Criteria(performance.min_precision, performance.min_recall))
         events = [event for event in release_log.history(settings) if event.event_id > before]
