@@ -23,42 +23,48 @@ I_MEAN_DATABASE_HELP = (
 
 
 def _db(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.warehouse import embedded_postgres
 
-    print(embedded_postgres.run_action(args.action, show_password=args.show_password))
+    print(embedded_postgres.run_action(get_settings(), args.action, show_password=args.show_password))
 
 
 def _demo_data(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.demo import loader
 
     summary = loader.generate_and_load(
-        customers=args.customers, days=args.days, seed=args.seed, end_date=args.end_date,
+        get_settings(), customers=args.customers, days=args.days, seed=args.seed, end_date=args.end_date,
         i_mean_database=args.i_mean_database, purchase_only=args.purchase_only,
     )
     print(summary)
 
 
 def _load(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.warehouse import load
 
     files = {name: Path(path) for name, path in (("customers", args.customers), ("sales", args.sales)) if path}
-    print(load.load(files, mode=args.mode, i_mean_database=args.i_mean_database, conflicts=args.conflicts))
+    print(load.load(get_settings(), files, mode=args.mode, i_mean_database=args.i_mean_database, conflicts=args.conflicts))
 
 
 def _example(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.demo import pagila
     from custlabel.warehouse import dbt_runner
 
     print(pagila.run(
-        dataset_dir=Path(args.dataset) if args.dataset else None, as_of_date=args.as_of or pagila.NIGHT, target=args.target,
+        get_settings(), dataset_dir=Path(args.dataset) if args.dataset else None, as_of_date=args.as_of or pagila.NIGHT,
+        target=args.target,
         dbt_vars=dbt_runner.parse_vars(args.vars), i_mean_database=args.i_mean_database,
     ))
 
 
 def _dbt(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.warehouse import dbt_runner
 
-    dbt_runner.run(args.dbt_args, target=args.target, as_of_date=args.as_of)
+    dbt_runner.run(get_settings(), args.dbt_args, target=args.target, as_of_date=args.as_of)
 
 
 def _target_settings(target: str | None):
@@ -102,15 +108,17 @@ def _promote(args: argparse.Namespace) -> None:
 
 
 def _baseline(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.release import registration
 
-    print("\n".join(registration.record_baseline()))
+    print("\n".join(registration.record_baseline(get_settings())))
 
 
 def _eda(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.training import eda
 
-    print(eda.report(output=args.output))
+    print(eda.report(get_settings(), output=args.output))
 
 
 def _score(args: argparse.Namespace) -> None:
@@ -144,11 +152,13 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.release import validate_version
     from custlabel.training import acceptance
 
-    criteria = acceptance.load(Path(args.acceptance)) if args.acceptance else None
-    result = validate_version.validate(args.version, criteria=criteria, as_of_date=args.as_of, build_warehouse=not args.no_build)
+    settings = get_settings()
+    criteria = acceptance.read_file(Path(args.acceptance)) if args.acceptance else None
+    result = validate_version.validate(settings, args.version, criteria=criteria, as_of_date=args.as_of, build_warehouse=not args.no_build)
     print("\n".join(result.summary_lines()))
     return 0 if result.passed else 1
 
@@ -164,10 +174,13 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _grants(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.scoring import grants
 
     prompt = getpass.getpass if sys.stdin.isatty() else None
-    print("\n".join(grants.grant_bi_access(target=args.target, role=args.role, reset_password=args.reset_password, prompt=prompt)))
+    print("\n".join(grants.grant_bi_access(
+        get_settings(), target=args.target, role=args.role, reset_password=args.reset_password, prompt=prompt,
+    )))
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -178,41 +191,47 @@ def _bench(args: argparse.Namespace) -> None:
 
 
 def _nightly(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.nightly import serving
     from custlabel.warehouse import dbt_runner
 
     print(serving.run_once(
-        as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve or None,
+        get_settings(), as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve or None,
         dbt_vars=dbt_runner.parse_vars(args.vars),
     ))
 
 
 def _serve(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.nightly import serving
 
-    serving.serve(cron=args.cron, timezone=args.timezone, target=args.target, prefect_port=args.prefect_port)
+    serving.serve(get_settings(), cron=args.cron, timezone=args.timezone, target=args.target, prefect_port=args.prefect_port)
 
 
 def _monitor(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.monitoring import headline_figures
 
-    print(headline_figures.report(target=args.target, as_of_date=args.as_of, nights=args.nights))
+    settings = get_settings()
+    print(headline_figures.report(settings, target=args.target, as_of_date=args.as_of, nights=args.nights))
     if args.open:
-        print(f"report: {headline_figures.open_report(target=args.target, as_of_date=args.as_of)}")
+        print(f"report: {headline_figures.open_report(settings, target=args.target, as_of_date=args.as_of)}")
 
 
 def _rollback(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.release import rollout
 
-    done = rollout.rollback(args.target, args.to, args.by, args.reason, args.next_night)
+    done = rollout.rollback(get_settings(), args.target, args.to, args.by, args.reason, args.next_night)
     print("\n".join(done.lines()))
 
 
 def _simulate(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.demo import simulation
 
     for line in simulation.run(
-        nights=args.nights, days_per_night=args.days_per_night, target=args.target, seed=args.seed,
+        get_settings(), nights=args.nights, days_per_night=args.days_per_night, target=args.target, seed=args.seed,
         auto_approve=not args.no_auto_approve, i_mean_database=args.i_mean_database,
         inject_drift_on=args.inject_drift, inject_bad_challenger_on=args.inject_bad_challenger,
     ):

@@ -46,7 +46,7 @@ def test_a_hung_step_is_stopped_releases_the_lock_and_the_next_night_runs(flow_s
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CUSTLABEL_STEP_TIMEOUT_SECONDS", str(STEP_TIMEOUT))
         patch.setattr(night_steps, "check_freshness", _hang)
-        hurried = serving.load_flow()
+        hurried = serving.load_flow(get_settings())
         started = time.monotonic()
         hung = hurried(as_of_date=NIGHT, target="prod", return_state=True)
         stopped_after = time.monotonic() - started
@@ -60,7 +60,7 @@ def test_a_hung_step_is_stopped_releases_the_lock_and_the_next_night_runs(flow_s
     with locking.hold(flow_settings, "analytics", owner="the next night"):
         pass
     started = time.monotonic()
-    next_night = serving.load_flow()(as_of_date=NIGHT, target="prod", return_state=True)
+    next_night = serving.load_flow(get_settings())(as_of_date=NIGHT, target="prod", return_state=True)
     next_seconds = time.monotonic() - started
     assert next_night.is_completed(), next_night.message
     figures.extend([

@@ -81,7 +81,7 @@ def _night_with_a_crash(settings: Settings, night: date, when: str, hold_labels:
     crasher = threading.Thread(target=_crash_and_restart, args=(settings, when, seen))
     crasher.start()
     started = time.monotonic()
-    state = serving.load_flow()(as_of_date=night, target="prod", retrain=True, return_state=True)
+    state = serving.load_flow(get_settings())(as_of_date=night, target="prod", retrain=True, return_state=True)
     seen["seconds"] = time.monotonic() - started
     crasher.join()
     if reader is not None:
@@ -109,7 +109,7 @@ def _events(settings: Settings) -> tuple[int, list[tuple]]:
 def test_postgres_killed_during_a_night(server: Settings, phase: str, when: str, hold_labels: bool, night: date,
                                         figures) -> None:
     if phase == "dbt build":
-        first = serving.load_flow()(as_of_date=night - timedelta(days=1), target="prod", retrain=True, return_state=True)
+        first = serving.load_flow(get_settings())(as_of_date=night - timedelta(days=1), target="prod", retrain=True, return_state=True)
         assert first.is_completed(), first.message
     state, seen = _night_with_a_crash(server, night, when, hold_labels)
     assert "labels" in seen, f"Postgres was never killed during {phase}"
@@ -117,7 +117,7 @@ def test_postgres_killed_during_a_night(server: Settings, phase: str, when: str,
     completed_by = "the same run (step retried)"
     if not state.is_completed():  # the run's retries ran out: the next run completes
         completed_by = "the next run"
-        state = serving.load_flow()(as_of_date=night, target="prod", retrain=True, return_state=True)
+        state = serving.load_flow(get_settings())(as_of_date=night, target="prod", retrain=True, return_state=True)
     assert state.is_completed(), state.message
     with db.connect(server) as conn:
         published = conn.execute("select count(*), min(as_of_date) from analytics.customer_labels").fetchone()

@@ -31,17 +31,17 @@ def test_files_loaded_this_morning_label_last_night_with_the_defaults(make_datab
                 ) as copy:
                     for chunk in copy:
                         file.write(chunk)
-        loaded = load.load({table: tmp_path / f"{table}.csv" for table in CONTRACT},
-                           i_mean_database=settings.connection.dbname, settings=settings)
+        loaded = load.load(settings, {table: tmp_path / f"{table}.csv" for table in CONTRACT},
+                           i_mean_database=settings.connection.dbname)
         assert loaded.rows["customers"] >= 2_000, "the demo's messy duplicates included"
         for variable, value in SMALL_SEARCH.items():
             patch.setenv(variable, value)
         with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
-            summary = serving.run_once()
+            summary = serving.run_once(get_settings())
     assert f"for {yesterday}, target prod" in summary
     # Monitoring judges the load itself (loaded_at), made moments before the run: not the business updated_at.
     ages = [float(age) for age in re.findall(r"newest load (\d+\.\d) h old when judged", summary)]
     assert len(ages) == 2 and max(ages) < 1, summary
-    labelled = db.read_frame("select as_of_date, count(*) as customers from analytics.customer_labels group by 1",
-                             None, settings)
+    labelled = db.read_frame(settings, "select as_of_date, count(*) as customers from analytics.customer_labels group by 1",
+                             None)
     assert labelled["as_of_date"].tolist() == [yesterday] and labelled["customers"][0] > 1_000

@@ -47,7 +47,7 @@ def lifecycle(settings, canary_nights) -> list[str]:
 
     nights = 1 + canary_nights + 1
     with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
-        lines = list(simulation.run(nights, target="prod", seed=3, settings=settings,
+        lines = list(simulation.run(settings, nights, target="prod", seed=3,
                                     i_mean_database=settings.connection.dbname, inject_bad_challenger_on=nights))
     print("\n".join(lines))
     for event in release_log.history(settings):

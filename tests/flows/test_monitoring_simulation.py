@@ -54,7 +54,7 @@ insert into demo_truth.sales_written select distinct sale_id from changed
 
 
 def frame(settings, query: str, params: dict | None = None) -> pd.DataFrame:
-    return db.read_frame(query, params, settings)
+    return db.read_frame(settings, query, params)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def season(make_database, tmp_path_factory):
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{local / 'mlflow.db'}")
         patch.setenv("CUSTLABEL_TARGET", "prod")
         settings = get_settings()
-        dbt_runner.run(["build"], target="prod", as_of_date=str(END), settings=settings)
+        dbt_runner.run(settings, ["build"], target="prod", as_of_date=str(END))
         approve_and_promote(settings, registration.train_and_register(settings, SMALL_TRAINING).version)
         nights = [END]
         with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):

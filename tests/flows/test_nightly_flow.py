@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from custlabel.config import Settings
+from custlabel.config import Settings, get_settings
 from custlabel.monitoring.headline_figures import MARTS
 from custlabel.scoring import writeback
 from custlabel.training import registry
@@ -72,7 +72,7 @@ def run_row(settings: Settings, state) -> dict:
 def flow(harness):
     from custlabel.nightly import serving
 
-    return serving.load_flow()
+    return serving.load_flow(get_settings())
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +130,9 @@ def crash_once_after_publish(monkeypatch):
     """publish() does its work inside the transaction, then the process 'crashes' (first call only)."""
     real, calls = writeback.publish, []
 
-    def publish(conn, schema, as_of_date):
+    def publish(conn, schema, as_of_date, wait):
         calls.append(as_of_date)
-        real(conn, schema, as_of_date)
+        real(conn, schema, as_of_date, wait)
         if len(calls) == 1:
             raise writeback.WriteBackError("simulated crash after the swap, before the commit")
 

@@ -11,7 +11,7 @@ from prefect.states import Failed
 
 from custlabel import gate_verdicts
 from custlabel.errors import CustlabelError
-from custlabel.config import DEFAULT_PROJECT_DIR
+from custlabel.config import DEFAULT_PROJECT_DIR, get_settings
 from custlabel.monitoring import alerts, pipeline_runs
 from custlabel.nightly import night_steps, serving
 from custlabel.release import (
@@ -133,7 +133,7 @@ def test_the_summary_reports_the_canarys_bad_share_against_the_rule_without_judg
     night = canary_health.SliceNight(NIGHT.as_of_date, 5, scores, scores >= 0.5, np.array([3.0, 0, 0, 0, 0]),
                                      np.array([True, False, False, False, False]), 1.0, comparable=False,
                                      validation=ScoreDistribution.of(scores))
-    results = canary_health.health_checks(release_policy.load().canary, acceptance.load().performance, night, None)
+    results = canary_health.health_checks(release_policy.load(get_settings()).canary, acceptance.load(get_settings()).performance, night, None)
     assert gate_verdicts.all_passed(results), gate_verdicts.failures(results)
     verdict = night_steps.CanaryVerdict("3", True, [r.as_dict() for r in results], 1, "healthy (1 of 3 nights)")
     record = pipeline_runs.RunRecord(None, "analytics", "r-1", "brave-otter", NIGHT.as_of_date, "prod", {})
@@ -156,7 +156,7 @@ def test_a_fallback_is_the_first_line_of_the_summary_and_never_waives_the_rate_c
 
 
 def test_the_flow_has_typed_parameters_for_the_operator():
-    flow = serving.load_flow()
+    flow = serving.load_flow(get_settings())
     assert flow.name == night_steps.FLOW_NAME
     properties = flow.parameters.properties
     # auto-approve is a CLI flag of runs started here, never a parameter of the served deployment
@@ -177,11 +177,11 @@ def test_auto_approval_is_set_where_the_night_is_started_and_never_in_a_deployme
 def test_serve_refuses_to_serve_a_deployment_that_would_approve(monkeypatch):
     monkeypatch.setenv("CUSTLABEL_AUTO_APPROVE", "1")
     with pytest.raises(CustlabelError, match="CUSTLABEL_AUTO_APPROVE is set: the served deployment never approves"):
-        serving.serve()
+        serving.serve(get_settings())
 
 
 def test_the_nights_release_policy_and_alert_rules_are_the_files_its_settings_name(monkeypatch, tmp_path):
-    shipped = release_policy.load(DEFAULT_PROJECT_DIR / "release.yml").model_dump()
+    shipped = release_policy.read_file(DEFAULT_PROJECT_DIR / "release.yml").model_dump()
     assert night_steps.release_policy(NIGHT).model_dump() == shipped
     monkeypatch.setenv("CUSTLABEL_RELEASE_FILE", str(release_file(tmp_path, {"canary": {"nights": 1}})))
     assert night_steps.release_policy(NIGHT).model_dump() == {**shipped, "canary": {**shipped["canary"], "nights": 1}}
@@ -199,7 +199,7 @@ def test_the_night_scores_the_contracted_current_features_of_its_night_within_th
         "analytics", "customer_features_current", None, NIGHT.as_of_date,
     )
     assert request.alias == "champion" and request.force and request.canary_percent == 0
-    assert request.max_bad_share == acceptance.load().performance.max_bad_share < 1
+    assert request.max_bad_share == acceptance.load(get_settings()).performance.max_bad_share < 1
 
 
 class _Registered(Exception):
@@ -241,7 +241,7 @@ def test_the_nights_search_size_is_its_settings(monkeypatch):
 
 def test_the_nights_dbt_vars_reach_every_dbt_step(monkeypatch):
     calls = []
-    monkeypatch.setattr(dbt_runner, "run", lambda args, **kw: calls.append((args[0], kw)) or DbtResult(args[0], [], 1))
+    monkeypatch.setattr(dbt_runner, "run", lambda settings, args, **kw: calls.append((args[0], kw)) or DbtResult(args[0], [], 1))
     monkeypatch.setattr(freshness, "check", lambda settings, night, dbt_vars: calls.append(
         ("freshness", {"extra_vars": dbt_vars, "as_of_date": str(night)})) or freshness.Checked(2, []))
     night = night_steps.plan(date(2026, 6, 30), "test", False, dbt_vars={"outcome_window_days": 30, "freshness": "warn"})

@@ -86,7 +86,7 @@ def settings(make_database, tmp_path_factory) -> Iterator[Settings]:
 
 @pytest.fixture(scope="module")
 def flow(settings, harness_for_release):
-    return serving.load_flow()
+    return serving.load_flow(get_settings())
 
 
 @pytest.fixture(scope="module")
@@ -199,9 +199,9 @@ def test_a_bad_canary_is_rolled_back_by_its_checks_and_the_night_republished(bad
 def register_unscorable_copy(settings: Settings) -> str:
     """The champion's pipeline registered again, its metadata asking for a feature the warehouse lacks: it loads,
     but cannot label. Registered, validated (as if its validation had missed it) and approved through the lifecycle."""
-    champion = registry.load_alias("champion", settings)
+    champion = registry.load_alias(settings, "champion")
     columns = list(champion.feature_columns)
-    sample = db.read_frame(f"select {', '.join(columns)} from analytics.customer_features_current limit 50", settings=settings)
+    sample = db.read_frame(settings, f"select {', '.join(columns)} from analytics.customer_features_current limit 50")
     sample["no_such_feature"] = 0.0
     with registry.training_run(settings, "unscorable canary", {"kind": "test"}):
         version = registry.register_model(settings, champion.pipeline, sample, champion.threshold,
@@ -252,7 +252,7 @@ def test_the_triggers_measure_the_champion(bad_canary_night, settings):
 
 
 def test_rollback_at_once_republishes_tonight_with_the_previous_champion(bad_canary_night, settings):
-    good = simulation.inject_bad_challenger(settings, night(4), threshold=registry.load_alias("champion", settings).threshold)
+    good = simulation.inject_bad_challenger(settings, night(4), threshold=registry.load_alias(settings, "champion").threshold)
     rollout.promote(settings, good, night(4), "test", "a promotion to roll back from")
     assert registry.alias_versions(settings) == {"champion": good, "previous-champion": "1"}
     assert cli.main(["rollback", "--by", "alice", "--reason", "complaints from sales"]) == 0

@@ -34,5 +34,5 @@ def release_file(directory: Path, changes: dict[str, Any]) -> Path:
     """A copy of the shipped release.yml with only `changes` made, validated: the file for CUSTLABEL_RELEASE_FILE."""
     path = directory / release_policy.FILE_NAME
     path.write_text(release_text(changes))
-    release_policy.load(path)
+    release_policy.read_file(path)
     return path

@@ -28,7 +28,7 @@ def downstream(manifest: dict, roots: tuple[str, ...]) -> set[str]:
 
 
 def test_every_built_mart_that_reads_tonights_labels_or_test_results_is_rebuilt_after_publishing(tmp_path: Path):
-    dbt_runner.run(["parse", "--target-path", str(tmp_path)], settings=get_settings())
+    dbt_runner.run(get_settings(), ["parse", "--target-path", str(tmp_path)])
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     models = {uid: node for uid, node in manifest["nodes"].items() if node["resource_type"] == "model"}
     tag = night_steps.LABEL_MONITORING.removeprefix("tag:")

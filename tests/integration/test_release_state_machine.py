@@ -71,9 +71,9 @@ def world(make_database, tmp_path_factory) -> Iterator[tuple[Settings, object, P
     with flow_world(make_database, "release_state_machine", NIGHT, local) as patch:
         patch.setenv("CUSTLABEL_RELEASE_FILE", str(release_file(local, RELEASE_CHANGES)))
         settings = get_settings()
-        dbt_runner.run(["build"], target="prod", as_of_date=str(NIGHT), settings=settings)
+        dbt_runner.run(settings, ["build"], target="prod", as_of_date=str(NIGHT))
         rows = training_data.normalize(db.read_frame(
-            "select * from analytics.training_set order by customer_id limit 600", settings=settings))
+            settings, "select * from analytics.training_set order by customer_id limit 600"))
         pipeline = model_families.build_pipeline(LogisticRegression(max_iter=300)).fit(rows[MODEL_FEATURES], rows["is_bad"])
         yield settings, pipeline, local
 
@@ -99,7 +99,7 @@ def labelled_by(settings: Settings) -> list[tuple[str, str, str]]:
 def test_random_release_histories_keep_the_invariants(world, monkeypatch) -> None:
     base, pipeline, local = world
     sample = training_data.normalize(db.read_frame(
-        "select * from analytics.customer_features_current limit 200", settings=base))[MODEL_FEATURES]
+        base, "select * from analytics.customer_features_current limit 200"))[MODEL_FEATURES]
     examples = {"count": 0}
 
     class ReleaseHistory(RuleBasedStateMachine):

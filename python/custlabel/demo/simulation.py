@@ -25,7 +25,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from custlabel.config import Settings, get_settings, schema_for
+from custlabel.config import Settings, schema_for
 from custlabel.demo import world
 from custlabel.demo.world import logit, sigmoid
 from custlabel.errors import CustlabelError
@@ -394,7 +394,7 @@ def inject_drift(settings: Settings, night: date, share: float = 0.2, days: int 
 
 def inject_bad_challenger(settings: Settings, night: date, threshold: float = 0.01) -> str:
     """Register the champion's pipeline again with a wrong threshold (almost everyone "bad"), approved by mistake."""
-    champion = registry.load_alias(CHAMPION, settings)
+    champion = registry.load_alias(settings, CHAMPION)
     if champion is None:
         raise SimulationError("no champion to copy for a bad challenger: inject it after the first promotion")
     with db.connect(settings) as conn:
@@ -415,12 +415,12 @@ def inject_bad_challenger(settings: Settings, night: date, threshold: float = 0.
 
 
 def run(
+    settings: Settings,
     nights: int,
     days_per_night: int = 1,
     target: str | None = None,
     seed: int = 7,
     auto_approve: bool = True,
-    settings: Settings | None = None,
     i_mean_database: str | None = None,
     inject_drift_on: int | None = None,
     inject_bad_challenger_on: int | None = None,
@@ -432,7 +432,7 @@ def run(
         inject_drift_on: the night (1 is the first) whose data loses the recent payments of a share of the customers.
         inject_bad_challenger_on: the night before whose run a wrongly thresholded copy of the champion is approved.
     """
-    settings = replace(settings or get_settings(), target=target or (settings or get_settings()).target)
+    settings = replace(settings, target=target or settings.target)
     schema = schema_for(settings.target)
     for number in range(1, nights + 1):
         data = advance(settings, days_per_night, seed, i_mean_database)

@@ -25,7 +25,7 @@ from psycopg import sql
 from pydantic import Field, model_validator
 
 from custlabel import reviewed_files
-from custlabel.config import Settings, get_settings, monitoring_schema
+from custlabel.config import Settings, monitoring_schema
 from custlabel.errors import CustlabelError
 from custlabel.reviewed_files import StrictModel
 from custlabel.warehouse import db
@@ -146,9 +146,13 @@ def parse(text: str, source: str = FILE_NAME) -> AlertConfig:
     return reviewed_files.parse(text, source, AlertConfig, AlertConfigError, "a mapping with `rules`")
 
 
-def load(path: Path | None = None, settings: Settings | None = None) -> AlertConfig:
-    """Read and validate the alert rules (default: CUSTLABEL_ALERTS_FILE, else alerts.yml at the repository root)."""
-    path = path or (settings or get_settings()).alerts_file
+def load(settings: Settings) -> AlertConfig:
+    """The alert rules of the settings' file (CUSTLABEL_ALERTS_FILE, else alerts.yml at the repository root)."""
+    return read_file(settings.alerts_file)
+
+
+def read_file(path: Path) -> AlertConfig:
+    """Read and validate an alerts file."""
     if not path.is_file():
         raise AlertConfigError(f"no alert rules at {path}: the ML engineer keeps them in {FILE_NAME}")
     return parse(path.read_text(), source=str(path))

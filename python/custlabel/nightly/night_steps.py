@@ -161,8 +161,8 @@ def _dbt(night: Night, args: list[str]) -> DbtStep:
     # Warnings and errors only on the terminal: the run's logs and record carry the rest (and logs/dbt.log).
     quiet = ["--log-level", "warn"]
     result = dbt_runner.run(
-        [*args, *quiet], target=night.target, as_of_date=str(night.as_of_date), extra_vars=night.dbt_vars,
-        settings=night.settings(),
+        night.settings(), [*args, *quiet], target=night.target, as_of_date=str(night.as_of_date),
+        extra_vars=night.dbt_vars,
     )
     return DbtStep(" ".join(args), result.nodes, list(result.warnings))
 
@@ -512,7 +512,7 @@ def validate_and_approve(night: Night, trained: TrainOutcome) -> ValidationOutco
     approver = f"auto-approve ({actor})"
     if lifecycle.read(settings).state_of(trained.version) == lifecycle.REGISTERED:
         validate_version.validate(
-            trained.version, settings, as_of_date=night.as_of_date.isoformat(),
+            settings, trained.version, as_of_date=night.as_of_date.isoformat(),
             actor=approver if night.auto_approve else actor, dbt_vars=night.dbt_vars,
         )
     passed = lifecycle.read(settings).state_of(trained.version) in (lifecycle.VALIDATED, lifecycle.APPROVED)

@@ -27,7 +27,7 @@ from prefect.settings import (
     temporary_settings,
 )
 
-from custlabel.config import Settings, exported, get_settings, schema_for
+from custlabel.config import Settings, exported, schema_for
 from custlabel.errors import CustlabelError
 
 DEPLOYMENT_NAME = "nightly"
@@ -36,9 +36,8 @@ DEFAULT_CRON = "0 2 * * *"
 DEFAULT_PREFECT_PORT = 4200
 
 
-def load_flow(settings: Settings | None = None) -> Flow:
+def load_flow(settings: Settings) -> Flow:
     """The nightly flow, loaded from flows/nightly.py of the project."""
-    settings = settings or get_settings()
     path, function = FLOW_ENTRYPOINT.split(":")
     return load_flow_from_entrypoint(f"{settings.project_dir / path}:{function}")
 
@@ -114,14 +113,13 @@ def prefect_api(settings: Settings, port: int = DEFAULT_PREFECT_PORT, timeout: f
 
 
 def serve(
-    settings: Settings | None = None,
+    settings: Settings,
     cron: str = DEFAULT_CRON,
     timezone: str | None = None,
     target: str | None = None,
     prefect_port: int = DEFAULT_PREFECT_PORT,
 ) -> None:
     """Serve the deployment `nightly-customer-labels/nightly` on a cron schedule until interrupted."""
-    settings = settings or get_settings()
     if settings.auto_approve:
         raise CustlabelError(
             "CUSTLABEL_AUTO_APPROVE is set: the served deployment never approves a version (its scheduled and "
@@ -144,11 +142,11 @@ def serve(
 
 
 def run_once(
+    settings: Settings,
     as_of_date: date | None = None,
     target: str | None = None,
     retrain: bool = False,
     auto_approve: bool | None = None,
-    settings: Settings | None = None,
     dbt_vars: dict[str, Any] | None = None,
 ) -> str:
     """Run the flow once in this process (Prefect's local mode unless PREFECT_API_URL is set); returns the summary.

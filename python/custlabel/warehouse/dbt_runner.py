@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from custlabel.config import Settings, get_settings
+from custlabel.config import Settings
 from custlabel.errors import CustlabelError
 from custlabel.warehouse import retry
 
@@ -206,14 +206,13 @@ def checked_vars(variables: dict[str, Any], project_dir: Path) -> dict[str, Any]
 
 
 def run(
+    settings: Settings,
     args: list[str],
     target: str | None = None,
     as_of_date: str | dt.date | None = None,
     extra_vars: dict | None = None,
-    settings: Settings | None = None,
 ) -> DbtResult:
     """Run one dbt command (e.g. ["build"]) for a target and night; raise DbtFailure on failure."""
-    settings = settings or get_settings()
     if not args:
         raise CustlabelError("no dbt command given, e.g. `custlabel dbt build`")
     args, given = split_vars(args)

@@ -26,12 +26,12 @@ def run(settings: Settings, customers: int, days: int, end_date: date) -> list[s
     sales = int(re.search(r"([\d,]+) sale rows", summary).group(1).replace(",", ""))
 
     started = time.perf_counter()
-    dbt_runner.run(["build", "--full-refresh"], target="prod", as_of_date=end_date.isoformat(), settings=settings)
+    dbt_runner.run(settings, ["build", "--full-refresh"], target="prod", as_of_date=end_date.isoformat())
     full_seconds = time.perf_counter() - started
 
     next_night = end_date + timedelta(days=1)
     started = time.perf_counter()
-    dbt_runner.run(["build"], target="prod", as_of_date=next_night.isoformat(), settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=next_night.isoformat())
     incremental_seconds = time.perf_counter() - started
 
     lines = [
