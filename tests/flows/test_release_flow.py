@@ -238,15 +238,29 @@ def test_the_triggers_measure_the_champion(bad_canary_night, settings):
     assert code.fired and code.threshold["training_code_sha256"] == "0123456789abcdef"
     assert "training_code_sha256 differs from the champion's" in code.reason
     drifting = [(night(2), 0.4, "firing"), (night(3), 0.3, "firing"), (night(4), 0.1, "ok")]
+
+    def data_trigger_with_drift_under(rule: str) -> triggers.Trigger:
+        with db.connect(settings) as conn:
+            for on, value, alert_state in drifting:  # rows as alerts.evaluate writes them
+                conn.execute("insert into analytics_monitoring.alerts (as_of_date, rule, metric, value, threshold,"
+                             " direction, breaches, k, n, state) values (%s, %s, 'feature_shift_max', %s,"
+                             " 0.25, 'above', 2, 2, 3, %s)", [on, rule, value, alert_state])
+        return [t for t in triggers.evaluate(settings, "analytics", night(4), POLICY, state) if t.name == "data"][0]
+
     with db.connect(settings) as conn:
-        for on, value, alert_state in drifting:  # rows as alerts.evaluate writes them, under a rule of this test
-            conn.execute("insert into analytics_monitoring.alerts (as_of_date, rule, metric, value, threshold,"
-                         " direction, breaches, k, n, state) values (%s, 'test_shift', 'feature_shift_max', %s,"
-                         " 0.2, 'above', 2, 2, 3, %s)", [on, value, alert_state])
-    data = [t for t in triggers.evaluate(settings, "analytics", night(4), POLICY, state) if t.name == "data"][0]
-    assert (data.fired, data.value, data.threshold) == (True, 2, 2)
-    with db.connect(settings) as conn:
-        conn.execute("delete from analytics_monitoring.alerts where rule = 'test_shift'")
+        shipped = conn.execute("select * from analytics_monitoring.alerts where rule = 'feature_drift'").fetchall()
+        conn.execute("delete from analytics_monitoring.alerts where rule = 'feature_drift'")
+    try:
+        undeclared = data_trigger_with_drift_under("test_shift")  # a rule alerts.yml does not say feeds the data trigger
+        declared = data_trigger_with_drift_under("feature_drift")  # alerts.yml: trigger: data
+    finally:
+        with db.connect(settings) as conn:
+            conn.execute("delete from analytics_monitoring.alerts where rule in ('test_shift', 'feature_drift')")
+            with conn.cursor() as cursor:
+                cursor.executemany(f"insert into analytics_monitoring.alerts values ({', '.join(['%s'] * 12)})", shipped)
+    assert (undeclared.fired, undeclared.value) == (False, 0)
+    assert (declared.fired, declared.value, declared.threshold) == (True, 2, 2)
+    assert declared.reason == "alerts feature_drift, score_drift fired on 2 of the last 3 nights"
     late = night(4) + timedelta(days=400)
     assert [t for t in triggers.evaluate(settings, "analytics", late, POLICY, state) if t.name == "age"][0].fired
 
