@@ -240,7 +240,7 @@ def test_random_release_histories_keep_the_invariants(world, monkeypatch) -> Non
             target = self.previous if to is None else to
             legal = self.may_roll_back_to(target)
             before = labelled_by(self.settings)
-            refused = self.refused(rollout.rollback, "prod", to, "dave", "a complaint", next_night, self.settings)
+            refused = self.refused(rollout.rollback, self.settings, "prod", to, "dave", "a complaint", next_night)
             if not legal:
                 assert refused
                 return
