@@ -93,7 +93,7 @@ def built_warehouse(warehouse_settings: Settings) -> Settings:
         customers=3_000, days=540, seed=11, end_date=DEMO_END_DATE, settings=warehouse_settings,
         i_mean_database=warehouse_settings.connection.dbname,
     )
-    dbt_runner.run(["build"], target="prod", as_of_date=DEMO_END_DATE, settings=warehouse_settings)
+    dbt_runner.run(warehouse_settings, ["build"], target="prod", as_of_date=DEMO_END_DATE)
     return warehouse_settings
 
 

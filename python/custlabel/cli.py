@@ -25,42 +25,48 @@ I_MEAN_DATABASE_HELP = (
 
 
 def _db(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.warehouse import embedded_postgres
 
-    print(embedded_postgres.run_action(args.action, show_password=args.show_password))
+    print(embedded_postgres.run_action(get_settings(), args.action, show_password=args.show_password))
 
 
 def _demo_data(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.demo import loader
 
     summary = loader.generate_and_load(
-        customers=args.customers, days=args.days, seed=args.seed, end_date=args.end_date,
+        get_settings(), customers=args.customers, days=args.days, seed=args.seed, end_date=args.end_date,
         i_mean_database=args.i_mean_database, purchase_only=args.purchase_only,
     )
     print(summary)
 
 
 def _load(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.warehouse import load
 
     files = {name: Path(path) for name, path in (("customers", args.customers), ("sales", args.sales)) if path}
-    print(load.load(files, mode=args.mode, i_mean_database=args.i_mean_database, conflicts=args.conflicts))
+    print(load.load(get_settings(), files, mode=args.mode, i_mean_database=args.i_mean_database, conflicts=args.conflicts))
 
 
 def _example(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.demo import pagila
     from custlabel.warehouse import dbt_runner
 
     print(pagila.run(
-        dataset_dir=Path(args.dataset) if args.dataset else None, as_of_date=args.as_of or pagila.NIGHT, target=args.target,
+        get_settings(), dataset_dir=Path(args.dataset) if args.dataset else None, as_of_date=args.as_of or pagila.NIGHT,
+        target=args.target,
         dbt_vars=dbt_runner.parse_vars(args.vars), i_mean_database=args.i_mean_database,
     ))
 
 
 def _dbt(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.warehouse import dbt_runner
 
-    dbt_runner.run(args.dbt_args, target=args.target, as_of_date=args.as_of)
+    dbt_runner.run(get_settings(), args.dbt_args, target=args.target, as_of_date=args.as_of)
 
 
 def _target_settings(target: str | None):
@@ -78,9 +84,10 @@ def _train(args: argparse.Namespace) -> None:
     from custlabel.release import registration
     from custlabel.training import model_search
 
+    settings = _target_settings(args.target)
     chosen = {"train_rows_per_date": args.train_rows_per_date, "search_iterations": args.search_iterations, "n_jobs": args.n_jobs}
-    config = model_search.TrainConfig(**{key: value for key, value in chosen.items() if value is not None})
-    released = registration.train_and_register(_target_settings(args.target), config=config, alias=args.alias or None)
+    config = replace(model_search.sized(settings.search), **{key: value for key, value in chosen.items() if value is not None})
+    released = registration.train_and_register(settings, config=config, alias=args.alias or None)
     print("\n".join(released.summary_lines()))
 
 
@@ -103,15 +110,17 @@ def _promote(args: argparse.Namespace) -> None:
 
 
 def _baseline(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.release import registration
 
-    print("\n".join(registration.record_baseline()))
+    print("\n".join(registration.record_baseline(get_settings())))
 
 
 def _eda(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.training import eda
 
-    print(eda.report(output=args.output))
+    print(eda.report(get_settings(), output=args.output))
 
 
 def _score(args: argparse.Namespace) -> None:
@@ -145,11 +154,13 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.release import validate_version
     from custlabel.training import acceptance
 
-    criteria = acceptance.load(Path(args.acceptance)) if args.acceptance else None
-    result = validate_version.validate(args.version, criteria=criteria, as_of_date=args.as_of, build_warehouse=not args.no_build)
+    settings = get_settings()
+    criteria = acceptance.read_file(Path(args.acceptance)) if args.acceptance else None
+    result = validate_version.validate(settings, args.version, criteria=criteria, as_of_date=args.as_of, build_warehouse=not args.no_build)
     print("\n".join(result.summary_lines()))
     return 0 if result.passed else 1
 
@@ -165,10 +176,13 @@ def _status(args: argparse.Namespace) -> None:
 
 
 def _grants(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.scoring import grants
 
     prompt = getpass.getpass if sys.stdin.isatty() else None
-    print("\n".join(grants.grant_bi_access(target=args.target, role=args.role, reset_password=args.reset_password, prompt=prompt)))
+    print("\n".join(grants.grant_bi_access(
+        get_settings(), target=args.target, role=args.role, reset_password=args.reset_password, prompt=prompt,
+    )))
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -201,41 +215,47 @@ def _numbers(kind: type) -> Callable[[str], list]:
 
 
 def _nightly(args: argparse.Namespace) -> None:
-    from custlabel.nightly import night_steps
+    from custlabel.config import get_settings
+    from custlabel.nightly import serving
     from custlabel.warehouse import dbt_runner
 
-    print(night_steps.run_once(
-        as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve,
+    print(serving.run_once(
+        get_settings(), as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve or None,
         dbt_vars=dbt_runner.parse_vars(args.vars),
     ))
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from custlabel.nightly import night_steps
+    from custlabel.config import get_settings
+    from custlabel.nightly import serving
 
-    night_steps.serve(cron=args.cron, timezone=args.timezone, target=args.target, prefect_port=args.prefect_port)
+    serving.serve(get_settings(), cron=args.cron, timezone=args.timezone, target=args.target, prefect_port=args.prefect_port)
 
 
 def _monitor(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.monitoring import headline_figures
 
-    print(headline_figures.report(target=args.target, as_of_date=args.as_of, nights=args.nights))
+    settings = get_settings()
+    print(headline_figures.report(settings, target=args.target, as_of_date=args.as_of, nights=args.nights))
     if args.open:
-        print(f"report: {headline_figures.open_report(target=args.target, as_of_date=args.as_of)}")
+        print(f"report: {headline_figures.open_report(settings, target=args.target, as_of_date=args.as_of)}")
 
 
 def _rollback(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.release import rollout
 
-    done = rollout.rollback(args.target, args.to, args.by, args.reason, args.next_night)
+    done = rollout.rollback(get_settings(), args.target, args.to, args.by, args.reason, args.next_night)
     print("\n".join(done.lines()))
 
 
 def _simulate(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
     from custlabel.demo import simulation
 
     for line in simulation.run(
-        nights=args.nights, days_per_night=args.days_per_night, target=args.target, seed=args.seed,
+        get_settings(), nights=args.nights, days_per_night=args.days_per_night, target=args.target, seed=args.seed,
         auto_approve=not args.no_auto_approve, i_mean_database=args.i_mean_database,
         inject_drift_on=args.inject_drift, inject_bad_challenger_on=args.inject_bad_challenger,
     ):
@@ -317,8 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--alias", default="challenger",
                        help="challenger only: champion and canary are reached through validate, approve and the canary")
     train.add_argument("--train-rows-per-date", type=int, help="sampling cap per as_of_date (default 10000)")
-    train.add_argument("--search-iterations", type=int, help="settings tried per candidate (default 4)")
-    train.add_argument("--n-jobs", type=int, help="parallel fits (default 2)")
+    train.add_argument("--search-iterations", type=int, help="settings tried per candidate (default CUSTLABEL_SEARCH_ITERATIONS, else 4)")
+    train.add_argument("--n-jobs", type=int, help="parallel fits (default CUSTLABEL_SEARCH_JOBS, else 2)")
     _add_target(train)
     train.set_defaults(handler=_train)
 
@@ -399,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night to label, YYYY-MM-DD (default: the last complete night, yesterday in CUSTLABEL_TIMEZONE)")
     _add_target(nightly)
     nightly.add_argument("--retrain", action="store_true", help="train a new challenger even when a model exists")
-    nightly.add_argument("--auto-approve", action="store_true", help="promote a trained version that passed every gate (demo, tests)")
+    nightly.add_argument("--auto-approve", action="store_true", help="approve a trained version that passed every gate (demo, tests; CUSTLABEL_AUTO_APPROVE=1 too)")
     nightly.add_argument("--vars", default="", help="dbt vars for every dbt step, as `dbt build --vars` takes them, "
                          "e.g. '{outcome_window_days: 30, freshness: warn}'")
     nightly.set_defaults(handler=_nightly)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -191,6 +193,24 @@ class StepTimeouts:
 
 
 @dataclass(frozen=True)
+class SearchSize:
+    """The nightly training's search, where it differs from TrainConfig's defaults (None: the default).
+
+    Smaller for tests and quick demos: CUSTLABEL_SEARCH_ITERATIONS, CUSTLABEL_SEARCH_FOLDS,
+    CUSTLABEL_SEARCH_JOBS, CUSTLABEL_SEARCH_CANDIDATES (model families, comma separated).
+    """
+
+    search_iterations: int | None = None
+    max_folds: int | None = None
+    n_jobs: int | None = None
+    candidates: tuple[str, ...] | None = None
+
+    def overrides(self) -> dict[str, object]:
+        """The TrainConfig fields set here."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
 class Settings:
     project_dir: Path
     local_dir: Path
@@ -201,12 +221,20 @@ class Settings:
     model_name: str
     target: str
     prefect_api_url: str | None
+    # The reviewed files (CUSTLABEL_ACCEPTANCE_FILE, CUSTLABEL_RELEASE_FILE, CUSTLABEL_ALERTS_FILE; default the repository's).
+    acceptance_file: Path
+    release_file: Path
+    alerts_file: Path
     # The nights' time zone: a night is a calendar day there (dbt reads the same variable).
     timezone: str = "UTC"
     bi_role: BiRole = field(default_factory=BiRole)
     swap_wait: SwapWait = field(default_factory=SwapWait)
     lock_heartbeat_seconds: float = 30.0
     step_timeouts: StepTimeouts = field(default_factory=StepTimeouts)
+    search: SearchSize = field(default_factory=SearchSize)
+    # CUSTLABEL_AUTO_APPROVE (`custlabel nightly --auto-approve`): a night started in this process approves a version
+    # that passed every gate. A served deployment refuses it (`custlabel serve` stops, its runs never approve).
+    auto_approve: bool = False
 
     @property
     def schema(self) -> str:
@@ -375,6 +403,49 @@ def _positive(env: dict[str, str], name: str, default: float) -> float:
     return seconds
 
 
+def _search_from_env(env: dict[str, str]) -> SearchSize:
+    def whole(name: str) -> int | None:
+        if name not in env:
+            return None
+        if _integer(env, name, 0) < 1:
+            raise CustlabelError(f"{name}={env[name]!r}: the search needs at least 1")
+        return int(env[name])
+
+    candidates = env.get("CUSTLABEL_SEARCH_CANDIDATES")
+    return SearchSize(
+        search_iterations=whole("CUSTLABEL_SEARCH_ITERATIONS"),
+        max_folds=whole("CUSTLABEL_SEARCH_FOLDS"),
+        n_jobs=whole("CUSTLABEL_SEARCH_JOBS"),
+        candidates=tuple(name.strip() for name in candidates.split(",") if name.strip()) if candidates else None,
+    )
+
+
+def _switch(env: dict[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value not in {"", "0", "1", "false", "true", "no", "yes"}:
+        raise CustlabelError(f"{name}={env[name]!r} is not a switch: use 1 or 0")
+    return value in {"1", "true", "yes"}
+
+
+def _reviewed_file(env: dict[str, str], name: str, default: Path) -> Path:
+    return Path(env[name]).resolve() if env.get(name) else default
+
+
+@contextmanager
+def exported(variables: dict[str, str]) -> Iterator[None]:
+    """The variables set in the environment for the block: a flow run started here reads its settings there."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def get_settings(env: dict[str, str] | None = None) -> Settings:
     """Read the settings; PG* or DATABASE_URL select an external Postgres, else the embedded one."""
     env = dict(os.environ if env is None else env)
@@ -404,9 +475,14 @@ def get_settings(env: dict[str, str] | None = None) -> Settings:
         model_name=env.get("CUSTLABEL_MODEL_NAME", "customer-labels"),
         target=target,
         prefect_api_url=env.get("PREFECT_API_URL"),
+        acceptance_file=_reviewed_file(env, "CUSTLABEL_ACCEPTANCE_FILE", project_dir / "acceptance.yml"),
+        release_file=_reviewed_file(env, "CUSTLABEL_RELEASE_FILE", project_dir / "release.yml"),
+        alerts_file=_reviewed_file(env, "CUSTLABEL_ALERTS_FILE", project_dir / "alerts.yml"),
         timezone=timezone,
         bi_role=_bi_role_from_env(env),
         swap_wait=_swap_wait_from_env(env),
         lock_heartbeat_seconds=_number(env, "CUSTLABEL_LOCK_HEARTBEAT_SECONDS", 30.0),
         step_timeouts=_step_timeouts_from_env(env),
+        search=_search_from_env(env),
+        auto_approve=_switch(env, "CUSTLABEL_AUTO_APPROVE"),
     )

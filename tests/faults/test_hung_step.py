@@ -10,9 +10,9 @@ import pytest
 
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
-from custlabel.nightly import night_steps
-from custlabel.training import model_search
+from custlabel.nightly import night_steps, serving
 from custlabel.warehouse import db, locking
+from helpers.night_config import ONE_FAMILY
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -30,11 +30,11 @@ def flow_settings(make_database, tmp_path_factory: pytest.TempPathFactory) -> It
         patch.setenv("PGDATABASE", settings.connection.dbname)
         patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
         patch.setenv("CUSTLABEL_TARGET", "prod")
-        patch.setattr(night_steps, "TRAIN_CONFIG", model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1,
-                                                                 candidates=("logistic_regression",)))
+        for variable, value in ONE_FAMILY.items():
+            patch.setenv(variable, value)
         from prefect.testing.utilities import prefect_test_harness
 
-        with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+        with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
             yield get_settings()
 
 
@@ -46,7 +46,7 @@ def test_a_hung_step_is_stopped_releases_the_lock_and_the_next_night_runs(flow_s
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CUSTLABEL_STEP_TIMEOUT_SECONDS", str(STEP_TIMEOUT))
         patch.setattr(night_steps, "check_freshness", _hang)
-        hurried = night_steps.load_flow()
+        hurried = serving.load_flow(get_settings())
         started = time.monotonic()
         hung = hurried(as_of_date=NIGHT, target="prod", return_state=True)
         stopped_after = time.monotonic() - started
@@ -60,7 +60,7 @@ def test_a_hung_step_is_stopped_releases_the_lock_and_the_next_night_runs(flow_s
     with locking.hold(flow_settings, "analytics", owner="the next night"):
         pass
     started = time.monotonic()
-    next_night = night_steps.load_flow()(as_of_date=NIGHT, target="prod", return_state=True)
+    next_night = serving.load_flow(get_settings())(as_of_date=NIGHT, target="prod", return_state=True)
     next_seconds = time.monotonic() - started
     assert next_night.is_completed(), next_night.message
     figures.extend([

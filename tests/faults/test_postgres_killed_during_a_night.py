@@ -19,10 +19,11 @@ import pytest
 
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.scoring import writeback
-from custlabel.training import model_search, rule_baseline
+from custlabel.training import rule_baseline
 from custlabel.warehouse import db, embedded_postgres
+from helpers.night_config import ONE_FAMILY
 from helpers.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -46,15 +47,15 @@ def server() -> Iterator[Settings]:
             patch.delenv(name, raising=False)
         for name, value in env.items():
             patch.setenv(name, value)
-        patch.setattr(night_steps, "TRAIN_CONFIG", model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1,
-                                                                 candidates=("logistic_regression",)))
+        for variable, value in ONE_FAMILY.items():
+            patch.setenv(variable, value)
         settings = get_settings()
         embedded_postgres.start(settings)
         try:
             loader.generate_and_load(customers=2_000, days=540, seed=5, end_date=NIGHT, settings=settings)
             from prefect.testing.utilities import prefect_test_harness
 
-            with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+            with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
                 yield settings
         finally:
             embedded_postgres.stop(settings)
@@ -119,7 +120,7 @@ def _night_with_a_crash(settings: Settings, night: date, when: str, hold: str | 
     crasher = threading.Thread(target=_crash_and_restart, args=(settings, when, seen, scoring_holder))
     crasher.start()
     started = time.monotonic()
-    state = night_steps.load_flow()(as_of_date=night, target="prod", retrain=True, return_state=True)
+    state = serving.load_flow(get_settings())(as_of_date=night, target="prod", retrain=True, return_state=True)
     seen["seconds"] = time.monotonic() - started
     crasher.join()
     for session in (reader, scoring_holder):
@@ -133,7 +134,7 @@ def _publish(settings: Settings, night: date) -> None:
     with db.connect(settings) as conn:
         if db.relation_exists(conn, SCHEMA, writeback.LABELS) and conn.execute(LABELS).fetchone()[2] == night:
             return
-    state = night_steps.load_flow()(as_of_date=night, target="prod", retrain=True, return_state=True)
+    state = serving.load_flow(get_settings())(as_of_date=night, target="prod", retrain=True, return_state=True)
     assert state.is_completed(), state.message
 
 
@@ -166,7 +167,7 @@ def test_postgres_killed_during_a_night(server: Settings, phase: str, when: str,
     completed_by = "the same run (step retried)"
     if not state.is_completed() and phase != "scoring":  # the run's retries ran out: the next run completes
         completed_by = "the next run"
-        state = night_steps.load_flow()(as_of_date=night, target="prod", retrain=True, return_state=True)
+        state = serving.load_flow(get_settings())(as_of_date=night, target="prod", retrain=True, return_state=True)
     assert state.is_completed(), state.message
     with db.connect(server) as conn:
         published = conn.execute(LABELS).fetchone()

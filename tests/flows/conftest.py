@@ -9,12 +9,11 @@ import pytest
 
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
-from custlabel.nightly import night_steps
-from custlabel.training import model_search
+from custlabel.nightly import serving
+from helpers.night_config import SMALL_SEARCH
 
 DEMO_END = date(2026, 6, 30)
 CUSTOMERS = 2_000
-SMALL_TRAINING = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +30,7 @@ def flow_env(make_database, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         "CUSTLABEL_LOCAL_DIR": str(local),
         "MLFLOW_TRACKING_URI": f"sqlite:///{local / 'mlflow' / 'mlflow.db'}",
         "CUSTLABEL_TARGET": "prod",
+        **SMALL_SEARCH,
     }
 
 
@@ -40,7 +40,6 @@ def flow_settings(flow_env: dict[str, str]) -> Iterator[Settings]:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in flow_env.items():
             patch.setenv(name, value)
-        patch.setattr(night_steps, "TRAIN_CONFIG", SMALL_TRAINING)
         yield get_settings()
 
 
@@ -49,5 +48,5 @@ def harness(flow_settings: Settings) -> Iterator[None]:
     """Prefect against a temporary database and API server (patient: the test machine is busy)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+    with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
         yield

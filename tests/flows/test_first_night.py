@@ -7,12 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 from prefect.testing.utilities import prefect_test_harness
 
-from custlabel.nightly import night_steps
-from custlabel.training import model_search
+from custlabel.config import get_settings
+from custlabel.nightly import serving
 from custlabel.warehouse import db, load
 from helpers.flow_world import flow_world
-
-SMALL_TRAINING = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
+from helpers.night_config import SMALL_SEARCH
 
 CONTRACT = {
     "customers": "customer_id, created_at, updated_at, country, segment, birth_date, gender",
@@ -24,7 +23,7 @@ CONTRACT = {
 def test_files_loaded_this_morning_label_last_night_with_the_defaults(make_database, tmp_path):
     yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date()
     with flow_world(make_database, "first_night", yesterday, tmp_path / "local") as patch:
-        settings = night_steps.get_settings()
+        settings = get_settings()
         with db.connect(settings) as conn:  # the company's export: the contract columns, no load time
             for table, columns in CONTRACT.items():
                 with (tmp_path / f"{table}.csv").open("wb") as file, conn.cursor().copy(
@@ -32,16 +31,17 @@ def test_files_loaded_this_morning_label_last_night_with_the_defaults(make_datab
                 ) as copy:
                     for chunk in copy:
                         file.write(chunk)
-        loaded = load.load({table: tmp_path / f"{table}.csv" for table in CONTRACT},
-                           i_mean_database=settings.connection.dbname, settings=settings)
+        loaded = load.load(settings, {table: tmp_path / f"{table}.csv" for table in CONTRACT},
+                           i_mean_database=settings.connection.dbname)
         assert loaded.rows["customers"] >= 2_000, "the demo's messy duplicates included"
-        patch.setattr(night_steps, "TRAIN_CONFIG", SMALL_TRAINING)
-        with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
-            summary = night_steps.run_once()
+        for variable, value in SMALL_SEARCH.items():
+            patch.setenv(variable, value)
+        with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+            summary = serving.run_once(get_settings())
     assert f"for {yesterday}, target prod" in summary
     # Monitoring judges the load itself (loaded_at), made moments before the run: not the business updated_at.
     ages = [float(age) for age in re.findall(r"newest load (\d+\.\d) h old when judged", summary)]
     assert len(ages) == 2 and max(ages) < 1, summary
-    labelled = db.read_frame("select as_of_date, count(*) as customers from analytics.customer_labels group by 1",
-                             None, settings)
+    labelled = db.read_frame(settings, "select as_of_date, count(*) as customers from analytics.customer_labels group by 1",
+                             None)
     assert labelled["as_of_date"].tolist() == [yesterday] and labelled["customers"][0] > 1_000

@@ -18,10 +18,11 @@ import pytest
 
 from custlabel.config import Settings, get_settings
 from custlabel.demo import simulation
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.release import release_log, release_policy
-from custlabel.training import model_search, registry
+from custlabel.training import registry
 from helpers.flow_world import flow_world
+from helpers.night_config import SMALL_SEARCH
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +31,8 @@ pytestmark = pytest.mark.integration
 def settings(make_database, tmp_path_factory) -> Iterator[Settings]:
     local = tmp_path_factory.mktemp("lifecycle-local")
     with flow_world(make_database, "lifecycle", date(2026, 6, 30), local) as patch:
-        patch.setattr(night_steps, "TRAIN_CONFIG", model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1))
+        for variable, value in SMALL_SEARCH.items():
+            patch.setenv(variable, value)
         yield get_settings()
 
 
@@ -44,8 +46,8 @@ def lifecycle(settings, canary_nights) -> list[str]:
     from prefect.testing.utilities import prefect_test_harness
 
     nights = 1 + canary_nights + 1
-    with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
-        lines = list(simulation.run(nights, target="prod", seed=3, settings=settings,
+    with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+        lines = list(simulation.run(settings, nights, target="prod", seed=3,
                                     i_mean_database=settings.connection.dbname, inject_bad_challenger_on=nights))
     print("\n".join(lines))
     for event in release_log.history(settings):

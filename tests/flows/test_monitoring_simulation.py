@@ -18,7 +18,7 @@ from custlabel.config import get_settings
 from custlabel.demo import loader
 from custlabel.demo import simulation as simulate
 from custlabel.monitoring import alerts
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.release import registration
 from custlabel.training import model_search
 from custlabel.warehouse import db, dbt_runner
@@ -54,7 +54,7 @@ insert into demo_truth.sales_written select distinct sale_id from changed
 
 
 def frame(settings, query: str, params: dict | None = None) -> pd.DataFrame:
-    return db.read_frame(query, params, settings)
+    return db.read_frame(settings, query, params)
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +72,11 @@ def season(make_database, tmp_path_factory):
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{local / 'mlflow.db'}")
         patch.setenv("CUSTLABEL_TARGET", "prod")
         settings = get_settings()
-        dbt_runner.run(["build"], target="prod", as_of_date=str(END), settings=settings)
+        dbt_runner.run(settings, ["build"], target="prod", as_of_date=str(END))
         approve_and_promote(settings, registration.train_and_register(settings, SMALL_TRAINING).version)
         nights = [END]
-        with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
-            night_steps.run_once(as_of_date=END, target="prod", settings=settings)
+        with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+            serving.run_once(as_of_date=END, target="prod", settings=settings)
             for number in range(1, NIGHTS + 1):
                 if number == DRIFT_NIGHT:
                     with db.connect(settings) as conn:
@@ -86,7 +86,7 @@ def season(make_database, tmp_path_factory):
                 if number >= DRIFT_NIGHT:
                     with db.connect(settings) as conn:
                         conn.execute(CENTS)
-                night_steps.run_once(as_of_date=night, target="prod", settings=settings)
+                serving.run_once(as_of_date=night, target="prod", settings=settings)
                 nights.append(night)
         yield settings, nights, local
 

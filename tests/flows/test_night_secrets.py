@@ -17,10 +17,10 @@ from psycopg import sql
 from custlabel import cli
 from custlabel.config import Settings, get_settings
 from custlabel.demo import loader
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.scoring import grants
-from custlabel.training import model_search
 from custlabel.warehouse import db
+from helpers.night_config import ONE_FAMILY
 from helpers.stores import new_release_log
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,6 @@ NIGHT = date(2026, 6, 30)
 OWNER = "pw_night_owner"
 WAREHOUSE_PASSWORD = "warehouse-secret-5521 with spaces"
 BI_PASSWORD = "bi-secret-8830"
-SMALL_TRAINING = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
 
 
 def drop_bi_role(admin: Settings) -> None:
@@ -70,11 +69,12 @@ def night(make_database, password_auth, tmp_path_factory: pytest.TempPathFactory
         patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
         patch.setenv("CUSTLABEL_BI_PASSWORD", BI_PASSWORD)
         patch.setenv("CUSTLABEL_TARGET", "prod")
-        patch.setattr(night_steps, "TRAIN_CONFIG", SMALL_TRAINING)
+        for variable, value in ONE_FAMILY.items():
+            patch.setenv(variable, value)
         from prefect.testing.utilities import prefect_test_harness
 
         new_release_log(get_settings())  # a new MLflow store: the shared warehouse's log must not name its versions
-        with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+        with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
             yield get_settings(), local, log_file, written
     with db.connect(admin, autocommit=True) as conn:  # the BI role may be dropped by other tests, in their database
         conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(grants.BI_ROLE)))

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from custlabel.config import Settings
+from custlabel.config import Settings, get_settings
 from custlabel.monitoring.headline_figures import MARTS
 from custlabel.scoring import writeback
 from custlabel.training import registry
@@ -70,17 +70,16 @@ def run_row(settings: Settings, state) -> dict:
 
 @pytest.fixture(scope="module")
 def flow(harness):
-    from custlabel.nightly import night_steps
+    from custlabel.nightly import serving
 
-    return night_steps.load_flow()
+    return serving.load_flow(get_settings())
 
 
 @pytest.fixture(scope="module")
 def first_night(flow, flow_settings):
     """Night one on an empty registry: the rule baseline labels; a version is trained, validated and auto-approved."""
-    from custlabel.nightly import night_steps
-
-    with night_steps.auto_approval():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CUSTLABEL_AUTO_APPROVE", "1")
         return flow(as_of_date=NIGHT1, target="prod", return_state=True)
 
 
@@ -131,9 +130,9 @@ def crash_once_after_publish(monkeypatch):
     """publish() does its work inside the transaction, then the process 'crashes' (first call only)."""
     real, calls = writeback.publish, []
 
-    def publish(conn, schema, as_of_date):
+    def publish(conn, schema, as_of_date, wait):
         calls.append(as_of_date)
-        real(conn, schema, as_of_date)
+        real(conn, schema, as_of_date, wait)
         if len(calls) == 1:
             raise writeback.WriteBackError("simulated crash after the swap, before the commit")
 

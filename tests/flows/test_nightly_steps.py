@@ -11,8 +11,9 @@ from prefect.states import Failed
 
 from custlabel import gate_verdicts
 from custlabel.errors import CustlabelError
-from custlabel.monitoring import pipeline_runs
-from custlabel.nightly import night_steps
+from custlabel.config import DEFAULT_PROJECT_DIR, get_settings
+from custlabel.monitoring import alerts, pipeline_runs
+from custlabel.nightly import night_steps, serving
 from custlabel.release import (
     canary_health,
     registration,
@@ -24,8 +25,10 @@ from custlabel.release.score_distribution import ScoreDistribution
 from custlabel.scoring import score
 from custlabel.scoring.score import ScoreSummary, SliceResult
 from custlabel.scoring.writeback import WriteBackError
-from custlabel.training import acceptance, rule_baseline
+from custlabel.training import acceptance, model_search, rule_baseline
+from custlabel.warehouse import dbt_runner, freshness
 from custlabel.warehouse.dbt_runner import DbtFailure, DbtResult, parse_vars, split_vars
+from helpers.night_config import ONE_FAMILY, release_file
 
 NIGHT = night_steps.Night(date(2026, 6, 30), "prod", run_id="r-1", run_name="brave-otter")
 
@@ -47,13 +50,13 @@ def test_lost_connections_are_retried_a_failed_test_or_check_never(error, retrie
 def test_a_night_names_its_schema_and_rejects_unknown_targets():
     assert NIGHT.schema == "analytics"
     with pytest.raises(ValueError, match="unknown target 'staging'"):
-        night_steps.plan(date(2026, 6, 30), "staging", False, False)
+        night_steps.plan(date(2026, 6, 30), "staging", False)
 
 
 def test_a_night_defaults_to_the_last_complete_night_outside_a_flow_run(monkeypatch):
     # UTC-12: the last complete night there is never today's date in UTC
     monkeypatch.setenv("CUSTLABEL_TIMEZONE", "Etc/GMT+12")
-    night = night_steps.plan(None, "test", retrain=True, auto_approve=False)
+    night = night_steps.plan(None, "test", retrain=True)
     expected = night_steps.last_complete_night("Etc/GMT+12")
     assert (night.as_of_date, night.schema, night.retrain, night.run_name) == (expected, "analytics_test", True, "local")
     assert night.as_of_date < date.today()
@@ -130,7 +133,7 @@ def test_the_summary_reports_the_canarys_bad_share_against_the_rule_without_judg
     night = canary_health.SliceNight(NIGHT.as_of_date, 5, scores, scores >= 0.5, np.array([3.0, 0, 0, 0, 0]),
                                      np.array([True, False, False, False, False]), 1.0, comparable=False,
                                      validation=ScoreDistribution.of(scores))
-    results = canary_health.health_checks(release_policy.load().canary, acceptance.load().performance, night, None)
+    results = canary_health.health_checks(release_policy.load(get_settings()).canary, acceptance.load(get_settings()).performance, night, None)
     assert gate_verdicts.all_passed(results), gate_verdicts.failures(results)
     verdict = night_steps.CanaryVerdict("3", True, [r.as_dict() for r in results], 1, "healthy (1 of 3 nights)")
     record = pipeline_runs.RunRecord(None, "analytics", "r-1", "brave-otter", NIGHT.as_of_date, "prod", {})
@@ -153,7 +156,7 @@ def test_a_fallback_is_the_first_line_of_the_summary_and_never_waives_the_rate_c
 
 
 def test_the_flow_has_typed_parameters_for_the_operator():
-    flow = night_steps.load_flow()
+    flow = serving.load_flow(get_settings())
     assert flow.name == night_steps.FLOW_NAME
     properties = flow.parameters.properties
     # auto-approve is a CLI flag of runs started here, never a parameter of the served deployment
@@ -163,11 +166,28 @@ def test_the_flow_has_typed_parameters_for_the_operator():
     assert properties["retrain"]["type"] == "boolean"
 
 
-def test_auto_approval_is_a_switch_of_this_process_only():
+def test_auto_approval_is_set_where_the_night_is_started_and_never_in_a_deployments_run(monkeypatch):
     assert not night_steps.plan(date(2026, 6, 30), "prod", False).auto_approve
-    with night_steps.auto_approval():
-        assert night_steps.plan(date(2026, 6, 30), "prod", False).auto_approve
+    monkeypatch.setenv("CUSTLABEL_AUTO_APPROVE", "1")
+    assert night_steps.plan(date(2026, 6, 30), "prod", False).auto_approve
+    monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", "5f0c7e4e-0d7a-4c4e-9a53-0c1d8c3f8a11")
     assert not night_steps.plan(date(2026, 6, 30), "prod", False).auto_approve
+
+
+def test_serve_refuses_to_serve_a_deployment_that_would_approve(monkeypatch):
+    monkeypatch.setenv("CUSTLABEL_AUTO_APPROVE", "1")
+    with pytest.raises(CustlabelError, match="CUSTLABEL_AUTO_APPROVE is set: the served deployment never approves"):
+        serving.serve(get_settings())
+
+
+def test_the_nights_release_policy_and_alert_rules_are_the_files_its_settings_name(monkeypatch, tmp_path):
+    shipped = release_policy.read_file(DEFAULT_PROJECT_DIR / "release.yml").model_dump()
+    assert night_steps.release_policy(NIGHT).model_dump() == shipped
+    monkeypatch.setenv("CUSTLABEL_RELEASE_FILE", str(release_file(tmp_path, {"canary": {"nights": 1}})))
+    assert night_steps.release_policy(NIGHT).model_dump() == {**shipped, "canary": {**shipped["canary"], "nights": 1}}
+    monkeypatch.setenv("CUSTLABEL_ALERTS_FILE", str(tmp_path / "missing-alerts.yml"))
+    with pytest.raises(alerts.AlertConfigError, match=f"no alert rules at {tmp_path / 'missing-alerts.yml'}"):
+        night_steps.evaluate_alerts(NIGHT)
 
 
 def test_the_night_scores_the_contracted_current_features_of_its_night_within_the_business_capacity(monkeypatch):
@@ -179,7 +199,7 @@ def test_the_night_scores_the_contracted_current_features_of_its_night_within_th
         "analytics", "customer_features_current", None, NIGHT.as_of_date,
     )
     assert request.alias == "champion" and request.force and request.canary_percent == 0
-    assert request.max_bad_share == acceptance.load().performance.max_bad_share < 1
+    assert request.max_bad_share == acceptance.load(get_settings()).performance.max_bad_share < 1
 
 
 class _Registered(Exception):
@@ -199,11 +219,31 @@ def test_the_nights_training_is_keyed_by_its_flow_run(monkeypatch):
     assert calls[0]["run_key"] == "r-1"
 
 
+def test_the_nights_search_size_is_its_settings(monkeypatch):
+    configs = []
+
+    def release_stand_in(settings, config, **kwargs):
+        configs.append(config)
+        raise _Registered
+
+    monkeypatch.setattr(registration, "train_and_register", release_stand_in)
+    for variable, value in ONE_FAMILY.items():
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(_Registered):
+        night_steps.train_and_register(NIGHT)
+    (config,) = configs
+    assert (config.search_iterations, config.max_folds, config.n_jobs, config.candidates) == (1, 2, 1, ("logistic_regression",))
+    assert config.train_rows_per_date == model_search.TrainConfig().train_rows_per_date
+    monkeypatch.setenv("CUSTLABEL_SEARCH_CANDIDATES", "logistic_regression,deep_forest")
+    with pytest.raises(CustlabelError, match="CUSTLABEL_SEARCH_CANDIDATES names unknown model families deep_forest"):
+        night_steps.train_and_register(NIGHT)
+
+
 def test_the_nights_dbt_vars_reach_every_dbt_step(monkeypatch):
     calls = []
-    monkeypatch.setattr(night_steps.dbt_runner, "run", lambda args, **kw: calls.append((args[0], kw)) or DbtResult(args[0], [], 1))
-    monkeypatch.setattr(night_steps.freshness, "check", lambda settings, night, dbt_vars: calls.append(
-        ("freshness", {"extra_vars": dbt_vars, "as_of_date": str(night)})) or night_steps.freshness.Checked(2, []))
+    monkeypatch.setattr(dbt_runner, "run", lambda settings, args, **kw: calls.append((args[0], kw)) or DbtResult(args[0], [], 1))
+    monkeypatch.setattr(freshness, "check", lambda settings, night, dbt_vars: calls.append(
+        ("freshness", {"extra_vars": dbt_vars, "as_of_date": str(night)})) or freshness.Checked(2, []))
     night = night_steps.plan(date(2026, 6, 30), "test", False, dbt_vars={"outcome_window_days": 30, "freshness": "warn"})
     night_steps.check_freshness(night), night_steps.build(night), night_steps.refresh_label_monitoring(night)
     assert [(command, kw["extra_vars"], kw["as_of_date"]) for command, kw in calls] == [

@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from custlabel.config import Settings, get_settings
 from custlabel.demo import pagila
 from custlabel.errors import CustlabelError
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.release import approval
 from custlabel.training import model_families, registry
 from custlabel.warehouse import db
@@ -56,8 +56,8 @@ def summary(pagila_settings: Settings, dataset: Path) -> str:
     from prefect.testing.utilities import prefect_test_harness
 
     register_approved_model_of_other_data(pagila_settings)
-    with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
-        return pagila.run(dataset, i_mean_database=pagila_settings.connection.dbname, settings=pagila_settings)
+    with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+        return pagila.run(pagila_settings, dataset, i_mean_database=pagila_settings.connection.dbname)
 
 
 def _rows(settings: Settings, query: str) -> list[tuple]:
@@ -91,4 +91,4 @@ def test_pagila_keeps_to_schemas_of_its_own(pagila_settings: Settings, summary: 
 
 def test_a_missing_dataset_is_named(pagila_settings: Settings, tmp_path: Path) -> None:
     with pytest.raises(CustlabelError, match=rf"pagila dataset not found: {tmp_path}/pagila-schema.sql\[\.gz\], {tmp_path}/pagila-data.sql\[\.gz\]"):
-        pagila.load_dump(tmp_path, pagila_settings)
+        pagila.load_dump(pagila_settings, tmp_path)

@@ -15,14 +15,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-import yaml
 from mlflow import MlflowClient
 
 from custlabel import cli
 from custlabel.config import Settings, get_settings
 from custlabel.demo import simulation
 from custlabel.gate_verdicts import GATES_PASSED_TAG
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.release import (
     approval,
     lifecycle,
@@ -32,9 +31,10 @@ from custlabel.release import (
     triggers,
 )
 from custlabel.scoring import canary_slice
-from custlabel.training import model_families, model_search, registry
+from custlabel.training import model_families, registry
 from custlabel.warehouse import db
 from helpers.flow_world import flow_world
+from helpers.night_config import SMALL_SEARCH, release_file, release_text
 from helpers.release_path import record_validation
 
 pytestmark = pytest.mark.integration
@@ -42,17 +42,13 @@ pytestmark = pytest.mark.integration
 NIGHT1 = date(2026, 6, 30)  # the last day of the demo data
 # The nights after NIGHT1 replay the same data: its sources are days old by then.
 REPLAY = {"freshness": "warn"}
-SMALL_TRAINING = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
-SHIPPED = release_policy.load(settings=get_settings())
-# The shipped canary checks on one night instead of three (each test here is one night).
-POLICY = SHIPPED.model_copy(update={
-    "canary": SHIPPED.canary.model_copy(update={"nights": 1}),
-    "triggers": release_policy.Triggers.model_validate(yaml.safe_load("""
-data: {max_score_psi: 0.10, drift_nights: 2, window_nights: 3, min_new_matured_labels: 100000}
-performance: {min_customers_with_outcome: 100, estimated_margin: 0.2}
-age: {max_days: 365}
-""")),
-})
+# The shipped canary checks on one night instead of three (each test here is one night), and
+# the matured-labels and estimated-performance triggers kept quiet so that each night's training is the test's.
+RELEASE_CHANGES = {
+    "canary": {"nights": 1},
+    "triggers": {"data": {"min_new_matured_labels": 100000}, "performance": {"estimated_margin": 0.2}},
+}
+POLICY = release_policy.parse(release_text(RELEASE_CHANGES))
 
 
 def night(number: int) -> date:
@@ -82,22 +78,22 @@ def settings(make_database, tmp_path_factory) -> Iterator[Settings]:
     """A database of its own with the flow tests' demo data, its own MLflow store, a short canary."""
     local = tmp_path_factory.mktemp("release-local")
     with flow_world(make_database, "release_flow", NIGHT1, local) as patch:
-        patch.setattr(night_steps, "TRAIN_CONFIG", SMALL_TRAINING)
-        patch.setattr(night_steps, "RELEASE_POLICY", POLICY)
-        with night_steps.auto_approval():
-            yield get_settings()
+        for variable, value in {**SMALL_SEARCH, "CUSTLABEL_AUTO_APPROVE": "1",
+                                "CUSTLABEL_RELEASE_FILE": str(release_file(local, RELEASE_CHANGES))}.items():
+            patch.setenv(variable, value)
+        yield get_settings()
 
 
 @pytest.fixture(scope="module")
 def flow(settings, harness_for_release):
-    return night_steps.load_flow()
+    return serving.load_flow(get_settings())
 
 
 @pytest.fixture(scope="module")
 def harness_for_release(settings):
     from prefect.testing.utilities import prefect_test_harness
 
-    with night_steps.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+    with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
         yield
 
 
@@ -203,9 +199,9 @@ def test_a_bad_canary_is_rolled_back_by_its_checks_and_the_night_republished(bad
 def register_unscorable_copy(settings: Settings) -> str:
     """The champion's pipeline registered again, its metadata asking for a feature the warehouse lacks: it loads,
     but cannot label. Registered, validated (as if its validation had missed it) and approved through the lifecycle."""
-    champion = registry.load_alias("champion", settings)
+    champion = registry.load_alias(settings, "champion")
     columns = list(champion.feature_columns)
-    sample = db.read_frame(f"select {', '.join(columns)} from analytics.customer_features_current limit 50", settings=settings)
+    sample = db.read_frame(settings, f"select {', '.join(columns)} from analytics.customer_features_current limit 50")
     sample["no_such_feature"] = 0.0
     with registry.training_run(settings, "unscorable canary", {"kind": "test"}):
         version = registry.register_model(settings, champion.pipeline, sample, champion.threshold,
@@ -242,21 +238,35 @@ def test_the_triggers_measure_the_champion(bad_canary_night, settings):
     assert code.fired and code.threshold["training_code_sha256"] == "0123456789abcdef"
     assert "training_code_sha256 differs from the champion's" in code.reason
     drifting = [(night(2), 0.4, "firing"), (night(3), 0.3, "firing"), (night(4), 0.1, "ok")]
+
+    def data_trigger_with_drift_under(rule: str) -> triggers.Trigger:
+        with db.connect(settings) as conn:
+            for on, value, alert_state in drifting:  # rows as alerts.evaluate writes them
+                conn.execute("insert into analytics_monitoring.alerts (as_of_date, rule, metric, value, threshold,"
+                             " direction, breaches, k, n, state) values (%s, %s, 'feature_shift_max', %s,"
+                             " 0.25, 'above', 2, 2, 3, %s)", [on, rule, value, alert_state])
+        return [t for t in triggers.evaluate(settings, "analytics", night(4), POLICY, state) if t.name == "data"][0]
+
     with db.connect(settings) as conn:
-        for on, value, alert_state in drifting:  # rows as alerts.evaluate writes them, under a rule of this test
-            conn.execute("insert into analytics_monitoring.alerts (as_of_date, rule, metric, value, threshold,"
-                         " direction, breaches, k, n, state) values (%s, 'test_shift', 'feature_shift_max', %s,"
-                         " 0.2, 'above', 2, 2, 3, %s)", [on, value, alert_state])
-    data = [t for t in triggers.evaluate(settings, "analytics", night(4), POLICY, state) if t.name == "data"][0]
-    assert (data.fired, data.value, data.threshold) == (True, 2, 2)
-    with db.connect(settings) as conn:
-        conn.execute("delete from analytics_monitoring.alerts where rule = 'test_shift'")
+        shipped = conn.execute("select * from analytics_monitoring.alerts where rule = 'feature_drift'").fetchall()
+        conn.execute("delete from analytics_monitoring.alerts where rule = 'feature_drift'")
+    try:
+        undeclared = data_trigger_with_drift_under("test_shift")  # a rule alerts.yml does not say feeds the data trigger
+        declared = data_trigger_with_drift_under("feature_drift")  # alerts.yml: trigger: data
+    finally:
+        with db.connect(settings) as conn:
+            conn.execute("delete from analytics_monitoring.alerts where rule in ('test_shift', 'feature_drift')")
+            with conn.cursor() as cursor:
+                cursor.executemany(f"insert into analytics_monitoring.alerts values ({', '.join(['%s'] * 12)})", shipped)
+    assert (undeclared.fired, undeclared.value) == (False, 0)
+    assert (declared.fired, declared.value, declared.threshold) == (True, 2, 2)
+    assert declared.reason == "alerts feature_drift, score_drift fired on 2 of the last 3 nights"
     late = night(4) + timedelta(days=400)
     assert [t for t in triggers.evaluate(settings, "analytics", late, POLICY, state) if t.name == "age"][0].fired
 
 
 def test_rollback_at_once_republishes_tonight_with_the_previous_champion(bad_canary_night, settings):
-    good = simulation.inject_bad_challenger(settings, night(4), threshold=registry.load_alias("champion", settings).threshold)
+    good = simulation.inject_bad_challenger(settings, night(4), threshold=registry.load_alias(settings, "champion").threshold)
     rollout.promote(settings, good, night(4), "test", "a promotion to roll back from")
     assert registry.alias_versions(settings) == {"champion": good, "previous-champion": "1"}
     assert cli.main(["rollback", "--by", "alice", "--reason", "complaints from sales"]) == 0

@@ -9,7 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from custlabel.config import get_settings
 from custlabel.monitoring import alerts
+from custlabel.release import release_policy, triggers
 from custlabel.warehouse import db
 
 pytestmark = pytest.mark.integration
@@ -95,3 +97,23 @@ def test_a_url_apprise_does_not_know_is_named(drift_mart):
     with pytest.raises(alerts.AlertConfigError, match="notify.url 'nosuch://x' is not a URL Apprise understands"):
         for night in NIGHTS[:4]:
             alerts.evaluate(drift_mart, "analytics", night, config("nosuch://x"))
+
+
+def fed(feature_drift_trigger: str | None) -> alerts.AlertConfig:
+    """The drifting feature's rule feeding a trigger (or none), beside a quiet rule fed to the data trigger."""
+    return alerts.AlertConfig(rules=[
+        alerts.Rule(name="feature_drift", metric="feature_psi_max", direction="above", threshold=0.25, k=2, n=3,
+                    trigger=feature_drift_trigger),
+        alerts.Rule(name="score_drift", metric="score_psi", direction="above", threshold=0.2, k=1, n=1, trigger="data"),
+    ])
+
+
+@pytest.mark.parametrize(("trigger", "fires"), [("data", True), ("performance", False), (None, False)])
+def test_a_rule_fed_to_the_data_trigger_fires_it(drift_mart, trigger, fires):
+    rules = fed(trigger)
+    for night in NIGHTS[:5]:
+        alerts.evaluate(drift_mart, "analytics", night, rules)
+    policy = release_policy.load(settings=get_settings())  # the shipped data trigger: drift on 2 of the last 3 nights
+    data = triggers.data_drift(drift_mart, "analytics", "1", NIGHTS[4], policy, rules)
+    assert (data.fired, data.value) == (fires, 2 if fires else 0)
+    assert data.reason.startswith(f"alerts {', '.join(rules.feeding('data'))} fired on")

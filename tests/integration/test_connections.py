@@ -42,7 +42,7 @@ def test_a_password_with_spaces_and_quotes_logs_in_with_timeouts(etl_role):
         assert conn.execute("select current_user, current_setting('statement_timeout')").fetchone() == (ROLE, "7s")
         assert conn.execute("select current_setting('idle_in_transaction_session_timeout')").fetchone() == ("30min",)
         assert conn.info.host == etl_role["PGHOST"]
-    frame = db.read_frame("select current_setting('statement_timeout') as timeout", settings=settings)
+    frame = db.read_frame(settings, "select current_setting('statement_timeout') as timeout")
     assert frame["timeout"].tolist() == ["7s"]
 
 
@@ -63,7 +63,7 @@ def test_database_url_keeps_its_parameters(etl_role):
             ROLE, "custlabel url test",
         )
         assert conn.info.get_parameters()["sslmode"] == "disable"
-    frame = db.read_frame("select current_setting('application_name') as name", settings=settings)
+    frame = db.read_frame(settings, "select current_setting('application_name') as name")
     assert frame["name"].tolist() == ["custlabel url test"]
 
 
@@ -73,7 +73,7 @@ def test_dbt_sessions_get_the_password_and_the_timeouts(etl_role, tmp_path):
     # Division by zero unless dbt's session has the configured timeout.
     check = "select 1 / (current_setting('statement_timeout') = '7s' and current_user = 'pw_etl')::int as ok"
 
-    dbt_runner.run(["show", "--inline", check], target="test", settings=settings)
+    dbt_runner.run(settings, ["show", "--inline", check], target="test")
 
     with pytest.raises(dbt_runner.DbtFailure, match="division by zero"):
-        dbt_runner.run(["show", "--inline", check.replace("7s", "8s")], target="test", settings=settings)
+        dbt_runner.run(settings, ["show", "--inline", check.replace("7s", "8s")], target="test")

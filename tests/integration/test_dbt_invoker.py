@@ -20,7 +20,7 @@ def test_an_invoker_gets_the_command_with_vars_target_and_profiles_and_its_failu
         return dbtRunner().invoke(command)
 
     dbt_runner.run(
-        ["show", "--inline", "select 1 as one"], target="test", as_of_date="2026-07-01", settings=warehouse_settings,
+        warehouse_settings, ["show", "--inline", "select 1 as one"], target="test", as_of_date="2026-07-01",
         invoker=invoker,
     )
     command = given[-1]
@@ -30,5 +30,5 @@ def test_an_invoker_gets_the_command_with_vars_target_and_profiles_and_its_failu
     assert json.loads(command[command.index("--vars") + 1]) == {"as_of_date": "2026-07-01"}
 
     with pytest.raises(dbt_runner.DbtFailure, match="division by zero") as raised:
-        dbt_runner.run(["show", "--inline", "select 1 / 0 as broken"], target="test", settings=warehouse_settings, invoker=invoker)
+        dbt_runner.run(warehouse_settings, ["show", "--inline", "select 1 / 0 as broken"], target="test", invoker=invoker)
     assert not raised.value.transient

@@ -34,7 +34,7 @@ def test_a_server_that_refuses_connections_is_retried(warehouse_settings):
     settings = dataclasses.replace(warehouse_settings, connection=connection)
 
     with pytest.raises(dbt_runner.DbtFailure, match="Connection refused") as raised:
-        dbt_runner.run(["show", "--inline", "select 1"], target="test", settings=settings)
+        dbt_runner.run(settings, ["show", "--inline", "select 1"], target="test")
 
     assert retried(raised.value)
     assert raised.value.transient
@@ -58,7 +58,7 @@ def test_a_connection_killed_mid_query_is_retried(warehouse_settings):
     killer.start()
     try:
         with pytest.raises(dbt_runner.DbtFailure, match="server closed the connection unexpectedly") as raised:
-            dbt_runner.run(["show", "--inline", SLEEP], target="test", settings=warehouse_settings)
+            dbt_runner.run(warehouse_settings, ["show", "--inline", SLEEP], target="test")
     finally:
         stop.set()
         killer.join()
@@ -76,7 +76,7 @@ def test_a_connection_killed_mid_query_is_retried(warehouse_settings):
 )
 def test_a_broken_query_is_not_retried(warehouse_settings, query, message):
     with pytest.raises(dbt_runner.DbtFailure, match=message) as raised:
-        dbt_runner.run(["show", "--inline", query], target="test", settings=warehouse_settings)
+        dbt_runner.run(warehouse_settings, ["show", "--inline", query], target="test")
 
     assert not retried(raised.value)
     assert not raised.value.transient
@@ -84,5 +84,4 @@ def test_a_broken_query_is_not_retried(warehouse_settings, query, message):
 
 def test_a_night_that_is_not_a_date_never_reaches_dbt(warehouse_settings):
     with pytest.raises(dbt_runner.CustlabelError, match="as_of_date must be a date written YYYY-MM-DD"):
-        dbt_runner.run(["build"], target="test", as_of_date="2026-06-30'::date; drop schema master_data cascade; --",
-                settings=warehouse_settings)
+        dbt_runner.run(warehouse_settings, ["build"], target="test", as_of_date="2026-06-30'::date; drop schema master_data cascade; --")

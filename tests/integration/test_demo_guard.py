@@ -77,7 +77,7 @@ def test_simulate_is_refused_without_the_name_and_writes_nothing(company: Settin
     with pytest.raises(NotAScratchDatabase, match="refusing to append to master_data.sales"):
         simulation.advance(company, days=1, seed=3)
     with pytest.raises(NotAScratchDatabase, match="does not match"):
-        list(simulation.run(1, settings=company, i_mean_database="guard_companyx"))
+        list(simulation.run(company, 1, i_mean_database="guard_companyx"))
     assert state(company) == before
 
 

@@ -17,7 +17,7 @@ TRUTH_AGAINST_LABELS = """
 
 
 def test_true_probabilities_are_calibrated_against_the_built_labels(built_warehouse: Settings) -> None:
-    rows = db.read_frame(TRUTH_AGAINST_LABELS, settings=built_warehouse)
+    rows = db.read_frame(built_warehouse, TRUTH_AGAINST_LABELS)
     assert len(rows) > 20_000
     assert rows["p_bad"].mean() == pytest.approx(rows["is_bad"].mean(), abs=0.02)
     by_quintile = rows.groupby("quintile")[["p_bad", "is_bad"]].mean()

@@ -52,19 +52,17 @@ def _marts() -> list[str]:
 def _fingerprints(settings: Settings) -> dict[str, str]:
     """Each mart's rows as text, sorted, hashed: equal only when every value is equal to the bit."""
     relations = db.read_frame(
-        "select table_schema, table_name from information_schema.tables"
+        settings, "select table_schema, table_name from information_schema.tables"
         " where table_schema like 'analytics%' and table_name = any(:marts) order by table_name",
         {"marts": _marts()},
-        settings,
     )
     assert len(relations) == len(_marts())
     fingerprints = {}
     for schema, mart in relations.itertuples(index=False):
         row = db.read_frame(
-            f"select count(*) as n, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as digest"
+            settings, f"select count(*) as n, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as digest"
             f" from {schema}.{mart} as t",
             None,
-            settings,
         ).iloc[0]
         fingerprints[mart] = f"{row['n']} rows, {row['digest']}"
     return fingerprints
@@ -77,7 +75,7 @@ def _build(make_database, name: str, reorder: bool) -> Settings:
         conn.execute(TEN_DIMES)
         if reorder:
             conn.execute(REVERSED)
-    dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=NIGHT)
     return settings
 
 
@@ -97,9 +95,8 @@ def test_the_same_world_built_twice_gives_every_mart_byte_for_byte(two_builds):
 def test_money_is_summed_exactly_and_cast_once(two_builds):
     first, _ = two_builds
     dimes = db.read_frame(
-        "select revenue_30d, revenue_365d, avg_sale_amount_365d from analytics.customer_features"
+        first, "select revenue_30d, revenue_365d, avg_sale_amount_365d from analytics.customer_features"
         " where customer_id = 'ten-dimes' and as_of_date = :night",
         {"night": NIGHT},
-        first,
     )
     assert dimes.iloc[0].to_dict() == {"revenue_30d": 1.0, "revenue_365d": 1.0, "avg_sale_amount_365d": 0.1}

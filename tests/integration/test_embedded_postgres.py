@@ -163,14 +163,14 @@ def test_a_trusting_data_dir_of_an_earlier_version_is_upgraded_on_start(tmp_path
 def test_status_url_and_env_describe_the_server(embedded: Settings) -> None:
     pid = embedded_postgres.read_postmaster(embedded.embedded_data_dir).pid
 
-    assert embedded_postgres.run_action("status", embedded) == (
+    assert embedded_postgres.run_action(embedded, "status") == (
         f"embedded PostgreSQL running: pid {pid}, port {MAIN_PORT}, socket dir {embedded.local_dir / 'run'}, "
         f"data dir {embedded.embedded_data_dir}"
     )
     passfile = embedded_postgres.passfile_path(embedded.local_dir)
     expected_url = f"postgresql+psycopg://postgres@127.0.0.1:{MAIN_PORT}/custlabel?passfile={str(passfile).replace('/', '%2F')}"
-    assert embedded_postgres.run_action("url", embedded) == expected_url
-    env_lines = embedded_postgres.run_action("env", embedded).splitlines()
+    assert embedded_postgres.run_action(embedded, "url") == expected_url
+    env_lines = embedded_postgres.run_action(embedded, "env").splitlines()
     assert env_lines[:4] == [
         "export PGHOST=127.0.0.1",
         f"export PGPORT={MAIN_PORT}",
@@ -275,10 +275,10 @@ def test_external_server_is_checked_not_started(warehouse_settings: Settings) ->
     assert embedded_postgres.start(warehouse_settings) == warehouse_settings.connection
     assert not warehouse_settings.embedded_data_dir.exists()
     # No arguments: the session's PG* variables select the external server.
-    assert embedded_postgres.run_action("status").startswith(
+    assert embedded_postgres.run_action(get_settings(), "status").startswith(
         f"external PostgreSQL at 127.0.0.1:{warehouse_settings.connection.port}/custlabel"
     )
-    assert embedded_postgres.run_action("stop").endswith("(not managed by custlabel): nothing to stop")
+    assert embedded_postgres.run_action(get_settings(), "stop").endswith("(not managed by custlabel): nothing to stop")
     assert query_one(warehouse_settings, "select 1") == 1
 
 

@@ -36,7 +36,7 @@ def estimated(make_database) -> Settings:
             f"insert into analytics.customer_label_history ({columns}) values (%s, %s, %s, %s, %s, %s, %s)", rule + model
         )
     for night in (RULE_ONLY, WITH_MODEL):
-        dbt_runner.run(["build", "--select", "performance_estimates"], target="prod", as_of_date=night.isoformat(), settings=settings)
+        dbt_runner.run(settings, ["build", "--select", "performance_estimates"], target="prod", as_of_date=night.isoformat())
     return settings
 
 

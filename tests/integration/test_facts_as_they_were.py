@@ -44,7 +44,7 @@ EDITED_ON = "'2026-06-03 10:00+00'"
 
 def _frame(settings: Settings, table: str, night: date) -> pd.DataFrame:
     return db.read_frame(
-        f"select * from analytics.{table} where as_of_date = :night order by customer_id", {"night": night}, settings
+        settings, f"select * from analytics.{table} where as_of_date = :night order by customer_id", {"night": night}
     ).reset_index(drop=True)
 
 
@@ -124,13 +124,13 @@ def test_an_edit_after_the_night_leaves_its_features_and_training_rows_as_they_w
                              i_mean_database=settings.connection.dbname)
     with db.connect(settings) as conn:
         conn.execute(LOADED_THE_MORNING_AFTER.format(night=OBSERVED_NIGHT))
-    dbt_runner.run(["build"], target="prod", as_of_date=OBSERVED_NIGHT, settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=OBSERVED_NIGHT)
     as_built = _history(settings)
     assert (as_built["observed night's features"]["history_source"] == "observed").all()
 
     touched = _edit_one_sale_per_attribute(settings)
     touched["amount in the label's window"] = {_edit_the_window_of_a_labelled_customer(settings)}
-    dbt_runner.run(["build", "--full-refresh"], target="prod", as_of_date=LATER, settings=settings)
+    dbt_runner.run(settings, ["build", "--full-refresh"], target="prod", as_of_date=LATER)
     rebuilt = _history(settings)
 
     changed = {
@@ -144,9 +144,9 @@ def test_an_edit_after_the_night_leaves_its_features_and_training_rows_as_they_w
         pd.testing.assert_frame_equal(rebuilt[table], as_built[table], obj=table)
 
     edited = db.read_frame(
-        f"select (select count(*) from master_data.sales where updated_at = {EDITED_ON}) as in_master_data,"
+        settings, f"select (select count(*) from master_data.sales where updated_at = {EDITED_ON}) as in_master_data,"
         f" (select count(*) from analytics.int_sales_checked where updated_at = {EDITED_ON}"
         "   and quarantine_reason is null and not superseded) as clean",
-        None, settings,
+        None,
     ).iloc[0]
     assert edited["in_master_data"] > len(touched) and edited["clean"] == edited["in_master_data"]

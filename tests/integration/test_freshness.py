@@ -28,8 +28,8 @@ def loaded(make_database, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     (folder / "customers.csv").write_text(CUSTOMERS_CSV)
     (folder / "sales.csv").write_text(SALES_CSV)
     load.load(
-        {"customers": folder / "customers.csv", "sales": folder / "sales.csv"},
-        i_mean_database=settings.connection.dbname, settings=settings,
+        settings, {"customers": folder / "customers.csv", "sales": folder / "sales.csv"},
+        i_mean_database=settings.connection.dbname,
     )
     return settings
 
@@ -43,7 +43,7 @@ def _set_load_time(settings: Settings, value: str | None) -> None:
 def test_a_load_made_now_covers_last_night_whatever_the_business_dates(loaded: Settings) -> None:
     _set_load_time(loaded, "now")
     assert freshness.check(loaded, YESTERDAY) == freshness.Checked(2, [])
-    result = dbt_runner.run(["source", "freshness"], as_of_date=YESTERDAY.isoformat(), settings=loaded)
+    result = dbt_runner.run(loaded, ["source", "freshness"], as_of_date=YESTERDAY.isoformat())
     assert result.nodes == 2 and result.warnings == []
 
 
@@ -60,7 +60,7 @@ def test_a_load_made_before_the_night_ended_stops_the_night_naming_it_the_zone_a
         "(or run this night with --vars '{freshness: warn}')"
     )
     with pytest.raises(dbt_runner.DbtFailure, match="customers: stale: nothing loaded after the night ended"):
-        dbt_runner.run(["source", "freshness"], as_of_date=YESTERDAY.isoformat(), settings=loaded)
+        dbt_runner.run(loaded, ["source", "freshness"], as_of_date=YESTERDAY.isoformat())
     warned = freshness.check(loaded, YESTERDAY, {"freshness": "warn"}).warnings
     assert [warning.split(":")[0] for warning in warned] == ["customers", "sales"]
     assert freshness.check(loaded, YESTERDAY, {"freshness": "skip"}) == freshness.Checked(0, [])
@@ -69,7 +69,7 @@ def test_a_load_made_before_the_night_ended_stops_the_night_naming_it_the_zone_a
 def test_a_replay_on_a_newer_extract_is_fresh_without_any_var(loaded: Settings) -> None:
     _set_load_time(loaded, "now")
     assert freshness.check(loaded, date(2026, 7, 10)).warnings == []
-    assert dbt_runner.run(["source", "freshness"], as_of_date="2026-07-10", settings=loaded).warnings == []
+    assert dbt_runner.run(loaded, ["source", "freshness"], as_of_date="2026-07-10").warnings == []
     _set_load_time(loaded, "2026-07-05 12:00+00")
     with pytest.raises(freshness.StaleSourceError, match="sales: stale for night 2026-07-10 .UTC"):
         freshness.check(loaded, date(2026, 7, 10))
@@ -94,6 +94,6 @@ def test_a_view_without_load_times_is_judged_on_its_newest_change(loaded: Settin
 
 def test_the_data_age_test_judges_the_night_being_built(loaded: Settings) -> None:
     select = ["test", "--select", "source:master_data.sales,test_name:recent_data_at_night"]
-    assert dbt_runner.run(select, as_of_date="2026-07-02", settings=loaded).warnings == []
-    late = dbt_runner.run(select, as_of_date="2026-07-20", settings=loaded).warnings
+    assert dbt_runner.run(loaded, select, as_of_date="2026-07-02").warnings == []
+    late = dbt_runner.run(loaded, select, as_of_date="2026-07-20").warnings
     assert len(late) == 1 and late[0].startswith("source_recent_data_at_night_master_data_sales"), late

@@ -34,21 +34,19 @@ where customer_id = %(customer)s and status = 'completed'
 
 def _label(settings: Settings) -> pd.DataFrame:
     return db.read_frame(
-        "select * from analytics.customer_outcomes where as_of_date = :night order by customer_id",
+        settings, "select * from analytics.customer_outcomes where as_of_date = :night order by customer_id",
         {"night": NIGHT},
-        settings,
     ).reset_index(drop=True)
 
 
 def _good_customer_with_sales_in_the_window(settings: Settings) -> str:
     return db.read_frame(
-        "select outcomes.customer_id from analytics.customer_outcomes as outcomes"
+        settings, "select outcomes.customer_id from analytics.customer_outcomes as outcomes"
         " where outcomes.as_of_date = :night and outcomes.is_bad = 0 and not exists ("
         "   select from master_data.sales where sales.customer_id = outcomes.customer_id"
         "     and sales.status <> 'completed' and sales.sold_at >= '2026-03-02')"
         " order by outcomes.customer_id limit 1",
         {"night": NIGHT},
-        settings,
     )["customer_id"][0]
 
 
@@ -57,25 +55,24 @@ def test_a_sale_returned_after_the_window_closed_leaves_the_label_as_written(mak
     loader.generate_and_load(customers=150, days=300, seed=12, end_date=WINDOW_CLOSES, settings=settings, i_mean_database=settings.connection.dbname)
     with db.connect(settings) as conn:
         conn.execute(LOADED_THE_MORNING_AFTER.format(night=WINDOW_CLOSES))
-    dbt_runner.run(["build"], target="prod", as_of_date=WINDOW_CLOSES, settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=WINDOW_CLOSES)
     nightly = _label(settings)
     customer = _good_customer_with_sales_in_the_window(settings)
 
     with db.connect(settings) as conn:
         conn.execute(RETURNED_AFTER_THE_WINDOW, {"customer": customer})
         conn.execute(LOADED_THE_MORNING_AFTER.format(night=LATER))
-    dbt_runner.run(["build"], target="prod", as_of_date=LATER, settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=LATER)
     pd.testing.assert_frame_equal(_label(settings), nightly, obj="the next nightly build")
 
-    dbt_runner.run(["build", "--full-refresh"], target="prod", as_of_date=LATER, settings=settings)
+    dbt_runner.run(settings, ["build", "--full-refresh"], target="prod", as_of_date=LATER)
     pd.testing.assert_frame_equal(_label(settings), nightly, obj="a full refresh")
 
-    dbt_runner.run(["build", "--full-refresh"], target="prod", as_of_date=WINDOW_CLOSES, settings=settings)
+    dbt_runner.run(settings, ["build", "--full-refresh"], target="prod", as_of_date=WINDOW_CLOSES)
     pd.testing.assert_frame_equal(_label(settings), nightly, obj="a replay of the night the window closed")
 
     returned = db.read_frame(
-        "select count(*) as n from analytics.int_sales_checked where customer_id = :customer and status = 'returned'",
+        settings, "select count(*) as n from analytics.int_sales_checked where customer_id = :customer and status = 'returned'",
         {"customer": customer},
-        settings,
     )["n"][0]
     assert returned > 0

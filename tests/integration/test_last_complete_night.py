@@ -16,8 +16,8 @@ pytestmark = pytest.mark.integration
 def test_dbt_builds_the_last_complete_night_in_the_configured_time_zone(make_database, monkeypatch):
     settings = make_database("default_night")
     monkeypatch.setenv("CUSTLABEL_TIMEZONE", "Etc/GMT+12")
-    dbt_runner.run(["build", "--select", "int_as_of_dates"], target="prod", settings=settings)
-    tonight = db.read_frame("select max(as_of_date) as night from analytics.int_as_of_dates", None, settings)["night"][0]
+    dbt_runner.run(settings, ["build", "--select", "int_as_of_dates"], target="prod")
+    tonight = db.read_frame(settings, "select max(as_of_date) as night from analytics.int_as_of_dates", None)["night"][0]
     assert tonight == night_steps.last_complete_night("Etc/GMT+12")
 
 
@@ -30,11 +30,10 @@ def test_a_label_is_written_only_once_its_window_is_entirely_in_the_past(make_da
     loader.generate_and_load(
         customers=300, days=200, seed=8, end_date=today, settings=settings, i_mean_database=settings.connection.dbname
     )
-    dbt_runner.run(["build"], target="prod", as_of_date=str(today), extra_vars={"outcome_window_days": window},
-            settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=str(today), extra_vars={"outcome_window_days": window})
 
     labelled = set(db.read_frame(
-        "select distinct as_of_date, window_end from analytics.customer_outcomes", None, settings
+        settings, "select distinct as_of_date, window_end from analytics.customer_outcomes", None
     )["window_end"])
     assert labelled, "older windows are labels"
     assert max(labelled) <= today - timedelta(days=1)

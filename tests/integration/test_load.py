@@ -43,9 +43,8 @@ def _rows(settings: Settings, query: str) -> list[tuple]:
 
 def _load_good_csv(settings: Settings, folder: Path) -> None:
     load.load(
-        {"customers": _write(folder, "customers.csv", CUSTOMERS_CSV), "sales": _write(folder, "sales.csv", SALES_CSV)},
+        settings, {"customers": _write(folder, "customers.csv", CUSTOMERS_CSV), "sales": _write(folder, "sales.csv", SALES_CSV)},
         i_mean_database=settings.connection.dbname,
-        settings=settings,
     )
 
 
@@ -84,8 +83,8 @@ def test_good_parquet_files_load_with_zoned_timestamps_and_numbers(database: Set
         tmp_path / "sales.parquet",
     )
     summary = load.load(
-        {"customers": tmp_path / "customers.parquet", "sales": tmp_path / "sales.parquet"},
-        i_mean_database=database.connection.dbname, settings=database,
+        database, {"customers": tmp_path / "customers.parquet", "sales": tmp_path / "sales.parquet"},
+        i_mean_database=database.connection.dbname,
     )
     assert summary.rows == {"customers": 2, "sales": 2}
     sales = _rows(database, "select sale_id, sold_at, quantity, channel from master_data.sales order by 1")
@@ -98,7 +97,7 @@ def test_good_parquet_files_load_with_zoned_timestamps_and_numbers(database: Set
 def test_append_adds_rows(database: Settings, tmp_path: Path) -> None:
     _load_good_csv(database, tmp_path)
     more = _write(tmp_path, "more.csv", "sale_id,customer_id,sold_at,quantity,amount,status,updated_at\ns4,c1,2026-02-09,1,3,completed,2026-02-09\n")
-    load.load({"sales": more}, mode="append", i_mean_database=database.connection.dbname, settings=database)
+    load.load(database, {"sales": more}, mode="append", i_mean_database=database.connection.dbname)
     assert _rows(database, "select count(*) from master_data.sales") == [(4,)]
 
 
@@ -107,7 +106,7 @@ def _unchanged_after(database: Settings, files: dict[str, Path], expected: str) 
         database, "select * from master_data.customers order by customer_id"
     )
     with pytest.raises(load.LoadError) as raised:
-        load.load(files, i_mean_database=database.connection.dbname, settings=database)
+        load.load(database, files, i_mean_database=database.connection.dbname)
     message = str(raised.value)
     assert expected in message, message
     after = _rows(database, "select * from master_data.sales order by sale_id") + _rows(
@@ -162,13 +161,13 @@ def test_a_server_other_than_the_embedded_one_needs_its_database_named(database:
     files = {"customers": _write(tmp_path, "customers.csv", CUSTOMERS_CSV)}
     assert not database.embedded
     with pytest.raises(CustlabelError, match="name it: --i-mean-database custlabel_load"):
-        load.load(files, settings=database)
+        load.load(database, files)
     with pytest.raises(CustlabelError, match="--i-mean-database 'custlabel' does not match the database 'custlabel_load'"):
-        load.load(files, i_mean_database="custlabel", settings=database)
+        load.load(database, files, i_mean_database="custlabel")
 
 
 def _load(settings: Settings, files: dict[str, Path], **options) -> load.LoadSummary:
-    return load.load(files, i_mean_database=settings.connection.dbname, settings=settings, **options)
+    return load.load(settings, files, i_mean_database=settings.connection.dbname, **options)
 
 
 def test_exact_duplicate_rows_are_collapsed_and_counted(database: Settings, tmp_path: Path) -> None:
@@ -276,7 +275,7 @@ def _sale(number: int, amount: float, status: str, updated_at: str) -> str:
 
 
 def _build(settings: Settings, night: date) -> None:
-    dbt_runner.run(QUARANTINE_BUILD, target="prod", as_of_date=night.isoformat(), settings=settings)
+    dbt_runner.run(settings, QUARANTINE_BUILD, target="prod", as_of_date=night.isoformat())
 
 
 def test_repeated_appends_of_newer_versions_stay_versions_over_several_nights(

@@ -43,7 +43,7 @@ def test_load_progress_on_a_terminal_only(
     settings: Settings = make_database("custlabel_load_progress")
     monkeypatch.setattr(sys, "stderr", stream)
 
-    load.load(files(tmp_path), i_mean_database=settings.connection.dbname, settings=settings)
+    load.load(settings, files(tmp_path), i_mean_database=settings.connection.dbname)
 
     text = stream.getvalue()
     if shown:

@@ -24,8 +24,8 @@ def fetch(settings: Settings, query: str, params: list | None = None) -> list[tu
 
 
 def build_label_marts(settings: Settings, *flags: str) -> None:
-    dbt_runner.run(["build", "--select", "label_rates", "realized_performance", *flags], target="prod",
-            as_of_date=str(NIGHT), settings=settings)
+    dbt_runner.run(settings, ["build", "--select", "label_rates", "realized_performance", *flags], target="prod",
+            as_of_date=str(NIGHT))
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ def fetch(settings: Settings, query: str, params: list | None = None) -> list[tu
 
 
 def frame(settings: Settings, query: str, params: dict | None = None) -> pd.DataFrame:
-    return db.read_frame(query, params, settings)
+    return db.read_frame(settings, query, params)
 
 
 def psi(expected: np.ndarray, actual: np.ndarray) -> float:
@@ -73,13 +73,13 @@ def drift_night(built_warehouse: Settings):
             " from analytics.rule_baseline_scores where as_of_date = %s",
             [MODEL, VERSION, NIGHT],
         )
-    dbt_runner.run(["build", "--select", "label_rates", *DRIFT_MARTS], target="prod", as_of_date=str(NIGHT), settings=settings)
+    dbt_runner.run(settings, ["build", "--select", "label_rates", *DRIFT_MARTS], target="prod", as_of_date=str(NIGHT))
     yield settings, training, nights
     with db.connect(settings) as conn:
         conn.execute("delete from analytics.customer_label_history where model_version = %s", [VERSION])
         conn.execute(f"delete from {MARTS}.model_reference_bins where model_version = %s", [VERSION])
-    dbt_runner.run(["build", "--select", "label_rates", *DRIFT_MARTS, "--full-refresh"], target="prod",
-            as_of_date=str(NIGHT), settings=settings)
+    dbt_runner.run(settings, ["build", "--select", "label_rates", *DRIFT_MARTS, "--full-refresh"], target="prod",
+            as_of_date=str(NIGHT))
 
 
 def test_reference_bins_cover_the_training_rows(drift_night):

@@ -65,7 +65,7 @@ def project(make_database, tmp_path: Path) -> Settings:
 
 
 def build(settings: Settings, tonight: str, *args: str, **variables) -> None:
-    dbt_runner.run(["run", *args], target="prod", as_of_date=tonight, extra_vars=variables, settings=settings)
+    dbt_runner.run(settings, ["run", *args], target="prod", as_of_date=tonight, extra_vars=variables)
 
 
 def held(settings: Settings) -> list[tuple]:

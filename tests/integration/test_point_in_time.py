@@ -119,9 +119,8 @@ update master_data.sales set loaded_at = '{night}'::date + interval '1 day 8 hou
 
 def _features_at(settings: Settings, night: date) -> pd.DataFrame:
     frame = db.read_frame(
-        "select * from analytics.customer_features where as_of_date = :night order by customer_id",
+        settings, "select * from analytics.customer_features where as_of_date = :night order by customer_id",
         {"night": night},
-        settings,
     )
     return frame.reset_index(drop=True)
 
@@ -132,7 +131,7 @@ def _execute(settings: Settings, statements: str) -> None:
 
 
 def _customers_with(settings: Settings, suffix_or_change: str) -> list[str]:
-    return list(db.read_frame(suffix_or_change, None, settings)["customer_id"])
+    return list(db.read_frame(settings, suffix_or_change, None)["customer_id"])
 
 
 CHECKED_SALES = (
@@ -144,12 +143,11 @@ CHECKED_SALES = (
 def _tonight(settings: Settings) -> dict[str, pd.DataFrame]:
     """What the incremental models hold for the newest night, and the checked sales."""
     return {
-        "int_sales_checked": db.read_frame(CHECKED_SALES, None, settings),
+        "int_sales_checked": db.read_frame(settings, CHECKED_SALES, None),
         "customer_features": _features_at(settings, A_MONTH_LATER),
         "rule_baseline_scores": db.read_frame(
-            "select * from analytics.rule_baseline_scores where as_of_date = :night order by customer_id",
+            settings, "select * from analytics.rule_baseline_scores where as_of_date = :night order by customer_id",
             {"night": A_MONTH_LATER},
-            settings,
         ),
     }
 
@@ -161,14 +159,14 @@ def replayed(make_database):
     loader.generate_and_load(customers=1_000, days=450, seed=5, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
     _execute(settings, RETURNED_UNTIMED_BEFORE_THE_FIRST_NIGHT)
     _execute(settings, LOADED_THE_MORNING_AFTER.format(night=NIGHT))
-    dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=NIGHT)
     first = _features_at(settings, NIGHT)
     _execute(settings, A_MONTH_OF_CHANGES)
     _execute(settings, LOADED_THE_MORNING_AFTER.format(night=A_MONTH_LATER))
-    dbt_runner.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=A_MONTH_LATER)
     incremental = _features_at(settings, NIGHT)
     incremental_tonight = _tonight(settings)
-    dbt_runner.run(["build", "--full-refresh"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt_runner.run(settings, ["build", "--full-refresh"], target="prod", as_of_date=A_MONTH_LATER)
     return settings, first, incremental, _features_at(settings, NIGHT), incremental_tonight, _tonight(settings)
 
 
@@ -189,19 +187,17 @@ def test_the_incremental_build_of_a_new_night_equals_a_full_refresh(replayed):
 def test_the_sales_of_a_customer_deleted_from_master_data_are_set_aside_the_next_night(make_database):
     settings = make_database("deleted_customer")
     loader.generate_and_load(customers=300, days=200, seed=4, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
-    dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=NIGHT)
     gone = db.read_frame(
-        "select customer_id from analytics.int_sales_validated group by customer_id order by count(*), customer_id limit 1",
+        settings, "select customer_id from analytics.int_sales_validated group by customer_id order by count(*), customer_id limit 1",
         None,
-        settings,
     )["customer_id"][0]
     _execute(settings, f"delete from master_data.customers where customer_id = '{gone}'")
 
-    dbt_runner.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=A_MONTH_LATER)
     reasons = db.read_frame(
-        "select distinct quarantine_reason from analytics.int_sales_checked where customer_id = :gone",
+        settings, "select distinct quarantine_reason from analytics.int_sales_checked where customer_id = :gone",
         {"gone": gone},
-        settings,
     )["quarantine_reason"]
     assert list(reasons) == ["unknown_customer"]
 
@@ -209,14 +205,14 @@ def test_the_sales_of_a_customer_deleted_from_master_data_are_set_aside_the_next
 def test_sales_deleted_from_master_data_fail_the_build_until_a_full_refresh(make_database):
     settings = make_database("deleted")
     loader.generate_and_load(customers=300, days=200, seed=3, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
-    dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=NIGHT)
     _execute(settings, "delete from master_data.sales where sale_id in (select sale_id from master_data.sales limit 3)")
 
     reconciliation = "assert_checked_sales_match_master_data|assert_every_source_row_is_clean_or_quarantined"
     with pytest.raises(dbt_runner.DbtFailure, match=reconciliation):
-        dbt_runner.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
-    dbt_runner.run(["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
-    dbt_runner.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+        dbt_runner.run(settings, ["build"], target="prod", as_of_date=A_MONTH_LATER)
+    dbt_runner.run(settings, ["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=A_MONTH_LATER)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=A_MONTH_LATER)
 
 
 def test_a_sale_returned_after_the_night_changes_nothing_at_the_night(replayed):
@@ -256,7 +252,7 @@ def test_a_row_recorded_after_the_night_is_not_in_its_features(replayed):
         ["sales_count_30d", "sales_count_90d", "revenue_90d"],
     )
     known = db.read_frame(
-        "select sale_known_at from analytics.int_sales_known_at where sale_id like '%-late'", None, settings
+        settings, "select sale_known_at from analytics.int_sales_known_at where sale_id like '%-late'", None
     )["sale_known_at"]
     assert len(known) == 40
     assert known.between(pd.Timestamp(KNOWN_BEFORE), pd.Timestamp("2026-05-01 23:59:59+00")).all()
@@ -271,9 +267,8 @@ def test_a_late_row_without_recorded_at_enters_the_past_when_first_seen(replayed
         ["sales_count_30d", "sales_count_90d", "revenue_90d"],
     )
     seen = db.read_frame(
-        "select distinct sale_known_at from analytics.int_sales_known_at where sale_id like '%-unrecorded'",
+        settings, "select distinct sale_known_at from analytics.int_sales_known_at where sale_id like '%-unrecorded'",
         None,
-        settings,
     )["sale_known_at"]
     assert [value.date() for value in seen] == [A_MONTH_LATER]
     assert (_later(settings, late)["sales_count_90d"] > 0).all()
@@ -288,10 +283,9 @@ def test_a_return_without_its_time_is_not_seen_by_the_nights_before_it_was_recor
         ["return_rate_365d", "revenue_90d", "revenue_365d"],
     )
     flagged = db.read_frame(
-        "select bool_and(status_change_time_unknown) as all_flagged from analytics.int_sales_checked"
+        settings, "select bool_and(status_change_time_unknown) as all_flagged from analytics.int_sales_checked"
         " where status = 'returned' and status_changed_at is null",
         None,
-        settings,
     )["all_flagged"][0]
     assert flagged
     assert (_later(settings, returned)["return_rate_365d"] > 0).all()
@@ -320,9 +314,8 @@ def test_a_payment_recorded_after_the_night_is_not_seen_by_it(replayed):
         ["open_invoices_count", "overdue_invoices_count", "avg_days_to_pay_365d", "late_payment_rate_365d"],
     )
     known = db.read_frame(
-        "select distinct paid_known_at from analytics.int_sales_known_at where paid_at = '2026-03-28 12:00+00'",
+        settings, "select distinct paid_known_at from analytics.int_sales_known_at where paid_at = '2026-03-28 12:00+00'",
         None,
-        settings,
     )["paid_known_at"]
     assert [value.date() for value in known] == [A_MONTH_LATER]
     assert len(_later(settings, paid)) > 0
@@ -331,7 +324,7 @@ def test_a_payment_recorded_after_the_night_is_not_seen_by_it(replayed):
 def test_customer_attributes_before_the_snapshot_saw_them_are_its_earliest_version(replayed):
     settings, first, _, rebuilt, *_ = replayed
     history = db.read_frame(
-        "select customer_id, as_of_date, history_source, segment from analytics.customer_features", None, settings
+        settings, "select customer_id, as_of_date, history_source, segment from analytics.customer_features", None
     )
     before = history[history["as_of_date"] < NIGHT]
     assert len(before) > 1_000
@@ -359,14 +352,14 @@ def test_customer_attributes_before_the_snapshot_saw_them_are_its_earliest_versi
 def test_an_edit_that_keeps_its_updated_at_fails_the_build_until_a_full_refresh(make_database):
     settings = make_database("silent_edit")
     loader.generate_and_load(customers=300, days=200, seed=6, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
-    dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=NIGHT)
     _execute(settings, "update master_data.sales set amount = amount + 1"
                        " where sale_id in (select sale_id from master_data.sales order by sale_id limit 3)")
 
     with pytest.raises(dbt_runner.DbtFailure, match="assert_checked_sales_match_master_data"):
-        dbt_runner.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
-    dbt_runner.run(["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
-    dbt_runner.run(["build"], target="prod", as_of_date=A_MONTH_LATER, settings=settings)
+        dbt_runner.run(settings, ["build"], target="prod", as_of_date=A_MONTH_LATER)
+    dbt_runner.run(settings, ["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=A_MONTH_LATER)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=A_MONTH_LATER)
 
 
 OUTCOME_NIGHT = date(2026, 3, 1)  # window (2026-03-01, 2026-05-30], matured by 2026-06-30
@@ -374,16 +367,15 @@ OUTCOME_NIGHT = date(2026, 3, 1)  # window (2026-03-01, 2026-05-30], matured by 
 
 def _outcomes_at(settings: Settings) -> pd.DataFrame:
     return db.read_frame(
-        "select * from analytics.customer_outcomes where as_of_date = :night order by customer_id",
+        settings, "select * from analytics.customer_outcomes where as_of_date = :night order by customer_id",
         {"night": OUTCOME_NIGHT},
-        settings,
     ).reset_index(drop=True)
 
 
 def test_label_depends_only_on_the_outcome_window(make_database):
     settings = make_database("labels")
     loader.generate_and_load(customers=800, days=450, seed=9, end_date="2026-06-30", settings=settings, i_mean_database=settings.connection.dbname)
-    dbt_runner.run(["build"], target="prod", as_of_date="2026-06-30", settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date="2026-06-30")
     before = _outcomes_at(settings)
     assert before["is_bad"].nunique() == 2
 
@@ -395,13 +387,13 @@ def test_label_depends_only_on_the_outcome_window(make_database):
         where sold_at >= '2026-05-31' and sold_at < '2026-06-29' and status = 'completed';
     """)
     rebuild = ["build", "--full-refresh", "--select", "+customer_outcomes"]
-    dbt_runner.run(rebuild, target="prod", as_of_date="2026-06-30", settings=settings)
+    dbt_runner.run(settings, rebuild, target="prod", as_of_date="2026-06-30")
     pd.testing.assert_frame_equal(_outcomes_at(settings), before)
 
     # Inside the window: a good customer's invoice due in the window is left unpaid.
     with_invoice_due = set(db.read_frame(
-        "select customer_id from master_data.sales where status = 'completed'"
-        " and due_at > '2026-03-01' and due_at <= '2026-05-30'", None, settings,
+        settings, "select customer_id from master_data.sales where status = 'completed'"
+        " and due_at > '2026-03-01' and due_at <= '2026-05-30'", None,
     )["customer_id"])
     good = sorted(set(before[before["is_bad"] == 0]["customer_id"]) & with_invoice_due)[0]
     _execute(settings, f"""
@@ -409,6 +401,6 @@ def test_label_depends_only_on_the_outcome_window(make_database):
         where customer_id = '{good}' and status = 'completed'
             and due_at > '2026-03-01' and due_at <= '2026-05-30';
     """)
-    dbt_runner.run(rebuild, target="prod", as_of_date="2026-06-30", settings=settings)
+    dbt_runner.run(settings, rebuild, target="prod", as_of_date="2026-06-30")
     after = _outcomes_at(settings).set_index("customer_id")
     assert after.loc[good, "is_bad"] == 1

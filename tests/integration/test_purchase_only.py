@@ -39,7 +39,7 @@ def purchase_log(make_database, tmp_path_factory):
         customers=3_000, days=540, seed=5, end_date=END, settings=settings,
         i_mean_database=settings.connection.dbname, purchase_only=True,
     )
-    dbt_runner.run(["build"], target="prod", as_of_date=END, settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=END)
     return with_store(settings, tmp_path_factory.mktemp("purchase_mlflow"))
 
 

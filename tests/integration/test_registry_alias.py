@@ -31,24 +31,24 @@ def test_no_model_registered_is_a_clear_error(built_warehouse: Settings, tmp_pat
     with pytest.raises(
         registry.NoModelRegisteredError, match="no model is registered under 'customer-labels' yet"
     ):
-        registry.load_alias("champion", settings)
+        registry.load_alias(settings, "champion")
     assert registry.load_fallback(settings, rule_baseline.RULE) is None
     assert registry.alias_versions(settings) == {}
 
 
 def test_unset_alias_is_none(registered: Settings) -> None:
-    assert registry.load_alias("champion", registered) is None
+    assert registry.load_alias(registered, "champion") is None
 
 
 def test_challenger_loads_and_scores_tonights_customers(registered: Settings) -> None:
-    model = registry.load_alias("challenger", registered)
+    model = registry.load_alias(registered, "challenger")
     assert model is not None
     assert (model.name, model.version, model.alias) == ("customer-labels", "1", "challenger")
     # On a first build the training nights take the earliest known segment: a feature like the others.
     assert model.feature_columns == list(MODEL_FEATURES)
     assert 0 < model.threshold < 1
     tonight = db.read_frame(
-        f"select * from {registered.schema}.customer_features_current limit 500", settings=registered
+        registered, f"select * from {registered.schema}.customer_features_current limit 500"
     )
     scores = model.pipeline.predict_proba(tonight[model.feature_columns])[:, 1]
     assert scores.shape == (len(tonight),)
@@ -58,9 +58,9 @@ def test_challenger_loads_and_scores_tonights_customers(registered: Settings) ->
 def test_aliases_move_and_read_back(registered: Settings) -> None:
     registration.train_and_register(registered, FAST)
     assert registry.alias_versions(registered) == {"challenger": "2"}
-    registry.set_alias("champion", "1", registered)
+    registry.set_alias(registered, "champion", "1")
     assert registry.alias_versions(registered) == {"challenger": "2", "champion": "1"}
-    champion = registry.load_alias("champion", registered)
+    champion = registry.load_alias(registered, "champion")
     assert champion is not None and champion.version == "1"
 
 
@@ -71,7 +71,7 @@ def test_pyfunc_signature_enforces_the_feature_schema(registered: Settings) -> N
     kept = list(MODEL_FEATURES)
     assert model.metadata.get_input_schema().input_names() == kept
     tonight = db.read_frame(
-        f"select * from {registered.schema}.customer_features_current limit 50", settings=registered
+        registered, f"select * from {registered.schema}.customer_features_current limit 50"
     )
     probabilities = model.predict(training_data.normalize(tonight)[kept])
     assert np.asarray(probabilities).shape == (len(tonight), 2)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from custlabel import cli
-from custlabel.config import Settings
+from custlabel.config import Settings, get_settings
 from custlabel.nightly import night_steps
 from custlabel.release import (
     approval,
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 FAST = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
 NIGHT = date(2026, 2, 1)
-POLICY = release_policy.load()  # the shipped release.yml
+POLICY = release_policy.load(get_settings())  # the shipped release.yml
 
 
 def world(make_database, name: str, folder: Path) -> Settings:
@@ -115,7 +115,7 @@ def test_a_version_validated_against_another_champion_validates_again(doors) -> 
 def test_the_registry_is_a_projection_of_the_log_repaired_loudly(doors, caplog) -> None:
     now = lifecycle.read(doors)
     stale = next(version for version in now.versions if version != now.champion)
-    registry.set_alias("champion", stale, doors)  # a hand in the registry
+    registry.set_alias(doors, "champion", stale)  # a hand in the registry
     assert lifecycle.reconcile(doors) == [f"champion: v{stale} -> v{now.champion}"]
     assert "the registry's aliases disagreed with the release log of prod; the log wins" in caplog.text
     assert registry.alias_versions(doors)["champion"] == now.champion

@@ -149,7 +149,7 @@ def test_a_test_target_run_cannot_move_a_prod_alias(good) -> None:
     assert str(aliases["test-champion"]) == done.version and str(aliases["champion"]) == before["champion"]
     assert (tags(prod, done.version)["target"], tags(prod, done.version)["schema"]) == ("test", "analytics_test")
     with pytest.raises(registry.TargetMismatchError, match=f"version {done.version} was trained for target test"):
-        registry.set_alias("champion", done.version, prod)
+        registry.set_alias(prod, "champion", done.version)
     with pytest.raises(lifecycle.LifecycleError, match=f"v{done.version} is not in the release log"):
         approval.promote(prod, done.version, "mallory")
     assert registry.alias_versions(prod) == before

@@ -43,14 +43,15 @@ from custlabel.training import model_families, registry, training_data
 from custlabel.training.features import MODEL_FEATURES
 from custlabel.warehouse import db, dbt_runner
 from helpers.flow_world import flow_world
+from helpers.night_config import release_file, release_text
 from helpers.release_path import record_validation
 
 pytestmark = pytest.mark.integration
 
 NIGHT = date(2026, 6, 30)
-SHIPPED = release_policy.load()
 # The shipped checks, one canary night: every night replays the same warehouse night.
-POLICY = SHIPPED.model_copy(update={"canary": SHIPPED.canary.model_copy(update={"nights": 1})})
+RELEASE_CHANGES = {"canary": {"nights": 1}}
+POLICY = release_policy.parse(release_text(RELEASE_CHANGES))
 THRESHOLDS = (0.5, 0.35, 0.01)  # 0.01 labels almost everyone bad: a canary or champion that must not pass
 MAX_VERSIONS = 7
 STEPS = {"count": 0}
@@ -68,11 +69,11 @@ def world(make_database, tmp_path_factory) -> Iterator[tuple[Settings, object, P
     """A built demo warehouse of its own and a cheap fitted pipeline; os.environ points the nightly steps at it."""
     local = tmp_path_factory.mktemp("state-machine")
     with flow_world(make_database, "release_state_machine", NIGHT, local) as patch:
-        patch.setattr(night_steps, "RELEASE_POLICY", POLICY)
+        patch.setenv("CUSTLABEL_RELEASE_FILE", str(release_file(local, RELEASE_CHANGES)))
         settings = get_settings()
-        dbt_runner.run(["build"], target="prod", as_of_date=str(NIGHT), settings=settings)
+        dbt_runner.run(settings, ["build"], target="prod", as_of_date=str(NIGHT))
         rows = training_data.normalize(db.read_frame(
-            "select * from analytics.training_set order by customer_id limit 600", settings=settings))
+            settings, "select * from analytics.training_set order by customer_id limit 600"))
         pipeline = model_families.build_pipeline(LogisticRegression(max_iter=300)).fit(rows[MODEL_FEATURES], rows["is_bad"])
         yield settings, pipeline, local
 
@@ -98,7 +99,7 @@ def labelled_by(settings: Settings) -> list[tuple[str, str, str]]:
 def test_random_release_histories_keep_the_invariants(world, monkeypatch) -> None:
     base, pipeline, local = world
     sample = training_data.normalize(db.read_frame(
-        "select * from analytics.customer_features_current limit 200", settings=base))[MODEL_FEATURES]
+        base, "select * from analytics.customer_features_current limit 200"))[MODEL_FEATURES]
     examples = {"count": 0}
 
     class ReleaseHistory(RuleBasedStateMachine):
@@ -239,7 +240,7 @@ def test_random_release_histories_keep_the_invariants(world, monkeypatch) -> Non
             target = self.previous if to is None else to
             legal = self.may_roll_back_to(target)
             before = labelled_by(self.settings)
-            refused = self.refused(rollout.rollback, "prod", to, "dave", "a complaint", next_night, self.settings)
+            refused = self.refused(rollout.rollback, self.settings, "prod", to, "dave", "a complaint", next_night)
             if not legal:
                 assert refused
                 return

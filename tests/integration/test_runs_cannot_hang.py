@@ -9,9 +9,9 @@ from datetime import date
 import psycopg
 import pytest
 
-from custlabel.config import Settings, StepTimeouts
+from custlabel.config import Settings, StepTimeouts, get_settings
 from custlabel.monitoring import pipeline_runs
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.release import computational_validation, release_log, smoke
 from custlabel.training import registry
 from custlabel.warehouse import locking
@@ -27,7 +27,7 @@ def test_every_task_of_the_flow_has_a_timeout_from_the_settings(monkeypatch: pyt
     monkeypatch.setenv("CUSTLABEL_STEP_TIMEOUT_SECONDS", "123")
     monkeypatch.setenv("CUSTLABEL_TRAIN_TIMEOUT_SECONDS", "456")
     monkeypatch.setenv("CUSTLABEL_VALIDATE_TIMEOUT_SECONDS", "789")
-    flow = night_steps.load_flow()
+    flow = serving.load_flow(get_settings())
     tasks = {value.name: value.timeout_seconds for value in flow.fn.__globals__.values() if isinstance(value, Task)}
     assert len(tasks) >= 12
     assert tasks.pop("train") == 456 and tasks.pop("validate") == 789
@@ -74,7 +74,7 @@ def test_a_run_that_lost_its_lock_stops_before_its_next_write(warehouse_settings
             )):
                 release_log.record(settings, event)
             with pytest.raises(locking.LockLostError):
-                registry.set_alias("champion", "1", settings)
+                registry.set_alias(settings, "champion", "1")
             record = pipeline_runs.RunRecord(settings, SCHEMA, "run-a", "run-a", date(2026, 6, 30), "prod", {})
             with pytest.raises(locking.LockLostError):
                 record.step("score and publish", lambda **_: called.append(True))

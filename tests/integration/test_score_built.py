@@ -40,7 +40,7 @@ def training_rows(warehouse):
     query = sql.SQL("select * from {} order by md5(customer_id || as_of_date::text) limit 4000").format(
         sql.Identifier(warehouse.schema, "training_set")
     )
-    return normalize(db.read_frame(query.as_string(), settings=warehouse))
+    return normalize(db.read_frame(warehouse, query.as_string()))
 
 
 def run(settings, model, engine="auto") -> score.ScoreSummary:

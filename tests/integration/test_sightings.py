@@ -60,20 +60,20 @@ def _load_first_extract(settings: Settings) -> None:
 
 
 def _features(settings: Settings, night: date) -> pd.DataFrame:
-    return db.read_frame("select * from analytics.customer_features where as_of_date = :night order by customer_id",
-                         {"night": night}, settings)
+    return db.read_frame(settings, "select * from analytics.customer_features where as_of_date = :night order by customer_id",
+                         {"night": night})
 
 
 def test_a_replay_on_a_newer_extract_gives_the_features_built_at_the_time(make_database):
     settings = make_database("sightings")
     _load_first_extract(settings)
-    dbt_runner.run(BUILD, target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(settings, BUILD, target="prod", as_of_date=NIGHT)
     at_the_time = _features(settings, NIGHT)
     assert len(at_the_time) == len(CUSTOMERS)
 
     started = datetime.now(timezone.utc)
     _execute(settings, NEWER_EXTRACT)
-    dbt_runner.run([*BUILD, "--full-refresh"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(settings, [*BUILD, "--full-refresh"], target="prod", as_of_date=NIGHT)
     pd.testing.assert_frame_equal(_features(settings, NIGHT), at_the_time)
 
     with db.connect(settings) as conn:
@@ -85,7 +85,7 @@ def test_a_replay_on_a_newer_extract_gives_the_features_built_at_the_time(make_d
     assert {(sale, night) for sale, night, _ in seen} == {(sale, NEXT_NIGHT) for sale in ("invoice", "returned", "unrecorded")}
     assert segment[0] == NEXT_NIGHT and all(at >= started for at in [segment[1], *(at for _, _, at in seen)])
 
-    dbt_runner.run(BUILD, target="prod", as_of_date=NEXT_NIGHT, settings=settings)
+    dbt_runner.run(settings, BUILD, target="prod", as_of_date=NEXT_NIGHT)
     later = _features(settings, NEXT_NIGHT).set_index("customer_id")
     assert later.loc["re_segmented", "segment"] == "wholesale"
     assert later.loc["sale_arrived_late", "days_since_last_sale"] == 11
@@ -96,10 +96,10 @@ def test_an_extract_older_than_the_newest_sighting_is_refused(make_database):
     settings = make_database("sightings_older")
     _load_first_extract(settings)
     _execute(settings, NEWER_EXTRACT)
-    dbt_runner.run(BUILD, target="prod", as_of_date=NEXT_NIGHT, settings=settings)
+    dbt_runner.run(settings, BUILD, target="prod", as_of_date=NEXT_NIGHT)
     _execute(settings, FIRST_EXTRACT)
     with pytest.raises(dbt_runner.DbtFailure, match=(
         r"master data's newest load covers night 2026-03-01, older than the newest night the snapshots have seen "
         r"\(2026-03-09, UTC\).*Load an extract made after 2026-03-09 ended"
     )):
-        dbt_runner.run(BUILD, target="prod", as_of_date=NIGHT, settings=settings)
+        dbt_runner.run(settings, BUILD, target="prod", as_of_date=NIGHT)

@@ -11,7 +11,7 @@ import pytest
 from custlabel.demo import loader
 from custlabel.demo import simulation as simulate
 from custlabel.monitoring import headline_figures
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.warehouse import db, dbt_runner
 
 pytestmark = pytest.mark.integration
@@ -119,7 +119,7 @@ def test_new_customers_arrive_and_master_data_stays_fresh(simulated):
 
 def test_dbt_builds_the_simulated_night(simulated):
     settings, _, second = simulated
-    dbt_runner.run(["build"], target="test", as_of_date=str(second.night), settings=settings)
+    dbt_runner.run(settings, ["build"], target="test", as_of_date=str(second.night))
     rows = fetch(settings, "select count(*) from analytics_test.customer_features_current")[0][0]
     assert rows > 300
 
@@ -127,9 +127,9 @@ def test_dbt_builds_the_simulated_night(simulated):
 def test_run_advances_then_runs_the_flow_each_night(simulated, monkeypatch):
     settings, _, _ = simulated
     calls = []
-    monkeypatch.setattr(night_steps, "run_once", lambda **params: calls.append(params) or "summary")
+    monkeypatch.setattr(serving, "run_once", lambda **params: calls.append(params) or "summary")
     monkeypatch.setattr(headline_figures, "read", lambda settings, schema, night, criteria: headline_figures.Headline(night))
-    lines = list(simulate.run(2, days_per_night=1, target="test", seed=3, settings=settings, i_mean_database=settings.connection.dbname))
+    lines = list(simulate.run(settings, 2, days_per_night=1, target="test", seed=3, i_mean_database=settings.connection.dbname))
     assert [call["as_of_date"] for call in calls] == [date(2026, 8, 1), date(2026, 8, 2)]
     assert {call["target"] for call in calls} == {"test"} and all(call["auto_approve"] for call in calls)
     assert lines[0].startswith("2026-08-01: +") and lines[0].endswith("realized precision: no matured window yet")

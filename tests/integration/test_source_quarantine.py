@@ -34,12 +34,11 @@ def _world(make_database, name: str, customers_without_created_at: int) -> Setti
 
 def test_a_required_null_is_a_warning_and_its_row_is_quarantined(make_database):
     settings = _world(make_database, "required_null", customers_without_created_at=1)
-    dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=NIGHT)
     missing = db.read_frame(
-        "select count(*) as n from analytics.master_data_quarantine"
+        settings, "select count(*) as n from analytics.master_data_quarantine"
         " where source_table = 'customers' and reason = 'missing_required'",
         None,
-        settings,
     )["n"][0]
     assert missing == 2
 
@@ -47,14 +46,13 @@ def test_a_required_null_is_a_warning_and_its_row_is_quarantined(make_database):
 def test_too_many_bad_rows_fail_the_build_and_the_failures_are_stored_with_their_fix(make_database):
     settings = _world(make_database, "required_nulls", customers_without_created_at=10)
     with pytest.raises(dbt_runner.DbtFailure, match="assert_quarantine_rate_within_bound"):
-        dbt_runner.run(["build"], target="prod", as_of_date=NIGHT, settings=settings)
+        dbt_runner.run(settings, ["build"], target="prod", as_of_date=NIGHT)
     stored = db.read_frame(
-        "select source_table, quarantined_rows, source_rows, fix"
+        settings, "select source_table, quarantined_rows, source_rows, fix"
         " from analytics_dbt_test__audit.assert_quarantine_rate_within_bound",
         None,
-        settings,
     )
     customers = stored.set_index("source_table").loc["customers"]
-    source_rows = db.read_frame("select count(*) as n from master_data.customers", None, settings)["n"][0]
+    source_rows = db.read_frame(settings, "select count(*) as n from master_data.customers", None)["n"][0]
     assert customers["source_rows"] == source_rows and customers["quarantined_rows"] >= 11
     assert "master_data_quarantine" in stored["fix"][0]

@@ -102,7 +102,7 @@ def _register(settings: Settings, model, alias: str) -> str:
         version = registry.register_model(
             settings, model.pipeline, model.sample.head(50), model.threshold, model_families.trusted_types()
         )
-    registry.set_alias(alias, version, settings)
+    registry.set_alias(settings, alias, version)
     return version
 
 
@@ -133,7 +133,7 @@ def test_a_registered_recalibrated_version_loads_and_scores_alike_in_sql(warehou
     model = recalibrated(plain)
     to_register = _ToRegister(model.pipeline, model.threshold, model.feature_columns, frame[model.feature_columns])
     version = _register(warehouse, to_register, "champion")
-    loaded = registry.load_alias("champion", warehouse)
+    loaded = registry.load_alias(warehouse, "champion")
     assert isinstance(loaded.pipeline, recalibration.RecalibratedClassifier)
     assert loaded.threshold == pytest.approx(model.threshold)
     summary = score.score(warehouse, score.ScoreRequest(SCHEMA, engine="auto", force=True))

@@ -129,7 +129,7 @@ def test_validation_records_the_refusal(store: Settings, tmp_path: Path) -> None
     since = last_event_id(store)
     try:
         with tampered(store, "3", "added"):
-            done = validate_version.validate("3", settings=store, build_warehouse=False)
+            done = validate_version.validate(store, "3", build_warehouse=False)
     finally:
         with db.connect(test) as conn:
             conn.execute("drop view analytics_test.customer_features_current")

@@ -49,7 +49,7 @@ def test_a_night_and_an_outcome_window_end_at_midnight_in_the_company_time_zone(
     monkeypatch.setenv("CUSTLABEL_TIMEZONE", zone)
     settings = get_settings({**os.environ, "PGDATABASE": name})
     _load(settings)
-    dbt_runner.run(BUILD, target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(settings, BUILD, target="prod", as_of_date=NIGHT)
 
     with db.connect(settings) as conn:
         assert conn.execute("show timezone").fetchone()[0] == zone
@@ -80,10 +80,10 @@ def _unpaid_after_two_nights(make_database, name: str, grace_days: int) -> dict[
     build = [*BUILD[:-1], f"{{outcome_window_days: 28, feature_history_months: 1, label_grace_days: {grace_days}}}"]
     with db.connect(settings) as conn:
         conn.execute(PAYMENT_LOADED_THE_NEXT_MORNING[0])
-    dbt_runner.run(build, target="prod", as_of_date=NIGHT, settings=settings)
+    dbt_runner.run(settings, build, target="prod", as_of_date=NIGHT)
     with db.connect(settings) as conn:
         conn.execute(PAYMENT_LOADED_THE_NEXT_MORNING[1])
-    dbt_runner.run(build, target="prod", as_of_date="2026-03-30", settings=settings)
+    dbt_runner.run(settings, build, target="prod", as_of_date="2026-03-30")
     with db.connect(settings) as conn:
         return dict(conn.execute(
             "select customer_id, unpaid_invoices_count from analytics.customer_outcomes where as_of_date = '2026-03-01'"

@@ -14,9 +14,9 @@ TONIGHT = date(2026, 6, 30)
 
 
 def _nights(settings, every: str) -> list[date]:
-    dbt_runner.run(["build", "--select", "int_as_of_dates"], target="prod", as_of_date=TONIGHT,
-            extra_vars={"training_nights_every": every}, settings=settings)
-    frame = db.read_frame("select as_of_date from analytics.int_as_of_dates order by as_of_date", None, settings)
+    dbt_runner.run(settings, ["build", "--select", "int_as_of_dates"], target="prod", as_of_date=TONIGHT,
+            extra_vars={"training_nights_every": every})
+    frame = db.read_frame(settings, "select as_of_date from analytics.int_as_of_dates order by as_of_date", None)
     return [value for value in frame["as_of_date"]]
 
 

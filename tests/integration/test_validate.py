@@ -151,7 +151,7 @@ def test_the_report_is_written_and_logged_on_the_version(validated) -> None:
 def test_a_model_too_slow_or_too_large_is_refused(validated) -> None:
     settings, version, _ = validated
     tight = _criteria(settings, computational={"min_rows_per_cpu_second": 10_000_000, "max_peak_memory_mb": 50})
-    result = validate_version.validate(version, settings, tight, build_warehouse=False)
+    result = validate_version.validate(settings, version, tight, build_warehouse=False)
     assert not result.passed
     gate = next(g for g in result.gates if g.name == "computational")
     assert not gate.passed and "rows per CPU-second < 10,000,000" in gate.reason and "MB > 50 MB" in gate.reason
@@ -183,7 +183,7 @@ def test_a_fairness_gap_is_refused(validated) -> None:
             )
             conn.execute(f"update analytics_test.{table} set {assignments} where {good_men}", {"night": night})
     try:
-        result = validate_version.validate(version, settings, _criteria(settings), build_warehouse=False)
+        result = validate_version.validate(settings, version, _criteria(settings), build_warehouse=False)
     finally:
         with db.connect(settings) as conn:
             for table in ("customer_features", "training_set"):
@@ -208,7 +208,7 @@ def _register(settings: Settings, pipeline: Pipeline, sample, night: str) -> str
 
 def _tonight(settings: Settings):
     return training_data.normalize(
-        db.read_frame("select * from analytics_test.training_set order by customer_id limit 400", settings=settings)
+        db.read_frame(settings, "select * from analytics_test.training_set order by customer_id limit 400")
     )
 
 
@@ -218,7 +218,7 @@ def test_a_version_scoring_nan_fails_the_smoke_test_and_goes_no_further(validate
     pipeline = model_families.build_pipeline(LogisticRegression(max_iter=500)).fit(rows[MODEL_FEATURES], rows["is_bad"])
     pipeline[-1].coef_[:] = np.nan
     version = _register(settings, pipeline, rows[MODEL_FEATURES].head(50), _tags(settings, good)["test_date"])
-    result = validate_version.validate(version, settings, _criteria(settings), build_warehouse=False)
+    result = validate_version.validate(settings, version, _criteria(settings), build_warehouse=False)
     assert [gate.name for gate in result.gates] == ["smoke"]
     assert not result.passed and "scores are null (NaN)" in result.gates[0].reason
     tags = _tags(settings, version)
@@ -246,7 +246,7 @@ def test_a_signature_without_one_of_tonights_columns_fails_the_smoke_test(valida
 def test_an_unknown_version_is_a_clear_error(validated) -> None:
     settings, _, _ = validated
     with pytest.raises(registry.NoModelRegisteredError, match="has no version '99'"):
-        validate_version.validate("99", settings, _criteria(settings), build_warehouse=False)
+        validate_version.validate(settings, "99", _criteria(settings), build_warehouse=False)
 
 
 def test_auto_approve_approves_only_a_version_that_passed_validation(validated, monkeypatch) -> None:
@@ -257,7 +257,7 @@ def test_auto_approve_approves_only_a_version_that_passed_validation(validated, 
     version = registration.train_and_register(settings, FAST).version
     assert registry.alias_versions(settings)["challenger"] == version  # every training gate passed
     slow = _criteria(settings, computational={"min_rows_per_cpu_second": 10_000_000})
-    monkeypatch.setattr(acceptance, "load", lambda path=None, settings=None: slow)
+    monkeypatch.setattr(acceptance, "load", lambda settings: slow)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
     monkeypatch.setenv("CUSTLABEL_LOCAL_DIR", str(settings.local_dir))
     night = night_steps.Night(as_of_date=date.fromisoformat(DEMO_END_DATE), target="prod", auto_approve=True, run_id="r-9")
@@ -283,7 +283,7 @@ def test_the_served_flow_validates_what_a_trigger_trained_and_leaves_it_awaiting
     settings = validated[0]
     version = registration.train_and_register(settings, FAST).version
     passing = _criteria(settings)
-    monkeypatch.setattr(acceptance, "load", lambda path=None, settings=None: passing)
+    monkeypatch.setattr(acceptance, "load", lambda settings: passing)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
     monkeypatch.setenv("CUSTLABEL_LOCAL_DIR", str(settings.local_dir))
     night = night_steps.Night(as_of_date=date.fromisoformat(DEMO_END_DATE), target="prod", run_id="r-10", run_name="served")
@@ -301,7 +301,7 @@ def test_a_prod_version_is_compared_with_prods_champion_not_the_test_targets(val
     approve_and_promote(settings, champion)
     assert registry.alias_versions(replace(settings, target="test")) == {}  # the test target has no champion
     candidate = registration.train_and_register(settings, FAST).version
-    result = validate_version.validate(candidate, settings, _criteria(settings), build_warehouse=False)
+    result = validate_version.validate(settings, candidate, _criteria(settings), build_warehouse=False)
     assert result.against_champion == champion
     compared = next(gate for gate in result.gates if gate.name == "computational_vs_champion")
     assert compared.figures["champion"]["model_version"] == champion

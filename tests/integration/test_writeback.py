@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 import yaml
 from psycopg import sql
 
-from custlabel.config import DEFAULT_PROJECT_DIR, Settings
+from custlabel.config import DEFAULT_PROJECT_DIR, Settings, SwapWait
 from custlabel.devtools.benchmarks.scoring import create_synthetic_features
 from custlabel.scoring import score, sql_scoring, writeback
 from custlabel.warehouse import db
@@ -165,11 +166,9 @@ def test_run_stopped_mid_write_leaves_yesterdays_labels(warehouse, empty_registr
 
 
 @pytest.fixture()
-def short_swap_wait(monkeypatch) -> None:
-    """Tries of 300 ms, 200 ms apart, for at most 4 s (the defaults: 2 s, 3 s, 20 min)."""
-    monkeypatch.setenv("CUSTLABEL_SWAP_LOCK_TIMEOUT", "300ms")
-    monkeypatch.setenv("CUSTLABEL_SWAP_PAUSE_SECONDS", "0.2")
-    monkeypatch.setenv("CUSTLABEL_SWAP_MAX_WAIT_SECONDS", "4")
+def short_swap_wait(warehouse: Settings) -> Settings:
+    """The warehouse with tries of 300 ms, 200 ms apart, for at most 4 s (the defaults: 2 s, 3 s, 20 min)."""
+    return replace(warehouse, swap_wait=SwapWait(lock_timeout="300ms", pause_seconds=0.2, max_wait_seconds=4))
 
 
 def _long_reader(settings: Settings, application: str) -> psycopg.Connection:
@@ -179,7 +178,8 @@ def _long_reader(settings: Settings, application: str) -> psycopg.Connection:
     return reader
 
 
-def test_a_long_reader_delays_the_swap_without_failing_or_blocking_other_readers(warehouse, short_swap_wait):
+def test_a_long_reader_delays_the_swap_without_failing_or_blocking_other_readers(short_swap_wait):
+    warehouse = short_swap_wait
     rule_night(warehouse)
     reader = _long_reader(warehouse, "long dashboard")
     threading.Timer(2.5, reader.rollback).start()
@@ -204,7 +204,8 @@ def test_a_long_reader_delays_the_swap_without_failing_or_blocking_other_readers
     assert other_readers and other_readers[0] < 1.0
 
 
-def test_a_reader_that_outlasts_the_bound_fails_the_swap_naming_its_session(warehouse, short_swap_wait):
+def test_a_reader_that_outlasts_the_bound_fails_the_swap_naming_its_session(short_swap_wait):
+    warehouse = short_swap_wait
     rule_night(warehouse)
     before = state(warehouse)
     reader = _long_reader(warehouse, "endless dashboard")

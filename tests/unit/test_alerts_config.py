@@ -25,6 +25,8 @@ def test_the_repository_rules_load():
     config = alerts.load(settings=get_settings())
     assert {rule.metric for rule in config.rules} <= set(alerts.METRICS)
     assert any(rule.name == "feature_drift" for rule in config.rules)
+    assert config.feeding("data") == ["feature_drift", "score_drift"]
+    assert config.feeding("performance") == ["estimated_precision_low", "realized_precision_low"]
 
 
 def test_every_metric_reads_a_monitoring_mart_and_is_explained_in_alerts_yml():
@@ -45,6 +47,8 @@ def test_every_metric_reads_a_monitoring_mart_and_is_explained_in_alerts_yml():
      " {name: a, metric: score_psi, direction: below, threshold: 1, k: 1, n: 1}]", "repeated: a"),
     ("rules: []", "rules: List should have at least 1 item"),
     ("- just a list", "must be a mapping"),
+    ("rules: [{name: a, metric: score_psi, direction: above, threshold: 1, k: 1, n: 1, trigger: drift}]",
+     "rules.0: Value error, unknown trigger 'drift': expected one of data, performance, or no trigger for a rule that only alerts"),
 ])
 def test_a_bad_rule_is_named(text, named):
     with pytest.raises(alerts.AlertConfigError, match="alerts.yml") as caught:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy.engine import make_url
@@ -103,3 +105,30 @@ def test_step_and_child_process_timeouts_are_generous_by_default_and_configurabl
     default = get_settings({"PGHOST": "h"}).step_timeouts
     assert (default.step_seconds, default.train_seconds, default.smoke_seconds) == (10800, 21600, 1800)
     assert get_settings({"PGHOST": "h", "CUSTLABEL_SMOKE_TIMEOUT_SECONDS": "90"}).step_timeouts.smoke_seconds == 90
+
+
+def test_the_reviewed_files_and_the_search_size_are_the_operators_to_choose(tmp_path):
+    shipped = get_settings({})
+    assert (shipped.release_file, shipped.alerts_file, shipped.acceptance_file) == tuple(
+        shipped.project_dir / name for name in ("release.yml", "alerts.yml", "acceptance.yml"))
+    assert shipped.search.overrides() == {} and not shipped.auto_approve
+
+    chosen = get_settings({
+        "CUSTLABEL_RELEASE_FILE": str(tmp_path / "release.yml"), "CUSTLABEL_ALERTS_FILE": str(tmp_path / "alerts.yml"),
+        "CUSTLABEL_ACCEPTANCE_FILE": str(tmp_path / "acceptance.yml"), "CUSTLABEL_SEARCH_ITERATIONS": "1",
+        "CUSTLABEL_SEARCH_CANDIDATES": "logistic_regression, random_forest", "CUSTLABEL_AUTO_APPROVE": "1",
+    })
+    assert (chosen.release_file, chosen.alerts_file, chosen.acceptance_file) == tuple(
+        tmp_path / name for name in ("release.yml", "alerts.yml", "acceptance.yml"))
+    assert chosen.search.overrides() == {"search_iterations": 1, "candidates": ("logistic_regression", "random_forest")}
+    assert chosen.auto_approve
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CUSTLABEL_SEARCH_ITERATIONS": "0"}, "CUSTLABEL_SEARCH_ITERATIONS='0': the search needs at least 1"),
+    ({"CUSTLABEL_SEARCH_JOBS": "two"}, "CUSTLABEL_SEARCH_JOBS='two' is not a whole number"),
+    ({"CUSTLABEL_AUTO_APPROVE": "please"}, "CUSTLABEL_AUTO_APPROVE='please' is not a switch: use 1 or 0"),
+])
+def test_a_bad_night_setting_is_named(env, message):
+    with pytest.raises(CustlabelError, match=re.escape(message)):
+        get_settings(env)

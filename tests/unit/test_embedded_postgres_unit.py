@@ -71,4 +71,4 @@ def test_parse_postmaster_pid_ignores_incomplete_files(text: str) -> None:
 
 def test_unknown_action_is_a_clear_error() -> None:
     with pytest.raises(CustlabelError, match="unknown db action 'restart'"):
-        embedded_postgres.run_action("restart", get_settings({}))
+        embedded_postgres.run_action(get_settings({}), "restart")

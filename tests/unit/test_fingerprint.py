@@ -46,7 +46,7 @@ def test_the_upstream_of_training_set_is_read_from_the_manifest() -> None:
 def project(tmp_path: Path):
     (tmp_path / "target").mkdir()
     (tmp_path / "acceptance.yml").write_text((get_settings().project_dir / "acceptance.yml").read_text())
-    settings = replace(get_settings(), project_dir=tmp_path)
+    settings = replace(get_settings(), project_dir=tmp_path, acceptance_file=tmp_path / "acceptance.yml")
 
     def digest(acceptance_extra: str = "", **checksums: str) -> str:
         (tmp_path / "target" / "manifest.json").write_text(json.dumps(manifest(**checksums)))

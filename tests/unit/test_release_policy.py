@@ -47,4 +47,4 @@ def test_a_bad_value_is_named(change, message):
 
 def test_a_missing_file_says_who_keeps_it(tmp_path):
     with pytest.raises(release_policy.ReleasePolicyError, match="the ML engineer keeps it in release.yml"):
-        release_policy.load(tmp_path / "release.yml")
+        release_policy.read_file(tmp_path / "release.yml")

@@ -66,7 +66,7 @@ def test_training_on_sparse_rows_is_quiet_and_the_model_reads_only_the_kept_feat
     plan = time_split(frame.groupby("as_of_date", as_index=False)["window_end"].max())
     train, validation, test = split_frame(frame, plan)
     config = TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
-    criteria = acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml")
+    criteria = acceptance.read_file(DEFAULT_PROJECT_DIR / "acceptance.yml")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         selection = select(train, validation, criteria, config, plan.gap_days)
@@ -87,7 +87,7 @@ def test_truncated_train_nights_are_weighted_when_the_history_is_too_short_to_le
     train, validation, _ = split_frame(frame, plan)
     weights = np.where(train["as_of_date"] == plan.train_dates[0], 0.25, 1.0)
     config = replace(TrainConfig(search_iterations=1, max_folds=2, n_jobs=1), candidates=("logistic_regression",))
-    criteria = acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml")
+    criteria = acceptance.read_file(DEFAULT_PROJECT_DIR / "acceptance.yml")
     weighted = select(train, validation, criteria, config, plan.gap_days, weights).chosen.pipeline
     plain = select(train, validation, criteria, config, plan.gap_days).chosen.pipeline
     assert not np.allclose(weighted.named_steps["model"].coef_, plain.named_steps["model"].coef_)

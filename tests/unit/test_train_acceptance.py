@@ -19,7 +19,7 @@ def _variant(**changes: dict) -> str:
 
 
 def test_repository_default_is_valid_and_hashed() -> None:
-    criteria = acceptance.load(DEFAULT)
+    criteria = acceptance.read_file(DEFAULT)
     assert 0 < criteria.performance.min_precision <= 1
     assert 0 < criteria.performance.min_recall <= 1
     assert criteria.performance.validation_precision >= criteria.performance.min_precision
@@ -60,4 +60,4 @@ def test_not_yaml_or_not_a_mapping(tmp_path: Path) -> None:
     with pytest.raises(acceptance.AcceptanceError, match="must be a mapping"):
         acceptance.parse("- just\n- a list\n")
     with pytest.raises(acceptance.AcceptanceError, match="no acceptance criteria at"):
-        acceptance.load(tmp_path / "acceptance.yml")
+        acceptance.read_file(tmp_path / "acceptance.yml")

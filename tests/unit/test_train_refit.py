@@ -43,7 +43,7 @@ def data() -> TrainingData:
 
 @pytest.fixture(scope="module")
 def result(data) -> model_search.TrainResult:
-    return model_search.train(data, acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml"), CONFIG)
+    return model_search.train(data, acceptance.read_file(DEFAULT_PROJECT_DIR / "acceptance.yml"), CONFIG)
 
 
 def test_the_refit_learns_from_every_matured_night_test_night_included(data, result) -> None:
@@ -105,7 +105,7 @@ def test_a_refit_calibrated_worse_than_the_tolerance_and_the_held_out_version_do
 def test_the_refit_is_checked_on_the_newest_night_by_the_same_settings_fitted_without_it() -> None:
     # raw, the hidden risk enters the odds through a logarithm: the held-out choice is recalibrated
     data = training_data(synthetic_training_set(customers=3000, months=10, seed=4))
-    result = model_search.train(data, acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml"), CONFIG)
+    result = model_search.train(data, acceptance.read_file(DEFAULT_PROJECT_DIR / "acceptance.yml"), CONFIG)
     assert result.calibration.recalibrated, result.calibration.note
     refit, test, chosen = result.refit, data.test, result.selection.chosen.pipeline
     rows, _ = data.refit_rows(CONFIG.train_rows_per_date)
@@ -128,7 +128,7 @@ def test_the_refit_is_checked_on_the_newest_night_by_the_same_settings_fitted_wi
 
 
 def test_no_refit_when_configured_off(data) -> None:
-    result = model_search.train(data, acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml"), replace(CONFIG, refit=False))
+    result = model_search.train(data, acceptance.read_file(DEFAULT_PROJECT_DIR / "acceptance.yml"), replace(CONFIG, refit=False))
     assert result.refit is None and "refit_score" not in result.test_scores
     assert result.labelling_pipeline is result.selection.chosen.pipeline
 

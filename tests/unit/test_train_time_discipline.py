@@ -51,7 +51,7 @@ def synthetic_training_set(customers: int = 300, months: int = 10, seed: int = 0
 
 
 def _criteria() -> acceptance.AcceptanceCriteria:
-    return acceptance.load(DEFAULT_PROJECT_DIR / "acceptance.yml")
+    return acceptance.read_file(DEFAULT_PROJECT_DIR / "acceptance.yml")
 
 
 def _train(frame: pd.DataFrame):

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from custlabel.config import Settings, get_settings
+from custlabel.config import Settings
 from custlabel.demo import truth
 from custlabel.demo.generator import generate_block
 from custlabel.demo.world import DemoSpec
@@ -100,11 +100,11 @@ def _payloads(spec: DemoSpec) -> Iterator[tuple[int, int, bytes, bytes, bytes]]:
 
 
 def generate_and_load(
+    settings: Settings,
     customers: int,
     days: int,
     seed: int,
     end_date: str | date | None = None,
-    settings: Settings | None = None,
     i_mean_database: str | None = None,
     purchase_only: bool = False,
 ) -> str:
@@ -116,7 +116,6 @@ def generate_and_load(
     The schemas dbt and the scorer build (analytics*) are dropped: they described the old data.
     Off the embedded server, the operator must name the database (see guard.confirm_scratch_database).
     """
-    settings = settings or get_settings()
     if isinstance(end_date, str):
         end_date = date.fromisoformat(end_date)
     window_days = truth.outcome_window_days(settings.project_dir)

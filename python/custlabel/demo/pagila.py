@@ -20,9 +20,9 @@ from pathlib import Path
 
 from psycopg import sql
 
-from custlabel.config import Settings, get_settings
+from custlabel.config import Settings
 from custlabel.errors import CustlabelError
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.warehouse import db, embedded_postgres, guard
 
 SCHEMA = "pagila"
@@ -61,20 +61,19 @@ def dump_file(dataset_dir: Path, name: str) -> Path | None:
 
 
 def run(
+    settings: Settings,
     dataset_dir: Path | None = None,
     as_of_date: date = NIGHT,
     target: str | None = None,
     dbt_vars: dict | None = None,
     i_mean_database: str | None = None,
-    settings: Settings | None = None,
 ) -> str:
     """Load pagila, map it onto master data, run the nightly job for the night; returns the run summary."""
-    settings = settings or get_settings()
     guard.require_scratch_database(settings, i_mean_database, "replace master_data with views over pagila")
-    load_dump(dataset_dir or default_dataset_dir(settings), settings)
+    load_dump(settings, dataset_dir or default_dataset_dir(settings))
     map_to_master_data(settings)
     with own_model_name():
-        return night_steps.run_once(
+        return serving.run_once(
             as_of_date=as_of_date, target=target, auto_approve=True, dbt_vars={**DBT_VARS, **(dbt_vars or {})},
             settings=settings,
         )
@@ -94,7 +93,7 @@ def own_model_name() -> Iterator[None]:
             os.environ["CUSTLABEL_MODEL_NAME"] = saved
 
 
-def load_dump(dataset_dir: Path, settings: Settings) -> None:
+def load_dump(settings: Settings, dataset_dir: Path) -> None:
     """Load pagila's schema and data files (plain or gzipped) into its own schemas, with psql, in one transaction."""
     found = {name: dump_file(dataset_dir, name) for name in DUMP_FILES}
     missing = [f"{dataset_dir / name}[.gz]" for name, path in found.items() if path is None]

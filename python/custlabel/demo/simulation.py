@@ -25,13 +25,13 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from custlabel.config import Settings, get_settings, schema_for
+from custlabel.config import Settings, schema_for
 from custlabel.demo import world
 from custlabel.demo.world import logit, sigmoid
 from custlabel.errors import CustlabelError
 from custlabel.gate_verdicts import GATES_PASSED_TAG
 from custlabel.monitoring import headline_figures
-from custlabel.nightly import night_steps
+from custlabel.nightly import serving
 from custlabel.release import approval, lifecycle, release_log
 from custlabel.training import acceptance, model_families, registry
 from custlabel.training.deployed_model import CHAMPION
@@ -401,7 +401,7 @@ def inject_drift(settings: Settings, night: date, share: float = 0.2, days: int 
 
 def inject_bad_challenger(settings: Settings, night: date, threshold: float = 0.01) -> str:
     """Register the champion's pipeline again with a wrong threshold (almost everyone "bad"), approved by mistake."""
-    champion = registry.load_alias(CHAMPION, settings)
+    champion = registry.load_alias(settings, CHAMPION)
     if champion is None:
         raise SimulationError("no champion to copy for a bad challenger: inject it after the first promotion")
     with db.connect(settings) as conn:
@@ -422,12 +422,12 @@ def inject_bad_challenger(settings: Settings, night: date, threshold: float = 0.
 
 
 def run(
+    settings: Settings,
     nights: int,
     days_per_night: int = 1,
     target: str | None = None,
     seed: int = 7,
     auto_approve: bool = True,
-    settings: Settings | None = None,
     i_mean_database: str | None = None,
     inject_drift_on: int | None = None,
     inject_bad_challenger_on: int | None = None,
@@ -439,7 +439,7 @@ def run(
         inject_drift_on: the night (1 is the first) whose data loses the recent payments of a share of the customers.
         inject_bad_challenger_on: the night before whose run a wrongly thresholded copy of the champion is approved.
     """
-    settings = replace(settings or get_settings(), target=target or (settings or get_settings()).target)
+    settings = replace(settings, target=target or settings.target)
     schema = schema_for(settings.target)
     for number in range(1, nights + 1):
         data = advance(settings, days_per_night, seed, i_mean_database)
@@ -450,7 +450,7 @@ def run(
         if number == inject_bad_challenger_on:
             injected.append(f"injected bad challenger v{inject_bad_challenger(settings, data.night)}")
         before = max((event.event_id for event in release_log.history(settings)), default=0)
-        night_steps.run_once(as_of_date=data.night, target=settings.target, auto_approve=auto_approve, settings=settings)
+        serving.run_once(as_of_date=data.night, target=settings.target, auto_approve=auto_approve, settings=settings)
         performance = acceptance.load(settings=settings).performance
         headline = headline_figures.read(settings, schema, data.night, headline_figures.Criteria(performance.min_precision, performance.min_recall))
         events = [event for event in release_log.history(settings) if event.event_id > before]

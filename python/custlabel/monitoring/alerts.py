@@ -25,7 +25,7 @@ from psycopg import sql
 from pydantic import Field, model_validator
 
 from custlabel import reviewed_files
-from custlabel.config import Settings, get_settings, monitoring_schema
+from custlabel.config import Settings, monitoring_schema
 from custlabel.errors import CustlabelError
 from custlabel.reviewed_files import StrictModel
 from custlabel.warehouse import db
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 FILE_NAME = "alerts.yml"
 TABLE = "alerts"
 FIRING, RESOLVED, OK = "firing", "resolved", "ok"
+# The release triggers (custlabel.release.triggers) that count firing alerts: a rule names the one it feeds, if any.
+TRIGGERS = ("data", "performance")
 
 # Each metric: one value per night from a monitoring mart, as (night, value).
 METRICS: dict[str, tuple[str, str]] = {
@@ -97,11 +99,16 @@ class Rule(StrictModel):
     threshold: float
     k: int = Field(ge=1)
     n: int = Field(ge=1)
+    trigger: str | None = None
 
     @model_validator(mode="after")
     def _valid(self) -> Rule:
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}: expected one of {', '.join(METRICS)}")
+        if self.trigger is not None and self.trigger not in TRIGGERS:
+            raise ValueError(
+                f"unknown trigger {self.trigger!r}: expected one of {', '.join(TRIGGERS)}, or no trigger for a rule that only alerts"
+            )
         if self.k > self.n:
             raise ValueError(f"k ({self.k}) cannot exceed n ({self.n}): the rule could never fire")
         return self
@@ -129,15 +136,23 @@ class AlertConfig(StrictModel):
             raise ValueError(f"rule names must be unique, repeated: {', '.join(repeated)}")
         return self
 
+    def feeding(self, trigger: str) -> list[str]:
+        """The names of the rules whose firing counts for a release trigger."""
+        return [rule.name for rule in self.rules if rule.trigger == trigger]
+
 
 def parse(text: str, source: str = FILE_NAME) -> AlertConfig:
     """Validate the text of an alerts file."""
     return reviewed_files.parse(text, source, AlertConfig, AlertConfigError, "a mapping with `rules`")
 
 
-def load(path: Path | None = None, settings: Settings | None = None) -> AlertConfig:
-    """Read and validate the alert rules (default: alerts.yml at the repository root)."""
-    path = path or (settings or get_settings()).project_dir / FILE_NAME
+def load(settings: Settings) -> AlertConfig:
+    """The alert rules of the settings' file (CUSTLABEL_ALERTS_FILE, else alerts.yml at the repository root)."""
+    return read_file(settings.alerts_file)
+
+
+def read_file(path: Path) -> AlertConfig:
+    """Read and validate an alerts file."""
     if not path.is_file():
         raise AlertConfigError(f"no alert rules at {path}: the ML engineer keeps them in {FILE_NAME}")
     return parse(path.read_text(), source=str(path))

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from psycopg import sql
 
-from custlabel.config import Settings, get_settings, monitoring_schema, schema_for
+from custlabel.config import Settings, monitoring_schema, schema_for
 from custlabel.errors import CustlabelError
 from custlabel.monitoring import alerts as alert_rules
 from custlabel.monitoring import nightly_report as html_report
@@ -277,9 +277,8 @@ def _headline(settings: Settings, schema: str, as_of_date: date | None) -> Headl
     return read(settings, schema, as_of_date, Criteria(performance.min_precision, performance.min_recall))
 
 
-def open_report(settings: Settings | None = None, target: str | None = None, as_of_date: date | None = None) -> Path:
+def open_report(settings: Settings, target: str | None = None, as_of_date: date | None = None) -> Path:
     """`custlabel monitor --open`: write the night's HTML report and open it in the default browser."""
-    settings = settings or get_settings()
     schema = schema_for(target or settings.target)
     headline = _headline(settings, schema, as_of_date)
     path = html_report.write(settings, schema, headline.as_of_date, headline.lines())
@@ -287,9 +286,8 @@ def open_report(settings: Settings | None = None, target: str | None = None, as_
     return path
 
 
-def report(settings: Settings | None = None, target: str | None = None, as_of_date: date | None = None, nights: int = 30) -> str:
+def report(settings: Settings, target: str | None = None, as_of_date: date | None = None, nights: int = 30) -> str:
     """`custlabel monitor`: a night's headline, recent label rates, realized performance and pipeline runs."""
-    settings = settings or get_settings()
     schema = schema_for(target or settings.target)
     headline = _headline(settings, schema, as_of_date)
     recent = history(settings, schema, nights)

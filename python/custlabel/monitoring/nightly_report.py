@@ -53,7 +53,7 @@ def read_mart(settings: Settings, schema: str, mart: str, night: date, nights: i
     query = sql.SQL("select * from {} where {night} <= :night and {night} > :since order by {night}").format(
         sql.Identifier(marts, mart), night=sql.Identifier(night_column)
     )
-    return db.read_frame(query.as_string(), {"night": night, "since": night - timedelta(days=nights)}, settings)
+    return db.read_frame(settings, query.as_string(), {"night": night, "since": night - timedelta(days=nights)})
 
 
 def _svg(fig: plt.Figure) -> str:

@@ -5,17 +5,12 @@ monitoring figures → release (an approved version starts its canary) → score
 the champion (the rule baseline while there is none) and the canary on its slice,
 publish atomically → canary checks (promote after N healthy nights, roll back at the
 first failure) → refresh the label monitoring → triggers → train when one fired →
-run summary. One run at a time per target.
+run summary. One run at a time per target. How Prefect serves or runs the flow: `custlabel.nightly.serving`.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,18 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import httpx
-from prefect import Flow
-from prefect.flows import load_flow_from_entrypoint
-from prefect.runtime import flow_run
-from prefect.schedules import Cron
-from prefect.settings import (
-    PREFECT_API_URL,
-    PREFECT_SERVER_ANALYTICS_ENABLED,
-    PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
-    get_current_settings,
-    temporary_settings,
-)
+from prefect.runtime import deployment, flow_run
 from psycopg import sql
 
 from custlabel import gate_verdicts
@@ -57,52 +41,28 @@ from custlabel.release import (
 from custlabel.release import release_policy as release_policy_file
 from custlabel.scoring import grants, score, writeback
 from custlabel.scoring.score import ScoreSummary
-from custlabel.training import acceptance, registry
+from custlabel.training import acceptance, model_search, registry
 from custlabel.training.deployed_model import CANARY, CHALLENGER
-from custlabel.training.model_search import TrainConfig
 from custlabel.training.training_data import TrainingDataError
-from custlabel.warehouse import db, dbt_test_history, freshness, locking, retry
-from custlabel.warehouse import dbt_runner as dbt_runner
+from custlabel.warehouse import db, dbt_runner, dbt_test_history, freshness, locking, retry
 
 logger = logging.getLogger(__name__)
 
 Target = Literal["dev", "test", "prod"]
 
 FLOW_NAME = "nightly-customer-labels"
-DEPLOYMENT_NAME = "nightly"
-FLOW_ENTRYPOINT = "flows/nightly.py:nightly_customer_labels"
-DEFAULT_CRON = "0 2 * * *"
-DEFAULT_PREFECT_PORT = 4200
-# The monitoring marts that read the label history (and the stored dbt test results).
-LABEL_MONITORING = [
-    "label_rates", "feature_bin_shares", "feature_drift", "score_drift", "performance_estimates", "estimated_vs_realized",
-    "data_test_trends", "data_quality_trends",
-]
-# None: train.TrainConfig() defaults; tests and benchmarks may set a smaller search.
-TRAIN_CONFIG: TrainConfig | None = None
-# --auto-approve of a run started in this process (`custlabel nightly`, the demo, tests): never a
-# parameter of the served deployment, so no scheduled or operator-started run can approve a version.
-_AUTO_APPROVE = False
-# None: release.yml; tests and the simulation may set a shorter canary.
-RELEASE_POLICY: release_policy_file.ReleasePolicy | None = None
-# None: alerts.yml; the lifecycle simulation may set rules that fire on a single night.
-ALERT_RULES: alerts.AlertConfig | None = None
-
-
-@contextmanager
-def auto_approval(enabled: bool = True) -> Iterator[None]:
-    """Runs of the flow started here within the block approve a trained version that passed every gate (its canary follows)."""
-    global _AUTO_APPROVE
-    previous, _AUTO_APPROVE = _AUTO_APPROVE, enabled
-    try:
-        yield
-    finally:
-        _AUTO_APPROVE = previous
+# The monitoring marts that read tonight's labels or the stored dbt test results (their tag, in their YAML).
+LABEL_MONITORING = "tag:label_monitoring"
 
 
 @dataclass(frozen=True)
 class Night:
-    """What one run works on: the night, the target, and the run it belongs to (plain values: Prefect hashes them)."""
+    """What one run works on: the night, the target, and the run it belongs to (plain values: Prefect hashes them).
+
+    Its configuration is its settings' (the environment's when planned): the reviewed files
+    (CUSTLABEL_ACCEPTANCE_FILE, CUSTLABEL_RELEASE_FILE, CUSTLABEL_ALERTS_FILE) and the training's
+    search size (CUSTLABEL_SEARCH_*); `auto_approve` is fixed when the night is planned.
+    """
 
     as_of_date: date
     target: str
@@ -131,18 +91,22 @@ def last_complete_night(timezone: str, now: datetime | None = None) -> date:
     return (now or datetime.now(zone)).astimezone(zone).date() - timedelta(days=1)
 
 
+def approves(settings: Settings) -> bool:
+    """Whether tonight's run approves a version that passed every gate: CUSTLABEL_AUTO_APPROVE, never in a deployment's run."""
+    if settings.auto_approve and deployment.id is not None:
+        logger.error("CUSTLABEL_AUTO_APPROVE is ignored in a run of deployment %s: a scheduled or operator-started run"
+                     " never approves a version (unset it where the deployment is served)", deployment.name)
+        return False
+    return settings.auto_approve
+
+
 def plan(
     as_of_date: date | None,
     target: str | None,
     retrain: bool,
-    auto_approve: bool | None = None,
     dbt_vars: dict[str, Any] | None = None,
 ) -> Night:
-    """Tonight's run: the night (default the last complete one), the target (default CUSTLABEL_TARGET), dbt vars, the Prefect run ids.
-
-    Args:
-        auto_approve: None takes the process's switch (`auto_approval`), off unless a CLI run set it.
-    """
+    """Tonight's run: the night (default the last complete one), the target (default CUSTLABEL_TARGET), dbt vars, the Prefect run ids."""
     settings = get_settings()
     target = target or settings.target
     schema_for(target)
@@ -150,7 +114,7 @@ def plan(
         as_of_date=as_of_date or last_complete_night(settings.timezone),
         target=target,
         retrain=retrain,
-        auto_approve=_AUTO_APPROVE if auto_approve is None else auto_approve,
+        auto_approve=approves(settings),
         run_id=str(flow_run.id or uuid.uuid4()),
         run_name=str(flow_run.name or "local"),
         dbt_vars=dict(dbt_vars or {}),
@@ -197,8 +161,8 @@ def _dbt(night: Night, args: list[str]) -> DbtStep:
     # Warnings and errors only on the terminal: the run's logs and record carry the rest (and logs/dbt.log).
     quiet = ["--log-level", "warn"]
     result = dbt_runner.run(
-        [*args, *quiet], target=night.target, as_of_date=str(night.as_of_date), extra_vars=night.dbt_vars,
-        settings=night.settings(),
+        night.settings(), [*args, *quiet], target=night.target, as_of_date=str(night.as_of_date),
+        extra_vars=night.dbt_vars,
     )
     return DbtStep(" ".join(args), result.nodes, list(result.warnings))
 
@@ -233,12 +197,12 @@ def build(night: Night) -> DbtStep:
 
 def refresh_label_monitoring(night: Night) -> DbtStep:
     """Rebuild the monitoring marts that read the label history, so BI sees tonight's labels."""
-    return _build(night, ["build", "--select", *LABEL_MONITORING])
+    return _build(night, ["build", "--select", LABEL_MONITORING])
 
 
 def evaluate_alerts(night: Night) -> list[alerts.Alert]:
-    """Evaluate the rules of alerts.yml (or ALERT_RULES) for the night into the alerts table (and notify changes)."""
-    return alerts.evaluate(night.settings(), night.schema, night.as_of_date, ALERT_RULES, run_id=night.run_id)
+    """Evaluate the alert rules (CUSTLABEL_ALERTS_FILE, else alerts.yml) for the night into the alerts table (and notify changes)."""
+    return alerts.evaluate(night.settings(), night.schema, night.as_of_date, run_id=night.run_id)
 
 
 def write_report(night: Night, headline: headline_figures.Headline | None) -> Path:
@@ -256,8 +220,8 @@ def read_monitoring(night: Night) -> headline_figures.Headline:
 
 
 def release_policy(night: Night) -> release_policy_file.ReleasePolicy:
-    """The release policy (release.yml), or the one tests and benchmarks set in RELEASE_POLICY."""
-    return RELEASE_POLICY or release_policy_file.load(settings=night.settings())
+    """The night's release policy (CUSTLABEL_RELEASE_FILE, else release.yml)."""
+    return release_policy_file.load(settings=night.settings())
 
 
 def _actor(night: Night) -> str:
@@ -505,7 +469,7 @@ def train_and_register(night: Night) -> TrainOutcome:
     settings = night.settings()
     try:
         released = registration.train_and_register(
-            settings, TRAIN_CONFIG or TrainConfig(), alias=CHALLENGER, run_key=night.run_id, actor=_actor(night)
+            settings, model_search.sized(settings.search), alias=CHALLENGER, run_key=night.run_id, actor=_actor(night)
         )
     except TrainingDataError as error:
         if night.retrain:
@@ -548,7 +512,7 @@ def validate_and_approve(night: Night, trained: TrainOutcome) -> ValidationOutco
     approver = f"auto-approve ({actor})"
     if lifecycle.read(settings).state_of(trained.version) == lifecycle.REGISTERED:
         validate_version.validate(
-            trained.version, settings, as_of_date=night.as_of_date.isoformat(),
+            settings, trained.version, as_of_date=night.as_of_date.isoformat(),
             actor=approver if night.auto_approve else actor, dbt_vars=night.dbt_vars,
         )
     passed = lifecycle.read(settings).state_of(trained.version) in (lifecycle.VALIDATED, lifecycle.APPROVED)
@@ -639,119 +603,3 @@ def summarize(
 def is_transient(_task: Any, _task_run: Any, state: Any) -> bool:
     """Retry condition of the tasks: retry lost connections, lock waits and I/O trouble, never a failed dbt test, check or gate."""
     return retry.is_transient(state.result(raise_on_failure=False))
-
-
-def load_flow(settings: Settings | None = None) -> Flow:
-    """The nightly flow, loaded from flows/nightly.py of the project."""
-    settings = settings or get_settings()
-    path, function = FLOW_ENTRYPOINT.split(":")
-    return load_flow_from_entrypoint(f"{settings.project_dir / path}:{function}")
-
-
-@contextmanager
-def patient_prefect(startup_seconds: int = 180) -> Iterator[None]:
-    """Prefect settings for a machine shared with other work: a patient ephemeral-server start, no telemetry.
-
-    Prefect's local mode starts a temporary API server per process and gives up
-    after 20 s by default, which a busy 2-core machine can exceed.
-    """
-    timeout = max(get_current_settings().server.ephemeral.startup_timeout_seconds, startup_seconds)
-    with temporary_settings(
-        updates={PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: timeout, PREFECT_SERVER_ANALYTICS_ENABLED: False}
-    ):
-        yield
-
-
-def _api_is_up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the serving process dies, so no server is left behind."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: serve's own cleanup stops the server
-
-
-@contextmanager
-def prefect_api(settings: Settings, port: int = DEFAULT_PREFECT_PORT, timeout: float = 120.0) -> Iterator[str]:
-    """The Prefect API to serve against: PREFECT_API_URL when set, else a local `prefect server` started here.
-
-    A schedule needs a server (Prefect's ephemeral mode runs no scheduler); a
-    local server on 127.0.0.1:<port> shares Prefect's default database, so
-    `prefect deployment run` works from another terminal with or without
-    PREFECT_API_URL set, and the UI is at http://127.0.0.1:<port>.
-    """
-    if settings.prefect_api_url:
-        yield settings.prefect_api_url
-        return
-    url = f"http://127.0.0.1:{port}/api"
-    process = None
-    if not _api_is_up(url):
-        settings.local_dir.mkdir(parents=True, exist_ok=True)
-        log_path = settings.local_dir / "prefect-server.log"
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port), "--analytics-off"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
-            )
-        deadline = time.monotonic() + timeout
-        while not _api_is_up(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
-                raise CustlabelError(f"the local Prefect server on port {port} did not start; {log_path} ends:\n{tail}")
-            time.sleep(0.5)
-    try:
-        with temporary_settings(updates={PREFECT_API_URL: url}):
-            yield url
-    finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def serve(
-    settings: Settings | None = None,
-    cron: str = DEFAULT_CRON,
-    timezone: str | None = None,
-    target: str | None = None,
-    prefect_port: int = DEFAULT_PREFECT_PORT,
-) -> None:
-    """Serve the deployment `nightly-customer-labels/nightly` on a cron schedule until interrupted."""
-    settings = settings or get_settings()
-    target = target or settings.target
-    timezone = timezone or settings.timezone
-    schema_for(target)
-    flow = load_flow(settings)
-    with patient_prefect(), prefect_api(settings, prefect_port) as url:
-        print(f"Prefect API {url} (UI: {url.removesuffix('/api')}); nightly at '{cron}' ({timezone}), target {target}")
-        flow.serve(
-            name=DEPLOYMENT_NAME,
-            schedules=[Cron(cron, timezone=timezone)],
-            parameters={"target": target},
-            tags=["custlabel", target],
-            description=f"Nightly customer labels for target {target}: freshness, dbt build, monitoring, "
-            "training when needed, scoring and publishing.",
-        )
-
-
-def run_once(
-    as_of_date: date | None = None,
-    target: str | None = None,
-    retrain: bool = False,
-    auto_approve: bool = False,
-    settings: Settings | None = None,
-    dbt_vars: dict[str, Any] | None = None,
-) -> str:
-    """Run the flow once in this process (Prefect's local mode unless PREFECT_API_URL is set); returns the summary."""
-    flow = load_flow(settings)
-    with patient_prefect(), auto_approval(auto_approve):
-        return flow(as_of_date=as_of_date, target=target, retrain=retrain, dbt_vars=dbt_vars or {})

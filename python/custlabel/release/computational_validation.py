@@ -84,7 +84,7 @@ def _sample(settings: Settings, schema: str, night: date) -> pd.DataFrame:
     query = sql.SQL("select * from {} where as_of_date = :night order by md5(customer_id) limit {}").format(
         sql.Identifier(schema, score.FEATURE_HISTORY), sql.Literal(SAMPLE_ROWS)
     )
-    return training_data.normalize(db.read_frame(query.as_string(), {"night": night}, settings))
+    return training_data.normalize(db.read_frame(settings, query.as_string(), {"night": night}))
 
 
 def _time_batch(model: DeployedModel, sample: pd.DataFrame) -> tuple[int, float, float]:

@@ -215,9 +215,9 @@ def project(settings: Settings, lifecycle: Lifecycle | None = None) -> list[str]
             continue
         try:
             if want is None:
-                registry.delete_alias(alias, settings)
+                registry.delete_alias(settings, alias)
             else:
-                registry.set_alias(alias, want, settings)
+                registry.set_alias(settings, alias, want)
             moves.append(f"{alias}: v{have or '-'} -> v{want or '-'}")
         except (CustlabelError, MlflowException) as error:
             moves.append(f"{alias}: cannot point at v{want} ({type(error).__name__}: {error})")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from custlabel.config import Settings, get_settings
+from custlabel.config import Settings
 from custlabel.gate_verdicts import GATES_PASSED_TAG, GateResult, failures
 from custlabel.monitoring import drift_reference
 from custlabel.release import fingerprint, lifecycle, model_card, performance_gates
@@ -240,7 +240,7 @@ def record_training(settings: Settings, result: model_search.TrainResult, versio
 
 
 def train_and_register(
-    settings: Settings | None = None,
+    settings: Settings,
     config: model_search.TrainConfig | None = None,
     criteria: acceptance.AcceptanceCriteria | None = None,
     alias: str | None = CHALLENGER,
@@ -254,7 +254,6 @@ def train_and_register(
         run_key: an attempt-independent key of the run (the flow run id): a retry reuses its version.
     """
     lifecycle.refuse_training_alias(alias)
-    settings = settings or get_settings()
     config = config or model_search.TrainConfig()
     criteria = criteria or acceptance.load(settings=settings)
     started = time.perf_counter()
@@ -277,9 +276,8 @@ def train_and_register(
     return release
 
 
-def record_baseline(settings: Settings | None = None) -> list[str]:
+def record_baseline(settings: Settings) -> list[str]:
     """`custlabel baseline`: judge the rule on the newest matured night and record it in the registry."""
-    settings = settings or get_settings()
     test_date, metrics = rule_baseline.evaluate_latest(settings)
     if metrics is None:
         raise evaluate.EvaluationError(

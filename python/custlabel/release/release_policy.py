@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from custlabel import reviewed_files
-from custlabel.config import Settings, get_settings
+from custlabel.config import Settings
 from custlabel.errors import CustlabelError
 from custlabel.reviewed_files import Share, StrictModel
 
@@ -84,9 +84,13 @@ def parse(text: str, source: str = FILE_NAME) -> ReleasePolicy:
     return reviewed_files.parse(text, source, ReleasePolicy, ReleasePolicyError, "a mapping of sections")
 
 
-def load(path: Path | None = None, settings: Settings | None = None) -> ReleasePolicy:
-    """Read and validate the release policy (default: release.yml at the repository root)."""
-    path = path or (settings or get_settings()).project_dir / FILE_NAME
+def load(settings: Settings) -> ReleasePolicy:
+    """The release policy of the settings' file (CUSTLABEL_RELEASE_FILE, else release.yml at the repository root)."""
+    return read_file(settings.release_file)
+
+
+def read_file(path: Path) -> ReleasePolicy:
+    """Read and validate a release policy file."""
     if not path.is_file():
         raise ReleasePolicyError(f"no release policy at {path}: the ML engineer keeps it in {FILE_NAME}")
     return parse(path.read_text(), source=str(path))

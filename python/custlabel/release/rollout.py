@@ -17,7 +17,7 @@ from typing import Any
 from psycopg import sql
 
 from custlabel import gate_verdicts
-from custlabel.config import Settings, get_settings, schema_for
+from custlabel.config import Settings, schema_for
 from custlabel.errors import CustlabelError
 from custlabel.gate_verdicts import GateResult
 from custlabel.release import lifecycle, release_log
@@ -253,14 +253,19 @@ class Rollback:
         return lines
 
 
-def rollback(target: str | None, to: str | None, by: str, reason: str, next_night: bool,
-             settings: Settings | None = None) -> Rollback:
+def rollback(
+    settings: Settings,
+    target: str | None,
+    to: str | None,
+    by: str,
+    reason: str,
+    next_night: bool,
+) -> Rollback:
     """`custlabel rollback`: make the previous champion (or `to`, a former champion) champion, recording who and why.
 
     Unless `next_night`, tonight's labels are republished by it first (one transaction),
     and the champion changes only once they are published.
     """
-    settings = settings or get_settings()
     settings = replace(settings, target=target or settings.target)
     schema = schema_for(settings.target)
     if not by.strip() or not reason.strip():

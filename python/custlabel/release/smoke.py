@@ -90,7 +90,7 @@ def _sample(settings: Settings, schema: str, columns: list[str], tonight: dict[s
     query = sql.SQL("select {} from {} order by md5(customer_id) limit {}").format(
         sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(schema, CURRENT_FEATURES), sql.Literal(rows)
     )
-    frame = db.read_frame(query.as_string(), settings=settings)
+    frame = db.read_frame(settings, query.as_string())
     for column in columns:
         frame[column] = frame[column].astype("float64" if tonight[column] == "double precision" else "str")
     return frame

@@ -3,8 +3,8 @@
 Each trigger measures one figure against its threshold; the fired ones are recorded
 as `triggered` release events with both. The data and performance triggers read the
 monitoring's alerts table (`alerts.TABLE` in `<schema>_monitoring`, written each night
-by `alerts.evaluate`); before the first night's alerts exist they measure the label
-history and the monitoring marts. Without a champion (none yet, or the candidates were
+by `alerts.evaluate`), counting the rules that alerts.yml says feed them (`trigger:`);
+before the first night's alerts exist they measure the label history and the monitoring marts. Without a champion (none yet, or the candidates were
 rejected or rolled back) the trigger is `bootstrap` or `no_champion`. After a candidate
 closed without becoming champion, no training for `triggers.cool_off_nights` nights.
 """
@@ -27,10 +27,6 @@ from custlabel.release.rollout import ReleaseState
 from custlabel.scoring import writeback
 from custlabel.training import acceptance, registry
 from custlabel.warehouse import db
-
-# Metrics of the monitoring's alert rules (alerts.yml) that mean the data drifted, or precision fell.
-DRIFT_METRICS = ("feature_shift_max", "feature_psi_max", "score_psi")
-PRECISION_METRICS = ("estimated_precision", "realized_precision")
 
 
 @dataclass(frozen=True)
@@ -66,16 +62,17 @@ def code(settings: Settings, tags: dict[str, str], criteria: acceptance.Acceptan
     return Trigger("code", bool(changed), reason, now, {name: tags.get(name) for name in now})
 
 
-def firing_nights(settings: Settings, schema: str, night: date, metrics: tuple[str, ...], window: int) -> int | None:
-    """Nights among the last `window` (up to tonight) with a firing alert on these metrics; None without the alerts table."""
+def firing_nights(settings: Settings, schema: str, night: date, rules: list[str], window: int) -> int | None:
+    """Nights among the last `window` (up to tonight) with one of these alert rules firing; None without the alerts
+    table or without a rule."""
     marts = monitoring_schema(schema)
-    if not _has(settings, marts, alerts.TABLE):
+    if not rules or not _has(settings, marts, alerts.TABLE):
         return None
     rows = _rows(settings, sql.SQL(
         "with nights as (select distinct as_of_date from {t} where as_of_date <= %s order by as_of_date desc limit %s)"
         " select count(distinct a.as_of_date) from {t} as a join nights using (as_of_date)"
-        " where a.state = %s and a.metric = any(%s)"
-    ).format(t=sql.Identifier(marts, alerts.TABLE)), [night, window, alerts.FIRING, list(metrics)])
+        " where a.state = %s and a.rule = any(%s)"
+    ).format(t=sql.Identifier(marts, alerts.TABLE)), [night, window, alerts.FIRING, rules])
     return int(rows[0][0])
 
 
@@ -104,13 +101,16 @@ def score_drift_nights(settings: Settings, schema: str, champion: str, night: da
     return sum(d > policy.triggers.data.max_score_psi for d in distances), distances
 
 
-def data_drift(settings: Settings, schema: str, champion: str, night: date, policy: ReleasePolicy) -> Trigger:
-    """Drift on k of the last n nights: the monitoring's drift alerts, else the champion's score PSI."""
+def data_drift(settings: Settings, schema: str, champion: str, night: date, policy: ReleasePolicy,
+               alert_rules: alerts.AlertConfig) -> Trigger:
+    """Drift on k of the last n nights: the alerts whose rules feed the data trigger (alerts.yml), else the champion's score PSI."""
     rule = policy.triggers.data
-    firing = firing_nights(settings, schema, night, DRIFT_METRICS, rule.window_nights)
+    fed = alert_rules.feeding("data")
+    firing = firing_nights(settings, schema, night, fed, rule.window_nights)
     if firing is not None:
         return Trigger("data", firing >= rule.drift_nights,
-                       f"drift alerts fired on {firing} of the last {rule.window_nights} nights", firing, rule.drift_nights)
+                       f"alerts {', '.join(fed)} fired on {firing} of the last {rule.window_nights} nights", firing,
+                       rule.drift_nights)
     drifting, distances = score_drift_nights(settings, schema, champion, night, policy)
     shown = ", ".join(f"{d:.3f}" for d in distances) or "no night to compare yet"
     return Trigger(
@@ -133,8 +133,9 @@ def matured_labels(settings: Settings, schema: str, tags: dict[str, str], policy
 
 
 def performance(settings: Settings, schema: str, champion: str, night: date, criteria: acceptance.AcceptanceCriteria,
-                policy: ReleasePolicy) -> Trigger:
-    """Realized precision of the champion below acceptance; before any window matured, its estimated precision."""
+                policy: ReleasePolicy, alert_rules: alerts.AlertConfig) -> Trigger:
+    """Realized precision of the champion below acceptance; before any window matured, the alerts whose rules feed the
+    performance trigger (alerts.yml), else its estimated precision."""
     floor = criteria.performance.min_precision
     marts = monitoring_schema(schema)
     if _has(settings, marts, "realized_performance"):
@@ -147,9 +148,11 @@ def performance(settings: Settings, schema: str, champion: str, night: date, cri
             on, value = realized[0]
             return Trigger("performance", value < floor, f"realized precision of v{champion} on {on}: {value:.1%}",
                            float(value), floor)
-    firing = firing_nights(settings, schema, night, PRECISION_METRICS, 1)
+    fed = alert_rules.feeding("performance")
+    firing = firing_nights(settings, schema, night, fed, 1)
     if firing is not None:
-        return Trigger("performance", firing > 0, "estimated precision alert of the monitoring tonight", firing, 1)
+        return Trigger("performance", firing > 0, f"alerts {', '.join(fed)}: {'firing' if firing else 'quiet'} tonight",
+                       firing, 1)
     estimated = _rows(settings, sql.SQL(
         "select avg(score) from {} where model_name = %s and model_version = %s and label = 'bad'"
         " and as_of_date = (select max(as_of_date) from {} where model_name = %s and model_version = %s)"
@@ -186,13 +189,13 @@ def evaluate(settings: Settings, schema: str, night: date, policy: ReleasePolicy
     tags = registry.version_tags(settings).get(state.champion)
     if tags is None:
         return found  # the registry lost the champion: the fallback says so; nothing to measure against
-    criteria = acceptance.load(settings=settings)
+    criteria, alert_rules = acceptance.load(settings=settings), alerts.load(settings=settings)
     return [
         *found,
         code(settings, tags, criteria),
-        data_drift(settings, schema, state.champion, night, policy),
+        data_drift(settings, schema, state.champion, night, policy, alert_rules),
         matured_labels(settings, schema, tags, policy),
-        performance(settings, schema, state.champion, night, criteria, policy),
+        performance(settings, schema, state.champion, night, criteria, policy, alert_rules),
         age(tags, night, policy),
     ]
 

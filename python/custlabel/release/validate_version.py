@@ -35,7 +35,7 @@ import pandas as pd
 from psycopg import sql
 
 from custlabel import gate_verdicts
-from custlabel.config import Settings, get_settings
+from custlabel.config import Settings
 from custlabel.errors import CustlabelError
 from custlabel.gate_verdicts import GateResult
 from custlabel.release import (
@@ -140,7 +140,7 @@ def evaluation_rows(settings: Settings, night: date) -> pd.DataFrame:
         rule=sql.Identifier(settings.schema, rule_baseline.RELATION),
         night=sql.Literal(night),
     )
-    frame = training_data.normalize(db.read_frame(query.as_string(), settings=settings))
+    frame = training_data.normalize(db.read_frame(settings, query.as_string()))
     if frame.empty:
         raise ValidationError(f"{settings.schema}.{training_data.TABLE} has no matured rows on {night}: nothing to validate on")
     evaluate.check_labels(frame[LABEL_COLUMN].to_numpy(), f"test night {night} in {settings.schema}")
@@ -154,7 +154,7 @@ def written_scores(settings: Settings, night: date) -> pd.DataFrame:
     ).format(
         history=sql.Identifier(settings.schema, writeback.HISTORY), keys=_sample_keys(settings.schema, night), night=sql.Literal(night)
     )
-    return db.read_frame(query.as_string(), settings=settings)
+    return db.read_frame(settings, query.as_string())
 
 
 def _plain(value: Any) -> Any:
@@ -212,8 +212,8 @@ def _log_report(settings: Settings, result: Validation, page: str) -> None:
 
 
 def validate(
+    settings: Settings,
     version: str,
-    settings: Settings | None = None,
     criteria: acceptance.AcceptanceCriteria | None = None,
     as_of_date: str | None = None,
     build_warehouse: bool = True,
@@ -225,7 +225,6 @@ def validate(
     Args:
         dbt_vars: vars of the test target's dbt build, as the nightly run's (e.g. a shorter outcome window).
     """
-    settings = settings or get_settings()
     criteria = criteria or acceptance.load(settings=settings)
     test = replace(settings, target=TEST_TARGET)
     night = _test_night(settings, version)
@@ -240,7 +239,7 @@ def validate(
         clock = time.perf_counter()
 
     if build_warehouse:
-        dbt_runner.run(["build"], target=TEST_TARGET, as_of_date=as_of_date, extra_vars=dbt_vars, settings=settings)
+        dbt_runner.run(settings, ["build"], target=TEST_TARGET, as_of_date=as_of_date, extra_vars=dbt_vars)
         lap("dbt build")
     validated_on = f"target={TEST_TARGET} schema={test.schema} night={night} built_as_of={as_of_date or 'the last complete night'}"
     report = settings.local_dir / "reports" / f"validation-v{version}.html"

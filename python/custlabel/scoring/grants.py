@@ -26,7 +26,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg import sql
 
-from custlabel.config import Settings, get_settings, monitoring_schema, schema_for
+from custlabel.config import Settings, monitoring_schema, schema_for
 from custlabel.errors import CustlabelError
 from custlabel.scoring import writeback
 from custlabel.warehouse import db
@@ -129,7 +129,7 @@ def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
 
 
 def grant_bi_access(
-    settings: Settings | None = None,
+    settings: Settings,
     target: str | None = None,
     role: str = BI_ROLE,
     password: str | None = None,
@@ -143,7 +143,6 @@ def grant_bi_access(
         password: for a new role or with reset_password (default: CUSTLABEL_BI_PASSWORD, then the prompt).
         prompt: asks for a password when none is configured (the CLI passes getpass in a terminal).
     """
-    settings = settings or get_settings()
     schema = schema or schema_for(target or settings.target)
     monitoring = monitoring_schema(schema)
     done = []

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
 
-from custlabel.config import Settings, get_settings
+from custlabel.config import Settings
 from custlabel.errors import CustlabelError
 from custlabel.scoring import canary_slice, reasons, sql_scoring, writeback
 from custlabel.training import acceptance, registry, rule_baseline, threshold_cut
@@ -110,7 +110,7 @@ class RegisteredModels:
     def model(self, alias: str) -> DeployedModel | None:
         """The registered version behind an alias; None when the alias is unset or nothing is registered yet."""
         try:
-            return registry.load_alias(alias, self.settings)
+            return registry.load_alias(self.settings, alias)
         except registry.NoModelRegisteredError:
             return None
 
@@ -441,7 +441,7 @@ def _score_model_slice(
 
 
 def score(
-    settings: Settings | None,
+    settings: Settings,
     request: ScoreRequest,
     models: ModelSource | None = None,
     parity_store: sql_scoring.ParityStore | None = None,
@@ -452,7 +452,6 @@ def score(
         models, parity_store: where models and SQL-parity results come from (default: the
             registry; tests and benchmarks give stand-ins).
     """
-    settings = settings or get_settings()
     if models is None:
         check_prod_aliases(settings, request)
         models = RegisteredModels(settings)
@@ -492,7 +491,7 @@ def score(
                 conn, schema, expected, night, request.max_label_rate_change, request.force, request.max_bad_share
             )
             locking.check_held()  # a nightly run that lost its lock never swaps
-            writeback.publish(conn, schema, night)
+            writeback.publish(conn, schema, night, settings.swap_wait)
     except BaseException as error:
         logger.error("scoring failed before publishing (%s); %s.%s is unchanged", error, schema, writeback.LABELS)
         raise

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from custlabel.config import SwapWait, get_settings
+from custlabel.config import SwapWait
 from custlabel.errors import CustlabelError
 from custlabel.training import threshold_cut
 from custlabel.warehouse.db import relation_exists
@@ -267,13 +267,12 @@ def _swap_waiting_for_readers(
             time.sleep(wait.pause_seconds)
 
 
-def publish(conn: psycopg.Connection, schema: str, as_of_date: dt.date, wait: SwapWait | None = None) -> None:
+def publish(conn: psycopg.Connection, schema: str, as_of_date: dt.date, wait: SwapWait) -> None:
     """Replace tonight's history rows, then swap the staging table in; the caller commits.
 
     Args:
-        wait: how long to wait for readers of the old table (default: the settings' swap_wait).
+        wait: how long to wait for readers of the old table (the settings' swap_wait).
     """
-    wait = wait or get_settings().swap_wait
     history, staging, labels = _ident(schema, HISTORY), _ident(schema, STAGING), _ident(schema, LABELS)
     conn.execute(sql.SQL("delete from {} where as_of_date = %s").format(history), [as_of_date])
     columns = sql.SQL(", ").join(sql.Identifier(c) for c, _, _ in COLUMNS)

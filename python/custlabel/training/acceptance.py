@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from custlabel import reviewed_files
-from custlabel.config import Settings, get_settings
+from custlabel.config import Settings
 from custlabel.errors import CustlabelError
 from custlabel.reviewed_files import Share, StrictModel
 from custlabel.training.features import SENSITIVE_ATTRIBUTES
@@ -102,9 +102,9 @@ class AcceptanceCriteria(StrictModel):
     sha256: str = Field(default="", exclude=True)
 
 
-def default_path(settings: Settings | None = None) -> Path:
-    """Where the acceptance file lives: the repository root."""
-    return (settings or get_settings()).project_dir / FILE_NAME
+def default_path(settings: Settings) -> Path:
+    """Where the acceptance file lives: CUSTLABEL_ACCEPTANCE_FILE, else the repository root."""
+    return settings.acceptance_file
 
 
 def parse(text: str, source: str = FILE_NAME) -> AcceptanceCriteria:
@@ -114,9 +114,13 @@ def parse(text: str, source: str = FILE_NAME) -> AcceptanceCriteria:
     return criteria.model_copy(update={"source": source, "sha256": digest})
 
 
-def load(path: Path | None = None, settings: Settings | None = None) -> AcceptanceCriteria:
-    """Read and validate the acceptance criteria (default: acceptance.yml at the repository root)."""
-    path = path or default_path(settings)
+def load(settings: Settings) -> AcceptanceCriteria:
+    """The acceptance criteria of the settings' file (CUSTLABEL_ACCEPTANCE_FILE, else the repository's acceptance.yml)."""
+    return read_file(default_path(settings))
+
+
+def read_file(path: Path) -> AcceptanceCriteria:
+    """Read and validate an acceptance file."""
     if not path.is_file():
         raise AcceptanceError(
             f"no acceptance criteria at {path}: the business owner keeps them in {FILE_NAME}"

@@ -16,7 +16,7 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from custlabel.config import Settings, get_settings  # noqa: E402
+from custlabel.config import Settings  # noqa: E402
 from custlabel.training import registry, training_data
 from custlabel.training.features import (  # noqa: E402
     CATEGORICAL_FEATURES,
@@ -31,7 +31,7 @@ ROWS_PER_DATE = 20_000
 
 def load_sample(settings: Settings, rows_per_date: int = ROWS_PER_DATE) -> pd.DataFrame:
     """Every as_of_date of the training set, sampled like training does (stratified, deterministic)."""
-    summary = db.read_frame(training_data.summary_query(settings).as_string(), settings=settings)
+    summary = db.read_frame(settings, training_data.summary_query(settings).as_string())
     if summary.empty:
         raise training_data.TrainingDataError(f"{settings.schema}.{training_data.TABLE} is empty: nothing to analyse")
     dates = tuple(pd.to_datetime(summary["as_of_date"]).dt.date)
@@ -147,11 +147,8 @@ def render(frame: pd.DataFrame, folder: Path, title: str) -> str:
     )
 
 
-def report(
-    settings: Settings | None = None, output: str | Path | None = None, rows_per_date: int = ROWS_PER_DATE
-) -> str:
+def report(settings: Settings, output: str | Path | None = None, rows_per_date: int = ROWS_PER_DATE) -> str:
     """Write the EDA report as HTML and log it (with its plots) as artifacts of an MLflow run."""
-    settings = settings or get_settings()
     frame = load_sample(settings, rows_per_date)
     path = Path(output) if output else settings.local_dir / "reports" / "eda.html"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,8 @@ from sklearn.metrics import average_precision_score
 from sklearn.model_selection import ParameterGrid, RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 
+from custlabel.config import SearchSize
+from custlabel.errors import CustlabelError
 from custlabel.gate_verdicts import GateResult, all_passed
 from custlabel.training import (
     acceptance,
@@ -50,6 +52,17 @@ class TrainConfig:
     calibration_tolerance: float = calibration.DEFAULT_TOLERANCE
     # refit the chosen settings on every matured night and let that refit label
     refit: bool = True
+
+
+def sized(search: SearchSize) -> TrainConfig:
+    """TrainConfig with the search size of the settings (CUSTLABEL_SEARCH_*), its defaults elsewhere."""
+    unknown = sorted(set(search.candidates or ()) - set(model_families.FAMILIES))
+    if unknown:
+        raise CustlabelError(
+            f"CUSTLABEL_SEARCH_CANDIDATES names unknown model families {', '.join(unknown)}: "
+            f"expected some of {', '.join(model_families.FAMILIES)}"
+        )
+    return TrainConfig(**search.overrides())
 
 
 @dataclass

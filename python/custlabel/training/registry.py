@@ -427,13 +427,12 @@ def load_version(settings: Settings, version: ModelVersion | str, alias: str) ->
     )
 
 
-def load_alias(alias: str, settings: Settings | None = None) -> DeployedModel | None:
+def load_alias(settings: Settings, alias: str) -> DeployedModel | None:
     """The version behind the target's alias (`models:/<name>@<alias_name>`), loaded; None when the alias is not set.
 
     Raises NoModelRegisteredError when no model is registered under the name at all,
     ArtifactTamperedError when the version's files changed since registration.
     """
-    settings = settings or get_settings()
     version = _version_by_alias(client(settings), settings.model_name, alias_name(settings, alias))
     if version is None:
         return None
@@ -466,10 +465,9 @@ def log_version_files(settings: Settings, version: str, folder: Path, artifact_p
         client(settings).log_model_artifacts(model_id, str(folder), artifact_path)
 
 
-def set_alias(alias: str, version: str, settings: Settings | None = None) -> None:
+def set_alias(settings: Settings, alias: str, version: str) -> None:
     """Point the target's alias at a version trained for the same target (never another target's alias)."""
     locking.check_held()
-    settings = settings or get_settings()
     trained_for = get_version(settings, version).tags.get(TARGET_TAG)
     if trained_for != settings.target:
         raise TargetMismatchError(
@@ -479,16 +477,14 @@ def set_alias(alias: str, version: str, settings: Settings | None = None) -> Non
     client(settings).set_registered_model_alias(settings.model_name, alias_name(settings, alias), version)
 
 
-def delete_alias(alias: str, settings: Settings | None = None) -> None:
+def delete_alias(settings: Settings, alias: str) -> None:
     """Unset the target's alias."""
     locking.check_held()
-    settings = settings or get_settings()
     client(settings).delete_registered_model_alias(settings.model_name, alias_name(settings, alias))
 
 
-def alias_versions(settings: Settings | None = None) -> dict[str, str]:
+def alias_versions(settings: Settings) -> dict[str, str]:
     """The target's aliases of the configured model (by their target-free names) and the versions they point at."""
-    settings = settings or get_settings()
     try:
         model = client(settings).get_registered_model(settings.model_name)
     except MlflowException as error:
@@ -499,9 +495,8 @@ def alias_versions(settings: Settings | None = None) -> dict[str, str]:
     return {alias: version for alias, version in aliases.items() if alias is not None}
 
 
-def version_tags(settings: Settings | None = None) -> dict[str, dict[str, str]]:
+def version_tags(settings: Settings) -> dict[str, dict[str, str]]:
     """The versions of the configured model trained for the target, and their tags, by version number."""
-    settings = settings or get_settings()
     found = client(settings).search_model_versions(f"name = '{settings.model_name}'")
     return {
         str(version.version): dict(version.tags) for version in found if version.tags.get(TARGET_TAG) == settings.target

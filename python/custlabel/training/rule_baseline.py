@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from psycopg import sql
 
-from custlabel.config import Settings, get_settings
+from custlabel.config import Settings
 from custlabel.training import evaluate, threshold_cut
 from custlabel.training.deployed_model import FALLBACK, UNREGISTERED, DeployedModel
 from custlabel.training.features import KEY_COLUMNS, LABEL_COLUMN
@@ -49,7 +49,7 @@ def read_scores(settings: Settings, as_of_date: date, customer_ids: list[str] | 
     if customer_ids is not None:
         query = query + sql.SQL(" and customer_id = any(:ids)")
         params["ids"] = list(customer_ids)
-    frame = db.read_frame(query.as_string(), params, settings)
+    frame = db.read_frame(settings, query.as_string(), params)
     frame["as_of_date"] = pd.to_datetime(frame["as_of_date"]).dt.date
     return frame
 
@@ -83,13 +83,12 @@ def evaluate_on(settings: Settings, rows: pd.DataFrame) -> tuple[evaluate.Metric
     return metrics, merged
 
 
-def evaluate_latest(settings: Settings | None = None) -> tuple[date, evaluate.Metrics | None]:
+def evaluate_latest(settings: Settings) -> tuple[date, evaluate.Metrics | None]:
     """The rule's figures on the newest matured as_of_date (the models' test period)."""
-    settings = settings or get_settings()
     query = sql.SQL(
         "select customer_id, as_of_date, {label} from {table} where as_of_date = (select max(as_of_date) from {table})"
     ).format(label=sql.Identifier(LABEL_COLUMN), table=sql.Identifier(settings.schema, TABLE))
-    rows = db.read_frame(query.as_string(), settings=settings)
+    rows = db.read_frame(settings, query.as_string())
     if rows.empty:
         raise evaluate.EvaluationError(f"{settings.schema}.{TABLE} is empty: nothing to evaluate the rule on")
     rows["as_of_date"] = pd.to_datetime(rows["as_of_date"]).dt.date

@@ -349,7 +349,7 @@ def read_rows(settings: Settings, summary: pd.DataFrame, dates: tuple[date, ...]
     rows = dict(zip(pd.to_datetime(summary["as_of_date"]).dt.date, summary["rows"], strict=True))
     shares = [min(1.0, 1.5 * cap / rows[d]) if rows[d] > cap else 1.0 for d in dates]
     params = {"dates": list(dates), "shares": shares, "cap": cap}
-    return normalize(db.read_frame(_sample_query(settings).as_string(), params, settings))
+    return normalize(db.read_frame(settings, _sample_query(settings).as_string(), params))
 
 
 def normalize(frame: pd.DataFrame) -> pd.DataFrame:
@@ -372,7 +372,7 @@ def load(
         train_rows_per_date, eval_rows_per_date: sampling caps per as_of_date (stratified by is_bad,
             chosen deterministically by the key's hash) for the train and the validation/test rows.
     """
-    summary = db.read_frame(summary_query(settings).as_string(), settings=settings)
+    summary = db.read_frame(settings, summary_query(settings).as_string())
     if summary.empty:
         raise TrainingDataError(
             f"{settings.schema}.{TABLE} is empty: run `custlabel dbt build` on a history with matured outcomes"

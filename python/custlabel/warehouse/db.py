@@ -8,7 +8,7 @@ import pandas as pd
 import psycopg
 import sqlalchemy
 
-from custlabel.config import Settings, get_settings
+from custlabel.config import Settings
 
 
 @lru_cache(maxsize=8)
@@ -19,19 +19,17 @@ def _engine_for(conninfo: str) -> sqlalchemy.Engine:
     )
 
 
-def engine(settings: Settings | None = None) -> sqlalchemy.Engine:
+def engine(settings: Settings) -> sqlalchemy.Engine:
     """A pooled SQLAlchemy engine for the configured warehouse."""
-    settings = settings or get_settings()
     return _engine_for(settings.connection.conninfo())
 
 
-def connect(settings: Settings | None = None, autocommit: bool = False) -> psycopg.Connection:
+def connect(settings: Settings, autocommit: bool = False) -> psycopg.Connection:
     """A fresh psycopg connection (for COPY, DDL and transactions we control), with the configured timeouts."""
-    settings = settings or get_settings()
     return psycopg.connect(settings.connection.conninfo(), autocommit=autocommit)
 
 
-def read_frame(query: str, params: dict | None = None, settings: Settings | None = None) -> pd.DataFrame:
+def read_frame(settings: Settings, query: str, params: dict | None = None) -> pd.DataFrame:
     """Run a query with bound parameters and return the rows as a DataFrame."""
     with engine(settings).connect() as conn:
         return pd.read_sql_query(sqlalchemy.text(query), conn, params=params or {})

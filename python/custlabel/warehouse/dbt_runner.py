@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from custlabel.config import Settings, get_settings
+from custlabel.config import Settings
 from custlabel.errors import CustlabelError
 from custlabel.warehouse import retry
 from custlabel.warehouse.progress import Progress
@@ -237,11 +237,11 @@ def checked_vars(variables: dict[str, Any], project_dir: Path) -> dict[str, Any]
 
 
 def run(
+    settings: Settings,
     args: list[str],
     target: str | None = None,
     as_of_date: str | dt.date | None = None,
     extra_vars: dict | None = None,
-    settings: Settings | None = None,
     invoker: Callable[[list[str]], Any] | None = None,
 ) -> DbtResult:
     """Run one dbt command (e.g. ["build"]) for a target and night; raise DbtFailure on failure.
@@ -249,7 +249,6 @@ def run(
     invoker runs the command's arguments and returns dbt's result: dbtRunner().invoke unless given
     (the prefect_dbt benchmark gives PrefectDbtRunner's).
     """
-    settings = settings or get_settings()
     if not args:
         raise CustlabelError("no dbt command given, e.g. `custlabel dbt build`")
     args, given = split_vars(args)

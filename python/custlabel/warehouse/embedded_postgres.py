@@ -36,7 +36,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from custlabel import masking
-from custlabel.config import PASSFILE, Connection, Settings, get_settings
+from custlabel.config import PASSFILE, Connection, Settings
 from custlabel.errors import CustlabelError
 
 logger = logging.getLogger(__name__)
@@ -529,9 +529,8 @@ def url(settings: Settings, show_password: bool = False) -> str:
     return full if show_password else masking.mask(full, masking.settings_secrets(settings))
 
 
-def run_action(action: str, settings: Settings | None = None, show_password: bool = False) -> str:
+def run_action(settings: Settings, action: str, show_password: bool = False) -> str:
     """Carry out `custlabel db ACTION` and return what to print (`url` and `env` without passwords unless shown)."""
-    settings = settings or get_settings()
     if action == "start":
         start(settings)
         return status(settings)

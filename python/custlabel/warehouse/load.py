@@ -29,7 +29,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from psycopg import sql
 
-from custlabel.config import Settings, get_settings
+from custlabel.config import Settings
 from custlabel.errors import CustlabelError
 from custlabel.warehouse import contract, db, guard, load_duplicates
 from custlabel.warehouse.progress import Progress
@@ -90,10 +90,10 @@ class LoadSummary:
 
 
 def load(
+    settings: Settings,
     files: dict[str, Path],
     mode: Mode = "replace",
     i_mean_database: str | None = None,
-    settings: Settings | None = None,
     conflicts: ConflictPolicy = "refuse",
 ) -> LoadSummary:
     """Load files by contract table name ('customers', 'sales'); all or nothing.
@@ -101,7 +101,6 @@ def load(
     Conflicting rows (same id and updated_at, different values) refuse the load, or with
     conflicts='quarantine' are loaded for staging to set aside.
     """
-    settings = settings or get_settings()
     if not files:
         raise LoadError("nothing to load: give --customers FILE and/or --sales FILE")
     if mode not in ("replace", "append"):

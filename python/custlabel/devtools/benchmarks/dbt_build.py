@@ -29,7 +29,7 @@ def build_world(settings: Settings, customers: int, days: int, end_date: date) -
     sales = int(re.search(r"([\d,]+) sale rows", summary).group(1).replace(",", ""))
     started = time.perf_counter()
     with PeakMemory(settings) as build_peaks:
-        dbt_runner.run(["build", "--full-refresh"], target="prod", as_of_date=end_date.isoformat(), settings=settings)
+        dbt_runner.run(settings, ["build", "--full-refresh"], target="prod", as_of_date=end_date.isoformat())
     return Record(
         "world", customers, days,
         seconds={"load": load_seconds, "full_build": time.perf_counter() - started},
@@ -48,7 +48,7 @@ def build_night(settings: Settings, customers: int, days: int, rate_scale: float
         ).fetchone()
     started = time.perf_counter()
     with PeakMemory(settings) as peaks:
-        dbt_runner.run(["build"], target="prod", as_of_date=data.night.isoformat(), settings=settings)
+        dbt_runner.run(settings, ["build"], target="prod", as_of_date=data.night.isoformat())
     return Record(
         "night", customers, days,
         seconds={"night_build": time.perf_counter() - started},

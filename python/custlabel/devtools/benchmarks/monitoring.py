@@ -82,12 +82,12 @@ def _prepare(settings: Settings, customers: int) -> None:
         conn.execute(sql.SQL(VOLUMES).format(**tables),
                      {"nights": [REFERENCE_NIGHT, LAST_NIGHT, TONIGHT], "customers": customers})
     sample = db.read_frame(
-        f"select * from {schema}.customer_features where as_of_date = :night order by customer_id limit :rows",
-        {"night": REFERENCE_NIGHT, "rows": REFERENCE_SAMPLE}, settings,
+        settings, f"select * from {schema}.customer_features where as_of_date = :night order by customer_id limit :rows",
+        {"night": REFERENCE_NIGHT, "rows": REFERENCE_SAMPLE},
     )
     drift_reference.store(settings, MODEL, VERSION, sample)
-    build = ["build", "--select", "realized_performance", *night_steps.LABEL_MONITORING, "--log-level", "warn"]
-    dbt_runner.run(build, target=TARGET, as_of_date=str(LAST_NIGHT), settings=settings)
+    build = ["build", "--select", "realized_performance", night_steps.LABEL_MONITORING, "--log-level", "warn"]
+    dbt_runner.run(settings, build, target=TARGET, as_of_date=str(LAST_NIGHT))
     with db.connect(settings) as conn:
         conn.execute(sql.SQL(HISTORY).format(**tables), {"model": MODEL, "version": VERSION, "night": TONIGHT})
 
@@ -108,8 +108,8 @@ def run(settings: Settings, customers: int) -> list[str]:
 
     clock = time.perf_counter()
     since = datetime.now(timezone.utc)
-    dbt_runner.run(["build", "--select", *night_steps.LABEL_MONITORING, "--log-level", "warn"], target=TARGET,
-            as_of_date=str(TONIGHT), settings=settings)
+    dbt_runner.run(settings, ["build", "--select", night_steps.LABEL_MONITORING, "--log-level", "warn"], target=TARGET,
+            as_of_date=str(TONIGHT))
     dbt_test_history.store_latest(settings, settings.schema, "benchmark", TONIGHT, since)
     marts_seconds = time.perf_counter() - clock
     models = _model_seconds(settings)

@@ -93,7 +93,7 @@ def _build_child(job: Path) -> dict:
         # Made inside the flow run: the runner's Prefect client is the temporary server's.
         invoker = _prefect_dbt_invoker(settings) if variant == "node_tasks" else None
         started = time.perf_counter()
-        result = dbt_runner.run(BUILD, target="prod", as_of_date=night, settings=settings, invoker=invoker)
+        result = dbt_runner.run(settings, BUILD, target="prod", as_of_date=night, invoker=invoker)
         return {"seconds": time.perf_counter() - started, "nodes": result.nodes, "flow_run_id": flow_run.id}
 
     with prefect_test_harness(server_startup_timeout=HARNESS_STARTUP_SECONDS):
@@ -125,7 +125,7 @@ def run(settings: Settings, customers: int, days: int, end_date: date) -> list[s
         customers=customers, days=days, seed=1, end_date=end_date, settings=settings, i_mean_database=BENCH_DATABASE
     )
     started = time.perf_counter()
-    dbt_runner.run(BUILD, target="prod", as_of_date=end_date.isoformat(), settings=settings)
+    dbt_runner.run(settings, BUILD, target="prod", as_of_date=end_date.isoformat())
     warm_up = time.perf_counter() - started
     plain, tasks = (measure(settings, variant, end_date) for variant in VARIANTS)
     extra = tasks["seconds"] - plain["seconds"]

@@ -64,7 +64,7 @@ def run(settings: Settings, customers: int, days: int, end_date: date, config: m
         customers=customers, days=days, seed=1, end_date=end_date, settings=settings,
         i_mean_database=BENCH_DATABASE, purchase_only=True,
     )
-    dbt_runner.run(["build", "--full-refresh"], target="prod", as_of_date=end_date.isoformat(), settings=settings)
+    dbt_runner.run(settings, ["build", "--full-refresh"], target="prod", as_of_date=end_date.isoformat())
     started = time.perf_counter()
     data = training_data.load(settings)
     with warnings.catch_warnings(record=True) as caught:

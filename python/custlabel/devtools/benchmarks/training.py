@@ -7,7 +7,7 @@ import time
 import pandas as pd
 from psycopg import sql
 
-from custlabel.config import Settings, get_settings
+from custlabel.config import Settings
 from custlabel.release import registration
 from custlabel.training import evaluate, model_search
 from custlabel.training.features import KEY_COLUMNS, LABEL_COLUMN
@@ -39,7 +39,7 @@ def true_probabilities(settings: Settings, rows: pd.DataFrame) -> pd.Series:
         "select customer_id, as_of_date, p_bad from {table} where as_of_date = :as_of_date and customer_id = any(:ids)"
     ).format(table=sql.Identifier("demo_truth", "bad_probability"))
     frames = [
-        db.read_frame(query.as_string(), {"as_of_date": day, "ids": group["customer_id"].tolist()}, settings)
+        db.read_frame(settings, query.as_string(), {"as_of_date": day, "ids": group["customer_id"].tolist()})
         for day, group in rows.groupby("as_of_date")
     ]
     truth = pd.concat(frames, ignore_index=True)
@@ -48,9 +48,8 @@ def true_probabilities(settings: Settings, rows: pd.DataFrame) -> pd.Series:
     return merged["p_bad"]
 
 
-def run(settings: Settings | None = None, config: model_search.TrainConfig | None = None) -> list[str]:
+def run(settings: Settings, config: model_search.TrainConfig | None = None) -> list[str]:
     """Train once (registering a challenger) and return the figures as printable lines."""
-    settings = settings or get_settings()
     started = time.perf_counter()
     released = registration.train_and_register(settings, config)
     wall = time.perf_counter() - started

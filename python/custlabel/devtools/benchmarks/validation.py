@@ -89,7 +89,7 @@ def _validate_child(job: Path) -> dict:
     settings, version, as_of_date = pickle.loads(job.read_bytes())
     started = time.perf_counter()
     result = validate_version.validate(
-        version, settings, acceptance.load(settings=settings), as_of_date=as_of_date, build_warehouse=as_of_date is not None
+        settings, version, acceptance.load(settings=settings), as_of_date=as_of_date, build_warehouse=as_of_date is not None
     )
     seconds = time.perf_counter() - started
     peak_kb = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
