@@ -31,7 +31,7 @@ from mlflow.models import Model, infer_signature
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistrySqlStore
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore as TrackingSqlStore
 
-from custlabel.config import TARGET_SCHEMAS, Settings, get_settings
+from custlabel.config import TARGET_SCHEMAS, Settings
 from custlabel.errors import CustlabelError
 from custlabel.training import evaluate
 from custlabel.training.deployed_model import FALLBACK, DeployedModel
