@@ -17,7 +17,7 @@ from psycopg import sql
 from custlabel import db
 from custlabel.config import Settings
 from custlabel.errors import CustlabelError
-from custlabel.config import monitoring_schema
+from custlabel.config import dbt_target_dir, monitoring_schema
 
 TABLE = "dbt_test_results"
 TEST_KINDS = {"test": "data_test", "unit_test": "unit_test"}
@@ -69,8 +69,8 @@ class RunResults:
 
 
 def results_path(settings: Settings) -> Path:
-    """Where dbt writes run_results.json for this project (its default target path)."""
-    return settings.project_dir / "target" / "run_results.json"
+    """Where dbt writes run_results.json for this project."""
+    return dbt_target_dir(settings.project_dir) / "run_results.json"
 
 
 def parse(document: dict) -> RunResults:

@@ -17,7 +17,7 @@ from custlabel import db, retry, score, sql_scoring, writeback
 from custlabel.config import Settings
 from custlabel.devtools.benchmarks.scoring import create_synthetic_features, create_synthetic_rule_baseline
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
 SCHEMA = "analytics_test"
 NIGHT = dt.date(2026, 6, 1)

@@ -10,9 +10,10 @@ import pytest
 
 from custlabel import db, locking, nightly, train
 from custlabel.config import Settings, get_settings
-from custlabel.demo import loader
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults]
+from helpers.demo_warehouse import flow_demo
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
 NIGHT = date(2026, 6, 30)
 STEP_TIMEOUT = 5
@@ -20,9 +21,7 @@ STEP_TIMEOUT = 5
 
 @pytest.fixture(scope="module")
 def flow_settings(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = make_database("faults_hung")
-    loader.generate_and_load(customers=2_000, days=540, seed=5, end_date=NIGHT, settings=settings,
-                             i_mean_database=settings.connection.dbname)
+    settings = make_database("faults_hung", demo=flow_demo(NIGHT))
     local = tmp_path_factory.mktemp("faults-hung")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PGDATABASE", settings.connection.dbname)

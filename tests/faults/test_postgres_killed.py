@@ -20,7 +20,7 @@ from custlabel.devtools.benchmarks.scoring import create_synthetic_features, cre
 
 from helpers.ports import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
 SCHEMA = "analytics_test"
 NIGHT = dt.date(2026, 6, 1)

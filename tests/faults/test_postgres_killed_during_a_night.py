@@ -20,7 +20,7 @@ from custlabel.demo import loader
 
 from helpers.ports import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
 NIGHT = date(2026, 6, 30)
 LABELS = "select count(*), md5(string_agg(customer_id || label, ',' order by customer_id)) from analytics.customer_labels"

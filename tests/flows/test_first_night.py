@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from custlabel import db, load, nightly, train
 
 from helpers.flow_world import flow_world
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SMALL_TRAINING = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
 

@@ -23,7 +23,7 @@ from custlabel.demo import simulation
 
 from helpers.flow_world import flow_world
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from custlabel import db, locking, registry, writeback
 from custlabel.config import Settings
 from custlabel.monitor import MARTS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT1 = date(2026, 6, 30)  # the demo data's last day (DEMO_END in conftest.py)
 NIGHT2 = NIGHT1 + timedelta(days=1)

@@ -15,6 +15,8 @@ from custlabel import approval, db, model_families, nightly, pagila, registry
 from custlabel.config import Settings, get_settings
 from custlabel.errors import CustlabelError
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 
 def register_approved_model_of_other_data(settings: Settings) -> str:
     """An approved version of the default model name, as `make demo` leaves in the same MLflow store."""

@@ -9,7 +9,7 @@ import pytest
 from custlabel import db, dbt, nightly
 from custlabel.demo import loader
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_dbt_builds_the_last_complete_night_in_the_configured_time_zone(make_database, monkeypatch):

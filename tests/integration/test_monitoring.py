@@ -9,7 +9,7 @@ import pytest
 from custlabel import db, dbt, monitor, writeback
 from custlabel.config import Settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 6, 30)  # DEMO_END_DATE of the built warehouse
 MATURED = date(2026, 3, 1)  # a monthly night whose 90-day window ended before NIGHT

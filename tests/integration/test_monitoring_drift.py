@@ -14,7 +14,7 @@ from custlabel import browser, db, dbt, drift_reference, monitor, report, writeb
 from custlabel.config import Settings
 from custlabel.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, SENSITIVE_ATTRIBUTES
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 6, 30)  # DEMO_END_DATE of the built warehouse
 MODEL, VERSION = "customer-labels", "drift-test"

@@ -15,7 +15,7 @@ from custlabel.release import registration
 
 from test_train_mlflow import SMALL, with_store
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 END = "2026-06-30"
 UNFILLED = {

@@ -14,7 +14,7 @@ from custlabel.release import registration
 
 from helpers.stores import with_store
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FAST = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
 

@@ -38,7 +38,7 @@ from custlabel.release import lifecycle
 from helpers.flow_world import flow_world
 from helpers.release_path import record_validation
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 6, 30)
 SHIPPED = release_policy.load()

@@ -12,7 +12,7 @@ import pytest
 from custlabel import computational, locking, nightly, registry, releases, runs, smoke
 from custlabel.config import Settings, StepTimeouts
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCHEMA = "analytics_locklost"
 

@@ -13,7 +13,7 @@ from custlabel.features import MODEL_FEATURES
 from custlabel.model_families import build_pipeline
 from custlabel.training_data import normalize
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCHEMA = "score_e2e"
 MARTS = ("customer_features_current", "customer_features", "rule_baseline_scores")

@@ -12,7 +12,7 @@ from custlabel import db, dbt, monitor, nightly
 from custlabel.demo import loader
 from custlabel.demo import simulation as simulate
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 END = date(2026, 6, 30)
 START = datetime(2026, 7, 1, tzinfo=timezone.utc)

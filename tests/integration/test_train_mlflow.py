@@ -16,7 +16,7 @@ from custlabel.release import registration
 
 from helpers.stores import with_store
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SMALL = train.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1)
 FAST = replace(SMALL, candidates=("logistic_regression",))
