@@ -18,7 +18,7 @@ from custlabel import embedded_postgres
 from helpers.demo_warehouse import DEMO_END_DATE, DemoData
 from helpers.ports import free_port
 
-pytest_plugins = ["pytester", "helpers.markers"]
+pytest_plugins = ["pytester", "helpers.markers", "helpers.worker_groups", "helpers.fault_figures"]
 
 # Variables that select an external server; the session's own server must not see them.
 EXTERNAL_SERVER_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "DATABASE_URL")
