@@ -24,18 +24,21 @@ pytest_plugins = ["pytester", "helpers.markers", "helpers.worker_groups", "helpe
 EXTERNAL_SERVER_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "DATABASE_URL")
 
 
-def _start_session_server(folder: Path) -> Settings:
-    """Start the embedded PostgreSQL that the test session uses: on CUSTLABEL_TEST_PG_PORT, or a free port."""
+def _start_session_server(folder: Path, worker_id: str) -> Settings:
+    """Start the embedded PostgreSQL that the test session uses: on CUSTLABEL_TEST_PG_PORT (plus the
+    xdist worker's number), or a free port."""
     env = {name: value for name, value in os.environ.items() if name not in EXTERNAL_SERVER_VARIABLES}
     env["CUSTLABEL_LOCAL_DIR"] = str(folder)
     chosen = os.environ.get("CUSTLABEL_TEST_PG_PORT")
-    if chosen and not embedded_postgres.port_is_free("127.0.0.1", int(chosen)):
+    worker_number = int(worker_id.removeprefix("gw")) if worker_id.startswith("gw") else 0
+    port = int(chosen) + worker_number if chosen else None
+    if port and not embedded_postgres.port_is_free("127.0.0.1", port):
         pytest.exit(
-            f"CUSTLABEL_TEST_PG_PORT={chosen}: port {chosen} on 127.0.0.1 is already in use by another process; "
+            f"CUSTLABEL_TEST_PG_PORT={chosen}: port {port} on 127.0.0.1 is already in use by another process; "
             "choose another port, or unset CUSTLABEL_TEST_PG_PORT and the suite picks a free one",
             returncode=2,
         )
-    env["CUSTLABEL_PG_PORT"] = chosen or str(free_port())
+    env["CUSTLABEL_PG_PORT"] = str(port or free_port())
     server = get_settings(env)
     embedded_postgres.start(server)
     return server
@@ -74,7 +77,7 @@ def warehouse_settings(worker_id: str, tmp_path_factory: pytest.TempPathFactory)
     _ensure_dbt_packages(tmp_path_factory.getbasetemp().parent)
     folder = Path(tempfile.mkdtemp(prefix=f"custlabel-tests-{worker_id}-"))
     try:
-        server = _start_session_server(folder / "server")
+        server = _start_session_server(folder / "server", worker_id)
     except BaseException:  # pytest.exit included: nothing of the session is left behind
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -20,7 +20,8 @@ from custlabel.demo import loader
 
 from helpers.ports import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
+# With the other tests that run a server in pytest's temporary folder: one worker, one at a time (test_suite_port.py).
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults, pytest.mark.xdist_group("own_servers")]
 
 NIGHT = date(2026, 6, 30)
 LABELS = "select count(*), md5(string_agg(customer_id || label, ',' order by customer_id)) from analytics.customer_labels"
