@@ -5,8 +5,10 @@ BIN = $(VENV)/bin
 CUSTOMERS ?= 20000
 DAYS ?= 730
 CRON ?= 0 2 * * *
+# make test's parallel workers, each with an embedded Postgres of its own
+TEST_WORKERS ?= 2
 
-.PHONY: install demo test faults bench serve db-start db-stop clean
+.PHONY: install demo test test-fast faults bench serve db-start db-stop clean
 
 install: $(VENV)/.installed
 
@@ -27,9 +29,13 @@ serve: install
 	$(BIN)/custlabel db start
 	$(BIN)/custlabel serve --cron '$(CRON)'
 
-## make test: the whole suite (unit, integration on a real Postgres, flows)
+## make test: the whole suite (unit, integration on a real Postgres, flows), on TEST_WORKERS workers
 test: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+
+## make test-fast: the tests that need no database (not marked integration), in under 2 minutes
+test-fast: install
+	$(BIN)/pytest -q -m "not integration" -n $(TEST_WORKERS) --dist loadgroup
 
 ## make faults: the load and fault tests alone (also part of make test), with their table of figures
 faults: install

@@ -256,6 +256,11 @@ def schema_for(target: str) -> str:
     return TARGET_SCHEMAS[target]
 
 
+def dbt_target_dir(project_dir: Path) -> Path:
+    """Where dbt writes manifest.json and run_results.json: dbt's own DBT_TARGET_PATH, else target/ (in the project)."""
+    return project_dir / os.environ.get("DBT_TARGET_PATH", "target")
+
+
 def monitoring_schema(schema: str) -> str:
     """Where dbt builds the monitoring marts for a target schema."""
     return f"{schema}_monitoring"

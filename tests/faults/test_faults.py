@@ -21,7 +21,7 @@ from custlabel.devtools.benchmarks.scoring import (
 from custlabel.scoring import score, sql_scoring, writeback
 from custlabel.warehouse import db, retry
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
 SCHEMA = "analytics_test"
 NIGHT = dt.date(2026, 6, 1)

@@ -9,12 +9,12 @@ from datetime import date
 import pytest
 
 from custlabel.config import Settings, get_settings
-from custlabel.demo import loader
 from custlabel.nightly import night_steps, serving
 from custlabel.warehouse import db, locking
+from helpers.demo_warehouse import flow_demo
 from helpers.night_config import ONE_FAMILY
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
 NIGHT = date(2026, 6, 30)
 STEP_TIMEOUT = 5
@@ -22,9 +22,7 @@ STEP_TIMEOUT = 5
 
 @pytest.fixture(scope="module")
 def flow_settings(make_database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = make_database("faults_hung")
-    loader.generate_and_load(customers=2_000, days=540, seed=5, end_date=NIGHT, settings=settings,
-                             i_mean_database=settings.connection.dbname)
+    settings = make_database("faults_hung", demo=flow_demo(NIGHT))
     local = tmp_path_factory.mktemp("faults-hung")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PGDATABASE", settings.connection.dbname)

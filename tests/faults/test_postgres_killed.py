@@ -25,7 +25,8 @@ from custlabel.scoring import score, sql_scoring, writeback
 from custlabel.warehouse import db, embedded_postgres
 from helpers.ports import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults]
+# With the other tests that run a server in pytest's temporary folder: one worker, one at a time (test_suite_port.py).
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults, pytest.mark.xdist_group("own_servers")]
 
 SCHEMA = "analytics_test"
 NIGHT = dt.date(2026, 6, 1)

@@ -26,7 +26,8 @@ from custlabel.warehouse import db, embedded_postgres
 from helpers.night_config import ONE_FAMILY
 from helpers.ports import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.faults]
+# With the other tests that run a server in pytest's temporary folder: one worker, one at a time (test_suite_port.py).
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults, pytest.mark.xdist_group("own_servers")]
 
 NIGHT = date(2026, 6, 30)
 SCHEMA = "analytics"

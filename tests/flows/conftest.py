@@ -8,22 +8,17 @@ from datetime import date
 import pytest
 
 from custlabel.config import Settings, get_settings
-from custlabel.demo import loader
 from custlabel.nightly import serving
+from helpers.demo_warehouse import flow_demo
 from helpers.night_config import SMALL_SEARCH
 
 DEMO_END = date(2026, 6, 30)
-CUSTOMERS = 2_000
 
 
 @pytest.fixture(scope="session")
 def flow_env(make_database, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Variables that point custlabel at a database of its own with demo data ending DEMO_END."""
-    settings = make_database("flows")
-    loader.generate_and_load(
-        customers=CUSTOMERS, days=540, seed=5, end_date=DEMO_END, settings=settings,
-        i_mean_database=settings.connection.dbname,
-    )
+    settings = make_database("flows", demo=flow_demo(DEMO_END))
     local = tmp_path_factory.mktemp("flows-local")
     return {
         "PGDATABASE": settings.connection.dbname,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from custlabel.config import get_settings
@@ -12,6 +13,9 @@ from custlabel.nightly import serving
 from custlabel.warehouse import db, load
 from helpers.flow_world import flow_world
 from helpers.night_config import SMALL_SEARCH
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 
 CONTRACT = {
     "customers": "customer_id, created_at, updated_at, country, segment, birth_date, gender",

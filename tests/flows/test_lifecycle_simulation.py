@@ -24,7 +24,7 @@ from custlabel.training import registry
 from helpers.flow_world import flow_world
 from helpers.night_config import SMALL_SEARCH
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

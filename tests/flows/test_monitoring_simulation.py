@@ -15,16 +15,16 @@ import pandas as pd
 import pytest
 
 from custlabel.config import get_settings
-from custlabel.demo import loader
 from custlabel.demo import simulation as simulate
 from custlabel.monitoring import alerts
 from custlabel.nightly import serving
 from custlabel.release import registration
 from custlabel.training import model_search
 from custlabel.warehouse import db, dbt_runner
+from helpers.demo_warehouse import DemoData
 from helpers.release_path import approve_and_promote
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 END = date(2026, 6, 30)
 DAYS_PER_NIGHT = 30
@@ -62,10 +62,9 @@ def season(make_database, tmp_path_factory):
     """A champion with its reference bins, then NIGHTS simulated nights through the nightly flow."""
     from prefect.testing.utilities import prefect_test_harness
 
-    database = make_database("monitoring_season")
+    database = make_database("monitoring_season", demo=DemoData(customers=CUSTOMERS, days=540, seed=5, end_date=END))
     local = tmp_path_factory.mktemp("monitoring-season")
     name = database.connection.dbname
-    loader.generate_and_load(customers=CUSTOMERS, days=540, seed=5, end_date=END, settings=database, i_mean_database=name)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PGDATABASE", database.connection.dbname)
         patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))

@@ -16,14 +16,14 @@ from psycopg import sql
 
 from custlabel import cli
 from custlabel.config import Settings, get_settings
-from custlabel.demo import loader
 from custlabel.nightly import serving
 from custlabel.scoring import grants
 from custlabel.warehouse import db
+from helpers.demo_warehouse import flow_demo
 from helpers.night_config import ONE_FAMILY
 from helpers.stores import new_release_log
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 6, 30)
 OWNER = "pw_night_owner"
@@ -48,9 +48,7 @@ def drop_bi_role(admin: Settings) -> None:
 @pytest.fixture(scope="module")
 def night(make_database, password_auth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Path, str, int]]:
     """Demo master data in a database of its own, a role with a known password, the night run through the CLI."""
-    admin = make_database("night_secrets")
-    loader.generate_and_load(customers=2_000, days=540, seed=5, end_date=NIGHT, settings=admin,
-                             i_mean_database=admin.connection.dbname)
+    admin = make_database("night_secrets", demo=flow_demo(NIGHT))
     with db.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(OWNER)))
         verifier = conn.pgconn.encrypt_password(WAREHOUSE_PASSWORD.encode(), OWNER.encode(), b"scram-sha-256").decode()

@@ -21,7 +21,7 @@ from custlabel.scoring import writeback
 from custlabel.training import registry
 from custlabel.warehouse import db, locking
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT1 = date(2026, 6, 30)  # the demo data's last day (DEMO_END in conftest.py)
 NIGHT2 = NIGHT1 + timedelta(days=1)

@@ -18,6 +18,8 @@ from custlabel.release import approval
 from custlabel.training import model_families, registry
 from custlabel.warehouse import db
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 
 def register_approved_model_of_other_data(settings: Settings) -> str:
     """An approved version of the default model name, as `make demo` leaves in the same MLflow store."""

@@ -37,7 +37,7 @@ from helpers.flow_world import flow_world
 from helpers.night_config import SMALL_SEARCH, release_file, release_text
 from helpers.release_path import record_validation
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT1 = date(2026, 6, 30)  # the last day of the demo data
 # The nights after NIGHT1 replay the same data: its sources are days old by then.

@@ -21,7 +21,7 @@ import pytest
 
 from custlabel.warehouse import db
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 7, 1)
 CRON = "0 3 * * *"

@@ -10,17 +10,16 @@ from pathlib import Path
 import pytest
 
 from custlabel.config import Settings
-from custlabel.demo import loader
+
+from helpers.demo_warehouse import flow_demo
 
 
 @contextmanager
 def flow_world(
-    make_database: Callable[[str], Settings], name: str, end_date: date, local: Path
+    make_database: Callable[..., Settings], name: str, end_date: date, local: Path
 ) -> Iterator[pytest.MonkeyPatch]:
     """2,000 demo customers up to end_date in database `name`; yields the patch that points the flow at it."""
-    base = make_database(name)
-    loader.generate_and_load(customers=2_000, days=540, seed=5, end_date=end_date, settings=base,
-                             i_mean_database=base.connection.dbname)
+    base = make_database(name, demo=flow_demo(end_date))
     with pytest.MonkeyPatch.context() as patch:
         for variable, value in {
             "PGDATABASE": base.connection.dbname, "CUSTLABEL_LOCAL_DIR": str(local),

@@ -7,7 +7,7 @@ import pytest
 from custlabel.config import Settings
 from custlabel.warehouse import db
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TRUTH_AGAINST_LABELS = """
     select ntile(5) over (order by truth.p_bad) as quintile, truth.p_bad, outcomes.is_bad::int as is_bad

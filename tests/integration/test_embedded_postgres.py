@@ -24,7 +24,8 @@ from custlabel.errors import CustlabelError
 from custlabel.warehouse import embedded_postgres
 from helpers.ports import free_ports
 
-pytestmark = pytest.mark.integration
+# With the other tests that run a server in pytest's temporary folder: one worker, one at a time (test_suite_port.py).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("own_servers")]
 
 # Picked once per session: fixed numbers collide with other test runs on the same machine.
 MAIN_PORT, RESTART_PORT, CRASH_PORT, BUSY_PORT, NOBODY_PORT, OTHER_PORT = free_ports(6)

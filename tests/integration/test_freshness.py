@@ -11,6 +11,8 @@ import pytest
 from custlabel.config import Settings
 from custlabel.warehouse import db, dbt_runner, freshness, load
 
+pytestmark = pytest.mark.integration
+
 # A customer whose business record last changed a year before the load, and recent sales.
 CUSTOMERS_CSV = "customer_id,created_at,updated_at\nc1,2025-01-10,2025-11-24 12:00\nc2,2025-02-01,2025-03-01\n"
 SALES_CSV = (

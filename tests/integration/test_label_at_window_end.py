@@ -12,7 +12,7 @@ from custlabel.config import Settings
 from custlabel.demo import loader
 from custlabel.warehouse import db, dbt_runner
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 3, 1)
 WINDOW_CLOSES = date(2026, 5, 30)  # NIGHT + 90 days: the label matures tonight

@@ -10,7 +10,7 @@ from custlabel.demo import loader
 from custlabel.nightly import night_steps
 from custlabel.warehouse import db, dbt_runner
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_dbt_builds_the_last_complete_night_in_the_configured_time_zone(make_database, monkeypatch):

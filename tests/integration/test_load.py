@@ -14,6 +14,8 @@ from custlabel.config import Settings
 from custlabel.errors import CustlabelError
 from custlabel.warehouse import db, dbt_runner, load
 
+pytestmark = pytest.mark.integration
+
 CUSTOMERS_CSV = """customer_id,created_at,updated_at,segment,country
 c1,2026-01-01,2026-01-02 10:00:00,retail,DE
 c2,2026-01-03T05:00:00Z,2026-01-03,,FR

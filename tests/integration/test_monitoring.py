@@ -11,7 +11,7 @@ from custlabel.monitoring import headline_figures
 from custlabel.scoring import writeback
 from custlabel.warehouse import db, dbt_runner
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 6, 30)  # DEMO_END_DATE of the built warehouse
 MATURED = date(2026, 3, 1)  # a monthly night whose 90-day window ended before NIGHT

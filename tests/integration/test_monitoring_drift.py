@@ -21,7 +21,7 @@ from custlabel.training.features import (
 )
 from custlabel.warehouse import db, dbt_runner
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 6, 30)  # DEMO_END_DATE of the built warehouse
 MODEL, VERSION = "customer-labels", "drift-test"

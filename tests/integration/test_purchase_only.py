@@ -23,7 +23,7 @@ from custlabel.training import (
 )
 from custlabel.warehouse import dbt_runner
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 END = "2026-06-30"
 UNFILLED = {

@@ -14,7 +14,7 @@ from custlabel.training.features import MODEL_FEATURES
 from custlabel.warehouse import db
 from helpers.stores import with_store
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FAST = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
 

@@ -46,7 +46,7 @@ from helpers.flow_world import flow_world
 from helpers.night_config import release_file, release_text
 from helpers.release_path import record_validation
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 6, 30)
 # The shipped checks, one canary night: every night replays the same warehouse night.

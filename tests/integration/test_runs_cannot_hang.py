@@ -16,7 +16,7 @@ from custlabel.release import computational_validation, release_log, smoke
 from custlabel.training import registry
 from custlabel.warehouse import locking
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCHEMA = "analytics_locklost"
 

@@ -14,7 +14,7 @@ from custlabel.training.model_families import build_pipeline
 from custlabel.training.training_data import normalize
 from custlabel.warehouse import db
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SCHEMA = "score_e2e"
 MARTS = ("customer_features_current", "customer_features", "rule_baseline_scores")

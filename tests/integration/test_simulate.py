@@ -14,7 +14,7 @@ from custlabel.monitoring import headline_figures
 from custlabel.nightly import serving
 from custlabel.warehouse import db, dbt_runner
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 END = date(2026, 6, 30)
 START = datetime(2026, 7, 1, tzinfo=timezone.utc)

@@ -11,7 +11,7 @@ from custlabel.config import Settings
 from custlabel.demo import loader
 from custlabel.warehouse import db, dbt_runner
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 4, 1)
 

@@ -13,7 +13,9 @@ import pytest
 
 from helpers.ports import free_port
 
-pytestmark = pytest.mark.integration
+# A new pytest session makes pytest's temporary root private again, which cuts a server running as its own
+# account off its data there: under xdist, this module runs on the worker of the tests that start such servers.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("own_servers")]
 
 TESTS = Path(__file__).resolve().parents[1]
 OLD_FIXED_PORT = 55433

@@ -38,7 +38,7 @@ from helpers.demo_warehouse import DEMO_END_DATE
 from helpers.release_path import approve_and_promote, record_validation
 from helpers.stores import new_release_log
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FAST = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
 SCHEMA = "analytics"

@@ -37,7 +37,7 @@ from helpers.demo_warehouse import DEMO_END_DATE
 from helpers.release_path import approve_and_promote
 from helpers.stores import with_store
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FAST = model_search.TrainConfig(search_iterations=1, max_folds=2, n_jobs=1, candidates=("logistic_regression",))
 GATES = {"smoke", "precision", "recall", "lift", "label_share", "beats_baseline", "vs_champion", "computational",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from custlabel.config import get_settings
+from custlabel.config import dbt_target_dir, get_settings
 from custlabel.release import fingerprint
 from custlabel.training import features
 from custlabel.training.training_data import TrainingDataError
@@ -44,12 +44,13 @@ def test_the_upstream_of_training_set_is_read_from_the_manifest() -> None:
 
 @pytest.fixture
 def project(tmp_path: Path):
-    (tmp_path / "target").mkdir()
+    target = dbt_target_dir(tmp_path)  # target/<worker> under pytest-xdist
+    target.mkdir(parents=True)
     (tmp_path / "acceptance.yml").write_text((get_settings().project_dir / "acceptance.yml").read_text())
     settings = replace(get_settings(), project_dir=tmp_path, acceptance_file=tmp_path / "acceptance.yml")
 
     def digest(acceptance_extra: str = "", **checksums: str) -> str:
-        (tmp_path / "target" / "manifest.json").write_text(json.dumps(manifest(**checksums)))
+        (target / "manifest.json").write_text(json.dumps(manifest(**checksums)))
         (tmp_path / "acceptance.yml").write_text((get_settings().project_dir / "acceptance.yml").read_text() + acceptance_extra)
         return fingerprint.training_code_sha256(settings)
 

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from custlabel.config import Settings
+from custlabel.config import Settings, dbt_target_dir
 from custlabel.training import (
     acceptance,
     evaluate,
@@ -77,7 +77,7 @@ def upstream_of_training_set(manifest: dict[str, Any]) -> dict[str, str]:
 
 def dbt_digest(project_dir: Path) -> dict[str, str]:
     """The dbt part of the fingerprint: the manifest's upstream of training_set, else every model and macro file."""
-    manifest = project_dir / "target" / "manifest.json"
+    manifest = dbt_target_dir(project_dir) / "manifest.json"
     if manifest.is_file():
         return upstream_of_training_set(json.loads(manifest.read_text()))
     files = sorted([*(project_dir / "models").rglob("*.sql"), *(project_dir / "macros").rglob("*.sql")])

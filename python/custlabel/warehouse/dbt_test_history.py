@@ -14,7 +14,7 @@ from pathlib import Path
 
 from psycopg import sql
 
-from custlabel.config import Settings, monitoring_schema
+from custlabel.config import Settings, dbt_target_dir, monitoring_schema
 from custlabel.errors import CustlabelError
 from custlabel.warehouse import db
 
@@ -68,8 +68,8 @@ class RunResults:
 
 
 def results_path(settings: Settings) -> Path:
-    """Where dbt writes run_results.json for this project (its default target path)."""
-    return settings.project_dir / "target" / "run_results.json"
+    """Where dbt writes run_results.json for this project."""
+    return dbt_target_dir(settings.project_dir) / "run_results.json"
 
 
 def parse(document: dict) -> RunResults:
