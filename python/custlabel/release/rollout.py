@@ -274,6 +274,9 @@ def rollback(
         raise RollbackError(f"{settings.model_name} has no version {to}")
     now = lifecycle.rollback_target(settings, to)
     target, current = str(to or now.previous_champion), now.champion
+    if target not in registry.version_tags(settings):  # deleted since it was champion: it could not label
+        raise RollbackError(f"{settings.model_name} v{target} is no longer in the registry: roll back to another former "
+                            f"champion with --to VERSION, or let the rule baseline label until a new version is approved")
     republished = None if next_night else _republish(settings, schema, registry.load_version(settings, target, CHAMPION))
     night = republished.as_of_date if republished is not None else None
     lifecycle.rollback(settings, target, by, reason, night, "next night" if next_night else "at once")
