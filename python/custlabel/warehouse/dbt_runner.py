@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from custlabel.config import Settings
+from custlabel.config import Settings, exported
 from custlabel.errors import CustlabelError
 from custlabel.warehouse import retry
 from custlabel.warehouse.progress import Progress
@@ -165,22 +163,6 @@ def _warnings(result) -> list[str]:
     ]
 
 
-@contextmanager
-def _warehouse_env(settings: Settings) -> Iterator[None]:
-    """PG* variables for dbt's profile during one command (its sessions' time zone included), restored afterwards."""
-    values = settings.connection.session_env()
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 @lru_cache(maxsize=4)
 def project_vars(project_dir: Path) -> frozenset[str]:
     """The vars dbt_project.yml declares."""
@@ -260,7 +242,7 @@ def run(
     command = [*args, *base, "--target", target or settings.target]
     if variables and args[0] not in {"deps", "clean", "debug"}:
         command += ["--vars", json.dumps(variables, default=str)]
-    with _warehouse_env(settings):
+    with exported(settings.connection.session_env()):  # PG* for dbt's profile, restored afterwards
         _ensure_packages(settings, base)
         result = invoker(command) if invoker else _invoke(command, callbacks=[NightsProgress().on_event])
     if not result.success:
