@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import pickle
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
@@ -31,7 +29,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from custlabel.config import Settings
 from custlabel.demo import loader
-from custlabel.devtools.benchmarks import BENCH_DATABASE
+from custlabel.devtools.benchmarks import BENCH_DATABASE, fresh_process
 from custlabel.errors import CustlabelError
 from custlabel.warehouse import dbt_runner
 
@@ -105,17 +103,8 @@ def _build_child(job: Path) -> dict:
 
 def measure(settings: Settings, variant: str, night: date) -> dict:
     """Build the night once through the variant in a fresh process; its figures."""
-    with tempfile.TemporaryDirectory() as folder:
-        job = Path(folder) / "job.pickle"
-        job.write_bytes(pickle.dumps((settings, variant, night.isoformat())))
-        done = subprocess.run(
-            [sys.executable, "-m", "custlabel.devtools.benchmarks.prefect_dbt_overhead", "--child", str(job)],
-            capture_output=True,
-            text=True,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"the {variant} dbt build process failed: {done.stderr.strip()[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    job = (settings, variant, night.isoformat())
+    return fresh_process.run("custlabel.devtools.benchmarks.prefect_dbt_overhead", job, f"{variant} dbt build")
 
 
 def run(settings: Settings, customers: int, days: int, end_date: date) -> list[str]:

@@ -19,9 +19,7 @@ import json
 import os
 import pickle
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,10 +33,16 @@ from sklearn.base import ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from custlabel.config import Settings, get_settings
+from custlabel.devtools.benchmarks import fresh_process
 from custlabel.scoring import score, sql_scoring, writeback
 from custlabel.training import threshold_cut
 from custlabel.training.deployed_model import CHAMPION, DeployedModel
-from custlabel.training.features import CATEGORICAL_FEATURES, FEATURES, MODEL_FEATURES, NUMERIC_FEATURES
+from custlabel.training.features import (
+    CATEGORICAL_FEATURES,
+    FEATURES,
+    MODEL_FEATURES,
+    NUMERIC_FEATURES,
+)
 from custlabel.training.model_families import build_pipeline
 from custlabel.warehouse import db
 
@@ -176,17 +180,7 @@ def _score_child(job: Path) -> dict:
 
 def measure_score(settings: Settings, model: DeployedModel, engine: str) -> dict:
     """Run one scoring in a fresh process: wall time, peak RSS, and the engine actually used."""
-    with tempfile.TemporaryDirectory() as folder:
-        job = Path(folder) / "job.pickle"
-        job.write_bytes(pickle.dumps((settings, model, engine)))
-        done = subprocess.run(
-            [sys.executable, "-m", "custlabel.devtools.benchmarks.scoring", "--child", str(job)],
-            capture_output=True,
-            text=True,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"the {engine} scoring process failed: {done.stderr.strip()[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return fresh_process.run("custlabel.devtools.benchmarks.scoring", (settings, model, engine), f"{engine} scoring")
 
 
 def _read_labels(settings: Settings) -> pd.DataFrame:

@@ -20,9 +20,7 @@ import json
 import os
 import pickle
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +29,7 @@ from psycopg import sql
 from sklearn.linear_model import LogisticRegression
 
 from custlabel.config import Settings
+from custlabel.devtools.benchmarks import fresh_process
 from custlabel.devtools.benchmarks.scoring import (
     create_synthetic_features,
     create_synthetic_rule_baseline,
@@ -104,15 +103,8 @@ def _validate_child(job: Path) -> dict:
 
 def _validate_in_child(settings: Settings, version: str, as_of_date: str | None) -> dict:
     """Validate in a fresh process (with the dbt build of the night as_of_date, none when None); its figures."""
-    with tempfile.TemporaryDirectory() as folder:
-        job = Path(folder) / "job.pickle"
-        job.write_bytes(pickle.dumps((replace(settings, local_dir=settings.local_dir / "bench"), version, as_of_date)))
-        done = subprocess.run(
-            [sys.executable, "-m", "custlabel.devtools.benchmarks.validation", "--child", str(job)], capture_output=True, text=True
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"the validation process failed: {done.stderr.strip()[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    job = (replace(settings, local_dir=settings.local_dir / "bench"), version, as_of_date)
+    return fresh_process.run("custlabel.devtools.benchmarks.validation", job, "validation")
 
 
 def _figure_lines(title: str, figures: dict) -> list[str]:
