@@ -7,8 +7,10 @@ import io
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from custlabel.config import Settings
@@ -25,8 +27,16 @@ class FakeTerminal(io.StringIO):
         return True
 
 
+@pytest.fixture
+def bench_database(warehouse_settings: Settings) -> Iterator[None]:
+    """The benchmark's database, dropped afterwards: other tests of the session's server expect none."""
+    yield
+    with psycopg.connect(warehouse_settings.connection.conninfo(), autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{BENCH_DATABASE}" with (force)')
+
+
 def test_the_curves_are_measured_printed_drawn_and_written(
-    warehouse_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse_settings: Settings, bench_database: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = dataclasses.replace(warehouse_settings, local_dir=tmp_path)
     terminal = FakeTerminal()
