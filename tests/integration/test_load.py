@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -94,6 +96,27 @@ def test_good_parquet_files_load_with_zoned_timestamps_and_numbers(database: Set
         ("q1", datetime(2026, 3, 1, 12, tzinfo=UTC), 1, "online"),
         ("q2", datetime(2026, 3, 2, tzinfo=UTC), 3, "store, north"),
     ]
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "Asia/Tokyo", "Etc/GMT+12"])
+def test_parquet_timestamps_keep_their_instant_in_any_company_time_zone(database: Settings, tmp_path: Path, zone: str) -> None:
+    """A zoned timestamp is an instant wherever the company is; a naive one is a wall time in CUSTLABEL_TIMEZONE."""
+    in_zone = replace(database, timezone=zone, connection=replace(database.connection, timezone=zone))
+    zoned = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+    wall_time = datetime(2026, 3, 1, 23, 30)
+    pq.write_table(
+        pa.table({
+            "sale_id": ["z1", "n1"], "customer_id": ["c1", "c1"],
+            "sold_at": pa.array([zoned, zoned], pa.timestamp("us", tz="UTC")),
+            "quantity": pa.array([1, 1]), "amount": pa.array([1.0, 1.0]), "status": ["completed", "completed"],
+            "updated_at": pa.array([wall_time, wall_time], pa.timestamp("us")),
+        }),
+        tmp_path / "sales.parquet",
+    )
+    load.load(in_zone, {"sales": tmp_path / "sales.parquet"}, i_mean_database=database.connection.dbname)
+    rows = _rows(database, "select sale_id, sold_at, updated_at from master_data.sales order by 1")
+    assert [row[1] for row in rows] == [zoned, zoned]
+    assert [row[2] for row in rows] == [wall_time.replace(tzinfo=ZoneInfo(zone))] * 2
 
 
 def test_append_adds_rows(database: Settings, tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from typing import Literal
 
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from psycopg import sql
@@ -317,14 +318,17 @@ def _parquet_chunks(path: Path) -> Iterator[bytes]:
     # Without pre-buffering, Arrow holds one batch at a time rather than whole row groups.
     for batch in pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=PARQUET_BATCH_ROWS, use_threads=False):
         buffer = io.BytesIO()
-        pacsv.write_csv(_naive_utc(batch), buffer, options)
+        pacsv.write_csv(_with_offsets(batch), buffer, options)
         yield buffer.getvalue()
 
 
-def _naive_utc(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Zoned timestamps as naive UTC (the session's zone), which Arrow writes ten times faster."""
+def _with_offsets(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Zoned timestamps as UTC text with its offset, so that the session's time zone (CUSTLABEL_TIMEZONE,
+    which reads the naive ones as wall times there) cannot move their instant; Arrow writes this text
+    ten times faster than it writes zoned timestamps."""
     columns = [
-        column.cast(pa.timestamp(column.type.unit)) if pa.types.is_timestamp(column.type) and column.type.tz else column
+        pc.binary_join_element_wise(column.cast(pa.timestamp(column.type.unit)).cast(pa.string()), "+00", "")
+        if pa.types.is_timestamp(column.type) and column.type.tz else column
         for column in batch.columns
     ]
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
