@@ -15,11 +15,11 @@
 -- night's state, plus tonight's part less the previous night's part of each sale
 -- touched between them (sale_touched_between); customers with nothing touched carry
 -- their state. Customers whose state cannot be kept that way are computed again from
--- all their sales: a sale known at the previous night and no longer (a new version of
--- it, or a sale gone since), a purchase cancelled since (its first or last purchase
--- may move), and, when the sales known at the previous night no longer match the
--- count and checksum it holds (a sale deleted or set aside since), every customer
--- whose own count or checksum differs. Without a previous night (a first or full
+-- all their sales: a sale known at the previous night and no longer, a new version of
+-- it with another customer or sale time, a purchase cancelled since (the last sale of
+-- the window, the first or last purchase may move back), and, when the sales known at
+-- the previous night no longer match the count and checksum it holds (a sale deleted
+-- or set aside since), every customer whose own count or checksum differs. Without a previous night (a first or full
 -- build, or a gap), the night is computed in full.
 {% call(night) union_per_night(nights) %}
 {% set previous = previous_night_held(nights, night) %}
@@ -106,10 +106,41 @@ customers_with_sales_gone as (
 
 ),
 
+-- Each touched sale at both nights (a new version of it replaces the old one between them).
+touched_sales as (
+
+    select
+        sale_id,
+        bool_or(known_before) as known_before,
+        bool_or(known_now) as known_now,
+        bool_or(purchase_before) as purchase_before,
+        bool_or(purchase_now) as purchase_now,
+        min(customer_id) filter (where known_before) as customer_before,
+        min(customer_id) filter (where known_now) as customer_now,
+        min(sold_at) filter (where known_before) as sold_before,
+        min(sold_at) filter (where known_now) as sold_now
+    from touched
+    group by sale_id
+
+),
+
+-- A sale no longer known, a purchase no longer one, or a version with another customer or
+-- sale time: the extremes of its customers may move back.
+removals as (
+
+    select * from touched_sales
+    where (known_before and not known_now)
+        or (purchase_before and not purchase_now)
+        or (known_before and known_now
+            and (customer_before <> customer_now or sold_before <> sold_now))
+
+),
+
 recomputed_customers as (
 
-    select customer_id from touched
-    where (known_before and not known_now) or (purchase_before and not purchase_now)
+    select customer_before as customer_id from removals where customer_before is not null
+    union
+    select customer_now from removals where customer_now is not null
     union
     select customer_id from customers_with_sales_gone
 
