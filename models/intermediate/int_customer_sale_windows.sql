@@ -1,0 +1,217 @@
+{{
+    config(
+        materialized='night_by_night',
+        indexes=[{'columns': ['as_of_date', 'customer_id'], 'unique': True}],
+        pre_hook="set work_mem = '1GB'",
+    )
+}}
+
+{% set nights = nights_to_build(ref('int_as_of_dates')) %}
+{% set sales = ref('int_sales_known_at') %}
+
+-- One row per customer with a sale known at the as_of_date: the counts, numeric sums
+-- and extremes (sale_window_parts) every feature of customer_features is derived from.
+-- A night is kept from the previous night held (at most 62 days before it): that
+-- night's state, plus tonight's part less the previous night's part of each sale
+-- touched between them (sale_touched_between); customers with nothing touched carry
+-- their state. Customers whose state cannot be kept that way are computed again from
+-- all their sales: a sale known at the previous night and no longer, a new version of
+-- it with another customer or sale time, a purchase cancelled since (the last sale of
+-- the window, the first or last purchase may move back), and, when the sales known at
+-- the previous night no longer match the count and checksum it holds (a sale deleted
+-- or set aside since), every customer whose own count or checksum differs. Without a previous night (a first or full
+-- build, or a gap), the night is computed in full.
+{% call(night) union_per_night(nights) %}
+{% set previous = previous_night_held(nights, night) %}
+{% set parts = sale_window_parts(night) %}
+{% if not previous %}
+with
+
+state as (
+
+    {{ sale_window_state(night, sales) }}
+
+)
+
+select
+    customer_id,
+    '{{ night }}'::date as as_of_date,
+    {%- for name, aggregate, combine in parts %}
+    {{ name }}{{ ',' if not loop.last }}
+    {%- endfor %}
+from state
+{% else %}
+{% set before = day_start(previous, 1) %}
+{% set now = day_start(night, 1) %}
+with
+
+held as (
+
+    select * from {{ this }}
+    where as_of_date = '{{ previous }}'::date
+
+),
+
+touched as (
+
+    select
+        *,
+        {{ sale_is_known(before) }} as known_before,
+        {{ sale_is_known(before) }} and {{ sale_status_at(before) }} <> 'cancelled' as purchase_before,
+        {{ sale_is_known(now) }} as known_now,
+        {{ sale_is_known(now) }} and {{ sale_status_at(now) }} <> 'cancelled' as purchase_now
+    from {{ sales }}
+    where {{ sale_touched_between(previous, night) }}
+
+),
+
+-- The sales known at the previous night, as the sales read now, against what it holds.
+known_at_previous as (
+
+    select
+        count(*) as known_sales,
+        coalesce(sum(hashtext(sale_id)), 0) as known_sales_checksum
+    from {{ sales }}
+    where {{ sale_is_known(before) }}
+
+),
+
+sales_gone as (
+
+    select
+        (known_at_previous.known_sales, known_at_previous.known_sales_checksum) is distinct from (
+            (select coalesce(sum(known_sales), 0) from held),
+            (select coalesce(sum(known_sales_checksum), 0) from held)
+        ) as since_previous
+    from known_at_previous
+
+),
+
+customers_with_sales_gone as (
+
+    select coalesce(known.customer_id, held.customer_id) as customer_id
+    from (
+        select
+            customer_id,
+            count(*) as known_sales,
+            coalesce(sum(hashtext(sale_id)), 0) as known_sales_checksum
+        from {{ sales }}
+        where {{ sale_is_known(before) }}
+        group by customer_id
+    ) as known
+    full join held on held.customer_id = known.customer_id
+    where (select since_previous from sales_gone)
+        and (known.known_sales, known.known_sales_checksum)
+            is distinct from (held.known_sales, held.known_sales_checksum)
+
+),
+
+-- Each touched sale at both nights (a new version of it replaces the old one between them).
+touched_sales as (
+
+    select
+        sale_id,
+        bool_or(known_before) as known_before,
+        bool_or(known_now) as known_now,
+        bool_or(purchase_before) as purchase_before,
+        bool_or(purchase_now) as purchase_now,
+        min(customer_id) filter (where known_before) as customer_before,
+        min(customer_id) filter (where known_now) as customer_now,
+        min(sold_at) filter (where known_before) as sold_before,
+        min(sold_at) filter (where known_now) as sold_now
+    from touched
+    group by sale_id
+
+),
+
+-- A sale no longer known, a purchase no longer one, or a version with another customer or
+-- sale time: the extremes of its customers may move back.
+removals as (
+
+    select * from touched_sales
+    where (known_before and not known_now)
+        or (purchase_before and not purchase_now)
+        or (known_before and known_now
+            and (customer_before <> customer_now or sold_before <> sold_now))
+
+),
+
+recomputed_customers as (
+
+    select customer_before as customer_id from removals where customer_before is not null
+    union
+    select customer_now from removals where customer_now is not null
+    union
+    select customer_id from customers_with_sales_gone
+
+),
+
+recomputed as (
+
+    {{ sale_window_state(night, "(select * from " ~ sales ~ " where customer_id in (select customer_id from recomputed_customers))") }}
+
+),
+
+-- The previous night's state less the previous night's part of the touched sales, plus
+-- tonight's: the window's last sale carries over while it is still in the window.
+changes as (
+
+    select
+        customer_id,
+        {%- for name, aggregate, combine in parts %}
+        {%- if name == 'window_last_sold_at' %}
+        case when {{ name }} >= {{ day_start(night, 1 - var('active_window_days')) }} then {{ name }} end as {{ name }}
+        {%- else %}
+        {{ name }}
+        {%- endif %}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from held
+    union all
+    {{ sale_window_state(night, 'touched') }}
+    union all
+    select
+        customer_id,
+        {%- for name, aggregate, combine in parts %}
+        {%- if combine == 'sum' %}
+        -{{ name }}
+        {%- else %}
+        null
+        {%- endif %} as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from ({{ sale_window_state(previous, 'touched') }}) as previous_parts
+
+),
+
+advanced as (
+
+    select
+        customer_id,
+        {%- for name, aggregate, combine in parts %}
+        {{ combine }}({{ name }}) as {{ name }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from changes
+    where not exists (
+        select from recomputed_customers where recomputed_customers.customer_id = changes.customer_id
+    )
+    group by customer_id
+    having sum(known_sales) > 0
+
+),
+
+final as (
+
+    select * from advanced
+    union all
+    select * from recomputed
+
+)
+
+select
+    customer_id,
+    '{{ night }}'::date as as_of_date,
+    {%- for name, aggregate, combine in parts %}
+    {{ name }}{{ ',' if not loop.last }}
+    {%- endfor %}
+from final
+{% endif %}
+{% endcall %}
