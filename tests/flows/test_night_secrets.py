@@ -1,8 +1,9 @@
 """A whole night run with known passwords (the warehouse's in DATABASE_URL, the BI role's) prints and logs neither.
 
 Scanned: everything the run wrote to stdout and stderr (Prefect's and dbt's output
-included), every file under .local (reports, dbt logs, the MLflow store), the server's
-log with DDL logged (the BI role is created tonight), and the run and release records.
+included), what `db url` and `db env` print beside it, every file under .local (reports,
+dbt logs, the MLflow store), the server's log with DDL logged (the BI role is created
+tonight), and the run and release records.
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def test_a_whole_night_neither_prints_nor_logs_a_password(night, capfd: pytest.C
     out, err = capfd.readouterr()
     assert code == 0, err[-3000:]
     assert "labels: " in out
+    # What an operator runs beside the night to reach the same warehouse.
+    assert cli.main(["db", "url"]) == 0 and cli.main(["db", "env"]) == 0
+    db_out, db_err = capfd.readouterr()
+    out, err = out + db_out, err + db_err
     server_log = log_file.read_bytes()[written:].decode(errors="replace")
     assert f'create role "{grants.BI_ROLE}" with login' in server_log and "password 'SCRAM-SHA-256$4096:" in server_log
     with db.connect(settings) as conn:
@@ -97,3 +102,4 @@ def test_a_whole_night_neither_prints_nor_logs_a_password(night, capfd: pytest.C
         assert secret not in server_log
         assert not [record for record in records if secret in record]
         assert not [str(path) for path, content in files.items() if secret.encode() in content]
+    assert f"{OWNER}:***@{settings.connection.host}" in db_out  # db url printed the warehouse's URL, masked
