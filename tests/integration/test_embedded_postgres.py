@@ -71,10 +71,12 @@ def test_psycopg_connects_over_tcp_to_the_custlabel_database(embedded: Settings)
         row = conn.execute(
             "select current_database(), current_user, host(inet_server_addr()),"
             " current_setting('server_version_num')::int, current_setting('shared_buffers'),"
-            " current_setting('work_mem'), current_setting('max_parallel_workers_per_gather')"
+            " current_setting('work_mem'), current_setting('max_parallel_workers_per_gather'),"
+            " current_setting('synchronous_commit')"
         ).fetchone()
 
-    assert row == ("custlabel", "postgres", "127.0.0.1", row[3], "1GB", "64MB", "2")
+    # synchronous_commit on: a night the flow reports as published survives a crash of the server
+    assert row == ("custlabel", "postgres", "127.0.0.1", row[3], "1GB", "64MB", "2", "on")
     assert 160000 <= row[3] < 170000
 
 

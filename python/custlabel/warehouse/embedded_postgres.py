@@ -56,8 +56,6 @@ SERVER_SETTINGS = {
     "max_wal_size": "4GB",
     "min_wal_size": "512MB",
     "checkpoint_timeout": "15min",
-    # An embedded dev/demo server: losing the last few commits on a crash is acceptable.
-    "synchronous_commit": "off",
     # No replicas, so tables created and loaded in one transaction (dbt tables, COPY) skip the WAL.
     "wal_level": "minimal",
     "max_wal_senders": "0",
