@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from custlabel.config import Settings
-from custlabel.demo import loader
-from custlabel.demo import simulation
+from custlabel.demo import loader, simulation
 from custlabel.warehouse import db, dbt_runner
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
