@@ -106,6 +106,34 @@
         {%- endfor %})
 {%- endmacro %}
 
+{% macro sales_maybe_touched_between(previous, night) -%}
+    {#- The ids of every sale that sale_touched_between(previous, night) may take, and a
+        few more, read through indexes: clean sales whose own times fall in the ranges it
+        compares (int_sales_checked), sales the snapshot saw late in them, and every sale
+        with an earlier version (whose rows keep their own times). -#}
+    {%- set before, now = day_start(previous, 1), day_start(night, 1) -%}
+    {%- set window_edges = [-14, -29, -89, -119, -179, 1 - var('active_window_days')] -%}
+    select sale_id from {{ ref('int_sales_checked') }}
+    where quarantine_reason is null and not superseded
+        and ((sold_at >= {{ before }} and sold_at < {{ now }})
+            or (recorded_at >= {{ before }} and recorded_at < {{ now }})
+            or (status_changed_at >= {{ before }} and status_changed_at < {{ now }})
+            or (paid_at >= {{ before }} and paid_at < {{ now }})
+            or (due_at >= '{{ previous }}'::date and due_at < '{{ night }}'::date)
+            {%- for edge in window_edges %}
+            or (sold_at >= {{ day_start(previous, edge) }} and sold_at < {{ day_start(night, edge) }})
+            {%- endfor %})
+    union
+    select sale_id from {{ ref('sales_snapshot') }}
+    where dbt_valid_to is null
+        and (sale_seen_late_on is not null or paid_seen_late_on is not null or status_seen_late_on is not null)
+        and (sale_seen_late_on between '{{ previous }}'::date and '{{ night }}'::date
+            or paid_seen_late_on between '{{ previous }}'::date and '{{ night }}'::date
+            or status_seen_late_on between '{{ previous }}'::date and '{{ night }}'::date)
+    union
+    select sale_id from {{ ref('int_sales_versioned') }}
+{%- endmacro %}
+
 {% macro previous_night_held(nights, night, max_gap_days=62) -%}
     {#- The newest night before `night` that the model (night_by_night) holds or builds
         before it in this run, when at most max_gap_days earlier, as 'YYYY-MM-DD'; none
