@@ -106,6 +106,46 @@
         {%- endfor %})
 {%- endmacro %}
 
+{% macro sales_maybe_touched_between(previous, night) -%}
+    {#- The ids of every sale that sale_touched_between(previous, night) may take, and a
+        few more, read through indexes: each time it compares is the greatest of some of
+        a version's own times and the days the snapshot saw them late, and a greatest lies
+        in a range only if one of them does. So: clean sales whose own times fall in the
+        compared ranges (int_sales_checked), sales the snapshot saw late in them, and the
+        versions of edited sales (int_sales_versioned) whose own times, late days or
+        bounds fall in them. -#}
+    {%- set before, now = day_start(previous, 1), day_start(night, 1) -%}
+    {%- set window_edges = [-14, -29, -89, -119, -179, 1 - var('active_window_days')] -%}
+    {%- set own_times_touched -%}
+        ((sold_at >= {{ before }} and sold_at < {{ now }})
+            or (recorded_at >= {{ before }} and recorded_at < {{ now }})
+            or (status_changed_at >= {{ before }} and status_changed_at < {{ now }})
+            or (paid_at >= {{ before }} and paid_at < {{ now }})
+            or (due_at >= '{{ previous }}'::date and due_at < '{{ night }}'::date)
+            {%- for edge in window_edges %}
+            or (sold_at >= {{ day_start(previous, edge) }} and sold_at < {{ day_start(night, edge) }})
+            {%- endfor %})
+    {%- endset -%}
+    {%- set seen_late_touched -%}
+        (sale_seen_late_on between '{{ previous }}'::date and '{{ night }}'::date
+            or paid_seen_late_on between '{{ previous }}'::date and '{{ night }}'::date
+            or status_seen_late_on between '{{ previous }}'::date and '{{ night }}'::date)
+    {%- endset -%}
+    select sale_id from {{ ref('int_sales_checked') }}
+    where quarantine_reason is null and not superseded and {{ own_times_touched }}
+    union
+    select sale_id from {{ ref('sales_snapshot') }}
+    where dbt_valid_to is null
+        and (sale_seen_late_on is not null or paid_seen_late_on is not null or status_seen_late_on is not null)
+        and {{ seen_late_touched }}
+    union
+    select sale_id from {{ ref('int_sales_versioned') }}
+    where (version_known_from > {{ before }} and version_known_from <= {{ now }})
+        or (version_known_until > {{ before }} and version_known_until <= {{ now }})
+        or {{ own_times_touched }}
+        or {{ seen_late_touched }}
+{%- endmacro %}
+
 {% macro previous_night_held(nights, night, max_gap_days=62) -%}
     {#- The newest night before `night` that the model (night_by_night) holds or builds
         before it in this run, when at most max_gap_days earlier, as 'YYYY-MM-DD'; none

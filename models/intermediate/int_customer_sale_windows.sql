@@ -6,6 +6,7 @@
     )
 }}
 
+-- depends_on: {{ ref('int_sales_checked') }}, {{ ref('sales_snapshot') }}, {{ ref('int_sales_versioned') }}
 {% set nights = nights_to_build(ref('int_as_of_dates')) %}
 {% set sales = ref('int_sales_known_at') %}
 
@@ -61,7 +62,8 @@ touched as (
         {{ sale_is_known(now) }} as known_now,
         {{ sale_is_known(now) }} and {{ sale_status_at(now) }} <> 'cancelled' as purchase_now
     from {{ sales }}
-    where {{ sale_touched_between(previous, night) }}
+    where sale_id = any(array({{ sales_maybe_touched_between(previous, night) }}))
+        and {{ sale_touched_between(previous, night) }}
 
 ),
 
@@ -148,7 +150,7 @@ recomputed_customers as (
 
 recomputed as (
 
-    {{ sale_window_state(night, "(select * from " ~ sales ~ " where customer_id in (select customer_id from recomputed_customers))") }}
+    {{ sale_window_state(night, "(select * from " ~ sales ~ " where customer_id = any(array(select customer_id from recomputed_customers)))") }}
 
 ),
 

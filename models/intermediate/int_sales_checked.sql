@@ -1,3 +1,11 @@
+{#- Indexes on the clean sales' times and customers: a kept night of int_customer_sale_windows
+    reads the sales touched since the previous night, and its recomputed customers, through them. -#}
+{% set clean_sale_indexes = [] %}
+{% for column in ['customer_id', 'sold_at', 'recorded_at', 'status_changed_at', 'paid_at', 'due_at'] %}
+    {% do clean_sale_indexes.append(
+        "create index if not exists {{ this.identifier }}_clean_" ~ column ~ " on {{ this }} (" ~ column ~ ")"
+        ~ " where quarantine_reason is null and not superseded") %}
+{% endfor %}
 {{
     config(
         materialized='incremental',
@@ -11,8 +19,7 @@
                 on {{ this }} (sale_id) where quarantine_reason is null and not superseded",
             "create index if not exists {{ this.identifier }}_quarantined
                 on {{ this }} (quarantine_reason) where quarantine_reason is not null",
-            "analyze {{ this }}",
-        ],
+        ] + clean_sale_indexes + ["analyze {{ this }}"],
     )
 }}
 

@@ -1,4 +1,6 @@
-{{ config(materialized='table') }}
+-- Indexed by sale: a kept night of int_customer_sale_windows reads the versions of the
+-- few sales touched since the previous night.
+{{ config(materialized='table', indexes=[{'columns': ['sale_id']}]) }}
 
 -- One row per version of each sale the sales snapshot saw edited (any version of it
 -- closed), with the cutoffs between which that version was the one known: from the end

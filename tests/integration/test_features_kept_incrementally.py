@@ -1,6 +1,7 @@
 """customer_features kept night by night from the previous night's sales state (int_customer_sale_windows)
 equals the same nights computed in full: the demo world advanced with new, late, cancelled, returned and
-paid sales, sales edited after they were known, and a customer deleted (its sales set aside)."""
+paid sales, sales edited after they were known, payments recorded ahead of their date, and a customer deleted
+(its sales set aside)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,17 @@ update master_data.sales as sales set
     updated_at = {EDITED_ON}
 from known
 where known.sale_id = sales.sale_id and known.n <= 40
+"""
+
+# Payments recorded ahead of their date, on unpaid sales known for weeks: each becomes known on the night
+# 2026-07-01, which no new version of the sale marks (the edit was seen two nights before).
+PAID_AHEAD = f"""
+update master_data.sales set paid_at = '2026-07-01 10:00+00', updated_at = {EDITED_ON}
+where sale_id in (
+    select sale_id from master_data.sales
+    where status = 'completed' and paid_at is null and sold_at >= '2026-06-01' and sold_at < '2026-06-20'
+    order by sale_id limit 20
+)
 """
 
 # A customer deleted from master data: its sales, known on the nights held, are set aside the next night.
@@ -79,7 +91,7 @@ def _assert_equal(kept: pd.DataFrame, full: pd.DataFrame, table: str) -> None:
 
 @pytest.fixture(scope="module")
 def kept_and_full(make_database):
-    """Build START in full, advance four nights (edits and a deletion among them) building each
+    """Build START in full, advance four nights (edits, payments ahead and a deletion among them) building each
     incrementally, then rebuild the two last nights held in full."""
     settings = make_database("features_kept")
     loader.generate_and_load(customers=800, days=420, seed=9, end_date=START, settings=settings,
@@ -90,13 +102,14 @@ def kept_and_full(make_database):
     dbt_runner.run(settings, ["build"], target="prod", as_of_date=added[-1].night)
     with db.connect(settings) as conn:
         edited = conn.execute(EDITS).rowcount
+        paid_ahead = conn.execute(PAID_AHEAD).rowcount
         deleted = conn.execute(DELETE_A_CUSTOMER).rowcount
     added.append(_advance(settings, 2))
     dbt_runner.run(settings, ["build"], target="prod", as_of_date=added[-1].night)
     added.append(_advance(settings, 2))  # crosses the month: the nights 07-01 and tonight, each from the one before
     tonight = added[-1].night
     dbt_runner.run(settings, ["build"], target="prod", as_of_date=tonight)
-    assert (edited, deleted) == (40, 1)
+    assert (edited, paid_ahead, deleted) == (40, 20, 1)
     assert sum(night.late_sales for night in added) > 0 and sum(night.revealed_events for night in added) > 0
 
     nights = [date(2026, 7, 1), tonight]
