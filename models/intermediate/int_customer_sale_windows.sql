@@ -28,19 +28,11 @@
 {% if not previous %}
 with
 
-state as (
+final as (
 
     {{ sale_window_state(night, sales) }}
 
 )
-
-select
-    customer_id,
-    '{{ night }}'::date as as_of_date,
-    {%- for name, aggregate, combine in parts %}
-    {{ name }}{{ ',' if not loop.last }}
-    {%- endfor %}
-from state
 {% else %}
 {% set before = day_start(previous, 1) %}
 {% set now = day_start(night, 1) %}
@@ -207,6 +199,7 @@ final as (
     select * from recomputed
 
 )
+{% endif %}
 
 select
     customer_id,
@@ -215,5 +208,4 @@ select
     {{ name }}{{ ',' if not loop.last }}
     {%- endfor %}
 from final
-{% endif %}
 {% endcall %}
