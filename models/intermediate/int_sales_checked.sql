@@ -1,10 +1,9 @@
 {#- Indexes on the clean sales' times and customers: a kept night of int_customer_sale_windows
     reads the sales touched since the previous night, and its recomputed customers, through them. -#}
+{% set clean = "where quarantine_reason is null and not superseded" %}
 {% set clean_sale_indexes = [] %}
 {% for column in ['customer_id', 'sold_at', 'recorded_at', 'status_changed_at', 'paid_at', 'due_at'] %}
-    {% do clean_sale_indexes.append(
-        "create index if not exists {{ this.identifier }}_clean_" ~ column ~ " on {{ this }} (" ~ column ~ ")"
-        ~ " where quarantine_reason is null and not superseded") %}
+    {% do clean_sale_indexes.append("{{ hook_index('clean_" ~ column ~ "', '(" ~ column ~ ") " ~ clean ~ "') }}") %}
 {% endfor %}
 {{
     config(
@@ -15,10 +14,8 @@
         indexes=[{'columns': ['sale_key']}],
         pre_hook="set work_mem = '1GB'",
         post_hook=[
-            "create unique index if not exists {{ this.identifier }}_clean_sale_id
-                on {{ this }} (sale_id) where quarantine_reason is null and not superseded",
-            "create index if not exists {{ this.identifier }}_quarantined
-                on {{ this }} (quarantine_reason) where quarantine_reason is not null",
+            "{{ hook_index('clean_sale_id', '(sale_id) " ~ clean ~ "', unique=true) }}",
+            "{{ hook_index('quarantined', '(quarantine_reason) where quarantine_reason is not null') }}",
         ] + clean_sale_indexes + ["analyze {{ this }}"],
     )
 }}
