@@ -93,13 +93,19 @@
         their cutoffs (the sale, a version, its status, its payment), it fell due, or
         its sale day crossed the edge of a window. -#}
     {%- set before, now = day_start(previous, 1), day_start(night, 1) -%}
-    {%- set window_edges = [-14, -29, -89, -119, -179, 1 - var('active_window_days')] -%}
     ((sale_known_at >= {{ before }} and sale_known_at < {{ now }})
-        or (sold_at >= {{ before }} and sold_at < {{ now }})
         or (version_known_from > {{ before }} and version_known_from <= {{ now }})
         or (version_known_until > {{ before }} and version_known_until <= {{ now }})
         or (status_known_at >= {{ before }} and status_known_at < {{ now }})
         or (paid_known_at >= {{ before }} and paid_known_at < {{ now }})
+        or {{ sale_days_crossed_between(previous, night) }})
+{%- endmacro %}
+
+{% macro sale_days_crossed_between(previous, night) -%}
+    {#- The sale was sold between the nights `previous` and `night`, fell due between
+        them, or its sale day crossed the edge of a window of sale_window_parts. -#}
+    {%- set window_edges = [-14, -29, -89, -119, -179, 1 - var('active_window_days')] -%}
+    ((sold_at >= {{ day_start(previous, 1) }} and sold_at < {{ day_start(night, 1) }})
         or (due_at >= '{{ previous }}'::date and due_at < '{{ night }}'::date)
         {%- for edge in window_edges %}
         or (sold_at >= {{ day_start(previous, edge) }} and sold_at < {{ day_start(night, edge) }})
@@ -115,16 +121,11 @@
         versions of edited sales (int_sales_versioned) whose own times, late days or
         bounds fall in them. -#}
     {%- set before, now = day_start(previous, 1), day_start(night, 1) -%}
-    {%- set window_edges = [-14, -29, -89, -119, -179, 1 - var('active_window_days')] -%}
     {%- set own_times_touched -%}
-        ((sold_at >= {{ before }} and sold_at < {{ now }})
-            or (recorded_at >= {{ before }} and recorded_at < {{ now }})
+        ((recorded_at >= {{ before }} and recorded_at < {{ now }})
             or (status_changed_at >= {{ before }} and status_changed_at < {{ now }})
             or (paid_at >= {{ before }} and paid_at < {{ now }})
-            or (due_at >= '{{ previous }}'::date and due_at < '{{ night }}'::date)
-            {%- for edge in window_edges %}
-            or (sold_at >= {{ day_start(previous, edge) }} and sold_at < {{ day_start(night, edge) }})
-            {%- endfor %})
+            or {{ sale_days_crossed_between(previous, night) }})
     {%- endset -%}
     {%- set seen_late_touched -%}
         (sale_seen_late_on between '{{ previous }}'::date and '{{ night }}'::date
