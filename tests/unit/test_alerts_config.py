@@ -10,6 +10,8 @@ import yaml
 
 from custlabel.config import get_settings
 from custlabel.monitoring import alerts
+from custlabel.release import release_policy
+from custlabel.training import acceptance
 
 ROOT = Path(__file__).resolve().parents[2]
 NIGHT = date(2026, 8, 1)
@@ -70,3 +72,21 @@ def test_missing_values_never_breach_and_tonight_is_reported():
     below = alerts.Rule(name="p", metric="estimated_precision", direction="below", threshold=0.7, k=1, n=1)
     assert alerts.judge(below, NIGHT, values(0.65), was_firing=False).value == 0.65
     assert alerts.judge(below, NIGHT, values(None), was_firing=False).state == alerts.OK
+
+
+def test_the_shipped_performance_alerts_do_not_retrain_a_champion_its_canary_found_healthy():
+    """A rule feeding the performance trigger is a retraining floor: stricter than the canary's own floors, it would
+    retrain a version the canary has just promoted, every few nights."""
+    settings = get_settings()
+    min_precision = acceptance.load(settings=settings).performance.min_precision
+    policy = release_policy.load(settings)
+    floors = {
+        "estimated_precision": min_precision - policy.canary.estimated_margin,
+        "realized_precision": min_precision,
+    }
+    assert policy.triggers.performance.estimated_margin == policy.canary.estimated_margin
+    for rule in alerts.load(settings=settings).rules:
+        if rule.trigger == "performance":
+            assert rule.threshold <= floors[rule.metric] + 1e-9, (
+                f"alerts.yml's {rule.name} fires below {rule.threshold:.0%}, the canary passes from {floors[rule.metric]:.0%}"
+            )
