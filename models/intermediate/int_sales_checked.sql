@@ -1,8 +1,10 @@
 {#- Indexes on the clean sales' times and customers: a kept night of int_customer_sale_windows
-    reads the sales touched since the previous night, and its recomputed customers, through them. -#}
+    reads the sales touched since the previous night, and its recomputed customers, through them;
+    the sales snapshot its changed rows (updated_at), and this model's next build the clean sales
+    of changed customers. -#}
 {% set clean = "where quarantine_reason is null and not superseded" %}
 {% set clean_sale_indexes = [] %}
-{% for column in ['customer_id', 'sold_at', 'recorded_at', 'status_changed_at', 'paid_at', 'due_at'] %}
+{% for column in ['customer_id', 'sold_at', 'recorded_at', 'status_changed_at', 'paid_at', 'due_at', 'updated_at'] %}
     {% do clean_sale_indexes.append("{{ hook_index('clean_" ~ column ~ "', '(" ~ column ~ ") " ~ clean ~ "') }}") %}
 {% endfor %}
 {{
@@ -78,21 +80,23 @@ changed_sales as (
     from {{ this }}
     where quarantine_reason in ('unknown_customer', 'sold_before_customer_existed')
     union
+    -- their clean sales (through the index on clean customers; the rows set aside or
+    -- superseded keep their state whatever their customer, or are taken just above)
     select checked.sale_key
     from {{ this }} as checked
     inner join changed_customers on changed_customers.customer_id = checked.customer_id
+    where checked.quarantine_reason is null and not checked.superseded
 
 ),
 
--- Every row of those sales: ids written as they are keyed, and the rows whose id is
--- not (null, or with spaces), which the union above always takes.
+-- Every row of those sales, in one scan: ids written as they are keyed, and the rows
+-- whose id is not (null, or with spaces), which the union above always takes.
 changed_rows as (
 
     select * from {{ source_sales }}
     where sale_id in (select sale_key from changed_sales)
-    union all
-    select * from {{ source_sales }}
-    where sale_id is null or sale_id ~ '^ | $'
+        or sale_id is null
+        or sale_id ~ '^ | $'
 
 ),
 
