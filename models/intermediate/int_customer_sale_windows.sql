@@ -97,8 +97,14 @@ customers_rechecked as (
     union
     select clean_customer_before from sales_rechecked where clean_customer_before is not null
     union
+    -- each through the snapshot's partial index on its current or its closed versions
     select customer_id from {{ ref('sales_snapshot') }}
-    where sale_id = any(array(select sale_id from sales_rechecked where sale_id is not null))
+    where dbt_valid_to is null
+        and sale_id = any(array(select sale_id from sales_rechecked where sale_id is not null))
+    union
+    select customer_id from {{ ref('sales_snapshot') }}
+    where dbt_valid_to is not null
+        and sale_id = any(array(select sale_id from sales_rechecked where sale_id is not null))
 
 ),
 
