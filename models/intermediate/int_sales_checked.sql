@@ -89,14 +89,15 @@ changed_sales as (
 
 ),
 
--- Every row of those sales, in one scan: ids written as they are keyed, and the rows
--- whose id is not (null, or with spaces), which the union above always takes.
+-- Every row of those sales: ids written as they are keyed, and the rows whose id is
+-- not (null, or with spaces), which the union above always takes.
 changed_rows as (
 
     select * from {{ source_sales }}
     where sale_id in (select sale_key from changed_sales)
-        or sale_id is null
-        or sale_id ~ '^ | $'
+    union all
+    select * from {{ source_sales }}
+    where sale_id is null or sale_id ~ '^ | $'
 
 ),
 
