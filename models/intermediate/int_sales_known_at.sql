@@ -74,11 +74,8 @@ earlier_versions as (
         version_known_from,
         version_known_until
     from versions
-    -- still clean: a probe of the clean sale ids' index per version (a semi-join hashed them all)
-    cross join lateral (
-        select from sales where sales.sale_id = versions.sale_id limit 1
-    ) as still_clean
     where version_known_until is not null
+        and sale_id in (select sale_id from sales)
 
 ),
 
