@@ -18,10 +18,12 @@
 -- their state. Customers whose state cannot be kept that way are computed again from
 -- all their sales: a sale known at the previous night and no longer, a new version of
 -- it with another customer or sale time, a purchase cancelled since (the last sale of
--- the window, the first or last purchase may move back), and, when the sales known at
--- the previous night no longer match the count and checksum it holds (a sale deleted
--- or set aside since), every customer whose own count or checksum differs. Without a previous night (a first or full
--- build, or a gap), the night is computed in full.
+-- the window, the first or last purchase may move back), a sale whose clean row appeared,
+-- went or moved since the previous night was built (int_sales_checked's clean_changed_at:
+-- set aside, or quarantined), a sale first seen late since, and, after a full rebuild of
+-- int_sales_checked (deleted sales leave no row), every customer whose count or checksum
+-- of the sales known at the previous night differs from what it holds. Without a previous
+-- night (a first or full build, or a gap), the night is computed in full.
 {% call(night) union_per_night(nights) %}
 {% set previous = previous_night_held(nights, night) %}
 {% set parts = sale_window_parts(night) %}
@@ -59,25 +61,50 @@ touched as (
 
 ),
 
--- The sales known at the previous night, as the sales read now, against what it holds.
-known_at_previous as (
+-- The sales whose clean row appeared, went (set aside, or deleted and int_sales_checked
+-- rebuilt) or moved to another customer since the previous night was built: the customers
+-- they had, in int_sales_checked and in any version the snapshot holds, are computed again.
+previous_build as (
 
-    select
-        count(*) as known_sales,
-        coalesce(sum(hashtext(sale_id)), 0) as known_sales_checksum
-    from {{ sales }}
-    where {{ sale_is_known(before) }}
+    select max(built_at) as built_at from held
 
 ),
 
-sales_gone as (
+-- int_sales_checked rebuilt in full since the previous night was built (its rows all
+-- checked since): a sale deleted from master data has left no row. Then, instead of the
+-- sales changed since, the count and checksum of each customer's sales known at the
+-- previous night, as read now, are compared with what that night holds (a scan of every
+-- sale, on such nights only).
+checked_in_full_since_previous as (
 
-    select
-        (known_at_previous.known_sales, known_at_previous.known_sales_checksum) is distinct from (
-            (select coalesce(sum(known_sales), 0) from held),
-            (select coalesce(sum(known_sales_checksum), 0) from held)
-        ) as since_previous
-    from known_at_previous
+    select min(clean_changed_at) > (select built_at from previous_build) as since_previous
+    from {{ ref('int_sales_checked') }}
+
+),
+
+sales_rechecked as (
+
+    select sale_id, customer_id, clean_customer_before
+    from {{ ref('int_sales_checked') }}
+    where clean_changed_at > (select built_at from previous_build)
+        and not (select since_previous from checked_in_full_since_previous)
+
+),
+
+customers_rechecked as (
+
+    select customer_id from sales_rechecked where customer_id is not null
+    union
+    select clean_customer_before from sales_rechecked where clean_customer_before is not null
+    union
+    -- each through the snapshot's partial index on its current or its closed versions
+    select customer_id from {{ ref('sales_snapshot') }}
+    where dbt_valid_to is null
+        and sale_id = any(array(select sale_id from sales_rechecked where sale_id is not null))
+    union
+    select customer_id from {{ ref('sales_snapshot') }}
+    where dbt_valid_to is not null
+        and sale_id = any(array(select sale_id from sales_rechecked where sale_id is not null))
 
 ),
 
@@ -94,7 +121,7 @@ customers_with_sales_gone as (
         group by customer_id
     ) as known
     full join held on held.customer_id = known.customer_id
-    where (select since_previous from sales_gone)
+    where (select since_previous from checked_in_full_since_previous)
         and (known.known_sales, known.known_sales_checksum)
             is distinct from (held.known_sales, held.known_sales_checksum)
 
@@ -136,7 +163,14 @@ recomputed_customers as (
     union
     select customer_now from removals where customer_now is not null
     union
+    select customer_id from customers_rechecked
+    union
     select customer_id from customers_with_sales_gone
+    union
+    -- first seen by the snapshot since, with facts older than the sighting: a sale clean
+    -- before the snapshot saw it (its customer created late) may be held by the previous night
+    select customer_id from touched
+    where sale_seen_late_on is not null and known_now and not known_before
 
 ),
 
@@ -205,7 +239,8 @@ select
     customer_id,
     '{{ night }}'::date as as_of_date,
     {%- for name, aggregate, combine in parts %}
-    {{ name }}{{ ',' if not loop.last }}
+    {{ name }},
     {%- endfor %}
+    '{{ run_started_at.isoformat() }}'::timestamptz as built_at
 from final
 {% endcall %}

@@ -1,8 +1,10 @@
 {#- Indexes on the clean sales' times and customers: a kept night of int_customer_sale_windows
-    reads the sales touched since the previous night, and its recomputed customers, through them. -#}
+    reads the sales touched since the previous night, and its recomputed customers, through them;
+    the sales snapshot its changed rows (updated_at), and this model's next build the clean sales
+    of changed customers. -#}
 {% set clean = "where quarantine_reason is null and not superseded" %}
 {% set clean_sale_indexes = [] %}
-{% for column in ['customer_id', 'sold_at', 'recorded_at', 'status_changed_at', 'paid_at', 'due_at'] %}
+{% for column in ['customer_id', 'sold_at', 'recorded_at', 'status_changed_at', 'paid_at', 'due_at', 'updated_at'] %}
     {% do clean_sale_indexes.append("{{ hook_index('clean_" ~ column ~ "', '(" ~ column ~ ") " ~ clean ~ "') }}") %}
 {% endfor %}
 {{
@@ -16,6 +18,7 @@
         post_hook=[
             "{{ hook_index('clean_sale_id', '(sale_id) " ~ clean ~ "', unique=true) }}",
             "{{ hook_index('quarantined', '(quarantine_reason) where quarantine_reason is not null') }}",
+            "{{ hook_index('clean_changed_at', '(clean_changed_at)') }}",
         ] + clean_sale_indexes + ["analyze {{ this }}"],
     )
 }}
@@ -24,6 +27,7 @@
 {% set source_customers = source('master_data', 'customers') %}
 -- depends_on: {{ ref('customers_snapshot') }}
 {% set changed_after = changed_since_last_build(this, 'updated_at') if is_incremental() else none %}
+{% set checked_at = "'" ~ run_started_at.isoformat() ~ "'::timestamptz" %}
 
 -- One row per row of master_data.sales, with quarantine_reason set when it cannot be
 -- used: the staging checks, plus the ones that need its customer; older versions of a
@@ -37,6 +41,12 @@
 -- rows without a clean sale id or updated_at. Rows
 -- deleted from master data or inserted with an old updated_at are not seen; the
 -- reconciliation test then fails and names the fix (a full refresh of this model).
+--
+-- clean_changed_at is when a build last gave a sale a clean row, took it away or moved
+-- it to another customer (clean_customer_before: the customer it had), the full build's
+-- time for every row it wrote, null for a sale clean since it first came: a kept night
+-- of int_customer_sale_windows recomputes the customers of the sales changed so since
+-- the night it is kept from, read through an index instead of a scan of every sale.
 with
 
 {% if is_incremental() %}
@@ -70,9 +80,12 @@ changed_sales as (
     from {{ this }}
     where quarantine_reason in ('unknown_customer', 'sold_before_customer_existed')
     union
+    -- their clean sales (through the index on clean customers; the rows set aside or
+    -- superseded keep their state whatever their customer, or are taken just above)
     select checked.sale_key
     from {{ this }} as checked
     inner join changed_customers on changed_customers.customer_id = checked.customer_id
+    where checked.quarantine_reason is null and not checked.superseded
 
 ),
 
@@ -94,6 +107,20 @@ sales as (
 
 ),
 
+-- What these sales had here before: their clean row's customer, if any.
+previous_checks as (
+
+    select
+        sale_key,
+        max(customer_id) filter (where quarantine_reason is null and not superseded) as clean_customer_id,
+        max(clean_changed_at) as clean_changed_at,
+        max(clean_customer_before) as clean_customer_before
+    from {{ this }}
+    where sale_key in (select sale_key from changed_sales)
+    group by sale_key
+
+),
+
 {% else %}
 
 sales as (
@@ -110,7 +137,7 @@ customers as (
 
 ),
 
-final as (
+checked as (
 
     select
         coalesce(sales.sale_id, '') as sale_key,
@@ -142,6 +169,36 @@ final as (
         ) as quarantine_reason
     from sales
     left join customers on customers.customer_id = sales.customer_id
+
+),
+
+final as (
+
+    select
+        checked.*,
+        {%- if is_incremental() %}
+        -- a sale new here has no clean row to lose (the snapshot sees it in this build)
+        case
+            when previous_checks.sale_key is null then null
+            when previous_checks.clean_customer_id is distinct from clean_now.customer_id then {{ checked_at }}
+            else previous_checks.clean_changed_at
+        end as clean_changed_at,
+        case
+            when previous_checks.clean_customer_id is distinct from clean_now.customer_id
+                then coalesce(previous_checks.clean_customer_id, previous_checks.clean_customer_before)
+            else previous_checks.clean_customer_before
+        end as clean_customer_before
+    from checked
+    left join previous_checks on previous_checks.sale_key = checked.sale_key
+    left join (
+        select sale_key, customer_id from checked
+        where quarantine_reason is null and not superseded
+    ) as clean_now on clean_now.sale_key = checked.sale_key
+        {%- else %}
+        {{ checked_at }} as clean_changed_at,
+        null::text as clean_customer_before
+    from checked
+        {%- endif %}
 
 )
 

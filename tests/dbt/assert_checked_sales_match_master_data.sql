@@ -4,7 +4,9 @@
 -- checksum of their contract columns. The nightly build re-checks only rows whose
 -- updated_at moved forward, so a row edited without a newer updated_at keeps its old
 -- values here (and in every night built since): this test fails, and `fix` says what
--- to do. It reads every row of both tables.
+-- to do. It reads every row of both tables, on every build: a row deleted, inserted
+-- back-dated or edited without a newer updated_at leaves no trace among the rows changed
+-- since the last build, so a check of those alone would pass exactly when it should fail.
 with
 
 source_sales as (

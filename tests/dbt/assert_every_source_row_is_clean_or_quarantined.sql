@@ -4,6 +4,8 @@
 -- older versions of a row (superseded by a later updated_at).
 -- The sales check is incremental: rows deleted from master data, or inserted with an
 -- updated_at older than the last build, show here. The fix is in the `fix` column.
+-- It counts every row on every build: such rows are not among the rows changed since
+-- the last build, which is why they go unseen there.
 with
 
 counts as (

@@ -16,7 +16,7 @@ NIGHT = date(2026, 4, 1)
 CHECKED_SALES_INDEXES = {
     f"int_sales_checked_{name}"
     for name in ("clean_sale_id", "quarantined", "clean_customer_id", "clean_sold_at", "clean_recorded_at",
-                 "clean_status_changed_at", "clean_paid_at", "clean_due_at")
+                 "clean_status_changed_at", "clean_paid_at", "clean_due_at", "clean_updated_at", "clean_changed_at")
 }
 
 

@@ -141,9 +141,11 @@ CHECKED_SALES = (
 
 
 def _tonight(settings: Settings) -> dict[str, pd.DataFrame]:
-    """What the incremental models hold for the newest night, and the checked sales."""
+    """What the incremental models hold for the newest night, and the checked sales (without when each build changed
+    a sale's clean row, which differs between builds by design)."""
+    checked = db.read_frame(settings, CHECKED_SALES, None).drop(columns=["clean_changed_at", "clean_customer_before"])
     return {
-        "int_sales_checked": db.read_frame(settings, CHECKED_SALES, None),
+        "int_sales_checked": checked,
         "customer_features": _features_at(settings, A_MONTH_LATER),
         "rule_baseline_scores": db.read_frame(
             settings, "select * from analytics.rule_baseline_scores where as_of_date = :night order by customer_id",

@@ -31,6 +31,7 @@ final as (
         sale_id,
         quarantine_reason,
         to_jsonb(sales) - 'quarantine_reason' - 'sale_key' - 'source_row_hash' - 'superseded'
+            - 'clean_changed_at' - 'clean_customer_before'
     from sales
 
 )
