@@ -2,7 +2,7 @@
     config(
         materialized='night_by_night',
         indexes=[{'columns': ['as_of_date', 'customer_id'], 'unique': True}],
-        pre_hook="set work_mem = '1GB'",
+        pre_hook="{{ work_mem('1GB') }}",
     )
 }}
 
@@ -64,7 +64,7 @@ known_at_previous as (
 
     select
         count(*) as known_sales,
-        coalesce(sum(hashtext(sale_id)), 0) as known_sales_checksum
+        coalesce(sum({{ text_hash('sale_id') }}), 0) as known_sales_checksum
     from {{ sales }}
     where {{ sale_is_known(before) }}
 
@@ -88,7 +88,7 @@ customers_with_sales_gone as (
         select
             customer_id,
             count(*) as known_sales,
-            coalesce(sum(hashtext(sale_id)), 0) as known_sales_checksum
+            coalesce(sum({{ text_hash('sale_id') }}), 0) as known_sales_checksum
         from {{ sales }}
         where {{ sale_is_known(before) }}
         group by customer_id

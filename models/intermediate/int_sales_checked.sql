@@ -7,16 +7,16 @@
 {% endfor %}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_by_key(),
         unique_key='sale_key',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         indexes=[{'columns': ['sale_key']}],
-        pre_hook="set work_mem = '1GB'",
+        pre_hook="{{ work_mem('1GB') }}",
         post_hook=[
             "{{ hook_index('clean_sale_id', '(sale_id) " ~ clean ~ "', unique=true) }}",
             "{{ hook_index('quarantined', '(quarantine_reason) where quarantine_reason is not null') }}",
-        ] + clean_sale_indexes + ["analyze {{ this }}"],
+        ] + clean_sale_indexes + ["{{ refresh_statistics(this) }}"],
     )
 }}
 
@@ -130,8 +130,8 @@ final as (
         sales.source_row_hash,
         sales.superseded,
         -- payment facts, stored once: each night's features read them for every sale
-        date_part('epoch', sales.paid_at - sales.sold_at) / 86400.0 as days_to_pay,
-        sales.paid_at::date - sales.due_at as days_paid_after_due,
+        {{ days_between_times('sales.sold_at', 'sales.paid_at') }} as days_to_pay,
+        {{ days_between('sales.due_at', 'sales.paid_at::date') }} as days_paid_after_due,
         coalesce(
             sales.quarantine_reason,
             case
