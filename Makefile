@@ -35,7 +35,7 @@ test: install
 
 ## make test-fast: the tests that need no database (not marked integration), in under 2 minutes
 test-fast: install
-	$(BIN)/pytest -q -m "not integration" -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -q -m "not integration and not spark" -n $(TEST_WORKERS) --dist loadgroup
 
 ## make faults: the load and fault tests alone (also part of make test), with their table of figures
 faults: install

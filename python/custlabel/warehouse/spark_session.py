@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 import jinja2
@@ -39,6 +40,9 @@ def session_parameters(settings: Settings, env: dict[str, str] | None = None) ->
 def local_session(settings: Settings) -> SparkSession:
     """The process's Spark session (started with the profile's parameters, or the one dbt already started)."""
     from pyspark.sql import SparkSession
+
+    # Python workers (scoring's batches) run this interpreter, which has custlabel and the model's libraries.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     builder = SparkSession.builder.enableHiveSupport()
     for name, value in session_parameters(settings).items():
