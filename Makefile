@@ -4,11 +4,13 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 CUSTOMERS ?= 20000
 DAYS ?= 730
+# the demo on a local Spark session: fewer customers, Spark's fixed cost per query dominates on 2 cores
+SPARK_CUSTOMERS ?= 3000
 CRON ?= 0 2 * * *
 # make test's parallel workers, each with an embedded Postgres of its own
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-fast faults bench serve db-start db-stop clean
+.PHONY: install demo demo-spark test test-fast faults bench serve db-start db-stop clean
 
 install: $(VENV)/.installed
 
@@ -23,6 +25,12 @@ demo: install
 	$(BIN)/custlabel db start
 	$(BIN)/custlabel demo-data --customers $(CUSTOMERS) --days $(DAYS)
 	$(BIN)/custlabel nightly --auto-approve
+
+## make demo-spark: night one on a local Spark session (Java 17): the demo master data as Spark tables, then the
+## night's steps there (freshness, dbt build on the spark target, labels published on Spark)
+demo-spark: install
+	$(BIN)/custlabel demo-data --target spark --customers $(SPARK_CUSTOMERS) --days $(DAYS)
+	$(BIN)/custlabel nightly --target spark
 
 ## make serve: serve nightly-customer-labels/nightly on a cron (UTC); trigger it with prefect deployment run
 serve: install

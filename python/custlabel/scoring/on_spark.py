@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+from psycopg import sql
 
+from custlabel.errors import CustlabelError
 from custlabel.scoring import reasons, score, writeback
+from custlabel.training import threshold_cut
 from custlabel.training.deployed_model import DeployedModel
+from custlabel.warehouse import contract, freshness
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -36,22 +41,96 @@ HISTORY_COLUMNS = [
 BAD_RATE = "coalesce(avg(if(label = 'bad', 1.0D, 0.0D)), 0.0D)"
 
 
-def label_night(features: DataFrame, model: DeployedModel, explainer: reasons.ReasonModel) -> DataFrame:
-    """customer_id, label, score, threshold, model, as_of_date and reasons of every row of a feature frame."""
+def newest_loads(spark: SparkSession) -> list[freshness.NewestLoad]:
+    """The newest load of each master-data table on Spark, read as freshness.newest_loads reads Postgres."""
+    found = []
+    for table in freshness.SOURCES:
+        name = f"{contract.SCHEMA}.{table}"
+        if not spark.catalog.tableExists(name):
+            found.append(freshness.NewestLoad(table, None, True))
+            continue
+        has_load_time = "loaded_at" in spark.table(name).columns
+        loaded, changed = spark.sql(
+            f"select {'cast(max(loaded_at) as double)' if has_load_time else 'cast(null as double)'},"
+            f" cast(max(if(updated_at <= current_timestamp(), updated_at, null)) as double) from {name}"
+        ).first()
+        found.append(freshness.NewestLoad(table, _instant(loaded), True) if loaded is not None
+                     else freshness.NewestLoad(table, _instant(changed), False))
+    return found
+
+
+def _instant(epoch_seconds: float | None) -> dt.datetime | None:
+    """A Spark timestamp read as seconds since the epoch: an instant whatever the session's or the process's zone."""
+    return None if epoch_seconds is None else dt.datetime.fromtimestamp(epoch_seconds, dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Eligible:
+    rows: int
+    night: dt.date
+
+
+def eligible(features: DataFrame, expected_night: dt.date | None) -> Eligible:
+    """Tonight's feature rows: refused when empty, of several nights, or not of the night expected."""
     from pyspark.sql import functions as F
 
-    numeric = score.numeric_columns(list(model.feature_columns))
-    columns = [
+    rows, nights, night = features.agg(F.count("*"), F.countDistinct("as_of_date"), F.max("as_of_date")).first()
+    if rows == 0:
+        raise writeback.WriteBackError("no eligible customers tonight: refusing to publish an empty label table")
+    if nights != 1:
+        raise writeback.WriteBackError(f"the feature rows span {nights} as-of dates instead of one")
+    if expected_night is not None and night != expected_night:
+        raise writeback.WriteBackError(
+            f"the features hold the night {night}, not {expected_night}: build {expected_night} on Spark first"
+        )
+    return Eligible(rows, night)
+
+
+def _typed_features(features: DataFrame, feature_columns: list[str]) -> DataFrame:
+    """The key and the model's columns with the Python engine's types: numbers as doubles, categories as text."""
+    from pyspark.sql import functions as F
+
+    numeric = score.numeric_columns(feature_columns)
+    return features.select(
         F.col("customer_id").cast("string"),
         F.col("as_of_date").cast("date"),
-        *(F.col(c).cast("double" if c in numeric else "string").alias(c) for c in model.feature_columns),
-    ]
+        *(F.col(c).cast("double" if c in numeric else "string").alias(c) for c in feature_columns),
+    )
+
+
+def explainer_for(model: DeployedModel, features: DataFrame) -> reasons.ReasonModel:
+    """The reason model from the sample the Python engine takes (the first SAMPLE_ROWS by md5 of customer_id)."""
+    from pyspark.sql import functions as F
+
+    columns = list(model.feature_columns)
+    sample = _typed_features(features, columns).orderBy(F.md5("customer_id")).limit(score.SAMPLE_ROWS).toPandas()
+    return reasons.build_reason_model(model.pipeline, columns, sample[columns])
+
+
+def rule_labels(spark: SparkSession, database: str, rule: DeployedModel, features: DataFrame) -> DataFrame:
+    """Tonight's customers labelled by the rule baseline's scores (its dbt model), at its threshold."""
+    relation = f"{database}.{rule.relation}"
+    if not spark.catalog.tableExists(relation):
+        raise CustlabelError(f"no model to score with: no champion in the registry and no {relation}; build it on Spark first")
+    threshold = float(rule.threshold)
+    label = threshold_cut.label_sql(sql.SQL("r.score"), sql.SQL(repr(threshold))).as_string()
+    features.select("customer_id", "as_of_date").createOrReplaceTempView("custlabel_score_input")
+    return spark.sql(
+        f"select r.customer_id, {label} as label, r.score, {threshold}D as threshold, '{rule.name}' as model_name,"
+        f" '{rule.version}' as model_version, r.as_of_date, r.reason_1, r.reason_2, r.reason_3"
+        f" from custlabel_score_input as i join {relation} as r"
+        " on r.customer_id = i.customer_id and r.as_of_date = i.as_of_date"
+    )
+
+
+def label_night(features: DataFrame, model: DeployedModel, explainer: reasons.ReasonModel) -> DataFrame:
+    """customer_id, label, score, threshold, model, as_of_date and reasons of every row of a feature frame."""
 
     def label(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             yield from score.label_batch(model, explainer, batch).to_batches()
 
-    return features.select(*columns).mapInArrow(label, LABEL_SCHEMA)
+    return _typed_features(features, list(model.feature_columns)).mapInArrow(label, LABEL_SCHEMA)
 
 
 def _table(database: str, name: str) -> str:
