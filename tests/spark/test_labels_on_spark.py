@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from custlabel.config import get_settings
+from custlabel.config import get_settings, schema_for
 from custlabel.scoring import on_spark, reasons, score, writeback
 from custlabel.training.features import MODEL_FEATURES
 from custlabel.warehouse.spark_session import local_session
@@ -18,13 +18,15 @@ from helpers.scoring import fit_model, synthetic_frame
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
 NIGHT = dt.date(2026, 6, 1)
-DATABASE = "analytics"
+DATABASE = schema_for("spark")
 
 
 @pytest.fixture(scope="module")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     local = tmp_path_factory.mktemp("spark-local")
-    return local_session(get_settings({"CUSTLABEL_LOCAL_DIR": str(local)}))
+    session = local_session(get_settings({"CUSTLABEL_LOCAL_DIR": str(local)}))
+    yield session
+    session.stop()
 
 
 def _night(frame: pd.DataFrame, night: dt.date) -> pd.DataFrame:
