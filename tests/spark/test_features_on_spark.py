@@ -1,0 +1,80 @@
+"""The same dbt project on a local Spark session and on Postgres, from the same demo master data:
+customer_features has the same rows and every column agrees within 1e-9; the master-data contract
+test (matches_contract) holds on Spark."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from custlabel.config import Settings
+from custlabel.demo import loader, spark_master_data
+from custlabel.warehouse import db, dbt_runner, spark_session
+
+pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
+
+NIGHT = date(2026, 6, 30)
+WORLD = {"customers": 300, "days": 540, "seed": 5, "end_date": NIGHT}
+# Four monthly nights and tonight: every model and macro of a longer history, at a test's cost.
+VARS = {"feature_history_months": 3}
+BUILD = ["build", "--select", "+customer_features", "--resource-type", "model", "--resource-type", "snapshot"]
+
+
+def _features_on_postgres(settings: Settings) -> pd.DataFrame:
+    loader.generate_and_load(settings=settings, i_mean_database=settings.connection.dbname, **WORLD)
+    dbt_runner.run(settings, BUILD, target="prod", as_of_date=NIGHT, extra_vars=VARS)
+    frame = db.read_frame(settings, "select * from analytics.customer_features order by as_of_date, customer_id")
+    return frame.reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def built_on_spark(make_database, tmp_path_factory: pytest.TempPathFactory):
+    """customer_features built on Postgres and on local Spark from the same demo world, and the Spark session."""
+    postgres = make_database("spark_twin")
+    expected = _features_on_postgres(postgres)
+    settings = dataclasses.replace(postgres, local_dir=tmp_path_factory.mktemp("spark-local"))
+    spark = spark_session.local_session(settings)
+    spark.sparkContext.setLogLevel("ERROR")
+    spark_master_data.replace_master_data(spark, settings, **WORLD)
+    dbt_runner.run(settings, BUILD, target="spark", as_of_date=NIGHT, extra_vars=VARS)
+    built = spark.sql("select * from analytics_spark.customer_features order by as_of_date, customer_id")
+    yield settings, expected, built.toArrow().to_pandas()
+    spark.stop()
+
+
+def assert_same_features(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Same columns and rows (customer, night); numbers within 1e-9, every other value equal."""
+    assert sorted(actual.columns) == sorted(expected.columns), "not the same columns"
+    keys = ["customer_id", "as_of_date"]
+    assert list(actual[keys].itertuples(index=False)) == list(expected[keys].itertuples(index=False)), (
+        "not the same customers and nights"
+    )
+    differences = []
+    for column in expected.columns:
+        left, right = actual[column], expected[column]
+        if pd.api.types.is_numeric_dtype(right):
+            left, right = left.astype(float).to_numpy(), right.astype(float).to_numpy()
+            differ = ~np.isclose(left, right, rtol=0, atol=1e-9, equal_nan=True)
+        else:
+            left, right = left.to_numpy(), right.to_numpy()
+            differ = ~((left == right) | (pd.isna(left) & pd.isna(right)))
+        if differ.any():
+            differences.append(f"{column}: {int(differ.sum())} rows differ, e.g. {left[differ][:3]} != {right[differ][:3]}")
+    assert not differences, "\n".join(differences)
+
+
+def test_customer_features_on_spark_equal_postgres(built_on_spark):
+    _, expected, actual = built_on_spark
+    assert len(expected) > 300 and expected["as_of_date"].nunique() == 5
+    assert_same_features(actual, expected)
+
+
+def test_the_master_data_contract_holds_on_spark(built_on_spark):
+    settings, _, _ = built_on_spark
+    result = dbt_runner.run(settings, ["test", "--select", "test_name:matches_contract"], target="spark",
+                            as_of_date=NIGHT, extra_vars=VARS)
+    assert result.nodes == 2 and not result.warnings
