@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from custlabel.config import Settings, schema_for
 from custlabel.nightly.night_steps import last_complete_night
@@ -20,8 +20,13 @@ from custlabel.scoring import on_spark, score, writeback
 from custlabel.training.deployed_model import CHAMPION
 from custlabel.warehouse import dbt_runner, freshness, spark_session
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
 TARGET = "spark"
-FEATURES = "customer_features_current"
+# What builds on Spark so far (docs/scale.md): the features and the rule baseline, without dbt's data tests.
+BUILD = ["build", "--select", "+customer_features", "rule_baseline_scores",
+         "--resource-type", "model", "--resource-type", "snapshot"]
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,16 @@ def run(settings: Settings, as_of_date: date | None = None, dbt_vars: dict[str, 
     night = as_of_date or last_complete_night(settings.timezone)
     spark = spark_session.local_session(settings)
     checked = freshness.check(settings, night, dbt_vars, loads=on_spark.newest_loads(spark))
-    built = dbt_runner.run(settings, ["build"], target=TARGET, as_of_date=night, extra_vars=dbt_vars)
+    built = dbt_runner.run(settings, BUILD, target=TARGET, as_of_date=night, extra_vars=dbt_vars)
+    labeller, result = label_and_publish(settings, spark, night)
+    return SparkNight(night, checked.sources, checked.warnings, built.nodes, labeller, result,
+                      time.perf_counter() - started)
+
+
+def label_and_publish(settings: Settings, spark: SparkSession, night: date) -> tuple[str, writeback.CheckResult]:
+    """Label the night's customers on Spark by the champion, else the rule baseline, and publish them there."""
     database = schema_for(TARGET)
-    features = spark.table(f"{database}.{FEATURES}")
+    features = spark.table(f"{database}.customer_features").where(f"as_of_date = date'{night}'")
     eligible = on_spark.eligible(features, night)
     models = score.RegisteredModels(settings)
     champion = models.model(CHAMPION)
@@ -72,5 +84,4 @@ def run(settings: Settings, as_of_date: date | None = None, dbt_vars: dict[str, 
     result = on_spark.publish_night(
         spark, database, labels, night, eligible.rows, max_bad_share=score.acceptance_bound(settings)
     )
-    return SparkNight(night, checked.sources, checked.warnings, built.nodes, f"{labeller.name} v{labeller.version}",
-                      result, time.perf_counter() - started)
+    return f"{labeller.name} v{labeller.version}", result
