@@ -230,12 +230,6 @@ def _nightly(args: argparse.Namespace) -> None:
     from custlabel.nightly import serving
     from custlabel.warehouse import dbt_runner
 
-    if args.target == "spark":
-        from custlabel.nightly import spark_night
-
-        night = spark_night.run(get_settings(), as_of_date=args.as_of, dbt_vars=dbt_runner.parse_vars(args.vars))
-        print("\n".join(night.lines()))
-        return
     print(serving.run_once(
         get_settings(), as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve or None,
         dbt_vars=dbt_runner.parse_vars(args.vars),

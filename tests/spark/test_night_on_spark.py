@@ -3,16 +3,16 @@ there, agrees with the same night on Postgres (labels, scores and reasons of the
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 
 import numpy as np
 import pandas as pd
 import pytest
+from prefect.testing.utilities import prefect_test_harness
 
-from custlabel.config import Settings, schema_for
+from custlabel.config import Settings, get_settings, schema_for
 from custlabel.demo import loader, spark_master_data
-from custlabel.nightly import spark_night
+from custlabel.nightly import serving, spark_night
 from custlabel.warehouse import db, dbt_runner, spark_session
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
@@ -35,18 +35,21 @@ def _rule_labels_on_postgres(settings: Settings) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def nights(make_database, tmp_path_factory: pytest.TempPathFactory):
-    """The night's rule labels on Postgres, and the night run on a fresh local Spark warehouse."""
+    """The night's rule labels on Postgres, and the nightly flow run with --target spark on a fresh local Spark
+    warehouse with the same master data and a registry of its own (no champion yet, as on a first night)."""
     postgres = make_database("spark_night")
     expected = _rule_labels_on_postgres(postgres)
     local = tmp_path_factory.mktemp("spark-night")
-    # A registry of its own: no champion yet, as on a company's first night.
-    settings = dataclasses.replace(postgres, local_dir=local, mlflow_tracking_uri=f"sqlite:///{local / 'mlflow.db'}",
-                                   mlflow_artifact_root=local / "artifacts")
-    spark = spark_session.local_session(settings)
-    spark.sparkContext.setLogLevel("ERROR")
-    spark_master_data.replace_master_data(spark, settings, **WORLD)
-    night = spark_night.run(settings, as_of_date=NIGHT, dbt_vars=VARS)
-    yield spark, night, expected
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{local / 'mlflow.db'}")
+        settings = get_settings()
+        spark = spark_session.local_session(settings)
+        spark.sparkContext.setLogLevel("ERROR")
+        spark_master_data.replace_master_data(spark, settings, **WORLD)
+        with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+            summary = serving.run_once(settings, as_of_date=NIGHT, target="spark", dbt_vars=VARS)
+    yield spark, summary, expected
     spark.stop()
 
 
@@ -55,9 +58,9 @@ def _published(spark, table: str) -> pd.DataFrame:
 
 
 def test_the_night_on_spark_labels_as_postgres_does(nights) -> None:
-    spark, night, expected = nights
+    spark, _, expected = nights
     published = _published(spark, "customer_labels")
-    assert night.checked.rows == len(published) == len(expected) > 250
+    assert len(published) == len(expected) > 250
     assert published["customer_id"].tolist() == expected["customer_id"].tolist()
     agreement = (published["label"].to_numpy() == expected["label"].to_numpy()).mean()
     assert agreement >= 0.999, f"{agreement:.2%} of the labels agree"
@@ -68,10 +71,11 @@ def test_the_night_on_spark_labels_as_postgres_does(nights) -> None:
 
 
 def test_the_night_is_kept_in_the_history_and_summarized(nights) -> None:
-    spark, night, _ = nights
+    spark, summary, expected = nights
     history = _published(spark, "customer_label_history")
-    assert set(history["as_of_date"]) == {NIGHT} and len(history) == night.checked.rows
-    lines = night.lines()
-    assert lines[0].startswith(f"night {NIGHT} on Spark: {night.checked.rows:,} customers labelled by rule-baseline")
-    assert "freshness: 2 sources judged" in lines[1]
-    assert "published: analytics_spark.customer_labels" in lines[3]
+    assert set(history["as_of_date"]) == {NIGHT} and len(history) == len(expected)
+    lines = summary.splitlines()
+    assert lines[0].startswith(f"night {NIGHT} on Spark: {len(expected):,} customers labelled by rule-baseline")
+    assert lines[1].startswith("  source freshness: 2 sources judged")
+    assert "on the spark target" in lines[2]
+    assert "in analytics_spark.customer_labels" in lines[3]

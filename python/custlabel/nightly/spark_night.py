@@ -1,27 +1,21 @@
-"""A night on Spark (`custlabel nightly --target spark`): the steps of the nightly flow that run on the engine.
+"""A night on Spark (the nightly flow with `--target spark`): the flow's steps that run on the engine.
 
-The night's freshness, the dbt build of the `spark` target, and tonight's labels by the
-champion (the rule baseline until a version is approved), published on Spark under the
-write-back's checks. The registry stays where it is (MLflow): a version is the same model
-whichever engine labels with it. Not on Spark yet: the canary slice, the monitoring marts,
-triggers and training (docs/scale.md).
+The night's freshness read from Spark, the dbt build of the `spark` target, and tonight's
+labels by the champion (the rule baseline until a version is approved), published on Spark
+under the write-back's checks. The registry stays where it is (MLflow): a version is the same
+model whichever engine labels with it. Not on Spark yet: the canary slice, the monitoring
+marts, triggers and training (docs/scale.md).
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
-from custlabel.config import Settings, schema_for
-from custlabel.nightly.night_steps import last_complete_night
+from custlabel.config import schema_for
+from custlabel.nightly.night_steps import DbtStep, Night, run_dbt
 from custlabel.scoring import on_spark, score, writeback
 from custlabel.training.deployed_model import CHAMPION
-from custlabel.warehouse import dbt_runner, freshness, spark_session
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+from custlabel.warehouse import freshness, spark_session
 
 TARGET = "spark"
 # What builds on Spark so far (docs/scale.md): the features and the rule baseline, without dbt's data tests.
@@ -30,49 +24,41 @@ BUILD = ["build", "--select", "+customer_features", "rule_baseline_scores",
 
 
 @dataclass(frozen=True)
-class SparkNight:
-    """What a night on Spark did, for its summary."""
+class SparkLabels:
+    """Tonight's labels as published on Spark."""
 
-    night: date
-    sources: int
-    warnings: list[str]
-    dbt_nodes: int
     labeller: str
     checked: writeback.CheckResult
-    seconds: float
 
-    def lines(self) -> list[str]:
-        previous = (
-            f", {self.checked.previous_bad_rate:.1%} on {self.checked.previous_as_of_date}"
-            if self.checked.previous_bad_rate is not None else ""
-        )
-        return [
-            f"night {self.night} on Spark: {self.checked.rows:,} customers labelled by {self.labeller}"
-            f" in {self.seconds:.0f} s",
-            f"  freshness: {self.sources} sources judged" + "".join(f"; {w}" for w in self.warnings),
-            f"  dbt build: {self.dbt_nodes} nodes on the {TARGET} target",
-            f"  published: {schema_for(TARGET)}.{writeback.LABELS} ({self.checked.bad_rate:.1%} bad{previous})",
-        ]
+    @property
+    def detail(self) -> str:
+        checked = self.checked
+        previous = (f", {checked.previous_bad_rate:.1%} on {checked.previous_as_of_date}"
+                    if checked.previous_bad_rate is not None else "")
+        return (f"{checked.rows:,} customers by {self.labeller} in {schema_for(TARGET)}.{writeback.LABELS}"
+                f" ({checked.bad_rate:.1%} bad{previous})")
 
 
-def run(settings: Settings, as_of_date: date | None = None, dbt_vars: dict[str, Any] | None = None) -> SparkNight:
-    """Judge the sources, build the night on Spark, label its customers and publish them there."""
-    started = time.perf_counter()
-    settings = replace(settings, target=TARGET)
-    night = as_of_date or last_complete_night(settings.timezone)
+def check_sources(night: Night) -> DbtStep:
+    """The night's freshness, judged as on Postgres from the master data's newest loads on Spark."""
+    settings = night.settings()
     spark = spark_session.local_session(settings)
-    checked = freshness.check(settings, night, dbt_vars, loads=on_spark.newest_loads(spark))
-    built = dbt_runner.run(settings, BUILD, target=TARGET, as_of_date=night, extra_vars=dbt_vars)
-    labeller, result = label_and_publish(settings, spark, night)
-    return SparkNight(night, checked.sources, checked.warnings, built.nodes, labeller, result,
-                      time.perf_counter() - started)
+    checked = freshness.check(settings, night.as_of_date, night.dbt_vars, loads=on_spark.newest_loads(spark))
+    return DbtStep("source freshness", checked.sources, checked.warnings)
 
 
-def label_and_publish(settings: Settings, spark: SparkSession, night: date) -> tuple[str, writeback.CheckResult]:
+def build(night: Night) -> DbtStep:
+    """The night's dbt build on the spark target."""
+    return run_dbt(night, BUILD)
+
+
+def label_and_publish(night: Night) -> SparkLabels:
     """Label the night's customers on Spark by the champion, else the rule baseline, and publish them there."""
+    settings = night.settings()
+    spark = spark_session.local_session(settings)
     database = schema_for(TARGET)
-    features = spark.table(f"{database}.customer_features").where(f"as_of_date = date'{night}'")
-    eligible = on_spark.eligible(features, night)
+    features = spark.table(f"{database}.customer_features").where(f"as_of_date = date'{night.as_of_date}'")
+    eligible = on_spark.eligible(features, night.as_of_date)
     models = score.RegisteredModels(settings)
     champion = models.model(CHAMPION)
     if champion is None:
@@ -81,7 +67,17 @@ def label_and_publish(settings: Settings, spark: SparkSession, night: date) -> t
     else:
         labeller = champion
         labels = on_spark.label_night(features, champion, on_spark.explainer_for(champion, features))
-    result = on_spark.publish_night(
-        spark, database, labels, night, eligible.rows, max_bad_share=score.acceptance_bound(settings)
+    checked = on_spark.publish_night(
+        spark, database, labels, night.as_of_date, eligible.rows, max_bad_share=score.acceptance_bound(settings)
     )
-    return f"{labeller.name} v{labeller.version}", result
+    return SparkLabels(f"{labeller.name} v{labeller.version}", checked)
+
+
+def summary_lines(night: Night, sources: DbtStep, built: DbtStep, labels: SparkLabels) -> list[str]:
+    """What the run's summary says of a night on Spark."""
+    return [
+        f"night {night.as_of_date} on Spark: {labels.checked.rows:,} customers labelled by {labels.labeller}",
+        f"  source freshness: {sources.nodes} sources judged" + "".join(f"; {w}" for w in sources.warnings),
+        f"  dbt build: {built.detail} on the {TARGET} target",
+        f"  score and publish: {labels.detail}",
+    ]
