@@ -147,3 +147,10 @@
 {%- endmacro %}
 {% macro default__decimal_ratio(numerator, denominator) %}{{ numerator }} / {{ denominator }}{% endmacro %}
 {% macro spark__decimal_ratio(numerator, denominator) %}cast({{ numerator }} as double) / {{ denominator }}{% endmacro %}
+
+{% macro earliest_time() -%}
+    {#- A time before every other, as a literal: Spark has no '-infinity'. -#}
+    {{ return(adapter.dispatch('earliest_time', 'custlabel')()) }}
+{%- endmacro %}
+{% macro default__earliest_time() %}{{ return("'-infinity'::timestamptz") }}{% endmacro %}
+{% macro spark__earliest_time() %}{{ return("timestamp'0001-01-01 00:00:00'") }}{% endmacro %}

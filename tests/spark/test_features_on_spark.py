@@ -21,15 +21,29 @@ from custlabel.warehouse import db, dbt_runner, spark_session
 pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 6, 30)
+FIRST_NIGHT = date(2026, 6, 29)
 WORLD = {"customers": 300, "days": 540, "seed": 5, "end_date": NIGHT}
-# Four monthly nights and tonight: every model and macro of a longer history, at a test's cost.
+# Four monthly nights and two nights of this week: every model and macro of a longer history at a test's cost.
 VARS = {"feature_history_months": 3}
 BUILD = ["build", "--select", "+customer_outcomes", "--resource-type", "model", "--resource-type", "snapshot"]
 TABLES = ("customer_features", "customer_outcomes")
+SALE_COLUMNS = ", ".join(loader.SALE_COLUMNS)
+# Between the two nights' builds, new versions of a week of sales (appended with a later updated_at, as
+# `custlabel load --mode append` does): the second build's snapshots close their old versions. The same SQL on
+# both engines.
+NEW_VERSIONS = f"""
+insert into master_data.sales ({SALE_COLUMNS})
+select {SALE_COLUMNS.replace("amount", "amount * 3").replace("updated_at", "timestamp '2026-06-30 10:00:00'")}
+from master_data.sales
+where status = 'completed' and sold_at >= timestamp '2026-05-01 00:00:00' and sold_at < timestamp '2026-05-08 00:00:00'
+"""
 
 
 def _built_on_postgres(settings: Settings) -> dict[str, pd.DataFrame]:
     loader.generate_and_load(settings=settings, i_mean_database=settings.connection.dbname, **WORLD)
+    dbt_runner.run(settings, BUILD, target="prod", as_of_date=FIRST_NIGHT, extra_vars=VARS)
+    with db.connect(settings) as conn:
+        assert conn.execute(NEW_VERSIONS).rowcount > 10
     dbt_runner.run(settings, BUILD, target="prod", as_of_date=NIGHT, extra_vars=VARS)
     return {
         table: db.read_frame(settings, f"select * from analytics.{table} order by as_of_date, customer_id")
@@ -39,18 +53,23 @@ def _built_on_postgres(settings: Settings) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def built_on_spark(make_database, tmp_path_factory: pytest.TempPathFactory):
-    """The tables built on Postgres and on local Spark from the same demo world, and the Spark settings."""
+    """The tables built on Postgres and on local Spark from the same demo world, night after night, and the Spark
+    settings."""
     postgres = make_database("spark_twin")
     expected = _built_on_postgres(postgres)
     settings = dataclasses.replace(postgres, local_dir=tmp_path_factory.mktemp("spark-local"))
     spark = spark_session.local_session(settings)
     spark.sparkContext.setLogLevel("ERROR")
     spark_master_data.replace_master_data(spark, settings, **WORLD)
+    dbt_runner.run(settings, BUILD, target="spark", as_of_date=FIRST_NIGHT, extra_vars=VARS)
+    spark.sql(NEW_VERSIONS)
     dbt_runner.run(settings, BUILD, target="spark", as_of_date=NIGHT, extra_vars=VARS)
     built = {
         table: spark.sql(f"select * from analytics_spark.{table} order by as_of_date, customer_id").toArrow().to_pandas()
         for table in TABLES
     }
+    closed = spark.sql("select count(*) from analytics_spark_snapshots.sales_snapshot where dbt_valid_to is not null")
+    assert closed.collect()[0][0] > 10
     yield settings, expected, built
     spark.stop()
 
@@ -78,7 +97,7 @@ def assert_same_rows(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 def test_customer_features_on_spark_equal_postgres(built_on_spark):
     _, expected, actual = built_on_spark
-    assert len(expected["customer_features"]) > 300 and expected["customer_features"]["as_of_date"].nunique() == 5
+    assert len(expected["customer_features"]) > 300 and expected["customer_features"]["as_of_date"].nunique() == 6
     assert_same_rows(actual["customer_features"], expected["customer_features"])
 
 
