@@ -47,4 +47,6 @@ def local_session(settings: Settings) -> SparkSession:
     builder = SparkSession.builder.enableHiveSupport()
     for name, value in session_parameters(settings).items():
         builder = builder.config(name, value)
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")  # Spark's own warnings are for its developers, not the night's log
+    return session
