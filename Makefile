@@ -4,11 +4,13 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 CUSTOMERS ?= 20000
 DAYS ?= 730
+# the demo on a local Spark session: fewer customers, Spark's fixed cost per query dominates on 2 cores
+SPARK_CUSTOMERS ?= 3000
 CRON ?= 0 2 * * *
 # make test's parallel workers, each with an embedded Postgres of its own
 TEST_WORKERS ?= 2
 
-.PHONY: install demo test test-fast faults bench serve db-start db-stop clean
+.PHONY: install demo demo-spark test test-fast faults bench serve db-start db-stop clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +26,12 @@ demo: install
 	$(BIN)/custlabel demo-data --customers $(CUSTOMERS) --days $(DAYS)
 	$(BIN)/custlabel nightly --auto-approve
 
+## make demo-spark: night one on a local Spark session (Java 17): the demo master data as Spark tables, then the
+## night's steps there (freshness, dbt build on the spark target, labels published on Spark)
+demo-spark: install
+	$(BIN)/custlabel demo-data --target spark --customers $(SPARK_CUSTOMERS) --days $(DAYS)
+	$(BIN)/custlabel nightly --target spark
+
 ## make serve: serve nightly-customer-labels/nightly on a cron (UTC); trigger it with prefect deployment run
 serve: install
 	$(BIN)/custlabel db start
@@ -35,7 +43,7 @@ test: install
 
 ## make test-fast: the tests that need no database (not marked integration), in under 2 minutes
 test-fast: install
-	$(BIN)/pytest -q -m "not integration" -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -q -m "not integration and not spark" -n $(TEST_WORKERS) --dist loadgroup
 
 ## make faults: the load and fault tests alone (also part of make test), with their table of figures
 faults: install

@@ -11,7 +11,7 @@ from prefect.cache_policies import DEFAULT
 from custlabel import masking
 from custlabel.config import get_settings
 from custlabel.monitoring import headline_figures, pipeline_runs
-from custlabel.nightly import night_steps
+from custlabel.nightly import night_steps, spark_night
 from custlabel.nightly.night_steps import (
     CanaryVerdict,
     DbtStep,
@@ -123,11 +123,36 @@ def write_report(night: Night, headline: headline_figures.Headline | None) -> st
     return str(path)
 
 
-def publish_summary(summary: night_steps.Summary) -> None:
+def publish_summary(lines: list[str]) -> None:
     """The summary in the run's logs and as a markdown artifact in the Prefect UI."""
-    for line in summary.lines:
+    for line in lines:
         get_run_logger().info(line)
-    create_markdown_artifact("\n".join(f"- {line}" for line in summary.lines), key="nightly-summary")
+    create_markdown_artifact("\n".join(f"- {line}" for line in lines), key="nightly-summary")
+
+
+@task(name="source freshness", **STEP)
+def check_spark_sources(night: Night) -> DbtStep:
+    return _logged(spark_night.check_sources(night))
+
+
+@task(name="dbt build", **STEP)
+def spark_dbt_build(night: Night) -> DbtStep:
+    return _logged(spark_night.build(night))
+
+
+@task(name="score and publish", **STEP)
+def spark_score_and_publish(night: Night) -> spark_night.SparkLabels:
+    return spark_night.label_and_publish(night)
+
+
+def night_on_spark(night: Night) -> str:
+    """The steps that run on Spark so far (spark_night): freshness → dbt build → score and publish → summary."""
+    sources = check_spark_sources(night)
+    built = spark_dbt_build(night)
+    labels = spark_score_and_publish(night)
+    lines = spark_night.summary_lines(night, sources, built, labels)
+    publish_summary(lines)
+    return "\n".join(lines)
 
 
 @flow(name=night_steps.FLOW_NAME)
@@ -143,7 +168,7 @@ def nightly_customer_labels(
 
     Args:
         as_of_date: the night to label (default today).
-        target: dev | test | prod (default CUSTLABEL_TARGET).
+        target: dev | test | prod (default CUSTLABEL_TARGET), or spark: the steps that run on Spark so far.
         retrain: train a new challenger even when no trigger fired.
         dbt_vars: vars for every dbt step, as `dbt build --vars` takes them (e.g. {"freshness": "warn"}).
 
@@ -153,6 +178,8 @@ def nightly_customer_labels(
     """
     night = night_steps.plan(as_of_date, target, retrain, dbt_vars=dbt_vars)
     masking.protect_logs(night.settings())
+    if night.target == spark_night.TARGET:
+        return night_on_spark(night)
     with night_steps.one_run_at_a_time(night), pipeline_runs.record(night_steps.run_record(night)) as run:
         run.step("source freshness", check_source_freshness, night)
         run.step("dbt build", dbt_build, night)
@@ -172,7 +199,7 @@ def nightly_customer_labels(
         )
         state = run.step("release state", release_state, night, required=False)
         summary = night_steps.summarize(night, run, headline, published, trained, verdict, found, state, validated)
-        publish_summary(summary)
+        publish_summary(summary.lines)
         if published.fallback:
             run.failures.append(f"fallback: {published.fallback}")
         run.finish(summary.data, verdict.republished if verdict and verdict.republished else published.labels)

@@ -29,7 +29,7 @@
 {% macro known_before(as_of) -%}
     {#- Events known at as_of happened before the end of that day: midnight after it in
         the session's time zone, which every session sets to CUSTLABEL_TIMEZONE. -#}
-    ({{ as_of }} + 1)::timestamptz
+    ({{ as_of }} + 1)::{{ type_timestamptz() }}
 {%- endmacro %}
 
 {% macro day_start(day, offset_days) -%}
@@ -37,5 +37,5 @@
         zone (CUSTLABEL_TIMEZONE), as a timestamptz literal: Postgres compares it as a constant, where (date + n)::timestamptz is
         computed again for every row. -#}
     {%- set start = modules.datetime.date.fromisoformat(day) + modules.datetime.timedelta(days=offset_days) -%}
-    '{{ start.isoformat() }}'::timestamptz
+    '{{ start.isoformat() }}'::{{ type_timestamptz() }}
 {%- endmacro %}

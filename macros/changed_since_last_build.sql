@@ -4,11 +4,11 @@
         updated after it may be new since the last build. A literal, so that Postgres
         estimates the few changed rows and reaches them through indexes. -#}
     {%- if not execute -%}
-        {{ return("'-infinity'::timestamptz") }}
+        {{ return(earliest_time()) }}
     {%- endif -%}
     {%- set query -%}
-        select (max({{ column }}) - interval '1 day')::text from {{ relation }} where {{ column }} <= now()
+        select (max({{ column }}) - interval '1 day')::{{ type_text() }} from {{ relation }} where {{ column }} <= now()
     {%- endset -%}
     {%- set newest = run_query(query).columns[0].values()[0] -%}
-    {{ return("'" ~ (newest or '-infinity') ~ "'::timestamptz") }}
+    {{ return("'" ~ newest ~ "'::" ~ type_timestamptz() if newest else earliest_time()) }}
 {%- endmacro %}

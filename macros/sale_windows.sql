@@ -15,7 +15,7 @@
     {%- set since_120d = "sold_at >= " ~ day_start(night, -119) -%}
     {{ return([
         ('known_sales', 'count(*)', 'sum'),
-        ('known_sales_checksum', 'coalesce(sum(hashtext(sale_id)), 0)', 'sum'),
+        ('known_sales_checksum', 'coalesce(sum(' ~ text_hash('sale_id') ~ '), 0)', 'sum'),
         ('purchases', "count(*) filter (where status <> 'cancelled')", 'sum'),
         ('first_purchase_at', "min(sold_at) filter (where status <> 'cancelled')", 'min'),
         ('last_purchase_at', "max(sold_at) filter (where status <> 'cancelled')", 'max'),
@@ -39,13 +39,13 @@
         ('due_invoices_count', 'count(*) filter (where ' ~ completed ~ ' and due_at < ' ~ as_of ~ ')', 'sum'),
         ('paid_late_count', 'count(*) filter (where in_window and days_paid_after_due > 0)', 'sum'),
         ('paid_count', 'count(days_to_pay) filter (where in_window)', 'sum'),
-        ('days_to_pay_sum', 'coalesce(sum(days_to_pay::numeric) filter (where in_window), 0)', 'sum'),
+        ('days_to_pay_sum', 'coalesce(sum(days_to_pay::' ~ type_numeric() ~ ') filter (where in_window), 0)', 'sum'),
         ('paid_on_time_count', 'count(days_to_pay) filter (where in_window and days_paid_after_due <= 0)', 'sum'),
         ('days_to_pay_on_time_sum',
-            'coalesce(sum(days_to_pay::numeric) filter (where in_window and days_paid_after_due <= 0), 0)', 'sum'),
+            'coalesce(sum(days_to_pay::' ~ type_numeric() ~ ') filter (where in_window and days_paid_after_due <= 0), 0)', 'sum'),
         ('paid_120d_count', 'count(days_to_pay) filter (where in_window and ' ~ since_120d ~ ')', 'sum'),
         ('days_to_pay_120d_sum',
-            'coalesce(sum(days_to_pay::numeric) filter (where in_window and ' ~ since_120d ~ '), 0)', 'sum'),
+            'coalesce(sum(days_to_pay::' ~ type_numeric() ~ ') filter (where in_window and ' ~ since_120d ~ '), 0)', 'sum'),
         ('returns_count_90d', "count(*) filter (where in_window and status = 'returned' and " ~ since_90d ~ ')', 'sum'),
         ('unpaid_invoices_15_90d', 'count(*) filter (where ' ~ unpaid ~ ' and ' ~ since_90d ~ ' and ' ~ before_15d ~ ')', 'sum'),
         ('returns_unpaid_90d',
@@ -151,10 +151,20 @@
     {#- The newest night before `night` that the model (night_by_night) holds or builds
         before it in this run, when at most max_gap_days earlier, as 'YYYY-MM-DD'; none
         on a first or full build: the night is then computed in full. -#}
+    {{ return(adapter.dispatch('previous_night_held', 'custlabel')(nights, night, max_gap_days)) }}
+{%- endmacro %}
+
+{% macro spark__previous_night_held(nights, night, max_gap_days) -%}
+    {#- None: on Spark every night is computed in full (keeping a night reads its few
+        touched sales through Postgres's indexes and arrays; docs/scale.md). -#}
+    {{ return(none) }}
+{%- endmacro %}
+
+{% macro default__previous_night_held(nights, night, max_gap_days) -%}
     {%- if not execute or load_relation(this) is none or should_full_refresh() -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set held = run_query("select max(as_of_date)::text from " ~ this ~ " where as_of_date < '" ~ night ~ "'::date").columns[0].values()[0] -%}
+    {%- set held = run_query("select max(as_of_date)::" ~ type_text() ~ " from " ~ this ~ " where as_of_date < '" ~ night ~ "'::date").columns[0].values()[0] -%}
     {%- set candidates = (nights | select('lt', night) | list) + ([held] if held else []) -%}
     {%- if not candidates -%}
         {{ return(none) }}

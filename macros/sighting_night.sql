@@ -11,7 +11,7 @@
         {{ return(clock_night) }}
     {%- endif -%}
     {%- set query -%}
-        select max(case when by_load_time then last_loaded_at::date - 1 else last_loaded_at::date end)::text
+        select max(case when by_load_time then last_loaded_at::date - 1 else last_loaded_at::date end)::{{ type_text() }}
         from {{ ref('stg_master__loads') }}
     {%- endset -%}
     {%- set extract_night = run_query(query).columns[0].values()[0] or clock_night -%}
@@ -34,6 +34,6 @@
     {%- if snapshot is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set newest = run_query("select max(seen_on)::text from " ~ snapshot).columns[0].values()[0] -%}
+    {%- set newest = run_query("select max(seen_on)::" ~ type_text() ~ " from " ~ snapshot).columns[0].values()[0] -%}
     {{ return(newest) }}
 {%- endmacro %}

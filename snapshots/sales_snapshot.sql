@@ -6,12 +6,12 @@
         strategy='timestamp',
         updated_at='updated_at',
         post_hook=[
-            "create index if not exists {{ this.identifier }}_current_sale_id on {{ this }} (sale_id) where dbt_valid_to is null",
-            "create index if not exists {{ this.identifier }}_closed_sale_id on {{ this }} (sale_id) where dbt_valid_to is not null",
-            "create index if not exists {{ this.identifier }}_late_facts on {{ this }} (sale_id)
+            "{{ hook_index('current_sale_id', '(sale_id) where dbt_valid_to is null') }}",
+            "{{ hook_index('closed_sale_id', '(sale_id) where dbt_valid_to is not null') }}",
+            "{{ hook_index('late_facts', '(sale_id)
                 include (sale_seen_late_on, paid_seen_late_on, status_seen_late_on)
                 where dbt_valid_to is null and (sale_seen_late_on is not null
-                    or paid_seen_late_on is not null or status_seen_late_on is not null)",
+                    or paid_seen_late_on is not null or status_seen_late_on is not null)') }}",
         ],
     )
 }}
@@ -22,7 +22,7 @@
 {% set seen_night = sighting_night() %}
 {% set tonight = "'" ~ seen_night ~ "'::date" %}
 {% set tonight_starts = day_start(seen_night, 0) %}
-{% set seen_at = "'" ~ run_started_at.isoformat() ~ "'::timestamptz" %}
+{% set seen_at = "'" ~ run_started_at.isoformat() ~ "'::" ~ type_timestamptz() %}
 
 {% if existing %}
 {% set held = adapter.get_columns_in_relation(existing) | map(attribute='name') | list %}

@@ -32,8 +32,8 @@ renamed as (
         updated_at,
 
         ---------- amounts
-        quantity::numeric as quantity,
-        amount::numeric as amount,
+        quantity::{{ type_numeric() }} as quantity,
+        amount::{{ type_numeric() }} as amount,
 
         ---------- attributes ('Returned ', 'COMPLETED' are fixed here)
         lower(trim(status)) as status,
@@ -103,12 +103,25 @@ select * from final
 
 {% macro sale_row_hash(row) -%}
     {#- A 64-bit hash of a master_data.sales row's contract columns, independent of the
-        session's time zone (a timestamptz hashes its instant): the reconciliation test
-        sums it to see edits that kept their updated_at. Hashed as a record, not as its
-        text: a third of the time over every sale. -#}
+        session's time zone (a timestamp hashes its instant): the reconciliation test
+        sums it to see edits that kept their updated_at. -#}
+    {{ return(adapter.dispatch('sale_row_hash', 'custlabel')(row)) }}
+{%- endmacro %}
+
+{% macro default__sale_row_hash(row) -%}
+    {#- Hashed as a record, not as its text: a third of the time over every sale. -#}
     hash_record_extended(row(
         {{ row }}.sale_id, {{ row }}.customer_id, {{ row }}.sold_at, {{ row }}.quantity,
         {{ row }}.amount, {{ row }}.status, {{ row }}.status_changed_at, {{ row }}.due_at,
         {{ row }}.paid_at, {{ row }}.channel, {{ row }}.recorded_at, {{ row }}.updated_at
     ), 0)
+{%- endmacro %}
+
+{% macro spark__sale_row_hash(row) -%}
+    {#- Spark's timestamps hash as instants already. -#}
+    {{ row_hash([
+        row ~ '.sale_id', row ~ '.customer_id', row ~ '.sold_at', row ~ '.quantity', row ~ '.amount', row ~ '.status',
+        row ~ '.status_changed_at', row ~ '.due_at', row ~ '.paid_at', row ~ '.channel', row ~ '.recorded_at',
+        row ~ '.updated_at',
+    ]) }}
 {%- endmacro %}

@@ -13,16 +13,14 @@ with contract (column_name, expected_type, position) as (
 
     values
     {%- for column in columns %}
-        ('{{ column.name }}', '{{ column.data_type }}', {{ loop.index }}){{ "," if not loop.last }}
+        ('{{ column.name }}', '{{ contract_type(column.data_type) }}', {{ loop.index }}){{ "," if not loop.last }}
     {%- endfor %}
 
 ),
 
 actual as (
 
-    select column_name::text, data_type::text as actual_type
-    from information_schema.columns
-    where table_schema = '{{ model.schema }}' and table_name = '{{ model.identifier }}'
+    {{ relation_column_types(model) }}
 
 )
 
@@ -40,3 +38,27 @@ where actual.actual_type is distinct from contract.expected_type
 order by contract.position
 
 {% endtest %}
+
+{% macro relation_column_types(relation) -%}
+    {#- One row per column of the relation: column_name, actual_type (the engine's type name). -#}
+    {{ return(adapter.dispatch('relation_column_types', 'custlabel')(relation)) }}
+{%- endmacro %}
+
+{% macro default__relation_column_types(relation) -%}
+    select column_name::text, data_type::text as actual_type
+    from information_schema.columns
+    where table_schema = '{{ relation.schema }}' and table_name = '{{ relation.identifier }}'
+{%- endmacro %}
+
+{% macro spark__relation_column_types(relation) -%}
+    {#- Spark's catalog is read through the adapter (no information_schema). -#}
+    {%- set columns = adapter.get_columns_in_relation(relation) if execute else [] -%}
+    select column_name, actual_type from values
+    {%- for column in columns %}
+        ('{{ column.name }}', '{{ column.data_type }}'){{ "," if not loop.last }}
+    {%- else %}
+        (cast(null as string), cast(null as string))
+    {%- endfor %}
+        as columns (column_name, actual_type)
+    where column_name is not null
+{%- endmacro %}

@@ -9,11 +9,7 @@ with
 
 history as (
 
-    select generate_series(
-        date_trunc('{{ every }}', {{ as_of_date() }} - interval '{{ var("feature_history_months") }} months'),
-        {{ as_of_date() }}::timestamp,
-        interval '1 {{ every }}'
-    )::date as as_of_date
+    select {{ period_starts(every, var("feature_history_months"), as_of_date()) }} as as_of_date
 
 ),
 

@@ -2,7 +2,7 @@
     config(
         materialized='night_by_night',
         indexes=[{'columns': ['as_of_date', 'customer_id'], 'unique': True}],
-        pre_hook="set work_mem = '1GB'",
+        pre_hook="{{ work_mem('1GB') }}",
     )
 }}
 
@@ -115,7 +115,7 @@ customers_with_sales_gone as (
         select
             customer_id,
             count(*) as known_sales,
-            coalesce(sum(hashtext(sale_id)), 0) as known_sales_checksum
+            coalesce(sum({{ text_hash('sale_id') }}), 0) as known_sales_checksum
         from {{ sales }}
         where {{ sale_is_known(before) }}
         group by customer_id
@@ -241,6 +241,6 @@ select
     {%- for name, aggregate, combine in parts %}
     {{ name }},
     {%- endfor %}
-    '{{ run_started_at.isoformat() }}'::timestamptz as built_at
+    cast('{{ run_started_at.isoformat() }}' as {{ type_timestamptz() }}) as built_at
 from final
 {% endcall %}

@@ -20,7 +20,7 @@ final as (
         gender,
         -- when this version was first seen, by the run's clock, and the night that
         -- sighting counts for: the snapshot keeps both from then on
-        '{{ run_started_at.isoformat() }}'::timestamptz as seen_at,
+        '{{ run_started_at.isoformat() }}'::{{ type_timestamptz() }} as seen_at,
         '{{ sighting_night() }}'::date as seen_on
     from customers
     where quarantine_reason is null and not superseded

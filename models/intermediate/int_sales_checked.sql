@@ -9,17 +9,17 @@
 {% endfor %}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_by_key(),
         unique_key='sale_key',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         indexes=[{'columns': ['sale_key']}],
-        pre_hook="set work_mem = '1GB'",
+        pre_hook="{{ work_mem('1GB') }}",
         post_hook=[
             "{{ hook_index('clean_sale_id', '(sale_id) " ~ clean ~ "', unique=true) }}",
             "{{ hook_index('quarantined', '(quarantine_reason) where quarantine_reason is not null') }}",
             "{{ hook_index('clean_changed_at', '(clean_changed_at)') }}",
-        ] + clean_sale_indexes + ["analyze {{ this }}"],
+        ] + clean_sale_indexes + ["{{ refresh_statistics(this) }}"],
     )
 }}
 
@@ -27,7 +27,7 @@
 {% set source_customers = source('master_data', 'customers') %}
 -- depends_on: {{ ref('customers_snapshot') }}
 {% set changed_after = changed_since_last_build(this, 'updated_at') if is_incremental() else none %}
-{% set checked_at = "'" ~ run_started_at.isoformat() ~ "'::timestamptz" %}
+{% set checked_at = "cast('" ~ run_started_at.isoformat() ~ "' as " ~ type_timestamptz() ~ ")" %}
 
 -- One row per row of master_data.sales, with quarantine_reason set when it cannot be
 -- used: the staging checks, plus the ones that need its customer; older versions of a
@@ -157,8 +157,8 @@ checked as (
         sales.source_row_hash,
         sales.superseded,
         -- payment facts, stored once: each night's features read them for every sale
-        date_part('epoch', sales.paid_at - sales.sold_at) / 86400.0 as days_to_pay,
-        sales.paid_at::date - sales.due_at as days_paid_after_due,
+        {{ days_between_times('sales.sold_at', 'sales.paid_at') }} as days_to_pay,
+        {{ days_between('sales.due_at', 'sales.paid_at::date') }} as days_paid_after_due,
         coalesce(
             sales.quarantine_reason,
             case
@@ -196,7 +196,7 @@ final as (
     ) as clean_now on clean_now.sale_key = checked.sale_key
         {%- else %}
         {{ checked_at }} as clean_changed_at,
-        null::text as clean_customer_before
+        cast(null as {{ type_text() }}) as clean_customer_before
     from checked
         {%- endif %}
 

@@ -18,7 +18,7 @@
 -- all first (2.3 times faster for a night of int_customer_sale_windows at 20,000 customers).
 with
 
-sales as not materialized (
+sales as {{ not_materialized() }} (
 
     select * from {{ ref('int_sales_validated') }}
 
@@ -37,7 +37,7 @@ seen_late as (
 
 ),
 
-versions as not materialized (
+versions as {{ not_materialized() }} (
 
     select * from {{ ref('int_sales_versioned') }}
 
@@ -53,7 +53,7 @@ current_versions as (
         seen_late.paid_seen_late_on,
         seen_late.status_seen_late_on,
         current_version.version_known_from,
-        null::timestamptz as version_known_until
+        null::{{ type_timestamptz() }} as version_known_until
     from sales
     left join seen_late on seen_late.sale_id = sales.sale_id
     left join versions as current_version
@@ -83,13 +83,13 @@ final as (
 
     select
         *,
-        greatest(sold_at, recorded_at, sale_seen_late_on::timestamptz) as sale_known_at,
+        greatest(sold_at, recorded_at, sale_seen_late_on::{{ type_timestamptz() }}) as sale_known_at,
         -- null for a completed sale, and for a status without timestamp the snapshot never saw
         case when status <> 'completed' then
-            greatest(status_changed_at, status_seen_late_on::timestamptz)
+            greatest(status_changed_at, status_seen_late_on::{{ type_timestamptz() }})
         end as status_known_at,
         case when paid_at is not null then
-            greatest(paid_at, paid_seen_late_on::timestamptz)
+            greatest(paid_at, paid_seen_late_on::{{ type_timestamptz() }})
         end as paid_known_at
     from (
         select * from current_versions

@@ -35,6 +35,17 @@ def _demo_data(args: argparse.Namespace) -> None:
     from custlabel.config import get_settings
     from custlabel.demo import loader
 
+    if args.target == "spark":
+        from custlabel.demo import spark_master_data
+        from custlabel.warehouse import spark_session
+
+        settings = get_settings()
+        spark = spark_session.local_session(settings)
+        print(spark_master_data.replace_master_data(
+            spark, settings, args.customers, args.days, args.seed,
+            date.fromisoformat(args.end_date) if args.end_date else date.today(),
+        ))
+        return
     summary = loader.generate_and_load(
         get_settings(), customers=args.customers, days=args.days, seed=args.seed, end_date=args.end_date,
         i_mean_database=args.i_mean_database, purchase_only=args.purchase_only,
@@ -272,8 +283,10 @@ def _night(text: str) -> date:
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
-def _add_target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", choices=["dev", "test", "prod"], default=None, help="default: CUSTLABEL_TARGET")
+def _add_target(parser: argparse.ArgumentParser, spark: bool = False) -> None:
+    """--target: dev, test or prod on Postgres, and spark (a local Spark session) for the commands that run there."""
+    targets = ["dev", "test", "prod", *(["spark"] if spark else [])]
+    parser.add_argument("--target", choices=targets, default=None, help="default: CUSTLABEL_TARGET")
 
 
 def _version_command(sub, name: str, handler, help_text: str, by_help: str) -> argparse.ArgumentParser:
@@ -305,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--purchase-only", action="store_true",
         help="a purchase log only: no invoices, returns, cancellations or channels (due_at, channel null; paid when sold)",
     )
+    demo.add_argument("--target", choices=["spark"], default=None,
+                      help="spark: write the master data as Spark tables (Parquet) of the local Spark session instead")
     demo.set_defaults(handler=_demo_data)
 
     load = sub.add_parser("load", help="load customers and sales files (CSV or Parquet) into master_data.*")
@@ -417,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     nightly = sub.add_parser("nightly", help="run the nightly flow once, here (Prefect local mode unless PREFECT_API_URL is set)")
     nightly.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night to label, YYYY-MM-DD (default: the last complete night, yesterday in CUSTLABEL_TIMEZONE)")
-    _add_target(nightly)
+    _add_target(nightly, spark=True)
     nightly.add_argument("--retrain", action="store_true", help="train a new challenger even when a model exists")
     nightly.add_argument("--auto-approve", action="store_true", help="approve a trained version that passed every gate (demo, tests; CUSTLABEL_AUTO_APPROVE=1 too)")
     nightly.add_argument("--vars", default="", help="dbt vars for every dbt step, as `dbt build --vars` takes them, "

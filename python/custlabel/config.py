@@ -19,7 +19,8 @@ DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[2]
 EMBEDDED_DEFAULT_PORT = 55432
 # The embedded superuser's password file under local_dir (libpq's format, mode 0600), written at first start.
 PASSFILE = "pgpass"
-TARGET_SCHEMAS = {"dev": "analytics_dev", "test": "analytics_test", "prod": "analytics"}
+# spark: the same project on a local Spark session (profiles.yml.example), `custlabel nightly --target spark`.
+TARGET_SCHEMAS = {"dev": "analytics_dev", "test": "analytics_test", "prod": "analytics", "spark": "analytics_spark"}
 # A Postgres duration ("90s", "15min", "2h", "0" for none): safe inside a libpq options string.
 DURATION = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
 # libpq keywords of a DATABASE_URL query string and the variables that carry them to dbt and psql.

@@ -6,18 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
-from unit.test_reasons import _frame
 
 from custlabel.release import explainability
 from custlabel.scoring import reasons
 from custlabel.training.features import MODEL_FEATURES
 from custlabel.training.model_families import build_pipeline
+from helpers.scoring import synthetic_frame
 
 
 def _collinear(rows: int = 3000, seed: int = 5) -> tuple[pd.DataFrame, np.ndarray]:
     """Falling revenue makes customers bad; the trend's own weight is positive only through revenue_90d."""
     rng = np.random.default_rng(seed)
-    frame = _frame(rows, seed=seed)
+    frame = synthetic_frame(rows, seed=seed)
     revenue, previous = rng.normal(0, 1, rows), rng.normal(0, 1, rows)
     frame["revenue_90d"], frame["revenue_prev_90d"] = revenue, previous
     frame["revenue_trend_90d"] = revenue - previous + rng.normal(0, 0.3, rows)

@@ -22,6 +22,10 @@ ALLOWED_IN_FUNCTIONS = {
     "warehouse/dbt_runner.py": {"dbt"},
     # `python -m custlabel.benchmarks.scoring` would import itself twice through the package
     "devtools/benchmarks/__init__.py": {"custlabel"},
+    # pyspark is the optional spark extra, and starts a JVM: only Spark targets need it
+    "warehouse/spark_session.py": {"pyspark"},
+    # the nightly flow imports the Spark steps for every target: pyspark only when a night runs on Spark
+    "scoring/on_spark.py": {"pyspark"},
     # prefect-dbt is an optional extra (prefect-dbt-bench), installed only to measure it
     "devtools/benchmarks/prefect_dbt_overhead.py": {"prefect_dbt"},
 }

@@ -7,18 +7,7 @@ import pandas as pd
 
 from custlabel.scoring import reasons
 from custlabel.training.features import MODEL_FEATURES, NUMERIC_FEATURES
-from helpers.scoring import fit_model
-
-
-def _frame(rows: int = 600, seed: int = 3) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({c: rng.exponential(5.0, rows) for c in NUMERIC_FEATURES})
-    for rate in ("return_rate_365d", "cancel_rate_365d", "late_payment_rate_365d", "online_share_365d"):
-        frame[rate] = rng.random(rows)
-    frame.loc[rng.random(rows) < 0.1, "days_since_last_sale"] = np.nan
-    frame["days_since_last_sale"] *= 40
-    frame["segment"] = pd.Series(rng.choice(["retail", "wholesale", "online"], rows)).astype("str")
-    return frame
+from helpers.scoring import fit_model, synthetic_frame
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -35,7 +24,7 @@ def test_every_feature_has_words():
 
 
 def test_linear_models_get_the_exact_additive_map():
-    frame = _frame()
+    frame = synthetic_frame()
     model = fit_model(frame, "logreg")
     explainer = reasons.build_reason_model(model.pipeline, MODEL_FEATURES, frame[MODEL_FEATURES])
     assert explainer.method == reasons.EXACT
@@ -48,7 +37,7 @@ def test_linear_models_get_the_exact_additive_map():
 
 
 def test_trees_get_a_linear_surrogate_pointing_the_right_way():
-    frame = _frame(1500)
+    frame = synthetic_frame(1500)
     model = fit_model(frame, "forest")
     explainer = reasons.build_reason_model(model.pipeline, MODEL_FEATURES, frame[MODEL_FEATURES])
     assert explainer.method == reasons.SURROGATE
@@ -59,7 +48,7 @@ def test_trees_get_a_linear_surrogate_pointing_the_right_way():
 
 
 def test_top_reasons_are_the_largest_positive_pushes_in_words():
-    frame = _frame()
+    frame = synthetic_frame()
     model = fit_model(frame, "logreg")
     explainer = reasons.build_reason_model(model.pipeline, MODEL_FEATURES, frame[MODEL_FEATURES])
     worst = frame[MODEL_FEATURES].iloc[[0]].copy()
@@ -75,7 +64,7 @@ def test_top_reasons_are_the_largest_positive_pushes_in_words():
 
 
 def test_unknown_values_and_categories_have_words():
-    frame = _frame()
+    frame = synthetic_frame()
     model = fit_model(frame, "logreg")
     explainer = reasons.build_reason_model(model.pipeline, MODEL_FEATURES, frame[MODEL_FEATURES])
     row = frame[MODEL_FEATURES].iloc[[0]].copy()
@@ -99,7 +88,7 @@ def test_a_reason_reads_in_the_direction_that_raised_the_risk():
     # Revenue falling is what makes customers bad here; the trend's own coefficient is positive only
     # because it moves with revenue_90d. "revenue rising" must never be named as a reason for bad.
     rng = np.random.default_rng(5)
-    frame = _frame(4000, seed=5)
+    frame = synthetic_frame(4000, seed=5)
     revenue = rng.normal(0.0, 1.0, len(frame))
     previous = rng.normal(0.0, 1.0, len(frame))
     frame["revenue_90d"], frame["revenue_prev_90d"] = revenue, previous
@@ -116,7 +105,7 @@ def test_a_reason_reads_in_the_direction_that_raised_the_risk():
 
 def test_new_customer_means_an_absolute_tenure():
     rng = np.random.default_rng(8)
-    frame = _frame(3000, seed=8)
+    frame = synthetic_frame(3000, seed=8)
     frame["tenure_days"] = rng.uniform(0, 1500, len(frame))
     y = (rng.random(len(frame)) < 1 / (1 + np.exp(frame["tenure_days"].to_numpy() / 300 - 2.5))).astype(int)
     pipeline = _fit(frame, y)

@@ -67,7 +67,7 @@ final as (
         customers.customer_id,
         customers.as_of_date,
         customers.as_of_date + {{ window_days }} as window_end,
-        coalesce(outcomes.net_paid_revenue, 0)::float as net_paid_revenue,
+        coalesce(outcomes.net_paid_revenue, 0)::{{ type_float() }} as net_paid_revenue,
         coalesce(outcomes.unpaid_invoices_count, 0)::integer as unpaid_invoices_count,
         (coalesce(outcomes.net_paid_revenue, 0) <= 0 or coalesce(outcomes.unpaid_invoices_count, 0) > 0)::integer
             as is_bad

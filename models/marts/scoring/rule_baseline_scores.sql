@@ -44,21 +44,18 @@ scored as (
     select
         customer_id,
         as_of_date,
-        least(
+        cast(least(
             1.0,
             recency_points + unpaid_points + returns_points + late_points + frequency_points + fading_points
-        )::double precision as score,
-        array_remove(
-            array[
-                case when recency_points > 0 then 'no purchase in the last 90 days' end,
-                case when unpaid_points > 0 then 'invoices unpaid past their due date' end,
-                case when returns_points > 0 then 'returned 30% or more of purchases' end,
-                case when late_points > 0 then 'paid half or more of invoices late' end,
-                case when frequency_points > 0 then 'fewer than 4 purchases in the last year' end,
-                case when fading_points > 0 then 'purchases halved against the quarter before' end
-            ],
-            null
-        ) as reasons
+        ) as {{ type_float() }}) as score,
+        {{ array_without_nulls([
+            "case when recency_points > 0 then 'no purchase in the last 90 days' end",
+            "case when unpaid_points > 0 then 'invoices unpaid past their due date' end",
+            "case when returns_points > 0 then 'returned 30% or more of purchases' end",
+            "case when late_points > 0 then 'paid half or more of invoices late' end",
+            "case when frequency_points > 0 then 'fewer than 4 purchases in the last year' end",
+            "case when fading_points > 0 then 'purchases halved against the quarter before' end",
+        ]) }} as reasons
     from points
 
 ),
@@ -75,9 +72,9 @@ final as (
         case when score >= 0.5 then 'bad' else 'good' end as label,
 
         ---------- reasons, strongest first
-        reasons[1] as reason_1,
-        reasons[2] as reason_2,
-        reasons[3] as reason_3
+        {{ array_item('reasons', 1) }} as reason_1,
+        {{ array_item('reasons', 2) }} as reason_2,
+        {{ array_item('reasons', 3) }} as reason_3
     from scored
 
 )

@@ -5,10 +5,10 @@ source as (
     select
         source_rows.*,
         -- the row as it was read: two rows of one version that differ conflict
-        hashtextextended(row(
-            source_rows.customer_id, source_rows.created_at, source_rows.updated_at, source_rows.country,
-            source_rows.segment, source_rows.birth_date, source_rows.gender
-        )::text, 0) as source_row_hash
+        {{ row_hash([
+            'source_rows.customer_id', 'source_rows.created_at', 'source_rows.updated_at', 'source_rows.country',
+            'source_rows.segment', 'source_rows.birth_date', 'source_rows.gender',
+        ]) }} as source_row_hash
     from {{ source('master_data', 'customers') }} as source_rows
 
 ),

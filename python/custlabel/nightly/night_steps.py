@@ -48,7 +48,7 @@ from custlabel.warehouse import db, dbt_runner, dbt_test_history, freshness, loc
 
 logger = logging.getLogger(__name__)
 
-Target = Literal["dev", "test", "prod"]
+Target = Literal["dev", "test", "prod", "spark"]
 
 FLOW_NAME = "nightly-customer-labels"
 # The monitoring marts that read tonight's labels or the stored dbt test results (their tag, in their YAML).
@@ -157,7 +157,7 @@ class DbtStep:
         return text
 
 
-def _dbt(night: Night, args: list[str]) -> DbtStep:
+def run_dbt(night: Night, args: list[str]) -> DbtStep:
     # Warnings and errors only on the terminal: the run's logs and record carry the rest (and logs/dbt.log).
     quiet = ["--log-level", "warn"]
     result = dbt_runner.run(
@@ -179,7 +179,7 @@ def _build(night: Night, args: list[str]) -> DbtStep:
     """A `dbt build` whose test results are kept in the monitoring schema, also when a test fails."""
     started = datetime.now(timezone.utc)
     try:
-        return _dbt(night, args)
+        return run_dbt(night, args)
     finally:
         _keep_test_results(night, started)
 

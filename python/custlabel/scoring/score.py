@@ -306,11 +306,11 @@ def _read_frame(conn: psycopg.Connection, query: sql.Composable, columns: list[s
     return pa.Table.from_batches(batches, schema=schema).to_pandas()
 
 
-def _numeric_columns(feature_columns: list[str]) -> set[str]:
+def numeric_columns(feature_columns: list[str]) -> set[str]:
     return {c for c in feature_columns if c in NUMERIC_FEATURES or c not in CATEGORICAL_FEATURES}
 
 
-def _label_batch(model: DeployedModel, explainer: reasons.ReasonModel, batch: pa.RecordBatch) -> pa.Table:
+def label_batch(model: DeployedModel, explainer: reasons.ReasonModel, batch: pa.RecordBatch) -> pa.Table:
     features = batch.select(list(model.feature_columns)).to_pandas()
     scores = model.scores(features)
     threshold = float(model.threshold)
@@ -343,13 +343,13 @@ def score_in_python(
     """Stream a slice out of the warehouse, label it chunk by chunk and COPY it into staging."""
     feature_columns = list(model.feature_columns)
     columns = ["customer_id", "as_of_date", *feature_columns]
-    types = _arrow_types(feature_columns, _numeric_columns(feature_columns))
+    types = _arrow_types(feature_columns, numeric_columns(feature_columns))
     rows = 0
     options = pacsv.WriteOptions(include_header=False)
     with writeback.copy_into_staging(writer, schema) as copy:
         for batch in stream_batches(reader, _select(columns, where), columns, {c: types[c] for c in columns}):
             buffer = io.BytesIO()
-            pacsv.write_csv(_label_batch(model, explainer, batch), buffer, write_options=options)
+            pacsv.write_csv(label_batch(model, explainer, batch), buffer, write_options=options)
             copy.write(buffer.getbuffer())
             rows += batch.num_rows
     return rows
@@ -417,7 +417,7 @@ def _score_model_slice(
 ) -> SliceResult:
     schema = request.schema
     feature_columns = list(model.feature_columns)
-    numeric = _numeric_columns(feature_columns)
+    numeric = numeric_columns(feature_columns)
     sample_query = _sample_query(feature_columns)
     sample = _read_frame(conn, sample_query, ["customer_id", *feature_columns], numeric)
     explainer = reasons.build_reason_model(model.pipeline, feature_columns, sample[feature_columns])

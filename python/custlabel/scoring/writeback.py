@@ -150,6 +150,52 @@ def _previous_night(conn: psycopg.Connection, schema: str, as_of_date: dt.date) 
     return (row[0], row[1]) if row else (None, None)
 
 
+@dataclass(frozen=True)
+class NightFigures:
+    """What the checks read of a night's labels written aside, on any engine."""
+
+    rows: int
+    null_labels: int
+    nights: int
+    bad_rate: float
+
+
+def judge_night(figures: NightFigures, expected_rows: int, max_bad_share: float) -> None:
+    """Row count, nulls, one night, and the share labelled bad (always, the first night included)."""
+    rows = figures.rows
+    if rows != expected_rows:
+        raise WriteBackError(f"tonight's labels have {rows} rows but {expected_rows} customers are eligible")
+    if figures.null_labels:
+        raise WriteBackError(f"{figures.null_labels} rows have no label")
+    if rows and figures.nights != 1:
+        raise WriteBackError(f"tonight's labels span {figures.nights} as-of dates instead of one")
+    if figures.bad_rate > max_bad_share:
+        raise WriteBackError(
+            f"{figures.bad_rate:.1%} of tonight's {rows} customers are labelled bad, above the {max_bad_share:.0%} that "
+            "acceptance.yml allows (performance.max_bad_share, the business's capacity to act); nothing was "
+            "published and the previous labels stay"
+        )
+
+
+def judge_rate_change(
+    figures: NightFigures,
+    previous_date: dt.date | None,
+    previous_rate: float | None,
+    max_label_rate_change: float,
+    force: bool,
+) -> CheckResult:
+    """The bad rate against the previous night's; --force publishes a larger move with a warning."""
+    if previous_rate is not None and abs(figures.bad_rate - previous_rate) > max_label_rate_change:
+        message = (
+            f"bad rate {figures.bad_rate:.1%} moved more than {max_label_rate_change:.1%} from {previous_rate:.1%}"
+            f" on {previous_date}"
+        )
+        if not force:
+            raise WriteBackError(message + "; rerun with --force if this is expected")
+        logger.warning("%s; published anyway (--force)", message)
+    return CheckResult(figures.rows, figures.bad_rate, previous_rate, previous_date)
+
+
 def check_staging(
     conn: psycopg.Connection,
     schema: str,
@@ -159,27 +205,16 @@ def check_staging(
     force: bool = False,
     max_bad_share: float = 1.0,
 ) -> CheckResult:
-    """Row count, nulls, one row per customer, one night, the share labelled bad (always, the first night
-    included; --force does not waive it), and the label rate against the previous night."""
+    """The night's checks (judge_night), one row per customer, and the label rate against the previous night
+    (--force does not waive the bad share)."""
     staging = _ident(schema, STAGING)
-    rows, null_labels, nights, bad_rate = conn.execute(
+    figures = NightFigures(*conn.execute(
         sql.SQL(
             "select count(*), count(*) filter (where label is null), count(distinct as_of_date),"
             " coalesce(avg((label = 'bad')::int)::float8, 0) from {}"
         ).format(staging)
-    ).fetchone()
-    if rows != expected_rows:
-        raise WriteBackError(f"tonight's labels have {rows} rows but {expected_rows} customers are eligible")
-    if null_labels:
-        raise WriteBackError(f"{null_labels} rows have no label")
-    if rows and nights != 1:
-        raise WriteBackError(f"tonight's labels span {nights} as-of dates instead of one")
-    if bad_rate > max_bad_share:
-        raise WriteBackError(
-            f"{bad_rate:.1%} of tonight's {rows} customers are labelled bad, above the {max_bad_share:.0%} that "
-            "acceptance.yml allows (performance.max_bad_share, the business's capacity to act); nothing was "
-            "published and the previous labels stay"
-        )
+    ).fetchone())
+    judge_night(figures, expected_rows, max_bad_share)
     try:
         conn.execute(
             sql.SQL("alter table {} add constraint {} primary key (customer_id)").format(
@@ -188,16 +223,7 @@ def check_staging(
         )
     except psycopg.errors.UniqueViolation as error:
         raise WriteBackError(f"a customer has more than one label tonight: {error.diag.message_detail}") from error
-    previous_date, previous_rate = _previous_night(conn, schema, as_of_date)
-    if previous_rate is not None and abs(bad_rate - previous_rate) > max_label_rate_change:
-        message = (
-            f"bad rate {bad_rate:.1%} moved more than {max_label_rate_change:.1%} from {previous_rate:.1%}"
-            f" on {previous_date}"
-        )
-        if not force:
-            raise WriteBackError(message + "; rerun with --force if this is expected")
-        logger.warning("%s; published anyway (--force)", message)
-    return CheckResult(rows, bad_rate, previous_rate, previous_date)
+    return judge_rate_change(figures, *_previous_night(conn, schema, as_of_date), max_label_rate_change, force)
 
 
 def _acl_grants(conn: psycopg.Connection, schema: str, name: str) -> list[tuple[str, str, bool]]:

@@ -242,7 +242,8 @@ def run(
     command = [*args, *base, "--target", target or settings.target]
     if variables and args[0] not in {"deps", "clean", "debug"}:
         command += ["--vars", json.dumps(variables, default=str)]
-    with exported(settings.connection.session_env()):  # PG* for dbt's profile, restored afterwards
+    # PG* for dbt's profile, and where a local Spark session keeps its tables; restored afterwards
+    with exported({**settings.connection.session_env(), "CUSTLABEL_LOCAL_DIR": str(settings.local_dir)}):
         _ensure_packages(settings, base)
         result = invoker(command) if invoker else _invoke(command, callbacks=[NightsProgress().on_event])
     if not result.success:

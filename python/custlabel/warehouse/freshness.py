@@ -146,11 +146,18 @@ class Checked:
     warnings: list[str]
 
 
-def check(settings: Settings, night: date, dbt_vars: dict | None = None, now: datetime | None = None) -> Checked:
+def check(
+    settings: Settings,
+    night: date,
+    dbt_vars: dict | None = None,
+    now: datetime | None = None,
+    loads: list[NewestLoad] | None = None,
+) -> Checked:
     """Judge every source for the night; raise StaleSourceError naming the night, the loads, the zone and the fix.
 
     The var `freshness` (dbt_project.yml, or dbt_vars) is error (a stale source stops the
-    run), warn (stale sources only warn) or skip.
+    run), warn (stale sources only warn) or skip. loads: the sources' newest loads as
+    another engine reads them (default: Postgres's, newest_loads).
     """
     variables = {**dbt_runner.project_var_values(settings.project_dir), **(dbt_vars or {})}
     mode = variables.get("freshness", "error")
@@ -161,7 +168,8 @@ def check(settings: Settings, night: date, dbt_vars: dict | None = None, now: da
     now = now or datetime.now(timezone.utc)
     limits = limits_from_vars(variables)
     verdicts = [
-        judge(night, load, limits[load.table], settings.timezone, now) for load in newest_loads(settings)
+        judge(night, load, limits[load.table], settings.timezone, now)
+        for load in (newest_loads(settings) if loads is None else loads)
     ]
     stale = [verdict for verdict in verdicts if verdict.level != "fresh"]
     errors = [verdict for verdict in stale if verdict.level == "error"] if mode == "error" else []

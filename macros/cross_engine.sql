@@ -1,0 +1,156 @@
+{#- What differs between the engines the project runs on: Postgres (the default__ versions,
+    whose SQL is what the models always said) and Spark (spark__). A model says what it
+    means (a timestamp with a zone, days between two dates); each engine says how. -#}
+
+{% macro type_timestamptz() -%}
+    {#- An instant: Postgres's timestamptz; Spark's timestamp is one (session time zone). -#}
+    {{ return(adapter.dispatch('type_timestamptz', 'custlabel')()) }}
+{%- endmacro %}
+{% macro default__type_timestamptz() %}{{ return('timestamptz') }}{% endmacro %}
+{% macro spark__type_timestamptz() %}{{ return('timestamp') }}{% endmacro %}
+
+{% macro type_float() -%}
+    {#- A double: Postgres's float is 8 bytes, Spark's 4. -#}
+    {{ return(adapter.dispatch('type_float', 'custlabel')()) }}
+{%- endmacro %}
+{% macro default__type_float() %}{{ return('float') }}{% endmacro %}
+{% macro spark__type_float() %}{{ return('double') }}{% endmacro %}
+
+{% macro type_numeric() -%}
+    {#- An exact decimal: Spark's bare numeric is decimal(10,0) and would round to integers. -#}
+    {{ return(adapter.dispatch('type_numeric', 'custlabel')()) }}
+{%- endmacro %}
+{% macro default__type_numeric() %}{{ return('numeric') }}{% endmacro %}
+{% macro spark__type_numeric() %}{{ return('decimal(38,18)') }}{% endmacro %}
+
+{% macro type_text() -%}
+    {{ return(adapter.dispatch('type_text', 'custlabel')()) }}
+{%- endmacro %}
+{% macro default__type_text() %}{{ return('text') }}{% endmacro %}
+{% macro spark__type_text() %}{{ return('string') }}{% endmacro %}
+
+{% macro contract_type(data_type) -%}
+    {#- A master-data contract type (_master__sources.yml, in Postgres's words) as the engine
+        names it (custlabel.demo.spark_master_data writes the same Spark types). -#}
+    {{ return(adapter.dispatch('contract_type', 'custlabel')(data_type)) }}
+{%- endmacro %}
+{% macro default__contract_type(data_type) %}{{ return(data_type) }}{% endmacro %}
+{% macro spark__contract_type(data_type) -%}
+    {{ return({'text': 'string', 'timestamp with time zone': 'timestamp', 'numeric': 'decimal(38,18)', 'date': 'date'}
+        .get(data_type, data_type)) }}
+{%- endmacro %}
+
+{% macro text_hash(expression) -%}
+    {#- A 32-bit hash of a text, for checksums summed over rows. -#}
+    {{ return(adapter.dispatch('text_hash', 'custlabel')(expression)) }}
+{%- endmacro %}
+{% macro default__text_hash(expression) %}hashtext({{ expression }}){% endmacro %}
+{% macro spark__text_hash(expression) %}hash({{ expression }}){% endmacro %}
+
+{% macro row_hash(columns) -%}
+    {#- A 64-bit hash of a row's values (a list of expressions), for telling rows apart. -#}
+    {{ return(adapter.dispatch('row_hash', 'custlabel')(columns)) }}
+{%- endmacro %}
+{% macro default__row_hash(columns) -%}
+    hashtextextended(row(
+        {{ columns | join(', ') }}
+    )::text, 0)
+{%- endmacro %}
+{% macro spark__row_hash(columns) -%}
+    xxhash64({{ columns | join(', ') }})
+{%- endmacro %}
+
+{% macro days_between(start_date, end_date) -%}
+    {#- Whole days from one date to a later one, as an integer. -#}
+    {{ return(adapter.dispatch('days_between', 'custlabel')(start_date, end_date)) }}
+{%- endmacro %}
+{% macro default__days_between(start_date, end_date) %}{{ end_date }} - {{ start_date }}{% endmacro %}
+{% macro spark__days_between(start_date, end_date) %}datediff({{ end_date }}, {{ start_date }}){% endmacro %}
+
+{% macro days_between_times(start_time, end_time) -%}
+    {#- Days, with their fraction, from one instant to a later one. -#}
+    {{ return(adapter.dispatch('days_between_times', 'custlabel')(start_time, end_time)) }}
+{%- endmacro %}
+{% macro default__days_between_times(start_time, end_time) -%}
+    date_part('epoch', {{ end_time }} - {{ start_time }}) / 86400.0
+{%- endmacro %}
+{% macro spark__days_between_times(start_time, end_time) -%}
+    (unix_micros({{ end_time }}) - unix_micros({{ start_time }})) / 8.64e10
+{%- endmacro %}
+
+{% macro full_years_between(start_date, end_date) -%}
+    {#- Birthdays passed from start_date to end_date (age in years). -#}
+    {{ return(adapter.dispatch('full_years_between', 'custlabel')(start_date, end_date)) }}
+{%- endmacro %}
+{% macro default__full_years_between(start_date, end_date) -%}
+    date_part('year', age({{ end_date }}, {{ start_date }}))
+{%- endmacro %}
+{% macro spark__full_years_between(start_date, end_date) -%}
+    (year({{ end_date }}) - year({{ start_date }})
+        - case when month({{ end_date }}) * 100 + day({{ end_date }})
+            < month({{ start_date }}) * 100 + day({{ start_date }}) then 1 else 0 end)
+{%- endmacro %}
+
+{% macro not_materialized() -%}
+    {#- A CTE read twice, inlined where it is read rather than copied first (Postgres). -#}
+    {{ return(adapter.dispatch('not_materialized', 'custlabel')()) }}
+{%- endmacro %}
+{% macro default__not_materialized() %}{{ return('not materialized') }}{% endmacro %}
+{% macro spark__not_materialized() %}{{ return('') }}{% endmacro %}
+
+{% macro work_mem(size) -%}
+    {#- A pre-hook: Postgres keeps a big aggregation's hash tables in memory; Spark has no such setting. -#}
+    {{ return(adapter.dispatch('work_mem', 'custlabel')(size)) }}
+{%- endmacro %}
+{% macro default__work_mem(size) %}{{ return("set work_mem = '" ~ size ~ "'") }}{% endmacro %}
+{% macro spark__work_mem(size) %}{{ return('') }}{% endmacro %}
+
+{% macro refresh_statistics(relation) -%}
+    {{ return(adapter.dispatch('refresh_statistics', 'custlabel')(relation)) }}
+{%- endmacro %}
+{% macro default__refresh_statistics(relation) %}{{ return('analyze ' ~ relation) }}{% endmacro %}
+{% macro spark__refresh_statistics(relation) %}{{ return('analyze table ' ~ relation ~ ' compute statistics') }}{% endmacro %}
+
+{% macro period_starts(every, months_back, until) -%}
+    {#- A set-returning select expression: the start of each `every` (month, or week from
+        Monday) from the one holding the day months_back months before the date `until`,
+        up to `until`. -#}
+    {{ return(adapter.dispatch('period_starts', 'custlabel')(every, months_back, until)) }}
+{%- endmacro %}
+{% macro default__period_starts(every, months_back, until) -%}
+    generate_series(
+        date_trunc('{{ every }}', {{ until }} - interval '{{ months_back }} months'),
+        {{ until }}::timestamp,
+        interval '1 {{ every }}'
+    )::date
+{%- endmacro %}
+{% macro spark__period_starts(every, months_back, until) -%}
+    explode(sequence(
+        to_date(date_trunc('{{ every }}', add_months({{ until }}, -{{ months_back }}))),
+        {{ until }},
+        interval 1 {{ every }}
+    ))
+{%- endmacro %}
+
+{% macro incremental_by_key() -%}
+    {#- The materialization of a model kept by delete+insert of changed keys: incremental on
+        Postgres; on Spark a table built in full each time (Parquet cannot delete rows). -#}
+    {{ return(adapter.dispatch('incremental_by_key', 'custlabel')()) }}
+{%- endmacro %}
+{% macro default__incremental_by_key() %}{{ return('incremental') }}{% endmacro %}
+{% macro spark__incremental_by_key() %}{{ return('table') }}{% endmacro %}
+
+{% macro decimal_ratio(numerator, denominator) -%}
+    {#- numerator / denominator of two decimal sums, to a double's precision: Spark keeps only 6
+        decimals when it divides decimal(38, s) by decimal(38, s). -#}
+    {{ return(adapter.dispatch('decimal_ratio', 'custlabel')(numerator, denominator)) }}
+{%- endmacro %}
+{% macro default__decimal_ratio(numerator, denominator) %}{{ numerator }} / {{ denominator }}{% endmacro %}
+{% macro spark__decimal_ratio(numerator, denominator) %}cast({{ numerator }} as double) / {{ denominator }}{% endmacro %}
+
+{% macro earliest_time() -%}
+    {#- A time before every other, as a literal: Spark has no '-infinity'. -#}
+    {{ return(adapter.dispatch('earliest_time', 'custlabel')()) }}
+{%- endmacro %}
+{% macro default__earliest_time() %}{{ return("'-infinity'::timestamptz") }}{% endmacro %}
+{% macro spark__earliest_time() %}{{ return("timestamp'0001-01-01 00:00:00'") }}{% endmacro %}

@@ -1,0 +1,52 @@
+"""The local Spark session of the profile's `spark` target, for Python that writes or reads Spark tables."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import jinja2
+import yaml
+
+from custlabel.config import Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+SPARK_TARGET = "spark"
+# dbt-spark sets it on every session it opens (connections.py): the same here, so both read SQL alike.
+ADAPTER_PARAMETERS = {"spark.sql.ansi.enabled": "false"}
+
+
+def session_parameters(settings: Settings, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The `spark` target's server_side_parameters in profiles.yml.example, rendered as dbt renders them."""
+    env = {**(os.environ if env is None else env), "CUSTLABEL_LOCAL_DIR": str(settings.local_dir)}
+    profile = yaml.safe_load((settings.project_dir / "profiles.yml.example").read_text())
+    parameters = profile["custlabel"]["outputs"][SPARK_TARGET]["server_side_parameters"]
+
+    def env_var(name: str, default: str | None = None) -> str:
+        if name in env:
+            return env[name]
+        if default is None:
+            raise KeyError(f"profiles.yml.example reads {name}, which is not set")
+        return default
+
+    render = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    rendered = {name: render.from_string(str(value)).render(env_var=env_var) for name, value in parameters.items()}
+    return {**rendered, **ADAPTER_PARAMETERS}
+
+
+def local_session(settings: Settings) -> SparkSession:
+    """The process's Spark session (started with the profile's parameters, or the one dbt already started)."""
+    from pyspark.sql import SparkSession
+
+    # Python workers (scoring's batches) run this interpreter, which has custlabel and the model's libraries.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+    builder = SparkSession.builder.enableHiveSupport()
+    for name, value in session_parameters(settings).items():
+        builder = builder.config(name, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")  # Spark's own warnings are for its developers, not the night's log
+    return session
