@@ -73,9 +73,9 @@ earlier_versions as (
         status_seen_late_on,
         version_known_from,
         version_known_until
+    -- int_sales_versioned holds only sales still clean
     from versions
     where version_known_until is not null
-        and sale_id in (select sale_id from sales)
 
 ),
 
