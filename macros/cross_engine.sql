@@ -154,3 +154,20 @@
 {%- endmacro %}
 {% macro default__earliest_time() %}{{ return("'-infinity'::timestamptz") }}{% endmacro %}
 {% macro spark__earliest_time() %}{{ return("timestamp'0001-01-01 00:00:00'") }}{% endmacro %}
+
+{% macro semi_join_probe(alias, relation, column) -%}
+    {#- Keeps the rows of `alias` that have a row of `relation` with the same `column`. On
+        Postgres a probe of relation's index per row (a lateral `limit 1`), where a semi-join
+        would hash the whole relation; on Spark a left semi join. -#}
+    {{ return(adapter.dispatch('semi_join_probe', 'custlabel')(alias, relation, column)) }}
+{%- endmacro %}
+{% macro default__semi_join_probe(alias, relation, column) -%}
+    cross join lateral (
+        select from {{ relation }} as probed
+        where probed.{{ column }} = {{ alias }}.{{ column }}
+        limit 1
+    ) as probed
+{%- endmacro %}
+{% macro spark__semi_join_probe(alias, relation, column) -%}
+    left semi join {{ relation }} as probed on probed.{{ column }} = {{ alias }}.{{ column }}
+{%- endmacro %}

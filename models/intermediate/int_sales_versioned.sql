@@ -19,11 +19,7 @@ closed_versions as (
 
     select snapshot.*
     from {{ ref('sales_snapshot') }} as snapshot
-    cross join lateral (
-        select from {{ ref('int_sales_validated') }} as clean
-        where clean.sale_id = snapshot.sale_id
-        limit 1
-    ) as still_clean
+    {{ semi_join_probe('snapshot', ref('int_sales_validated'), 'sale_id') }}
     where snapshot.dbt_valid_to is not null
 
 ),
