@@ -442,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the deployment nightly-customer-labels/nightly on a cron schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="when the nightly run starts (default: 02:00)")
     serve.add_argument("--timezone", default=None, help="time zone of the cron schedule (default: CUSTLABEL_TIMEZONE, else UTC)")
-    _add_target(serve)
+    _add_target(serve, spark=True)
     serve.add_argument("--prefect-port", type=int, default=4200, help="port of the local Prefect server (without PREFECT_API_URL)")
     serve.set_defaults(handler=_serve)
 
