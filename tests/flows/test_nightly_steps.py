@@ -162,7 +162,7 @@ def test_the_flow_has_typed_parameters_for_the_operator():
     # auto-approve is a CLI flag of runs started here, never a parameter of the served deployment
     assert set(properties) == {"as_of_date", "target", "retrain", "dbt_vars"}
     assert {"format": "date", "type": "string"} in properties["as_of_date"]["anyOf"]
-    assert {"enum": ["dev", "test", "prod"], "type": "string"} in properties["target"]["anyOf"]
+    assert {"enum": ["dev", "test", "prod", "spark"], "type": "string"} in properties["target"]["anyOf"]
     assert properties["retrain"]["type"] == "boolean"
 
 
