@@ -59,7 +59,7 @@ def lifecycle(settings, canary_nights) -> list[str]:
 def test_the_shipped_configuration_takes_a_model_from_the_rule_to_champion(lifecycle, settings, canary_nights):
     first, *canary, bad, last = lifecycle
     assert len(canary) == canary_nights == 3
-    assert "labelled by rule-baseline vunregistered" in first
+    assert "labelled by rule-baseline (unregistered)" in first
     assert "triggered (bootstrap; retrain)" in first and "trained v1" in first
     assert "validated v1" in first and "approved v1" in first
     assert "canary_started v1" in canary[0]

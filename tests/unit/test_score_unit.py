@@ -48,6 +48,12 @@ def test_summary_says_what_was_published_and_where_to_query():
     assert "select * from analytics.customer_labels" in text
 
 
+def test_the_summary_names_the_unregistered_rule_without_a_version():
+    rule = score.SliceResult("rule-baseline", "unregistered", "champion", "sql", 10, "rule")
+    text = str(score.ScoreSummary("analytics", dt.date(2026, 6, 30), 10, 0.1, [rule], 1.0))
+    assert "rule-baseline (unregistered)" in text and "vunregistered" not in text
+
+
 def test_cli_score_and_grants_options():
     args = cli.build_parser().parse_args(
         ["score", "--as-of", "2026-06-01", "--target", "test", "--engine", "sql", "--canary-percent", "5", "--force"]

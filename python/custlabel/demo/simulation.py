@@ -34,7 +34,7 @@ from custlabel.monitoring import headline_figures
 from custlabel.nightly import serving
 from custlabel.release import approval, lifecycle, release_log
 from custlabel.training import acceptance, model_families, registry
-from custlabel.training.deployed_model import CHAMPION
+from custlabel.training.deployed_model import CHAMPION, model_label
 from custlabel.warehouse import db, guard
 
 DAY = timedelta(days=1)
@@ -496,7 +496,7 @@ def night_line(data: NightData, headline: headline_figures.Headline, events: lis
         f"({data.arrived_sales:,} rows arrived, {data.late_sales:,} late), {data.revealed_events:,} returns/payments revealed"
     ]
     for labels in headline.labels:
-        parts.append(f"{labels.customers:,} labelled by {labels.model_name} v{labels.model_version}, bad {labels.bad_rate:.1%}")
+        parts.append(f"{labels.customers:,} labelled by {model_label(labels.model_name, labels.model_version)}, bad {labels.bad_rate:.1%}")
     if headline.realized:
         parts.extend(
             f"realized {r.as_of_date}: precision {headline_figures.percent(r.realized_precision)} "

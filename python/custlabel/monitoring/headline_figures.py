@@ -17,6 +17,7 @@ from custlabel.monitoring import alerts as alert_rules
 from custlabel.monitoring import nightly_report as html_report
 from custlabel.monitoring import pipeline_runs
 from custlabel.training import acceptance
+from custlabel.training.deployed_model import model_label
 from custlabel.warehouse import db
 
 MARTS = ("source_volumes", "quarantine_reasons", "label_rates", "realized_performance")
@@ -123,7 +124,7 @@ class Headline:
             lines.append(f"quarantine by reason: {top}")
         for night in self.labels:
             lines.append(
-                f"labels {night.as_of_date}: {night.model_name} v{night.model_version}, "
+                f"labels {night.as_of_date}: {model_label(night.model_name, night.model_version)}, "
                 f"{night.customers:,} customers, bad rate {night.bad_rate:.1%}"
             )
         if not self.realized:
@@ -137,12 +138,12 @@ class Headline:
         for night in self.estimated:
             if night.estimated_precision is None and night.labelled_bad > 0:
                 lines.append(
-                    f"estimated {night.as_of_date}: {night.model_name} v{night.model_version}: none "
+                    f"estimated {night.as_of_date}: {model_label(night.model_name, night.model_version)}: none "
                     "(its scores are rule points, not calibrated probabilities)"
                 )
                 continue
             lines.append(
-                f"estimated {night.as_of_date}: {night.model_name} v{night.model_version}, precision "
+                f"estimated {night.as_of_date}: {model_label(night.model_name, night.model_version)}, precision "
                 f"{percent(night.estimated_precision)}, recall {percent(night.estimated_recall)} (from the scores)"
             )
         if self.drift:
@@ -179,12 +180,12 @@ def alerts(headline: Headline, criteria: Criteria | None) -> list[str]:
         for night in headline.realized:
             if night.realized_precision is not None and night.realized_precision < criteria.min_precision:
                 found.append(
-                    f"realized precision {night.realized_precision:.1%} of {night.model_name} v{night.model_version} "
+                    f"realized precision {night.realized_precision:.1%} of {model_label(night.model_name, night.model_version)} "
                     f"on {night.as_of_date} is below the acceptance floor {criteria.min_precision:.0%}"
                 )
             if night.realized_recall is not None and night.realized_recall < criteria.min_recall:
                 found.append(
-                    f"realized recall {night.realized_recall:.1%} of {night.model_name} v{night.model_version} "
+                    f"realized recall {night.realized_recall:.1%} of {model_label(night.model_name, night.model_version)} "
                     f"on {night.as_of_date} is below the acceptance floor {criteria.min_recall:.0%}"
                 )
     return found

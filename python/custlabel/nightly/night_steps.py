@@ -42,7 +42,7 @@ from custlabel.release import release_policy as release_policy_file
 from custlabel.scoring import grants, score, writeback
 from custlabel.scoring.score import ScoreSummary
 from custlabel.training import acceptance, model_search, registry
-from custlabel.training.deployed_model import CANARY, CHALLENGER
+from custlabel.training.deployed_model import CANARY, CHALLENGER, model_label
 from custlabel.training.training_data import TrainingDataError
 from custlabel.warehouse import db, dbt_runner, dbt_test_history, freshness, locking, retry
 
@@ -341,7 +341,7 @@ def score_and_publish(night: Night) -> Published:
     canary_part = next((part for part in labels.slices if part.role == "canary"), None)
     return Published(
         labels=labels,
-        champion=f"{lineup.champion.name} v{lineup.champion.version}",
+        champion=lineup.champion.label,
         canary_version=None if canary_part is None else canary_part.model_version,
         canary_percent=percent if canary_part else 0.0,
         canary_seconds=0.0 if canary_part is None else canary_part.seconds,
@@ -387,7 +387,7 @@ def check_canary(night: Night, published: Published) -> CanaryVerdict:
         rollout.roll_back_canary(settings, version, night.as_of_date, _actor(night), reason)
         # Judged as tonight's publish was: the champion's first full night after a promotion is a model change.
         republished = _score(night, rollout.Lineup(champion), 0.0, waive=published.rate_check_waived)
-        outcome = f"{reason}; rolled back, tonight's labels republished by {champion.name} v{champion.version}"
+        outcome = f"{reason}; rolled back, tonight's labels republished by {champion.label}"
         return CanaryVerdict(version, False, checks, nights, outcome, republished)
     if nights >= policy.canary.nights:
         rollout.promote(settings, version, night.as_of_date, _actor(night), f"{nights} healthy canary nights")
@@ -573,7 +573,7 @@ def summarize(
         lines.append(f"validation: {validated.detail}")
     if labels is not None:
         for part in labels.slices:
-            lines.append(f"labels: {part.rows:,} customers by {part.model_name} v{part.model_version}"
+            lines.append(f"labels: {part.rows:,} customers by {model_label(part.model_name, part.model_version)}"
                          f" ({part.role}, {part.engine} engine)")
         lines.append(
             f"labels: {labels.customers:,} customers as of {labels.as_of_date}, bad rate {labels.bad_rate:.1%}; "

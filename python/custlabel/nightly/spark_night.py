@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from custlabel.config import schema_for
 from custlabel.nightly.night_steps import DbtStep, Night, run_dbt
 from custlabel.scoring import on_spark, score, writeback
-from custlabel.training.deployed_model import CHAMPION, UNREGISTERED
+from custlabel.training.deployed_model import CHAMPION
 from custlabel.warehouse import freshness, spark_session
 
 TARGET = "spark"
@@ -75,8 +75,7 @@ def label_and_publish(night: Night) -> SparkLabels:
     checked = on_spark.publish_night(
         spark, database, labels, night.as_of_date, eligible.rows, max_bad_share=score.acceptance_bound(settings)
     )
-    version = f" ({UNREGISTERED})" if labeller.version == UNREGISTERED else f" v{labeller.version}"
-    return SparkLabels(labeller.name + version, checked)
+    return SparkLabels(labeller.label, checked)
 
 
 def summary_lines(night: Night, sources: DbtStep, built: DbtStep, labels: SparkLabels) -> list[str]:

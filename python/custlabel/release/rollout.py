@@ -218,7 +218,7 @@ def fall_back(settings: Settings, now: lifecycle.Lifecycle, problem: str, rule: 
             return Lineup(model, None, f"{problem}; labelled by the previous champion v{previous}")
         except Exception as error:  # noqa: BLE001
             problem += f"; previous champion v{previous} cannot be loaded either ({type(error).__name__})"
-    return Lineup(rule, None, f"{problem}; labelled by the rule baseline ({rule.name} v{rule.version})")
+    return Lineup(rule, None, f"{problem}; labelled by the rule baseline ({rule.label})")
 
 
 def after_scoring_failure(settings: Settings, failed: Lineup, problem: str) -> Lineup:
@@ -226,13 +226,13 @@ def after_scoring_failure(settings: Settings, failed: Lineup, problem: str) -> L
     rule = score.RegisteredModels(settings).rule()
     if failed.fallback is None:
         return fall_back(settings, lifecycle.read(settings), problem, rule)
-    return Lineup(rule, None, f"{failed.fallback}; {problem}; labelled by the rule baseline ({rule.name} v{rule.version})")
+    return Lineup(rule, None, f"{failed.fallback}; {problem}; labelled by the rule baseline ({rule.label})")
 
 
 def record_fallback(settings: Settings, chosen: Lineup, night: date, actor: str) -> None:
     """The fallback as a release event, once per night (the run record and the flow state say it too)."""
     lifecycle.record_fallback(settings, chosen.champion.name, chosen.champion.version, actor, chosen.fallback or "",
-                              {"labelled_by": f"{chosen.champion.name} v{chosen.champion.version}"}, night)
+                              {"labelled_by": chosen.champion.label}, night)
 
 
 @dataclass(frozen=True)

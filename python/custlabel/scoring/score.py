@@ -38,6 +38,7 @@ from custlabel.training.deployed_model import (
     CHALLENGER,
     CHAMPION,
     DeployedModel,
+    model_label,
 )
 from custlabel.training.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from custlabel.warehouse import db, locking, retry
@@ -165,7 +166,7 @@ class ScoreSummary:
         for part in self.slices:
             fallback = f" ({part.engine_reason})" if part.engine == "python" and part.engine_reason != "requested" else ""
             lines.append(
-                f"  {part.role}: {part.model_name} v{part.model_version}, {part.rows:,} rows,"
+                f"  {part.role}: {model_label(part.model_name, part.model_version)}, {part.rows:,} rows,"
                 f" {part.engine} engine{fallback}, reasons by {part.reasons}"
             )
         lines.append(f"query: select * from {self.schema}.{writeback.LABELS}")

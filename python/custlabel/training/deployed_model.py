@@ -19,6 +19,11 @@ PREVIOUS_CHAMPION = "previous-champion"
 UNREGISTERED = "unregistered"
 
 
+def model_label(name: str, version: str) -> str:
+    """How the operator reads a model's name: `customer-labels v3`, or `rule-baseline (unregistered)`."""
+    return f"{name} ({UNREGISTERED})" if str(version) == UNREGISTERED else f"{name} v{version}"
+
+
 @dataclass(frozen=True)
 class DeployedModel:
     """A model found by alias (or a stand-in): what scoring, evaluation and the benchmarks use.
@@ -35,6 +40,11 @@ class DeployedModel:
     pipeline: Any = None
     feature_columns: list[str] = field(default_factory=lambda: list(MODEL_FEATURES))
     relation: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The name and version as the operator reads them."""
+        return model_label(self.name, self.version)
 
     @property
     def is_rule(self) -> bool:
