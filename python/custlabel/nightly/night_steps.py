@@ -211,12 +211,15 @@ def write_report(night: Night, headline: headline_figures.Headline | None) -> Pa
     return nightly_report.write(night.settings(), night.schema, night.as_of_date, lines)
 
 
+def monitoring_criteria(night: Night) -> headline_figures.Criteria:
+    """The acceptance floors the night's realized performance is held to (acceptance.yml)."""
+    performance = acceptance.load(settings=night.settings()).performance
+    return headline_figures.Criteria(performance.min_precision, performance.min_recall)
+
+
 def read_monitoring(night: Night) -> headline_figures.Headline:
     """The monitoring marts' figures for the night, with alerts against the acceptance floors."""
-    settings = night.settings()
-    performance = acceptance.load(settings=settings).performance
-    criteria = headline_figures.Criteria(performance.min_precision, performance.min_recall)
-    return headline_figures.read(settings, night.schema, night.as_of_date, criteria)
+    return headline_figures.read(night.settings(), night.schema, night.as_of_date, monitoring_criteria(night))
 
 
 def release_policy(night: Night) -> release_policy_file.ReleasePolicy:
