@@ -17,10 +17,10 @@ from custlabel.config import schema_for
 from custlabel.monitoring import alerts, alerts_on_spark, headline_figures, nightly_report
 from custlabel.monitoring import marts as monitoring_marts
 from custlabel.nightly import night_steps
-from custlabel.nightly.night_steps import DbtStep, Night, run_dbt
+from custlabel.nightly.night_steps import DbtStep, Night
 from custlabel.scoring import on_spark, score, writeback
 from custlabel.training.deployed_model import CHAMPION, UNREGISTERED
-from custlabel.warehouse import freshness, spark_session
+from custlabel.warehouse import dbt_test_history, freshness, spark_session
 
 TARGET = "spark"
 # The project with its data and unit tests (a failing test stops the night before its labels, as on Postgres),
@@ -52,9 +52,14 @@ def check_sources(night: Night) -> DbtStep:
     return DbtStep("source freshness", checked.sources, checked.warnings)
 
 
+def _store_on_spark(night: Night, results: dbt_test_history.RunResults) -> None:
+    spark = spark_session.local_session(night.settings())
+    dbt_test_history.store_on_spark(spark, schema_for(TARGET), night.run_id, night.as_of_date, results)
+
+
 def build(night: Night) -> DbtStep:
-    """The night's dbt build on the spark target."""
-    return run_dbt(night, BUILD)
+    """The night's dbt build on the spark target, its test results kept on Spark."""
+    return night_steps.build_keeping_results(night, BUILD, store=_store_on_spark)
 
 
 def _marts(night: Night) -> monitoring_marts.SparkMarts:
@@ -68,7 +73,7 @@ def read_monitoring(night: Night) -> headline_figures.Headline:
 
 def refresh_monitoring(night: Night) -> headline_figures.Headline:
     """Rebuild the marts that read the label history on Spark, evaluate the alert rules there, read the figures."""
-    run_dbt(night, ["build", "--select", night_steps.LABEL_MONITORING])
+    night_steps.build_keeping_results(night, ["build", "--select", night_steps.LABEL_MONITORING], store=_store_on_spark)
     settings = night.settings()
     spark = spark_session.local_session(settings)
     alerts_on_spark.evaluate(spark, schema_for(TARGET), night.as_of_date, alerts.load(settings), run_id=night.run_id)
