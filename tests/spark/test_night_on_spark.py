@@ -4,7 +4,7 @@ monitoring marts and the alert rules' states), and writes the report."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,10 @@ from helpers.engine_frames import assert_same_rows
 pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 6, 30)
-WORLD = {"customers": 300, "days": 540, "seed": 9, "end_date": NIGHT}
-# Four monthly nights and tonight; the demo's loads are months old on this night: judged, not stopped (and the
-# shipped alert rule stale_source fires).
+# The master data ends two days before the night: judged stale, not stopped (freshness warn), and the shipped
+# alert rule stale_source (a load over 24 hours old) fires.
+WORLD = {"customers": 300, "days": 540, "seed": 9, "end_date": NIGHT - timedelta(days=2)}
+# Four monthly nights and tonight.
 VARS = {"feature_history_months": 3, "freshness": "warn"}
 COLUMNS = ["customer_id", "label", "score", "reason_1", "reason_2", "reason_3"]
 # The monitoring marts of a night and their keys (scored_at, when the labels were written, differs).

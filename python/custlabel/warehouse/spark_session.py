@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,9 @@ def local_session(settings: Settings) -> SparkSession:
 
     # Python workers (scoring's batches) run this interpreter, which has custlabel and the model's libraries.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+    # pyspark warns on every conversion that it is not tested with pandas 3 (custlabel is): noise for the operator.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
     builder = SparkSession.builder.enableHiveSupport()
     for name, value in session_parameters(settings).items():
