@@ -1,6 +1,8 @@
-"""The alert rules (alerts.yml) evaluated on Spark: judged from the monitoring marts there, as on Postgres
-(custlabel.monitoring.alerts), into `<database>_monitoring.alerts` there, a Parquet table whose nights are
-partitions (a night evaluated again replaces its rows)."""
+"""The alert rules (alerts.yml) evaluated on Spark into `<database>_monitoring.alerts` there.
+
+Judged from the monitoring marts on Spark by the rules of custlabel.monitoring.alerts; the
+table is Parquet, its nights partitions (a night evaluated again replaces its rows).
+"""
 
 from __future__ import annotations
 
