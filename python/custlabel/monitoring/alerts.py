@@ -250,8 +250,9 @@ def evaluate(
         with conn.cursor().copy(statement) as copy:
             for alert in evaluated:
                 copy.write_row([getattr(alert, name) for name in Alert.__dataclass_fields__] + [run_id])
-    if config.notify.url and changed(evaluated, previous):
-        notify(config.notify.url, schema, night, changed(evaluated, previous))
+    moved = changed(evaluated, previous)
+    if config.notify.url and moved:
+        notify(config.notify.url, schema, night, moved)
     return evaluated
 
 
