@@ -3,6 +3,8 @@
 
 # No `from __future__ import annotations`: Prefect validates parameters against the real types.
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
@@ -115,12 +117,15 @@ def release_state(night: Night) -> rollout.ReleaseState:
     return night_steps.release_state(night)
 
 
-@task(name="monitoring report", **STEP)
-def write_report(night: Night, headline: headline_figures.Headline | None) -> str:
-    path = night_steps.write_report(night, headline)
+def _linked_report(night: Night, path: Path) -> str:
     create_link_artifact(path.as_uri(), link_text=path.name, key="monitoring-report",
                          description=f"Monitoring report of {night.as_of_date} (opens in a browser, no server)")
     return str(path)
+
+
+@task(name="monitoring report", **STEP)
+def write_report(night: Night, headline: headline_figures.Headline | None) -> str:
+    return _linked_report(night, night_steps.write_report(night, headline))
 
 
 def publish_summary(lines: list[str]) -> None:
@@ -145,13 +150,46 @@ def spark_score_and_publish(night: Night) -> spark_night.SparkLabels:
     return spark_night.label_and_publish(night)
 
 
+@task(name="monitoring", **STEP)
+def read_spark_monitoring(night: Night) -> headline_figures.Headline:
+    return spark_night.read_monitoring(night)
+
+
+@task(name="monitoring refresh", **STEP)
+def refresh_spark_monitoring(night: Night) -> headline_figures.Headline:
+    return spark_night.refresh_monitoring(night)
+
+
+@task(name="monitoring report", **STEP)
+def write_spark_report(night: Night, headline: headline_figures.Headline | None) -> str:
+    return _linked_report(night, spark_night.write_report(night, headline))
+
+
+def _optional(failures: list[str], name: str, step: Any, *args: Any) -> Any:
+    """Run a step that does not stop the night; a failure is noted, and fails the run after the summary."""
+    state = step(*args, return_state=True)
+    if state.is_completed():
+        return state.result()
+    failures.append(f"{name} failed: {state.message}")
+    return None
+
+
 def night_on_spark(night: Night) -> str:
-    """The steps that run on Spark so far (spark_night): freshness → dbt build → score and publish → summary."""
+    """The steps that run on Spark (spark_night): freshness → dbt build → monitoring → score and publish →
+    monitoring refresh → monitoring report → summary. A failed monitoring step fails the run after the summary."""
+    failures: list[str] = []
     sources = check_spark_sources(night)
     built = spark_dbt_build(night)
+    headline = _optional(failures, "monitoring", read_spark_monitoring, night)
     labels = spark_score_and_publish(night)
-    lines = spark_night.summary_lines(night, sources, built, labels)
+    headline = _optional(failures, "monitoring refresh", refresh_spark_monitoring, night) or headline
+    report = _optional(failures, "monitoring report", write_spark_report, night, headline)
+    if headline is not None:
+        headline.report = report
+    lines = spark_night.summary_lines(night, sources, built, labels, headline, failures)
     publish_summary(lines)
+    if failures:
+        raise pipeline_runs.StepsFailedError("; ".join(failures))
     return "\n".join(lines)
 
 

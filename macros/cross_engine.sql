@@ -30,14 +30,27 @@
 {% macro spark__type_text() %}{{ return('string') }}{% endmacro %}
 
 {% macro contract_type(data_type) -%}
-    {#- A master-data contract type (_master__sources.yml, in Postgres's words) as the engine
-        names it (custlabel.demo.spark_master_data writes the same Spark types). -#}
+    {#- A contract's column type, written in Postgres's words in the YAML (the master data's
+        in _master__sources.yml, the marts' data_type), as the engine names it
+        (custlabel.demo.spark_master_data writes the same Spark types). -#}
     {{ return(adapter.dispatch('contract_type', 'custlabel')(data_type)) }}
 {%- endmacro %}
 {% macro default__contract_type(data_type) %}{{ return(data_type) }}{% endmacro %}
 {% macro spark__contract_type(data_type) -%}
-    {{ return({'text': 'string', 'timestamp with time zone': 'timestamp', 'numeric': 'decimal(38,18)', 'date': 'date'}
-        .get(data_type, data_type)) }}
+    {{ return({
+        'text': 'string', 'timestamp with time zone': 'timestamp', 'timestamptz': 'timestamp',
+        'numeric': 'decimal(38,18)', 'double precision': 'double', 'float': 'double', 'integer': 'int',
+    }.get(data_type, data_type)) }}
+{%- endmacro %}
+
+{% macro spark__get_empty_schema_sql(columns) -%}
+    {#- dbt's check of an enforced contract on Spark: the columns the YAML declares, each cast
+        to its type as Spark names it (contract_type), so one YAML holds on both engines. -#}
+    {%- set spark_columns = {} -%}
+    {%- for name in columns -%}
+        {%- do spark_columns.update({name: dict(columns[name], data_type=contract_type(columns[name]['data_type']))}) -%}
+    {%- endfor -%}
+    {{ return(default__get_empty_schema_sql(spark_columns)) }}
 {%- endmacro %}
 
 {% macro text_hash(expression) -%}
@@ -171,3 +184,66 @@
 {% macro spark__semi_join_probe(alias, relation, column) -%}
     left semi join {{ relation }} as probed on probed.{{ column }} = {{ alias }}.{{ column }}
 {%- endmacro %}
+
+{% macro row_as_json(alias, relation, without) -%}
+    {#- A row of a relation (its CTE's alias) as a JSON object, less some columns: Postgres's
+        jsonb; a JSON string on Spark (its columns read from the relation). -#}
+    {{ return(adapter.dispatch('row_as_json', 'custlabel')(alias, relation, without)) }}
+{%- endmacro %}
+{% macro default__row_as_json(alias, relation, without) -%}
+    to_jsonb({{ alias }}){% for column in without %} - '{{ column }}'{% endfor %}
+{%- endmacro %}
+{% macro spark__row_as_json(alias, relation, without) -%}
+    {%- set columns = adapter.get_columns_in_relation(relation) | map(attribute='name') | reject('in', without) | list
+        if execute else [] -%}
+    to_json(named_struct({% for column in columns %}'{{ column }}', {{ alias }}.{{ column }}{{ ", " if not loop.last }}{% endfor %}))
+{%- endmacro %}
+
+{% macro hours_between_times(start_time, end_time) -%}
+    {#- Hours, with their fraction, from one instant to a later one. -#}
+    {{ return(adapter.dispatch('hours_between_times', 'custlabel')(start_time, end_time)) }}
+{%- endmacro %}
+{% macro default__hours_between_times(start_time, end_time) -%}
+    extract(epoch from {{ end_time }} - {{ start_time }}) / 3600.0
+{%- endmacro %}
+{% macro spark__hours_between_times(start_time, end_time) -%}
+    (unix_micros({{ end_time }}) - unix_micros({{ start_time }})) / 3.6e9
+{%- endmacro %}
+
+{% macro integers(first, last, alias, column) -%}
+    {#- A relation of the integers first..last, as alias (column). -#}
+    {{ return(adapter.dispatch('integers', 'custlabel')(first, last, alias, column)) }}
+{%- endmacro %}
+{% macro default__integers(first, last, alias, column) -%}
+    generate_series({{ first }}, {{ last }}) as {{ alias }} ({{ column }})
+{%- endmacro %}
+{% macro spark__integers(first, last, alias, column) -%}
+    (select explode(sequence({{ first }}, {{ last }})) as {{ column }}) as {{ alias }}
+{%- endmacro %}
+
+{% macro distinct_text_list(expression, condition) -%}
+    {#- The distinct values where condition holds, sorted and joined by ', ' (null when none). -#}
+    {{ return(adapter.dispatch('distinct_text_list', 'custlabel')(expression, condition)) }}
+{%- endmacro %}
+{% macro default__distinct_text_list(expression, condition) -%}
+    string_agg(distinct {{ expression }}, ', ') filter (where {{ condition }})
+{%- endmacro %}
+{% macro spark__distinct_text_list(expression, condition) -%}
+    nullif(array_join(array_sort(collect_set(case when {{ condition }} then {{ expression }} end)), ', '), '')
+{%- endmacro %}
+
+{% macro materialized_cte() -%}
+    {#- A CTE of a few rows read by many, computed once (Postgres); Spark plans it itself. -#}
+    {{ return(adapter.dispatch('materialized_cte', 'custlabel')()) }}
+{%- endmacro %}
+{% macro default__materialized_cte() %}{{ return('materialized') }}{% endmacro %}
+{% macro spark__materialized_cte() %}{{ return('') }}{% endmacro %}
+
+{% macro nights_strategy() -%}
+    {#- How an incremental monitoring mart replaces the nights it builds: delete+insert by
+        as_of_date on Postgres; on Spark an insert overwrite of their partitions (Parquet
+        cannot delete rows; the marts are partitioned by as_of_date there). -#}
+    {{ return(adapter.dispatch('nights_strategy', 'custlabel')()) }}
+{%- endmacro %}
+{% macro default__nights_strategy() %}{{ return('delete+insert') }}{% endmacro %}
+{% macro spark__nights_strategy() %}{{ return('insert_overwrite') }}{% endmacro %}

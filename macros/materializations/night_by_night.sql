@@ -80,8 +80,8 @@
       again replaces itself, never adds rows twice). A first or --full-refresh build
       writes a new table and swaps it in at the end. Spark has no transactions: a failed
       build leaves the nights written before it (each whole), and the next build adds
-      the rest. The contract's types are Postgres's names (float, text), so it is not
-      checked here; tests/spark compares every column with Postgres. -#}
+      the rest. An enforced contract is checked on every build, in Spark's names for its
+      types (spark__get_empty_schema_sql). -#}
   {%- set existing = load_cached_relation(this) -%}
   {%- set target = this.incorporate(type='table') -%}
   {%- set rebuild = existing is none or should_full_refresh() -%}
@@ -98,6 +98,9 @@
     {%- endcall %}
   {%- else %}
     {{ fail_on_new_columns(existing, nights[0]) }}
+  {%- endif %}
+  {%- if config.get('contract').enforced %}
+    {{ get_assert_columns_equivalent(nights[0]) }}
   {%- endif %}
 
   {% call statement('dynamic_partitions') -%}

@@ -15,7 +15,7 @@ select
     {{ as_of_date() }} as night,
     {{ max_age_days }} as max_age_days
 from newest
-where coalesce(newest_value, '-infinity'::timestamptz)
+where coalesce(newest_value, {{ earliest_time() }})
     < {{ known_before(as_of_date()) }} - interval '{{ max_age_days }} days'
 
 {% endtest %}

@@ -23,9 +23,9 @@ select
     totals.source_table,
     quarantined.quarantined_rows,
     totals.source_rows,
-    quarantined.quarantined_rows::float / totals.source_rows as quarantine_rate,
+    quarantined.quarantined_rows::{{ type_float() }} / totals.source_rows as quarantine_rate,
     'Correct the rows in master data (each row and its reason: analytics.master_data_quarantine), or raise '
         || 'var max_quarantine_rate (' || {{ var('max_quarantine_rate') }} || ') if this share is expected' as fix
 from totals
 inner join quarantined using (source_table)
-where quarantined.quarantined_rows::float / totals.source_rows > {{ var('max_quarantine_rate') }}
+where quarantined.quarantined_rows::{{ type_float() }} / totals.source_rows > {{ var('max_quarantine_rate') }}

@@ -17,6 +17,7 @@ from custlabel.demo import loader, spark_master_data
 from custlabel.training import model_families
 from custlabel.training.features import LABEL_COLUMN
 from custlabel.warehouse import db, dbt_runner, spark_session
+from helpers.engine_frames import assert_same_rows
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
 
@@ -27,6 +28,7 @@ WORLD = {"customers": 300, "days": 540, "seed": 5, "end_date": NIGHT}
 VARS = {"feature_history_months": 3}
 BUILD = ["build", "--select", "+customer_outcomes", "--resource-type", "model", "--resource-type", "snapshot"]
 TABLES = ("customer_features", "customer_outcomes")
+KEYS = ["customer_id", "as_of_date"]
 SALE_COLUMNS = ", ".join(loader.SALE_COLUMNS)
 # Between the two nights' builds, new versions of a week of sales (appended with a later updated_at, as
 # `custlabel load --mode append` does): the second build's snapshots close their old versions. The same SQL on
@@ -74,38 +76,17 @@ def built_on_spark(make_database, tmp_path_factory: pytest.TempPathFactory):
     spark.stop()
 
 
-def assert_same_rows(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
-    """Same columns and rows (customer, night); numbers within 1e-9, every other value equal."""
-    assert sorted(actual.columns) == sorted(expected.columns), "not the same columns"
-    keys = ["customer_id", "as_of_date"]
-    assert list(actual[keys].itertuples(index=False)) == list(expected[keys].itertuples(index=False)), (
-        "not the same customers and nights"
-    )
-    differences = []
-    for column in expected.columns:
-        left, right = actual[column], expected[column]
-        if pd.api.types.is_numeric_dtype(right):
-            left, right = left.astype(float).to_numpy(), right.astype(float).to_numpy()
-            differ = ~np.isclose(left, right, rtol=0, atol=1e-9, equal_nan=True)
-        else:
-            left, right = left.to_numpy(), right.to_numpy()
-            differ = ~((left == right) | (pd.isna(left) & pd.isna(right)))
-        if differ.any():
-            differences.append(f"{column}: {int(differ.sum())} rows differ, e.g. {left[differ][:3]} != {right[differ][:3]}")
-    assert not differences, "\n".join(differences)
-
-
 def test_customer_features_on_spark_equal_postgres(built_on_spark):
     _, expected, actual = built_on_spark
     assert len(expected["customer_features"]) > 300 and expected["customer_features"]["as_of_date"].nunique() == 6
-    assert_same_rows(actual["customer_features"], expected["customer_features"])
+    assert_same_rows(actual["customer_features"], expected["customer_features"], KEYS)
 
 
 def test_the_labels_on_spark_are_postgres_labels(built_on_spark):
     _, expected, actual = built_on_spark
     labels, spark_labels = expected["customer_outcomes"], actual["customer_outcomes"]
     assert len(labels) > 200 and labels[LABEL_COLUMN].nunique() == 2
-    assert_same_rows(spark_labels, labels)
+    assert_same_rows(spark_labels, labels, KEYS)
 
 
 def test_the_same_pipeline_scores_spark_rows_as_postgres_rows(built_on_spark):

@@ -1,9 +1,11 @@
-"""`custlabel nightly --target spark` on a demo world: the night built on local Spark, labelled and published
-there, agrees with the same night on Postgres (labels, scores and reasons of the rule baseline)."""
+"""`custlabel nightly --target spark` on a demo world: the night built on local Spark, labelled, published and
+monitored there, agrees with the same night on Postgres (labels, scores and reasons of the rule baseline; the
+monitoring marts and the alert rules' states), and writes the report."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,43 +14,76 @@ from prefect.testing.utilities import prefect_test_harness
 
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel.demo import loader, spark_master_data
-from custlabel.nightly import serving, spark_night
-from custlabel.warehouse import db, dbt_runner, spark_session
+from custlabel.nightly import night_steps, serving
+from custlabel.warehouse import db, spark_session
+from helpers.engine_frames import assert_same_rows
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
 
-NIGHT = date(2026, 6, 30)
-WORLD = {"customers": 300, "days": 540, "seed": 9, "end_date": NIGHT}
-# Four monthly nights and tonight; the demo's loads are months old on this night: judged, not stopped.
+NIGHT = date(2026, 7, 1)
+# Two nights on each engine: the second's drift, trends and alerts read the first's.
+NIGHTS = (NIGHT - timedelta(days=1), NIGHT)
+# The master data ends two days before the first night: judged stale, not stopped (freshness warn), and the
+# shipped alert rule stale_source (a load over 24 hours old) fires.
+WORLD = {"customers": 300, "days": 540, "seed": 9, "end_date": NIGHT - timedelta(days=3)}
+# Four monthly nights and tonight.
 VARS = {"feature_history_months": 3, "freshness": "warn"}
 COLUMNS = ["customer_id", "label", "score", "reason_1", "reason_2", "reason_3"]
+# The monitoring marts of a night and their keys (scored_at, when the labels were written, differs).
+MARTS = {
+    "label_rates": ["as_of_date", "model_name", "model_version"],
+    "score_drift": ["as_of_date", "model_name", "model_version"],
+    "performance_estimates": ["as_of_date", "model_name", "model_version"],
+    "source_volumes": ["as_of_date", "source_table"],
+    "quarantine_reasons": ["as_of_date", "source_table", "reason"],
+    "data_quality_trends": ["as_of_date", "source_table"],
+}
+# The tests whose SQL was Postgres's alone, now run on Spark by the night's build.
+PORTED_TESTS = "test_name like 'assert_%quarantine%' or test_name like 'source_recent_data_at_night%'"
 
 
-def _rule_labels_on_postgres(settings: Settings) -> pd.DataFrame:
+def _night_on_postgres(settings: Settings, local: Path) -> dict[str, pd.DataFrame]:
+    """The nights' steps on Postgres (build, publish, label monitoring, alerts): tonight's rule labels, the marts
+    and the alerts."""
     loader.generate_and_load(settings=settings, i_mean_database=settings.connection.dbname, **WORLD)
-    dbt_runner.run(settings, spark_night.BUILD, target="prod", as_of_date=NIGHT, extra_vars=VARS)
-    return db.read_frame(
-        settings, f"select {', '.join(COLUMNS)} from analytics.rule_baseline_scores"
-        f" where as_of_date = '{NIGHT}' order by customer_id",
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PGDATABASE", settings.connection.dbname)
+        patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{local / 'mlflow.db'}")
+        for as_of_date in NIGHTS:
+            night = night_steps.plan(as_of_date, "prod", retrain=False, dbt_vars=VARS)
+            night_steps.build(night)
+            night_steps.score_and_publish(night)
+            night_steps.refresh_label_monitoring(night)
+            night_steps.evaluate_alerts(night)
+    read = {
+        "labels": f"select {', '.join(COLUMNS)} from analytics.rule_baseline_scores where as_of_date = '{NIGHT}'"
+                  " order by customer_id",
+        "quarantine": "select source_table, record_id, reason from analytics.master_data_quarantine",
+        "alerts": "select as_of_date, rule, state, value, breaches from analytics_monitoring.alerts",
+        "ported_tests": f"select distinct test_name, status from analytics_monitoring.dbt_test_results where {PORTED_TESTS}",
+        **{mart: f"select * from analytics_monitoring.{mart}" for mart in MARTS},
+    }
+    return {name: db.read_frame(settings, query) for name, query in read.items()}
 
 
 @pytest.fixture(scope="module")
 def nights(make_database, tmp_path_factory: pytest.TempPathFactory):
-    """The night's rule labels on Postgres, and the nightly flow run with --target spark on a fresh local Spark
-    warehouse with the same master data and a registry of its own (no champion yet, as on a first night)."""
+    """The nights on Postgres, and the nightly flow run with --target spark for each on a fresh local Spark
+    warehouse with the same master data and a registry of its own (no champion yet, as on a first night): the
+    last night's summary."""
     postgres = make_database("spark_night")
-    expected = _rule_labels_on_postgres(postgres)
+    expected = _night_on_postgres(postgres, tmp_path_factory.mktemp("postgres-night"))
     local = tmp_path_factory.mktemp("spark-night")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{local / 'mlflow.db'}")
         settings = get_settings()
         spark = spark_session.local_session(settings)
-        spark.sparkContext.setLogLevel("ERROR")
         spark_master_data.replace_master_data(spark, settings, **WORLD)
         with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
-            summary = serving.run_once(settings, as_of_date=NIGHT, target="spark", dbt_vars=VARS)
+            for as_of_date in NIGHTS:
+                summary = serving.run_once(settings, as_of_date=as_of_date, target="spark", dbt_vars=VARS)
     yield spark, summary, expected
     spark.stop()
 
@@ -57,8 +92,13 @@ def _published(spark, table: str) -> pd.DataFrame:
     return spark.sql(f"select * from {schema_for('spark')}.{table} order by customer_id").toPandas()
 
 
+def _spark_rows(spark, query: str) -> pd.DataFrame:
+    return spark.sql(query).toArrow().to_pandas()
+
+
 def test_the_night_on_spark_labels_as_postgres_does(nights) -> None:
-    spark, _, expected = nights
+    spark, _, postgres = nights
+    expected = postgres["labels"]
     published = _published(spark, "customer_labels")
     assert len(published) == len(expected) > 250
     assert published["customer_id"].tolist() == expected["customer_id"].tolist()
@@ -71,11 +111,50 @@ def test_the_night_on_spark_labels_as_postgres_does(nights) -> None:
 
 
 def test_the_night_is_kept_in_the_history_and_summarized(nights) -> None:
-    spark, summary, expected = nights
+    spark, summary, postgres = nights
+    expected = postgres["labels"]
     history = _published(spark, "customer_label_history")
-    assert set(history["as_of_date"]) == {NIGHT} and len(history) == len(expected)
+    assert set(history["as_of_date"]) == set(NIGHTS) and (history["as_of_date"] == NIGHT).sum() == len(expected)
     lines = summary.splitlines()
     assert lines[0].startswith(f"night {NIGHT} on Spark: {len(expected):,} customers labelled by rule-baseline")
     assert lines[1].startswith("  source freshness: 2 sources judged")
     assert "on the spark target" in lines[2]
     assert "in analytics_spark.customer_labels" in lines[3]
+
+
+def test_the_monitoring_marts_on_spark_equal_postgres(nights) -> None:
+    spark, _, postgres = nights
+    for mart, keys in MARTS.items():
+        expected = postgres[mart].drop(columns=["scored_at"], errors="ignore")
+        built = _spark_rows(spark, f"select * from analytics_spark_monitoring.{mart}").drop(columns=["scored_at"], errors="ignore")
+        assert set(expected["as_of_date"]) == set(NIGHTS), mart
+        assert_same_rows(built, expected, keys)
+    assert postgres["score_drift"]["score_psi"].max() > 0, "tonight's scores drifted from the reference night's"
+
+
+def test_the_shipped_alert_rules_fire_on_spark_as_on_postgres(nights) -> None:
+    spark, summary, postgres = nights
+    alerts = _spark_rows(spark, "select as_of_date, rule, state, value, breaches from analytics_spark_monitoring.alerts")
+    assert_same_rows(alerts, postgres["alerts"], ["as_of_date", "rule"])
+    firing = set(alerts.loc[(alerts["state"] == "firing") & (alerts["as_of_date"] == NIGHT), "rule"])
+    assert "stale_source" in firing
+    assert any(line.startswith("ALERT: stale_source firing") for line in summary.splitlines())
+
+
+def test_the_report_is_written_from_the_marts_on_spark(nights) -> None:
+    _, summary, _ = nights
+    report = Path(next(line for line in summary.splitlines() if line.startswith("report: ")).removeprefix("report: "))
+    page = report.read_text()
+    assert report.name == f"monitoring-analytics_spark-{NIGHT}.html"
+    assert "analytics_spark_monitoring" in page and "stale_source" in page and page.count("<svg") >= 9
+
+
+def test_the_quarantine_and_its_tests_run_on_spark(nights) -> None:
+    spark, _, postgres = nights
+    quarantine = _spark_rows(spark, "select source_table, record_id, reason from analytics_spark.master_data_quarantine")
+    assert len(quarantine) > 0
+    assert_same_rows(quarantine, postgres["quarantine"], ["source_table", "record_id", "reason"])
+    ported = _spark_rows(spark, "select distinct test_name, status from analytics_spark_monitoring.dbt_test_results"
+                                f" where {PORTED_TESTS}")
+    assert ported["test_name"].nunique() == 3
+    assert_same_rows(ported, postgres["ported_tests"], ["test_name", "status"])

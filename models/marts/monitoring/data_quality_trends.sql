@@ -18,13 +18,13 @@ final as (
 
         ---------- quarantine
         quarantine_rate,
-        (quarantine_rate - lag(quarantine_rate) over nights)::float as quarantine_rate_change,
-        (avg(quarantine_rate) over last_seven)::float as quarantine_rate_7_nights,
+        (quarantine_rate - lag(quarantine_rate) over nights)::{{ type_float() }} as quarantine_rate_change,
+        (avg(quarantine_rate) over last_seven)::{{ type_float() }} as quarantine_rate_7_nights,
 
         ---------- freshness
         hours_since_last_load,
-        (hours_since_last_load - lag(hours_since_last_load) over nights)::float as freshness_lag_change,
-        (avg(hours_since_last_load) over last_seven)::float as hours_since_last_load_7_nights
+        (hours_since_last_load - lag(hours_since_last_load) over nights)::{{ type_float() }} as freshness_lag_change,
+        (avg(hours_since_last_load) over last_seven)::{{ type_float() }} as hours_since_last_load_7_nights
 
     from volumes
     window

@@ -23,16 +23,16 @@ from {{ results }}
 {% else %}
 
 select
-    null::text as run_id,
-    null::text as invocation_id,
+    null::{{ type_text() }} as run_id,
+    null::{{ type_text() }} as invocation_id,
     null::date as as_of_date,
-    null::timestamptz as generated_at,
-    null::text as unique_id,
-    null::text as test_name,
-    null::text as test_kind,
-    null::text as status,
+    null::{{ type_timestamptz() }} as generated_at,
+    null::{{ type_text() }} as unique_id,
+    null::{{ type_text() }} as test_name,
+    null::{{ type_text() }} as test_kind,
+    null::{{ type_text() }} as status,
     null::bigint as failures,
-    null::text as message
+    null::{{ type_text() }} as message
 where false
 
 {% endif %}

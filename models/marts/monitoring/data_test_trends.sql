@@ -25,8 +25,8 @@ final as (
         count(*) filter (where status = 'warn')::bigint as tests_warned,
         count(*) filter (where status in ('fail', 'error'))::bigint as tests_failed,
         coalesce(sum(failures) filter (where status in ('warn', 'fail', 'error')), 0)::bigint as failing_rows,
-        string_agg(distinct test_name, ', ') filter (where status in ('fail', 'error')) as failed_tests,
-        string_agg(distinct test_name, ', ') filter (where status = 'warn') as warned_tests
+        {{ distinct_text_list('test_name', "status in ('fail', 'error')") }} as failed_tests,
+        {{ distinct_text_list('test_name', "status = 'warn'") }} as warned_tests
 
     from results
     group by as_of_date

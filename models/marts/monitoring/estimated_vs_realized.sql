@@ -28,12 +28,12 @@ final as (
         ---------- precision of "bad"
         estimates.estimated_precision,
         realized.realized_precision,
-        (estimates.estimated_precision - realized.realized_precision)::float as precision_error,
+        (estimates.estimated_precision - realized.realized_precision)::{{ type_float() }} as precision_error,
 
         ---------- recall of "bad"
         estimates.estimated_recall,
         realized.realized_recall,
-        (estimates.estimated_recall - realized.realized_recall)::float as recall_error,
+        (estimates.estimated_recall - realized.realized_recall)::{{ type_float() }} as recall_error,
 
         ---------- bad rate
         estimates.expected_bad_rate,

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental') }}
+{{ config(materialized='incremental', incremental_strategy=nights_strategy()) }}
 
 {#- The columns of customer_features (bar the keys) are the monitored features: numbers
     are binned at the reference edges, text (segment, the sensitive attributes) by value. -#}
@@ -11,6 +11,11 @@
         {%- endif %}
     {%- endfor %}
 {%- endif %}
+{%- set feature_names, binned_columns = [], [] %}
+{%- for column in numeric + categorical %}
+    {%- do feature_names.append("'" ~ column ~ "'") %}
+    {%- do binned_columns.append('binned.' ~ column) %}
+{%- endfor %}
 
 -- One row per night, model version, feature and bin: how many of the customers the
 -- version labelled that night (a stable sample of large nights, in_drift_sample) fall in each bin of the version's reference (bins in
@@ -57,10 +62,10 @@ version_bins as (
         model_name,
         model_version,
         {% for column in numeric %}
-        array_agg(lower_edge order by bin) filter (where feature = '{{ column }}' and bin >= 2) as {{ column }},
+        {{ sorted_array_agg('lower_edge', 'bin', "feature = '" ~ column ~ "' and bin >= 2") }} as {{ column }},
         {% endfor %}
         {% for column in categorical %}
-        array_agg(category order by bin) filter (where feature = '{{ column }}' and bin >= 1) as {{ column }},
+        {{ sorted_array_agg('category', 'bin', "feature = '" ~ column ~ "' and bin >= 1") }} as {{ column }},
         {% endfor %}
         count(*) as reference_bins
     from reference
@@ -78,12 +83,12 @@ binned as (
         history.model_version,
         {% for column in numeric %}
         case when features.{{ column }} is null then 0
-            else coalesce(width_bucket(features.{{ column }}::float, version_bins.{{ column }}), 0) + 1 end
+            else coalesce({{ bucket_of('features.' ~ column ~ '::' ~ type_float(), 'version_bins.' ~ column) }}, 0) + 1 end
             as {{ column }},
         {% endfor %}
         {% for column in categorical %}
         case when features.{{ column }} is null then 0
-            else coalesce(array_position(version_bins.{{ column }}, features.{{ column }}::text), -1) end
+            else coalesce({{ array_position_of('version_bins.' ~ column, 'features.' ~ column ~ '::' ~ type_text()) }}, -1) end
             as {{ column }}{{ ',' if not loop.last }}
         {% endfor %}
     from history
@@ -100,8 +105,7 @@ night_bins as (
         as_of_date,
         model_name,
         model_version,
-        (array[{% for column in numeric + categorical %}'{{ column }}'{{ ', ' if not loop.last }}{% endfor %}])[position]
-            as feature,
+        {{ array_item('(' ~ array_of(feature_names) ~ ')', 'position') }} as feature,
         bin,
         night_rows
     from (
@@ -113,9 +117,7 @@ night_bins as (
             cell.bin,
             count(*) as night_rows
         from binned
-        cross join lateral unnest(array[
-            {% for column in numeric + categorical %}binned.{{ column }}{{ ', ' if not loop.last }}{% endfor %}
-        ]) with ordinality as cell (bin, position)
+        {{ numbered_cells(binned_columns, 'cell') }}
         group by 1, 2, 3, 4, 5
     ) as counted
 
@@ -140,9 +142,9 @@ final as (
 
         ---------- share of the night
         night_bins.night_rows::bigint as customers_in_bin,
-        (night_bins.night_rows::float / sum(night_bins.night_rows) over (
+        (night_bins.night_rows::{{ type_float() }} / sum(night_bins.night_rows) over (
             partition by night_bins.as_of_date, night_bins.model_name, night_bins.model_version, night_bins.feature
-        ))::float as share
+        ))::{{ type_float() }} as share
 
     from night_bins
     inner join kinds using (model_name, model_version, feature)

@@ -92,16 +92,16 @@ final as (
 
         ---------- drift against training
         sum(compared.customers_in_bin)::bigint as customers,
-        sum((night_share - reference_share) * ln(night_share / reference_share))::float as psi,
+        sum((night_share - reference_share) * ln(night_share / reference_share))::{{ type_float() }} as psi,
 
         ---------- drift since the version's first night
         first_nights.first_night,
-        sum((night_share - first_night_share) * ln(night_share / first_night_share))::float as psi_since_first_night,
+        sum((night_share - first_night_share) * ln(night_share / first_night_share))::{{ type_float() }} as psi_since_first_night,
 
         ---------- nulls and unseen categories
-        coalesce(sum(night_raw_share) filter (where compared.bin = 0), 0)::float as null_share,
-        coalesce(sum(reference_raw_share) filter (where compared.bin = 0), 0)::float as reference_null_share,
-        coalesce(sum(night_raw_share) filter (where compared.bin = -1), 0)::float as unseen_share
+        coalesce(sum(night_raw_share) filter (where compared.bin = 0), 0)::{{ type_float() }} as null_share,
+        coalesce(sum(reference_raw_share) filter (where compared.bin = 0), 0)::{{ type_float() }} as reference_null_share,
+        coalesce(sum(night_raw_share) filter (where compared.bin = -1), 0)::{{ type_float() }} as unseen_share
 
     from compared
     inner join night_features using (as_of_date, model_name, model_version, feature)

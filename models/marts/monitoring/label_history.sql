@@ -21,13 +21,13 @@ from {{ history }}
 {% else %}
 
 select
-    null::text as customer_id,
+    null::{{ type_text() }} as customer_id,
     null::date as as_of_date,
-    null::text as label,
-    null::double precision as score,
-    null::text as model_name,
-    null::text as model_version,
-    null::timestamptz as scored_at
+    null::{{ type_text() }} as label,
+    null::{{ type_float() }} as score,
+    null::{{ type_text() }} as model_name,
+    null::{{ type_text() }} as model_version,
+    null::{{ type_timestamptz() }} as scored_at
 where false
 
 {% endif %}

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental') }}
+{{ config(materialized='incremental', incremental_strategy=nights_strategy()) }}
 
 -- One row per night and model version: how many customers it labelled, the share
 -- labelled bad, and the distribution of its scores. Incremental: nights newer than
@@ -22,7 +22,7 @@ by_version as (
         count(*) as customers,
         count(*) filter (where label = 'bad') as bad_customers,
         avg(score) as score_mean,
-        percentile_cont(array[0.1, 0.25, 0.5, 0.75, 0.9]) within group (order by score) as score_quantiles,
+        {{ quantiles('score', [0.1, 0.25, 0.5, 0.75, 0.9]) }} as score_quantiles,
         max(scored_at) as scored_at
     from history
     group by as_of_date, model_name, model_version
@@ -40,16 +40,16 @@ final as (
         ---------- labels
         customers::bigint as customers,
         bad_customers::bigint as bad_customers,
-        (bad_customers::float / customers)::float as bad_rate,
-        (customers::float / sum(customers) over (partition by as_of_date))::float as share_of_night,
+        (bad_customers::{{ type_float() }} / customers)::{{ type_float() }} as bad_rate,
+        (customers::{{ type_float() }} / sum(customers) over (partition by as_of_date))::{{ type_float() }} as share_of_night,
 
         ---------- score distribution
-        score_mean::float as score_mean,
-        score_quantiles[1]::float as score_p10,
-        score_quantiles[2]::float as score_p25,
-        score_quantiles[3]::float as score_p50,
-        score_quantiles[4]::float as score_p75,
-        score_quantiles[5]::float as score_p90,
+        score_mean::{{ type_float() }} as score_mean,
+        {{ array_item('score_quantiles', 1) }}::{{ type_float() }} as score_p10,
+        {{ array_item('score_quantiles', 2) }}::{{ type_float() }} as score_p25,
+        {{ array_item('score_quantiles', 3) }}::{{ type_float() }} as score_p50,
+        {{ array_item('score_quantiles', 4) }}::{{ type_float() }} as score_p75,
+        {{ array_item('score_quantiles', 5) }}::{{ type_float() }} as score_p90,
 
         scored_at
 

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental') }}
+{{ config(materialized='incremental', incremental_strategy=nights_strategy()) }}
 
 -- One row per night and model version: precision and recall of "bad" estimated
 -- from the scores alone, before any outcome is known (confidence-based performance
@@ -30,12 +30,12 @@ final as (
         count(*) filter (where label = 'bad')::bigint as labelled_bad,
 
         ---------- expected from the scores, when they are probabilities
-        case when {{ has_calibrated_scores('model_name') }} then avg(score)::float end as expected_bad_rate,
+        case when {{ has_calibrated_scores('model_name') }} then avg(score)::{{ type_float() }} end as expected_bad_rate,
         case when {{ has_calibrated_scores('model_name') }} then
-            avg(score) filter (where label = 'bad')::float
+            avg(score) filter (where label = 'bad')::{{ type_float() }}
         end as estimated_precision,
         case when {{ has_calibrated_scores('model_name') }} then
-            (sum(score) filter (where label = 'bad') / nullif(sum(score), 0))::float
+            (sum(score) filter (where label = 'bad') / nullif(sum(score), 0))::{{ type_float() }}
         end as estimated_recall
 
     from history

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental') }}
+{{ config(materialized='incremental', incremental_strategy=nights_strategy()) }}
 
 -- One row per night, source table and reason: how many master-data rows were set
 -- aside and their share of the table. Incremental: each night adds its rows.
@@ -46,7 +46,7 @@ final as (
         by_reason.source_table,
         by_reason.reason,
         by_reason.quarantined_rows::bigint as quarantined_rows,
-        (by_reason.quarantined_rows::float / nullif(source_rows.source_rows, 0))::float as share_of_source
+        (by_reason.quarantined_rows::{{ type_float() }} / nullif(source_rows.source_rows, 0))::{{ type_float() }} as share_of_source
     from by_reason
     inner join source_rows using (source_table)
 

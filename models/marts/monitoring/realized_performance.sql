@@ -74,11 +74,11 @@ final as (
         true_negatives::bigint as true_negatives,
 
         ---------- realized figures
-        (true_positives::float / nullif(true_positives + false_positives, 0))::float as realized_precision,
-        (true_positives::float / nullif(true_positives + false_negatives, 0))::float as realized_recall,
-        ((true_positives + false_positives)::float / nullif(customers_with_outcome, 0))::float
+        (true_positives::{{ type_float() }} / nullif(true_positives + false_positives, 0))::{{ type_float() }} as realized_precision,
+        (true_positives::{{ type_float() }} / nullif(true_positives + false_negatives, 0))::{{ type_float() }} as realized_recall,
+        ((true_positives + false_positives)::{{ type_float() }} / nullif(customers_with_outcome, 0))::{{ type_float() }}
             as predicted_bad_rate,
-        ((true_positives + false_negatives)::float / nullif(customers_with_outcome, 0))::float
+        ((true_positives + false_negatives)::{{ type_float() }} / nullif(customers_with_outcome, 0))::{{ type_float() }}
             as realized_bad_rate
 
     from confusion

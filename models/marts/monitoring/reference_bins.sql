@@ -23,16 +23,16 @@ from {{ reference }}
 {% else %}
 
 select
-    null::text as model_name,
-    null::text as model_version,
-    null::text as feature,
-    null::text as kind,
+    null::{{ type_text() }} as model_name,
+    null::{{ type_text() }} as model_version,
+    null::{{ type_text() }} as feature,
+    null::{{ type_text() }} as kind,
     null::integer as bin,
-    null::double precision as lower_edge,
-    null::double precision as upper_edge,
-    null::text as category,
+    null::{{ type_float() }} as lower_edge,
+    null::{{ type_float() }} as upper_edge,
+    null::{{ type_text() }} as category,
     null::bigint as reference_rows,
-    null::double precision as reference_share
+    null::{{ type_float() }} as reference_share
 where false
 
 {% endif %}

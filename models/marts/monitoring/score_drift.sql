@@ -1,4 +1,4 @@
-{{ config(materialized='incremental') }}
+{{ config(materialized='incremental', incremental_strategy=nights_strategy()) }}
 
 -- One row per night and model version: how far the version's scores and bad rate
 -- have moved from its reference night (version_reference_nights: its first night
@@ -52,13 +52,12 @@ scored as (
 
 -- materialized: a few rows the bins join to, computed once (the planner cannot
 -- estimate the sampled scores and would otherwise recompute them per score)
-edges as materialized (
+edges as {{ materialized_cte() }} (
 
     select
         scored.model_name,
         scored.model_version,
-        percentile_cont(array[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) within group (order by scored.score)
-            as deciles
+        {{ quantiles('scored.score', [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) }} as deciles
     from scored
     inner join reference_nights
         on scored.model_name = reference_nights.model_name
@@ -74,7 +73,7 @@ bin_counts as (
         scored.as_of_date,
         scored.model_name,
         scored.model_version,
-        width_bucket(scored.score, edges.deciles) as bin,
+        {{ bucket_of('scored.score', 'edges.deciles') }} as bin,
         count(*) as rows_in_bin
     from scored
     inner join edges using (model_name, model_version)
@@ -86,7 +85,7 @@ bin_shares as (
 
     select
         *,
-        rows_in_bin::float / sum(rows_in_bin) over (partition by as_of_date, model_name, model_version) as share
+        rows_in_bin::{{ type_float() }} / sum(rows_in_bin) over (partition by as_of_date, model_name, model_version) as share
     from bin_counts
 
 ),
@@ -101,7 +100,7 @@ compared as (
         coalesce(night_bins.share, 0) as night_share,
         coalesce(reference_bins.share, 0) as reference_share
     from nights
-    cross join generate_series(0, 9) as bins (bin)
+    cross join {{ integers(0, 9, 'bins', 'bin') }}
     left join bin_shares as night_bins
         on night_bins.model_name = nights.model_name
         and night_bins.model_version = nights.model_version
@@ -143,12 +142,12 @@ final as (
         nights.customers,
         nights.score_mean,
         reference.score_mean as reference_score_mean,
-        coalesce(psi.score_psi, 0)::float as score_psi,
+        coalesce(psi.score_psi, 0)::{{ type_float() }} as score_psi,
 
         ---------- label-rate drift
         nights.bad_rate,
         reference.bad_rate as reference_bad_rate,
-        (nights.bad_rate - reference.bad_rate)::float as bad_rate_change
+        (nights.bad_rate - reference.bad_rate)::{{ type_float() }} as bad_rate_change
 
     from nights
     inner join rates as reference

@@ -1,9 +1,16 @@
-{{ config(materialized='incremental') }}
+{{ config(materialized='incremental', incremental_strategy=nights_strategy()) }}
 
 {% set night_start = day_start(as_of_day(), 0) %}
 {% set night_end = day_start(as_of_day(), 1) %}
-{% set run_clock = "'" ~ run_started_at.isoformat() ~ "'::timestamptz" %}
+{% set run_clock = "'" ~ run_started_at.isoformat() ~ "'::" ~ type_timestamptz() %}
 {% set replay = as_of_day() < last_complete_night() %}
+{% set judged_at -%}
+    case
+        when loads.last_loaded_at < {{ night_end }} then {{ night_end }}
+        when {{ replay }} or not loads.by_load_time then loads.last_loaded_at
+        else {{ run_clock }}
+    end
+{%- endset %}
 
 -- One row per source table per night: rows held, rows that arrived or changed
 -- that day (in CUSTLABEL_TIMEZONE), how old the newest load was when the night was
@@ -97,16 +104,12 @@ final as (
         volumes.rows_arrived::bigint as rows_arrived,
         volumes.rows_updated::bigint as rows_updated,
         coalesce(quarantined.quarantined_rows, 0)::bigint as quarantined_rows,
-        (coalesce(quarantined.quarantined_rows, 0)::float / nullif(volumes.source_rows, 0))::float
+        (coalesce(quarantined.quarantined_rows, 0)::{{ type_float() }} / nullif(volumes.source_rows, 0))::{{ type_float() }}
             as quarantine_rate,
 
         ---------- freshness: the newest load's age when the night was judged
         loads.last_loaded_at,
-        (extract(epoch from case
-            when loads.last_loaded_at < {{ night_end }} then {{ night_end }}
-            when {{ replay }} or not loads.by_load_time then loads.last_loaded_at
-            else {{ run_clock }}
-        end - loads.last_loaded_at) / 3600.0)::float as hours_since_last_load
+        ({{ hours_between_times('loads.last_loaded_at', judged_at) }})::{{ type_float() }} as hours_since_last_load
 
     from volumes
     left join quarantined using (source_table)

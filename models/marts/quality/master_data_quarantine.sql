@@ -23,15 +23,16 @@ final as (
         'customers' as source_table,
         customer_id as record_id,
         quarantine_reason as reason,
-        to_jsonb(customers) - 'quarantine_reason' - 'superseded' as staged_row
+        {{ row_as_json('customers', ref('stg_master__customers'), ['quarantine_reason', 'superseded']) }} as staged_row
     from customers
     union all
     select
         'sales',
         sale_id,
         quarantine_reason,
-        to_jsonb(sales) - 'quarantine_reason' - 'sale_key' - 'source_row_hash' - 'superseded'
-            - 'clean_changed_at' - 'clean_customer_before'
+        {{ row_as_json('sales', ref('int_sales_checked'), [
+            'quarantine_reason', 'sale_key', 'source_row_hash', 'superseded', 'clean_changed_at', 'clean_customer_before',
+        ]) }}
     from sales
 
 )

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 import psycopg
 from psycopg import sql
 from pydantic import Field, model_validator
@@ -27,6 +28,8 @@ from pydantic import Field, model_validator
 from custlabel import reviewed_files
 from custlabel.config import Settings, monitoring_schema
 from custlabel.errors import CustlabelError
+from custlabel.monitoring import marts as marts_on
+from custlabel.monitoring.marts import Marts
 from custlabel.reviewed_files import StrictModel
 from custlabel.warehouse import db
 
@@ -182,15 +185,33 @@ class Alert:
         )
 
 
-def series(conn: psycopg.Connection, schema: str, metric: str, night: date, nights: int) -> list[tuple[date, float | None]]:
+def series(marts: Marts, metric: str, night: date, nights: int) -> list[tuple[date, float | None]]:
     """The metric's last `nights` values up to a night, newest first (none when its mart is not built)."""
     mart, query = METRICS[metric]
-    marts = monitoring_schema(schema)
-    if not db.relation_exists(conn, marts, mart):
+    if not marts.exists(mart):
         return []
-    values = sql.SQL(query).format(mart=sql.Identifier(marts, mart))
-    statement = sql.SQL("select * from ({}) as metric (night, value) where night <= %s order by night desc limit %s")
-    return conn.execute(statement.format(values), [night, nights]).fetchall()
+    values = query.format(mart=marts.name(mart))
+    frame = marts.frame(
+        f"select * from ({values}) as metric (night, value) where night <= :night order by night desc limit :nights",
+        {"night": night, "nights": nights},
+    )
+    return [(when, None if pd.isna(value) else float(value)) for when, value in frame.itertuples(index=False, name=None)]
+
+
+def judge_all(marts: Marts, config: AlertConfig, night: date, previous: dict[str, str]) -> list[Alert]:
+    """Every rule's state on a night, from the marts and each rule's state on the night before."""
+    return [
+        judge(rule, night, series(marts, rule.metric, night, rule.n), previous.get(rule.name) == FIRING)
+        for rule in config.rules
+    ]
+
+
+def changed(evaluated: list[Alert], previous: dict[str, str]) -> list[Alert]:
+    """The rules whose state changed tonight: newly firing, or resolved."""
+    return [
+        alert for alert in evaluated
+        if alert.state == RESOLVED or (alert.state == FIRING and previous.get(alert.rule) != FIRING)
+    ]
 
 
 def judge(rule: Rule, night: date, values: list[tuple[date, float | None]], was_firing: bool) -> Alert:
@@ -222,22 +243,16 @@ def evaluate(
     with db.connect(settings) as conn:
         table = ensure_table(conn, schema)
         previous = _previous_states(conn, table, night)
-        evaluated = [
-            judge(rule, night, series(conn, schema, rule.metric, night, rule.n), previous.get(rule.name) == FIRING)
-            for rule in config.rules
-        ]
+        evaluated = judge_all(marts_on.on_postgres(settings, schema), config, night, previous)
         conn.execute(sql.SQL("delete from {} where as_of_date = %s").format(table), [night])
         columns = [*Alert.__dataclass_fields__, "run_id"]
         statement = sql.SQL("copy {} ({}) from stdin").format(table, sql.SQL(", ").join(map(sql.Identifier, columns)))
         with conn.cursor().copy(statement) as copy:
             for alert in evaluated:
                 copy.write_row([getattr(alert, name) for name in Alert.__dataclass_fields__] + [run_id])
-    changed = [
-        alert for alert in evaluated
-        if alert.state == RESOLVED or (alert.state == FIRING and previous.get(alert.rule) != FIRING)
-    ]
-    if config.notify.url and changed:
-        notify(config.notify.url, schema, night, changed)
+    moved = changed(evaluated, previous)
+    if config.notify.url and moved:
+        notify(config.notify.url, schema, night, moved)
     return evaluated
 
 
@@ -258,17 +273,21 @@ def notify(url: str, schema: str, night: date, alerts: list[Alert]) -> bool:
 
 def read(settings: Settings, schema: str, night: date | None = None, nights: int = 1) -> list[Alert]:
     """The alert rows of the last `nights` nights up to a night (default: the newest), newest first."""
-    marts = monitoring_schema(schema)
-    with db.connect(settings) as conn:
-        if not db.relation_exists(conn, marts, TABLE):
-            return []
-        table = sql.Identifier(marts, TABLE)
-        newest = night or conn.execute(sql.SQL("select max(as_of_date) from {}").format(table)).fetchone()[0]
-        if newest is None:
-            return []
-        columns = sql.SQL(", ").join(map(sql.Identifier, Alert.__dataclass_fields__))
-        query = sql.SQL(
-            "select {} from {} where as_of_date <= %(night)s and as_of_date > %(night)s - %(nights)s"
-            " order by as_of_date desc, rule"
-        ).format(columns, table)
-        return [Alert(*row) for row in conn.execute(query, {"night": newest, "nights": nights}).fetchall()]
+    return read_marts(marts_on.on_postgres(settings, schema), night, nights)
+
+
+def read_marts(marts: Marts, night: date | None = None, nights: int = 1) -> list[Alert]:
+    """The alert rows of the last `nights` nights up to a night (default: the newest) in a monitoring schema."""
+    if not marts.exists(TABLE):
+        return []
+    table = marts.name(TABLE)
+    newest = night or marts.frame(f"select max(as_of_date) as newest from {table}")["newest"].iloc[0]
+    if newest is None or pd.isna(newest):
+        return []
+    columns = ", ".join(Alert.__dataclass_fields__)
+    rows = marts.frame(
+        f"select {columns} from {table} where as_of_date <= :night and as_of_date > :since order by as_of_date desc, rule",
+        {"night": newest, "since": newest - timedelta(days=nights)},
+    )
+    clean = rows.astype(object).where(rows.notna(), None)
+    return [Alert(**row) for row in clean.to_dict("records")]

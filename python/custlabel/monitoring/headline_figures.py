@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from psycopg import sql
 
 from custlabel.config import Settings, monitoring_schema, schema_for
 from custlabel.errors import CustlabelError
 from custlabel.monitoring import alerts as alert_rules
+from custlabel.monitoring import marts as monitoring_marts
 from custlabel.monitoring import nightly_report as html_report
 from custlabel.monitoring import pipeline_runs
+from custlabel.monitoring.marts import Marts
 from custlabel.training import acceptance
 from custlabel.training.deployed_model import model_label
-from custlabel.warehouse import db
 
 MARTS = ("source_volumes", "quarantine_reasons", "label_rates", "realized_performance")
 STALE_HOURS = 24.0
@@ -191,13 +191,10 @@ def alerts(headline: Headline, criteria: Criteria | None) -> list[str]:
     return found
 
 
-def _frame(settings: Settings, schema: str, table: str, tail: str, params: dict | None = None) -> pd.DataFrame:
+def _frame(marts: Marts, table: str, tail: str, params: dict | None = None) -> pd.DataFrame:
     """Rows of a monitoring mart; `{table}` in tail names the mart again (for subqueries)."""
-    relation = sql.Identifier(schema, table)
-    query = sql.SQL("select * from {} ").format(relation) + sql.SQL(tail).format(table=relation)
-    with db.connect(settings) as conn:
-        cursor = conn.execute(query, params or {})
-        return pd.DataFrame(cursor.fetchall(), columns=[column.name for column in cursor.description])
+    relation = marts.name(table)
+    return marts.frame(f"select * from {relation} " + tail.format(table=relation), params)
 
 
 def _records(frame: pd.DataFrame, kind: type) -> list:
@@ -206,46 +203,43 @@ def _records(frame: pd.DataFrame, kind: type) -> list:
     return [kind(**row) for row in clean.to_dict("records")]
 
 
-def _optional(settings: Settings, schema: str, table: str, tail: str, params: dict) -> pd.DataFrame:
+def _optional(marts: Marts, table: str, tail: str, params: dict) -> pd.DataFrame:
     """Rows of a mart that may not be built yet (an empty frame then)."""
-    with db.connect(settings) as conn:
-        if not db.relation_exists(conn, schema, table):
-            return pd.DataFrame()
-    return _frame(settings, schema, table, tail, params)
+    return _frame(marts, table, tail, params) if marts.exists(table) else pd.DataFrame()
 
 
 def read(settings: Settings, schema: str, as_of_date: date | None = None, criteria: Criteria | None = None) -> Headline:
     """The headline of a night (default: the newest night in the marts) from the monitoring marts."""
-    marts = monitoring_schema(schema)
-    with db.connect(settings) as conn:
-        missing = [mart for mart in MARTS if not db.relation_exists(conn, marts, mart)]
+    return read_marts(monitoring_marts.on_postgres(settings, schema), as_of_date, criteria)
+
+
+def read_marts(marts: Marts, as_of_date: date | None = None, criteria: Criteria | None = None) -> Headline:
+    """The headline of a night (default: the newest night in the marts) from the monitoring marts of an engine."""
+    missing = [mart for mart in MARTS if not marts.exists(mart)]
     if missing:
         raise MonitoringNotBuiltError(
-            f"{marts} has no {', '.join(missing)}: run `custlabel dbt build` (or the nightly flow) for this target"
+            f"{marts.schema} has no {', '.join(missing)}: run `custlabel dbt build` (or the nightly flow) for this target"
         )
     if as_of_date is None:
-        newest = _frame(settings, marts, "source_volumes", "order by as_of_date desc limit 1")
+        newest = _frame(marts, "source_volumes", "order by as_of_date desc limit 1")
         as_of_date = newest["as_of_date"].iloc[0] if len(newest) else date.today()
     night = {"night": as_of_date}
-    sources = _frame(settings, marts, "source_volumes", "where as_of_date = %(night)s order by source_table", night)
-    reasons = _frame(
-        settings, marts, "quarantine_reasons", "where as_of_date = %(night)s order by quarantined_rows desc, reason", night
-    )
+    sources = _frame(marts, "source_volumes", "where as_of_date = :night order by source_table", night)
+    reasons = _frame(marts, "quarantine_reasons", "where as_of_date = :night order by quarantined_rows desc, reason", night)
     labels = _frame(
-        settings, marts, "label_rates",
-        "where as_of_date = (select max(as_of_date) from {table} where as_of_date <= %(night)s)"
+        marts, "label_rates",
+        "where as_of_date = (select max(as_of_date) from {table} where as_of_date <= :night)"
         " order by model_name, model_version",
         night,
     )
     realized = _frame(
-        settings, marts, "realized_performance",
-        "where as_of_date = (select max(as_of_date) from {table} where window_end <= %(night)s)"
+        marts, "realized_performance",
+        "where as_of_date = (select max(as_of_date) from {table} where window_end <= :night)"
         " order by model_name, model_version",
         night,
     )
-    estimated = _optional(settings, marts, "performance_estimates",
-                          "where as_of_date = %(night)s order by model_name, model_version", night)
-    drift = _optional(settings, marts, "feature_drift", "where as_of_date = %(night)s order by psi_since_first_night desc limit 3", night)
+    estimated = _optional(marts, "performance_estimates", "where as_of_date = :night order by model_name, model_version", night)
+    drift = _optional(marts, "feature_drift", "where as_of_date = :night order by psi_since_first_night desc limit 3", night)
     headline = Headline(
         as_of_date=as_of_date,
         sources=_records(sources, SourceFigures),
@@ -255,18 +249,16 @@ def read(settings: Settings, schema: str, as_of_date: date | None = None, criter
         estimated=_records(estimated, EstimatedFigures) if len(estimated) else [],
         drift=_records(drift, DriftFigures) if len(drift) else [],
     )
-    firing = [a.line for a in alert_rules.read(settings, schema, as_of_date) if a.state == alert_rules.FIRING]
+    firing = [a.line for a in alert_rules.read_marts(marts, as_of_date) if a.state == alert_rules.FIRING]
     headline.alerts = alerts(headline, criteria) + firing
     return headline
 
 
 def history(settings: Settings, schema: str, nights: int = 30) -> dict[str, pd.DataFrame]:
     """The last nights of label rates and realized performance, newest first (for `custlabel monitor`)."""
-    marts = monitoring_schema(schema)
-    tail = "where as_of_date >= (select max(as_of_date) from {table}) - %(nights)s order by as_of_date desc, model_name, model_version"
-    return {
-        mart: _frame(settings, marts, mart, tail, {"nights": nights}) for mart in ("label_rates", "realized_performance")
-    }
+    marts = monitoring_marts.on_postgres(settings, schema)
+    tail = "where as_of_date >= (select max(as_of_date) from {table}) - :nights order by as_of_date desc, model_name, model_version"
+    return {mart: _frame(marts, mart, tail, {"nights": nights}) for mart in ("label_rates", "realized_performance")}
 
 
 class MonitoringNotBuiltError(CustlabelError):

@@ -21,14 +21,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import LinearSegmentedColormap  # noqa: E402
-from psycopg import sql  # noqa: E402
 
-from custlabel.config import (
-    Settings,  # noqa: E402
-    monitoring_schema,  # noqa: E402
-)
-from custlabel.monitoring import alerts
-from custlabel.warehouse import db  # noqa: E402
+from custlabel.config import Settings  # noqa: E402
+from custlabel.monitoring import alerts  # noqa: E402
+from custlabel.monitoring import marts as monitoring_marts  # noqa: E402
+from custlabel.monitoring.marts import Marts  # noqa: E402
 
 DEFAULT_NIGHTS = 90
 PSI_COLORS = LinearSegmentedColormap.from_list("psi", ["#f7fbff", "#fdd49e", "#ef6548", "#7f0000"])
@@ -44,16 +41,13 @@ class Section:
     svg: str
 
 
-def read_mart(settings: Settings, schema: str, mart: str, night: date, nights: int, night_column: str = "as_of_date") -> pd.DataFrame:
+def read_mart(marts: Marts, mart: str, night: date, nights: int, night_column: str = "as_of_date") -> pd.DataFrame:
     """A mart's rows of the nights (night - nights, night], or an empty frame when it is not built."""
-    marts = monitoring_schema(schema)
-    with db.connect(settings) as conn:
-        if not db.relation_exists(conn, marts, mart):
-            return pd.DataFrame()
-    query = sql.SQL("select * from {} where {night} <= :night and {night} > :since order by {night}").format(
-        sql.Identifier(marts, mart), night=sql.Identifier(night_column)
-    )
-    return db.read_frame(settings, query.as_string(), {"night": night, "since": night - timedelta(days=nights)})
+    if not marts.exists(mart):
+        return pd.DataFrame()
+    query = (f"select * from {marts.name(mart)} where {night_column} <= :night and {night_column} > :since"
+             f" order by {night_column}")
+    return marts.frame(query, {"night": night, "since": night - timedelta(days=nights)})
 
 
 def _svg(fig: plt.Figure) -> str:
@@ -273,10 +267,10 @@ document.addEventListener("DOMContentLoaded", function () {{
 """
 
 
-def sections(settings: Settings, schema: str, night: date, nights: int) -> list[Section]:
+def sections(marts: Marts, night: date, nights: int) -> list[Section]:
     """Every plot of the report, from the marts of the last nights."""
     def mart(name: str, column: str = "as_of_date") -> pd.DataFrame:
-        return read_mart(settings, schema, name, night, nights, column)
+        return read_mart(marts, name, night, nights, column)
 
     rates, drift = mart("label_rates"), mart("feature_drift")
     return [
@@ -298,13 +292,13 @@ def sections(settings: Settings, schema: str, night: date, nights: int) -> list[
         Section("Quarantine by reason", "Rows set aside each night, by reason.", quarantine_plot(mart("quarantine_reasons"))),
         Section("Data tests", "dbt tests that failed or warned each night.", data_tests_plot(mart("data_test_trends"))),
         Section("Alert rules", "Each rule of alerts.yml per night: red firing, green resolved, grey quiet.",
-                alerts_plot(alerts.read(settings, schema, night, nights))),
+                alerts_plot(alerts.read_marts(marts, night, nights))),
     ]
 
 
-def render(settings: Settings, schema: str, night: date, headline: list[str], nights: int = DEFAULT_NIGHTS) -> str:
+def render(marts: Marts, schema: str, night: date, headline: list[str], nights: int = DEFAULT_NIGHTS) -> str:
     """The report's HTML for a night."""
-    parts = sections(settings, schema, night, nights)
+    parts = sections(marts, night, nights)
     body = "\n".join(
         f'<section><h2>{html.escape(s.title)}</h2><figure><figcaption>{html.escape(s.caption)}</figcaption>{s.svg}</figure></section>'
         for s in parts
@@ -314,11 +308,11 @@ def render(settings: Settings, schema: str, night: date, headline: list[str], ni
         title=html.escape(title),
         plots=len(parts),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        marts=monitoring_schema(schema),
+        marts=marts.schema,
         since=night - timedelta(days=nights - 1),
         night=night,
         headline="".join(f"<li>{html.escape(line)}</li>" for line in headline),
-        alert_table=_alert_table(alerts.read(settings, schema, night)),
+        alert_table=_alert_table(alerts.read_marts(marts, night)),
         sections=body,
     )
 
@@ -328,9 +322,13 @@ def report_path(settings: Settings, schema: str, night: date) -> Path:
     return settings.local_dir / "reports" / f"monitoring-{schema}-{night}.html"
 
 
-def write(settings: Settings, schema: str, night: date, headline: list[str], nights: int = DEFAULT_NIGHTS) -> Path:
-    """Render the report of a night to `.local/reports/`; returns its path."""
+def write(
+    settings: Settings, schema: str, night: date, headline: list[str], nights: int = DEFAULT_NIGHTS,
+    marts: Marts | None = None,
+) -> Path:
+    """Render the report of a night to `.local/reports/` from the target's marts (default: on Postgres); returns its path."""
     path = report_path(settings, schema, night)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(settings, schema, night, headline, nights), encoding="utf-8")
+    marts = marts or monitoring_marts.on_postgres(settings, schema)
+    path.write_text(render(marts, schema, night, headline, nights), encoding="utf-8")
     return path

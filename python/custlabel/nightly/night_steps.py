@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
@@ -167,21 +167,29 @@ def run_dbt(night: Night, args: list[str]) -> DbtStep:
     return DbtStep(" ".join(args), result.nodes, list(result.warnings))
 
 
-def _keep_test_results(night: Night, since: datetime) -> None:
+# Where a build's test results go: the target's monitoring schema, on its engine.
+TestResultsStore = Callable[["Night", dbt_test_history.RunResults], None]
+
+
+def _store_on_postgres(night: Night, results: dbt_test_history.RunResults) -> None:
+    dbt_test_history.store(night.settings(), night.schema, night.run_id, night.as_of_date, results)
+
+
+def _keep_test_results(night: Night, since: datetime, store: TestResultsStore) -> None:
     """Store the test results of the dbt build that just ran; a failure to store is logged, never raised."""
     try:
-        dbt_test_history.store_latest(night.settings(), night.schema, night.run_id, night.as_of_date, since)
+        store(night, dbt_test_history.read(dbt_test_history.results_path(night.settings()), since))
     except Exception as error:  # the night's labels matter more than its test history
         logger.warning("dbt test results of %s not stored: %s", night.as_of_date, error)
 
 
-def _build(night: Night, args: list[str]) -> DbtStep:
+def build_keeping_results(night: Night, args: list[str], store: TestResultsStore = _store_on_postgres) -> DbtStep:
     """A `dbt build` whose test results are kept in the monitoring schema, also when a test fails."""
     started = datetime.now(timezone.utc)
     try:
         return run_dbt(night, args)
     finally:
-        _keep_test_results(night, started)
+        _keep_test_results(night, started, store)
 
 
 def check_freshness(night: Night) -> DbtStep:
@@ -192,12 +200,12 @@ def check_freshness(night: Night) -> DbtStep:
 
 def build(night: Night) -> DbtStep:
     """`dbt build`: snapshots, models and every test; a failing test stops the run before scoring."""
-    return _build(night, ["build"])
+    return build_keeping_results(night, ["build"])
 
 
 def refresh_label_monitoring(night: Night) -> DbtStep:
     """Rebuild the monitoring marts that read the label history, so BI sees tonight's labels."""
-    return _build(night, ["build", "--select", LABEL_MONITORING])
+    return build_keeping_results(night, ["build", "--select", LABEL_MONITORING])
 
 
 def evaluate_alerts(night: Night) -> list[alerts.Alert]:
@@ -211,12 +219,15 @@ def write_report(night: Night, headline: headline_figures.Headline | None) -> Pa
     return nightly_report.write(night.settings(), night.schema, night.as_of_date, lines)
 
 
+def monitoring_criteria(night: Night) -> headline_figures.Criteria:
+    """The acceptance floors the night's realized performance is held to (acceptance.yml)."""
+    performance = acceptance.load(settings=night.settings()).performance
+    return headline_figures.Criteria(performance.min_precision, performance.min_recall)
+
+
 def read_monitoring(night: Night) -> headline_figures.Headline:
     """The monitoring marts' figures for the night, with alerts against the acceptance floors."""
-    settings = night.settings()
-    performance = acceptance.load(settings=settings).performance
-    criteria = headline_figures.Criteria(performance.min_precision, performance.min_recall)
-    return headline_figures.read(settings, night.schema, night.as_of_date, criteria)
+    return headline_figures.read(night.settings(), night.schema, night.as_of_date, monitoring_criteria(night))
 
 
 def release_policy(night: Night) -> release_policy_file.ReleasePolicy:

@@ -1,31 +1,31 @@
 """A night on Spark (the nightly flow with `--target spark`): the flow's steps that run on the engine.
 
-The night's freshness read from Spark, the dbt build of the `spark` target, and tonight's
-labels by the champion (the rule baseline until a version is approved), published on Spark
-under the write-back's checks. The registry stays where it is (MLflow): a version is the same
-model whichever engine labels with it. Not on Spark yet: the canary slice, the monitoring
-marts, triggers and training (docs/scale.md).
+The night's freshness read from Spark, the dbt build of the `spark` target, the monitoring
+figures, tonight's labels by the champion (the rule baseline until a version is approved)
+published on Spark under the write-back's checks, the label monitoring refreshed with the
+alert rules evaluated, and the report. The release state stays where it is (the registry in
+MLflow): a version is the same model whichever engine labels with it. Not on Spark yet: the
+canary slice, triggers and training (docs/scale.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from custlabel.config import schema_for
-from custlabel.nightly.night_steps import DbtStep, Night, run_dbt
+from custlabel.monitoring import alerts, alerts_on_spark, headline_figures, nightly_report
+from custlabel.monitoring import marts as monitoring_marts
+from custlabel.nightly import night_steps
+from custlabel.nightly.night_steps import DbtStep, Night
 from custlabel.scoring import on_spark, score, writeback
 from custlabel.training.deployed_model import CHAMPION
-from custlabel.warehouse import freshness, spark_session
+from custlabel.warehouse import dbt_test_history, freshness, spark_session
 
 TARGET = "spark"
-# Tests whose SQL is Postgres's alone so far (docs/scale.md).
-POSTGRES_ONLY_TESTS = [
-    "assert_every_source_row_is_clean_or_quarantined", "assert_quarantine_rate_within_bound",
-    "test_name:recent_data_at_night",
-]
-# What builds on Spark so far: the features and the rule baseline, with their data and unit tests (a failing
-# test stops the night before its labels, as on Postgres).
-BUILD = ["build", "--select", "+customer_features", "rule_baseline_scores", "--exclude", *POSTGRES_ONLY_TESTS]
+# The project with its data and unit tests (a failing test stops the night before its labels, as on Postgres),
+# less the training set: training does not run on Spark yet.
+BUILD = ["build", "--exclude", "training_set"]
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,38 @@ def check_sources(night: Night) -> DbtStep:
     return DbtStep("source freshness", checked.sources, checked.warnings)
 
 
+def _store_on_spark(night: Night, results: dbt_test_history.RunResults) -> None:
+    spark = spark_session.local_session(night.settings())
+    dbt_test_history.store_on_spark(spark, schema_for(TARGET), night.run_id, night.as_of_date, results)
+
+
 def build(night: Night) -> DbtStep:
-    """The night's dbt build on the spark target."""
-    return run_dbt(night, BUILD)
+    """The night's dbt build on the spark target, its test results kept on Spark."""
+    return night_steps.build_keeping_results(night, BUILD, store=_store_on_spark)
+
+
+def _marts(night: Night) -> monitoring_marts.SparkMarts:
+    return monitoring_marts.on_spark(spark_session.local_session(night.settings()), schema_for(TARGET))
+
+
+def read_monitoring(night: Night) -> headline_figures.Headline:
+    """The monitoring marts' figures for the night on Spark, with alerts against the acceptance floors."""
+    return headline_figures.read_marts(_marts(night), night.as_of_date, night_steps.monitoring_criteria(night))
+
+
+def refresh_monitoring(night: Night) -> headline_figures.Headline:
+    """Rebuild the marts that read the label history on Spark, evaluate the alert rules there, read the figures."""
+    night_steps.build_keeping_results(night, ["build", "--select", night_steps.LABEL_MONITORING], store=_store_on_spark)
+    settings = night.settings()
+    spark = spark_session.local_session(settings)
+    alerts_on_spark.evaluate(spark, schema_for(TARGET), night.as_of_date, alerts.load(settings), run_id=night.run_id)
+    return read_monitoring(night)
+
+
+def write_report(night: Night, headline: headline_figures.Headline | None) -> Path:
+    """The night's HTML monitoring report from the marts on Spark, under .local/reports/."""
+    lines = [] if headline is None else headline.lines()
+    return nightly_report.write(night.settings(), schema_for(TARGET), night.as_of_date, lines, marts=_marts(night))
 
 
 def label_and_publish(night: Night) -> SparkLabels:
@@ -78,11 +107,16 @@ def label_and_publish(night: Night) -> SparkLabels:
     return SparkLabels(labeller.label, checked)
 
 
-def summary_lines(night: Night, sources: DbtStep, built: DbtStep, labels: SparkLabels) -> list[str]:
-    """What the run's summary says of a night on Spark."""
-    return [
+def summary_lines(
+    night: Night, sources: DbtStep, built: DbtStep, labels: SparkLabels,
+    headline: headline_figures.Headline | None = None, failures: list[str] | None = None,
+) -> list[str]:
+    """What the run's summary says of a night on Spark: its steps, then the monitoring headline (as on Postgres)."""
+    lines = [
         f"night {night.as_of_date} on Spark: {labels.checked.rows:,} customers labelled by {labels.labeller}",
         f"  source freshness: {sources.nodes} sources judged" + "".join(f"; {w}" for w in sources.warnings),
         f"  dbt build: {built.detail} on the {TARGET} target",
         f"  score and publish: {labels.detail}",
+        *(f"  FAILED: {failure}" for failure in failures or []),
     ]
+    return lines + ([] if headline is None else headline.lines())

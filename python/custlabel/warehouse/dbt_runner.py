@@ -17,7 +17,7 @@ import yaml
 
 from custlabel.config import Settings, exported
 from custlabel.errors import CustlabelError
-from custlabel.warehouse import retry
+from custlabel.warehouse import retry, spark_session
 from custlabel.warehouse.progress import Progress
 
 ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -243,7 +243,7 @@ def run(
     if variables and args[0] not in {"deps", "clean", "debug"}:
         command += ["--vars", json.dumps(variables, default=str)]
     # PG* for dbt's profile, and where a local Spark session keeps its tables; restored afterwards
-    with exported({**settings.connection.session_env(), "CUSTLABEL_LOCAL_DIR": str(settings.local_dir)}):
+    with exported({**settings.connection.session_env(), **spark_session.profile_env(settings)}):
         _ensure_packages(settings, base)
         result = invoker(command) if invoker else _invoke(command, callbacks=[NightsProgress().on_event])
     if not result.success:

@@ -12,11 +12,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from psycopg import sql
 
 from custlabel.config import Settings, dbt_target_dir, monitoring_schema
 from custlabel.errors import CustlabelError
 from custlabel.warehouse import db
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 TABLE = "dbt_test_results"
 TEST_KINDS = {"test": "data_test", "unit_test": "unit_test"}
@@ -39,6 +44,13 @@ create table if not exists {table} (
 );
 comment on table {table} is 'One row per dbt invocation and test of the nightly builds: status (pass, warn, fail, error, skipped), failing rows, message.'
 """
+
+
+# The same columns on Spark, a Parquet table (the nights' builds are appended).
+SPARK_COLUMNS = (
+    "run_id string, invocation_id string, as_of_date date, generated_at timestamp, unique_id string, test_name string,"
+    " test_kind string, status string, failures bigint, message string, execution_seconds double"
+)
 
 
 class RunResultsError(CustlabelError):
@@ -131,3 +143,18 @@ def store(settings: Settings, schema: str, run_id: str, as_of_date: date, result
 def store_latest(settings: Settings, schema: str, run_id: str, as_of_date: date, since: datetime) -> int:
     """Store the tests of the dbt invocation that just ran in this project (written after `since`)."""
     return store(settings, schema, run_id, as_of_date, read(results_path(settings), since))
+
+
+def store_on_spark(spark: SparkSession, database: str, run_id: str, as_of_date: date, results: RunResults) -> int:
+    """Append one invocation's test results to the monitoring database on Spark; returns the tests stored."""
+    monitoring = monitoring_schema(database)
+    spark.sql(f"create database if not exists `{monitoring}`")
+    spark.sql(f"create table if not exists `{monitoring}`.`{TABLE}` ({SPARK_COLUMNS}) using parquet")
+    rows = [
+        (run_id, results.invocation_id, as_of_date, results.generated_at, test.unique_id, test.test_name, test.test_kind,
+         test.status, test.failures, test.message, test.execution_seconds)
+        for test in results.tests
+    ]
+    if rows:
+        spark.createDataFrame(rows, SPARK_COLUMNS).write.insertInto(f"`{monitoring}`.`{TABLE}`")
+    return len(rows)
