@@ -14,8 +14,8 @@ def night(customers: int, cores: int, seconds: float) -> Record:
     return Record("spark_night", customers, 540, seconds={"night": seconds}, figures={"cores": cores})
 
 
-def test_the_plan_takes_sizes_and_cores_once_each_in_order_with_1_2_4_cores_by_default() -> None:
-    assert SparkPlan.from_options([100_000, 10_000, 10_000], [4, 1, 2, 1], 540, []) == SparkPlan([10_000, 100_000], [1, 2, 4], 540)
+def test_the_plan_takes_sizes_smallest_first_and_cores_in_the_order_given_with_1_2_4_by_default() -> None:
+    assert SparkPlan.from_options([100_000, 10_000, 10_000], [2, 1, 4, 1], 540, []) == SparkPlan([10_000, 100_000], [2, 1, 4], 540)
     assert SparkPlan.from_options([10_000], None, 180, []).cores == [1, 2, 4]
 
 

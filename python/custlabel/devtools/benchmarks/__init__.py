@@ -109,6 +109,11 @@ def run_all(
         for record in spark_curves.measure(target, spark_plan, end_date):
             measured.append(record)
             lines += _print(spark_curves.lines([record]))
+            # A Spark run takes hours at 100,000 customers: one stopped keeps the figures measured so far.
+            results.write(settings.local_dir / "bench" / "latest.json", results.document(
+                records + measured, command or [], datetime.now(timezone.utc), results.git_commit(settings.project_dir),
+                results.this_machine(),
+            ))
         records += measured
         for curve in spark_curves.curves(measured, spark_plan):
             drawn.append(curve)

@@ -43,7 +43,8 @@ EXTRACT_QUERY = "select {columns} from master_data.{table} where loaded_at = (se
 
 @dataclass(frozen=True)
 class SparkPlan:
-    """What to measure on Spark: customer counts, executor core counts (each night on each), one history length."""
+    """What to measure on Spark: customer counts (smallest first), executor core counts (each night on each, in the
+    order given: the most telling first when time is short), one history length."""
 
     sizes: list[int]
     cores: list[int]
@@ -57,7 +58,7 @@ class SparkPlan:
         if postgres_only:
             raise CustlabelError(f"{', '.join(postgres_only)} measure Postgres: leave them out with --target spark"
                                  " (run them separately)")
-        return cls(sorted(set(sizes)), sorted(set(cores or [1, 2, 4])), days)
+        return cls(sorted(set(sizes)), list(dict.fromkeys(cores or [1, 2, 4])), days)
 
 
 def spark_folder(settings: Settings) -> Path:
