@@ -215,14 +215,33 @@ def _night(settings: Settings, night: date, extract: dict[str, pd.DataFrame]) ->
     session = time.perf_counter()
     for table, rows in extract.items():
         apply_extract(spark, settings, table, rows)
-    applied = time.perf_counter()
+    applied, cpu_before = time.perf_counter(), cpu_seconds()
     dbt_runner.run(settings, spark_night.BUILD, target="spark", as_of_date=night.isoformat())
     built = time.perf_counter()
     labels = spark_night.label_and_publish(Night(as_of_date=night, target="spark"))
     published = time.perf_counter()
     return {"seconds": {"session_start": session - started, "apply_extract": applied - session,
-                        "night_build": built - applied, "score_publish": published - built},
+                        "night_build": built - applied, "score_publish": published - built,
+                        "night_cpu": cpu_seconds() - cpu_before},
             "labelled": labels.checked.rows}
+
+
+def cpu_seconds() -> float:
+    """CPU seconds (user and system) used so far by this process and its descendants, the JVM and its Python workers.
+
+    Unlike wall time, it does not grow when neighbours take the machine's cores: the figure to extrapolate from.
+    """
+    import psutil
+
+    me = psutil.Process()
+    used = sum(me.cpu_times())  # user, system, and the children waited for
+    for child in me.children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.Error:
+            continue
+        used += times.user + times.system + times.children_user + times.children_system
+    return used
 
 
 def apply_extract(spark, settings: Settings, table: str, rows: pd.DataFrame) -> None:
