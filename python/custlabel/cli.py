@@ -200,7 +200,17 @@ def _bench(args: argparse.Namespace) -> None:
     from custlabel.config import get_settings
     from custlabel.devtools.benchmarks import run_all
     from custlabel.devtools.benchmarks.curves import CurvePlan
+    from custlabel.devtools.benchmarks.spark_curves import SparkPlan
 
+    if args.target == "spark":
+        postgres_only = [option for option, given in (
+            ("--sections", args.sections), ("--history-days", args.history_days), ("--changed-scales", args.changed_scales)
+        ) if given]
+        spark_plan = SparkPlan.from_options(args.sizes, args.spark_cores, args.days, postgres_only)
+        run_all(get_settings(), [], args.days, set(), args.i_mean_database, None, ["custlabel", *sys.argv[1:]], spark_plan)
+        return
+    if args.spark_cores:
+        raise CustlabelError("--spark-cores sets the cores of a local Spark session: give --target spark with it")
     plan = None
     if args.sizes or args.history_days or args.changed_scales:
         base = min(args.sizes or args.customers)
@@ -422,6 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--changed-scales", type=_numbers(float),
         help="curve: nightly build against the share of changed rows, the simulation's rates times each, e.g. 0.5,2,4",
+    )
+    bench.add_argument(
+        "--target", choices=["spark"], default=None,
+        help="spark: the night on a local Spark session against --sizes and --spark-cores (default: Postgres)",
+    )
+    bench.add_argument(
+        "--spark-cores", type=_numbers(int),
+        help="with --target spark: the executor cores of each night (CUSTLABEL_SPARK_CORES), e.g. 1,2,4 (the default)",
     )
     bench.add_argument(
         "--i-mean-database", default=None,

@@ -20,6 +20,7 @@ from custlabel.warehouse.progress import Progress
 
 if TYPE_CHECKING:
     from custlabel.devtools.benchmarks.curves import CurvePlan
+    from custlabel.devtools.benchmarks.spark_curves import SparkPlan
 
 BENCH_DATABASE = "custlabel_bench"
 
@@ -53,9 +54,11 @@ def run_all(
     i_mean_database: str | None = None,
     plan: CurvePlan | None = None,
     command: list[str] | None = None,
+    spark_plan: SparkPlan | None = None,
 ) -> list[str]:
     """Run the chosen sections (warehouse, training, scoring, load, monitoring, purchase_only, validation, prefect_dbt) at each size,
-    then the scaling curves of the plan; prints and returns every figure line, writes .local/bench/latest.json.
+    then the scaling curves of the plan and of the Spark plan; prints and returns every figure line, writes
+    .local/bench/latest.json.
 
     With training, validation also validates the version trained on the demo world, its dbt build included.
     """
@@ -67,6 +70,7 @@ def run_all(
         prefect_dbt_overhead,
         purchase_only,
         scoring,
+        spark_curves,
         training,
         validation,
     )
@@ -99,6 +103,20 @@ def run_all(
         records += measured
         drawn = curves.shape(measured, plan)
         for curve in drawn:
+            lines += _print([*curve.table(), f"  drawn: {curves.draw(curve, settings.local_dir / 'bench')}"])
+    if spark_plan is not None:
+        measured = []
+        for record in spark_curves.measure(target, spark_plan, end_date):
+            measured.append(record)
+            lines += _print(spark_curves.lines([record]))
+            # A Spark run takes hours at 100,000 customers: one stopped keeps the figures measured so far.
+            results.write(settings.local_dir / "bench" / "latest.json", results.document(
+                records + measured, command or [], datetime.now(timezone.utc), results.git_commit(settings.project_dir),
+                results.this_machine(),
+            ))
+        records += measured
+        for curve in spark_curves.curves(measured, spark_plan):
+            drawn.append(curve)
             lines += _print([*curve.table(), f"  drawn: {curves.draw(curve, settings.local_dir / 'bench')}"])
     doc = results.document(
         records, command or [], datetime.now(timezone.utc), results.git_commit(settings.project_dir), results.this_machine(),

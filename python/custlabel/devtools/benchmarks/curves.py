@@ -49,19 +49,20 @@ class CurvePlan:
 
 @dataclass(frozen=True)
 class Curve:
-    """One curve: its name, axis labels and (x, nightly build seconds) points sorted by x."""
+    """One curve: its name, axis labels and (x, seconds) points sorted by x."""
 
     name: str
     x_label: str
     points: list[tuple[float, float]]
+    y_label: str = "nightly dbt build seconds"
 
     def as_dict(self) -> dict:
         """The curve for the JSON figures."""
-        return {"x": self.x_label, "y": "nightly dbt build seconds", "points": [list(point) for point in self.points]}
+        return {"x": self.x_label, "y": self.y_label, "points": [list(point) for point in self.points]}
 
     def table(self) -> list[str]:
         """The curve as printed lines."""
-        return [f"{self.name}: nightly dbt build seconds against {self.x_label}"] + [
+        return [f"{self.name}: {self.y_label} against {self.x_label}"] + [
             f"  {_number(x):>12}  {seconds:8.1f} s" for x, seconds in self.points
         ]
 
@@ -111,9 +112,9 @@ def draw(curve: Curve, folder: Path) -> Path:
     xs, ys = zip(*curve.points) if curve.points else ((), ())
     axes.plot(xs, ys, marker="o")
     axes.set_xlabel(curve.x_label)
-    axes.set_ylabel("nightly dbt build (s)")
+    axes.set_ylabel(curve.y_label)
     axes.set_ylim(bottom=0)
-    axes.set_title(f"nightly build against {curve.name.replace('_', ' ')}")
+    axes.set_title(f"{curve.y_label.split(' seconds')[0]} against {curve.x_label}", fontsize=9)
     axes.grid(True, alpha=0.3)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"nightly-{curve.name}.png"
