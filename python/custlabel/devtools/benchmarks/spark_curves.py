@@ -22,15 +22,19 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import psutil
+import pyarrow as pa
 
 from custlabel.config import Settings, exported
-from custlabel.demo import loader, simulation
+from custlabel.demo import loader, simulation, spark_master_data
 from custlabel.devtools.benchmarks import BENCH_DATABASE, fresh_process
 from custlabel.devtools.benchmarks.curves import Curve
 from custlabel.devtools.benchmarks.memory import PeakMemory
 from custlabel.devtools.benchmarks.results import Record
 from custlabel.errors import CustlabelError
-from custlabel.warehouse import db
+from custlabel.nightly import spark_night
+from custlabel.nightly.night_steps import Night
+from custlabel.warehouse import contract, db, dbt_runner, spark_session
 from custlabel.warehouse.progress import Progress
 
 NIGHT_SECONDS = "night on Spark seconds (dbt build, score, publish)"
@@ -190,10 +194,6 @@ def _child(job_path: Path) -> dict:
 
 
 def _world(settings: Settings, end_date: date, customers: int, days: int) -> dict:
-    from custlabel.demo import spark_master_data
-    from custlabel.nightly import spark_night
-    from custlabel.warehouse import dbt_runner, spark_session
-
     spark = spark_session.local_session(settings)
     started = time.perf_counter()
     spark_master_data.replace_master_data(spark, settings, customers, days, 1, end_date)
@@ -206,10 +206,6 @@ def _world(settings: Settings, end_date: date, customers: int, days: int) -> dic
 
 
 def _night(settings: Settings, night: date, extract: dict[str, pd.DataFrame]) -> dict:
-    from custlabel.nightly import spark_night
-    from custlabel.nightly.night_steps import Night
-    from custlabel.warehouse import dbt_runner, spark_session
-
     started = time.perf_counter()
     spark = spark_session.local_session(settings)
     spark.sql("select 1").collect()
@@ -233,8 +229,6 @@ def cpu_seconds() -> float:
 
     Unlike wall time, it does not grow when neighbours take the machine's cores: the figure to extrapolate from.
     """
-    import psutil
-
     me = psutil.Process()
     used = sum(me.cpu_times())  # user, system, and the children waited for
     for child in me.children(recursive=True):
@@ -251,11 +245,6 @@ def apply_extract(spark, settings: Settings, table: str, rows: pd.DataFrame) -> 
 
     Parquet cannot update rows: the table is written anew beside the old one and renamed in its place.
     """
-    import pyarrow as pa
-
-    from custlabel.demo import spark_master_data
-    from custlabel.warehouse import contract
-
     types = spark_master_data.spark_column_types(contract.load(settings.project_dir)[table])
     key = EXTRACT_KEYS[table]
     arrived = spark.createDataFrame(pa.Table.from_pandas(rows, preserve_index=False)).selectExpr(*(
