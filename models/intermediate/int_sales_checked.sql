@@ -1,7 +1,8 @@
 {#- Indexes on the clean sales' times and customers: a kept night of int_customer_sale_windows
     reads the sales touched since the previous night, and its recomputed customers, through them;
     the sales snapshot its changed rows (updated_at), and this model's next build the clean sales
-    of changed customers; the reconciliation tests every row updated in the week (updated_at). -#}
+    of changed customers; the reconciliation tests the rows updated in the week (updated_at), and
+    source_volumes the night's rows (updated_at, and the arrival time). -#}
 {% set clean = "where quarantine_reason is null and not superseded" %}
 {% set clean_sale_indexes = [] %}
 {% for column in ['customer_id', 'sold_at', 'recorded_at', 'status_changed_at', 'paid_at', 'due_at', 'updated_at'] %}
@@ -20,6 +21,7 @@
             "{{ hook_index('quarantined', '(quarantine_reason) where quarantine_reason is not null') }}",
             "{{ hook_index('clean_changed_at', '(clean_changed_at)') }}",
             "{{ hook_index('updated_at', '(updated_at)') }}",
+            "{{ hook_index('arrived_at', '((coalesce(recorded_at, sold_at)))') }}",
         ] + clean_sale_indexes + ["{{ refresh_statistics(this) }}"],
     )
 }}
