@@ -104,7 +104,7 @@ changed_sales as (
 changed_rows as (
 
     select * from {{ source_sales }}
-    where sale_id in (select sale_key from changed_sales where sale_key <> '')
+    where {{ in_subquery('sale_id', "select sale_key from changed_sales where sale_key <> ''") }}
     union all
     select * from {{ source_sales }} as sales
     where {{ unkeyed_sale_id('sales.sale_id') }}
@@ -126,7 +126,7 @@ previous_checks as (
         max(clean_changed_at) as clean_changed_at,
         max(clean_customer_before) as clean_customer_before
     from {{ this }}
-    where sale_key in (select sale_key from changed_sales)
+    where {{ in_subquery('sale_key', 'select sale_key from changed_sales') }}
     group by sale_key
 
 ),
