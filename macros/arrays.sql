@@ -81,3 +81,12 @@
         {{ items | join(', ') }}
     ), (bin, index) -> named_struct('bin', bin, 'position', index + 1))) {{ alias }} as bin, position
 {%- endmacro %}
+
+{% macro in_subquery(column, subquery) -%}
+    {#- `column` among the values of `subquery`. On Postgres as `= any(array(...))`: the
+        planner cannot count the array, so it probes an index on `column` for each value
+        instead of hashing the subquery against a scan of every row. -#}
+    {{ return(adapter.dispatch('in_subquery', 'custlabel')(column, subquery)) }}
+{%- endmacro %}
+{% macro default__in_subquery(column, subquery) %}{{ column }} = any(array({{ subquery }})){% endmacro %}
+{% macro spark__in_subquery(column, subquery) %}{{ column }} in ({{ subquery }}){% endmacro %}

@@ -1,5 +1,8 @@
 {% snapshot sales_snapshot %}
 
+{#- Indexes for the nightly run: the current versions by sale id (the changed rows meet
+    them), the newest dbt_updated_at (where the changed rows start), and the current
+    versions by dbt_scd_id (dbt's merge closes them by it): none of it reads every version. -#}
 {{
     config(
         unique_key='sale_id',
@@ -8,6 +11,8 @@
         post_hook=[
             "{{ hook_index('current_sale_id', '(sale_id) where dbt_valid_to is null') }}",
             "{{ hook_index('closed_sale_id', '(sale_id) where dbt_valid_to is not null') }}",
+            "{{ hook_index('updated', '(dbt_updated_at)') }}",
+            "{{ hook_index('current_scd_id', '(dbt_scd_id) where dbt_valid_to is null') }}",
             "{{ hook_index('late_facts', '(sale_id)
                 include (sale_seen_late_on, paid_seen_late_on, status_seen_late_on)
                 where dbt_valid_to is null and (sale_seen_late_on is not null

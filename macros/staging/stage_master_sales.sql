@@ -125,3 +125,10 @@ select * from final
         row ~ '.updated_at',
     ]) }}
 {%- endmacro %}
+
+{% macro unkeyed_sale_id(column) -%}
+    {#- Rows whose sale id is not written as it is keyed (null, empty, or with spaces
+        around it): the predicate of master data's partial index on them
+        (contract.create_tables), so that it is written the same in both places. -#}
+    ({{ column }} is null or {{ column }} ~ '^ | $' or {{ column }} = '')
+{%- endmacro %}

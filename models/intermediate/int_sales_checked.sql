@@ -1,7 +1,8 @@
 {#- Indexes on the clean sales' times and customers: a kept night of int_customer_sale_windows
     reads the sales touched since the previous night, and its recomputed customers, through them;
     the sales snapshot its changed rows (updated_at), and this model's next build the clean sales
-    of changed customers. -#}
+    of changed customers; the reconciliation tests the rows updated in the week (updated_at), and
+    source_volumes the night's rows (updated_at, and the arrival time). -#}
 {% set clean = "where quarantine_reason is null and not superseded" %}
 {% set clean_sale_indexes = [] %}
 {% for column in ['customer_id', 'sold_at', 'recorded_at', 'status_changed_at', 'paid_at', 'due_at', 'updated_at'] %}
@@ -19,6 +20,8 @@
             "{{ hook_index('clean_sale_id', '(sale_id) " ~ clean ~ "', unique=true) }}",
             "{{ hook_index('quarantined', '(quarantine_reason) where quarantine_reason is not null') }}",
             "{{ hook_index('clean_changed_at', '(clean_changed_at)') }}",
+            "{{ hook_index('updated_at', '(updated_at)') }}",
+            "{{ hook_index('arrived_at', '((coalesce(recorded_at, sold_at)))') }}",
         ] + clean_sale_indexes + ["{{ refresh_statistics(this) }}"],
     )
 }}
@@ -66,15 +69,22 @@ changed_customers as (
 
 ),
 
+-- Each arm a condition an index of master data serves (contract.create_tables): the
+-- rows updated since (or without updated_at), and those whose id is not written as it
+-- is keyed (null, empty, with spaces), always checked again.
 changed_sales as (
 
     select coalesce(nullif(trim(sales.sale_id), ''), '') as sale_key
     from {{ source_sales }} as sales
+    where sales.updated_at > {{ changed_after }}
+    union
+    select coalesce(nullif(trim(sales.sale_id), ''), '')
+    from {{ source_sales }} as sales
     where sales.updated_at is null
-        or sales.updated_at > {{ changed_after }}
-        or sales.sale_id is null
-        or sales.sale_id ~ '^ | $'
-        or sales.sale_id = ''
+    union
+    select coalesce(nullif(trim(sales.sale_id), ''), '')
+    from {{ source_sales }} as sales
+    where {{ unkeyed_sale_id('sales.sale_id') }}
     union
     select sale_key
     from {{ this }}
@@ -90,14 +100,14 @@ changed_sales as (
 ),
 
 -- Every row of those sales: ids written as they are keyed, and the rows whose id is
--- not (null, or with spaces), which the union above always takes.
+-- not (null, empty, or with spaces), which the union above always takes.
 changed_rows as (
 
     select * from {{ source_sales }}
-    where sale_id in (select sale_key from changed_sales)
+    where {{ in_subquery('sale_id', "select sale_key from changed_sales where sale_key <> ''") }}
     union all
-    select * from {{ source_sales }}
-    where sale_id is null or sale_id ~ '^ | $'
+    select * from {{ source_sales }} as sales
+    where {{ unkeyed_sale_id('sales.sale_id') }}
 
 ),
 
@@ -116,7 +126,7 @@ previous_checks as (
         max(clean_changed_at) as clean_changed_at,
         max(clean_customer_before) as clean_customer_before
     from {{ this }}
-    where sale_key in (select sale_key from changed_sales)
+    where {{ in_subquery('sale_key', 'select sale_key from changed_sales') }}
     group by sale_key
 
 ),

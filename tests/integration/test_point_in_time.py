@@ -14,7 +14,8 @@ from custlabel.warehouse import db, dbt_runner
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 4, 1)
-A_MONTH_LATER = date(2026, 5, 1)
+A_MONTH_LATER = date(2026, 5, 1)  # a Friday
+THE_MONDAY_AFTER = date(2026, 5, 4)  # a full-check night (macros/tests/checked_since.sql)
 KNOWN_BEFORE = "2026-04-02 00:00:00+00"  # the end of NIGHT
 
 # Before the first build: sales of customers who never returned anything, returned
@@ -217,6 +218,34 @@ def test_sales_deleted_from_master_data_fail_the_build_until_a_full_refresh(make
     dbt_runner.run(settings, ["build"], target="prod", as_of_date=A_MONTH_LATER)
 
 
+# Sales whose id is not written as it is keyed (empty, spaces around it, null): a kept night re-checks them
+# every night, through master data's partial index on them rather than the changed keys (macro unkeyed_sale_id).
+UNKEYED_SALES = """
+insert into master_data.sales (sale_id, customer_id, sold_at, quantity, amount, status, due_at, updated_at)
+select ids.sale_id, sales.customer_id, sales.sold_at, sales.quantity, sales.amount, sales.status, sales.due_at,
+    '{updated}'::timestamptz
+from (select * from master_data.sales where sale_id is not null order by sale_id limit 1) as sales
+cross join (values ({ids})) as ids (sale_id);
+"""
+
+
+def test_sales_without_a_keyed_id_are_checked_again_each_night_as_in_a_full_build(make_database):
+    settings = make_database("unkeyed_ids")
+    loader.generate_and_load(customers=300, days=200, seed=7, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
+    _execute(settings, UNKEYED_SALES.format(updated="2026-03-20 10:00+00", ids="''), (' spaced '"))
+    models = ["build", "--select", "+int_sales_checked", "--exclude", "resource_type:test", "resource_type:unit_test"]
+    dbt_runner.run(settings, models, target="prod", as_of_date=NIGHT)
+    _execute(settings, UNKEYED_SALES.format(updated="2026-04-20 10:00+00", ids="null), (' spaced later'"))
+
+    dbt_runner.run(settings, models, target="prod", as_of_date=A_MONTH_LATER)
+    kept = db.read_frame(settings, CHECKED_SALES, None).drop(columns=["clean_changed_at", "clean_customer_before"])
+    dbt_runner.run(settings, [*models, "--full-refresh"], target="prod", as_of_date=A_MONTH_LATER)
+    rebuilt = db.read_frame(settings, CHECKED_SALES, None).drop(columns=["clean_changed_at", "clean_customer_before"])
+
+    assert rebuilt["sale_key"].isin(["", "spaced", "spaced later"]).sum() == 4
+    pd.testing.assert_frame_equal(kept, rebuilt)
+
+
 def test_a_sale_returned_after_the_night_changes_nothing_at_the_night(replayed):
     settings, first, _, rebuilt, *_ = replayed
     returned = _customers_with(
@@ -351,17 +380,22 @@ def test_customer_attributes_before_the_snapshot_saw_them_are_its_earliest_versi
     assert set(_later(settings, resegmented)["segment"]) == {"enterprise"}
 
 
-def test_an_edit_that_keeps_its_updated_at_fails_the_build_until_a_full_refresh(make_database):
+def test_an_edit_that_keeps_its_updated_at_is_reported_on_the_weeks_full_check_night(make_database):
     settings = make_database("silent_edit")
     loader.generate_and_load(customers=300, days=200, seed=6, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
     dbt_runner.run(settings, ["build"], target="prod", as_of_date=NIGHT)
     _execute(settings, "update master_data.sales set amount = amount + 1"
                        " where sale_id in (select sale_id from master_data.sales order by sale_id limit 3)")
 
-    with pytest.raises(dbt_runner.DbtFailure, match="assert_checked_sales_match_master_data"):
-        dbt_runner.run(settings, ["build"], target="prod", as_of_date=A_MONTH_LATER)
-    dbt_runner.run(settings, ["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=A_MONTH_LATER)
+    # a Friday checks the rows updated in its week: these were updated months before
     dbt_runner.run(settings, ["build"], target="prod", as_of_date=A_MONTH_LATER)
+    reconciliation = ["test", "--select", "assert_checked_sales_match_master_data"]
+    with pytest.raises(dbt_runner.DbtFailure, match="assert_checked_sales_match_master_data"):
+        dbt_runner.run(settings, reconciliation, target="prod", as_of_date=A_MONTH_LATER, extra_vars={"full_checks": "always"})
+    with pytest.raises(dbt_runner.DbtFailure, match="assert_checked_sales_match_master_data"):
+        dbt_runner.run(settings, ["build"], target="prod", as_of_date=THE_MONDAY_AFTER)
+    dbt_runner.run(settings, ["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=THE_MONDAY_AFTER)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=THE_MONDAY_AFTER)
 
 
 OUTCOME_NIGHT = date(2026, 3, 1)  # window (2026-03-01, 2026-05-30], matured by 2026-06-30

@@ -72,6 +72,7 @@ def test_dbt_messages_are_classified(text, transient):
         ({"outcome_window_days": True}, "must be a number"),
         ({"search_path": 1}, "unknown dbt var 'search_path'"),
         ({"training_nights_every": "day"}, "dbt var training_nights_every must be one of month, week, got 'day'"),
+        ({"full_checks": "sometimes"}, "dbt var full_checks must be one of always, weekly, got 'sometimes'"),
     ],
 )
 def test_dbt_vars_are_checked_before_they_reach_sql(variables, message):
@@ -80,9 +81,11 @@ def test_dbt_vars_are_checked_before_they_reach_sql(variables, message):
 
 
 def test_good_dbt_vars_pass_as_plain_values():
-    variables = {"as_of_date": dt.date(2026, 6, 30), "outcome_window_days": 60, "max_quarantine_rate": 0.05, "training_nights_every": "week"}
+    variables = {"as_of_date": dt.date(2026, 6, 30), "outcome_window_days": 60, "max_quarantine_rate": 0.05,
+                 "training_nights_every": "week", "full_checks": "always"}
     assert checked_vars(variables, DEFAULT_PROJECT_DIR) == {
         "as_of_date": "2026-06-30", "outcome_window_days": 60, "max_quarantine_rate": 0.05, "training_nights_every": "week",
+        "full_checks": "always",
     }
 
 

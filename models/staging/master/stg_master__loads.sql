@@ -1,33 +1,23 @@
 -- One row per master-data table: its newest load. `loaded_at` is stamped by
 -- `custlabel load`; a table without load times (a company's view with loaded_at
 -- null) falls back to its newest updated_at not in the future, the newest change it holds.
+-- Each newest value is its own query, so that an index of master data's sales on loaded_at
+-- and updated_at (contract.create_tables) reads it at once instead of every row.
 with
-
-customers as (
-
-    select * from {{ source('master_data', 'customers') }}
-
-),
-
-sales as (
-
-    select * from {{ source('master_data', 'sales') }}
-
-),
 
 final as (
 
+    {% for table in ['customers', 'sales'] %}
+    {% set rows = source('master_data', table) %}
     select
-        'customers' as source_table,
-        coalesce(max(loaded_at), max(updated_at) filter (where updated_at <= now())) as last_loaded_at,
-        max(loaded_at) is not null as by_load_time
-    from customers
-    union all
-    select
-        'sales' as source_table,
-        coalesce(max(loaded_at), max(updated_at) filter (where updated_at <= now())) as last_loaded_at,
-        max(loaded_at) is not null as by_load_time
-    from sales
+        '{{ table }}' as source_table,
+        coalesce(
+            (select max(loaded_at) from {{ rows }}),
+            (select max(updated_at) from {{ rows }} where updated_at <= now())
+        ) as last_loaded_at,
+        (select max(loaded_at) from {{ rows }}) is not null as by_load_time
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 
 )
 

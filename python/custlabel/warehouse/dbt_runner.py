@@ -191,7 +191,11 @@ def iso_day(value: str | dt.date, name: str = "as_of_date") -> str:
 
 
 # Vars that take a word, and the words they take (every other var but as_of_date is a number).
-WORD_VARS = {"freshness": {"error", "warn", "skip"}, "training_nights_every": {"month", "week"}}
+WORD_VARS = {
+    "freshness": {"error", "warn", "skip"},
+    "training_nights_every": {"month", "week"},
+    "full_checks": {"weekly", "always"},
+}
 
 
 def checked_vars(variables: dict[str, Any], project_dir: Path) -> dict[str, Any]:

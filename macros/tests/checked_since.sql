@@ -1,0 +1,36 @@
+{% macro full_checks_tonight() -%}
+    {#- Whether tonight's tests read every row: on a --full-refresh, when the var
+        full_checks is 'always' (the operator asks), and with 'weekly' (the default) on
+        each Monday night. Other nights check the rows of the last week only. -#}
+    {%- set asked = var('full_checks') -%}
+    {%- set monday = modules.datetime.date.fromisoformat(as_of_day()).isoweekday() == 1 -%}
+    {{ return(flags.FULL_REFRESH or asked == 'always' or (asked == 'weekly' and monday)) }}
+{%- endmacro %}
+
+{% macro checked_since() -%}
+    {#- The first night whose rows tonight's tests check, as a SQL date literal (the
+        week ending tonight), or none when they check every row (full_checks_tonight). -#}
+    {%- if full_checks_tonight() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set first = modules.datetime.date.fromisoformat(as_of_day()) - modules.datetime.timedelta(days=6) -%}
+    {{ return("cast('" ~ first.isoformat() ~ "' as date)") }}
+{%- endmacro %}
+
+{% macro get_where_subquery(relation) -%}
+    {#- dbt's, plus the placeholder __checked_since__ in a test's `where`: the test reads
+        every row on a full-check night (the where is dropped), and the rows since
+        checked_since() on the others. -#}
+    {%- set where = config.get('where') -%}
+    {%- if where and '__checked_since__' in where -%}
+        {%- set since = checked_since() -%}
+        {%- if since is none -%}
+            {{ return(relation) }}
+        {%- endif -%}
+        {%- set where = where | replace('__checked_since__', since) -%}
+    {%- endif -%}
+    {%- if where -%}
+        {{ return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') }}
+    {%- endif -%}
+    {{ return(relation) }}
+{%- endmacro %}
