@@ -247,3 +247,10 @@
 {%- endmacro %}
 {% macro default__nights_strategy() %}{{ return('delete+insert') }}{% endmacro %}
 {% macro spark__nights_strategy() %}{{ return('insert_overwrite') }}{% endmacro %}
+
+{% macro json_field_text(json, key) -%}
+    {#- One field of a row written by row_as_json, as text. -#}
+    {{ return(adapter.dispatch('json_field_text', 'custlabel')(json, key)) }}
+{%- endmacro %}
+{% macro default__json_field_text(json, key) %}{{ json }} ->> '{{ key }}'{% endmacro %}
+{% macro spark__json_field_text(json, key) %}get_json_object({{ json }}, '$.{{ key }}'){% endmacro %}

@@ -13,7 +13,7 @@
 -- customers grow with the customers, not the history: counted whole every night.
 {% set since = checked_since() %}
 {% set recent = "updated_at >= " ~ since if since else "true" %}
-{% set recently_quarantined = "cast(staged_row ->> 'updated_at' as timestamptz) >= " ~ since if since else "true" %}
+{% set recently_quarantined = "cast(" ~ json_field_text('staged_row', 'updated_at') ~ " as " ~ type_timestamptz() ~ ") >= " ~ since if since else "true" %}
 with
 
 counts as (

@@ -28,7 +28,7 @@ customers as (
 
 -- not materialized: each count of sale_volumes reads it through its own index, where a
 -- CTE read three times would otherwise be written out whole first
-sales as not materialized (
+sales as {{ not_materialized() }} (
 
     -- every source row, deduplication done once (the staging view sorts all sales)
     select * from {{ ref('int_sales_checked') }}
