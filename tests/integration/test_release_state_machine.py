@@ -277,7 +277,7 @@ def test_random_release_histories_keep_the_invariants(world, monkeypatch) -> Non
             except CustlabelError:
                 published = None  # refused to publish (e.g. the bad-share bound): the last labels stay
             if published is not None:
-                self.allowed = {tuple(published.champion.rsplit(" v", 1))}
+                self.allowed = {(part.model_name, part.model_version) for part in published.labels.slices if part.role == "champion"}
                 if published.fallback:
                     assert any(e.event == "fallback" and e.as_of_date == NIGHT and e.reason == published.fallback
                                for e in release_log.history(self.settings)), "a fallback that was not recorded"
