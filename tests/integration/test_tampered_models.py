@@ -32,7 +32,7 @@ from custlabel.release import (
     validate_version,
 )
 from custlabel.scoring import score
-from custlabel.training import model_search, registry
+from custlabel.training import model_search, registry, rule_baseline
 from custlabel.warehouse import db
 from helpers.demo_warehouse import DEMO_END_DATE
 from helpers.release_path import approve_and_promote, record_validation
@@ -157,11 +157,11 @@ def test_nightly_scoring_falls_back_to_the_rule_and_records_why(store: Settings)
     since = last_event_id(store)
     with tampered(store, "1", "added"):
         published = night_steps.score_and_publish(tonight())
-    assert published.champion.startswith("rule")
+    assert published.champion.startswith(rule_baseline.MODEL_NAME)
     assert "champion v1 cannot be loaded (ArtifactTamperedError" in published.fallback
     [fallback] = release_events(store, "fallback", since)
     assert "code/sitecustomize.py" in fallback.reason and "refusing to load it" in fallback.reason
-    assert {part.model_name for part in published.labels.slices} == {published.champion.split(" v")[0]}
+    assert {part.model_name for part in published.labels.slices} == {rule_baseline.MODEL_NAME}
 
 
 def test_the_sql_engine_never_compiles_a_tampered_version(store: Settings) -> None:
