@@ -3,8 +3,9 @@
     full_checks_tonight() when the tests compile. -#}
 
 {% macro full_check_nights() -%}
+    {#- Spark's targets have no database. -#}
     {{ return(api.Relation.create(
-        database=target.database, schema=generate_schema_name('monitoring', none), identifier='full_check_nights')) }}
+        database=target.get('database'), schema=generate_schema_name('monitoring', none), identifier='full_check_nights')) }}
 {%- endmacro %}
 
 {% macro last_full_check_night() -%}
@@ -13,7 +14,8 @@
     {%- if not execute -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set held = adapter.get_relation(target.database, full_check_nights().schema, full_check_nights().identifier) -%}
+    {%- set nights = full_check_nights() -%}
+    {%- set held = adapter.get_relation(nights.database, nights.schema, nights.identifier) -%}
     {%- if held is none -%}
         {{ return(none) }}
     {%- endif -%}
