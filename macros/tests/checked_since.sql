@@ -2,7 +2,8 @@
     {#- Whether tonight's tests read every row: on a --full-refresh, when the var
         full_checks is 'always' (the operator asks), and with 'weekly' (the default) when
         no full check is recorded in the six nights before tonight or tonight itself
-        (full_check_nights.sql): a night missed or failed delays it by a night, not a week.
+        (full_check_nights.sql): a night missed, or whose checks failed, moves the full
+        check to the next night built, not a week later.
         Other nights check the rows of the last week only. -#}
     {%- set asked = var('full_checks') -%}
     {%- if flags.FULL_REFRESH or asked == 'always' -%}
