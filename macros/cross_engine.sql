@@ -145,6 +145,13 @@
     ))
 {%- endmacro %}
 
+{% macro table_format() -%}
+    {#- The clause a `create table` of our own ends with: Spark's tables are Parquet. -#}
+    {{ return(adapter.dispatch('table_format', 'custlabel')()) }}
+{%- endmacro %}
+{% macro default__table_format() %}{{ return('') }}{% endmacro %}
+{% macro spark__table_format() %}{{ return('using parquet') }}{% endmacro %}
+
 {% macro incremental_by_key() -%}
     {#- The materialization of a model kept by delete+insert of changed keys: incremental on
         Postgres; on Spark a table built in full each time (Parquet cannot delete rows). -#}

@@ -1,10 +1,20 @@
 {% macro full_checks_tonight() -%}
     {#- Whether tonight's tests read every row: on a --full-refresh, when the var
-        full_checks is 'always' (the operator asks), and with 'weekly' (the default) on
-        each Monday night. Other nights check the rows of the last week only. -#}
+        full_checks is 'always' (the operator asks), and with 'weekly' (the default) when
+        no full check is recorded in the six nights before tonight or tonight itself
+        (full_check_nights.sql): a night missed, or whose checks failed, moves the full
+        check to the next night built, not a week later.
+        Other nights check the rows of the last week only. -#}
     {%- set asked = var('full_checks') -%}
-    {%- set monday = modules.datetime.date.fromisoformat(as_of_day()).isoweekday() == 1 -%}
-    {{ return(flags.FULL_REFRESH or asked == 'always' or (asked == 'weekly' and monday)) }}
+    {%- if flags.FULL_REFRESH or asked == 'always' -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set last = last_full_check_night() -%}
+    {%- if last is none -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set tonight = modules.datetime.date.fromisoformat(as_of_day()) -%}
+    {{ return((tonight - modules.datetime.date.fromisoformat(last)).days >= 7) }}
 {%- endmacro %}
 
 {% macro checked_since() -%}

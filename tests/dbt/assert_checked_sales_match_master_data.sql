@@ -10,9 +10,10 @@
 -- counts read every row each night, keys only (an index-only scan where the tables'
 -- visibility maps allow): a row deleted or inserted back-dated is reported the next
 -- night. The checksum reads every column of every row, which grows with the history: it
--- covers every row on full-check nights (each Monday night, every --full-refresh, or var
--- full_checks: always; macros/tests/checked_since.sql), so a row edited in place is
--- reported within the week, and the rows updated in the last week on the other nights
+-- covers every row on full-check nights (7 or more nights after the last one that
+-- passed, every --full-refresh, or var full_checks: always; macros/tests/checked_since.sql),
+-- so a row edited in place is reported within the week, or the first night built after
+-- it, and the rows updated in the last week on the other nights
 -- (through the indexes on updated_at of both tables).
 {% set since = checked_since() %}
 {% set recent = "updated_at >= " ~ since if since else "true" %}

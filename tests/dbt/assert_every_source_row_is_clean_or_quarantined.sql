@@ -6,9 +6,9 @@
 -- updated_at older than the last build, show here. The fix is in the `fix` column.
 -- Such rows are not among the rows changed since the last build, so only a count of
 -- every sale finds them for sure. That count grows with the history: it runs on
--- full-check nights (each Monday night, every --full-refresh, or var full_checks:
--- always; macros/tests/checked_since.sql), so a row vanished is reported within the
--- week. The other nights count the sales updated in the last week, through indexes on
+-- full-check nights (7 or more nights after the last one that passed, every
+-- --full-refresh, or var full_checks: always; macros/tests/checked_since.sql), so a row
+-- vanished is reported within the week, or the first night built after it. The other nights count the sales updated in the last week, through indexes on
 -- updated_at (the quarantine's, a table of the rows set aside, is read whole). The
 -- customers grow with the customers, not the history: counted whole every night.
 {% set since = checked_since() %}

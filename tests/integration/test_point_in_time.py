@@ -15,7 +15,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 4, 1)
 A_MONTH_LATER = date(2026, 5, 1)  # a Friday
-THE_MONDAY_AFTER = date(2026, 5, 4)  # a full-check night (macros/tests/checked_since.sql)
 KNOWN_BEFORE = "2026-04-02 00:00:00+00"  # the end of NIGHT
 
 # Before the first build: sales of customers who never returned anything, returned
@@ -380,22 +379,43 @@ def test_customer_attributes_before_the_snapshot_saw_them_are_its_earliest_versi
     assert set(_later(settings, resegmented)["segment"]) == {"enterprise"}
 
 
-def test_an_edit_that_keeps_its_updated_at_is_reported_on_the_weeks_full_check_night(make_database):
-    settings = make_database("silent_edit")
-    loader.generate_and_load(customers=300, days=200, seed=6, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
-    dbt_runner.run(settings, ["build"], target="prod", as_of_date=NIGHT)
-    _execute(settings, "update master_data.sales set amount = amount + 1"
-                       " where sale_id in (select sale_id from master_data.sales order by sale_id limit 3)")
+# Nights of one week and the next: the first build checks every row; the tests of the ordinary nights after it read
+# the rows of their week; a full check is due once the last one passed 7 nights before (macros/tests/checked_since.sql).
+FIRST_BUILD = date(2026, 4, 27)  # a Monday
+A_SUNDAY = date(2026, 5, 3)
+MISSED_MONDAY = date(2026, 5, 4)
+TUESDAY = date(2026, 5, 5)
+WEDNESDAY = date(2026, 5, 6)
+EDIT_IN_PLACE = """
+update master_data.sales set amount = amount + 1
+where sale_id in (select sale_id from master_data.sales order by sale_id {order} limit 3)
+"""
 
-    # a Friday checks the rows updated in its week: these were updated months before
-    dbt_runner.run(settings, ["build"], target="prod", as_of_date=A_MONTH_LATER)
+
+def test_a_missed_full_check_night_moves_the_full_check_to_the_next_night_built(make_database):
+    settings = make_database("silent_edit")
+    loader.generate_and_load(customers=300, days=200, seed=6, end_date=FIRST_BUILD, settings=settings, i_mean_database=settings.connection.dbname)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=FIRST_BUILD)
+    _execute(settings, EDIT_IN_PLACE.format(order="asc"))
+
+    # the Sunday checks the rows updated in its week: these were updated months before
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=A_SUNDAY)
     reconciliation = ["test", "--select", "assert_checked_sales_match_master_data"]
     with pytest.raises(dbt_runner.DbtFailure, match="assert_checked_sales_match_master_data"):
-        dbt_runner.run(settings, reconciliation, target="prod", as_of_date=A_MONTH_LATER, extra_vars={"full_checks": "always"})
+        dbt_runner.run(settings, reconciliation, target="prod", as_of_date=A_SUNDAY, extra_vars={"full_checks": "always"})
+
+    # no build on the Monday: the Tuesday is the first night 7 nights after the last full check
+    assert MISSED_MONDAY.isoweekday() == 1
     with pytest.raises(dbt_runner.DbtFailure, match="assert_checked_sales_match_master_data"):
-        dbt_runner.run(settings, ["build"], target="prod", as_of_date=THE_MONDAY_AFTER)
-    dbt_runner.run(settings, ["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=THE_MONDAY_AFTER)
-    dbt_runner.run(settings, ["build"], target="prod", as_of_date=THE_MONDAY_AFTER)
+        dbt_runner.run(settings, ["build"], target="prod", as_of_date=TUESDAY)
+    dbt_runner.run(settings, ["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=TUESDAY)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=TUESDAY)
+
+    # the Wednesday is an ordinary night again: an edit in place is not seen before the next full check
+    _execute(settings, EDIT_IN_PLACE.format(order="desc"))
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=WEDNESDAY)
+    recorded = db.read_frame(settings, "select as_of_date from analytics_monitoring.full_check_nights order by 1", None)
+    assert list(recorded["as_of_date"]) == [FIRST_BUILD, TUESDAY]
 
 
 OUTCOME_NIGHT = date(2026, 3, 1)  # window (2026-03-01, 2026-05-30], matured by 2026-06-30

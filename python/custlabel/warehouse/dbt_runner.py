@@ -256,5 +256,7 @@ def run(
             f"dbt {' '.join(args)} failed: " + "; ".join(failure.text for failure in failures),
             transient=all(failure.transient for failure in failures),
         )
-    nodes = len(getattr(result.result, "results", None) or [])
+    # the project's on-run-end hook is among dbt's results, not among the nodes it ran
+    results = getattr(result.result, "results", None) or []
+    nodes = sum(1 for node_result in results if str(getattr(node_result.node, "resource_type", "")) != "operation")
     return DbtResult(" ".join(args), _warnings(result), nodes)
