@@ -103,8 +103,9 @@ def test_spark_buckets_customers_as_postgres_and_python_do(nights) -> None:
     on_spark = dict(spark.createDataFrame([(i,) for i in ids], "customer_id string")
                     .selectExpr("customer_id", f"{canary_slice.bucket_spark_sql()} as bucket").collect())
     with db.connect(get_settings()) as conn:
-        on_postgres = dict(conn.execute(sql.SQL("select customer_id, {} from unnest(%s::text[]) as ids (customer_id)")
-                                        .format(canary_slice.bucket_sql()), [ids]).fetchall())
+        # The ids as a literal: the bucket's modulo sign would be read as a placeholder beside bound parameters.
+        on_postgres = dict(conn.execute(sql.SQL("select customer_id, {} from unnest({}::text[]) as ids (customer_id)")
+                                        .format(canary_slice.bucket_sql(), sql.Literal(ids))).fetchall())
     expected = {i: canary_slice.bucket(i) for i in ids}
     assert on_spark == on_postgres == expected
     assert len(set(expected.values())) == canary_slice.BUCKETS
