@@ -46,13 +46,19 @@ def engine_home(local: Path) -> Iterator[None]:
         yield
 
 
-def register_approved(settings: Settings) -> str:
-    """A stand-in model registered for the night's target, through its training gates, validated and approved."""
+def register_approved(settings: Settings, missing_feature: str | None = None) -> str:
+    """A stand-in model registered for the night's target, through its training gates, validated and approved.
+
+    Args:
+        missing_feature: a feature its metadata asks for that the warehouse lacks: it loads, but cannot label.
+    """
     frame = synthetic_frame(2000, seed=7)
     model = fit_model(frame, "logreg", threshold=0.5)
+    sample = frame[MODEL_FEATURES].head(50)
+    if missing_feature:
+        sample = sample.assign(**{missing_feature: 0.0})
     with registry.training_run(settings, "a stand-in canary", {"kind": "test"}):
-        version = registry.register_model(settings, model.pipeline, frame[MODEL_FEATURES].head(50), model.threshold,
-                                          model_families.trusted_types())
+        version = registry.register_model(settings, model.pipeline, sample, model.threshold, model_families.trusted_types())
     registry.tag_version(settings, version, {GATES_PASSED_TAG: "true"})
     lifecycle.register(settings, version, "test", "a stand-in canary", {}, None, [])
     record_validation(settings, version)
@@ -178,3 +184,17 @@ def test_a_second_spark_night_while_one_holds_the_lock_stops(nights) -> None:
         with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
             with pytest.raises(locking.RunLockedError, match="in progress: custlabel nightly swift-heron 1234"):
                 serving.run_once(settings, as_of_date=NIGHT, target="spark", dbt_vars=VARS)
+
+
+def test_a_canary_that_cannot_label_its_slice_on_spark_is_rolled_back_and_the_champion_labels_all(nights) -> None:
+    night, spark = nights["night"], nights["spark_session"]
+    version = register_approved(night.settings(), missing_feature="no_such_feature")
+    assert night_steps.prepare_release(night).canary == version
+    published = spark_night.score_and_publish(night)
+    assert published.canary_version is None
+    assert published.canary_rolled_back.startswith("the canary failed to label its slice")
+    assert "no_such_feature" in published.canary_rolled_back
+    labels = spark.sql(LABELS.format(schema_for("spark"))).toPandas()
+    assert set(labels["model_name"]) == {"rule-baseline"} and len(labels) == published.labels.customers > 250
+    events = [(e.event, e.model_version) for e in release_log.history(night.settings())]
+    assert events[-3:] == [("canary_started", version), ("canary_night", version), ("rolled_back", version)]
