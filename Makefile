@@ -27,8 +27,10 @@ demo: install
 	$(BIN)/custlabel nightly --auto-approve
 
 ## make demo-spark: night one on a local Spark session (Java 17): the demo master data as Spark tables, then the
-## night's steps there (freshness, dbt build on the spark target, labels published, monitoring, alerts and report)
+## night's steps there (freshness, dbt build on the spark target, labels published, monitoring, alerts and report),
+## under the lock, run record and release log kept in the embedded Postgres
 demo-spark: install
+	$(BIN)/custlabel db start
 	$(BIN)/custlabel demo-data --target spark --customers $(SPARK_CUSTOMERS) --days $(DAYS)
 	$(BIN)/custlabel nightly --target spark
 

@@ -4,7 +4,6 @@
 # No `from __future__ import annotations`: Prefect validates parameters against the real types.
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact
@@ -65,14 +64,17 @@ def prepare_release(night: Night) -> rollout.ReleaseState:
     return state
 
 
-@task(name="score and publish", **STEP, **KEEP)
-def score_and_publish(night: Night) -> Published:
-    published = night_steps.score_and_publish(night)
+def _logged_publish(published: Published) -> Published:
     if published.rate_check_waived:
         get_run_logger().info("a new champion labels tonight: the bad-rate check against the last night is waived")
     if published.fallback:
         get_run_logger().error("FALLBACK: %s", published.fallback)
     return published
+
+
+@task(name="score and publish", **STEP, **KEEP)
+def score_and_publish(night: Night) -> Published:
+    return _logged_publish(night_steps.score_and_publish(night))
 
 
 @task(name="monitoring refresh", **STEP, **KEEP)
@@ -82,11 +84,14 @@ def refresh_monitoring(night: Night) -> headline_figures.Headline:
     return night_steps.read_monitoring(night)
 
 
-@task(name="canary checks", **STEP)
-def check_canary(night: Night, published: Published) -> CanaryVerdict:
-    verdict = night_steps.check_canary(night, published)
+def _logged_verdict(verdict: CanaryVerdict) -> CanaryVerdict:
     get_run_logger().info(verdict.detail)
     return verdict
+
+
+@task(name="canary checks", **STEP)
+def check_canary(night: Night, published: Published) -> CanaryVerdict:
+    return _logged_verdict(night_steps.check_canary(night, published))
 
 
 @task(name="triggers", **STEP)
@@ -146,8 +151,18 @@ def spark_dbt_build(night: Night) -> DbtStep:
 
 
 @task(name="score and publish", **STEP)
-def spark_score_and_publish(night: Night) -> spark_night.SparkLabels:
-    return spark_night.label_and_publish(night)
+def spark_score_and_publish(night: Night) -> Published:
+    return _logged_publish(spark_night.score_and_publish(night))
+
+
+@task(name="canary checks", **STEP)
+def check_spark_canary(night: Night, published: Published) -> CanaryVerdict:
+    return _logged_verdict(spark_night.check_canary(night, published))
+
+
+@task(name="release log on Spark", **STEP)
+def publish_spark_release_log(night: Night) -> int:
+    return spark_night.publish_release_log(night)
 
 
 @task(name="monitoring", **STEP)
@@ -165,32 +180,30 @@ def write_spark_report(night: Night, headline: headline_figures.Headline | None)
     return _linked_report(night, spark_night.write_report(night, headline))
 
 
-def _optional(failures: list[str], name: str, step: Any, *args: Any) -> Any:
-    """Run a step that does not stop the night; a failure is noted, and fails the run after the summary."""
-    state = step(*args, return_state=True)
-    if state.is_completed():
-        return state.result()
-    failures.append(f"{name} failed: {state.message}")
-    return None
-
-
 def night_on_spark(night: Night) -> str:
-    """The steps that run on Spark (spark_night): freshness → dbt build → monitoring → score and publish →
-    monitoring refresh → monitoring report → summary. A failed monitoring step fails the run after the summary."""
-    failures: list[str] = []
-    sources = check_spark_sources(night)
-    built = spark_dbt_build(night)
-    headline = _optional(failures, "monitoring", read_spark_monitoring, night)
-    labels = spark_score_and_publish(night)
-    headline = _optional(failures, "monitoring refresh", refresh_spark_monitoring, night) or headline
-    report = _optional(failures, "monitoring report", write_spark_report, night, headline)
-    if headline is not None:
-        headline.report = report
-    lines = spark_night.summary_lines(night, sources, built, labels, headline, failures)
-    publish_summary(lines)
-    if failures:
-        raise pipeline_runs.StepsFailedError("; ".join(failures))
-    return "\n".join(lines)
+    """The steps on Spark (spark_night) under the target's lock and run record, as on Postgres: freshness → dbt build
+    → monitoring → release → score and publish → [canary checks] → monitoring refresh → monitoring report → release
+    state → the release log copied to Spark → summary. A failed optional step fails the run after the summary."""
+    with night_steps.one_run_at_a_time(night), pipeline_runs.record(night_steps.run_record(night)) as run:
+        sources = run.step("source freshness", check_spark_sources, night)
+        built = run.step("dbt build", spark_dbt_build, night)
+        headline = run.step("monitoring", read_spark_monitoring, night, required=False)
+        run.step("release", prepare_release, night, required=False)
+        published = run.step("score and publish", spark_score_and_publish, night)
+        verdict = (run.step("canary checks", check_spark_canary, night, published, required=False)
+                   if published.canary_version else None)
+        headline = run.step("monitoring refresh", refresh_spark_monitoring, night, required=False) or headline
+        report = run.step("monitoring report", write_spark_report, night, headline, required=False)
+        if headline is not None:
+            headline.report = report
+        state = run.step("release state", release_state, night, required=False)
+        run.step("release log on Spark", publish_spark_release_log, night, required=False)
+        summary = spark_night.summary(night, run, sources, built, published, headline, verdict, state)
+        publish_summary(summary.lines)
+        if published.fallback:
+            run.failures.append(f"fallback: {published.fallback}")
+        run.finish(summary.data, verdict.republished if verdict and verdict.republished else published.labels)
+    return str(summary)
 
 
 @flow(name=night_steps.FLOW_NAME)
@@ -206,7 +219,8 @@ def nightly_customer_labels(
 
     Args:
         as_of_date: the night to label (default today).
-        target: dev | test | prod (default CUSTLABEL_TARGET), or spark: the steps that run on Spark so far.
+        target: dev | test | prod (default CUSTLABEL_TARGET), or spark: the steps that run on Spark so far,
+            under the same lock, run record and release.
         retrain: train a new challenger even when no trigger fired.
         dbt_vars: vars for every dbt step, as `dbt build --vars` takes them (e.g. {"freshness": "warn"}).
 

@@ -4,6 +4,7 @@ monitoring marts and the alert rules' states), and writes the report."""
 
 from __future__ import annotations
 
+import os
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel.demo import loader, spark_master_data
+from custlabel.monitoring import pipeline_runs
 from custlabel.nightly import night_steps, serving
 from custlabel.warehouse import db, spark_session
 from helpers.engine_frames import assert_same_rows
@@ -26,6 +28,8 @@ NIGHTS = (NIGHT - timedelta(days=1), NIGHT)
 # The master data ends two days before the first night: judged stale, not stopped (freshness warn), and the
 # shipped alert rule stale_source (a load over 24 hours old) fires.
 WORLD = {"customers": 300, "days": 540, "seed": 9, "end_date": NIGHT - timedelta(days=3)}
+# The database of the Postgres nights, and of the Spark nights' control plane (lock, run record, release log).
+DATABASE = "spark_night"
 # Four monthly nights and tonight.
 VARS = {"feature_history_months": 3, "freshness": "warn"}
 COLUMNS = ["customer_id", "label", "score", "reason_1", "reason_2", "reason_3"]
@@ -72,10 +76,11 @@ def nights(make_database, tmp_path_factory: pytest.TempPathFactory):
     """The nights on Postgres, and the nightly flow run with --target spark for each on a fresh local Spark
     warehouse with the same master data and a registry of its own (no champion yet, as on a first night): the
     last night's summary."""
-    postgres = make_database("spark_night")
+    postgres = make_database(DATABASE)
     expected = _night_on_postgres(postgres, tmp_path_factory.mktemp("postgres-night"))
     local = tmp_path_factory.mktemp("spark-night")
     with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PGDATABASE", DATABASE)
         patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{local / 'mlflow.db'}")
         settings = get_settings()
@@ -120,6 +125,25 @@ def test_the_night_is_kept_in_the_history_and_summarized(nights) -> None:
     assert lines[1].startswith("  source freshness: 2 sources judged")
     assert "on the spark target" in lines[2]
     assert "in analytics_spark.customer_labels" in lines[3]
+
+
+def test_the_spark_nights_are_recorded_and_summarized_as_postgres_nights_are(nights) -> None:
+    spark, summary, postgres = nights
+    settings = get_settings({**os.environ, "PGDATABASE": DATABASE})
+    runs = pipeline_runs.recent(settings, schema_for("spark"))
+    assert [(run["as_of_date"], run["outcome"], run["model_name"]) for run in runs] == [
+        (night, "succeeded", "rule-baseline") for night in reversed(NIGHTS)]
+    assert runs[0]["rows_labelled"] == len(postgres["labels"])
+    steps = db.read_frame(settings, f"select steps from {schema_for('spark')}.pipeline_runs where as_of_date = '{NIGHT}'")
+    assert [step["name"] for step in steps["steps"][0]] == [
+        "source freshness", "dbt build", "monitoring", "release", "score and publish", "monitoring refresh",
+        "monitoring report", "release state", "release log on Spark"]
+    lines = summary.splitlines()
+    assert lines[4].startswith("steps: source freshness ")
+    assert "release: champion none (the rule baseline labels); canary none" in lines
+    assert any(line.startswith(f"labels: {len(postgres['labels']):,} customers by rule-baseline")
+               and line.endswith("(champion, spark engine)") for line in lines)
+    assert spark.catalog.tableExists(f"{schema_for('spark')}.model_releases")
 
 
 def test_the_monitoring_marts_on_spark_equal_postgres(nights) -> None:

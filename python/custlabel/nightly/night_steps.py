@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from prefect.runtime import deployment, flow_run
@@ -42,7 +42,7 @@ from custlabel.release import release_policy as release_policy_file
 from custlabel.scoring import grants, score, writeback
 from custlabel.scoring.score import ScoreSummary
 from custlabel.training import acceptance, model_search, registry
-from custlabel.training.deployed_model import CANARY, CHALLENGER, model_label
+from custlabel.training.deployed_model import CANARY, CHALLENGER, DeployedModel, model_label
 from custlabel.training.training_data import TrainingDataError
 from custlabel.warehouse import db, dbt_runner, dbt_test_history, freshness, locking, retry
 
@@ -288,12 +288,61 @@ def _last_night_model(settings: Settings, schema: str) -> tuple[str, str] | None
         ).format(sql.Identifier(schema, writeback.LABELS))).fetchone()
 
 
-def model_changed(night: Night, lineup: rollout.Lineup) -> bool:
+class LabelEngine(Protocol):
+    """Where a night's labels are scored and published, and read back by the canary checks."""
+
+    def publish(self, night: Night, lineup: rollout.Lineup, percent: float, waive: bool) -> ScoreSummary:
+        """Label tonight's customers by the lineup (the canary on its slice) and publish them in one swap."""
+        ...
+
+    def last_night_model(self, night: Night) -> tuple[str, str] | None:
+        """The model that labelled most customers of the last published night."""
+        ...
+
+    def grant_readers(self, night: Night) -> None:
+        """Let the target's readers read what was published."""
+        ...
+
+    def canary_night(self, night: Night, canary_model: DeployedModel, champion: DeployedModel, percent: float,
+                     seconds: float) -> canary_health.SliceNight:
+        """Tonight's canary slice as published, with the champion's shadow labels of it."""
+        ...
+
+    def canary_realized(self, night: Night, canary_model: DeployedModel) -> canary_health.Realized | None:
+        """Realized precision of the canary's matured slice nights, and the champion's."""
+        ...
+
+
+class OnPostgres:
+    """The target's Postgres schema: score.score publishes, canary_health reads back."""
+
+    def publish(self, night: Night, lineup: rollout.Lineup, percent: float, waive: bool) -> ScoreSummary:
+        return _score(night, lineup, percent, waive)
+
+    def last_night_model(self, night: Night) -> tuple[str, str] | None:
+        return _last_night_model(night.settings(), night.schema)
+
+    def grant_readers(self, night: Night) -> None:
+        grants.ensure_for_nightly(night.settings(), night.schema)
+
+    def canary_night(self, night: Night, canary_model: DeployedModel, champion: DeployedModel, percent: float,
+                     seconds: float) -> canary_health.SliceNight:
+        return canary_health.read_night(night.settings(), night.schema, night.as_of_date, canary_model, champion,
+                                        percent, seconds)
+
+    def canary_realized(self, night: Night, canary_model: DeployedModel) -> canary_health.Realized | None:
+        return canary_health.read_realized(night.settings(), night.schema, canary_model)
+
+
+POSTGRES = OnPostgres()
+
+
+def model_changed(night: Night, lineup: rollout.Lineup, engine: LabelEngine = POSTGRES) -> bool:
     """Whether a new champion takes over tonight (never true for a fallback: its rate must be checked)."""
     if lineup.fallback:
         return False
-    previous = _last_night_model(night.settings(), night.schema)
-    return previous is not None and previous != (lineup.champion.name, str(lineup.champion.version))
+    previous = engine.last_night_model(night)
+    return previous is not None and tuple(previous) != (lineup.champion.name, str(lineup.champion.version))
 
 
 def _score(night: Night, lineup: rollout.Lineup, percent: float, waive: bool) -> ScoreSummary:
@@ -309,9 +358,9 @@ class FallbackNotPublishedError(CustlabelError):
     """The fallback's labels failed a publish check (never waived for a fallback): the last labels stay."""
 
 
-def score_and_publish(night: Night) -> Published:
-    """Label tonight's customers (customer_features_current, checked to hold this night) and publish in one
-    transaction: the canary on its slice, the champion on the rest, or the rule baseline while there is none.
+def score_and_publish(night: Night, engine: LabelEngine = POSTGRES) -> Published:
+    """Label tonight's customers (the night's features, checked to hold this night) and publish them in one
+    swap on the engine: the canary on its slice, the champion on the rest, or the rule baseline while there is none.
 
     A champion that cannot be loaded, or loads but fails to label, is replaced by the
     previous champion or the rule baseline (a fallback, recorded once a night and reported;
@@ -325,17 +374,17 @@ def score_and_publish(night: Night) -> Published:
     if lineup.canary_refused:
         canary = registry.alias_versions(settings)[CANARY]
         rollout.roll_back_canary(settings, canary, night.as_of_date, _actor(night), lineup.canary_refused)
-    waive = model_changed(night, lineup)
+    waive = model_changed(night, lineup, engine)
     percent = release_policy(night).canary.percent
     rolled_back = None
     try:
         try:
-            labels = _score(night, lineup, percent, waive)
+            labels = engine.publish(night, lineup, percent, waive)
         except score.ChampionScoringError as error:
             lineup = rollout.after_scoring_failure(settings, lineup, str(error))
             rollout.record_fallback(settings, lineup, night.as_of_date, _actor(night))
             waive = False
-            labels = _score(night, lineup, percent, waive)
+            labels = engine.publish(night, lineup, percent, waive)
     except score.CanaryScoringError as error:
         failure = error.__cause__ or error
         version = str(lineup.canary.version)
@@ -343,12 +392,12 @@ def score_and_publish(night: Night) -> Published:
         rollout.record_canary_night(settings, version, night.as_of_date, [canary_health.scoring_failed(failure)], _actor(night))
         rollout.roll_back_canary(settings, version, night.as_of_date, _actor(night), rolled_back)
         lineup = rollout.Lineup(lineup.champion, None, lineup.fallback)
-        labels = _score(night, lineup, percent, waive)
+        labels = engine.publish(night, lineup, percent, waive)
     except Exception as error:
         if lineup.fallback:
             raise FallbackNotPublishedError(f"fallback: {lineup.fallback}; not published: {error}") from error
         raise
-    grants.ensure_for_nightly(settings, night.schema)
+    engine.grant_readers(night)
     canary_part = next((part for part in labels.slices if part.role == "canary"), None)
     return Published(
         labels=labels,
@@ -378,18 +427,17 @@ class CanaryVerdict:
         return f"canary v{self.version}: {self.outcome}"
 
 
-def check_canary(night: Night, published: Published) -> CanaryVerdict:
-    """Tonight's canary checks against the champion on the same slice; promote after N healthy nights, roll back
-    at the first failed check (and republish tonight's labels by the champion alone)."""
+def check_canary(night: Night, published: Published, engine: LabelEngine = POSTGRES) -> CanaryVerdict:
+    """Tonight's canary checks against the champion on the same slice, read from the engine that published it;
+    promote after N healthy nights, roll back at the first failed check (and republish tonight's labels by the
+    champion alone)."""
     settings, policy = night.settings(), release_policy(night)
     version = str(published.canary_version)
     canary_model = registry.load_version(settings, version, CANARY)
     champion = rollout.lineup(settings, night.schema).champion
-    figures = canary_health.read_night(settings, night.schema, night.as_of_date, canary_model, champion,
-                                       published.canary_percent, published.canary_seconds)
+    figures = engine.canary_night(night, canary_model, champion, published.canary_percent, published.canary_seconds)
     bounds = acceptance.load(settings=settings).performance
-    results = canary_health.health_checks(policy.canary, bounds, figures,
-                                          canary_health.read_realized(settings, night.schema, canary_model))
+    results = canary_health.health_checks(policy.canary, bounds, figures, engine.canary_realized(night, canary_model))
     healthy = rollout.record_canary_night(settings, version, night.as_of_date, results, _actor(night))
     nights = rollout.canary_nights(settings, version)
     checks = [result.as_dict() for result in results]
@@ -397,7 +445,7 @@ def check_canary(night: Night, published: Published) -> CanaryVerdict:
         reason = "canary checks failed: " + "; ".join(gate_verdicts.failures(results))
         rollout.roll_back_canary(settings, version, night.as_of_date, _actor(night), reason)
         # Judged as tonight's publish was: the champion's first full night after a promotion is a model change.
-        republished = _score(night, rollout.Lineup(champion), 0.0, waive=published.rate_check_waived)
+        republished = engine.publish(night, rollout.Lineup(champion), 0.0, waive=published.rate_check_waived)
         outcome = f"{reason}; rolled back, tonight's labels republished by {champion.label}"
         return CanaryVerdict(version, False, checks, nights, outcome, republished)
     if nights >= policy.canary.nights:

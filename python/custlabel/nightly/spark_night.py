@@ -1,47 +1,33 @@
 """A night on Spark (the nightly flow with `--target spark`): the flow's steps that run on the engine.
 
 The night's freshness read from Spark, the dbt build of the `spark` target, the monitoring
-figures, tonight's labels by the champion (the rule baseline until a version is approved)
-published on Spark under the write-back's checks, the label monitoring refreshed with the
-alert rules evaluated, and the report. The release state stays where it is (the registry in
-MLflow): a version is the same model whichever engine labels with it. Not on Spark yet: the
-canary slice, triggers and training (docs/scale.md).
+figures, tonight's labels by the release's lineup (the champion, or the rule baseline until a
+version is promoted, and an approved canary on its slice) published on Spark under the
+write-back's checks, the canary checks read from Spark, the label monitoring refreshed with the
+alert rules evaluated, and the report. The release state stays in the control plane (the
+release log in Postgres, the registry in MLflow), copied to Spark for BI: a version is the same
+model whichever engine labels with it. Not on Spark yet: triggers and training (docs/scale.md).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
 from pathlib import Path
 
 from custlabel.config import schema_for
-from custlabel.monitoring import alerts, alerts_on_spark, headline_figures, nightly_report
+from custlabel.monitoring import alerts, alerts_on_spark, headline_figures, nightly_report, pipeline_runs
 from custlabel.monitoring import marts as monitoring_marts
 from custlabel.nightly import night_steps
-from custlabel.nightly.night_steps import DbtStep, Night
+from custlabel.nightly.night_steps import CanaryVerdict, DbtStep, Night, Published
+from custlabel.release import canary_health, canary_on_spark, release_log_on_spark, rollout
 from custlabel.scoring import on_spark, score, writeback
-from custlabel.training.deployed_model import CHAMPION
-from custlabel.warehouse import dbt_test_history, freshness, spark_session
+from custlabel.training.deployed_model import DeployedModel
+from custlabel.warehouse import dbt_test_history, freshness, locking, spark_session
 
 TARGET = "spark"
 # The project with its data and unit tests (a failing test stops the night before its labels, as on Postgres),
 # less the training set: training does not run on Spark yet.
 BUILD = ["build", "--exclude", "training_set"]
-
-
-@dataclass(frozen=True)
-class SparkLabels:
-    """Tonight's labels as published on Spark."""
-
-    labeller: str
-    checked: writeback.CheckResult
-
-    @property
-    def detail(self) -> str:
-        checked = self.checked
-        previous = (f", {checked.previous_bad_rate:.1%} on {checked.previous_as_of_date}"
-                    if checked.previous_bad_rate is not None else "")
-        return (f"{checked.rows:,} customers by {self.labeller} in {schema_for(TARGET)}.{writeback.LABELS}"
-                f" ({checked.bad_rate:.1%} bad{previous})")
 
 
 def check_sources(night: Night) -> DbtStep:
@@ -86,37 +72,81 @@ def write_report(night: Night, headline: headline_figures.Headline | None) -> Pa
     return nightly_report.write(night.settings(), schema_for(TARGET), night.as_of_date, lines, marts=_marts(night))
 
 
-def label_and_publish(night: Night) -> SparkLabels:
-    """Label the night's customers on Spark by the champion, else the rule baseline, and publish them there."""
+class OnSpark:
+    """The night's labels on Spark: published there (on_spark), read back there by the canary checks."""
+
+    def publish(self, night: Night, lineup: rollout.Lineup, percent: float, waive: bool) -> score.ScoreSummary:
+        settings, database = night.settings(), schema_for(TARGET)
+        spark = spark_session.local_session(settings)
+        started = time.perf_counter()
+        features = canary_on_spark.night_features(spark, database, night.as_of_date)
+        eligible = on_spark.eligible(features, night.as_of_date)
+        labels, slices = on_spark.label_slices(
+            spark, database, features, lineup.champion, lineup.canary, percent if lineup.canary else 0.0
+        )
+        locking.check_held()  # a nightly run that lost its lock never publishes
+        checked = on_spark.publish_night(spark, database, labels, night.as_of_date, eligible.rows,
+                                         max_bad_share=score.acceptance_bound(settings), force=waive)
+        return score.ScoreSummary(database, night.as_of_date, checked.rows, checked.bad_rate, slices,
+                                  time.perf_counter() - started)
+
+    def last_night_model(self, night: Night) -> tuple[str, str] | None:
+        spark, database = spark_session.local_session(night.settings()), schema_for(TARGET)
+        if not spark.catalog.tableExists(f"{database}.{writeback.LABELS}"):
+            return None
+        row = spark.sql(f"select model_name, model_version from `{database}`.`{writeback.LABELS}`"
+                        " group by 1, 2 order by count(*) desc limit 1").first()
+        return None if row is None else (row[0], row[1])
+
+    def grant_readers(self, night: Night) -> None:
+        """Nothing to grant: who reads a Spark database is the cluster's (or Unity Catalog's) to say."""
+
+    def canary_night(self, night: Night, canary_model: DeployedModel, champion: DeployedModel, percent: float,
+                     seconds: float) -> canary_health.SliceNight:
+        settings = night.settings()
+        return canary_on_spark.read_night(spark_session.local_session(settings), settings, schema_for(TARGET),
+                                          night.as_of_date, canary_model, champion, percent, seconds)
+
+    def canary_realized(self, night: Night, canary_model: DeployedModel) -> canary_health.Realized | None:
+        return canary_on_spark.read_realized(spark_session.local_session(night.settings()), schema_for(TARGET),
+                                             canary_model)
+
+
+ON_SPARK = OnSpark()
+
+
+def score_and_publish(night: Night) -> Published:
+    """Label the night's customers on Spark by tonight's lineup (night_steps.score_and_publish) and publish them there."""
+    return night_steps.score_and_publish(night, ON_SPARK)
+
+
+def check_canary(night: Night, published: Published) -> CanaryVerdict:
+    """Tonight's canary checks on the labels published on Spark (night_steps.check_canary); a failed one is
+    rolled back and the champion's labels republished on Spark."""
+    return night_steps.check_canary(night, published, ON_SPARK)
+
+
+def publish_release_log(night: Night) -> int:
+    """Append the release events of the target that its copy on Spark lacks (BI reads it there)."""
     settings = night.settings()
-    spark = spark_session.local_session(settings)
-    database = schema_for(TARGET)
-    features = spark.table(f"{database}.customer_features").where(f"as_of_date = date'{night.as_of_date}'")
-    eligible = on_spark.eligible(features, night.as_of_date)
-    models = score.RegisteredModels(settings)
-    champion = models.model(CHAMPION)
-    if champion is None:
-        labeller = models.rule()
-        labels = on_spark.rule_labels(spark, database, labeller, features)
-    else:
-        labeller = champion
-        labels = on_spark.label_night(features, champion, on_spark.explainer_for(champion, features))
-    checked = on_spark.publish_night(
-        spark, database, labels, night.as_of_date, eligible.rows, max_bad_share=score.acceptance_bound(settings)
-    )
-    return SparkLabels(labeller.label, checked)
+    return release_log_on_spark.publish(spark_session.local_session(settings), settings, schema_for(TARGET))
 
 
-def summary_lines(
-    night: Night, sources: DbtStep, built: DbtStep, labels: SparkLabels,
-    headline: headline_figures.Headline | None = None, failures: list[str] | None = None,
-) -> list[str]:
-    """What the run's summary says of a night on Spark: its steps, then the monitoring headline (as on Postgres)."""
+def summary(
+    night: Night, run: pipeline_runs.RunRecord, sources: DbtStep, built: DbtStep, published: Published,
+    headline: headline_figures.Headline | None = None, verdict: CanaryVerdict | None = None,
+    state: rollout.ReleaseState | None = None,
+) -> night_steps.Summary:
+    """What the run's summary says of a night on Spark: its steps on the engine, then what a night's summary says
+    on Postgres (steps and their times, the release state, the canary, the labels by slice, the monitoring headline)."""
+    shared = night_steps.summarize(night, run, headline, published, None, verdict, None, state)
+    labels = published.labels
     lines = [
-        f"night {night.as_of_date} on Spark: {labels.checked.rows:,} customers labelled by {labels.labeller}",
+        f"night {night.as_of_date} on Spark: {labels.customers:,} customers labelled by {published.champion}",
         f"  source freshness: {sources.nodes} sources judged" + "".join(f"; {w}" for w in sources.warnings),
         f"  dbt build: {built.detail} on the {TARGET} target",
-        f"  score and publish: {labels.detail}",
-        *(f"  FAILED: {failure}" for failure in failures or []),
+        f"  score and publish: {published.detail} in {labels.schema}.{writeback.LABELS} ({labels.bad_rate:.1%} bad)",
+        *(f"  FAILED: {failure}" for failure in run.failures),
+        *shared.lines[1:],
     ]
-    return lines + ([] if headline is None else headline.lines())
+    return night_steps.Summary(lines, shared.data)

@@ -273,9 +273,18 @@ def read_night(
             for row in shadow.itertuples(index=False):
                 copy.write_row([as_of, row.customer_id, str(canary_model.version), champion.name,
                                 str(champion.version), float(row.score), row.label])
+    return slice_night(settings, as_of, int(expected), published, shadow, canary_model, champion, seconds)
+
+
+def slice_night(
+    settings: Settings, as_of: date, expected: int, published: pd.DataFrame, shadow: pd.DataFrame,
+    canary_model: DeployedModel, champion: DeployedModel, seconds: float,
+) -> SliceNight:
+    """A slice night from the canary's published labels and the champion's shadow labels (score, label each),
+    whichever engine they were read from, with the canary's validation distribution from the registry."""
     return SliceNight(
         as_of_date=as_of,
-        expected_rows=int(expected),
+        expected_rows=expected,
         canary_scores=published["score"].astype(float).to_numpy(),
         canary_bad=(published["label"] == "bad").to_numpy(),
         champion_scores=shadow["score"].astype(float).to_numpy(),

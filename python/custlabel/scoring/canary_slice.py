@@ -1,4 +1,4 @@
-"""The canary slice: a stable hash bucket per customer, the same in SQL and in Python."""
+"""The canary slice: a stable hash bucket per customer, the same in Postgres, in Spark SQL and in Python."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ def bucket_sql(column: str = "customer_id") -> sql.Composable:
     return sql.SQL("(('x' || substr(md5({}), 1, 8))::bit(32)::bigint % {})").format(
         sql.Identifier(column), sql.Literal(BUCKETS)
     )
+
+
+def bucket_spark_sql(column: str = "customer_id") -> str:
+    """Spark SQL for the same bucket: the first 8 hex digits of md5(customer_id) read as an unsigned number, mod 100."""
+    return f"(cast(conv(substr(md5(`{column}`), 1, 8), 16, 10) as bigint) % {BUCKETS})"
 
 
 def bucket(customer_id: str) -> int:

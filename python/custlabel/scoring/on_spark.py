@@ -12,6 +12,8 @@ run killed before that statement, leaves readers on the previous night.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,14 +23,15 @@ import pyarrow as pa
 from psycopg import sql
 
 from custlabel.errors import CustlabelError
-from custlabel.scoring import reasons, score, writeback
+from custlabel.scoring import canary_slice, reasons, score, writeback
 from custlabel.training import threshold_cut
 from custlabel.training.deployed_model import DeployedModel
-from custlabel.warehouse import contract, freshness
+from custlabel.warehouse import contract, freshness, retry
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+SCORE_SCHEMA = "customer_id string, score double, label string"
 LABEL_SCHEMA = (
     "customer_id string, label string, score double, threshold double, model_name string, model_version string,"
     " as_of_date date, reason_1 string, reason_2 string, reason_3 string"
@@ -131,6 +134,78 @@ def label_night(features: DataFrame, model: DeployedModel, explainer: reasons.Re
             yield from score.label_batch(model, explainer, batch).to_batches()
 
     return _typed_features(features, list(model.feature_columns)).mapInArrow(label, LABEL_SCHEMA)
+
+
+def score_night(features: DataFrame, model: DeployedModel) -> DataFrame:
+    """customer_id, score and label of every row of a feature frame, without reasons (the canary's shadow)."""
+    columns = list(model.feature_columns)
+    threshold = float(model.threshold)
+
+    def scored(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            scores = model.scores(batch.select(columns).to_pandas())
+            yield pa.RecordBatch.from_pydict({
+                "customer_id": batch.column("customer_id"),
+                "score": pa.array(scores, pa.float64()),
+                "label": pa.array(threshold_cut.labels(scores, threshold), pa.string()),
+            })
+
+    return _typed_features(features, columns).mapInArrow(scored, SCORE_SCHEMA)
+
+
+def in_canary_slice(percent: float) -> str:
+    """The Spark SQL condition of the canary slice: the customers whose bucket is below the percent, as on Postgres."""
+    return f"{canary_slice.bucket_spark_sql('customer_id')} < {float(percent)!r}"
+
+
+def slices(
+    champion: DeployedModel, canary: DeployedModel | None, percent: float
+) -> list[tuple[str, DeployedModel, str | None]]:
+    """Who labels which customers tonight (role, model, Spark SQL condition), as score._slices splits them on Postgres."""
+    if canary is None or percent <= 0:
+        return [("champion", champion, None)]
+    if percent >= 100:
+        return [("canary", canary, None)]
+    rest = f"{canary_slice.bucket_spark_sql('customer_id')} >= {float(percent)!r}"
+    return [("canary", canary, in_canary_slice(percent)), ("champion", champion, rest)]
+
+
+def _label_slice(spark: SparkSession, database: str, model: DeployedModel, features: DataFrame,
+                 condition: str | None) -> tuple[DataFrame, str]:
+    rows = features if condition is None else features.where(condition)
+    if model.is_rule:
+        return rule_labels(spark, database, model, rows), "the rule"
+    explainer = explainer_for(model, features)  # from the whole night's sample, as the Python engine's
+    return label_night(rows, model, explainer), explainer.method
+
+
+def label_slices(
+    spark: SparkSession, database: str, features: DataFrame, champion: DeployedModel, canary: DeployedModel | None,
+    percent: float,
+) -> tuple[DataFrame, list[score.SliceResult]]:
+    """Tonight's labels, slice by slice: the canary on its slice, the champion on the rest.
+
+    Each slice is labelled at once (checkpointed), so that a failure is its own model's and its time is
+    its own: a canary that fails raises CanaryScoringError, a registered champion ChampionScoringError.
+    """
+    parts, results = [], []
+    for role, model, condition in slices(champion, canary, percent):
+        clock = time.perf_counter()
+        try:
+            labels, method = _label_slice(spark, database, model, features, condition)
+            labels = labels.localCheckpoint()
+            rows = labels.count()
+        except Exception as error:
+            if role == "canary":
+                raise score.CanaryScoringError(f"the canary v{model.version} failed to label its slice: {error}") from error
+            if not model.is_rule and not retry.is_transient(error):
+                raise score.ChampionScoringError(f"{model.name} v{model.version} failed to label its customers: "
+                                                 f"{type(error).__name__}: {error}") from error
+            raise
+        parts.append(labels)
+        results.append(score.SliceResult(model.name, str(model.version), role, "spark", rows, method,
+                                         seconds=time.perf_counter() - clock))
+    return functools.reduce(lambda left, right: left.unionByName(right), parts), results
 
 
 def _table(database: str, name: str) -> str:

@@ -216,12 +216,12 @@ def _night(settings: Settings, night: date, extract: dict[str, pd.DataFrame]) ->
     applied, cpu_before = time.perf_counter(), cpu_seconds()
     dbt_runner.run(settings, spark_night.BUILD, target="spark", as_of_date=night.isoformat())
     built = time.perf_counter()
-    labels = spark_night.label_and_publish(Night(as_of_date=night, target="spark"))
+    labels = spark_night.score_and_publish(Night(as_of_date=night, target="spark")).labels
     published = time.perf_counter()
     return {"seconds": {"session_start": session - started, "apply_extract": applied - session,
                         "night_build": built - applied, "score_publish": published - built,
                         "night_cpu": cpu_seconds() - cpu_before},
-            "labelled": labels.checked.rows, "sale_rows": sale_rows}
+            "labelled": labels.customers, "sale_rows": sale_rows}
 
 
 def cpu_seconds() -> float:
