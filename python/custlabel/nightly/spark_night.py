@@ -4,8 +4,9 @@ The night's freshness read from Spark, the dbt build of the `spark` target, the 
 figures, tonight's labels by the champion (the rule baseline until a version is approved)
 published on Spark under the write-back's checks, the label monitoring refreshed with the
 alert rules evaluated, and the report. The release state stays where it is (the registry in
-MLflow): a version is the same model whichever engine labels with it. Not on Spark yet: the
-canary slice, triggers and training (docs/scale.md).
+MLflow): a version is the same model whichever engine labels with it; its reference bins for
+feature drift are copied to Spark the first night it labels there. Not on Spark yet: the canary
+slice, triggers and training (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from custlabel.config import schema_for
-from custlabel.monitoring import alerts, alerts_on_spark, headline_figures, nightly_report
+from custlabel.config import get_settings, schema_for
+from custlabel.monitoring import alerts, alerts_on_spark, drift_reference_on_spark, headline_figures, nightly_report
 from custlabel.monitoring import marts as monitoring_marts
 from custlabel.nightly import night_steps
 from custlabel.nightly.night_steps import DbtStep, Night
@@ -100,6 +101,10 @@ def label_and_publish(night: Night) -> SparkLabels:
         labels = on_spark.rule_labels(spark, database, labeller, features)
     else:
         labeller = champion
+        # its reference bins, from where registration wrote them (CUSTLABEL_TARGET's schema), for the drift marts
+        drift_reference_on_spark.copy_to_spark(
+            spark, database, settings, schema_for(get_settings().target), champion.name, champion.version
+        )
         labels = on_spark.label_night(features, champion, on_spark.explainer_for(champion, features))
     checked = on_spark.publish_night(
         spark, database, labels, night.as_of_date, eligible.rows, max_bad_share=score.acceptance_bound(settings)
