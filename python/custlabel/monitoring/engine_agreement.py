@@ -146,8 +146,8 @@ def read_postgres(settings: Settings, as_of_date: dt.date) -> EngineNight:
     schema = schema_for(settings.target)
     night = {"night": as_of_date}
     return EngineNight(
-        features=db.read_frame(settings, f"select * from {schema}.customer_features where as_of_date = %(night)s", night),
+        features=db.read_frame(settings, f"select * from {schema}.customer_features where as_of_date = :night", night),
         labels=db.read_frame(
-            settings, f"select {', '.join(LABEL_COLUMNS)} from {schema}.{HISTORY} where as_of_date = %(night)s", night
+            settings, f"select {', '.join(LABEL_COLUMNS)} from {schema}.{HISTORY} where as_of_date = :night", night
         ),
     )
