@@ -28,11 +28,15 @@ demo: install
 
 ## make demo-spark: night one on a local Spark session (Java 17): the demo master data as Spark tables, then the
 ## night's steps there (freshness, dbt build on the spark target, labels published, monitoring, alerts and report),
-## under the lock, run record and release log kept in the embedded Postgres
+## under the lock, run record and release log kept in the embedded Postgres; the same world and night on Postgres
+## in a database of their own (custlabel_spark_twin; make demo's stays), and the two nights compared (features,
+## labels, scores; fails naming the bar not met)
 demo-spark: install
 	$(BIN)/custlabel db start
 	$(BIN)/custlabel demo-data --target spark --customers $(SPARK_CUSTOMERS) --days $(DAYS)
 	$(BIN)/custlabel nightly --target spark
+	$(BIN)/custlabel postgres-twin --customers $(SPARK_CUSTOMERS) --days $(DAYS)
+	$(BIN)/custlabel compare-engines --postgres-database custlabel_spark_twin
 
 ## make serve: serve nightly-customer-labels/nightly on a cron (UTC); trigger it with prefect deployment run
 serve: install

@@ -246,6 +246,40 @@ def _nightly(args: argparse.Namespace) -> None:
     ))
 
 
+def _postgres_twin(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
+    from custlabel.demo import postgres_twin
+    from custlabel.nightly.night_steps import last_complete_night
+    from custlabel.warehouse import dbt_runner
+
+    settings = get_settings()
+    print("\n".join(postgres_twin.run(
+        settings, customers=args.customers, days=args.days, seed=args.seed,
+        end_date=date.fromisoformat(args.end_date) if args.end_date else date.today(),
+        as_of_date=args.as_of or last_complete_night(settings.timezone),
+        dbt_vars=dbt_runner.parse_vars(args.vars), i_mean_database=args.i_mean_database,
+    )))
+
+
+def _compare_engines(args: argparse.Namespace) -> None:
+    from custlabel.config import get_settings
+    from custlabel.monitoring import engine_agreement
+    from custlabel.warehouse import spark_session
+
+    settings = get_settings()
+    spark = spark_session.local_session(settings)
+    as_of_date = args.as_of or engine_agreement.newest_spark_night(spark)
+    postgres = settings
+    if args.postgres_database:
+        postgres = replace(settings, connection=replace(settings.connection, dbname=args.postgres_database))
+    agreement = engine_agreement.compare(
+        as_of_date, engine_agreement.read_postgres(postgres, as_of_date), engine_agreement.read_spark(spark, as_of_date)
+    )
+    print("\n".join(agreement.lines()))
+    if agreement.failures():
+        raise CustlabelError("Spark's night disagrees with Postgres's: " + "; ".join(agreement.failures()))
+
+
 def _serve(args: argparse.Namespace) -> None:
     from custlabel.config import get_settings
     from custlabel.nightly import serving
@@ -456,6 +490,24 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--vars", default="", help="dbt vars for every dbt step, as `dbt build --vars` takes them, "
                          "e.g. '{outcome_window_days: 30, freshness: warn}'")
     nightly.set_defaults(handler=_nightly)
+
+    twin = sub.add_parser("postgres-twin", help="the Spark demo's master data and night on Postgres, in a database of "
+                          "their own (custlabel_spark_twin), for compare-engines")
+    twin.add_argument("--customers", type=int, default=3_000)
+    twin.add_argument("--days", type=int, default=730)
+    twin.add_argument("--seed", type=int, default=7)
+    twin.add_argument("--end-date", help="last day of the generated history (default: today)")
+    twin.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night (default: the last complete night)")
+    twin.add_argument("--vars", default="", help="dbt vars for every dbt step, as for nightly")
+    twin.add_argument("--i-mean-database", metavar="NAME", help="required off the embedded server: custlabel_spark_twin")
+    twin.set_defaults(handler=_postgres_twin)
+
+    compare = sub.add_parser("compare-engines", help="one night's features, labels and scores on Spark against Postgres's;"
+                             " fails naming the bar not met")
+    compare.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night (default: the newest on Spark)")
+    compare.add_argument("--postgres-database", metavar="NAME", default=None,
+                         help="the Postgres database of the night (default: the configured one; make demo-spark's: custlabel_spark_twin)")
+    compare.set_defaults(handler=_compare_engines)
 
     serve = sub.add_parser("serve", help="serve the deployment nightly-customer-labels/nightly on a cron schedule")
     serve.add_argument("--cron", default="0 2 * * *", help="when the nightly run starts (default: 02:00)")

@@ -1,6 +1,7 @@
 """`custlabel nightly --target spark` on a demo world: the night built on local Spark, labelled, published and
 monitored there, agrees with the same night on Postgres (labels, scores and reasons of the rule baseline; the
-monitoring marts and the alert rules' states), and writes the report."""
+monitoring marts and the alert rules' states), and writes the report. The first night is the one right after the
+master data ends; `custlabel compare-engines` finds both nights within issue 26's bars."""
 
 from __future__ import annotations
 
@@ -13,21 +14,22 @@ import pandas as pd
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
+from custlabel import cli
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel.demo import loader, spark_master_data
-from custlabel.monitoring import pipeline_runs
+from custlabel.monitoring import engine_agreement, pipeline_runs
 from custlabel.nightly import night_steps, serving
 from custlabel.warehouse import db, spark_session
 from helpers.engine_frames import assert_same_rows
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
 
-NIGHT = date(2026, 7, 1)
+NIGHT = date(2026, 6, 30)
 # Two nights on each engine: the second's drift, trends and alerts read the first's.
 NIGHTS = (NIGHT - timedelta(days=1), NIGHT)
-# The master data ends two days before the first night: judged stale, not stopped (freshness warn), and the
-# shipped alert rule stale_source (a load over 24 hours old) fires.
-WORLD = {"customers": 300, "days": 540, "seed": 9, "end_date": NIGHT - timedelta(days=3)}
+# The master data ends the day before the first night (a company's first night right after its extract): judged
+# stale, not stopped (freshness warn), and the shipped alert rule stale_source (a load over 24 hours old) fires.
+WORLD = {"customers": 300, "days": 540, "seed": 9, "end_date": NIGHTS[0] - timedelta(days=1)}
 # The database of the Postgres nights, and of the Spark nights' control plane (lock, run record, release log).
 DATABASE = "spark_night"
 # Four monthly nights and tonight.
@@ -89,7 +91,7 @@ def nights(make_database, tmp_path_factory: pytest.TempPathFactory):
         with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
             for as_of_date in NIGHTS:
                 summary = serving.run_once(settings, as_of_date=as_of_date, target="spark", dbt_vars=VARS)
-    yield spark, summary, expected
+    yield spark, summary, expected, postgres
     spark.stop()
 
 
@@ -102,7 +104,7 @@ def _spark_rows(spark, query: str) -> pd.DataFrame:
 
 
 def test_the_night_on_spark_labels_as_postgres_does(nights) -> None:
-    spark, _, postgres = nights
+    spark, _, postgres, _ = nights
     expected = postgres["labels"]
     published = _published(spark, "customer_labels")
     assert len(published) == len(expected) > 250
@@ -116,7 +118,7 @@ def test_the_night_on_spark_labels_as_postgres_does(nights) -> None:
 
 
 def test_the_night_is_kept_in_the_history_and_summarized(nights) -> None:
-    spark, summary, postgres = nights
+    spark, summary, postgres, _ = nights
     expected = postgres["labels"]
     history = _published(spark, "customer_label_history")
     assert set(history["as_of_date"]) == set(NIGHTS) and (history["as_of_date"] == NIGHT).sum() == len(expected)
@@ -128,7 +130,7 @@ def test_the_night_is_kept_in_the_history_and_summarized(nights) -> None:
 
 
 def test_the_spark_nights_are_recorded_and_summarized_as_postgres_nights_are(nights) -> None:
-    spark, summary, postgres = nights
+    spark, summary, postgres, _ = nights
     settings = get_settings({**os.environ, "PGDATABASE": DATABASE})
     runs = pipeline_runs.recent(settings, schema_for("spark"))
     assert [(run["as_of_date"], run["outcome"], run["model_name"]) for run in runs] == [
@@ -147,7 +149,7 @@ def test_the_spark_nights_are_recorded_and_summarized_as_postgres_nights_are(nig
 
 
 def test_the_monitoring_marts_on_spark_equal_postgres(nights) -> None:
-    spark, _, postgres = nights
+    spark, _, postgres, _ = nights
     for mart, keys in MARTS.items():
         expected = postgres[mart].drop(columns=["scored_at"], errors="ignore")
         built = _spark_rows(spark, f"select * from analytics_spark_monitoring.{mart}").drop(columns=["scored_at"], errors="ignore")
@@ -157,7 +159,7 @@ def test_the_monitoring_marts_on_spark_equal_postgres(nights) -> None:
 
 
 def test_the_shipped_alert_rules_fire_on_spark_as_on_postgres(nights) -> None:
-    spark, summary, postgres = nights
+    spark, summary, postgres, _ = nights
     alerts = _spark_rows(spark, "select as_of_date, rule, state, value, breaches from analytics_spark_monitoring.alerts")
     assert_same_rows(alerts, postgres["alerts"], ["as_of_date", "rule"])
     firing = set(alerts.loc[(alerts["state"] == "firing") & (alerts["as_of_date"] == NIGHT), "rule"])
@@ -166,7 +168,7 @@ def test_the_shipped_alert_rules_fire_on_spark_as_on_postgres(nights) -> None:
 
 
 def test_the_report_is_written_from_the_marts_on_spark(nights) -> None:
-    _, summary, _ = nights
+    _, summary, _, _ = nights
     report = Path(next(line for line in summary.splitlines() if line.startswith("report: ")).removeprefix("report: "))
     page = report.read_text()
     assert report.name == f"monitoring-analytics_spark-{NIGHT}.html"
@@ -174,7 +176,7 @@ def test_the_report_is_written_from_the_marts_on_spark(nights) -> None:
 
 
 def test_the_quarantine_and_its_tests_run_on_spark(nights) -> None:
-    spark, _, postgres = nights
+    spark, _, postgres, _ = nights
     quarantine = _spark_rows(spark, "select source_table, record_id, reason from analytics_spark.master_data_quarantine")
     assert len(quarantine) > 0
     assert_same_rows(quarantine, postgres["quarantine"], ["source_table", "record_id", "reason"])
@@ -182,3 +184,25 @@ def test_the_quarantine_and_its_tests_run_on_spark(nights) -> None:
                                 f" where {PORTED_TESTS}")
     assert ported["test_name"].nunique() == 3
     assert_same_rows(ported, postgres["ported_tests"], ["test_name", "status"])
+
+
+@pytest.mark.parametrize("as_of_date", NIGHTS)
+def test_compare_engines_finds_each_night_within_the_bars(nights, capsys, as_of_date: date) -> None:
+    _, _, _, postgres = nights
+    assert cli.main(["compare-engines", "--as-of", str(as_of_date), "--postgres-database", postgres.connection.dbname]) == 0
+    printed = capsys.readouterr().out
+    assert f"night {as_of_date}, Spark against Postgres:" in printed and "agree: every bar met" in printed
+
+
+def test_compare_engines_names_the_bars_a_perturbed_night_fails(nights) -> None:
+    spark, _, _, postgres = nights
+    spark_night = engine_agreement.read_spark(spark, NIGHT)
+    labels = spark_night.labels.copy()
+    labels.loc[: len(labels) // 100, "label"] = labels["label"].map({"good": "bad", "bad": "good"})
+    labels.loc[len(labels) - 1, "score"] += 1e-5
+    agreement = engine_agreement.compare(
+        NIGHT, engine_agreement.read_postgres(postgres, NIGHT), engine_agreement.EngineNight(spark_night.features, labels)
+    )
+    failures = agreement.failures()
+    assert [failure.split(":")[0] for failure in failures] == ["labels", "scores"], failures
+    assert agreement.customers_in_both == len(labels) and agreement.feature_difference <= engine_agreement.FEATURE_BAR
