@@ -176,7 +176,8 @@ def _optional(failures: list[str], name: str, step: Any, *args: Any) -> Any:
 
 def night_on_spark(night: Night) -> str:
     """The steps that run on Spark (spark_night): freshness → dbt build → monitoring → score and publish →
-    monitoring refresh → monitoring report → summary. A failed monitoring step fails the run after the summary."""
+    monitoring refresh → monitoring report → triggers → [train] → [validate] → release state → summary.
+    A failed optional step (monitoring, triggers, training, validation, release state) fails the run after the summary."""
     failures: list[str] = []
     sources = check_spark_sources(night)
     built = spark_dbt_build(night)
@@ -186,7 +187,12 @@ def night_on_spark(night: Night) -> str:
     report = _optional(failures, "monitoring report", write_spark_report, night, headline)
     if headline is not None:
         headline.report = report
-    lines = spark_night.summary_lines(night, sources, built, labels, headline, failures)
+    found = _optional(failures, "triggers", find_triggers, night)
+    trained = _optional(failures, "train", train_model, night) if found and found.train else None
+    validated = _optional(failures, "validate", validate_version, night, trained) if trained and trained.passed_gates else None
+    state = _optional(failures, "release state", release_state, night)
+    retraining = [*(state.lines() if state else []), *night_steps.retraining_lines(found, trained, validated)]
+    lines = spark_night.summary_lines(night, sources, built, labels, headline, failures, retraining)
     publish_summary(lines)
     if failures:
         raise pipeline_runs.StepsFailedError("; ".join(failures))
@@ -206,7 +212,7 @@ def nightly_customer_labels(
 
     Args:
         as_of_date: the night to label (default today).
-        target: dev | test | prod (default CUSTLABEL_TARGET), or spark: the steps that run on Spark so far.
+        target: dev | test | prod (default CUSTLABEL_TARGET), or spark: the night on Spark (all but the canary).
         retrain: train a new challenger even when no trigger fired.
         dbt_vars: vars for every dbt step, as `dbt build --vars` takes them (e.g. {"freshness": "warn"}).
 

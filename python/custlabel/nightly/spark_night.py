@@ -3,9 +3,12 @@
 The night's freshness read from Spark, the dbt build of the `spark` target, the monitoring
 figures, tonight's labels by the champion (the rule baseline until a version is approved)
 published on Spark under the write-back's checks, the label monitoring refreshed with the
-alert rules evaluated, and the report. The release state stays where it is (the registry in
-MLflow): a version is the same model whichever engine labels with it. Not on Spark yet: the
-canary slice, triggers and training (docs/scale.md).
+alert rules evaluated, and the report. Then the Postgres night's own steps (night_steps), which
+read the target's tables on its engine: the triggers (the marts and label history on Spark),
+training (training_set's rows read from Spark) and the validation of tonight's version (its test
+environment the spark_test target). The release state stays where it is (the release log and
+the registry): a version is the same model whichever engine labels with it. Not on Spark yet:
+the canary slice (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -23,9 +26,8 @@ from custlabel.training.deployed_model import CHAMPION
 from custlabel.warehouse import dbt_test_history, freshness, spark_session
 
 TARGET = "spark"
-# The project with its data and unit tests (a failing test stops the night before its labels, as on Postgres),
-# less the training set: training does not run on Spark yet.
-BUILD = ["build", "--exclude", "training_set"]
+# The project with its data and unit tests (a failing test stops the night before its labels, as on Postgres).
+BUILD = ["build"]
 
 
 @dataclass(frozen=True)
@@ -110,13 +112,16 @@ def label_and_publish(night: Night) -> SparkLabels:
 def summary_lines(
     night: Night, sources: DbtStep, built: DbtStep, labels: SparkLabels,
     headline: headline_figures.Headline | None = None, failures: list[str] | None = None,
+    retraining: list[str] | None = None,
 ) -> list[str]:
-    """What the run's summary says of a night on Spark: its steps, then the monitoring headline (as on Postgres)."""
+    """What the run's summary says of a night on Spark: its steps, the release state, triggers, training and
+    validation (as on Postgres, night_steps.retraining_lines), then the monitoring headline."""
     lines = [
         f"night {night.as_of_date} on Spark: {labels.checked.rows:,} customers labelled by {labels.labeller}",
         f"  source freshness: {sources.nodes} sources judged" + "".join(f"; {w}" for w in sources.warnings),
         f"  dbt build: {built.detail} on the {TARGET} target",
         f"  score and publish: {labels.detail}",
         *(f"  FAILED: {failure}" for failure in failures or []),
+        *(retraining or []),
     ]
     return lines + ([] if headline is None else headline.lines())

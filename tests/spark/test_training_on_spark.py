@@ -1,0 +1,100 @@
+"""A retraining night on Spark (`custlabel nightly --target spark`, no model yet: the bootstrap trigger fires):
+training_set built on Spark equals Postgres's for the same master data, the version is trained from Spark's rows
+(the same sample as Postgres's) and validated in the Spark test environment by the shipped acceptance.yml."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from custlabel.config import Settings, get_settings
+from custlabel.demo import spark_master_data
+from custlabel.nightly import night_steps, serving
+from custlabel.release import lifecycle
+from custlabel.training import model_search, registry, training_data
+from custlabel.warehouse import db, spark_session
+from helpers.demo_warehouse import flow_demo
+from helpers.engine_frames import assert_same_rows
+from helpers.night_config import SMALL_SEARCH
+
+pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
+
+NIGHT = date(2026, 6, 30)
+# The flow tests' world (whose night one trains a version that passes every gate on Postgres).
+DEMO = flow_demo(NIGHT)
+WORLD = {"customers": DEMO.customers, "days": DEMO.days, "seed": DEMO.seed, "end_date": DEMO.end_date}
+VARS = {"freshness": "warn"}
+KEYS = ["customer_id", "as_of_date"]
+
+
+def _sample(settings: Settings) -> training_data.TrainingData:
+    config = model_search.sized(settings.search)
+    return training_data.load(settings, config.validation_dates, config.train_rows_per_date, config.eval_rows_per_date)
+
+
+def _on_postgres(make_database, local) -> dict:
+    """The night built on Postgres from the same master data: its training_set and training's sample of it."""
+    base = make_database("spark_training", demo=DEMO)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PGDATABASE", base.connection.dbname)
+        patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
+        night_steps.build(night_steps.plan(NIGHT, "prod", retrain=False, dbt_vars=VARS))
+        settings = night_steps.plan(NIGHT, "prod", retrain=False).settings()
+        return {"training_set": db.read_frame(settings, "select * from analytics.training_set"), "sample": _sample(settings)}
+
+
+@pytest.fixture(scope="module")
+def night(make_database, tmp_path_factory: pytest.TempPathFactory):
+    """The Postgres figures, then the nightly flow with --target spark, retrain and auto-approve on a fresh local
+    Spark warehouse with the same master data, a registry and release log of its own."""
+    expected = _on_postgres(make_database, tmp_path_factory.mktemp("postgres-training"))
+    local = tmp_path_factory.mktemp("spark-training")
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, value in {**SMALL_SEARCH, "CUSTLABEL_LOCAL_DIR": str(local), "CUSTLABEL_AUTO_APPROVE": "1",
+                                "MLFLOW_TRACKING_URI": f"sqlite:///{local / 'mlflow.db'}"}.items():
+            patch.setenv(variable, value)
+        settings = get_settings()
+        spark = spark_session.local_session(settings)
+        spark_master_data.replace_master_data(spark, settings, **WORLD)
+        with serving.patient_prefect(), prefect_test_harness(server_startup_timeout=180):
+            summary = serving.run_once(settings, as_of_date=NIGHT, target="spark", retrain=True, dbt_vars=VARS)
+        spark_settings = night_steps.plan(NIGHT, "spark", retrain=False).settings()
+        yield {"spark": spark, "settings": spark_settings, "summary": summary, "expected": expected,
+               "sample": _sample(spark_settings)}
+    spark.stop()
+
+
+def test_training_set_on_spark_equals_postgres(night) -> None:
+    built = night["spark"].sql("select * from analytics_spark.training_set").toArrow().to_pandas()
+    expected = night["expected"]["training_set"]
+    assert len(expected) > 1000 and expected["as_of_date"].nunique() > 5
+    assert_same_rows(built, expected, KEYS)
+
+
+def test_training_reads_the_same_sample_from_spark(night) -> None:
+    spark, postgres = night["sample"], night["expected"]["sample"]
+    assert spark.plan == postgres.plan
+    for part in ("train", "validation", "test"):
+        assert_same_rows(getattr(spark, part), getattr(postgres, part), KEYS)
+    pd.testing.assert_frame_equal(spark.summary.reset_index(drop=True), postgres.summary.reset_index(drop=True),
+                                  check_dtype=False)
+
+
+def test_the_night_trains_a_version_from_sparks_rows_and_validates_it(night) -> None:
+    settings, postgres, lines = night["settings"], night["expected"]["sample"], night["summary"].splitlines()
+    (version,) = registry.version_tags(settings)
+    tags = registry.version_tags(settings)[version]
+    assert (tags["train_rows"], tags["validation_rows"], tags["test_rows"]) == (
+        str(len(postgres.train)), str(len(postgres.validation)), str(len(postgres.test)))
+    assert tags["test_date"] == str(postgres.plan.test_date)
+    assert any(line.startswith("triggers fired: requested") and line.endswith("→ retrain") for line in lines), lines
+    assert f"training: version {version} " in night["summary"] and "passed every training gate" in night["summary"]
+    assert f"validation: version {version} passed every validation gate" in night["summary"]
+    assert lifecycle.read(settings).state_of(version) == lifecycle.APPROVED
+    assert tags["validation_status"] == "passed"
+    assert "target=spark_test schema=analytics_spark_test" in tags["validated_on"]
+    assert "not run on Spark: smoke, computational" in tags["validated_on"]
+    assert not any("FAILED" in line for line in lines), lines
