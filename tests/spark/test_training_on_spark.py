@@ -13,8 +13,9 @@ from prefect.testing.utilities import prefect_test_harness
 from custlabel.config import Settings, get_settings
 from custlabel.demo import spark_master_data
 from custlabel.nightly import night_steps, serving
-from custlabel.release import lifecycle
-from custlabel.training import model_search, registry, training_data
+from custlabel.monitoring import alerts
+from custlabel.release import lifecycle, release_policy, triggers
+from custlabel.training import acceptance, model_search, registry, training_data
 from custlabel.warehouse import db, spark_session
 from helpers.demo_warehouse import flow_demo
 from helpers.engine_frames import assert_same_rows
@@ -28,6 +29,8 @@ DEMO = flow_demo(NIGHT)
 WORLD = {"customers": DEMO.customers, "days": DEMO.days, "seed": DEMO.seed, "end_date": DEMO.end_date}
 VARS = {"freshness": "warn"}
 KEYS = ["customer_id", "as_of_date"]
+# A champion whose newest training night was a year before: labels have matured since.
+CHAMPION_TAGS = {"test_date": "2025-06-01"}
 
 
 def _sample(settings: Settings) -> training_data.TrainingData:
@@ -35,15 +38,35 @@ def _sample(settings: Settings) -> training_data.TrainingData:
     return training_data.load(settings, config.validation_dates, config.train_rows_per_date, config.eval_rows_per_date)
 
 
+def _measured(settings: Settings, schema: str, tags: dict[str, str]) -> list[tuple]:
+    """The triggers that read the warehouse, measured against a champion with these tags: (name, fired, value)."""
+    policy, rules = release_policy.load(settings), alerts.load(settings)
+    criteria = acceptance.load(settings=settings)
+    champion = "1"
+    measured = [
+        triggers.data_drift(settings, schema, champion, NIGHT, policy, rules),
+        triggers.matured_labels(settings, schema, tags, policy),
+        triggers.performance(settings, schema, champion, NIGHT, criteria, policy, rules),
+    ]
+    return [(t.name, t.fired, t.value, t.reason) for t in measured]
+
+
 def _on_postgres(make_database, local) -> dict:
-    """The night built on Postgres from the same master data: its training_set and training's sample of it."""
+    """The night on Postgres from the same master data (built, labelled by the rule, its alerts evaluated):
+    its training_set, training's sample of it, and the triggers measured against a champion tested a year before."""
     base = make_database("spark_training", demo=DEMO)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PGDATABASE", base.connection.dbname)
         patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
-        night_steps.build(night_steps.plan(NIGHT, "prod", retrain=False, dbt_vars=VARS))
-        settings = night_steps.plan(NIGHT, "prod", retrain=False).settings()
-        return {"training_set": db.read_frame(settings, "select * from analytics.training_set"), "sample": _sample(settings)}
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{local / 'mlflow.db'}")
+        tonight = night_steps.plan(NIGHT, "prod", retrain=False, dbt_vars=VARS)
+        night_steps.build(tonight)
+        night_steps.score_and_publish(tonight)
+        night_steps.refresh_label_monitoring(tonight)
+        night_steps.evaluate_alerts(tonight)
+        settings = tonight.settings()
+        return {"training_set": db.read_frame(settings, "select * from analytics.training_set"), "sample": _sample(settings),
+                "triggers": _measured(settings, "analytics", CHAMPION_TAGS)}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +86,7 @@ def night(make_database, tmp_path_factory: pytest.TempPathFactory):
             summary = serving.run_once(settings, as_of_date=NIGHT, target="spark", retrain=True, dbt_vars=VARS)
         spark_settings = night_steps.plan(NIGHT, "spark", retrain=False).settings()
         yield {"spark": spark, "settings": spark_settings, "summary": summary, "expected": expected,
-               "sample": _sample(spark_settings)}
+               "sample": _sample(spark_settings), "triggers": _measured(spark_settings, "analytics_spark", CHAMPION_TAGS)}
     spark.stop()
 
 
@@ -98,3 +121,10 @@ def test_the_night_trains_a_version_from_sparks_rows_and_validates_it(night) -> 
     assert "target=spark_test schema=analytics_spark_test" in tags["validated_on"]
     assert "not run on Spark: smoke, computational" in tags["validated_on"]
     assert not any("FAILED" in line for line in lines), lines
+
+
+def test_the_triggers_read_sparks_tables_as_postgres_s(night) -> None:
+    measured, expected = night["triggers"], night["expected"]["triggers"]
+    assert measured == expected
+    data, matured, _ = measured
+    assert data[3].startswith("alerts ") and matured[2] > 1000, measured

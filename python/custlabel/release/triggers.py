@@ -21,14 +21,14 @@ import pandas as pd
 
 from custlabel.config import Settings, monitoring_schema
 from custlabel.monitoring import alerts
-from custlabel.warehouse import engine_schemas
-from custlabel.warehouse.engine_schemas import Schema
 from custlabel.release import fingerprint, lifecycle, release_log
 from custlabel.release.canary_health import psi
 from custlabel.release.release_policy import ReleasePolicy
 from custlabel.release.rollout import ReleaseState
 from custlabel.scoring import writeback
 from custlabel.training import acceptance, registry, training_data
+from custlabel.warehouse import engine_schemas
+from custlabel.warehouse.engine_schemas import Schema
 
 
 @dataclass(frozen=True)

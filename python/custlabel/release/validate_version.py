@@ -20,7 +20,7 @@ none moving an alias:
    .local/reports/validation-v<VERSION>.html and logged on the version.
 
 On Spark (a version trained by a night with --target spark) the test environment is the
-spark_test target: dbt builds what validation reads there, the version and its champion score
+spark_test target (database analytics_spark_test): dbt builds it, the version and its champion score
 the test night's sampled rows in this process, and the ML, fairness and explainability gates
 judge them. The smoke test and the computational gate (scoring in a measured child process,
 written to Postgres) are not ported yet: the verdict says so (NOT_ON_SPARK).
@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from custlabel import gate_verdicts
 from custlabel.config import TEST_TARGETS, Settings, is_spark
 from custlabel.errors import CustlabelError
@@ -72,8 +73,6 @@ from custlabel.warehouse import dbt_runner, engine_schemas
 from custlabel.warehouse.engine_schemas import Schema
 
 TEST_TARGET = "test"
-# What validation needs of a Spark test environment (its full build is the night's, an hour's work at scale).
-SPARK_BUILD = ["build", "--select", "+training_set", "+rule_baseline_scores", "+customer_features_current"]
 # The gates that score in a child process on Postgres, not ported to Spark yet (docs/scale.md).
 NOT_ON_SPARK = ("smoke", "computational")
 ACTOR = "custlabel validate"
@@ -170,7 +169,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def test_target(settings: Settings) -> str:
+def test_environment_of(settings: Settings) -> str:
     """The test environment of the settings' target: `test`, or its own (spark_test for spark)."""
     return TEST_TARGETS.get(settings.target, TEST_TARGET)
 
@@ -229,7 +228,7 @@ def validate(
         dbt_vars: vars of the test target's dbt build, as the nightly run's (e.g. a shorter outcome window).
     """
     criteria = criteria or acceptance.load(settings=settings)
-    test = replace(settings, target=test_target(settings))
+    test = replace(settings, target=test_environment_of(settings))
     night = _test_night(settings, version)
     lifecycle.check_validatable(settings, str(version))
     champion = lifecycle.read(settings).champion
@@ -242,8 +241,7 @@ def validate(
         clock = time.perf_counter()
 
     if build_warehouse:
-        build = SPARK_BUILD if is_spark(test.target) else ["build"]
-        dbt_runner.run(settings, build, target=test.target, as_of_date=as_of_date, extra_vars=dbt_vars)
+        dbt_runner.run(settings, ["build"], target=test.target, as_of_date=as_of_date, extra_vars=dbt_vars)
         lap("dbt build")
     validated_on = f"target={test.target} schema={test.schema} night={night} built_as_of={as_of_date or 'the last complete night'}"
     if is_spark(test.target):

@@ -17,7 +17,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from custlabel.config import Settings  # noqa: E402
-from custlabel.warehouse import engine_schemas  # noqa: E402
 from custlabel.training import registry, training_data
 from custlabel.training.features import (  # noqa: E402
     CATEGORICAL_FEATURES,
@@ -25,6 +24,7 @@ from custlabel.training.features import (  # noqa: E402
     MODEL_FEATURES,
     NUMERIC_FEATURES,
 )
+from custlabel.warehouse import engine_schemas  # noqa: E402
 
 ROWS_PER_DATE = 20_000
 

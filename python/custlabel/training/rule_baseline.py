@@ -11,12 +11,11 @@ import pandas as pd
 from psycopg import sql
 
 from custlabel.config import Settings
-from custlabel.warehouse import engine_schemas
 from custlabel.training import evaluate, threshold_cut
 from custlabel.training.deployed_model import FALLBACK, UNREGISTERED, DeployedModel
 from custlabel.training.features import KEY_COLUMNS, LABEL_COLUMN
 from custlabel.training.training_data import TABLE
-from custlabel.warehouse import db
+from custlabel.warehouse import db, engine_schemas
 
 RELATION = "rule_baseline_scores"
 MODEL_NAME = "rule-baseline"

@@ -11,8 +11,6 @@ import pandas as pd
 
 from custlabel.config import Settings
 from custlabel.errors import CustlabelError
-from custlabel.warehouse import engine_schemas
-from custlabel.warehouse.engine_schemas import Schema
 from custlabel.training.features import (
     CATEGORICAL_FEATURES,
     KEY_COLUMNS,
@@ -21,6 +19,8 @@ from custlabel.training.features import (
     MODEL_FEATURES,
     NUMERIC_FEATURES,
 )
+from custlabel.warehouse import engine_schemas
+from custlabel.warehouse.engine_schemas import Schema
 
 TABLE = "training_set"
 TONIGHT = "customer_features_current"
