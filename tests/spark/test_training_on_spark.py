@@ -16,7 +16,7 @@ from custlabel.nightly import night_steps, serving
 from custlabel.monitoring import alerts
 from custlabel.release import lifecycle, release_policy, triggers
 from custlabel.training import acceptance, model_search, registry, training_data
-from custlabel.warehouse import db, spark_session
+from custlabel.warehouse import db, engine_schemas, spark_session
 from helpers.demo_warehouse import flow_demo
 from helpers.engine_frames import assert_same_rows
 from helpers.night_config import SMALL_SEARCH
@@ -29,6 +29,8 @@ DEMO = flow_demo(NIGHT)
 WORLD = {"customers": DEMO.customers, "days": DEMO.days, "seed": DEMO.seed, "end_date": DEMO.end_date}
 VARS = {"freshness": "warn"}
 KEYS = ["customer_id", "as_of_date"]
+# Below a night's customers (about 2,000), so that training's sample is a sample.
+CAP = 500
 # A champion whose newest training night was a year before: labels have matured since.
 CHAMPION_TAGS = {"test_date": "2025-06-01"}
 
@@ -36,6 +38,13 @@ CHAMPION_TAGS = {"test_date": "2025-06-01"}
 def _sample(settings: Settings) -> training_data.TrainingData:
     config = model_search.sized(settings.search)
     return training_data.load(settings, config.validation_dates, config.train_rows_per_date, config.eval_rows_per_date)
+
+
+def _capped(settings: Settings, schema: str) -> pd.DataFrame:
+    """Every night's rows at most CAP a night: the hash's pre-filter and the stratified cut at work."""
+    source = engine_schemas.of_target(settings, schema)
+    summary = training_data.read_summary(source)
+    return training_data.read_rows(source, summary, tuple(pd.to_datetime(summary["as_of_date"]).dt.date), CAP)
 
 
 def _measured(settings: Settings, schema: str, tags: dict[str, str]) -> list[tuple]:
@@ -66,7 +75,7 @@ def _on_postgres(make_database, local) -> dict:
         night_steps.evaluate_alerts(tonight)
         settings = tonight.settings()
         return {"training_set": db.read_frame(settings, "select * from analytics.training_set"), "sample": _sample(settings),
-                "triggers": _measured(settings, "analytics", CHAMPION_TAGS)}
+                "capped": _capped(settings, "analytics"), "triggers": _measured(settings, "analytics", CHAMPION_TAGS)}
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +95,8 @@ def night(make_database, tmp_path_factory: pytest.TempPathFactory):
             summary = serving.run_once(settings, as_of_date=NIGHT, target="spark", retrain=True, dbt_vars=VARS)
         spark_settings = night_steps.plan(NIGHT, "spark", retrain=False).settings()
         yield {"spark": spark, "settings": spark_settings, "summary": summary, "expected": expected,
-               "sample": _sample(spark_settings), "triggers": _measured(spark_settings, "analytics_spark", CHAMPION_TAGS)}
+               "sample": _sample(spark_settings), "capped": _capped(spark_settings, "analytics_spark"),
+               "triggers": _measured(spark_settings, "analytics_spark", CHAMPION_TAGS)}
     spark.stop()
 
 
@@ -104,6 +114,10 @@ def test_training_reads_the_same_sample_from_spark(night) -> None:
         assert_same_rows(getattr(spark, part), getattr(postgres, part), KEYS)
     pd.testing.assert_frame_equal(spark.summary.reset_index(drop=True), postgres.summary.reset_index(drop=True),
                                   check_dtype=False)
+    capped = night["capped"]
+    assert_same_rows(capped, night["expected"]["capped"], KEYS)
+    per_night = capped.groupby("as_of_date").size()
+    assert per_night.max() <= CAP + 1 and per_night.min() >= CAP - 1, per_night
 
 
 def test_the_night_trains_a_version_from_sparks_rows_and_validates_it(night) -> None:

@@ -337,7 +337,8 @@ def _sample_query(source: Schema, dates: int) -> str:
         "  count(*) over (partition by as_of_date) as date_rows"
         " from candidates"
         f") select {columns} from ranked"
-        " where sample_rank <= ceil(stratum_rows * least(1.0, :cap * 1.0 / date_rows))"
+        # rank <= ceil(stratum_rows * min(1, cap / date_rows)) in integers: exact, and the same on both engines.
+        " where (sample_rank - 1) * date_rows < stratum_rows * :cap"
         " order by as_of_date, customer_id"
     )
 
