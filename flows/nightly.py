@@ -182,8 +182,9 @@ def write_spark_report(night: Night, headline: headline_figures.Headline | None)
 
 def night_on_spark(night: Night) -> str:
     """The steps on Spark (spark_night) under the target's lock and run record, as on Postgres: freshness → dbt build
-    → monitoring → release → score and publish → [canary checks] → monitoring refresh → monitoring report → release
-    state → the release log copied to Spark → summary. A failed optional step fails the run after the summary."""
+    → monitoring → release → score and publish → [canary checks] → monitoring refresh → monitoring report →
+    triggers → [train] → [validate] → release state → the release log copied to Spark → summary. A failed optional
+    step fails the run after the summary."""
     with night_steps.one_run_at_a_time(night), pipeline_runs.record(night_steps.run_record(night)) as run:
         sources = run.step("source freshness", check_spark_sources, night)
         built = run.step("dbt build", spark_dbt_build, night)
@@ -196,9 +197,16 @@ def night_on_spark(night: Night) -> str:
         report = run.step("monitoring report", write_spark_report, night, headline, required=False)
         if headline is not None:
             headline.report = report
+        found = run.step("triggers", find_triggers, night, required=False)
+        trained = run.step("train", train_model, night, required=False) if found and found.train else None
+        validated = (
+            run.step("validate", validate_version, night, trained, required=False)
+            if trained and trained.passed_gates else None
+        )
         state = run.step("release state", release_state, night, required=False)
         run.step("release log on Spark", publish_spark_release_log, night, required=False)
-        summary = spark_night.summary(night, run, sources, built, published, headline, verdict, state)
+        summary = spark_night.summary(night, run, sources, built, published, headline, verdict, state,
+                                      found, trained, validated)
         publish_summary(summary.lines)
         if published.fallback:
             run.failures.append(f"fallback: {published.fallback}")
@@ -219,8 +227,7 @@ def nightly_customer_labels(
 
     Args:
         as_of_date: the night to label (default today).
-        target: dev | test | prod (default CUSTLABEL_TARGET), or spark: the steps that run on Spark so far,
-            under the same lock, run record and release.
+        target: dev | test | prod (default CUSTLABEL_TARGET), or spark: the same night on Spark.
         retrain: train a new challenger even when no trigger fired.
         dbt_vars: vars for every dbt step, as `dbt build --vars` takes them (e.g. {"freshness": "warn"}).
 

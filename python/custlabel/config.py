@@ -19,8 +19,14 @@ DEFAULT_PROJECT_DIR = Path(__file__).resolve().parents[2]
 EMBEDDED_DEFAULT_PORT = 55432
 # The embedded superuser's password file under local_dir (libpq's format, mode 0600), written at first start.
 PASSFILE = "pgpass"
-# spark: the same project on a local Spark session (profiles.yml.example), `custlabel nightly --target spark`.
-TARGET_SCHEMAS = {"dev": "analytics_dev", "test": "analytics_test", "prod": "analytics", "spark": "analytics_spark"}
+# spark: the same project on a local Spark session (profiles.yml.example), `custlabel nightly --target spark`;
+# spark_test: the test environment of a version trained on Spark (`custlabel validate` of a spark night's version).
+TARGET_SCHEMAS = {
+    "dev": "analytics_dev", "test": "analytics_test", "prod": "analytics",
+    "spark": "analytics_spark", "spark_test": "analytics_spark_test",
+}
+# Each target's test environment, where `custlabel validate` deploys a version trained on it.
+TEST_TARGETS = {"spark": "spark_test"}
 # A Postgres duration ("90s", "15min", "2h", "0" for none): safe inside a libpq options string.
 DURATION = re.compile(r"^\d+\s*(us|ms|s|min|h|d)?$")
 # libpq keywords of a DATABASE_URL query string and the variables that carry them to dbt and psql.
@@ -260,6 +266,11 @@ def schema_for(target: str) -> str:
 def dbt_target_dir(project_dir: Path) -> Path:
     """Where dbt writes manifest.json and run_results.json: dbt's own DBT_TARGET_PATH, else target/ (in the project)."""
     return project_dir / os.environ.get("DBT_TARGET_PATH", "target")
+
+
+def is_spark(target: str) -> bool:
+    """Whether a target's warehouse is on Spark (its marts, training rows and monitoring)."""
+    return target in ("spark", "spark_test")
 
 
 def monitoring_schema(schema: str) -> str:

@@ -596,6 +596,19 @@ class Summary:
         return "\n".join(self.lines)
 
 
+def retraining_lines(found: TriggerReport | None, trained: TrainOutcome | None, validated: ValidationOutcome | None) -> list[str]:
+    """What the summary says of the night's triggers, training and validation (the steps that ran)."""
+    lines = []
+    if found is not None:
+        fired = "; ".join(f"{t.name} ({t.reason}; threshold {t.threshold})" for t in found.fired)
+        lines.append(f"triggers fired: {fired} → {found.action}" if fired else "triggers fired: none")
+    if trained is not None:
+        lines.append(f"training: {trained.detail}")
+    if validated is not None:
+        lines.append(f"validation: {validated.detail}")
+    return lines
+
+
 def summarize(
     night: Night,
     record: pipeline_runs.RunRecord,
@@ -623,13 +636,7 @@ def summarize(
         lines.extend(f"canary: v{verdict.version} {line}" for line in canary_health.against_champion_lines(verdict.checks))
     if published is not None and published.canary_rolled_back:
         lines.append(f"canary: rolled back: {published.canary_rolled_back}")
-    if found is not None:
-        fired = "; ".join(f"{t.name} ({t.reason}; threshold {t.threshold})" for t in found.fired)
-        lines.append(f"triggers fired: {fired} → {found.action}" if fired else "triggers fired: none")
-    if trained is not None:
-        lines.append(f"training: {trained.detail}")
-    if validated is not None:
-        lines.append(f"validation: {validated.detail}")
+    lines.extend(retraining_lines(found, trained, validated))
     if labels is not None:
         for part in labels.slices:
             lines.append(f"labels: {part.rows:,} customers by {model_label(part.model_name, part.model_version)}"

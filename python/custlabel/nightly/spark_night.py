@@ -4,9 +4,12 @@ The night's freshness read from Spark, the dbt build of the `spark` target, the 
 figures, tonight's labels by the release's lineup (the champion, or the rule baseline until a
 version is promoted, and an approved canary on its slice) published on Spark under the
 write-back's checks, the canary checks read from Spark, the label monitoring refreshed with the
-alert rules evaluated, and the report. The release state stays in the control plane (the
-release log in Postgres, the registry in MLflow), copied to Spark for BI: a version is the same
-model whichever engine labels with it. Not on Spark yet: triggers and training (docs/scale.md).
+alert rules evaluated, and the report. Then the Postgres night's own steps (night_steps), which
+read the target's tables on its engine: the triggers (the marts and label history on Spark),
+training (training_set's rows read from Spark) and the validation of tonight's version (its test
+environment the spark_test target). The release state stays in the control plane (the release
+log in Postgres, the registry in MLflow), copied to Spark for BI: a version is the same model
+whichever engine labels with it (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ import time
 from pathlib import Path
 
 from custlabel.config import schema_for
-from custlabel.monitoring import alerts, alerts_on_spark, headline_figures, nightly_report, pipeline_runs
+from custlabel.monitoring import (
+    alerts,
+    alerts_on_spark,
+    drift_reference_on_spark,
+    headline_figures,
+    nightly_report,
+    pipeline_runs,
+)
 from custlabel.monitoring import marts as monitoring_marts
 from custlabel.nightly import night_steps
 from custlabel.nightly.night_steps import CanaryVerdict, DbtStep, Night, Published
@@ -25,9 +35,8 @@ from custlabel.training.deployed_model import DeployedModel
 from custlabel.warehouse import dbt_test_history, freshness, locking, spark_session
 
 TARGET = "spark"
-# The project with its data and unit tests (a failing test stops the night before its labels, as on Postgres),
-# less the training set: training does not run on Spark yet.
-BUILD = ["build", "--exclude", "training_set"]
+# The project with its data and unit tests (a failing test stops the night before its labels, as on Postgres).
+BUILD = ["build"]
 
 
 def check_sources(night: Night) -> DbtStep:
@@ -84,6 +93,9 @@ class OnSpark:
         labels, slices = on_spark.label_slices(
             spark, database, features, lineup.champion, lineup.canary, percent if lineup.canary else 0.0
         )
+        for model in (lineup.champion, lineup.canary):
+            if model is not None and not model.is_rule:  # its drift reference, where the drift marts read it
+                drift_reference_on_spark.copy_to_spark(spark, database, settings, database, model.name, model.version)
         locking.check_held()  # a nightly run that lost its lock never publishes
         checked = on_spark.publish_night(spark, database, labels, night.as_of_date, eligible.rows,
                                          max_bad_share=score.acceptance_bound(settings), force=waive)
@@ -135,11 +147,13 @@ def publish_release_log(night: Night) -> int:
 def summary(
     night: Night, run: pipeline_runs.RunRecord, sources: DbtStep, built: DbtStep, published: Published,
     headline: headline_figures.Headline | None = None, verdict: CanaryVerdict | None = None,
-    state: rollout.ReleaseState | None = None,
+    state: rollout.ReleaseState | None = None, found: night_steps.TriggerReport | None = None,
+    trained: night_steps.TrainOutcome | None = None, validated: night_steps.ValidationOutcome | None = None,
 ) -> night_steps.Summary:
     """What the run's summary says of a night on Spark: its steps on the engine, then what a night's summary says
-    on Postgres (steps and their times, the release state, the canary, the labels by slice, the monitoring headline)."""
-    shared = night_steps.summarize(night, run, headline, published, None, verdict, None, state)
+    on Postgres (steps and their times, the release state, the canary, triggers, training and validation, the
+    labels by slice, the monitoring headline)."""
+    shared = night_steps.summarize(night, run, headline, published, trained, verdict, found, state, validated)
     labels = published.labels
     lines = [
         f"night {night.as_of_date} on Spark: {labels.customers:,} customers labelled by {published.champion}",

@@ -4,7 +4,8 @@ Each trigger measures one figure against its threshold; the fired ones are recor
 as `triggered` release events with both. The data and performance triggers read the
 monitoring's alerts table (`alerts.TABLE` in `<schema>_monitoring`, written each night
 by `alerts.evaluate`), counting the rules that alerts.yml says feed them (`trigger:`);
-before the first night's alerts exist they measure the label history and the monitoring marts. Without a champion (none yet, or the candidates were
+before the first night's alerts exist they measure the label history and the monitoring marts. Every table is
+read on the target's engine (custlabel.warehouse.engine_schemas: Postgres, or Spark for the spark target). Without a champion (none yet, or the candidates were
 rejected or rolled back) the trigger is `bootstrap` or `no_champion`. After a candidate
 closed without becoming champion, no training for `triggers.cool_off_nights` nights.
 """
@@ -16,7 +17,7 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from psycopg import sql
+import pandas as pd
 
 from custlabel.config import Settings, monitoring_schema
 from custlabel.monitoring import alerts
@@ -25,8 +26,9 @@ from custlabel.release.canary_health import psi
 from custlabel.release.release_policy import ReleasePolicy
 from custlabel.release.rollout import ReleaseState
 from custlabel.scoring import writeback
-from custlabel.training import acceptance, registry
-from custlabel.warehouse import db
+from custlabel.training import acceptance, registry, training_data
+from custlabel.warehouse import engine_schemas
+from custlabel.warehouse.engine_schemas import Schema
 
 
 @dataclass(frozen=True)
@@ -43,14 +45,15 @@ class Trigger:
         return asdict(self)
 
 
-def _has(settings: Settings, schema: str, table: str) -> bool:
-    with db.connect(settings) as conn:
-        return db.relation_exists(conn, schema, table)
+def _schemas(settings: Settings, schema: str) -> tuple[Schema, Schema]:
+    """The target's schema and its monitoring schema, on the target's engine."""
+    return engine_schemas.of_target(settings, schema), engine_schemas.of_target(settings, monitoring_schema(schema))
 
 
-def _rows(settings: Settings, query: sql.Composable, params: list) -> list[tuple]:
-    with db.connect(settings) as conn:
-        return conn.execute(query, params).fetchall()
+def _in(name: str, values: list[str]) -> tuple[str, dict[str, str]]:
+    """`(:name_0, :name_1, ...)` and its parameters: a list either engine binds."""
+    params = {f"{name}_{i}": value for i, value in enumerate(values)}
+    return "(" + ", ".join(f":{key}" for key in params) + ")", params
 
 
 def code(settings: Settings, tags: dict[str, str], criteria: acceptance.AcceptanceCriteria) -> Trigger:
@@ -65,38 +68,43 @@ def code(settings: Settings, tags: dict[str, str], criteria: acceptance.Acceptan
 def firing_nights(settings: Settings, schema: str, night: date, rules: list[str], window: int) -> int | None:
     """Nights among the last `window` (up to tonight) with one of these alert rules firing; None without the alerts
     table or without a rule."""
-    marts = monitoring_schema(schema)
-    if not rules or not _has(settings, marts, alerts.TABLE):
+    _, monitoring = _schemas(settings, schema)
+    if not rules or not monitoring.exists(alerts.TABLE):
         return None
-    rows = _rows(settings, sql.SQL(
-        "with nights as (select distinct as_of_date from {t} where as_of_date <= %s order by as_of_date desc limit %s)"
-        " select count(distinct a.as_of_date) from {t} as a join nights using (as_of_date)"
-        " where a.state = %s and a.rule = any(%s)"
-    ).format(t=sql.Identifier(marts, alerts.TABLE)), [night, window, alerts.FIRING, rules])
-    return int(rows[0][0])
+    table = monitoring.name(alerts.TABLE)
+    listed, params = _in("rule", rules)
+    rows = monitoring.frame(
+        f"with nights as (select distinct as_of_date from {table} where as_of_date <= :night"
+        f" order by as_of_date desc limit {int(window)})"
+        f" select count(distinct a.as_of_date) as nights from {table} as a join nights using (as_of_date)"
+        f" where a.state = :state and a.rule in {listed}",
+        {"night": night, "state": alerts.FIRING, **params},
+    )
+    return int(rows["nights"].iloc[0])
 
 
 def score_drift_nights(settings: Settings, schema: str, champion: str, night: date, policy: ReleasePolicy) -> tuple[int, list[float]]:
     """Stand-in for the drift alert: the champion's score PSI on each of the last nights against its first full night."""
-    history = sql.Identifier(schema, writeback.HISTORY)
-    name = settings.model_name
-    reference = _rows(settings, sql.SQL(
-        "select as_of_date from {} group by as_of_date"
-        " having count(*) filter (where model_name = %s and model_version = %s) = count(*)"
-        " order by as_of_date limit 1").format(history), [name, champion])
+    labels, _ = _schemas(settings, schema)
+    history = labels.name(writeback.HISTORY)
+    version = {"name": settings.model_name, "version": champion}
+    reference = labels.frame(
+        f"select as_of_date from {history} group by as_of_date"
+        " having count(*) filter (where model_name = :name and model_version = :version) = count(*)"
+        " order by as_of_date limit 1", version)["as_of_date"].tolist()
     if not reference:
         return 0, []
-    nights = [row[0] for row in _rows(settings, sql.SQL(
-        "select distinct as_of_date from {} where model_name = %s and model_version = %s and as_of_date <= %s"
-        " and as_of_date > %s order by as_of_date desc limit %s").format(history),
-        [name, champion, night, reference[0][0], policy.triggers.data.window_nights])]
+    nights = labels.frame(
+        f"select distinct as_of_date from {history} where model_name = :name and model_version = :version"
+        f" and as_of_date <= :night and as_of_date > :reference order by as_of_date desc"
+        f" limit {int(policy.triggers.data.window_nights)}",
+        {**version, "night": night, "reference": reference[0]})["as_of_date"].tolist()
 
     def scores(on: date) -> np.ndarray:
-        rows = _rows(settings, sql.SQL("select score from {} where as_of_date = %s and model_name = %s"
-                                       " and model_version = %s").format(history), [on, name, champion])
-        return np.array([row[0] for row in rows], float)
+        return labels.frame(f"select score from {history} where as_of_date = :night and model_name = :name"
+                            " and model_version = :version", {**version, "night": on})["score"].to_numpy(float)
 
-    base = scores(reference[0][0])
+    base = scores(reference[0])
     distances = [psi(base, scores(on)) for on in nights]
     return sum(d > policy.triggers.data.max_score_psi for d in distances), distances
 
@@ -124,12 +132,13 @@ def matured_labels(settings: Settings, schema: str, tags: dict[str, str], policy
     """Enough training rows whose outcome matured after the champion's test date."""
     needed = policy.triggers.data.min_new_matured_labels
     test_date = tags.get("test_date")
-    if not test_date or not _has(settings, schema, "training_set"):
+    labels, _ = _schemas(settings, schema)
+    if not test_date or not labels.exists(training_data.TABLE):
         return Trigger("data", False, "the champion records no test date, or there is no training_set", 0, needed)
-    count = _rows(settings, sql.SQL("select count(*) from {} where as_of_date > %s").format(
-        sql.Identifier(schema, "training_set")), [test_date])[0][0]
+    count = int(labels.frame(f"select count(*) as matured from {labels.name(training_data.TABLE)} where as_of_date > :test_date",
+                             {"test_date": date.fromisoformat(test_date)})["matured"].iloc[0])
     return Trigger("data", count >= needed, f"{count:,} labels matured since the champion's test date {test_date}",
-                   int(count), needed)
+                   count, needed)
 
 
 def performance(settings: Settings, schema: str, champion: str, night: date, criteria: acceptance.AcceptanceCriteria,
@@ -137,15 +146,18 @@ def performance(settings: Settings, schema: str, champion: str, night: date, cri
     """Realized precision of the champion below acceptance; before any window matured, the alerts whose rules feed the
     performance trigger (alerts.yml), else its estimated precision."""
     floor = criteria.performance.min_precision
-    marts = monitoring_schema(schema)
-    if _has(settings, marts, "realized_performance"):
-        realized = _rows(settings, sql.SQL(
-            "select as_of_date, realized_precision from {} where model_name = %s and model_version = %s"
-            " and window_end <= %s and customers_with_outcome >= %s and realized_precision is not null"
-            " order by as_of_date desc limit 1").format(sql.Identifier(marts, "realized_performance")),
-            [settings.model_name, champion, night, policy.triggers.performance.min_customers_with_outcome])
-        if realized:
-            on, value = realized[0]
+    labels, monitoring = _schemas(settings, schema)
+    version = {"name": settings.model_name, "version": champion}
+    if monitoring.exists("realized_performance"):
+        realized = monitoring.frame(
+            f"select as_of_date, realized_precision from {monitoring.name('realized_performance')}"
+            " where model_name = :name and model_version = :version and window_end <= :night"
+            " and customers_with_outcome >= :customers and realized_precision is not null"
+            " order by as_of_date desc limit 1",
+            {**version, "night": night, "customers": policy.triggers.performance.min_customers_with_outcome})
+        if not realized.empty:
+            on, value = realized.iloc[0]
+            on = pd.Timestamp(on).date()
             return Trigger("performance", value < floor, f"realized precision of v{champion} on {on}: {value:.1%}",
                            float(value), floor)
     fed = alert_rules.feeding("performance")
@@ -153,18 +165,18 @@ def performance(settings: Settings, schema: str, champion: str, night: date, cri
     if firing is not None:
         return Trigger("performance", firing > 0, f"alerts {', '.join(fed)}: {'firing' if firing else 'quiet'} tonight",
                        firing, 1)
-    estimated = _rows(settings, sql.SQL(
-        "select avg(score) from {} where model_name = %s and model_version = %s and label = 'bad'"
-        " and as_of_date = (select max(as_of_date) from {} where model_name = %s and model_version = %s)"
-    ).format(sql.Identifier(schema, writeback.HISTORY), sql.Identifier(schema, writeback.HISTORY)),
-        [settings.model_name, champion] * 2)
-    value = estimated[0][0] if estimated else None
+    history = labels.name(writeback.HISTORY)
+    estimated = labels.frame(
+        f"select avg(score) as estimated from {history} where model_name = :name and model_version = :version"
+        f" and label = 'bad' and as_of_date = (select max(as_of_date) from {history}"
+        " where model_name = :name and model_version = :version)", version)["estimated"]
+    value = None if estimated.empty or pd.isna(estimated.iloc[0]) else float(estimated.iloc[0])
     if value is None:
         return Trigger("performance", False, "no matured window and no labels of the champion yet", None, floor)
     floor = floor - policy.triggers.performance.estimated_margin
     return Trigger("performance", value < floor,
                    f"no matured window yet: estimated precision (mean score of its 'bad' labels) {value:.1%}",
-                   float(value), round(floor, 4))
+                   value, round(floor, 4))
 
 
 def age(tags: dict[str, str], night: date, policy: ReleasePolicy) -> Trigger:

@@ -56,18 +56,24 @@ def metrics_table(frame: pd.DataFrame, threshold: float, champion_threshold: flo
     return html_pages.table(table)
 
 
+def champion_name(champion: str | None) -> str:
+    """How the report names what the version is judged against."""
+    return f"champion (v{champion})" if champion else "no champion: rule baseline"
+
+
 def sections(
     frame: pd.DataFrame,
     threshold: float,
     champion_threshold: float | None,
-    champion_run: ScoringRun,
-    challenger_run: ScoringRun,
+    champion_name: str,
     fair: FairnessReport,
     explained: ExplainReport,
+    runs: dict[str, ScoringRun] | None,
 ) -> dict[str, str]:
-    """The report's sections after the smoke test, by title."""
-    champion_name = (
-        f"champion (v{champion_run.model_version})" if champion_run.model_name != rule_baseline.MODEL_NAME else "no champion: rule baseline"
+    """The report's sections after the smoke test, by title (runs: the scorings measured, by role; None: not measured)."""
+    computational = (
+        "".join(html_pages.text(f"{role}: {run.describe()}") for role, run in runs.items()) if runs
+        else html_pages.text("Not measured: the test environment scored in this process (Spark), not in a measured child process.")
     )
     return {
         "Test night metrics": html_pages.text(
@@ -76,9 +82,7 @@ def sections(
         "Precision-recall: champion and challenger": pr_curves(frame, threshold, champion_threshold, champion_name),
         "Fairness": fair.html(),
         "Explainability": explained.html(),
-        "Computational": "".join(
-            html_pages.text(f"{role}: {run.describe()}") for role, run in (("challenger", challenger_run), (champion_name, champion_run))
-        ),
+        "Computational": computational,
     }
 
 

@@ -24,18 +24,19 @@ from custlabel.training.features import (  # noqa: E402
     MODEL_FEATURES,
     NUMERIC_FEATURES,
 )
-from custlabel.warehouse import db  # noqa: E402
+from custlabel.warehouse import engine_schemas  # noqa: E402
 
 ROWS_PER_DATE = 20_000
 
 
 def load_sample(settings: Settings, rows_per_date: int = ROWS_PER_DATE) -> pd.DataFrame:
     """Every as_of_date of the training set, sampled like training does (stratified, deterministic)."""
-    summary = db.read_frame(settings, training_data.summary_query(settings).as_string())
+    source = engine_schemas.of_target(settings, settings.schema)
+    summary = training_data.read_summary(source)
     if summary.empty:
         raise training_data.TrainingDataError(f"{settings.schema}.{training_data.TABLE} is empty: nothing to analyse")
     dates = tuple(pd.to_datetime(summary["as_of_date"]).dt.date)
-    return training_data.read_rows(settings, summary, dates, rows_per_date)
+    return training_data.read_rows(source, summary, dates, rows_per_date)
 
 
 def _save(fig: plt.Figure, folder: Path, name: str) -> Path:

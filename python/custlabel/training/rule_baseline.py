@@ -15,7 +15,7 @@ from custlabel.training import evaluate, threshold_cut
 from custlabel.training.deployed_model import FALLBACK, UNREGISTERED, DeployedModel
 from custlabel.training.features import KEY_COLUMNS, LABEL_COLUMN
 from custlabel.training.training_data import TABLE
-from custlabel.warehouse import db
+from custlabel.warehouse import db, engine_schemas
 
 RELATION = "rule_baseline_scores"
 MODEL_NAME = "rule-baseline"
@@ -35,21 +35,19 @@ def sql_text(settings: Settings) -> str:
 
 
 def exists(settings: Settings) -> bool:
-    """Whether dbt has built the rule's scores in the target schema."""
-    with db.connect(settings) as conn:
-        return db.relation_exists(conn, settings.schema, RELATION)
+    """Whether dbt has built the rule's scores in the target schema (on the target's engine)."""
+    return engine_schemas.of_target(settings, settings.schema).exists(RELATION)
 
 
 def read_scores(settings: Settings, as_of_date: date, customer_ids: list[str] | None = None) -> pd.DataFrame:
-    """The rule's score and label for one as_of_date (optionally only some customers)."""
-    query = sql.SQL(
-        "select customer_id, as_of_date, score, label from {table} where as_of_date = :as_of_date"
-    ).format(table=sql.Identifier(settings.schema, RELATION))
-    params: dict = {"as_of_date": as_of_date}
+    """The rule's score and label for one as_of_date (optionally only some customers), on the target's engine."""
+    source = engine_schemas.of_target(settings, settings.schema)
+    frame = source.frame(
+        f"select customer_id, as_of_date, score, label from {source.name(RELATION)} where as_of_date = :as_of_date",
+        {"as_of_date": as_of_date},
+    )
     if customer_ids is not None:
-        query = query + sql.SQL(" and customer_id = any(:ids)")
-        params["ids"] = list(customer_ids)
-    frame = db.read_frame(settings, query.as_string(), params)
+        frame = frame[frame["customer_id"].isin(customer_ids)].reset_index(drop=True)
     frame["as_of_date"] = pd.to_datetime(frame["as_of_date"]).dt.date
     return frame
 

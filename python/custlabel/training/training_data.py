@@ -1,4 +1,4 @@
-"""Training data: the training_set mart read by time, split with a one-outcome-window gap, sampled, typed."""
+"""Training data: the training_set mart (on the target's engine) read by time, split with a one-outcome-window gap, sampled, typed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from psycopg import sql
 
 from custlabel.config import Settings
 from custlabel.errors import CustlabelError
@@ -20,7 +19,8 @@ from custlabel.training.features import (
     MODEL_FEATURES,
     NUMERIC_FEATURES,
 )
-from custlabel.warehouse import db
+from custlabel.warehouse import engine_schemas
+from custlabel.warehouse.engine_schemas import Schema
 
 TABLE = "training_set"
 TONIGHT = "customer_features_current"
@@ -197,13 +197,19 @@ def _stratified_cap(frame: pd.DataFrame, cap: int, random_state: int) -> pd.Data
     return pd.concat(parts, ignore_index=True) if parts else frame
 
 
-def summary_query(settings: Settings) -> sql.Composed:
+def summary_query(source: Schema) -> str:
     """Rows, bad count, active count and latest window end per as_of_date of the training set."""
-    return sql.SQL(
-        "select as_of_date, max(window_end) as window_end, count(*) as rows, sum({label}) as bad, "
-        "count(*) filter (where sales_count_90d > 0) as active "
-        "from {table} group by as_of_date order by as_of_date"
-    ).format(label=sql.Identifier(LABEL_COLUMN), table=sql.Identifier(settings.schema, TABLE))
+    return (
+        f"select as_of_date, max(window_end) as window_end, count(*) as rows, sum({LABEL_COLUMN}) as bad,"
+        " count(*) filter (where sales_count_90d > 0) as active"
+        f" from {source.name(TABLE)} group by as_of_date order by as_of_date"
+    )
+
+
+def read_summary(source: Schema) -> pd.DataFrame:
+    """The training set's rows per as_of_date (summary_query), its counts as integers on either engine."""
+    summary = source.frame(summary_query(source))
+    return summary.astype({"rows": "int64", "bad": "int64", "active": "int64"})
 
 
 def _history_days(night: date, data_start: date | None) -> int | None:
@@ -245,27 +251,25 @@ def check_nights(plan: SplitPlan, summary: pd.DataFrame, data_start: date | None
     return plan, replace(check, weights=weights)
 
 
-def data_start(settings: Settings) -> date | None:
+def data_start(source: Schema) -> date | None:
     """The day of the first clean sale (None when the warehouse has none)."""
-    query = sql.SQL("select min(sold_at)::date from {}").format(sql.Identifier(settings.schema, CLEAN_SALES))
-    with db.connect(settings) as conn:
-        if not db.relation_exists(conn, settings.schema, CLEAN_SALES):
-            return None
-        row = conn.execute(query).fetchone()
-    return None if row is None else row[0]
+    if not source.exists(CLEAN_SALES):
+        return None
+    first = source.frame(f"select cast(min(sold_at) as date) as first_day from {source.name(CLEAN_SALES)}")["first_day"]
+    return None if first.isna().all() else pd.Timestamp(first.iloc[0]).date()
 
 
-def tonight_population(settings: Settings, start: date | None) -> Population | None:
+def tonight_population(source: Schema, start: date | None) -> Population | None:
     """Tonight's eligible customers (customer_features_current), None when it is not built."""
-    query = sql.SQL(
-        "select max(as_of_date), count(*), count(*) filter (where sales_count_90d > 0) from {}"
-    ).format(sql.Identifier(settings.schema, TONIGHT))
-    with db.connect(settings) as conn:
-        if not db.relation_exists(conn, settings.schema, TONIGHT):
-            return None
-        night, rows, active = conn.execute(query).fetchone()
+    if not source.exists(TONIGHT):
+        return None
+    night, rows, active = source.frame(
+        "select max(as_of_date) as night, count(*) as customers, count(*) filter (where sales_count_90d > 0) as active"
+        f" from {source.name(TONIGHT)}"
+    ).iloc[0]
     if not rows:
         return None
+    night = pd.Timestamp(night).date()
     return Population(night, int(rows), None, active / rows, _history_days(night, start))
 
 
@@ -314,33 +318,37 @@ def time_split(summary: pd.DataFrame, validation_dates: int = 1) -> SplitPlan:
     return SplitPlan(tuple(train), tuple(validation), test, gap_days)
 
 
-def _sample_query(settings: Settings) -> sql.Composed:
-    # A cheap Bernoulli pre-filter on the key's hash keeps about 1.5 * cap rows per date, so
-    # the exact stratified cut (row_number per as_of_date and class) sorts thousands, not millions.
-    columns = sql.SQL(", ").join(sql.Identifier(c) for c in [*KEY_COLUMNS, *MODEL_FEATURES, LABEL_COLUMN])
-    return sql.SQL(
-        "with keep as ("
-        " select * from unnest(cast(:dates as date[]), cast(:shares as double precision[])) as keep(as_of_date, share)"
-        "), candidates as ("
-        " select {columns}, md5(customer_id || as_of_date::text) as sample_key"
-        " from {table} inner join keep using (as_of_date)"
-        " where keep.share >= 1"
-        "  or ('x' || substr(md5(customer_id || as_of_date::text), 1, 8))::bit(32)::bigint < keep.share * 4294967296"
+def _sample_query(source: Schema, dates: int) -> str:
+    # A cheap Bernoulli pre-filter on the key's hash keeps about 1.5 * cap rows per date, so the exact
+    # stratified cut (row_number per as_of_date and class) sorts thousands, not millions. The hash's first
+    # 8 hex digits against the date's share of 16^8, also written in 8 hex digits, compare as numbers do.
+    columns = ", ".join([*KEY_COLUMNS, *MODEL_FEATURES, LABEL_COLUMN])
+    sample_key = "md5(concat(customer_id, as_of_date))"
+    date_list = ", ".join(f":date_{i}" for i in range(dates))
+    below = " ".join(f"when :date_{i} then :below_{i}" for i in range(dates))
+    return (
+        f"with candidates as ("
+        f" select {columns}, {sample_key} as sample_key from {source.name(TABLE)}"
+        f" where as_of_date in ({date_list}) and substr({sample_key}, 1, 8) < case as_of_date {below} end"
         "), ranked as ("
         " select *,"
-        "  row_number() over (partition by as_of_date, {label} order by sample_key) as sample_rank,"
-        "  count(*) over (partition by as_of_date, {label}) as stratum_rows,"
+        f"  row_number() over (partition by as_of_date, {LABEL_COLUMN} order by sample_key) as sample_rank,"
+        f"  count(*) over (partition by as_of_date, {LABEL_COLUMN}) as stratum_rows,"
         "  count(*) over (partition by as_of_date) as date_rows"
         " from candidates"
-        ") select {columns} from ranked"
-        " where sample_rank <= ceil(stratum_rows * least(1.0, :cap / date_rows::float))"
+        f") select {columns} from ranked"
+        # rank <= ceil(stratum_rows * min(1, cap / date_rows)) in integers: exact, and the same on both engines.
+        " where (sample_rank - 1) * date_rows < stratum_rows * :cap"
         " order by as_of_date, customer_id"
-    ).format(
-        columns=columns, label=sql.Identifier(LABEL_COLUMN), table=sql.Identifier(settings.schema, TABLE)
     )
 
 
-def read_rows(settings: Settings, summary: pd.DataFrame, dates: tuple[date, ...], cap: int) -> pd.DataFrame:
+def _hash_below(share: float) -> str:
+    """The 8 hex digits that a share of the md5 prefixes fall below ("g" above every prefix: keep all)."""
+    return "g" if share >= 1 else f"{math.ceil(share * 4294967296):08x}"
+
+
+def read_rows(source: Schema, summary: pd.DataFrame, dates: tuple[date, ...], cap: int) -> pd.DataFrame:
     """Rows of the training set for some as_of_dates, at most `cap` per date, stratified by is_bad.
 
     Args:
@@ -348,8 +356,12 @@ def read_rows(settings: Settings, summary: pd.DataFrame, dates: tuple[date, ...]
     """
     rows = dict(zip(pd.to_datetime(summary["as_of_date"]).dt.date, summary["rows"], strict=True))
     shares = [min(1.0, 1.5 * cap / rows[d]) if rows[d] > cap else 1.0 for d in dates]
-    params = {"dates": list(dates), "shares": shares, "cap": cap}
-    return normalize(db.read_frame(settings, _sample_query(settings).as_string(), params))
+    params = {
+        "cap": cap,
+        **{f"date_{i}": night for i, night in enumerate(dates)},
+        **{f"below_{i}": _hash_below(share) for i, share in enumerate(shares)},
+    }
+    return normalize(source.frame(_sample_query(source, len(dates)), params))
 
 
 def normalize(frame: pd.DataFrame) -> pd.DataFrame:
@@ -366,13 +378,14 @@ def normalize(frame: pd.DataFrame) -> pd.DataFrame:
 def load(
     settings: Settings, validation_dates: int = 1, train_rows_per_date: int = 10_000, eval_rows_per_date: int = 200_000
 ) -> TrainingData:
-    """Read the training set through its contracted mart, split by time, sampled per as_of_date.
+    """Read the training set through its contracted mart on the target's engine, split by time, sampled per as_of_date.
 
     Args:
         train_rows_per_date, eval_rows_per_date: sampling caps per as_of_date (stratified by is_bad,
             chosen deterministically by the key's hash) for the train and the validation/test rows.
     """
-    summary = db.read_frame(settings, summary_query(settings).as_string())
+    source = engine_schemas.of_target(settings, settings.schema)
+    summary = read_summary(source)
     if summary.empty:
         raise TrainingDataError(
             f"{settings.schema}.{TABLE} is empty: run `custlabel dbt build` on a history with matured outcomes"
@@ -381,17 +394,17 @@ def load(
         raise TrainingDataError(
             f"{settings.schema}.{TABLE} has only one class (is_bad = {int(summary['bad'].iloc[0] > 0)} on every row)"
         )
-    start = data_start(settings)
-    plan, nights = check_nights(time_split(summary, validation_dates), summary, start, tonight_population(settings, start))
+    start = data_start(source)
+    plan, nights = check_nights(time_split(summary, validation_dates), summary, start, tonight_population(source, start))
     return TrainingData(
         plan=plan,
-        train=read_rows(settings, summary, plan.train_dates, train_rows_per_date),
-        validation=read_rows(settings, summary, plan.validation_dates, eval_rows_per_date),
-        test=read_rows(settings, summary, (plan.test_date,), eval_rows_per_date),
+        train=read_rows(source, summary, plan.train_dates, train_rows_per_date),
+        validation=read_rows(source, summary, plan.validation_dates, eval_rows_per_date),
+        test=read_rows(source, summary, (plan.test_date,), eval_rows_per_date),
         summary=summary,
         sampling=(
             f"at most {train_rows_per_date} train rows and {eval_rows_per_date} validation/test rows "
-            "per as_of_date, stratified by is_bad (same class shares), chosen deterministically by md5(customer_id || as_of_date)"
+            "per as_of_date, stratified by is_bad (same class shares), chosen deterministically by md5(concat(customer_id, as_of_date))"
         ),
         nights=nights,
     )
