@@ -180,6 +180,29 @@ def write_spark_report(night: Night, headline: headline_figures.Headline | None)
     return _linked_report(night, spark_night.write_report(night, headline))
 
 
+def _retrain(
+    run: pipeline_runs.RunRecord, night: Night
+) -> tuple[TriggerReport | None, TrainOutcome | None, ValidationOutcome | None]:
+    """triggers → [train] → [validate]: optional steps, each run when the one before asks for it."""
+    found = run.step("triggers", find_triggers, night, required=False)
+    trained = run.step("train", train_model, night, required=False) if found and found.train else None
+    validated = (
+        run.step("validate", validate_version, night, trained, required=False)
+        if trained and trained.passed_gates else None
+    )
+    return found, trained, validated
+
+
+def _finish(
+    run: pipeline_runs.RunRecord, summary: night_steps.Summary, published: Published, verdict: CanaryVerdict | None
+) -> None:
+    """Publish the summary and close the run record; a fallback fails the run after it."""
+    publish_summary(summary.lines)
+    if published.fallback:
+        run.failures.append(f"fallback: {published.fallback}")
+    run.finish(summary.data, verdict.republished if verdict and verdict.republished else published.labels)
+
+
 def night_on_spark(night: Night) -> str:
     """The steps on Spark (spark_night) under the target's lock and run record, as on Postgres: freshness → dbt build
     → monitoring → release → score and publish → [canary checks] → monitoring refresh → monitoring report →
@@ -197,20 +220,12 @@ def night_on_spark(night: Night) -> str:
         report = run.step("monitoring report", write_spark_report, night, headline, required=False)
         if headline is not None:
             headline.report = report
-        found = run.step("triggers", find_triggers, night, required=False)
-        trained = run.step("train", train_model, night, required=False) if found and found.train else None
-        validated = (
-            run.step("validate", validate_version, night, trained, required=False)
-            if trained and trained.passed_gates else None
-        )
+        found, trained, validated = _retrain(run, night)
         state = run.step("release state", release_state, night, required=False)
         run.step("release log on Spark", publish_spark_release_log, night, required=False)
         summary = spark_night.summary(night, run, sources, built, published, headline, verdict, state,
                                       found, trained, validated)
-        publish_summary(summary.lines)
-        if published.fallback:
-            run.failures.append(f"fallback: {published.fallback}")
-        run.finish(summary.data, verdict.republished if verdict and verdict.republished else published.labels)
+        _finish(run, summary, published, verdict)
     return str(summary)
 
 
@@ -250,16 +265,8 @@ def nightly_customer_labels(
         report = run.step("monitoring report", write_report, night, headline, required=False)
         if headline is not None:
             headline.report = report
-        found = run.step("triggers", find_triggers, night, required=False)
-        trained = run.step("train", train_model, night, required=False) if found and found.train else None
-        validated = (
-            run.step("validate", validate_version, night, trained, required=False)
-            if trained and trained.passed_gates else None
-        )
+        found, trained, validated = _retrain(run, night)
         state = run.step("release state", release_state, night, required=False)
         summary = night_steps.summarize(night, run, headline, published, trained, verdict, found, state, validated)
-        publish_summary(summary.lines)
-        if published.fallback:
-            run.failures.append(f"fallback: {published.fallback}")
-        run.finish(summary.data, verdict.republished if verdict and verdict.republished else published.labels)
+        _finish(run, summary, published, verdict)
     return str(summary)

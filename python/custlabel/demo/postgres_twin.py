@@ -15,9 +15,6 @@ from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
-import psycopg
-from psycopg import sql
-
 from custlabel.config import Settings
 from custlabel.demo import loader
 from custlabel.nightly import night_steps
@@ -31,12 +28,7 @@ def twin_settings(settings: Settings, i_mean_database: str | None = None) -> Set
 
     Off the embedded server, only when the operator names the twin's database (the guard).
     """
-    with psycopg.connect(settings.connection.conninfo(), autocommit=True) as conn:
-        guard.confirm_scratch_database(
-            conn, settings, i_mean_database, "create and fill the Spark demo's Postgres twin", TWIN_DATABASE
-        )
-        if not conn.execute("select 1 from pg_database where datname = %s", [TWIN_DATABASE]).fetchone():
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(TWIN_DATABASE)))
+    guard.create_scratch_database(settings, i_mean_database, "create and fill the Spark demo's Postgres twin", TWIN_DATABASE)
     return dataclasses.replace(settings, connection=dataclasses.replace(settings.connection, dbname=TWIN_DATABASE))
 
 

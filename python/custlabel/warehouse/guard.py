@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 
 from custlabel.config import Settings
 from custlabel.errors import CustlabelError
@@ -37,6 +38,14 @@ def confirm_scratch_database(
         f"{settings.embedded_data_dir}, so it may hold a company's real master data. "
         f"Nothing was written. If it is a scratch database, name it: --i-mean-database {database}"
     )
+
+
+def create_scratch_database(settings: Settings, i_mean_database: str | None, would: str, database: str) -> None:
+    """A database of the caller's own on the settings' server, created when missing, under the same guard."""
+    with psycopg.connect(settings.connection.conninfo(), autocommit=True) as conn:
+        confirm_scratch_database(conn, settings, i_mean_database, would, database)
+        if not conn.execute("select 1 from pg_database where datname = %s", [database]).fetchone():
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
 
 
 def require_scratch_database(settings: Settings, i_mean_database: str | None, would: str) -> None:

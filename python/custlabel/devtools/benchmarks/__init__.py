@@ -8,9 +8,6 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-import psycopg
-from psycopg import sql
-
 from custlabel.config import Settings
 from custlabel.devtools.benchmarks import results
 from custlabel.devtools.benchmarks.memory import PeakMemory
@@ -30,13 +27,9 @@ def bench_settings(settings: Settings, i_mean_database: str | None = None) -> Se
 
     Off the embedded server, only when the operator names the benchmark's database (the guard).
     """
-    with psycopg.connect(settings.connection.conninfo(), autocommit=True) as conn:
-        guard.confirm_scratch_database(
-            conn, settings, i_mean_database, "create and fill a benchmark database (custlabel bench)", BENCH_DATABASE
-        )
-        exists = conn.execute("select 1 from pg_database where datname = %s", [BENCH_DATABASE]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(BENCH_DATABASE)))
+    guard.create_scratch_database(
+        settings, i_mean_database, "create and fill a benchmark database (custlabel bench)", BENCH_DATABASE
+    )
     folder = settings.local_dir / "bench"
     return dataclasses.replace(
         settings,
