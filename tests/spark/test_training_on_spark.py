@@ -4,17 +4,20 @@ training_set built on Spark equals Postgres's for the same master data, the vers
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 from prefect.testing.utilities import prefect_test_harness
 
 from custlabel.config import Settings, get_settings
 from custlabel.demo import spark_master_data
 from custlabel.nightly import night_steps, serving
 from custlabel.monitoring import alerts
-from custlabel.release import lifecycle, release_policy, triggers
+from custlabel.release import lifecycle, release_policy, smoke, triggers
 from custlabel.training import acceptance, model_search, registry, training_data
 from custlabel.warehouse import db, engine_schemas, spark_session
 from helpers.demo_warehouse import flow_demo
@@ -133,8 +136,25 @@ def test_the_night_trains_a_version_from_sparks_rows_and_validates_it(night) -> 
     assert lifecycle.read(settings).state_of(version) == lifecycle.APPROVED
     assert tags["validation_status"] == "passed"
     assert "target=spark_test schema=analytics_spark_test" in tags["validated_on"]
-    assert "not run on Spark: smoke, computational" in tags["validated_on"]
+    assert "not run on Spark" not in tags["validated_on"]
+    assert tags["gate_smoke"].startswith(f"passed: models:/{settings.model_name}/{version} loaded in a fresh process"), tags
+    assert tags["gate_computational"].startswith("passed: "), tags
+    assert "challenger " in tags["gate_computational_vs_champion"] and "spark engine" in tags["gate_computational_vs_champion"]
     assert not any("FAILED" in line for line in lines), lines
+
+
+def test_a_version_whose_file_changed_fails_smoke_on_spark(night) -> None:
+    settings = replace(night["settings"], target="spark_test")
+    (version,) = registry.version_tags(settings)
+    uri = MlflowClient(settings.mlflow_tracking_uri).get_model_version_download_uri(settings.model_name, version)
+    mlmodel = Path(uri.removeprefix("file://")) / "MLmodel"
+    original = mlmodel.read_text()
+    mlmodel.write_text(original + "# changed after registration\n")
+    try:
+        gate = smoke.check_on_spark(settings, version, settings.schema)
+    finally:
+        mlmodel.write_text(original)
+    assert not gate.passed and "refused" in gate.reason and "MLmodel changed since registration" in gate.reason, gate
 
 
 def test_the_triggers_read_sparks_tables_as_postgres_s(night) -> None:

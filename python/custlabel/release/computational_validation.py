@@ -8,6 +8,16 @@ runs them) on BATCH_ROWS rows, on one thread: its rate per CPU-second is what th
 (process, sample, parity check) that say nothing of the model, and wall time on a shared
 machine measures the other jobs as much as the model. Peak memory is the child's
 ru_maxrss: everything the scoring process held, interpreter and libraries included.
+
+On Spark (score_in_child_on_spark) the parent reads the night's feature rows from the Spark
+database and hands them to the child in a Parquet file (custlabel.release.handed_rows says why).
+The child labels them as a Spark night's Python workers do: score.label_batch (scores, labels,
+reasons) over Arrow batches of ARROW_BATCH_ROWS, with the reason model built from the night's
+first score.SAMPLE_ROWS by md5 of customer_id, as on_spark builds it; the rule baseline cuts
+its dbt scores at its threshold. Its wall time is that labelling, without Spark's own costs
+(the plan, the JVM, the write). The gated rate per CPU-second is timed as on Postgres. Peak
+memory is the child's, which starts no JVM: the model's footprint in a Python worker, not the
+Spark driver's or executors' (the profile's spark.driver.memory bounds those).
 """
 
 from __future__ import annotations
@@ -24,20 +34,24 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 from psycopg import sql
 from threadpoolctl import threadpool_limits
 
 from custlabel.config import Settings
 from custlabel.errors import CustlabelError
 from custlabel.gate_verdicts import GateResult
+from custlabel.release import handed_rows
 from custlabel.scoring import reasons, score
-from custlabel.training import registry, training_data
+from custlabel.training import registry, rule_baseline, threshold_cut, training_data
 from custlabel.training.acceptance import Computational
 from custlabel.training.deployed_model import CHALLENGER, CHAMPION, DeployedModel
 from custlabel.warehouse import db
 
 BATCH_ROWS = 50_000
 SAMPLE_ROWS = 5_000
+# Spark's default Arrow batch of a Python worker (spark.sql.execution.arrow.maxRecordsPerBatch).
+ARROW_BATCH_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -119,21 +133,67 @@ def score_here(settings: Settings, schema: str, night: date, version: str | None
     )
 
 
+def label_handed_here(settings: Settings, night_rows: Path, version: str | None) -> ScoringRun:
+    """In the child, on Spark: label the night's handed rows as Spark's Python workers do, and time it."""
+    table = pq.read_table(night_rows)
+    model = None if version is None else registry.load_version(settings, version, CHALLENGER)
+    started = time.perf_counter()
+    if model is None:
+        rule = rule_baseline.RULE
+        threshold_cut.labels(table.column(handed_rows.RULE_SCORE).to_numpy(zero_copy_only=False), float(rule.threshold))
+        name, model_version = rule.name, str(rule.version)
+    else:
+        columns = list(model.feature_columns)
+        explainer = reasons.build_reason_model(model.pipeline, columns, table.slice(0, score.SAMPLE_ROWS).select(columns).to_pandas())
+        for batch in table.to_batches(max_chunksize=ARROW_BATCH_ROWS):
+            score.label_batch(model, explainer, batch)
+        name, model_version = model.name, str(model.version)
+    seconds = time.perf_counter() - started
+    batch_rows, batch_seconds, batch_cpu_seconds = 0, 0.0, 0.0
+    if model is not None:
+        sample = training_data.normalize(table.slice(0, SAMPLE_ROWS).to_pandas())
+        batch_rows, batch_seconds, batch_cpu_seconds = _time_batch(model, sample)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return ScoringRun(name, model_version, "spark", table.num_rows, seconds, peak_mb, batch_rows, batch_seconds,
+                      batch_cpu_seconds)
+
+
+RUNNERS = {"score": score_here, "label_handed": label_handed_here}
+
+
 def score_in_child(settings: Settings, schema: str, night: date, version: str | None) -> ScoringRun:
     """Score the night into the schema in a fresh process (version None: the rule baseline) and measure it."""
     with tempfile.TemporaryDirectory() as folder:
-        job = Path(folder) / "job.pickle"
-        job.write_bytes(pickle.dumps((settings, schema, night, version)))
-        limit = settings.step_timeouts.scoring_child_seconds
-        who = f"version {version}" if version else "the rule baseline"
-        try:
-            done = subprocess.run([sys.executable, "-m", "custlabel.release.computational_validation", str(job)], capture_output=True,
-                                  text=True, timeout=limit)
-        except subprocess.TimeoutExpired as error:
-            raise CustlabelError(f"scoring {who} in {schema} did not finish within {limit:g} s"
-                                 " (CUSTLABEL_SCORING_CHILD_TIMEOUT_SECONDS): stopped") from error
+        return _in_child(settings, "score", (schema, night, version), f"scoring {_who(version)} in {schema}", Path(folder))
+
+
+def score_in_child_on_spark(settings: Settings, database: str, night: date, version: str | None) -> ScoringRun:
+    """Label the night of a database on Spark, read by this process, in a fresh process (version None: the rule
+    baseline) and measure it."""
+    with tempfile.TemporaryDirectory() as folder:
+        rows = handed_rows.night_rows(settings, database, night, Path(folder))
+        if not pq.read_metadata(rows).num_rows:
+            raise CustlabelError(f"{database}.{score.FEATURE_HISTORY} has no rows on {night}: nothing to score")
+        return _in_child(settings, "label_handed", (rows, version), f"labelling {_who(version)} with {database}'s rows", Path(folder))
+
+
+def _who(version: str | None) -> str:
+    return f"version {version}" if version else "the rule baseline"
+
+
+def _in_child(settings: Settings, runner: str, job_args: tuple, what: str, folder: Path) -> ScoringRun:
+    """Run one of the child's RUNNERS on its arguments after the settings, and read its run."""
+    job = folder / "job.pickle"
+    job.write_bytes(pickle.dumps((runner, settings, *job_args)))
+    limit = settings.step_timeouts.scoring_child_seconds
+    try:
+        done = subprocess.run([sys.executable, "-m", "custlabel.release.computational_validation", str(job)], capture_output=True,
+                              text=True, timeout=limit)
+    except subprocess.TimeoutExpired as error:
+        raise CustlabelError(f"{what} did not finish within {limit:g} s"
+                             " (CUSTLABEL_SCORING_CHILD_TIMEOUT_SECONDS): stopped") from error
     if done.returncode != 0:
-        raise CustlabelError(f"scoring {who} in {schema} failed: {done.stderr.strip()[-1500:]}")
+        raise CustlabelError(f"{what} failed: {done.stderr.strip()[-1500:]}")
     return ScoringRun(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -162,5 +222,5 @@ def judge(challenger: ScoringRun, champion: ScoringRun | None, criteria: Computa
 
 
 if __name__ == "__main__":
-    job_settings, job_schema, job_night, job_version = pickle.loads(Path(sys.argv[1]).read_bytes())
-    print(json.dumps(asdict(score_here(job_settings, job_schema, job_night, job_version))))
+    job_runner, job_settings, *job_args = pickle.loads(Path(sys.argv[1]).read_bytes())
+    print(json.dumps(asdict(RUNNERS[job_runner](job_settings, *job_args))))

@@ -8,6 +8,10 @@ without keys, provenance and sensitive attributes) with matching types; the scor
 sample are in [0, 1], one per row, none null; the CPU time per row stays under
 MAX_MS_PER_ROW (a sanity bound: throughput is the computational gate's job; CPU time,
 because wall time on a shared machine measures the other jobs too).
+
+On Spark (check_on_spark) the checks are the same; tonight's columns, their Spark types and the
+sample are read by the parent and handed to the child in a Parquet file (custlabel.release.handed_rows
+says why), so the child starts no Spark session.
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ from typing import Any
 
 import mlflow
 import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
 from psycopg import sql
 
 from custlabel.config import Settings
 from custlabel.gate_verdicts import GateResult
+from custlabel.release import handed_rows
+from custlabel.release.handed_rows import HandedTonight
 from custlabel.training import registry
 from custlabel.training.features import (
     KEY_COLUMNS,
@@ -42,8 +49,10 @@ NAME = "smoke"
 SAMPLE_ROWS = 1_000
 MAX_MS_PER_ROW = 1.0
 CURRENT_FEATURES = "customer_features_current"
-# Signature types (MLflow DataType names) each warehouse type may feed.
-COMPATIBLE = {"double precision": {"double", "float", "long", "integer"}, "text": {"string"}}
+# Signature types (MLflow DataType names) each warehouse type (Postgres's, Spark's) may feed.
+NUMBERS = {"double", "float", "long", "integer"}
+COMPATIBLE = {"double precision": NUMBERS, "text": {"string"}, "double": NUMBERS, "string": {"string"}}
+NUMERIC_TYPES = {"double precision", "double"}
 
 
 def registry_uri(model_name: str, version: str) -> str:
@@ -90,16 +99,25 @@ def _sample(settings: Settings, schema: str, columns: list[str], tonight: dict[s
     query = sql.SQL("select {} from {} order by md5(customer_id) limit {}").format(
         sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(schema, CURRENT_FEATURES), sql.Literal(rows)
     )
-    frame = db.read_frame(settings, query.as_string())
+    return _typed(db.read_frame(settings, query.as_string()), columns, tonight)
+
+
+def _typed(frame: pd.DataFrame, columns: list[str], tonight: dict[str, str]) -> pd.DataFrame:
     for column in columns:
-        frame[column] = frame[column].astype("float64" if tonight[column] == "double precision" else "str")
+        frame[column] = frame[column].astype("float64" if tonight[column] in NUMERIC_TYPES else "str")
     return frame
 
 
-def run_in_this_process(settings: Settings, uri: str, schema: str, rows: int = SAMPLE_ROWS) -> dict[str, Any]:
-    """The smoke test itself (the child process runs this): problems found and figures measured."""
+def run_in_this_process(
+    settings: Settings, uri: str, schema: str, rows: int = SAMPLE_ROWS, handed: HandedTonight | None = None
+) -> dict[str, Any]:
+    """The smoke test itself (the child process runs this): problems found and figures measured.
+
+    Args:
+        handed: tonight's columns and sample read by the parent (Spark); None reads them from schema on Postgres.
+    """
     registry.point_mlflow_at(settings.mlflow_tracking_uri)
-    tonight = _tonight_columns(settings, schema)
+    tonight = handed.columns if handed else _tonight_columns(settings, schema)
     if not tonight:
         return {"problems": [f"{schema}.{CURRENT_FEATURES} does not exist: nothing to smoke-test against"], "figures": {}}
     started = time.perf_counter()
@@ -118,7 +136,10 @@ def run_in_this_process(settings: Settings, uri: str, schema: str, rows: int = S
     problems = signature_problems(inputs, tonight, json.loads(tags.get("features_left_out", "{}")))
     if any(name not in tonight for name in inputs):
         return {"problems": problems, "figures": figures}
-    frame = _sample(settings, schema, list(inputs), tonight, rows)
+    if handed:
+        frame = _typed(pd.read_parquet(handed.sample, columns=list(inputs)).head(rows), list(inputs), tonight)
+    else:
+        frame = _sample(settings, schema, list(inputs), tonight, rows)
     model.predict(frame.head(10))  # the first call pays for lazy imports and thread pools, not per row
     started = time.process_time()
     output = np.asarray(model.predict(frame), dtype=float)
@@ -144,17 +165,29 @@ def run_in_this_process(settings: Settings, uri: str, schema: str, rows: int = S
 
 def check(settings: Settings, version: str, schema: str, rows: int = SAMPLE_ROWS) -> GateResult:
     """Smoke-test a version of the configured model in a fresh process against schema's tonight."""
-    uri = registry_uri(settings.model_name, version)
     with tempfile.TemporaryDirectory() as folder:
-        job = Path(folder) / "job.pickle"
-        job.write_bytes(pickle.dumps((settings, uri, schema, rows)))
-        limit = settings.step_timeouts.smoke_seconds
-        try:
-            done = subprocess.run([sys.executable, "-m", "custlabel.release.smoke", str(job)], capture_output=True, text=True,
-                                  timeout=limit)
-        except subprocess.TimeoutExpired:
-            reason = f"{uri} did not finish within {limit:g} s in a fresh process (CUSTLABEL_SMOKE_TIMEOUT_SECONDS): stopped"
-            return GateResult(NAME, False, reason, {"uri": uri, "timeout_seconds": limit})
+        return _in_fresh_process(settings, version, schema, rows, None, Path(folder))
+
+
+def check_on_spark(settings: Settings, version: str, database: str, rows: int = SAMPLE_ROWS) -> GateResult:
+    """Smoke-test a version in a fresh process against tonight of a database on Spark, read by this process."""
+    with tempfile.TemporaryDirectory() as folder:
+        handed = handed_rows.tonight(settings, database, rows, Path(folder))
+        return _in_fresh_process(settings, version, database, rows, handed, Path(folder))
+
+
+def _in_fresh_process(settings: Settings, version: str, schema: str, rows: int, handed: HandedTonight | None,
+                      folder: Path) -> GateResult:
+    uri = registry_uri(settings.model_name, version)
+    job = folder / "job.pickle"
+    job.write_bytes(pickle.dumps((settings, uri, schema, rows, handed)))
+    limit = settings.step_timeouts.smoke_seconds
+    try:
+        done = subprocess.run([sys.executable, "-m", "custlabel.release.smoke", str(job)], capture_output=True, text=True,
+                              timeout=limit)
+    except subprocess.TimeoutExpired:
+        reason = f"{uri} did not finish within {limit:g} s in a fresh process (CUSTLABEL_SMOKE_TIMEOUT_SECONDS): stopped"
+        return GateResult(NAME, False, reason, {"uri": uri, "timeout_seconds": limit})
     if done.returncode != 0:
         last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit code {done.returncode}"
         return GateResult(NAME, False, f"{uri} failed in a fresh process: {last}", {"uri": uri})
@@ -172,5 +205,5 @@ def check(settings: Settings, version: str, schema: str, rows: int = SAMPLE_ROWS
 
 
 if __name__ == "__main__":
-    job_settings, job_uri, job_schema, job_rows = pickle.loads(Path(sys.argv[1]).read_bytes())
-    print(json.dumps(run_in_this_process(job_settings, job_uri, job_schema, job_rows)))
+    job_settings, job_uri, job_schema, job_rows, job_handed = pickle.loads(Path(sys.argv[1]).read_bytes())
+    print(json.dumps(run_in_this_process(job_settings, job_uri, job_schema, job_rows, job_handed)))

@@ -20,10 +20,11 @@ none moving an alias:
    .local/reports/validation-v<VERSION>.html and logged on the version.
 
 On Spark (a version trained by a night with --target spark) the test environment is the
-spark_test target (database analytics_spark_test): dbt builds it, the version and its champion score
-the test night's sampled rows in this process, and the ML, fairness and explainability gates
-judge them. The smoke test and the computational gate (scoring in a measured child process,
-written to Postgres) are not ported yet: the verdict says so (NOT_ON_SPARK).
+spark_test target (database analytics_spark_test): dbt builds it, the smoke test runs in a fresh
+process on tonight's rows read from Spark (smoke.check_on_spark), the champion and the version
+label the test night's rows read from Spark each in a measured child process
+(computational_validation.score_in_child_on_spark; nothing is written), then score the test
+night's sampled rows in this process for the ML, fairness and explainability gates.
 """
 
 from __future__ import annotations
@@ -73,8 +74,6 @@ from custlabel.warehouse import dbt_runner, engine_schemas
 from custlabel.warehouse.engine_schemas import Schema
 
 TEST_TARGET = "test"
-# The gates that score in a child process on Postgres, not ported to Spark yet (docs/scale.md).
-NOT_ON_SPARK = ("smoke", "computational")
 ACTOR = "custlabel validate"
 EVAL_ROWS = 200_000
 CURRENT_FEATURES = "customer_features_current"
@@ -244,14 +243,16 @@ def validate(
         dbt_runner.run(settings, ["build"], target=test.target, as_of_date=as_of_date, extra_vars=dbt_vars)
         lap("dbt build")
     validated_on = f"target={test.target} schema={test.schema} night={night} built_as_of={as_of_date or 'the last complete night'}"
-    if is_spark(test.target):
-        validated_on += f"; not run on Spark: {', '.join(NOT_ON_SPARK)}"
     report = settings.local_dir / "reports" / f"validation-v{version}.html"
     result = Validation(settings.model_name, str(version), night, [], report,
                         validated_on, seconds, champion, f"{criteria.source} (sha256 {criteria.sha256[:12]})")
     sections: dict[str, str] = {}
     if is_spark(test.target):
-        result.gates, sections, result.scores = _scored_in_process(test, str(version), champion, night, criteria, lap)
+        result.gates = [smoke.check_on_spark(test, str(version), test.schema)]
+        lap("smoke")
+        if result.passed:
+            result.gates, sections, result.scores = _test_environment_on_spark(
+                test, str(version), champion, night, criteria, result.gates, lap)
     else:
         result.gates = [smoke.check(test, str(version), test.schema)]
         lap("smoke")
@@ -297,17 +298,25 @@ def _test_environment(
     return [*done, *judged.ml, *cost, *judged.fair.gates, judged.explained.gate], sections, scores
 
 
-def _scored_in_process(
+def _test_environment_on_spark(
     test: Settings,
     version: str,
     champion: str | None,
     night: date,
     criteria: acceptance.AcceptanceCriteria,
+    done: list[GateResult],
     lap: Callable[[str], None],
-) -> tuple[list[GateResult], dict[str, str], score_distribution.ScoreDistribution]:
-    """The test environment on Spark: the test night's sampled rows read from its database, scored by the version
-    and its champion (the rule baseline's scores without one) in this process, then the ML, fairness and
-    explainability gates. The smoke test and the computational gate score in child processes on Postgres: not here."""
+) -> tuple[list[GateResult], dict[str, str], score_distribution.ScoreDistribution | None]:
+    """The test environment on Spark: the champion and the version label the test night in measured child
+    processes (the computational gate), then the night's sampled rows read from its database are scored by the
+    version and its champion (the rule baseline's scores without one) in this process for the ML, fairness and
+    explainability gates."""
+    champion_run = computational_validation.score_in_child_on_spark(test, test.schema, night, champion)
+    try:
+        challenger_run = computational_validation.score_in_child_on_spark(test, test.schema, night, version)
+    except CustlabelError as error:
+        return [*done, GateResult("test_scoring", False, str(error))], {}, None
+    lap("test scoring")
     frame = evaluation_rows(test, night)
     model = registry.load_version(test, version, CHALLENGER)
     frame["challenger_score"] = model.scores(frame)
@@ -317,12 +326,14 @@ def _scored_in_process(
     else:
         frame["champion_score"] = registry.load_version(test, champion, CHAMPION).scores(frame)
         champion_threshold = _champion_threshold(test, champion)
-    lap("test scoring")
+    lap("ml scoring")
     judged = _judge(frame, model, champion_threshold, criteria, lap)
-    sections = validation_report.sections(frame, model.threshold, champion_threshold, validation_report.champion_name(champion),
-                                          judged.fair, judged.explained, None)
+    cost = computational_validation.judge(challenger_run, champion_run, criteria.computational)
+    name = validation_report.champion_name(champion)
+    sections = validation_report.sections(frame, model.threshold, champion_threshold, name, judged.fair, judged.explained,
+                                          {"challenger": challenger_run, name: champion_run})
     scores = score_distribution.ScoreDistribution.of(frame["challenger_score"].to_numpy())
-    return [*judged.ml, *judged.fair.gates, judged.explained.gate], sections, scores
+    return [*done, *judged.ml, *cost, *judged.fair.gates, judged.explained.gate], sections, scores
 
 
 @dataclass(frozen=True)
