@@ -144,8 +144,8 @@ def test_the_night_trains_a_version_from_sparks_rows_and_validates_it(night) -> 
 
 
 def test_a_version_whose_file_changed_fails_smoke_on_spark(night) -> None:
+    (version,) = registry.version_tags(night["settings"])
     settings = replace(night["settings"], target="spark_test")
-    (version,) = registry.version_tags(settings)
     uri = MlflowClient(settings.mlflow_tracking_uri).get_model_version_download_uri(settings.model_name, version)
     mlmodel = Path(uri.removeprefix("file://")) / "MLmodel"
     original = mlmodel.read_text()
