@@ -235,6 +235,7 @@ def nightly_customer_labels(
     target: Target | None = None,
     retrain: bool = False,
     dbt_vars: dict | None = None,
+    skip_training: bool = False,
 ) -> str:
     """Tonight's customer labels: freshness → dbt build → monitoring → release → score and publish →
     [canary checks] → monitoring refresh → triggers → [train] → [validate] → summary.
@@ -244,13 +245,14 @@ def nightly_customer_labels(
         as_of_date: the night to label (default today).
         target: dev | test | prod (default CUSTLABEL_TARGET), or spark: the same night on Spark.
         retrain: train a new challenger even when no trigger fired.
+        skip_training: train nothing tonight even when a trigger fires (the triggers are still measured and recorded).
         dbt_vars: vars for every dbt step, as `dbt build --vars` takes them (e.g. {"freshness": "warn"}).
 
     A version trained tonight is validated and awaits the business owner's approval. Approval is not a
     parameter: `custlabel nightly --auto-approve` (demo, tests) sets it for runs it starts; it approves
     tonight's version only when every validation gate passed.
     """
-    night = night_steps.plan(as_of_date, target, retrain, dbt_vars=dbt_vars)
+    night = night_steps.plan(as_of_date, target, retrain, dbt_vars=dbt_vars, skip_training=skip_training)
     masking.protect_logs(night.settings())
     if night.target == spark_night.TARGET:
         return night_on_spark(night)

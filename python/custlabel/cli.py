@@ -242,7 +242,7 @@ def _nightly(args: argparse.Namespace) -> None:
 
     print(serving.run_once(
         get_settings(), as_of_date=args.as_of, target=args.target, retrain=args.retrain, auto_approve=args.auto_approve or None,
-        dbt_vars=dbt_runner.parse_vars(args.vars),
+        dbt_vars=dbt_runner.parse_vars(args.vars), skip_training=args.skip_training,
     ))
 
 
@@ -486,6 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     nightly.add_argument("--as-of", type=date.fromisoformat, default=None, help="the night to label, YYYY-MM-DD (default: the last complete night, yesterday in CUSTLABEL_TIMEZONE)")
     _add_target(nightly, spark=True)
     nightly.add_argument("--retrain", action="store_true", help="train a new challenger even when a model exists")
+    nightly.add_argument("--skip-training", action="store_true", help="train nothing tonight, even when a trigger fires "
+                         "(the triggers are measured and recorded; a night with a short window)")
     nightly.add_argument("--auto-approve", action="store_true", help="approve a trained version that passed every gate (demo, tests; CUSTLABEL_AUTO_APPROVE=1 too)")
     nightly.add_argument("--vars", default="", help="dbt vars for every dbt step, as `dbt build --vars` takes them, "
                          "e.g. '{outcome_window_days: 30, freshness: warn}'")

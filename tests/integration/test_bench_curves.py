@@ -52,6 +52,15 @@ def test_the_curves_are_measured_printed_drawn_and_written(
     nights = [r for r in doc["records"] if r["section"] == "night"]
     assert sorted(worlds) == [(300, 180), (300, 360), (600, 360)]
     assert len(nights) == 4
+    runs = {r["customers"]: r for r in doc["records"] if r["section"] == "nightly"}
+    assert sorted(runs) == [300, 600], "a whole nightly run on each world of the customers curve"
+    for run in runs.values():
+        steps = {name.removeprefix("step ") for name in run["seconds"] if name.startswith("step ")}
+        assert {"source freshness", "dbt build", "score and publish", "monitoring refresh", "monitoring report",
+                "triggers"} <= steps
+        assert "train" not in steps, "the bootstrap trigger fires on a world without a model, and training is skipped"
+        assert run["seconds"]["nightly_run"] >= run["seconds"]["step dbt build"] > 0
+        assert run["bytes"]["nightly_run_peak_largest_process_bytes"] > 0
     for world in worlds.values():
         assert world["seconds"]["full_build"] > 0 and world["figures"]["sale_rows"] > 0
         assert world["bytes"]["full_build_peak_postgres_bytes"] > 0
@@ -63,17 +72,19 @@ def test_the_curves_are_measured_printed_drawn_and_written(
     shares = sorted(n["figures"]["changed_share"] for n in nights if n["customers"] == 300 and n["history_days"] == 360)
     assert shares[1] > shares[0], "three times the simulation's rates change more rows"
 
-    assert set(doc["curves"]) == {"customers", "history", "changed_rows"}
+    assert set(doc["curves"]) == {"customers", "nightly_run", "history", "changed_rows"}
     assert [x for x, _ in doc["curves"]["customers"]["points"]] == [300, 600]
+    assert [x for x, _ in doc["curves"]["nightly_run"]["points"]] == [300, 600]
+    assert any(line.startswith("  custlabel nightly --skip-training, end to end: ") for line in lines)
     assert [x for x, _ in doc["curves"]["history"]["points"]] == [180, 360]
     assert len(doc["curves"]["changed_rows"]["points"]) == 2
-    for name in ("customers", "history", "changed_rows"):
+    for name in ("customers", "nightly_run", "history", "changed_rows"):
         png = tmp_path / "bench" / f"nightly-{name}.png"
         assert png.read_bytes().startswith(PNG_SIGNATURE) and png.stat().st_size > 5_000
         assert f"  drawn: {png}" in lines
 
     shown = terminal.getvalue()
-    assert "bench curves: 7/7 builds (100%)" in shown
+    assert "bench curves: 9/9 builds (100%)" in shown
     assert "demo-data: 600/600 customers (100%)" in shown
     assert re.search(r"dbt customer_features: (\d+)/\1 nights \(100%\)", shown), "a first build shows its nights"
     assert "bench: 0 sections" not in shown

@@ -67,6 +67,7 @@ class Night:
     as_of_date: date
     target: str
     retrain: bool = False
+    skip_training: bool = False
     auto_approve: bool = False
     run_id: str = ""
     run_name: str = ""
@@ -105,8 +106,11 @@ def plan(
     target: str | None,
     retrain: bool,
     dbt_vars: dict[str, Any] | None = None,
+    skip_training: bool = False,
 ) -> Night:
     """Tonight's run: the night (default the last complete one), the target (default CUSTLABEL_TARGET), dbt vars, the Prefect run ids."""
+    if retrain and skip_training:
+        raise CustlabelError("retrain and skip_training ask for opposite things: choose one (--retrain or --skip-training)")
     settings = get_settings()
     target = target or settings.target
     schema_for(target)
@@ -114,6 +118,7 @@ def plan(
         as_of_date=as_of_date or last_complete_night(settings.timezone),
         target=target,
         retrain=retrain,
+        skip_training=skip_training,
         auto_approve=approves(settings),
         run_id=str(flow_run.id or uuid.uuid4()),
         run_name=str(flow_run.name or "local"),
@@ -135,7 +140,7 @@ def one_run_at_a_time(night: Night) -> Iterator[None]:
 
 def run_record(night: Night) -> pipeline_runs.RunRecord:
     """The row of this run in pipeline_runs."""
-    parameters = {"retrain": night.retrain, "auto_approve": night.auto_approve, "dbt_vars": night.dbt_vars}
+    parameters = {"retrain": night.retrain, "skip_training": night.skip_training, "auto_approve": night.auto_approve, "dbt_vars": night.dbt_vars}
     return pipeline_runs.RunRecord(
         night.settings(), night.schema, night.run_id, night.run_name, night.as_of_date, night.target, parameters, attempt()
     )
@@ -483,7 +488,9 @@ def find_triggers(night: Night) -> TriggerReport:
     if not fired:
         return TriggerReport(measured, "none")
     cooling = None if night.retrain else triggers.cooling_off(settings, night.as_of_date, policy)
-    if state.on_its_way and not night.retrain:
+    if night.skip_training:
+        action = "none: training skipped tonight (--skip-training)"
+    elif state.on_its_way and not night.retrain:
         action = f"none: v{state.on_its_way} is already on its way"
     elif cooling:
         action = f"none: {cooling}"

@@ -148,6 +148,7 @@ def run_once(
     retrain: bool = False,
     auto_approve: bool | None = None,
     dbt_vars: dict[str, Any] | None = None,
+    skip_training: bool = False,
 ) -> str:
     """Run the flow once in this process (Prefect's local mode unless PREFECT_API_URL is set); returns the summary.
 
@@ -157,4 +158,5 @@ def run_once(
     flow = load_flow(settings)
     approval = {} if auto_approve is None else {"CUSTLABEL_AUTO_APPROVE": "1" if auto_approve else "0"}
     with patient_prefect(), exported(approval):
-        return flow(as_of_date=as_of_date, target=target, retrain=retrain, dbt_vars=dbt_vars or {})
+        return flow(as_of_date=as_of_date, target=target, retrain=retrain, dbt_vars=dbt_vars or {},
+                    skip_training=skip_training)

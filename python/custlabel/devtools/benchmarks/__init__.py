@@ -94,6 +94,7 @@ def run_all(
     if plan is not None:
         measured = curves.measure(target, plan, end_date)
         records += measured
+        lines += [line for record in measured for line in record.lines]
         drawn = curves.shape(measured, plan)
         for curve in drawn:
             lines += _print([*curve.table(), f"  drawn: {curves.draw(curve, settings.local_dir / 'bench')}"])

@@ -40,6 +40,10 @@ class CurvePlan:
             wanted.append((self.base_customers, self.base_days))
         return list(dict.fromkeys(wanted))
 
+    def runs_nightly(self, world: tuple[int, int]) -> bool:
+        """Whether the world gets a whole nightly run after its nights: the worlds of the customers curve."""
+        return world in {(size, self.base_days) for size in self.sizes}
+
     def scales_of(self, world: tuple[int, int]) -> list[float]:
         """The nights to build on a world: the demo's rates first, then the other scales of the changed-rows curve."""
         if world != (self.base_customers, self.base_days):
@@ -68,16 +72,25 @@ class Curve:
 
 
 def measure(settings: Settings, plan: CurvePlan, end_date: date) -> list[Record]:
-    """Build each world of the plan and its nights; returns the world and night records."""
+    """Build each world of the plan and its nights, then, on the customers curve, a whole nightly run of the night
+    after; prints each world's figures as it ends and returns the world, night and nightly records."""
     records: list[Record] = []
-    steps = sum(1 + len(plan.scales_of(world)) for world in plan.worlds())
+    steps = sum(1 + len(plan.scales_of(world)) + plan.runs_nightly(world) for world in plan.worlds())
     with Progress("bench curves", steps, "builds") as progress:
         for customers, days in plan.worlds():
-            records.append(dbt_build.build_world(settings, customers, days, end_date))
+            world = dbt_build.build_world(settings, customers, days, end_date)
             progress.advance()
+            nights = []
             for scale in plan.scales_of((customers, days)):
-                records.append(dbt_build.build_night(settings, customers, days, scale))
+                nights.append(dbt_build.build_night(settings, customers, days, scale))
                 progress.advance()
+            nightly = None
+            if plan.runs_nightly((customers, days)):
+                nightly = dbt_build.run_nightly(settings, customers, days)
+                progress.advance()
+            world.lines = dbt_build.lines(world, nights[0], nightly)
+            print("\n".join(world.lines), flush=True)
+            records += [world, *nights, *([nightly] if nightly else [])]
     return records
 
 
@@ -91,6 +104,10 @@ def shape(records: list[Record], plan: CurvePlan) -> list[Curve]:
             (night.customers, night.seconds["night_build"])
             for night in demo_rate if night.history_days == plan.base_days and night.customers in plan.sizes
         )))
+    if plan.sizes:
+        curves.append(Curve("nightly_run", "customers", sorted(
+            (run.customers, run.seconds["nightly_run"]) for run in records if run.section == "nightly"
+        ), y_label="custlabel nightly --skip-training seconds"))
     if plan.history_days:
         curves.append(Curve("history", f"history days at {plan.base_customers:,} customers", sorted(
             (night.history_days, night.seconds["night_build"])
