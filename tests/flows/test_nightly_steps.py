@@ -160,10 +160,21 @@ def test_the_flow_has_typed_parameters_for_the_operator():
     assert flow.name == night_steps.FLOW_NAME
     properties = flow.parameters.properties
     # auto-approve is a CLI flag of runs started here, never a parameter of the served deployment
-    assert set(properties) == {"as_of_date", "target", "retrain", "dbt_vars"}
+    assert set(properties) == {"as_of_date", "target", "retrain", "dbt_vars", "skip_training"}
     assert {"format": "date", "type": "string"} in properties["as_of_date"]["anyOf"]
     assert {"enum": ["dev", "test", "prod", "spark"], "type": "string"} in properties["target"]["anyOf"]
-    assert properties["retrain"]["type"] == "boolean"
+    assert properties["retrain"]["type"] == "boolean" and properties["skip_training"]["type"] == "boolean"
+
+
+def test_retraining_and_skipping_training_together_is_refused():
+    with pytest.raises(CustlabelError, match="--retrain or --skip-training"):
+        night_steps.plan(date(2026, 6, 30), "prod", retrain=True, skip_training=True)
+
+
+def test_a_night_that_skips_training_says_so_in_its_run_record():
+    night = night_steps.plan(date(2026, 6, 30), "prod", retrain=False, skip_training=True)
+    assert night.skip_training and not night.retrain
+    assert night_steps.run_record(night).parameters["skip_training"] is True
 
 
 def test_auto_approval_is_set_where_the_night_is_started_and_never_in_a_deployments_run(monkeypatch):
