@@ -289,13 +289,7 @@ def _test_environment(
     model = registry.load_version(test, version, CHALLENGER)
     has_champion = champion_run.model_name != rule_baseline.MODEL_NAME
     champion_threshold = _champion_threshold(test, champion_run.model_version) if has_champion else None
-    judged = _judge(frame, model, champion_threshold if has_champion else None, criteria, lap)
-    cost = computational_validation.judge(challenger_run, champion_run, criteria.computational)
-    name = validation_report.champion_name(champion)
-    sections = validation_report.sections(frame, model.threshold, champion_threshold, name, judged.fair, judged.explained,
-                                          {"challenger": challenger_run, name: champion_run})
-    scores = score_distribution.ScoreDistribution.of(frame["challenger_score"].to_numpy())
-    return [*done, *judged.ml, *cost, *judged.fair.gates, judged.explained.gate], sections, scores
+    return _gates(frame, model, champion, champion_threshold, (challenger_run, champion_run), criteria, done, lap)
 
 
 def _test_environment_on_spark(
@@ -327,6 +321,22 @@ def _test_environment_on_spark(
         frame["champion_score"] = registry.load_version(test, champion, CHAMPION).scores(frame)
         champion_threshold = _champion_threshold(test, champion)
     lap("ml scoring")
+    return _gates(frame, model, champion, champion_threshold, (challenger_run, champion_run), criteria, done, lap)
+
+
+def _gates(
+    frame: pd.DataFrame,
+    model: DeployedModel,
+    champion: str | None,
+    champion_threshold: float | None,
+    runs: tuple[computational_validation.ScoringRun, computational_validation.ScoringRun],
+    criteria: acceptance.AcceptanceCriteria,
+    done: list[GateResult],
+    lap: Callable[[str], None],
+) -> tuple[list[GateResult], dict[str, str], score_distribution.ScoreDistribution]:
+    """The ML, computational, fairness and explainability gates on the scored frame and the (challenger, champion)
+    scoring runs; returns them after `done`, the report's sections and the version's score distribution."""
+    challenger_run, champion_run = runs
     judged = _judge(frame, model, champion_threshold, criteria, lap)
     cost = computational_validation.judge(challenger_run, champion_run, criteria.computational)
     name = validation_report.champion_name(champion)
