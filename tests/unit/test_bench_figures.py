@@ -32,9 +32,11 @@ def test_the_curves_take_their_points_from_the_nights_of_their_axis() -> None:
         night(100, 540, 10.0, share=0.004), night(100, 540, 8.0, 0.5, 0.002), night(100, 540, 20.0, 4.0, 0.016),
         night(300, 540, 25.0),
         night(100, 180, 9.0), night(100, 1080, 11.0),
+        Record("nightly", 300, 540, seconds={"nightly_run": 70.0}), Record("nightly", 100, 540, seconds={"nightly_run": 40.0}),
     ]
-    customers, history, changed = shape(records, PLAN)
+    customers, nightly_run, history, changed = shape(records, PLAN)
     assert customers == Curve("customers", "customers", [(100, 10.0), (300, 25.0)])
+    assert nightly_run.points == [(100, 40.0), (300, 70.0)]
     assert history.points == [(180, 9.0), (540, 10.0), (1080, 11.0)]
     assert changed.points == [(0.002, 8.0), (0.004, 10.0), (0.016, 20.0)]
     assert changed.table()[1:] == ["         0.20%       8.0 s", "         0.40%      10.0 s", "         1.60%      20.0 s"]

@@ -104,9 +104,10 @@ def shape(records: list[Record], plan: CurvePlan) -> list[Curve]:
             (night.customers, night.seconds["night_build"])
             for night in demo_rate if night.history_days == plan.base_days and night.customers in plan.sizes
         )))
-    if plan.sizes:
+    runs = [record for record in records if record.section == "nightly"]
+    if plan.sizes and runs:
         curves.append(Curve("nightly_run", "customers", sorted(
-            (run.customers, run.seconds["nightly_run"]) for run in records if run.section == "nightly"
+            (run.customers, run.seconds["nightly_run"]) for run in runs
         ), y_label="custlabel nightly --skip-training seconds"))
     if plan.history_days:
         curves.append(Curve("history", f"history days at {plan.base_customers:,} customers", sorted(
