@@ -12,7 +12,7 @@ from datetime import date
 
 from psycopg import sql
 
-from custlabel.config import Settings
+from custlabel.config import Settings, schema_for
 from custlabel.demo import loader, simulation
 from custlabel.devtools.benchmarks import BENCH_DATABASE
 from custlabel.devtools.benchmarks.memory import PeakMemory
@@ -86,12 +86,11 @@ def run_nightly(settings: Settings, customers: int, days: int) -> Record:
 
 
 def _step_seconds(settings: Settings, night: date) -> dict[str, float]:
-    """The steps of the night's newest run in the run record, each with its seconds."""
-    schema = settings.schema
+    """The steps of the night's newest run in the prod target's run record, each with its seconds."""
     with db.connect(settings) as conn:
         (steps,) = conn.execute(
             sql.SQL("select steps from {} where as_of_date = %s order by started_at desc limit 1").format(
-                sql.Identifier(schema, pipeline_runs.TABLE)),
+                sql.Identifier(schema_for("prod"), pipeline_runs.TABLE)),
             [night],
         ).fetchone()
     return {step["name"]: float(step["seconds"]) for step in steps}
