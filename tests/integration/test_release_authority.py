@@ -172,3 +172,15 @@ def test_after_a_rolled_back_canary_the_triggers_train_again(dead_ends, monkeypa
     rollout.roll_back_canary(dead_ends, third, later, "nightly", "canary checks failed: canary_scores_present")
     assert (lifecycle.read(dead_ends).state_of(third), registry.alias_versions(dead_ends)) == ("rolled_back", {})
     assert triggers_on(later + timedelta(days=POLICY.triggers.cool_off_nights)).action == "retrain"
+
+
+def test_a_night_that_skips_training_records_the_fired_trigger_and_trains_nothing(dead_ends, monkeypatch) -> None:
+    use(dead_ends, monkeypatch)
+    night = NIGHT + timedelta(days=30)
+    found = night_steps.find_triggers(night_steps.Night(as_of_date=night, target="prod", skip_training=True,
+                                                        run_id=f"r-{night}", run_name="t"))
+    assert [t.name for t in found.fired] == ["no_champion"] and not found.train
+    assert found.action == "none: training skipped tonight (--skip-training)"
+    [recorded] = [e for e in release_log.history(dead_ends) if e.event == "triggered" and e.as_of_date == night]
+    assert recorded.details["action"] == found.action
+    assert triggers_on(night + timedelta(days=1)).action == "retrain"
