@@ -112,10 +112,12 @@
 {% macro spark__not_materialized() %}{{ return('') }}{% endmacro %}
 
 {% macro work_mem(size) -%}
-    {#- A pre-hook: Postgres keeps a big aggregation's hash tables in memory; Spark has no such setting. -#}
+    {#- A pre-hook: Postgres keeps a big aggregation's hash tables in memory; Spark has no such setting.
+        For the model's transaction only: a session-wide setting would follow every model and test the
+        same connection runs next, each of its hashes and sorts free to take as much. -#}
     {{ return(adapter.dispatch('work_mem', 'custlabel')(size)) }}
 {%- endmacro %}
-{% macro default__work_mem(size) %}{{ return("set work_mem = '" ~ size ~ "'") }}{% endmacro %}
+{% macro default__work_mem(size) %}{{ return("set local work_mem = '" ~ size ~ "'") }}{% endmacro %}
 {% macro spark__work_mem(size) %}{{ return('') }}{% endmacro %}
 
 {% macro refresh_statistics(relation) -%}

@@ -15,7 +15,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         indexes=[{'columns': ['sale_key']}],
-        pre_hook="{{ work_mem('1GB') }}",
+        pre_hook="{{ work_mem('1GB') if not is_incremental() }}",
         post_hook=[
             "{{ hook_index('clean_sale_id', '(sale_id) " ~ clean ~ "', unique=true) }}",
             "{{ hook_index('quarantined', '(quarantine_reason) where quarantine_reason is not null') }}",
@@ -36,7 +36,7 @@
 -- used: the staging checks, plus the ones that need its customer; older versions of a
 -- sale are superseded (neither clean nor quarantined). The unique index on clean sale
 -- ids makes a second clean version of a sale fail the build. The full
--- build sorts every sale to rank the versions of each: hence the work_mem.
+-- build sorts every sale to rank the versions of each: hence its work_mem (on full builds only).
 --
 -- Incremental: each night re-checks every row of the sales that changed since the
 -- last build (updated_at past the newest one seen, less a day for late commits), of
@@ -90,12 +90,17 @@ changed_sales as (
     from {{ this }}
     where quarantine_reason in ('unknown_customer', 'sold_before_customer_existed')
     union
-    -- their clean sales (through the index on clean customers; the rows set aside or
-    -- superseded keep their state whatever their customer, or are taken just above)
+    -- their clean sales that the change sets aside: their customer gone, or created after
+    -- them (through the index on clean customers; the rows set aside or superseded keep
+    -- their state whatever their customer, or are taken just above). An edit that keeps
+    -- the customer and its creation time checks none of its sales again.
     select checked.sale_key
     from {{ this }} as checked
     inner join changed_customers on changed_customers.customer_id = checked.customer_id
+    left join {{ ref('int_customers_deduplicated') }} as customers
+        on customers.customer_id = checked.customer_id
     where checked.quarantine_reason is null and not checked.superseded
+        and (customers.customer_id is null or checked.sold_at < customers.created_at)
 
 ),
 
