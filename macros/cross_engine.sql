@@ -112,10 +112,15 @@
 {% macro spark__not_materialized() %}{{ return('') }}{% endmacro %}
 
 {% macro work_mem(size) -%}
-    {#- A pre-hook: Postgres keeps a big aggregation's hash tables in memory; Spark has no such setting.
-        For the model's transaction only: a session-wide setting would follow every model and test the
-        same connection runs next, each of its hashes and sorts free to take as much. -#}
-    {{ return(adapter.dispatch('work_mem', 'custlabel')(size)) }}
+    {#- A pre-hook for a model built whole (its first build, or a full refresh): Postgres keeps a big
+        aggregation's hash tables in memory, for the model's transaction only (a session-wide setting
+        would follow every model and test the connection runs next). A night's build reads the night's
+        rows within the server's own work_mem: a backend of its hashes takes gigabytes otherwise.
+        Spark has no such setting. -#}
+    {%- if should_full_refresh() or load_cached_relation(this) is none -%}
+        {{ return(adapter.dispatch('work_mem', 'custlabel')(size)) }}
+    {%- endif -%}
+    {{ return('') }}
 {%- endmacro %}
 {% macro default__work_mem(size) %}{{ return("set local work_mem = '" ~ size ~ "'") }}{% endmacro %}
 {% macro spark__work_mem(size) %}{{ return('') }}{% endmacro %}

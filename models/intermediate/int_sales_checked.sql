@@ -15,7 +15,7 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         indexes=[{'columns': ['sale_key']}],
-        pre_hook="{{ work_mem('1GB') if not is_incremental() }}",
+        pre_hook="{{ work_mem('1GB') }}",
         post_hook=[
             "{{ hook_index('clean_sale_id', '(sale_id) " ~ clean ~ "', unique=true) }}",
             "{{ hook_index('quarantined', '(quarantine_reason) where quarantine_reason is not null') }}",
