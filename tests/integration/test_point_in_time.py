@@ -204,6 +204,32 @@ def test_the_sales_of_a_customer_deleted_from_master_data_are_set_aside_the_next
     assert list(reasons) == ["unknown_customer"]
 
 
+def test_the_sales_a_customer_edit_dates_before_its_creation_are_set_aside_the_next_night(make_database):
+    settings = make_database("customer_created_later")
+    loader.generate_and_load(customers=300, days=200, seed=5, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=NIGHT)
+    customer, created_at = db.read_frame(
+        settings,
+        "select customer_id, percentile_disc(0.5) within group (order by sold_at) as created_at "
+        "from analytics.int_sales_validated group by customer_id having count(*) >= 4 order by customer_id limit 1",
+        None,
+    ).iloc[0]
+    _execute(settings, f"update master_data.customers set created_at = '{created_at}', updated_at = '2026-04-20 10:00+00' "
+                       f"where customer_id = '{customer}'")
+
+    dbt_runner.run(settings, ["build"], target="prod", as_of_date=A_MONTH_LATER)
+    checked = db.read_frame(
+        settings, "select sold_at < :created_at as sold_before, coalesce(quarantine_reason, 'clean') as state "
+                  "from analytics.int_sales_checked "
+                  "where customer_id = :customer and not superseded group by 1, 2 order by 1",
+        {"customer": customer, "created_at": created_at},
+    )
+    assert checked.to_dict("records") == [
+        {"sold_before": False, "state": "clean"},
+        {"sold_before": True, "state": "sold_before_customer_existed"},
+    ]
+
+
 def test_sales_deleted_from_master_data_fail_the_build_until_a_full_refresh(make_database):
     settings = make_database("deleted")
     loader.generate_and_load(customers=300, days=200, seed=3, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
