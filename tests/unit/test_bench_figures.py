@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from custlabel.devtools.benchmarks import world_end
 from custlabel.devtools.benchmarks.curves import Curve, CurvePlan, shape
 from custlabel.devtools.benchmarks.results import Record, document, write
 
@@ -24,6 +25,16 @@ def test_each_world_is_built_once_and_the_base_world_carries_every_rate() -> Non
     assert PLAN.scales_of((100, 540)) == [1.0, 0.5, 4.0]
     assert PLAN.scales_of((300, 540)) == [1.0]
     assert PLAN.scales_of((100, 1080)) == [1.0]
+
+
+def test_every_night_appended_to_a_world_is_over_by_today() -> None:
+    today = date(2026, 12, 6)
+    # the base world: its nights at three rates, then the nightly run of the night after
+    assert PLAN.nights_after_world() == 4
+    assert world_end(today, set(), PLAN) + timedelta(days=4) == today - timedelta(days=1)
+    # the warehouse section: one night, then the nightly run
+    assert world_end(today, {"warehouse"}, None) + timedelta(days=2) == today - timedelta(days=1)
+    assert world_end(today, {"scoring"}, None) == today - timedelta(days=1)
 
 
 def test_the_curves_take_their_points_from_the_nights_of_their_axis() -> None:

@@ -44,6 +44,10 @@ class CurvePlan:
         """Whether the world gets a whole nightly run after its nights: the worlds of the customers curve."""
         return world in {(size, self.base_days) for size in self.sizes}
 
+    def nights_after_world(self) -> int:
+        """The most nights appended to one world: its nights of the changed-rows curve and its nightly run."""
+        return max((len(self.scales_of(world)) + self.runs_nightly(world) for world in self.worlds()), default=0)
+
     def scales_of(self, world: tuple[int, int]) -> list[float]:
         """The nights to build on a world: the demo's rates first, then the other scales of the changed-rows curve."""
         if world != (self.base_customers, self.base_days):
