@@ -2,7 +2,7 @@
 
 Scanned: everything the run wrote to stdout and stderr (Prefect's and dbt's output
 included), what `db url` and `db env` print beside it, every file under .local (reports,
-dbt logs, the MLflow store), the server's log with DDL logged (the BI role is created
+dbt's log of every statement, the MLflow store), the server's log with DDL logged (the BI role is created
 tonight), and the run and release records.
 """
 
@@ -66,6 +66,7 @@ def night(make_database, password_auth, tmp_path_factory: pytest.TempPathFactory
             patch.delenv(name, raising=False)
         patch.setenv("DATABASE_URL", url)
         patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
+        patch.setenv("DBT_LOG_PATH", str(local / "dbt-logs"))  # scanned with the rest of .local
         patch.setenv("CUSTLABEL_BI_PASSWORD", BI_PASSWORD)
         patch.setenv("CUSTLABEL_TARGET", "prod")
         for variable, value in ONE_FAMILY.items():
@@ -97,6 +98,8 @@ def test_a_whole_night_neither_prints_nor_logs_a_password(night, capfd: pytest.C
         ).fetchall()]
     files = {path: path.read_bytes() for path in local.rglob("*") if path.is_file()}
     assert len(records) >= 3 and len(files) > 10
+    # dbt's log holds the night's statements (the features' insert among them) though the terminal shows warnings only
+    assert b'"target_name": "prod", "node_id": "model.custlabel.customer_features"} */' in files[local / "dbt-logs" / "dbt.log"]
     for secret in (WAREHOUSE_PASSWORD, WAREHOUSE_PASSWORD.replace(" ", "%20"), BI_PASSWORD):
         assert secret not in out and secret not in err
         assert secret not in server_log

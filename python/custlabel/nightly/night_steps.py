@@ -163,8 +163,9 @@ class DbtStep:
 
 
 def run_dbt(night: Night, args: list[str]) -> DbtStep:
-    # Warnings and errors only on the terminal: the run's logs and record carry the rest (and logs/dbt.log).
-    quiet = ["--log-level", "warn"]
+    # Warnings and errors only on the terminal: the run's logs and record carry the rest, and logs/dbt.log every
+    # statement with its seconds (--log-level alone would set the file's level too).
+    quiet = ["--log-level", "warn", "--log-level-file", "debug"]
     result = dbt_runner.run(
         night.settings(), [*args, *quiet], target=night.target, as_of_date=str(night.as_of_date),
         extra_vars=night.dbt_vars,
