@@ -139,7 +139,8 @@ def generate_and_load(
                 _copy(conn, "demo_truth.bad_probability", ["customer_id", "as_of_date", "p_bad"], truth_csv)
                 n_customers += block_customers
                 n_sales += block_sales
-                progress.advance(block_customers)
+                # customers, not rows: a block's rows include the duplicates the demo injects
+                progress.advance(min(BLOCK_CUSTOMERS, spec.customers - progress.done))
     seconds = time.perf_counter() - started
     with db.connect(settings, autocommit=True) as conn:
         conn.execute("analyze master_data.customers, master_data.sales")
