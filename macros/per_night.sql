@@ -6,6 +6,24 @@
     {{ return(as_of_dates_to_build(candidates, this if holds_nights else none)) }}
 {%- endmacro %}
 
+{% macro labelled_nights() -%}
+    {#- The nights the label history holds (written by `custlabel score`), oldest first,
+        as 'YYYY-MM-DD' strings; none before the first night (no table yet). -#}
+    {%- set history = source('scoring', 'customer_label_history') -%}
+    {%- set found = load_relation(history) if execute else none -%}
+    {{ return(as_of_dates_to_build(found, none) if found is not none else []) }}
+{%- endmacro %}
+
+{% macro is_night_in(nights, column='as_of_date') -%}
+    {#- True for the rows of the given nights ('YYYY-MM-DD' strings), compared to date
+        constants; false for none. -#}
+    {%- if nights -%}
+    {{ column }} in ({% for night in nights %}'{{ night }}'::date{% if not loop.last %}, {% endif %}{% endfor %})
+    {%- else -%}
+    false
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro union_per_night(nights) -%}
     {#- The caller's query once per night (given the night as 'YYYY-MM-DD'), joined by
         union all, so that each night's bounds are constants: Postgres scans in

@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NIGHT = date(2026, 6, 30)  # DEMO_END_DATE of the built warehouse
 MATURED = date(2026, 3, 1)  # a monthly night whose 90-day window ended before NIGHT
+EARLIER = date(2026, 2, 1)  # a matured monthly night before MATURED
 MARTS = "analytics_monitoring"
 
 
@@ -28,22 +29,31 @@ def build_label_marts(settings: Settings, *flags: str) -> None:
             as_of_date=str(NIGHT))
 
 
-@pytest.fixture(scope="module")
-def scored_past_night(built_warehouse: Settings):
-    """History rows for MATURED as the rule baseline labelled them; removed again afterwards."""
-    with db.connect(built_warehouse) as conn:
+def label_night(settings: Settings, night: date) -> None:
+    """History rows for the night as the rule baseline labelled it."""
+    with db.connect(settings) as conn:
         writeback.ensure_history(conn, "analytics")
         conn.execute(
             "insert into analytics.customer_label_history (customer_id, label, score, threshold, model_name,"
             " model_version, as_of_date, reason_1, reason_2, reason_3)"
             " select customer_id, label, score, 0.5, 'rule-baseline', 'test', as_of_date, reason_1, reason_2, reason_3"
             " from analytics.rule_baseline_scores where as_of_date = %s",
-            [MATURED],
+            [night],
         )
+
+
+def unlabel_night(settings: Settings, night: date) -> None:
+    with db.connect(settings) as conn:
+        conn.execute("delete from analytics.customer_label_history where as_of_date = %s", [night])
+
+
+@pytest.fixture(scope="module")
+def scored_past_night(built_warehouse: Settings):
+    """History rows for MATURED as the rule baseline labelled them; removed again afterwards."""
+    label_night(built_warehouse, MATURED)
     build_label_marts(built_warehouse)
     yield built_warehouse
-    with db.connect(built_warehouse) as conn:
-        conn.execute("delete from analytics.customer_label_history where as_of_date = %s", [MATURED])
+    unlabel_night(built_warehouse, MATURED)
     build_label_marts(built_warehouse, "--full-refresh")
 
 
@@ -85,6 +95,26 @@ def test_realized_precision_and_recall_meet_history_with_outcomes(scored_past_ni
     assert realized == [(MATURED, "test", labelled, with_outcome, tp, fp, fn,
                          pytest.approx(tp / (tp + fp)), pytest.approx(tp / (tp + fn)))]
     assert labelled == with_outcome > 0
+
+
+def test_a_matured_night_labelled_after_a_later_one_is_added_as_a_full_rebuild_has_it(scored_past_night):
+    realized = f"select * from {MARTS}.realized_performance order by as_of_date, model_name, model_version"
+    # A row written again has a new xmin (the transaction that wrote it).
+    held_rows = f"select xmin::text from {MARTS}.realized_performance where as_of_date = %s"
+    held_before = fetch(scored_past_night, held_rows, [MATURED])
+    label_night(scored_past_night, EARLIER)
+    try:
+        build_label_marts(scored_past_night)
+        incremental = fetch(scored_past_night, realized)
+        held_after = fetch(scored_past_night, held_rows, [MATURED])
+        build_label_marts(scored_past_night, "--full-refresh")
+        rebuilt = fetch(scored_past_night, realized)
+    finally:
+        unlabel_night(scored_past_night, EARLIER)
+        build_label_marts(scored_past_night, "--full-refresh")
+    assert [row[0] for row in rebuilt] == [EARLIER, MATURED]
+    assert incremental == rebuilt
+    assert held_after == held_before  # the night it held was not read and written again
 
 
 def test_label_rate_and_score_distribution_per_night_and_version(scored_past_night):

@@ -1,23 +1,26 @@
+{{ config(materialized='incremental', incremental_strategy=nights_strategy()) }}
+
+{% set nights = nights_to_build(ref('customer_outcomes')) | select('in', labelled_nights()) | list %}
+
 -- One row per night and model version whose outcome window has matured: the
 -- labels published that night met with what the customers really did in
 -- (as_of_date, as_of_date + W]. Precision of "bad" is the agreed measure.
+-- Incremental: each build adds the labelled nights whose outcomes matured since the
+-- last, whatever their order (a past night scored late is added too); the nights it
+-- holds are not read again. After re-scoring a night it holds, run it with --full-refresh.
 with
 
 history as (
 
     select * from {{ ref('label_history') }}
+    where {{ is_night_in(nights) }}
 
 ),
 
 outcomes as (
 
     select * from {{ ref('customer_outcomes') }}
-
-),
-
-matured_nights as (
-
-    select distinct as_of_date, window_end from outcomes
+    where {{ is_night_in(nights) }}
 
 ),
 
@@ -25,13 +28,12 @@ labelled as (
 
     select
         history.as_of_date,
-        matured_nights.window_end,
+        history.as_of_date + {{ var('outcome_window_days') }} as window_end,
         history.model_name,
         history.model_version,
         history.label,
         outcomes.is_bad
     from history
-    inner join matured_nights using (as_of_date)
     left join outcomes using (customer_id, as_of_date)
 
 ),
