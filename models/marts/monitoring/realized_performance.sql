@@ -5,9 +5,9 @@
 -- One row per night and model version whose outcome window has matured: the
 -- labels published that night met with what the customers really did in
 -- (as_of_date, as_of_date + W]. Precision of "bad" is the agreed measure.
--- Incremental: each build adds the labelled nights whose outcomes matured since the
--- last, whatever their order (a past night scored late is added too); the nights it
--- holds are not read again. After re-scoring a night it holds, run it with --full-refresh.
+-- Incremental: a build adds the matured nights it does not hold yet that have labels,
+-- whatever their order (a past night scored late is added too), and reads only those
+-- nights' labels and outcomes. After re-scoring a night it holds, run it with --full-refresh.
 with
 
 history as (
