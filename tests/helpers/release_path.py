@@ -1,8 +1,9 @@
 """Taking a registered version along the release path in tests that do not run `custlabel validate` itself.
 
-The verdict is recorded through the lifecycle, as `custlabel validate` records it: under the
-shipped acceptance.yml and against the target's current champion (test_validate.py runs the
-real validation).
+A stand-in model is registered through its training gates. Its verdict is recorded as `custlabel
+validate` records it, under the shipped acceptance.yml and against the target's current champion:
+through the lifecycle alone, or by validate's own record with the version's score distribution,
+which its canary nights are judged against (test_validate.py runs the real validation).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def newest_matured_night(settings: Settings) -> date:
     return training_data.read_summary(engine_schemas.of_target(settings, settings.schema))["as_of_date"].max()
 
 
-def record_scored_validation(settings: Settings, version: str, night: date) -> validate_version.Validation:
+def record_scored_validation(settings: Settings, version: str, night: date) -> None:
     """A passed validation recorded by `custlabel validate`'s own record, with the version's score distribution on
     the night's sampled training_set rows (`validate_version.evaluation_rows`, on the target's engine): the
     distribution its canary nights are judged against. The gates themselves are test_validate.py's."""
@@ -73,4 +74,3 @@ def record_scored_validation(settings: Settings, version: str, night: date) -> v
         against_champion=lifecycle.read(settings).champion, scores=ScoreDistribution.of(scores),
     )
     validate_version.record(settings, result, ACTOR, acceptance.load(settings=settings))
-    return result
