@@ -35,7 +35,8 @@ WORLD = {"customers": 2_000, "days": 540, "seed": 5, "end_date": FIRST}
 VARS = {"feature_history_months": 3, "freshness": "warn"}
 ENGINES = ("postgres", "spark")
 # The checks that judge the canary itself (against the rule baseline the comparisons are reported only).
-GATED = {"canary_scores_present", "canary_bad_share", "canary_validation_psi", "canary_estimated_precision", "canary_scoring"}
+GATED = {"canary_scores_present", "canary_bad_share", "canary_validation_psi", "canary_estimated_precision",
+         "canary_scoring"}
 LABELS = "select customer_id, model_name, model_version, score, label from {}.customer_labels order by customer_id"
 
 
@@ -47,7 +48,8 @@ def validated_and_approved(settings: Settings) -> str:
     return version
 
 
-def run_nights(target: str, build: Callable, engine: night_steps.LabelEngine, read_labels: Callable[[], pd.DataFrame]) -> dict:
+def run_nights(target: str, build: Callable[[night_steps.Night], object], engine: night_steps.LabelEngine,
+               read_labels: Callable[[], pd.DataFrame]) -> dict:
     """Each night's build and release steps (the canary started, tonight's labels published, its checks on a
     canary night); the stand-in is approved after the first night's build."""
     nights, version = [], None
