@@ -6,9 +6,12 @@ session's warehouse but each bring an empty registry must not inherit another's 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from psycopg import sql
 
 from custlabel.config import TARGET_SCHEMAS, Settings
@@ -31,3 +34,12 @@ def with_store(settings: Settings, folder: Path) -> Settings:
         mlflow_tracking_uri=f"sqlite:///{folder / 'mlflow.db'}",
         mlflow_artifact_root=folder / "artifacts",
     )
+
+
+@contextmanager
+def engine_home(local: Path) -> Iterator[None]:
+    """The local folder and MLflow registry of one engine's night (each registry has its own version 1)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{local / 'mlflow.db'}")
+        yield

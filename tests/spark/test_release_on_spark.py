@@ -6,10 +6,7 @@ target's lock stops."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,15 +16,13 @@ from psycopg import sql
 
 from custlabel.config import Settings, get_settings, schema_for
 from custlabel.demo import loader, spark_master_data
-from custlabel.gate_verdicts import GATES_PASSED_TAG
 from custlabel.nightly import night_steps, serving, spark_night
-from custlabel.release import approval, lifecycle, release_log, release_policy, rollout
+from custlabel.release import approval, release_log, release_policy, rollout
 from custlabel.scoring import canary_slice
-from custlabel.training import model_families, registry
-from custlabel.training.features import MODEL_FEATURES
+from custlabel.training import registry
 from custlabel.warehouse import db, locking, spark_session
-from helpers.release_path import record_validation
-from helpers.scoring import fit_model, synthetic_frame
+from helpers.release_path import record_validation, register_stand_in
+from helpers.stores import engine_home
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
 
@@ -37,30 +32,10 @@ VARS = {"feature_history_months": 3}
 LABELS = "select customer_id, model_name, model_version, score, label from {}.customer_labels order by customer_id"
 
 
-@contextmanager
-def engine_home(local: Path) -> Iterator[None]:
-    """The local folder and MLflow registry of one engine's night (each registry has its own version 1)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{local / 'mlflow.db'}")
-        yield
-
-
 def register_approved(settings: Settings, missing_feature: str | None = None) -> str:
-    """A stand-in model registered for the night's target, through its training gates, validated and approved.
-
-    Args:
-        missing_feature: a feature its metadata asks for that the warehouse lacks: it loads, but cannot label.
-    """
-    frame = synthetic_frame(2000, seed=7)
-    model = fit_model(frame, "logreg", threshold=0.5)
-    sample = frame[MODEL_FEATURES].head(50)
-    if missing_feature:
-        sample = sample.assign(**{missing_feature: 0.0})
-    with registry.training_run(settings, "a stand-in canary", {"kind": "test"}):
-        version = registry.register_model(settings, model.pipeline, sample, model.threshold, model_families.trusted_types())
-    registry.tag_version(settings, version, {GATES_PASSED_TAG: "true"})
-    lifecycle.register(settings, version, "test", "a stand-in canary", {}, None, [])
+    """A stand-in model registered for the night's target (helpers.release_path.register_stand_in), validated and
+    approved."""
+    version = register_stand_in(settings, missing_feature)
     record_validation(settings, version)
     approval.approve(settings, version, "alice", "validation report reviewed")
     return version
