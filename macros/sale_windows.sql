@@ -151,16 +151,6 @@
     {#- The newest night before `night` that the model (night_by_night) holds or builds
         before it in this run, when at most max_gap_days earlier, as 'YYYY-MM-DD'; none
         on a first or full build: the night is then computed in full. -#}
-    {{ return(adapter.dispatch('previous_night_held', 'custlabel')(nights, night, max_gap_days)) }}
-{%- endmacro %}
-
-{% macro spark__previous_night_held(nights, night, max_gap_days) -%}
-    {#- None: on Spark every night is computed in full (keeping a night reads its few
-        touched sales through Postgres's indexes and arrays; docs/scale.md). -#}
-    {{ return(none) }}
-{%- endmacro %}
-
-{% macro default__previous_night_held(nights, night, max_gap_days) -%}
     {%- if not execute or load_relation(this) is none or should_full_refresh() -%}
         {{ return(none) }}
     {%- endif -%}
