@@ -173,8 +173,8 @@
 {% macro default__keeps_nights() %}{{ return(true) }}{% endmacro %}
 
 {% macro spark__keeps_nights() -%}
-    {#- Only with keep_nights_on_spark: int_sales_checked is rebuilt whole every night on
+    {#- Only with spark_nights: kept. int_sales_checked is rebuilt whole every night on
         Spark, so a kept night there compares every customer's sales besides reading the
         touched ones, and measured slower than a night computed in full (docs/scale.md). -#}
-    {{ return(var('keep_nights_on_spark')) }}
+    {{ return(var('spark_nights') == 'kept') }}
 {%- endmacro %}

@@ -1,4 +1,4 @@
-"""On Spark as on Postgres (with keep_nights_on_spark), a night of int_customer_sale_windows is kept from the
+"""On Spark as on Postgres (with spark_nights: kept), a night of int_customer_sale_windows is kept from the
 previous night it holds: the nights kept with their sales touched in between (touched_sales: late, edited,
 cancelled, moved to another customer, paid ahead, deleted, set aside) equal the same nights computed in full on
 Spark, and the nights kept on Postgres, within 1e-9 (int_customer_sale_windows and customer_features)."""
@@ -22,7 +22,7 @@ from helpers.engine_frames import assert_same_rows
 pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.slow]
 
 # Four monthly nights and the nights built; on Spark, nights kept as on Postgres (off by default there).
-VARS = {"feature_history_months": 3, "keep_nights_on_spark": True}
+VARS = {"feature_history_months": 3, "spark_nights": "kept"}
 BUILD = ["build", "--select", "+customer_features", "--resource-type", "model", "--resource-type", "snapshot"]
 TABLES = ("int_customer_sale_windows", "customer_features")
 KEYS = ["customer_id", "as_of_date"]
