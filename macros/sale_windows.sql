@@ -150,18 +150,9 @@
 {% macro previous_night_held(nights, night, max_gap_days=62) -%}
     {#- The newest night before `night` that the model (night_by_night) holds or builds
         before it in this run, when at most max_gap_days earlier, as 'YYYY-MM-DD'; none
-        on a first or full build: the night is then computed in full. -#}
-    {{ return(adapter.dispatch('previous_night_held', 'custlabel')(nights, night, max_gap_days)) }}
-{%- endmacro %}
-
-{% macro spark__previous_night_held(nights, night, max_gap_days) -%}
-    {#- None: on Spark every night is computed in full (keeping a night reads its few
-        touched sales through Postgres's indexes and arrays; docs/scale.md). -#}
-    {{ return(none) }}
-{%- endmacro %}
-
-{% macro default__previous_night_held(nights, night, max_gap_days) -%}
-    {%- if not execute or load_relation(this) is none or should_full_refresh() -%}
+        on a first or full build, or where nights are not kept (keeps_nights): the night
+        is then computed in full. -#}
+    {%- if not execute or not keeps_nights() or load_relation(this) is none or should_full_refresh() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set held = run_query("select max(as_of_date)::" ~ type_text() ~ " from " ~ this ~ " where as_of_date < '" ~ night ~ "'::date").columns[0].values()[0] -%}
@@ -172,4 +163,18 @@
     {%- set previous = candidates | max -%}
     {%- set gap = modules.datetime.date.fromisoformat(night) - modules.datetime.date.fromisoformat(previous) -%}
     {{ return(previous if gap.days <= max_gap_days else none) }}
+{%- endmacro %}
+
+{% macro keeps_nights() -%}
+    {#- Whether a night is kept from the previous night held (previous_night_held). -#}
+    {{ return(adapter.dispatch('keeps_nights', 'custlabel')()) }}
+{%- endmacro %}
+
+{% macro default__keeps_nights() %}{{ return(true) }}{% endmacro %}
+
+{% macro spark__keeps_nights() -%}
+    {#- Only with spark_nights: kept. int_sales_checked is rebuilt whole every night on
+        Spark, so a kept night there compares every customer's sales besides reading the
+        touched ones, and measured slower than a night computed in full (docs/scale.md). -#}
+    {{ return(var('spark_nights') == 'kept') }}
 {%- endmacro %}

@@ -77,7 +77,10 @@
 {% materialization night_by_night, adapter='spark' %}
   {#- The same model on Spark: a Parquet table partitioned by as_of_date, each night the
       table does not hold written by an insert overwrite of its partition (a night built
-      again replaces itself, never adds rows twice). A first or --full-refresh build
+      again replaces itself, never adds rows twice). The overwrite is dynamic: it writes
+      the night's files aside and then swaps in that partition only, so a night may read
+      the night it is kept from in the same table (a static overwrite of a table it reads
+      is refused: UNSUPPORTED_OVERWRITE.TABLE). A first or --full-refresh build
       writes a new table and swaps it in at the end. Spark has no transactions: a failed
       build leaves the nights written before it (each whole), and the next build adds
       the rest. An enforced contract is checked on every build, in Spark's names for its

@@ -23,7 +23,9 @@
 -- set aside, or quarantined), a sale first seen late since, and, after a full rebuild of
 -- int_sales_checked (deleted sales leave no row), every customer whose count or checksum
 -- of the sales known at the previous night differs from what it holds. Without a previous
--- night (a first or full build, or a gap), the night is computed in full.
+-- night (a first or full build, or a gap), the night is computed in full. The same on
+-- Spark, where int_sales_checked is built in full every night: each kept night there
+-- compares every customer's known sales with the night it is kept from.
 {% call(night) union_per_night(nights) %}
 {% set previous = previous_night_held(nights, night) %}
 {% set parts = sale_window_parts(night) %}
@@ -56,7 +58,7 @@ touched as (
         {{ sale_is_known(now) }} as known_now,
         {{ sale_is_known(now) }} and {{ sale_status_at(now) }} <> 'cancelled' as purchase_now
     from {{ sales }}
-    where sale_id = any(array({{ sales_maybe_touched_between(previous, night) }}))
+    where {{ in_subquery('sale_id', sales_maybe_touched_between(previous, night)) }}
         and {{ sale_touched_between(previous, night) }}
 
 ),
@@ -100,11 +102,11 @@ customers_rechecked as (
     -- each through the snapshot's partial index on its current or its closed versions
     select customer_id from {{ ref('sales_snapshot') }}
     where dbt_valid_to is null
-        and sale_id = any(array(select sale_id from sales_rechecked where sale_id is not null))
+        and {{ in_subquery('sale_id', 'select sale_id from sales_rechecked where sale_id is not null') }}
     union
     select customer_id from {{ ref('sales_snapshot') }}
     where dbt_valid_to is not null
-        and sale_id = any(array(select sale_id from sales_rechecked where sale_id is not null))
+        and {{ in_subquery('sale_id', 'select sale_id from sales_rechecked where sale_id is not null') }}
 
 ),
 
@@ -122,8 +124,8 @@ customers_with_sales_gone as (
     ) as known
     full join held on held.customer_id = known.customer_id
     where (select since_previous from checked_in_full_since_previous)
-        and (known.known_sales, known.known_sales_checksum)
-            is distinct from (held.known_sales, held.known_sales_checksum)
+        and (known.known_sales is distinct from held.known_sales
+            or known.known_sales_checksum is distinct from held.known_sales_checksum)
 
 ),
 
@@ -176,7 +178,8 @@ recomputed_customers as (
 
 recomputed as (
 
-    {{ sale_window_state(night, "(select * from " ~ sales ~ " where customer_id = any(array(select customer_id from recomputed_customers)))") }}
+    {{ sale_window_state(night, "(select * from " ~ sales ~ " where "
+        ~ in_subquery('customer_id', 'select customer_id from recomputed_customers') ~ ")") }}
 
 ),
 
@@ -219,7 +222,7 @@ advanced as (
         {%- endfor %}
     from changes
     where not exists (
-        select from recomputed_customers where recomputed_customers.customer_id = changes.customer_id
+        select 1 from recomputed_customers where recomputed_customers.customer_id = changes.customer_id
     )
     group by customer_id
     having sum(known_sales) > 0

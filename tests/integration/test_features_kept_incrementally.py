@@ -12,78 +12,12 @@ import pandas as pd
 import pytest
 
 from custlabel.config import Settings
-from custlabel.demo import loader, simulation
+from custlabel.demo import loader
 from custlabel.warehouse import db, dbt_runner
+from helpers import touched_sales
+from helpers.touched_sales import START, advance
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-START = date(2026, 6, 27)
-EDITED_ON = "'2026-06-29 10:00+00'"
-
-# Sales known for weeks, each edited after it was known: a new amount, a new customer, a sale time 20
-# days earlier, a due date moved; the snapshot keeps the version each night knew.
-EDITS = f"""
-with known as (
-    select sale_id, customer_id, row_number() over (order by sale_id) as n
-    from master_data.sales
-    where status = 'completed' and sold_at >= '2026-05-01' and sold_at < '2026-06-01' and recorded_at is null
-        and customer_id in (select customer_id from master_data.customers where created_at < '2026-01-01')
-)
-update master_data.sales as sales set
-    amount = case when known.n % 4 = 0 then sales.amount * 3 else sales.amount end,
-    customer_id = case when known.n % 4 = 1
-        then (select min(customer_id) from master_data.customers where created_at < '2026-01-01') else sales.customer_id end,
-    sold_at = case when known.n % 4 = 2 then sales.sold_at - interval '20 days' else sales.sold_at end,
-    due_at = case when known.n % 4 = 3 then sales.due_at + 30 else sales.due_at end,
-    updated_at = {EDITED_ON}
-from known
-where known.sale_id = sales.sale_id and known.n <= 40
-"""
-
-# Payments recorded ahead of their date, on unpaid sales known for weeks: each becomes known on the night
-# 2026-07-01, which no new version of the sale marks (the edit was seen two nights before).
-PAID_AHEAD = f"""
-update master_data.sales set paid_at = '2026-07-01 10:00+00', updated_at = {EDITED_ON}
-where sale_id in (
-    select sale_id from master_data.sales
-    where status = 'completed' and paid_at is null and sold_at >= '2026-06-01' and sold_at < '2026-06-20'
-    order by sale_id limit 20
-)
-"""
-
-# A customer deleted from master data: its sales, known on the nights held, are set aside the next night.
-DELETE_A_CUSTOMER = """
-delete from master_data.customers where customer_id = (
-    select customer_id from master_data.sales where sold_at < '2026-06-01'
-    group by customer_id order by count(*) desc, customer_id limit 1
-)
-"""
-
-
-# A sale known for weeks set aside by an edit (its amount out of range): int_sales_checked marks its clean
-# row gone, and the customer is computed again.
-QUARANTINE_A_SALE = """
-update master_data.sales set amount = -1, updated_at = '2026-07-01 10:00+00'
-where sale_id = (
-    select sale_id from master_data.sales
-    where status = 'completed' and sold_at >= '2026-05-01' and sold_at < '2026-06-01' and recorded_at is null
-    order by sale_id desc limit 1
-)
-"""
-
-# A sale known for weeks deleted from master data: int_sales_checked sees it only once rebuilt in full (what the
-# reconciliation tests tell the operator to run), and the next kept night compares every customer's known sales.
-DELETE_A_SALE = """
-delete from master_data.sales where sale_id = (
-    select sale_id from master_data.sales
-    where status = 'completed' and sold_at >= '2026-04-01' and sold_at < '2026-05-01'
-    order by sale_id limit 1
-)
-"""
-
-
-def _advance(settings: Settings, days: int) -> simulation.NightData:
-    return simulation.advance(settings, days=days, seed=9, i_mean_database=settings.connection.dbname)
 
 
 def _read(settings: Settings, table: str, nights: list[date]) -> pd.DataFrame:
@@ -114,33 +48,18 @@ def _assert_equal(kept: pd.DataFrame, full: pd.DataFrame, table: str) -> None:
 
 @pytest.fixture(scope="module")
 def kept_and_full(make_database):
-    """Build START in full, advance five nights in three incremental builds (a sale deleted, edits and payments
-    ahead before the second; a customer deleted and a sale set aside before the last), then rebuild the two last
-    nights held in full."""
+    """Build START in full, advance five nights in three incremental builds with their sales touched in between
+    (touched_sales), then rebuild the two last nights held in full."""
     settings = make_database("features_kept")
-    loader.generate_and_load(customers=800, days=420, seed=9, end_date=START, settings=settings,
-                             i_mean_database=settings.connection.dbname)
+    loader.generate_and_load(settings=settings, i_mean_database=settings.connection.dbname, **touched_sales.WORLD)
     dbt_runner.run(settings, ["build"], target="prod", as_of_date=START)
-
-    added = [_advance(settings, 1)]
-    dbt_runner.run(settings, ["build"], target="prod", as_of_date=added[-1].night)
-    with db.connect(settings) as conn:
-        deleted_sales = conn.execute(DELETE_A_SALE).rowcount
-    dbt_runner.run(settings, ["run", "--full-refresh", "--select", "int_sales_checked"], target="prod",
-                   as_of_date=added[-1].night)
-    with db.connect(settings) as conn:
-        edited = conn.execute(EDITS).rowcount
-        paid_ahead = conn.execute(PAID_AHEAD).rowcount
-    added.append(_advance(settings, 2))
-    dbt_runner.run(settings, ["build"], target="prod", as_of_date=added[-1].night)
-    with db.connect(settings) as conn:
-        deleted = conn.execute(DELETE_A_CUSTOMER).rowcount
-        quarantined = conn.execute(QUARANTINE_A_SALE).rowcount
-    added.append(_advance(settings, 2))  # crosses the month: the nights 07-01 and tonight, each from the one before
+    added = touched_sales.advance_touching_sales(
+        settings,
+        build=lambda night: dbt_runner.run(settings, ["build"], target="prod", as_of_date=night),
+        check_sales_again=lambda night: dbt_runner.run(
+            settings, ["run", "--full-refresh", "--select", "int_sales_checked"], target="prod", as_of_date=night),
+    )
     tonight = added[-1].night
-    dbt_runner.run(settings, ["build"], target="prod", as_of_date=tonight)
-    assert (deleted_sales, edited, paid_ahead, deleted, quarantined) == (1, 40, 20, 1, 1)
-    assert sum(night.late_sales for night in added) > 0 and sum(night.revealed_events for night in added) > 0
 
     # Both after every change: a night rebuilt in full reads each sale's current row, so a sale set aside after a
     # night drops out of it (docs/dbt-and-time.md). 06-29 was kept after the deleted sale, 07-01 after the sales set
@@ -209,13 +128,13 @@ def test_a_sale_the_snapshot_first_sees_late_after_a_kept_night_held_it_recomput
 
     with db.connect(settings) as conn:
         conn.execute(THE_CUSTOMER_CREATED)
-    held = _advance(settings, 1).night
+    held = advance(settings, 1).night
     dbt_runner.run(settings, MODELS, target="prod", as_of_date=held)
     assert list(_late_customer_state(settings, held)["known_sales"]) == [3]  # clean, not yet seen by the snapshot
 
     with db.connect(settings) as conn:
         assert conn.execute(ONE_OF_ITS_SALES_EDITED).rowcount == 1
-    tonight = _advance(settings, 1).night
+    tonight = advance(settings, 1).night
     dbt_runner.run(settings, MODELS, target="prod", as_of_date=tonight)
     seen_late = db.read_frame(
         settings, "select sale_seen_late_on from analytics_snapshots.sales_snapshot where customer_id = :customer",

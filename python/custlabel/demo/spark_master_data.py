@@ -33,7 +33,7 @@ def spark_column_types(table: contract.Table) -> dict[str, str]:
     return {column.name: SPARK_TYPES[column.data_type] for column in table.columns}
 
 
-def _typed(spark: SparkSession, frame: pd.DataFrame, table: contract.Table) -> DataFrame:
+def typed_frame(spark: SparkSession, frame: pd.DataFrame, table: contract.Table) -> DataFrame:
     """A pandas frame as a Spark frame with every contract column, cast to the contract's types."""
     arrow = pa.Table.from_pandas(frame, preserve_index=False)
     rows = spark.createDataFrame(arrow)
@@ -57,7 +57,7 @@ def replace_master_data(spark: SparkSession, settings: Settings, customers: int,
         first = index * BLOCK_CUSTOMERS
         block = generate_block(spec, index, first, min(BLOCK_CUSTOMERS, customers - first))
         for name, frame in (("customers", block.customers[CUSTOMER_COLUMNS]), ("sales", block.sales[SALE_COLUMNS])):
-            _typed(spark, frame, tables[name]).write.format("parquet").mode("append").saveAsTable(
+            typed_frame(spark, frame, tables[name]).write.format("parquet").mode("append").saveAsTable(
                 f"{contract.SCHEMA}.{name}"
             )
         n_customers += len(block.customers)

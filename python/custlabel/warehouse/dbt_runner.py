@@ -195,6 +195,7 @@ WORD_VARS = {
     "freshness": {"error", "warn", "skip"},
     "training_nights_every": {"month", "week"},
     "full_checks": {"weekly", "always"},
+    "spark_nights": {"full", "kept"},
 }
 
 
