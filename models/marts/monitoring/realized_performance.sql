@@ -24,16 +24,23 @@ outcomes as (
 
 ),
 
+matured_nights as (
+
+    select distinct as_of_date, window_end from outcomes
+
+),
+
 labelled as (
 
     select
         history.as_of_date,
-        history.as_of_date + {{ var('outcome_window_days') }} as window_end,
+        matured_nights.window_end,
         history.model_name,
         history.model_version,
         history.label,
         outcomes.is_bad
     from history
+    inner join matured_nights using (as_of_date)
     left join outcomes using (customer_id, as_of_date)
 
 ),
