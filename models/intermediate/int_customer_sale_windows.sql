@@ -24,8 +24,9 @@
 -- int_sales_checked (deleted sales leave no row), every customer whose count or checksum
 -- of the sales known at the previous night differs from what it holds. Without a previous
 -- night (a first or full build, or a gap), the night is computed in full. The same on
--- Spark, where int_sales_checked is built in full every night: each kept night there
--- compares every customer's known sales with the night it is kept from.
+-- Spark with the var spark_nights: kept (by default Spark computes every night in full:
+-- int_sales_checked is built in full there every night, so each kept night compares
+-- every customer's known sales with the night it is kept from, measured slower).
 {% call(night) union_per_night(nights) %}
 {% set previous = previous_night_held(nights, night) %}
 {% set parts = sale_window_parts(night) %}
