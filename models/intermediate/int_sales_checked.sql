@@ -39,7 +39,8 @@
 -- build sorts every sale to rank the versions of each: hence its work_mem (on full builds only).
 --
 -- Incremental: each night re-checks every row of the sales that changed since the
--- last build (updated_at past the newest one seen, less a day for late commits), of
+-- last build (updated_at past the newest one seen, less a day for late commits, and
+-- some row not held here as it is), of
 -- the customers that changed, of the sales set aside for their customer, and the
 -- rows without a clean sale id or updated_at. Rows
 -- deleted from master data or inserted with an old updated_at are not seen; the
@@ -69,14 +70,46 @@ changed_customers as (
 
 ),
 
--- Each arm a condition an index of master data serves (contract.create_tables): the
--- rows updated since (or without updated_at), and those whose id is not written as it
--- is keyed (null, empty, with spaces), always checked again.
-changed_sales as (
+-- The sales with a row updated since the last build.
+updated_sales as (
 
-    select coalesce(nullif(trim(sales.sale_id), ''), '') as sale_key
+    select distinct coalesce(nullif(trim(sales.sale_id), ''), '') as sale_key
     from {{ source_sales }} as sales
     where sales.updated_at > {{ changed_after }}
+
+),
+
+-- Those of them held here already with every row as it is (as many rows, the same
+-- hashes): most are the previous night's, read again in the day kept for late commits.
+-- Checking them again would change nothing (an edit of their customer is found below).
+checked_as_they_are as (
+
+    select source_rows.sale_key
+    from (
+        select sales.sale_id as sale_key, count(*) as row_count, sum({{ sale_row_hash('sales') }}) as hash_sum
+        from {{ source_sales }} as sales
+        where {{ in_subquery('sales.sale_id', "select sale_key from updated_sales where sale_key <> ''") }}
+        group by sales.sale_id
+    ) as source_rows
+    inner join (
+        select sale_key, count(*) as row_count, sum(source_row_hash) as hash_sum
+        from {{ this }}
+        where {{ in_subquery('sale_key', 'select sale_key from updated_sales') }}
+        group by sale_key
+    ) as held_rows
+        on held_rows.sale_key = source_rows.sale_key
+        and held_rows.row_count = source_rows.row_count
+        and held_rows.hash_sum = source_rows.hash_sum
+
+),
+
+-- Each arm a condition an index of master data serves (contract.create_tables): the
+-- rows updated since (or without updated_at) and not checked as they are, and those
+-- whose id is not written as it is keyed (null, empty, with spaces), always checked again.
+changed_sales as (
+
+    select sale_key from updated_sales
+    where sale_key not in (select sale_key from checked_as_they_are)
     union
     select coalesce(nullif(trim(sales.sale_id), ''), '')
     from {{ source_sales }} as sales

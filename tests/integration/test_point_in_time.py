@@ -271,6 +271,49 @@ def test_sales_without_a_keyed_id_are_checked_again_each_night_as_in_a_full_buil
     pd.testing.assert_frame_equal(kept, rebuilt)
 
 
+# A night's edits, then the night after: one of them edited again, and in the day kept for late commits, an
+# exact copy of another committed late (a duplicate) and a sale of the day before committed late.
+EDITED_SALES = """
+update master_data.sales set amount = amount + 1, updated_at = '2026-04-20 10:00+00'
+where sale_id in (select sale_id from master_data.sales where status = 'completed' order by sale_id limit 30);
+"""
+EDITED_AGAIN_AND_COMMITTED_LATE = """
+update master_data.sales set amount = amount + 1, updated_at = '2026-04-21 08:00+00'
+where sale_id = (select max(sale_id) from master_data.sales where updated_at = '2026-04-20 10:00+00');
+insert into master_data.sales
+select * from master_data.sales where updated_at = '2026-04-20 10:00+00' order by sale_id limit 1;
+insert into master_data.sales
+select sale_id || '-late', customer_id, sold_at, quantity, amount, status, status_changed_at, due_at, paid_at,
+    channel, recorded_at, '2026-04-20 09:00+00'
+from master_data.sales where status = 'completed' order by sale_id desc limit 1;
+"""
+
+
+def test_sales_checked_the_night_before_are_not_checked_again_but_rows_committed_late_are(make_database):
+    settings = make_database("checked_once")
+    loader.generate_and_load(customers=300, days=200, seed=11, end_date=NIGHT, settings=settings, i_mean_database=settings.connection.dbname)
+    models = ["build", "--select", "+int_sales_checked", "--exclude", "resource_type:test", "resource_type:unit_test"]
+    dbt_runner.run(settings, models, target="prod", as_of_date=NIGHT)
+    _execute(settings, EDITED_SALES)
+    dbt_runner.run(settings, models, target="prod", as_of_date=A_MONTH_LATER)
+    written = "select sale_key, xmin::text as written_by from analytics.int_sales_checked where updated_at = '2026-04-20 10:00+00'"
+    edited = db.read_frame(settings, written, None)
+    _execute(settings, EDITED_AGAIN_AND_COMMITTED_LATE)
+
+    dbt_runner.run(settings, models, target="prod", as_of_date=A_MONTH_LATER)
+    kept = db.read_frame(settings, CHECKED_SALES, None).drop(columns=["clean_changed_at", "clean_customer_before"])
+    not_rewritten = edited.merge(db.read_frame(settings, written, None), how="inner")
+    dbt_runner.run(settings, [*models, "--full-refresh"], target="prod", as_of_date=A_MONTH_LATER)
+    rebuilt = db.read_frame(settings, CHECKED_SALES, None).drop(columns=["clean_changed_at", "clean_customer_before"])
+
+    assert len(edited) == 30
+    assert len(not_rewritten) == 28, "only the sale edited again and the one with a late copy are checked again"
+    copied = rebuilt[rebuilt["sale_key"] == edited["sale_key"].min()]
+    assert sorted(copied["quarantine_reason"].fillna("clean")) == ["clean", "duplicate_sale"]
+    assert rebuilt["sale_key"].str.endswith("-late").sum() == 1
+    pd.testing.assert_frame_equal(kept, rebuilt)
+
+
 def test_a_sale_returned_after_the_night_changes_nothing_at_the_night(replayed):
     settings, first, _, rebuilt, *_ = replayed
     returned = _customers_with(
