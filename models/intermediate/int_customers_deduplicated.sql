@@ -1,5 +1,7 @@
 -- depends_on: {{ ref('stg_master__loads') }}
--- One row per customer: the latest clean version of each master-data customer.
+-- One row per customer: the latest clean version of each master-data customer. A table,
+-- as the staging it filters: the customers snapshot, int_sales_checked and the tests read it.
+{{ config(materialized='table') }}
 with
 
 customers as (

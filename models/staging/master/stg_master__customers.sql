@@ -1,3 +1,8 @@
+-- A table, not a view: ranking every customer's rows is a sort of them all, and about ten
+-- reads a night (int_customers_deduplicated, the quarantine, the monitoring counts and the
+-- tests) each sorted them again. No view reads it: rebuilding a table drops those.
+{{ config(materialized='table') }}
+
 with
 
 source as (
