@@ -6,7 +6,7 @@
     {%- if 'built_at' not in held -%}
         {{ exceptions.raise_compiler_error(
             relation ~ " predates built_at, which tells each build where the previous one stopped:"
-            ~ " rebuild it with `custlabel dbt build --full-refresh --select int_sales_versioned+`") }}
+            ~ " rebuild it with `custlabel dbt build --full-refresh --select int_sales_versioned`") }}
     {%- endif -%}
     {%- set query = "select max(built_at)::" ~ type_text() ~ " from " ~ relation -%}
     {%- set built_at = run_query(query).columns[0].values()[0] -%}
