@@ -35,11 +35,13 @@
     {#- int_sales_versioned's pre-hook on an incremental build: the rows of the changed sales
         (sales_with_versions_changed_since) that are no longer clean (set aside, or deleted
         from master data). delete+insert by sale_id replaces only the sales the build
-        writes rows for, and these have none. Nothing on a full build. -#}
-    {%- if not is_incremental() -%}
+        writes rows for, and these have none. Nothing on a full build, nor into an empty
+        table. -#}
+    {%- set built_at = versions_built_at(this) if is_incremental() else none -%}
+    {%- if not built_at or built_at == earliest_time() -%}
         {{ return('') }}
     {%- endif -%}
     delete from {{ this }} as held
-    where {{ in_subquery('held.sale_id', sales_with_versions_changed_since(this, versions_built_at(this))) }}
+    where {{ in_subquery('held.sale_id', sales_with_versions_changed_since(this, built_at)) }}
         and not exists (select from {{ ref('int_sales_validated') }} as clean where clean.sale_id = held.sale_id)
 {%- endmacro %}

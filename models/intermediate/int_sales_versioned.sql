@@ -12,7 +12,8 @@
 }}
 
 -- depends_on: {{ ref('int_sales_checked') }}
-{% set changed_sales = sales_with_versions_changed_since(this, versions_built_at(this)) if is_incremental() else none %}
+{% set built_at = versions_built_at(this) if is_incremental() else none %}
+{% set changed_sales = sales_with_versions_changed_since(this, built_at) if built_at and built_at != earliest_time() else none %}
 
 -- One row per version of each sale still clean that the sales snapshot saw edited (any
 -- version of it closed), with the cutoffs between which that version was the one known: from the end
@@ -28,8 +29,8 @@
 -- macros/sale_versions.sql), deleted then inserted by sale_id; the pre-hook deletes those
 -- of the changed sales no longer clean. The watermark is the run's clock, which also
 -- stamps the snapshot's seen_at and int_sales_checked's clean_changed_at: exact, where
--- the sales' own updated_at may arrive late. A first or --full-refresh build reads
--- every version.
+-- the sales' own updated_at may arrive late. A first or --full-refresh build, and one
+-- into an empty table (no sale edited yet), reads every version.
 with
 
 -- Each read through a partial index of the snapshot: its closed versions, and the
@@ -42,7 +43,7 @@ closed_versions as (
     from {{ ref('sales_snapshot') }} as snapshot
     {{ semi_join_probe('snapshot', ref('int_sales_validated'), 'sale_id') }}
     where snapshot.dbt_valid_to is not null
-    {%- if is_incremental() %}
+    {%- if changed_sales %}
         and {{ in_subquery('snapshot.sale_id', changed_sales) }}
     {%- endif %}
 
