@@ -41,7 +41,18 @@
     {%- if not built_at or built_at == earliest_time() -%}
         {{ return('') }}
     {%- endif -%}
+    {#- Each changed sale probed through the index on clean sale ids (a lateral limit 1): an
+        anti-join hashed every clean sale, and filtered the held rows by the whole array. -#}
+    {%- set no_longer_clean -%}
+        select changed.sale_id
+        from ({{ sales_with_versions_changed_since(this, built_at) }}) as changed
+        left join lateral (
+            select true as found from {{ ref('int_sales_validated') }} as clean
+            where clean.sale_id = changed.sale_id
+            limit 1
+        ) as clean on true
+        where clean.found is null
+    {%- endset -%}
     delete from {{ this }} as held
-    where {{ in_subquery('held.sale_id', sales_with_versions_changed_since(this, built_at)) }}
-        and not exists (select from {{ ref('int_sales_validated') }} as clean where clean.sale_id = held.sale_id)
+    where {{ in_subquery('held.sale_id', no_longer_clean) }}
 {%- endmacro %}
