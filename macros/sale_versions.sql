@@ -1,16 +1,21 @@
 {% macro versions_built_at(relation) -%}
     {#- When the newest build of int_sales_versioned held in relation started, as a timestamptz
-        literal ('-infinity' when it holds no row): that build saw every version the
-        snapshot held then, and every clean row int_sales_checked held. -#}
-    {%- set held = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
-    {%- if 'built_at' not in held -%}
-        {{ exceptions.raise_compiler_error(
-            relation ~ " predates built_at, which tells each build where the previous one stopped:"
-            ~ " rebuild it with `custlabel dbt build --full-refresh --select int_sales_versioned`") }}
+        literal ('-infinity' when it holds no row, or was built before it kept built_at: then
+        every version is read and written again): that build saw every version the snapshot
+        held then, and every clean row int_sales_checked held. -#}
+    {%- if not holds_built_at(relation) -%}
+        {{ return(earliest_time()) }}
     {%- endif -%}
     {%- set query = "select max(built_at)::" ~ type_text() ~ " from " ~ relation -%}
     {%- set built_at = run_query(query).columns[0].values()[0] -%}
     {{ return("'" ~ built_at ~ "'::" ~ type_timestamptz() if built_at else earliest_time()) }}
+{%- endmacro %}
+
+{% macro holds_built_at(relation) -%}
+    {#- Whether int_sales_versioned (relation) has its built_at column: a table built before
+        it was kept build by build has not. -#}
+    {%- set held = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
+    {{ return('built_at' in held) }}
 {%- endmacro %}
 
 {% macro sales_with_versions_changed_since(relation, built_at) -%}
@@ -36,9 +41,17 @@
         (sales_with_versions_changed_since) that are no longer clean (set aside, or deleted
         from master data). delete+insert by sale_id replaces only the sales the build
         writes rows for, and these have none. Nothing on a full build, nor into an empty
-        table. -#}
-    {%- set built_at = versions_built_at(this) if is_incremental() else none -%}
-    {%- if not built_at or built_at == earliest_time() -%}
+        table; every row of a table built before built_at was kept. -#}
+    {%- if not is_incremental() -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- if not holds_built_at(this) -%}
+        {#- built before it was kept build by build: emptied, this build writes every version
+            (and dbt adds the column, on_schema_change) -#}
+        {{ return('delete from ' ~ this) }}
+    {%- endif -%}
+    {%- set built_at = versions_built_at(this) -%}
+    {%- if built_at == earliest_time() -%}
         {{ return('') }}
     {%- endif -%}
     {#- Each changed sale probed through the index on clean sale ids (a lateral limit 1): an

@@ -5,7 +5,7 @@
         materialized=incremental_by_key(),
         unique_key='sale_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         indexes=[{'columns': ['sale_id']}],
         pre_hook="{{ delete_versions_no_longer_clean() }}",
     )

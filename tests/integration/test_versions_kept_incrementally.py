@@ -115,3 +115,23 @@ def test_versions_kept_build_by_build_equal_a_full_rebuild(make_database):
     dbt_runner.run(settings, MODELS, target="prod", as_of_date=night)
     fourth = _assert_equals_a_full_rebuild(settings, night)
     assert not _sales(fourth) & set(deleted)
+
+
+def test_a_table_built_before_built_at_is_written_again_whole_by_the_next_build(make_database):
+    settings = make_database("versions_upgraded")
+    loader.generate_and_load(customers=400, days=200, seed=13, end_date=START, settings=settings,
+                             i_mean_database=settings.connection.dbname)
+    dbt_runner.run(settings, MODELS, target="prod", as_of_date=START)
+    sales = list(db.read_frame(settings, KNOWN_SALES, None)["sale_id"])
+    _change(settings, EDIT, sales, "2026-06-28 10:00+00")
+    dbt_runner.run(settings, MODELS, target="prod", as_of_date=advance(settings, 1).night)
+    with db.connect(settings) as conn:  # as the table was before built_at
+        conn.execute("alter table analytics.int_sales_versioned drop column built_at")
+    _change(settings, SET_ASIDE, sales[:1], "2026-06-29 10:00+00")
+    _change(settings, EDIT, sales[1:2], "2026-06-29 10:00+00")
+
+    night = advance(settings, 1).night
+    dbt_runner.run(settings, MODELS, target="prod", as_of_date=night)
+    upgraded = _assert_equals_a_full_rebuild(settings, night)
+    assert _sales(upgraded) >= set(sales[1:]) and sales[0] not in _sales(upgraded)
+    assert upgraded["built_at"].notna().all()
