@@ -13,6 +13,7 @@
             "{{ hook_index('closed_sale_id', '(sale_id) where dbt_valid_to is not null') }}",
             "{{ hook_index('updated', '(dbt_updated_at)') }}",
             "{{ hook_index('current_scd_id', '(dbt_scd_id) where dbt_valid_to is null') }}",
+            "{{ hook_index('seen_at', '(seen_at)') }}",
             "{{ hook_index('late_facts', '(sale_id)
                 include (sale_seen_late_on, paid_seen_late_on, status_seen_late_on)
                 where dbt_valid_to is null and (sale_seen_late_on is not null
