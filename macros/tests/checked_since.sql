@@ -49,23 +49,20 @@
         __first_unchecked_night__: the test reads every row on a full-check night (the
         where is dropped), and the rows since checked_since() or first_unchecked_night()
         on the others. -#}
-    {%- set where = config.get('where') or '' -%}
-    {%- if '__checked_since__' in where -%}
-        {%- set since = checked_since() -%}
-        {%- if since is none -%}
-            {{ return(relation) }}
-        {%- endif -%}
-        {%- set where = where | replace('__checked_since__', since) -%}
-    {%- endif -%}
-    {%- if '__first_unchecked_night__' in where -%}
-        {%- set since = first_unchecked_night() -%}
-        {%- if since is none -%}
-            {{ return(relation) }}
-        {%- endif -%}
-        {%- set where = where | replace('__first_unchecked_night__', since) -%}
-    {%- endif -%}
+    {%- set where = with_first_night(config.get('where') or '', '__checked_since__', checked_since) -%}
+    {%- set where = with_first_night(where, '__first_unchecked_night__', first_unchecked_night) -%}
     {%- if where -%}
         {{ return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') }}
     {%- endif -%}
     {{ return(relation) }}
+{%- endmacro %}
+
+{% macro with_first_night(where, placeholder, first_night) -%}
+    {#- `where` with the placeholder replaced by first_night(); empty when first_night() is
+        none (a full-check night: every row is read). -#}
+    {%- if placeholder not in where -%}
+        {{ return(where) }}
+    {%- endif -%}
+    {%- set first = first_night() -%}
+    {{ return('' if first is none else where | replace(placeholder, first)) }}
 {%- endmacro %}
