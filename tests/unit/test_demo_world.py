@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -13,7 +14,7 @@ from custlabel.config import DEFAULT_PROJECT_DIR
 from custlabel.demo import truth
 from custlabel.demo.generator import generate_block
 from custlabel.demo.loader import CUSTOMER_COLUMNS, SALE_COLUMNS, _csv_bytes
-from custlabel.demo.world import DemoSpec
+from custlabel.demo.world import DAY, DemoSpec, stamp, stamped_before
 from custlabel.errors import CustlabelError
 
 END = date(2026, 6, 30)
@@ -50,3 +51,12 @@ def test_the_truth_window_is_dbts_outcome_window(tmp_path: Path) -> None:
 def test_a_bad_outcome_window_is_named(tmp_path: Path, window: object) -> None:
     with pytest.raises(CustlabelError, match="vars.outcome_window_days must be a positive whole number of days"):
         truth.outcome_window_days(_project(tmp_path, window))
+
+
+def test_a_fact_stamped_at_the_end_instant_belongs_to_the_next_night() -> None:
+    end_day = 200.0
+    half_a_second = 0.5 / DAY
+    days = np.array([end_day - 2 * half_a_second, end_day - 0.8 * half_a_second, end_day - 0.2 * half_a_second, end_day])
+    # the last three are stamped at the end instant: midnight after the last night, a fact of the next night
+    assert list(stamp(datetime(2026, 1, 1, tzinfo=UTC), days).dt.time.astype(str)) == ["23:59:59", "00:00:00", "00:00:00", "00:00:00"]
+    assert list(stamped_before(days, end_day)) == [True, False, False, False]

@@ -52,6 +52,7 @@ from custlabel.demo.world import (
     record_delays,
     sigmoid,
     stamp,
+    stamped_before,
 )
 
 
@@ -138,11 +139,11 @@ def _sales(rng, spec: DemoSpec, customers, created_day, timeline, traits: Traits
     )
     returned = returned | leave_returned
     change_day = np.where(leave_returned, leave_change_day, change_day)
-    changed = (cancelled | returned) & (change_day < end_day)
+    changed = (cancelled | returned) & stamped_before(change_day, end_day)
     status = np.where(changed & cancelled, "cancelled", np.where(changed & returned, "returned", "completed"))
-    paid = ~cancelled & ~fates.defaulted & (fates.pay_day < end_day) & (fates.pay_day < leaving_on)
+    paid = ~cancelled & ~fates.defaulted & stamped_before(fates.pay_day, end_day) & (fates.pay_day < leaving_on)
     record_delay = record_delays(rng, n_sales)
-    arrived = day + record_delay < end_day
+    arrived = stamped_before(day + record_delay, end_day)
 
     status_changed = stamp(timeline.origin, change_day).where(changed)
     paid_at = stamp(timeline.origin, fates.pay_day).where(paid)

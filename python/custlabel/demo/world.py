@@ -248,6 +248,12 @@ def stamp(origin: datetime, days: np.ndarray) -> pd.Series:
     return pd.Series(origin + seconds).astype("datetime64[us, UTC]")
 
 
+def stamped_before(days: np.ndarray, end_day: float) -> np.ndarray:
+    """Whether each day offset's stamp (whole seconds, rounded as stamp rounds) falls before end_day's: an offset
+    less than half a second before the end is stamped at the end instant, the first of the next night."""
+    return np.round(np.asarray(days) * DAY) < np.round(end_day * DAY)
+
+
 def due_dates(sold_at: pd.Series) -> pd.Series:
     """The day each sale's invoice falls due."""
     return (sold_at.dt.normalize() + pd.Timedelta(days=PAYMENT_TERMS_DAYS)).dt.date
