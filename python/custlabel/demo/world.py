@@ -244,14 +244,19 @@ def engaged_days(start: np.ndarray, end: np.ndarray) -> np.ndarray:
 
 def stamp(origin: datetime, days: np.ndarray) -> pd.Series:
     """Timestamps (whole seconds, UTC) for day offsets from origin."""
-    seconds = pd.to_timedelta(np.round(np.asarray(days) * DAY), unit="s")
+    seconds = pd.to_timedelta(_whole_seconds(days), unit="s")
     return pd.Series(origin + seconds).astype("datetime64[us, UTC]")
 
 
 def stamped_before(days: np.ndarray, end_day: float) -> np.ndarray:
     """Whether each day offset's stamp (whole seconds, rounded as stamp rounds) falls before end_day's: an offset
     less than half a second before the end is stamped at the end instant, the first of the next night."""
-    return np.round(np.asarray(days) * DAY) < np.round(end_day * DAY)
+    return _whole_seconds(days) < _whole_seconds(end_day)
+
+
+def _whole_seconds(days: np.ndarray | float) -> np.ndarray:
+    """Day offsets in the whole seconds of their stamps."""
+    return np.round(np.asarray(days) * DAY)
 
 
 def due_dates(sold_at: pd.Series) -> pd.Series:
