@@ -6,7 +6,11 @@
       out of memory). The nights are those the model does not hold yet (all of them on a
       first or --full-refresh build, into a new table swapped in at the end); every
       insert is in one transaction, so a failure leaves the table as it was. An enforced
-      contract is checked on every build, not only when the table is created. -#}
+      contract is checked on every build, not only when the table is created.
+      Each night is computed into a temporary table first, then copied in: Postgres never
+      runs an insert's query in parallel, and a create table as may (a full night of
+      int_customer_sale_windows at 300,000 customers: 31.6 s inserted, 17.5 s this way,
+      the copy 0.7 s of it). -#}
   {%- set existing = load_cached_relation(this) -%}
   {%- set target = this.incorporate(type='table') -%}
   {%- set rebuild = existing is none or should_full_refresh() -%}
@@ -36,10 +40,18 @@
   {%- endif %}
 
   {%- set columns = adapter.get_columns_in_relation(building) | map(attribute='quoted') | join(', ') -%}
+  {%- set night_rows = make_temp_relation(target, '__night') -%}
   {%- for night in nights %}
+    {% call statement('night_rows') -%}
+      create temporary table {{ night_rows }} as
+      select * from ({{ night }}) as one_night
+    {%- endcall %}
     {% call statement('main' if loop.last else 'night') -%}
       insert into {{ building }} ({{ columns }})
-      select {{ columns }} from ({{ night }}) as one_night
+      select {{ columns }} from {{ night_rows }}
+    {%- endcall %}
+    {% call statement('drop_night_rows') -%}
+      drop table {{ night_rows }}
     {%- endcall %}
     {%- do log("night_by_night " ~ this.identifier ~ ": night " ~ loop.index ~ "/" ~ nights | length ~ " built") %}
   {%- endfor %}

@@ -1,5 +1,5 @@
 """The night_by_night materialization on a real Postgres, in a small dbt project of its own that uses the
-repository's macros: one insert per night, only the nights not held yet, nothing half-written when a
+repository's macros: one insert per night (each night computed apart first), only the nights not held yet, nothing half-written when a
 night fails, a model whose columns changed stops until it is rebuilt, and a contract is checked on every
 night added."""
 
@@ -83,10 +83,19 @@ def inserts_logged(settings: Settings) -> int:
     return len(re.findall(r'insert into "[^"]+"\."analytics"\."night_values(__dbt_tmp)?"', last_command))
 
 
+def nights_computed_apart(settings: Settings) -> int:
+    """The nights dbt computed into a temporary table of their own in its last command (where Postgres may plan
+    the night's query in parallel, which it never does for an insert's query)."""
+    log = (settings.project_dir / "logs" / "dbt.log").read_text()
+    last_command = log.rsplit("Running with dbt=", 1)[-1]
+    return len(re.findall(r'create temporary table\s+"night_values__night\d+" as\s+select \* from \(', last_command))
+
+
 def test_each_night_is_a_statement_of_its_own_and_only_new_nights_are_built(project) -> None:
     build(project, "2026-03-01", value=1)
     assert held(project) == [("2026-01-01", "1", "1"), ("2026-02-01", "1", "1"), ("2026-03-01", "1", "1")]
     assert inserts_logged(project) == 3
+    assert nights_computed_apart(project) == 3
 
     build(project, "2026-05-01", value=2)
     assert [row[:2] for row in held(project)] == [
