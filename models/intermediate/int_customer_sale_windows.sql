@@ -184,10 +184,7 @@ recomputed as (
 
 ),
 
--- The previous night's state less the previous night's part of the touched sales, plus
--- tonight's: the window's last sale carries over while it is still in the window.
-changes as (
-
+{%- set held_tonight -%}
     select
         customer_id,
         {%- for name, aggregate, combine in parts %}
@@ -198,6 +195,24 @@ changes as (
         {%- endif %}{{ ',' if not loop.last }}
         {%- endfor %}
     from held
+{%- endset %}
+
+-- The customers of a touched sale (in any version) or computed again: the others carry
+-- the previous night's state as it is.
+changed_customers as (
+
+    select customer_id from touched
+    union
+    select customer_id from recomputed_customers
+
+),
+
+-- The previous night's state less the previous night's part of the touched sales, plus
+-- tonight's: the window's last sale carries over while it is still in the window.
+changes as (
+
+    {{ held_tonight }}
+    where customer_id in (select customer_id from touched)
     union all
     {{ sale_window_state(night, 'touched') }}
     union all
@@ -230,8 +245,19 @@ advanced as (
 
 ),
 
+carried as (
+
+    {{ held_tonight }}
+    where not exists (
+        select 1 from changed_customers where changed_customers.customer_id = held.customer_id
+    )
+
+),
+
 final as (
 
+    select * from carried
+    union all
     select * from advanced
     union all
     select * from recomputed
