@@ -117,7 +117,7 @@ def fit(data: Summary, weights: np.ndarray | None = None) -> BGNBDParameters:
     # Start from a rate of the observed mean purchases per day and a mildly skewed dropout.
     rate = max(float(np.dot(w, data.x)) / max(float(np.dot(w, data.T)), 1.0), 1e-4)
     start = np.log([1.0, 1.0 / rate, 1.0, 3.0])
-    found = minimize(loss, start, method="L-BFGS-B", bounds=[(-10.0, 10.0)] * 4)
+    found = minimize(loss, start, method="L-BFGS-B", bounds=[(-10.0, 10.0)] * 4, options={"ftol": 1e-12, "gtol": 1e-9})
     if found.fun >= 1e12:
         raise BGNBDFitError(f"BG/NBD likelihood did not converge: {found.message}")
     return BGNBDParameters(*(float(v) for v in np.exp(found.x)))
