@@ -1,7 +1,7 @@
 """The night_by_night materialization on a real Postgres, in a small dbt project of its own that uses the
-repository's macros: one insert per night (each night computed apart first), only the nights not held yet, nothing half-written when a
-night fails, a model whose columns changed stops until it is rebuilt, and a contract is checked on every
-night added."""
+repository's macros: one insert per night (each night computed apart first), only the nights not held yet,
+nothing half-written when a night fails, a model whose columns changed stops until it is rebuilt, and a contract
+is checked on every night added."""
 
 from __future__ import annotations
 
@@ -76,19 +76,23 @@ def held(settings: Settings) -> list[tuple]:
         return [tuple(str(v) for v in row) for row in conn.execute("select * from analytics.night_values order by 1")]
 
 
-def inserts_logged(settings: Settings) -> int:
-    """The insert statements dbt ran for the model in its last command (dbt.log, debug level)."""
+def last_command_logged(settings: Settings) -> str:
+    """What dbt logged (dbt.log, debug level) for its last command."""
     log = (settings.project_dir / "logs" / "dbt.log").read_text()
-    last_command = log.rsplit("Running with dbt=", 1)[-1]
-    return len(re.findall(r'insert into "[^"]+"\."analytics"\."night_values(__dbt_tmp)?"', last_command))
+    return log.rsplit("Running with dbt=", 1)[-1]
+
+
+def inserts_logged(settings: Settings) -> int:
+    """The insert statements dbt ran for the model in its last command."""
+    pattern = r'insert into "[^"]+"\."analytics"\."night_values(__dbt_tmp)?"'
+    return len(re.findall(pattern, last_command_logged(settings)))
 
 
 def nights_computed_apart(settings: Settings) -> int:
     """The nights dbt computed into a temporary table of their own in its last command (where Postgres may plan
     the night's query in parallel, which it never does for an insert's query)."""
-    log = (settings.project_dir / "logs" / "dbt.log").read_text()
-    last_command = log.rsplit("Running with dbt=", 1)[-1]
-    return len(re.findall(r'create temporary table\s+"night_values__night\d+" as\s+select \* from \(', last_command))
+    pattern = r'create temporary table\s+"night_values__night\d+" as\s+select \* from \('
+    return len(re.findall(pattern, last_command_logged(settings)))
 
 
 def test_each_night_is_a_statement_of_its_own_and_only_new_nights_are_built(project) -> None:
