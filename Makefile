@@ -45,7 +45,7 @@ serve: install
 
 ## make test: the whole suite (unit, integration on a real Postgres, flows), on TEST_WORKERS workers
 test: install
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=20
 
 ## make test-fast: the tests that need no database (not marked integration), in under 2 minutes
 test-fast: install
