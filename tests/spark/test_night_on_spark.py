@@ -1,8 +1,8 @@
 """`custlabel nightly --target spark` on a demo world, run as an operator runs it: the night built on local Spark,
 labelled, published and monitored there, agrees with the same night on Postgres (labels, scores and reasons of the
 rule baseline; the monitoring marts and the alert rules' states), writes the report, and prints none of Spark's
-warnings. The first night is the one right after the
-master data ends; `custlabel compare-engines` finds both nights within issue 26's bars."""
+warnings. The first night is the one right after the master data ends; `custlabel compare-engines` finds both
+nights within issue 26's bars."""
 
 from __future__ import annotations
 
