@@ -13,7 +13,9 @@
       the copy 0.7 s of it). The table is analyzed once its nights are in: autovacuum
       waits for a tenth of a table to change, which a night of a year's table never is,
       and the next night's query reads the night it is kept from (taken for one row,
-      a night at 1,000,000 customers ran a nested loop for over ten minutes). -#}
+      a night at 1,000,000 customers ran a nested loop for over ten minutes). A night
+      added refreshes as_of_date's statistics only, from a small sample (0.4 s against
+      5 s for the whole table at 1,000,000 customers); a new table gets them all. -#}
   {%- set existing = load_cached_relation(this) -%}
   {%- set target = this.incorporate(type='table') -%}
   {%- set rebuild = existing is none or should_full_refresh() -%}
@@ -59,7 +61,12 @@
     {%- do log("night_by_night " ~ this.identifier ~ ": night " ~ loop.index ~ "/" ~ nights | length ~ " built") %}
   {%- endfor %}
   {% call statement('refresh_statistics') -%}
-    {{ refresh_statistics(building) }}
+    {%- if rebuild %}
+    analyze {{ building }}
+    {%- else %}
+    set local default_statistics_target = 10;
+    analyze {{ building }} (as_of_date)
+    {%- endif %}
   {%- endcall %}
 
   {%- if rebuild %}
