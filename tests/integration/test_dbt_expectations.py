@@ -126,6 +126,13 @@ SPECS = [
          {"min_value": 3, "max_value": 4, "group_by": ["grp"]}, good=0, bad=1),
     Spec("row_count_between_row_condition", "expect_table_row_count_to_be_between",
          {"min_value": 3, "max_value": 4, "row_condition": "status = 'open'"}, good=0, bad=1),
+    # a lower bound only: `good` has 7 rows (4 open), `bad` 5 (2 open)
+    Spec("row_count_at_least", "expect_table_row_count_to_be_between", {"min_value": 6}, good=0, bad=1),
+    Spec("row_count_at_least_exactly", "expect_table_row_count_to_be_between", {"min_value": 7}, good=0, bad=1),
+    Spec("row_count_more_than", "expect_table_row_count_to_be_between",
+         {"min_value": 5, "strictly": True}, good=0, bad=1),
+    Spec("row_count_at_least_row_condition", "expect_table_row_count_to_be_between",
+         {"min_value": 3, "row_condition": "status = 'open'"}, good=0, bad=1),
     # expect_table_row_count_to_equal_other_table
     Spec("row_count_equal_other", "expect_table_row_count_to_equal_other_table",
          {"compare_model": REFERENCE, "compare_row_condition": "copy = 1"}, good=0, bad=1),
