@@ -62,7 +62,7 @@
   {%- endfor %}
   {% call statement('refresh_statistics') -%}
     {%- if rebuild %}
-    analyze {{ building }}
+    {{ refresh_statistics(building) }}
     {%- else %}
     set local default_statistics_target = 10;
     analyze {{ building }} (as_of_date)
