@@ -37,7 +37,7 @@ vars:
 # A night per month from January to tonight; each night's value, a division by zero on the
 # month `fail_month`, and a column that `extra_column` adds.
 NIGHTS = """\
-select generate_series('2026-01-01'::date, '{{ var("as_of_date") }}'::date, interval '1 month')::date as as_of_date
+select generate_series('2026-01-01'::date, '{{ as_of_day() }}'::date, interval '1 month')::date as as_of_date
 """
 VALUES = """\
 {{ config(materialized='night_by_night', indexes=[{'columns': ['as_of_date'], 'unique': True}]) }}

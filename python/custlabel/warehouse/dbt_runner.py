@@ -24,6 +24,8 @@ ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 NIGHT_LOG = re.compile(r"^night_by_night (?P<model>\S+): night (?P<done>\d+)/(?P<total>\d+) built$")
 # Node statuses that end a command: "fail" is a failed test, "error" a model or query that broke.
 FAILED_STATUSES = {"error", "fail", "runtime error"}
+# Tonight for the dbt project (macros/as_of_date.sql), when the var as_of_date is not given.
+AS_OF_DATE_VARIABLE = "CUSTLABEL_AS_OF_DATE"
 
 
 class DbtFailure(CustlabelError):
@@ -243,12 +245,15 @@ def run(
     if as_of_date:
         variables["as_of_date"] = as_of_date
     variables = checked_vars(variables, settings.project_dir)
+    # Tonight goes by the environment, not by --vars: dbt parses the whole project again whenever
+    # its --vars change (8 to 9 s), and only the files that read a changed environment variable.
+    night = {AS_OF_DATE_VARIABLE: variables.pop("as_of_date", None) or ""}
     base = ["--project-dir", str(settings.project_dir), "--profiles-dir", _profiles_dir(settings)]
     command = [*args, *base, "--target", target or settings.target]
     if variables and args[0] not in {"deps", "clean", "debug"}:
         command += ["--vars", json.dumps(variables, default=str)]
-    # PG* for dbt's profile, and where a local Spark session keeps its tables; restored afterwards
-    with exported({**settings.connection.session_env(), **spark_session.profile_env(settings)}):
+    # PG* for dbt's profile, tonight, and where a local Spark session keeps its tables; restored afterwards
+    with exported({**settings.connection.session_env(), **night, **spark_session.profile_env(settings)}):
         _ensure_packages(settings, base)
         result = invoker(command) if invoker else _invoke(command, callbacks=[NightsProgress().on_event])
     if not result.success:
