@@ -86,6 +86,8 @@ def warehouse_settings(worker_id: str, tmp_path_factory: pytest.TempPathFactory)
         "DATABASE_URL": None,
         "CUSTLABEL_LOCAL_DIR": str(folder / "local"),
         "DBT_TARGET_PATH": None if worker_id == "master" else f"target/{worker_id}",
+        # dbt's debug log of every statement costs a tenth of a small build; the tests that read it turn it on.
+        "DBT_LOG_LEVEL_FILE": "none",
     }
     saved = {name: os.environ.get(name) for name in session_env}
     _set_environ(session_env)

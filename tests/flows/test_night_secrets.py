@@ -67,6 +67,7 @@ def night(make_database, password_auth, tmp_path_factory: pytest.TempPathFactory
         patch.setenv("DATABASE_URL", url)
         patch.setenv("CUSTLABEL_LOCAL_DIR", str(local))
         patch.setenv("DBT_LOG_PATH", str(local / "dbt-logs"))  # scanned with the rest of .local
+        patch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # every statement, as a night logs them by default
         patch.setenv("CUSTLABEL_BI_PASSWORD", BI_PASSWORD)
         patch.setenv("CUSTLABEL_TARGET", "prod")
         for variable, value in ONE_FAMILY.items():

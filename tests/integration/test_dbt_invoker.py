@@ -9,7 +9,7 @@ import pytest
 from dbt.cli.main import dbtRunner
 
 from custlabel.config import dbt_target_dir
-from custlabel.warehouse import dbt_runner
+from custlabel.warehouse import dbt_runner, parse_cache
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +49,22 @@ def test_another_night_is_parsed_from_the_last_parse(warehouse_settings):
     performance = json.loads((dbt_target_dir(warehouse_settings.project_dir) / "perf_info.json").read_text())
     assert performance["path_count"] > 100
     assert performance["parsed_path_count"] == 0
+
+
+def test_a_parse_is_kept_for_each_target_database_and_vars(warehouse_settings, make_database):
+    """dbt parses the whole project again when the target, the database or --vars differ from its last command's:
+    a retraining night alternates prod and test, a test suite databases. Going back to one reads no file again."""
+    other = make_database("parse_cache_other")
+    commands = [(warehouse_settings, "prod", {}), (warehouse_settings, "test", {}), (other, "prod", {}),
+                (warehouse_settings, "prod", {"outcome_window_days": 30})]
+    for settings, target, variables in [*commands, *commands]:
+        dbt_runner.run(settings, ["parse"], target=target, extra_vars=variables)
+        performance = json.loads((dbt_target_dir(settings.project_dir) / "perf_info.json").read_text())
+    assert performance["path_count"] > 100
+    assert performance["parsed_path_count"] == 0
+    saved = dbt_target_dir(warehouse_settings.project_dir) / parse_cache.FOLDER
+    keys = {parse_cache.key(target, settings.connection, variables) for settings, target, variables in commands}
+    assert keys <= {path.stem for path in saved.glob("*.msgpack")} and len(keys) == len(commands)
 
 
 @pytest.mark.parametrize("night", ["2026-13-01", "2026-07-01' or true or '"])

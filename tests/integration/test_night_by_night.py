@@ -53,7 +53,8 @@ select
 
 
 @pytest.fixture
-def project(make_database, tmp_path: Path) -> Settings:
+def project(make_database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # the statements each night ran are read from dbt's log
     folder = tmp_path / "project"
     (folder / "models").mkdir(parents=True)
     (folder / "dbt_project.yml").write_text(PROJECT)

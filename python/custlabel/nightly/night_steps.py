@@ -11,6 +11,7 @@ run summary. One run at a time per target. How Prefect serves or runs the flow: 
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -164,8 +165,9 @@ class DbtStep:
 
 def run_dbt(night: Night, args: list[str]) -> DbtStep:
     # Warnings and errors only on the terminal: the run's logs and record carry the rest, and logs/dbt.log every
-    # statement with its seconds (--log-level alone would set the file's level too).
-    quiet = ["--log-level", "warn", "--log-level-file", "debug"]
+    # statement with its seconds (--log-level alone would set the file's level too), unless the operator set
+    # dbt's own DBT_LOG_LEVEL_FILE.
+    quiet = ["--log-level", "warn", "--log-level-file", os.environ.get("DBT_LOG_LEVEL_FILE", "debug")]
     result = dbt_runner.run(
         night.settings(), [*args, *quiet], target=night.target, as_of_date=str(night.as_of_date),
         extra_vars=night.dbt_vars,
