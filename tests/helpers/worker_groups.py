@@ -14,14 +14,22 @@ import pytest
 from _pytest.nodeid import NodeId
 
 SHARED_WORLDS = ("built_warehouse", "flow_env")
+# The tests on a local Spark session share one worker, so one JVM: its first night costs about a minute more
+# than the next (the JVM warming up), and two JVMs at once would share the machine's two cores.
+SHARED_JVM = "spark"
 
 
 def group_names(items: list[pytest.Item]) -> dict[str, str]:
-    """Each test's group (by node id): the first session world its module uses, else its module."""
+    """Each test's group (by node id): the Spark group for a test marked spark, else the first session world its
+    module uses, else its module."""
     module_worlds: dict[Path, set[str]] = {}
     for item in items:
         module_worlds.setdefault(item.path, set()).update(set(item.fixturenames) & set(SHARED_WORLDS))
-    return {item.nodeid: min(module_worlds[item.path], default=item.nodeid.partition("::")[0]) for item in items}
+    return {
+        item.nodeid: SHARED_JVM if item.get_closest_marker(SHARED_JVM) is not None
+        else min(module_worlds[item.path], default=item.nodeid.partition("::")[0])
+        for item in items
+    }
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker appends the group to each node id

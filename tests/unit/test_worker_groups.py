@@ -69,7 +69,7 @@ def test_a_module_and_a_session_world_each_run_on_one_worker_and_every_figure_is
     assert sorted(line.split()[1] for line in result.outlines if line.startswith("module ")) == ["0", "1", "2", "3"]
 
 
-def test_a_worker_sees_each_test_with_its_group_and_the_groups_that_build_worlds_first(pytester: pytest.Pytester) -> None:
+def test_a_worker_sees_each_test_with_its_group_the_spark_tests_together_and_the_groups_that_build_worlds_first(pytester: pytest.Pytester) -> None:
     pytester.makeconftest('''
 import pytest
 
@@ -84,18 +84,22 @@ def pytest_configure(config):
 def flow_env():
     return {}
 ''')
-    pytester.makeini("[pytest]\nmarkers =\n    slow: builds a whole world\n")
+    pytester.makeini("[pytest]\nmarkers =\n    slow: builds a whole world\n    spark: on a local Spark session\n")
     pytester.makepyfile(
         test_a_unit="def test_quick():\n    pass\n",
         test_b_flow="import pytest\n\npytestmark = pytest.mark.slow\n\ndef test_night(flow_env):\n    pass\n",
         test_c_own="import pytest\n\n@pytest.mark.xdist_group(\"alone\")\ndef test_alone():\n    pass\n",
         test_d_world="import pytest\n\n@pytest.mark.slow\ndef test_world():\n    pass\n\ndef test_after_the_world():\n    pass\n",
+        test_e_spark="import pytest\n\npytestmark = [pytest.mark.spark, pytest.mark.slow]\n\ndef test_night():\n    pass\n",
+        test_f_spark="import pytest\n\npytestmark = pytest.mark.spark\n\ndef test_features(flow_env):\n    pass\n",
     )
     result = pytester.runpytest("--collect-only", "-q", "-p", "no:xdist")
     assert [line for line in result.outlines if "::" in line] == [
         "test_b_flow.py::test_night@flow_env",
         "test_d_world.py::test_world@test_d_world.py",
         "test_d_world.py::test_after_the_world@test_d_world.py",
+        "test_e_spark.py::test_night@spark",
+        "test_f_spark.py::test_features@spark",
         "test_a_unit.py::test_quick@test_a_unit.py",
         "test_c_own.py::test_alone@alone",
     ]
