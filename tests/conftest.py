@@ -87,7 +87,9 @@ def warehouse_settings(worker_id: str, tmp_path_factory: pytest.TempPathFactory)
         "CUSTLABEL_LOCAL_DIR": str(folder / "local"),
         "DBT_TARGET_PATH": None if worker_id == "master" else f"target/{worker_id}",
         # dbt's debug log of every statement costs a tenth of a small build; the tests that read it turn it on.
+        # On the terminal, which pytest captures, dbt's warnings and errors only.
         "DBT_LOG_LEVEL_FILE": "none",
+        "DBT_LOG_LEVEL": "warn",
     }
     saved = {name: os.environ.get(name) for name in session_env}
     _set_environ(session_env)
