@@ -19,7 +19,7 @@ ALLOWED_IN_FUNCTIONS = {
     # Apprise loads its notification plugins on import; only a night with a notification URL needs it
     "monitoring/alerts.py": {"apprise"},
     # dbt's runner is imported when a dbt command runs
-    "warehouse/dbt_runner.py": {"dbt"},
+    "warehouse/dbt_runner.py": {"dbt", "dbt_common"},
     # `python -m custlabel.benchmarks.scoring` would import itself twice through the package
     "devtools/benchmarks/__init__.py": {"custlabel"},
     # pyspark is the optional spark extra, and starts a JVM: only Spark targets need it
