@@ -194,6 +194,13 @@ def test_too_many_bad_source_rows_stop_the_build_before_scoring(first_night, flo
     assert kept == [("fail", 1)]
 
 
+def test_a_nights_build_runs_the_data_tests_and_leaves_the_unit_tests_to_the_test_environment(first_night, flow_settings):
+    """dbt's unit tests prove the code on fixed inputs: they run where the code changes, not each night."""
+    kinds = dict(fetch(flow_settings, "select test_kind, count(*) from analytics_monitoring.dbt_test_results"
+                                      " where as_of_date = %s group by 1", [NIGHT1]))
+    assert kinds.get("data_test", 0) > 100 and "unit_test" not in kinds, kinds
+
+
 def _lock_holders(settings: Settings) -> int:
     return fetch(settings, "select count(*) from pg_stat_activity where application_name like %s",
                  [f"{locking.APPLICATION_PREFIX}%"])[0][0]

@@ -191,11 +191,17 @@ def _keep_test_results(night: Night, since: datetime, store: TestResultsStore) -
         logger.warning("dbt test results of %s not stored: %s", night.as_of_date, error)
 
 
+# A night's builds leave dbt's unit tests out, as dbt advises for production: their inputs are fixed, so they prove
+# the code, not tonight's data. They run where the code changes: `dbt build` by hand, the test environment's build
+# (`custlabel validate`), the project's CI.
+WITHOUT_UNIT_TESTS = ["--exclude-resource-type", "unit_test"]
+
+
 def build_keeping_results(night: Night, args: list[str], store: TestResultsStore = _store_on_postgres) -> DbtStep:
-    """A `dbt build` whose test results are kept in the monitoring schema, also when a test fails."""
+    """A night's `dbt build`, its data tests' results kept in the monitoring schema, also when a test fails."""
     started = datetime.now(timezone.utc)
     try:
-        return run_dbt(night, args)
+        return run_dbt(night, [*args, *WITHOUT_UNIT_TESTS])
     finally:
         _keep_test_results(night, started, store)
 

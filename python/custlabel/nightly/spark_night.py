@@ -35,7 +35,8 @@ from custlabel.training.deployed_model import DeployedModel
 from custlabel.warehouse import dbt_test_history, freshness, locking, spark_session
 
 TARGET = "spark"
-# The project with its data and unit tests (a failing test stops the night before its labels, as on Postgres).
+# The project with its data tests (a failing test stops the night before its labels, as on Postgres); unit tests
+# run in the test environment's build, as on Postgres.
 BUILD = ["build"]
 
 
