@@ -15,7 +15,7 @@ from custlabel.training.features import MODEL_FEATURES
 from custlabel.warehouse.spark_session import local_session
 from helpers.scoring import fit_model, synthetic_frame
 
-pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
+pytestmark = pytest.mark.spark
 
 NIGHT = dt.date(2026, 6, 1)
 DATABASE = schema_for("spark")
